@@ -1,0 +1,235 @@
+"""One experiment directory per run: config, history, metrics, checkpoints and plots.
+
+    <dir>/config.json        the whole configuration, with seed, versions and BLAS threads
+    <dir>/history.csv        one row per epoch, rewritten as each epoch ends
+    <dir>/metrics.json       status, best epoch, validation and test figures, per-class report
+    <dir>/checkpoints/       best.npz and last.npz
+    <dir>/plots/             learning curves, confusion matrix, per-class F1, misclassified digits
+
+`run_experiment` is the single function that the CLI, a sweep trial and a test call
+to train once. Every file is written atomically, so whatever kills a run, each file
+on disk is whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics as M
+from .atomic import write_json, write_text
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import Config, ConfigError
+from .dataset import Dataset
+from .network import MLP
+from .train import Diverged, EpochMetrics, OnEpoch, TrainResult, build_model, evaluate, train
+
+HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+
+
+@dataclass
+class ExperimentResult:
+    out_dir: Path
+    status: str  # completed, stopped, diverged, failed
+    best_epoch: int = 0
+    val_acc: float = float("nan")
+    val_loss: float = float("nan")
+    test_acc: float = float("nan")
+    test_loss: float = float("nan")
+    seconds: float = 0.0
+    parameter_count: int = 0
+    message: str = ""
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+def environment() -> dict[str, Any]:
+    """What a reader needs to reproduce the run's numbers: versions and BLAS threads."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "seaborn", "matplotlib"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {"versions": versions, "blas": blas_info(), "host": socket.gethostname(),
+            "platform": platform.platform(), "created": datetime.now(UTC).isoformat()}
+
+
+def blas_info() -> dict[str, Any]:
+    from threadpoolctl import threadpool_info
+
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if not blas:
+        return {"threads": None}
+    return {"threads": int(blas[0]["num_threads"]), "library": blas[0].get("internal_api"),
+            "kernel": blas[0].get("architecture"), "version": blas[0].get("version")}
+
+
+def write_config(out_dir: Path, config: Config, extra: dict[str, Any] | None = None) -> Path:
+    doc: dict[str, Any] = config.to_dict()
+    doc["environment"] = environment()
+    if extra:
+        doc["environment"].update(extra)
+    return write_json(out_dir / "config.json", doc)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read a config.json written by a run (or by hand); its environment block is ignored."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != "environment"}
+    try:
+        return Config.from_dict(raw)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def write_history(out_dir: Path, history: list[EpochMetrics]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for m in history:
+        writer.writerow([repr(v) if isinstance(v, float) else v
+                         for v in (getattr(m, c) for c in HISTORY_COLUMNS)])
+    return write_text(out_dir / "history.csv", buf.getvalue())
+
+
+def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset | None = None,
+                   on_epoch: OnEpoch | None = None, plots: bool = True,
+                   extra: dict[str, Any] | None = None) -> ExperimentResult:
+    """Train once and write the whole experiment directory.
+
+    A diverged run is a result, not an error: its directory records the epoch and
+    step where the loss stopped being finite. Any other exception is recorded in
+    metrics.json (status "failed", with the traceback) and then raised.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, config, extra)
+    if data is None:
+        from .data import load_dataset
+
+        data = load_dataset(config.data.dataset, config.data.data_dir,
+                            train_limit=config.data.train_limit)
+    elif config.data.train_limit is not None:
+        data = _limited(data, config.data.train_limit)
+    history: list[EpochMetrics] = []
+
+    def record(m: EpochMetrics) -> bool | None:
+        history.append(m)
+        write_history(out, history)
+        return on_epoch(m) if on_epoch is not None else None
+
+    started = time.perf_counter()
+    try:
+        result = train(config, data, record)
+    except Diverged as exc:
+        res = ExperimentResult(out, "diverged", message=str(exc), history=history,
+                               seconds=time.perf_counter() - started)
+        write_history(out, history)
+        write_json(out / "metrics.json", _metrics_doc(res, extra={
+            "diverged": {"epoch": exc.epoch, "step": exc.step}}))
+        return res
+    except BaseException as exc:
+        res = ExperimentResult(out, "failed", message=f"{type(exc).__name__}: {exc}",
+                               history=history, seconds=time.perf_counter() - started)
+        write_json(out / "metrics.json", _metrics_doc(res, extra={
+            "traceback": traceback.format_exc()}))
+        raise
+    return _finish(out, config, data, result, plots)
+
+
+def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,
+            plots: bool) -> ExperimentResult:
+    save_checkpoint(out / "checkpoints" / "best.npz", result.best_state)
+    save_checkpoint(out / "checkpoints" / "last.npz", result.last_state)
+    best = result.history[result.best_epoch - 1]
+    test_y = data.test_y.astype(np.intp)
+    test_loss, test_acc, probs = evaluate(result.model, data.test_x, test_y,
+                                          config.training.eval_batch_size)
+    pred = probs.argmax(axis=1)
+    cm = M.confusion_matrix(test_y, pred, data.n_classes)
+    report = M.classification_report(cm, list(data.classes))
+    res = ExperimentResult(out, result.status, result.best_epoch, best.val_acc, best.val_loss,
+                           test_acc, test_loss, result.seconds,
+                           result.model.parameter_count(), history=result.history)
+    write_json(out / "metrics.json", _metrics_doc(res, extra={
+        "epochs_trained": len(result.history),
+        "classes": list(data.classes),
+        "per_class": report,
+        "confusion_matrix": cm.tolist(),
+        "most_confused": M.most_confused(cm, list(data.classes), k=10),
+        "dataset": {"name": data.name, "source": data.source,
+                    "train": int(data.train_x.shape[0]), "val": int(data.val_x.shape[0]),
+                    "test": int(data.test_x.shape[0])},
+    }))
+    if plots:
+        _plots(out, data, result, cm, report, probs, pred)
+    return res
+
+
+def _metrics_doc(res: ExperimentResult, extra: dict[str, Any]) -> dict[str, Any]:
+    doc = {"status": res.status, "message": res.message, "best_epoch": res.best_epoch,
+           "val_accuracy": res.val_acc, "val_loss": res.val_loss,
+           "test_accuracy": res.test_acc, "test_loss": res.test_loss,
+           "train_seconds": res.seconds, "parameter_count": res.parameter_count}
+    doc.update(extra)
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in doc.items()}
+
+
+def _plots(out: Path, data: Dataset, result: TrainResult, cm: np.ndarray, report: dict,
+           probs: np.ndarray, pred: np.ndarray) -> None:
+    import pandas as pd
+
+    from . import plots as P
+
+    d = out / "plots"
+    classes = list(data.classes)
+    history = pd.DataFrame([m.to_dict() for m in result.history])
+    P.learning_curves(history, d / "learning_curves.png", best_epoch=result.best_epoch)
+    P.confusion_heatmap(cm, classes, d / "confusion_matrix.png")
+    P.per_class_f1(report, d / "per_class_f1.png")
+    wrong = np.flatnonzero(pred != data.test_y)[:36]
+    P.misclassified_grid(np.asarray(data.test_x[wrong]), data.test_y[wrong], pred[wrong],
+                         classes, d / "misclassified.png", probs=probs[wrong])
+
+
+def _limited(data: Dataset, limit: int) -> Dataset:
+    from dataclasses import replace
+
+    return replace(data, train_x=data.train_x[:limit], train_y=data.train_y[:limit])
+
+
+def load_experiment_model(exp_dir: str | os.PathLike, data: Dataset,
+                          which: str = "best") -> tuple[Config, MLP]:
+    """The config and the trained network of an experiment directory."""
+    exp = Path(exp_dir)
+    config = load_config(exp / "config.json")
+    model = build_model(config, data)
+    return config, load_checkpoint(exp / "checkpoints" / f"{which}.npz", model)
