@@ -1,0 +1,140 @@
+"""Commands on a single run: ``train``, ``predict`` and ``data``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from mlp.config import Config, ConfigError
+from mlp.data import load_dataset
+from mlp.experiment import load_config, load_experiment_model, run_experiment
+from mlp.train import EpochMetrics, evaluate
+
+from .errors import UsageError
+from .overrides import collect_overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    base = load_config(args.config) if getattr(args, "config", None) else Config()
+    try:
+        return base.with_overrides(collect_overrides(args))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else default_run_dir()
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"--out {out}: directory exists and is not empty")
+    data = load_dataset(config.data.dataset, config.data.data_dir,
+                        train_limit=config.data.train_limit)
+    if not args.quiet:
+        m, t = config.model, config.training
+        print(f"data: {data.name} ({data.source}); "
+              f"{len(data.train_y)} train, {len(data.val_y)} val, {len(data.test_y)} test")
+        print(f"model: {data.n_features}-" + "-".join([str(m.hidden_size)] * m.hidden_layers)
+              + f"-{data.n_classes}, dropout {m.dropout}, batch norm {m.batch_norm}; "
+              f"SGD lr {t.lr} ({t.schedule}), momentum {t.momentum}, batch {t.batch_size}, "
+              f"L2 {t.l2}, {t.epochs} epochs, seed {t.seed}")
+
+    def log(e: EpochMetrics) -> None:
+        if not args.quiet:
+            print(f"epoch {e.epoch:3d}  lr {e.lr:.4f}  train loss {e.train_loss:.4f} "
+                  f"acc {e.train_acc:.2%}  val loss {e.val_loss:.4f} acc {e.val_acc:.2%}  "
+                  f"{e.seconds:.1f}s", flush=True)
+
+    res = run_experiment(config, out, data=data, on_epoch=log, plots=not args.no_plots)
+    if res.status == "diverged":
+        print(f"sweep train: {res.message}; see {out}/metrics.json")
+        return 1
+    print(f"{res.status}: best epoch {res.best_epoch}, val acc {res.val_acc:.2%}, "
+          f"test acc {res.test_acc:.2%}, {res.seconds:.1f}s training -> {out}")
+    return 0
+
+
+def default_run_dir() -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("runs") / stamp
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path("runs") / f"{stamp}-{n}"
+    return out
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mlp import plots
+
+    exp = Path(args.experiment)
+    if not (exp / "config.json").is_file():
+        raise UsageError(f"--experiment {exp}: not an experiment directory (no config.json)")
+    if not (exp / "checkpoints" / "best.npz").is_file():
+        raise UsageError(f"--experiment {exp}: no checkpoint (checkpoints/best.npz is missing)")
+    config = load_config(exp / "config.json")
+    data = load_dataset(config.data.dataset, args.data_dir or config.data.data_dir)
+    _, model = load_experiment_model(exp, data)
+    n_test = len(data.test_y)
+    _, _, probs = evaluate(model, data.test_x, data.test_y.astype(np.intp))
+    if args.wrong is not None:
+        if args.wrong < 1:
+            raise UsageError(f"--wrong {args.wrong}: must be >= 1")
+        indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
+        if not indices:
+            print("no misclassified test images")
+            return 0
+    elif args.index:
+        indices = args.index
+        bad = [i for i in indices if not 0 <= i < n_test]
+        if bad:
+            raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
+                             f"images, 0 to {n_test - 1})")
+    else:
+        raise UsageError("give --index N [N ...] or --wrong [K]")
+    name = f"index-{indices[0]}" if len(indices) == 1 else f"grid-{indices[0]}-n{len(indices)}"
+    out = Path(args.out) if args.out else exp / "predictions" / f"{name}.png"
+    classes = list(data.classes)
+    if len(indices) == 1:
+        i = indices[0]
+        plots.prediction_figure(np.asarray(data.test_x[i]), probs[i], int(data.test_y[i]),
+                                classes, out, index=i)
+    else:
+        plots.prediction_grid(np.asarray(data.test_x[indices]), probs[indices],
+                              np.asarray(data.test_y[indices]), classes, out, indices=indices)
+    for i in indices:
+        p = probs[i]
+        verdict = "right" if p.argmax() == data.test_y[i] else "WRONG"
+        print(f"test #{i}: predicted {classes[p.argmax()]} ({p.max():.1%}), "
+              f"true {classes[data.test_y[i]]}, {verdict}")
+    print(f"figure: {out}")
+    if args.show:
+        _show(out)
+    return 0
+
+
+def _show(path: Path) -> None:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("no display: --show skipped, open the file above instead")
+        return
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    plt.imshow(mpimg.imread(path))
+    plt.axis("off")
+    plt.show()
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    try:
+        Config().with_overrides({"data.dataset": args.dataset, "data.data_dir": args.data_dir})
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    data = load_dataset(args.dataset, args.data_dir)
+    print(f"{data.name}: {len(data.train_y)} train, {len(data.val_y)} validation, "
+          f"{len(data.test_y)} test images, {data.n_classes} classes")
+    print(f"source: {data.source}")
+    return 0
