@@ -15,7 +15,7 @@ from mlp.checkpoint import CheckpointError
 from mlp.config import ConfigError
 from mlp.data import DataError
 
-from . import single
+from . import commands, single
 from .errors import StudyError, UsageError
 from .overrides import add_override_flags
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="directory holding the four IDX files")
     p.set_defaults(func=single.cmd_data)
 
+    commands.register(sub)
     return parser
 
 

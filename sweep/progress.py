@@ -1,0 +1,94 @@
+"""Live progress of a running study: a bar on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from .study import Counts
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """One status line redrawn in place on a terminal; log lines above it.
+
+    Off a terminal (or with ``quiet``) nothing is redrawn and each finished trial
+    is one plain line, which is what a log file wants.
+    """
+
+    def __init__(self, target: int, already: int = 0, stream: IO[str] | None = None,
+                 quiet: bool = False) -> None:
+        self.target, self.already = target, already
+        self.stream = stream or sys.stderr
+        self.live = not quiet and self.stream.isatty()
+        self.quiet = quiet
+        self._last = ""
+        self._drawn = 0.0
+
+    def update(self, counts: Counts, trials: list[FrozenTrial], elapsed: float) -> None:
+        if not self.live or time.monotonic() - self._drawn < 0.2:
+            return
+        self._drawn = time.monotonic()
+        done = counts.finished
+        width = 24
+        filled = int(width * min(done / max(self.target, 1), 1.0))
+        best = best_line(trials)
+        new = done - self.already
+        remaining = ""
+        if new > 0 and done < self.target:
+            remaining = f", ~{_clock(elapsed / new * (self.target - done))} left"
+        text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.target} trials"
+                f" | {counts.running} running, {counts.pruned} pruned, {counts.failed} failed"
+                f" | {best} | {_clock(elapsed)} elapsed{remaining}")
+        self._write("\r\x1b[2K" + text)
+        self._last = text
+
+    def line(self, message: str) -> None:
+        if self.live:
+            self._write("\r\x1b[2K" + message + "\n" + self._last)
+        else:
+            self._write(message + "\n")
+
+    def trial_done(self, result: dict[str, Any]) -> None:
+        value = result.get("value")
+        text = f"trial {result['number']:4d} {result['state'].lower():9s}"
+        if value is not None and result["state"] == "COMPLETE":
+            text += f" val {value:.2%}"
+            if result.get("test_accuracy") is not None:
+                text += f" test {result['test_accuracy']:.2%}"
+        if result.get("reason"):
+            text += f" ({result['reason']})"
+        params = ", ".join(f"{k}={_short(v)}" for k, v in result.get("params", {}).items())
+        self.line(f"{text}  {params}")
+
+    def close(self) -> None:
+        if self.live and self._last:
+            self._write("\r\x1b[2K" + self._last + "\n")
+            self._last = ""
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def best_line(trials: list[FrozenTrial]) -> str:
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not done:
+        return "best: none yet"
+    best = max(done, key=lambda t: t.value)
+    return f"best {best.value:.2%} (#{best.number})"
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)

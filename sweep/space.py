@@ -1,0 +1,227 @@
+"""The search space: which config values a study samples, over which ranges.
+
+The default is the mission's five settings. A TOML space file changes a range,
+fixes a setting, or adds another one::
+
+    [params.lr]                 # change a range
+    low = 0.01
+    high = 0.5
+    log = true
+
+    [params.momentum]           # add a setting (any config key)
+    type = "float"
+    low = 0.8
+    high = 0.99
+
+    [fixed]                     # fix a setting for the whole study
+    dropout = 0.2
+    epochs = 10
+
+Names are config keys, bare (``lr``) or dotted (``training.lr``).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from mlp.config import Config, ConfigError, resolve_key
+
+from .errors import UsageError
+
+TYPES = ("int", "float", "categorical")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # bare config key, e.g. "lr"
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def key(self) -> str:
+        section, key = resolve_key(self.name)
+        return f"{section}.{key}"
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.type == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        if self.type == "float":
+            return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
+        if self.choices is not None:
+            d["choices"] = list(self.choices)
+        if self.type == "categorical" or not self.log:
+            d.pop("log", None)
+        return d
+
+
+DEFAULT_PARAMS: tuple[Param, ...] = (
+    Param("hidden_size", "int", 32, 2048, log=True),
+    Param("dropout", "float", 0.0, 0.7),
+    Param("l2", "float", 1e-6, 1e-2, log=True),
+    Param("lr", "float", 1e-3, 1.0, log=True),
+    Param("batch_size", "categorical", choices=(32, 64, 128, 256, 512)),
+)
+
+# The classic student project's configuration, enqueued as trial 0 of every study.
+CLASSIC = {"hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
+
+
+@dataclass(frozen=True)
+class Space:
+    params: tuple[Param, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Config overrides for one trial: its sampled values, keyed by dotted config key."""
+        return {p.key: p.suggest(trial) for p in self.params}
+
+    def fixed_overrides(self) -> dict[str, Any]:
+        return {_dotted(name): value for name, value in self.fixed}
+
+    def classic_params(self) -> dict[str, Any]:
+        """The classic configuration's values for the sampled settings that can take them."""
+        return {p.name: CLASSIC[p.name] for p in self.params
+                if p.name in CLASSIC and p.contains(CLASSIC[p.name])}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": {p.name: p.to_dict() for p in self.params},
+                "fixed": dict(self.fixed)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "space") -> Space:
+        params = tuple(_param(name, spec, source)
+                       for name, spec in raw.get("params", {}).items())
+        return cls(params, tuple(sorted(raw.get("fixed", {}).items())))
+
+
+def default_space() -> Space:
+    return Space(DEFAULT_PARAMS)
+
+
+def load_space(path: str | Path | None) -> Space:
+    """The default space with a TOML file's changes applied."""
+    if path is None:
+        return default_space()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--space {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
+    unknown = set(raw) - {"params", "fixed"}
+    if unknown:
+        raise UsageError(f"--space {path}: unknown table [{sorted(unknown)[0]}] "
+                         "(expected [params.NAME] and [fixed])")
+    merged = {p.name: p.to_dict() | {"type": p.type} for p in DEFAULT_PARAMS}
+    changes = raw.get("params", {})
+    if not isinstance(changes, dict):
+        raise UsageError(f"--space {path}: [params] must be a table of settings")
+    for name, spec in changes.items():
+        name = _bare(name, f"--space {path}")
+        if not isinstance(spec, dict):
+            raise UsageError(f"--space {path}: params.{name} must be a table")
+        if name in merged and "type" not in spec and "choices" not in spec:
+            merged[name] = merged[name] | spec  # change part of a default range
+        else:
+            merged[name] = spec
+    fixed = raw.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise UsageError(f"--space {path}: [fixed] must be a table of settings")
+    fixed = {_bare(k, f"--space {path}"): v for k, v in fixed.items()}
+    for name in fixed:
+        merged.pop(name, None)
+    space = Space.from_dict({"params": merged, "fixed": fixed}, f"--space {path}")
+    try:
+        Config().with_overrides(space.fixed_overrides())
+    except ConfigError as exc:
+        raise UsageError(f"--space {path}: [fixed] {exc}") from None
+    return space
+
+
+def _bare(name: str, source: str) -> str:
+    try:
+        return resolve_key(name)[1]
+    except ConfigError:
+        raise UsageError(f"{source}: unknown setting {name!r}") from None
+
+
+def _dotted(name: str) -> str:
+    section, key = resolve_key(name)
+    return f"{section}.{key}"
+
+
+def _param(name: str, spec: dict[str, Any], source: str) -> Param:
+    where = f"{source}: params.{name}"
+    name = _bare(name, source)
+    kind = spec.get("type", "categorical" if "choices" in spec else None)
+    if kind not in TYPES:
+        raise UsageError(f"{where}: type must be one of {', '.join(TYPES)}, got {kind!r}")
+    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "log"}
+    extra = set(spec) - allowed
+    if extra:
+        raise UsageError(f"{where}: unexpected key {sorted(extra)[0]!r} for a {kind} setting")
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise UsageError(f"{where}: choices must be a non-empty list")
+        param = Param(name, kind, choices=tuple(choices))
+        values = list(choices)
+    else:
+        low, high, log = spec.get("low"), spec.get("high"), spec.get("log", False)
+        for label, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise UsageError(f"{where}: {label} must be a number, got {v!r}")
+            if kind == "int" and not float(v).is_integer():
+                raise UsageError(f"{where}: {label} must be an integer, got {v!r}")
+        if not isinstance(log, bool):
+            raise UsageError(f"{where}: log must be true or false, got {log!r}")
+        if low > high:
+            raise UsageError(f"{where}: low ({low}) is above high ({high})")
+        if log and low <= 0:
+            raise UsageError(f"{where}: a log scale needs a positive low bound, got {low}")
+        param = Param(name, kind, low, high, log)
+        values = [int(low), int(high)] if kind == "int" else [float(low), float(high)]
+    for value in values:  # every value the sampler may pick must make a valid config
+        try:
+            Config().with_overrides({param.key: value})
+        except ConfigError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+    return param
+
+
+def describe_difference(stored: dict[str, Any], new: dict[str, Any]) -> str:
+    """One line saying how two stored forms of a space (or settings) differ."""
+    diffs = []
+    for key in sorted(set(stored) | set(new)):
+        a, b = stored.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = describe_difference(a, b)
+            diffs.append(f"{key}.{inner}" if inner else key)
+        else:
+            diffs.append(f"{key}: study has {a!r}, now {b!r}")
+    return "; ".join(diffs)
