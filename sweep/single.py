@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +27,30 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise UsageError(str(exc)) from None
 
 
+def recorded_threads(config_path: str | os.PathLike) -> int | None:
+    """The BLAS thread count a config.json was trained with, if it says."""
+    try:
+        env = json.loads(Path(config_path).read_text()).get("environment", {})
+        threads = env.get("blas", {}).get("threads")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return threads if isinstance(threads, int) and threads > 0 else None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    threads = recorded_threads(args.config) if args.config else None
+    if threads is not None:
+        # Sums inside a matrix product are split by thread; the same count gives the
+        # same bits, so a re-run uses the count the original run recorded.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return _train(args, config)
+    return _train(args, config)
+
+
+def _train(args: argparse.Namespace, config: Config) -> int:
     out = Path(args.out) if args.out else default_run_dir()
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: directory exists and is not empty")
