@@ -61,8 +61,8 @@ class StudyResults:
         """One row per trial (waiting ones left out), sorted by number."""
         rows = [trial_row(t, self.paths) for t in self.frozen_trials]
         columns = ["number", "state", "value", "test_accuracy", *self.param_names, "epochs",
-                   "best_epoch", "train_seconds", "parameter_count", "classic", "diverged",
-                   "reason", "datetime_start", "datetime_complete", "dir"]
+                   "best_epoch", "train_seconds", "parameter_count", "worker_peak_rss_mb",
+                   "classic", "diverged", "reason", "datetime_start", "datetime_complete", "dir"]
         df = pd.DataFrame(rows, columns=columns)
         return df.sort_values("number").reset_index(drop=True)
 
@@ -88,7 +88,8 @@ def trial_row(t: optuna.trial.FrozenTrial, paths: StudyPaths) -> dict[str, Any]:
     row = {"number": t.number, "state": t.state.name, "value": t.value,
            "test_accuracy": a.get("test_accuracy"), "epochs": a.get("epochs"),
            "best_epoch": a.get("best_epoch"), "train_seconds": a.get("train_seconds"),
-           "parameter_count": a.get("parameter_count"), "classic": bool(a.get("classic")),
+           "parameter_count": a.get("parameter_count"),
+           "worker_peak_rss_mb": a.get("worker_peak_rss_mb"), "classic": bool(a.get("classic")),
            "diverged": bool(a.get("diverged")), "reason": a.get("reason", ""),
            "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
            "dir": str(paths.trial_dir(t.number))}

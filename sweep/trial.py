@@ -119,6 +119,7 @@ def run_trial(job: TrialJob) -> dict[str, Any]:
             raise
         return summary(frozen)
     trial.set_user_attr("train_seconds", round(result.seconds, 3))
+    trial.set_user_attr("worker_peak_rss_mb", round(peak_rss_mb(), 1))
     trial.set_user_attr("epochs", len(result.history))
     trial.set_user_attr("parameter_count", result.parameter_count)
     if result.status == "completed":
@@ -132,6 +133,13 @@ def run_trial(job: TrialJob) -> dict[str, Any]:
         frozen = study.tell(trial, state=TrialState.PRUNED)
     record_end(paths, frozen)
     return summary(frozen)
+
+
+def peak_rss_mb() -> float:
+    """This worker process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def summary(t: FrozenTrial) -> dict[str, Any]:

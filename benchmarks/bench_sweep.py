@@ -1,0 +1,126 @@
+"""Sweep-level benchmarks: throughput by --jobs, harness overhead, memory, pruners, end to end.
+
+Each measurement runs the real CLI (`python -m sweep run`) in a subprocess on real
+MNIST, in a throw-away studies folder, and reads the results back through the
+package's API. Run from the repository root:
+
+    python benchmarks/bench_sweep.py throughput     # --jobs 1 vs --jobs 2
+    python benchmarks/bench_sweep.py pruning        # median vs hyperband vs none
+    python benchmarks/bench_sweep.py end-to-end     # sweep run --trials 50, defaults
+    python benchmarks/bench_sweep.py all --json benchmarks/results/sweep.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sweep
+
+# A fixed small study: the default space narrowed to what trains in seconds.
+SMALL_SPACE = """\
+[params.hidden_size]
+high = 512
+[params.batch_size]
+type = "categorical"
+choices = [64, 128, 256]
+"""
+
+
+def run_study(studies: Path, name: str, trials: int, jobs: int, extra: list[str],
+              space: str | None = SMALL_SPACE) -> dict:
+    cmd = [sys.executable, "-m", "sweep", "run", "--trials", str(trials), "--jobs", str(jobs),
+           "--studies-dir", str(studies), "--study", name, "--quiet", "--no-report", *extra]
+    if space is not None:
+        space_file = studies / f"{name}.toml"
+        space_file.write_text(space)
+        cmd += ["--space", str(space_file)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    results = sweep.load(name, studies)
+    df = results.trials
+    train_seconds = float(df["train_seconds"].fillna(0).sum())
+    best = results.best(1)
+    peak = df["worker_peak_rss_mb"] if "worker_peak_rss_mb" in df else None
+    return {
+        "trials": int(len(df)), "jobs": jobs, "wall_seconds": round(wall, 2),
+        "trials_per_hour": round(len(df) / wall * 3600, 1),
+        "train_seconds_sum": round(train_seconds, 2),
+        "overhead": round(1 - train_seconds / (wall * jobs), 4),
+        "epochs_trained": int(df["epochs"].fillna(0).sum()),
+        "completed": int((df["state"] == "COMPLETE").sum()),
+        "pruned": int((df["state"] == "PRUNED").sum()),
+        "failed": int((df["state"] == "FAIL").sum()),
+        "best_val": float(best.iloc[0]["value"]) if len(best) else None,
+        "best_test": float(best.iloc[0]["test_accuracy"]) if len(best) else None,
+        "peak_rss_mb": float(peak.max()) if peak is not None and peak.notna().any() else None,
+    }
+
+
+def throughput(studies: Path, trials: int, epochs: int) -> dict:
+    out = {}
+    for jobs in (1, 2):
+        out[f"jobs{jobs}"] = run_study(studies, f"throughput-{jobs}", trials, jobs,
+                                       ["--epochs", str(epochs), "--pruner", "none",
+                                        "--seed", "1"])
+        print(f"--jobs {jobs}: {out[f'jobs{jobs}']}", flush=True)
+    out["speedup"] = round(out["jobs2"]["trials_per_hour"] / out["jobs1"]["trials_per_hour"], 3)
+    return out
+
+
+def pruning(studies: Path, trials: int, epochs: int) -> dict:
+    out = {}
+    for pruner in ("none", "median", "hyperband"):
+        out[pruner] = run_study(studies, f"pruner-{pruner}", trials, 2,
+                                ["--epochs", str(epochs), "--pruner", pruner, "--seed", "1"])
+        print(f"--pruner {pruner}: {out[pruner]}", flush=True)
+    for pruner in ("median", "hyperband"):
+        out[pruner]["epochs_saved"] = round(
+            1 - out[pruner]["epochs_trained"] / out["none"]["epochs_trained"], 3)
+        out[pruner]["best_val_delta_points"] = round(
+            100 * (out[pruner]["best_val"] - out["none"]["best_val"]), 3)
+    return out
+
+
+def end_to_end(studies: Path, trials: int) -> dict:
+    res = run_study(studies, "mnist-mlp", trials, os.cpu_count() or 1, [], space=None)
+    print(f"end to end: {res}", flush=True)
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["throughput", "pruning", "end-to-end", "all"])
+    p.add_argument("--trials", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--keep", help="keep the studies in this folder instead of a temporary one")
+    p.add_argument("--json", help="write the results to this JSON file")
+    args = p.parse_args()
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        studies = Path(args.keep or tmp)
+        studies.mkdir(parents=True, exist_ok=True)
+        if args.what in ("throughput", "all"):
+            results["throughput"] = throughput(studies, args.trials or 12, args.epochs or 3)
+        if args.what in ("pruning", "all"):
+            results["pruning"] = pruning(studies, args.trials or 30, args.epochs or 10)
+        if args.what in ("end-to-end", "all"):
+            results["end_to_end"] = end_to_end(studies, args.trials or 50)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
