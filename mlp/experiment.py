@@ -74,6 +74,8 @@ def blas_info() -> dict[str, Any]:
     blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     if not blas:
         return {"threads": None}
+    # numpy's own BLAS does the training; scipy may bring another one into the process
+    blas.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")))
     return {"threads": int(blas[0]["num_threads"]), "library": blas[0].get("internal_api"),
             "kernel": blas[0].get("architecture"), "version": blas[0].get("version")}
 

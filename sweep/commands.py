@@ -146,6 +146,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     timeout = parse_duration(args.timeout) if args.timeout is not None else None
     paths = StudyPaths.of(args.studies_dir, args.study)
     existed = paths.root.exists()
+    created = paths.root  # the outermost folder this run would create, removed on rejection
+    while not created.parent.exists():
+        created = created.parent
     if not args.storage:
         args.storage = read_meta(paths).get("storage") if existed else None
         if args.storage and "***" in args.storage:
@@ -165,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not existed:  # a rejected first run leaves nothing behind
             import shutil
 
-            shutil.rmtree(paths.root, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         raise
     before = count(study.get_trials(deepcopy=False))
     if before.finished >= args.trials:

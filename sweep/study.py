@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ def mask_url(url: str | None) -> str:
     """The URL with any password replaced by ***, safe for logs and files."""
     if not url:
         return ""
+    if "://" not in url:  # not parsed as a URL, but may still carry user:password@host
+        return re.sub(r":[^:@/]*@", ":***@", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -139,7 +142,9 @@ def open_storage(paths: StudyPaths, url: str | None = None) -> BaseStorage:
         raise UsageError(f"--storage {mask_url(url)!r}: not a database URL "
                          "(e.g. sqlite:///study.db, postgresql://user:pass@host/db)")
     try:
-        return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's words
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=60, grace_period=180)
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None

@@ -12,7 +12,6 @@ import os
 import socket
 import traceback
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import optuna
@@ -72,7 +71,8 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
 
     def on_epoch(m) -> bool:
         trial.report(m.val_acc, m.epoch)
-        if trial.should_prune():
+        # a trial that has trained its last epoch is complete whatever the pruner says
+        if m.epoch < config.training.epochs and trial.should_prune():
             pruned_at.append(m.epoch)
             return True
         return False
@@ -156,7 +156,7 @@ def trial_record(t: FrozenTrial | optuna.Trial, state: str) -> dict[str, Any]:
         start, end, value = t.datetime_start, t.datetime_complete, t.value
         intermediate = {str(k): v for k, v in sorted(t.intermediate_values.items())}
     else:
-        start, end, value, intermediate = datetime.now(UTC), None, None, {}
+        start, end, value, intermediate = t.datetime_start, None, None, {}
     return {
         "number": t.number,
         "state": state,

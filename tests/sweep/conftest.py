@@ -1,0 +1,188 @@
+"""Shared fixtures for the sweep tests: the CLI as a real process, and small studies.
+
+Every study here is a real ``python -m sweep run`` on the tiny IDX dataset (1000
+train / 200 validation / 300 test images) with a real Optuna JournalStorage. The
+session-scoped `main_study` runs one 2-worker study once; many tests read it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sweep.study import StudyPaths, open_storage
+
+BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+# hidden_size capped at 512: the classic configuration still fits, training stays quick
+SMALL_SPACE = "[params.hidden_size]\nhigh = 512\n"
+# hidden_size capped at 64: the classic 512 falls outside the space
+NARROW_SPACE = "[params.hidden_size]\nhigh = 64\n"
+
+MAIN_TRIALS = 6
+MAIN_JOBS = 2
+MAIN_EPOCHS = 2
+
+Sweep = Callable[..., subprocess.CompletedProcess]
+
+
+def run_sweep(*args: object, cwd: Path, env: dict[str, str] | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m sweep ARGS`` in a fresh process; never inherits BLAS or storage settings."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in BLAS_VARS and k != "SWEEP_STORAGE"}
+    full_env["MPLBACKEND"] = "Agg"
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def sweep_cli(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """Run the CLI as a subprocess (in a scratch cwd unless ``cwd=`` is given)."""
+    scratch = tmp_path_factory.mktemp("cwd")
+
+    def run(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+        return run_sweep(*args, cwd=cwd or scratch, env=env, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def data_args(tiny_idx_dir: Path) -> list[str]:
+    return ["--dataset", "idx", "--data-dir", str(tiny_idx_dir)]
+
+
+@pytest.fixture(scope="session")
+def small_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spaces") / "small.toml"
+    path.write_text(SMALL_SPACE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def narrow_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spaces") / "narrow.toml"
+    path.write_text(NARROW_SPACE)
+    return path
+
+
+def load_optuna(studies_dir: Path, name: str) -> optuna.Study:
+    """The study straight from its storage, through Optuna alone."""
+    paths = StudyPaths.of(studies_dir, name)
+    return optuna.load_study(study_name=name, storage=open_storage(paths))
+
+
+def error_lines(text: str) -> list[str]:
+    """The lines of stderr that are the CLI's error message (warnings left out)."""
+    return [line for line in text.splitlines() if ": error: " in line]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    """Exit ``code``, exactly one error line naming every needle, nothing on stdout."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def check_error() -> Callable[..., str]:
+    return assert_one_line_error
+
+
+@pytest.fixture
+def open_optuna() -> Callable[[Path, str], optuna.Study]:
+    return load_optuna
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    studies_dir: Path
+    name: str
+    proc: subprocess.CompletedProcess
+    seconds: float
+    trials: int
+    jobs: int
+    epochs: int
+
+    @property
+    def root(self) -> Path:
+        return self.studies_dir / self.name
+
+    def optuna(self) -> optuna.Study:
+        return load_optuna(self.studies_dir, self.name)
+
+
+@pytest.fixture(scope="session")
+def main_study(sweep_cli: Sweep, data_args: list[str], small_space: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> StudyRun:
+    """One 6-trial study, 2 workers, 2 epochs, pruner none, run once per session."""
+    studies = tmp_path_factory.mktemp("main-studies")
+    started = time.monotonic()
+    proc = sweep_cli("run", "--trials", MAIN_TRIALS, "--jobs", MAIN_JOBS,
+                     "--epochs", MAIN_EPOCHS, *data_args, "--space", small_space,
+                     "--pruner", "none", "--studies-dir", studies, "--study", "main",
+                     "--no-report", "--quiet")
+    run = StudyRun(studies, "main", proc, time.monotonic() - started, MAIN_TRIALS, MAIN_JOBS,
+                   MAIN_EPOCHS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run
+
+
+@dataclass(frozen=True)
+class ResumedStudy:
+    """A study run with --trials 3, then --trials 6 (options left out), then --trials 6."""
+
+    studies_dir: Path
+    name: str
+    first: subprocess.CompletedProcess
+    second: subprocess.CompletedProcess
+    third: subprocess.CompletedProcess
+    after_first: list[tuple[int, str]]  # (number, state) of the trials after the first run
+    dirs_after_first: list[str]
+    meta_after_first: str  # study.json after the first run
+    settings_after_first: dict
+    journal_after_second: bytes
+
+    @property
+    def root(self) -> Path:
+        return self.studies_dir / self.name
+
+    def optuna(self) -> optuna.Study:
+        return load_optuna(self.studies_dir, self.name)
+
+
+@pytest.fixture(scope="session")
+def resumed_study(sweep_cli: Sweep, data_args: list[str], narrow_space: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> ResumedStudy:
+    studies = tmp_path_factory.mktemp("resume-studies")
+    where = ["--studies-dir", studies, "--study", "resume", "--no-report", "--quiet",
+             "--no-plots"]
+    first = sweep_cli("run", "--trials", 3, "--jobs", 2, "--epochs", 2, *data_args,
+                      "--space", narrow_space, *where)
+    assert first.returncode == 0, first.stdout + first.stderr
+    study = load_optuna(studies, "resume")
+    after_first = [(t.number, t.state.name) for t in study.get_trials()]
+    dirs = sorted(p.name for p in (studies / "resume" / "trials").iterdir())
+    meta = (studies / "resume" / "study.json").read_text()
+    settings = dict(study.user_attrs["settings"])
+    # every study option left out: they must come from the stored settings
+    second = sweep_cli("run", "--trials", 6, "--jobs", 2, *where)
+    assert second.returncode == 0, second.stdout + second.stderr
+    journal = (studies / "resume" / "journal.log").read_bytes()
+    third = sweep_cli("run", "--trials", 6, "--jobs", 2, *where)
+    return ResumedStudy(studies, "resume", first, second, third, after_first, dirs, meta,
+                        settings, journal)

@@ -1,0 +1,259 @@
+"""The search space: the mission's defaults, TOML space files, and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sweep.errors import UsageError
+from sweep.space import default_space, load_space
+from sweep.study import stored_settings
+
+
+def _space(tmp_path, text: str, name: str = "space.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _by_name(space):
+    return {p.name: p for p in space.params}
+
+
+# ------------------------------------------------------------------ defaults
+
+def test_default_space_is_the_missions():
+    params = _by_name(default_space())
+    assert list(params) == ["hidden_size", "dropout", "l2", "lr", "batch_size"]
+    h = params["hidden_size"]
+    assert (h.type, h.low, h.high, h.log) == ("int", 32, 2048, True)
+    d = params["dropout"]
+    assert (d.type, d.low, d.high, d.log) == ("float", 0.0, 0.7, False)
+    l2 = params["l2"]
+    assert (l2.type, l2.low, l2.high, l2.log) == ("float", 1e-6, 1e-2, True)
+    lr = params["lr"]
+    assert (lr.type, lr.low, lr.high, lr.log) == ("float", 1e-3, 1.0, True)
+    b = params["batch_size"]
+    assert b.type == "categorical" and list(b.choices) == [32, 64, 128, 256, 512]
+    assert default_space().fixed == ()
+    assert load_space(None) == default_space()
+
+
+def test_default_space_keys_are_config_keys():
+    assert [p.key for p in default_space().params] == [
+        "model.hidden_size", "model.dropout", "training.l2", "training.lr",
+        "training.batch_size"]
+
+
+def test_classic_values_all_fit_the_default_space():
+    assert default_space().classic_params() == {
+        "hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
+
+
+# ------------------------------------------------------------------ space files
+
+def test_a_file_changes_one_range_and_keeps_the_rest(tmp_path):
+    space = load_space(_space(tmp_path, "[params.lr]\nlow = 0.01\nhigh = 0.5\n"))
+    params = _by_name(space)
+    lr = params["lr"]
+    assert (lr.type, lr.low, lr.high, lr.log) == ("float", 0.01, 0.5, True)  # log kept
+    default = _by_name(default_space())
+    for name in ("hidden_size", "dropout", "l2", "batch_size"):
+        assert params[name] == default[name]
+
+
+def test_a_file_can_turn_log_off_and_use_dotted_names(tmp_path):
+    space = load_space(_space(tmp_path, '[params."training.lr"]\nlog = false\n'))
+    lr = _by_name(space)["lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-3, 1.0, False)
+
+
+def test_a_file_fixes_a_setting(tmp_path):
+    space = load_space(_space(tmp_path, "[fixed]\ndropout = 0.2\nepochs = 10\n"))
+    assert "dropout" not in space.names
+    assert space.fixed_overrides() == {"model.dropout": 0.2, "training.epochs": 10}
+    assert "dropout" not in space.classic_params()
+
+
+def test_a_file_adds_momentum(tmp_path):
+    space = load_space(_space(tmp_path, '[params.momentum]\ntype = "float"\n'
+                                        "low = 0.8\nhigh = 0.99\n"))
+    m = _by_name(space)["momentum"]
+    assert (m.type, m.low, m.high, m.key) == ("float", 0.8, 0.99, "training.momentum")
+    assert len(space.params) == 6
+
+
+def test_a_file_replaces_the_choices(tmp_path):
+    space = load_space(_space(tmp_path, "[params.batch_size]\nchoices = [64, 128]\n"))
+    assert _by_name(space)["batch_size"].choices == (64, 128)
+    assert space.classic_params()["batch_size"] == 128
+
+
+def test_narrowed_space_leaves_out_classic_values_outside_it(tmp_path):
+    space = load_space(_space(tmp_path, "[params.hidden_size]\nhigh = 64\n"))
+    assert space.classic_params() == {"dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
+
+
+def test_space_round_trips_through_its_stored_form(tmp_path):
+    space = load_space(_space(tmp_path, '[params.momentum]\ntype = "float"\nlow = 0.8\n'
+                                        'high = 0.99\n[fixed]\ndropout = 0.2\n'))
+    from sweep.space import Space
+
+    assert Space.from_dict(space.to_dict()) == space
+
+
+BAD_SPACES = [
+    pytest.param("[params.lr\nlow = 0.1\n", ["not valid TOML"], id="malformed-toml"),
+    pytest.param("[params.lr]\nlow = 0.5\nhigh = 0.1\n", ["params.lr", "above high"],
+                 id="low-above-high"),
+    pytest.param("[params.lr]\nlow = 0.0\n", ["params.lr", "positive"], id="log-zero-low"),
+    pytest.param("[params.l2]\nlow = -1e-3\n", ["params.l2", "positive"], id="log-negative"),
+    pytest.param("[params.dropout]\nlog = true\n", ["params.dropout", "positive"],
+                 id="log-added-to-zero-low"),
+    pytest.param('[params.foo]\ntype = "float"\nlow = 0\nhigh = 1\n', ["'foo'"],
+                 id="unknown-setting"),
+    pytest.param("[fixed]\nbogus = 1\n", ["'bogus'"], id="unknown-fixed-setting"),
+    pytest.param('[params.lr]\nlow = "small"\n', ["params.lr", "low", "number"],
+                 id="string-bound"),
+    pytest.param("[params.lr]\nhigh = true\n", ["params.lr", "high", "number"],
+                 id="bool-bound"),
+    pytest.param("[params.hidden_size]\nlow = 40.5\n", ["params.hidden_size", "integer"],
+                 id="fractional-int-bound"),
+    pytest.param('[params.lr]\ntype = "double"\nlow = 0.1\nhigh = 1.0\n',
+                 ["params.lr", "type"], id="unknown-type"),
+    pytest.param("[params.lr]\nstep = 2\n", ["params.lr", "'step'"], id="unknown-key"),
+    pytest.param("[params.batch_size]\nchoices = []\n", ["params.batch_size", "choices"],
+                 id="no-choices"),
+    pytest.param("[params.dropout]\nhigh = 1.5\n", ["params.dropout", "model.dropout"],
+                 id="outside-config-range"),
+    pytest.param('[fixed]\ndropout = "high"\n', ["dropout"], id="fixed-wrong-type"),
+    pytest.param("[params.momentum]\nlow = 0.8\nhigh = 0.99\n", ["params.momentum", "type"],
+                 id="new-setting-without-type"),
+    pytest.param("[search]\nx = 1\n", ["[search]"], id="unknown-table"),
+    pytest.param('params = "lr"\n', ["[params]"], id="params-not-a-table"),
+]
+
+
+@pytest.mark.parametrize(("text", "needles"), BAD_SPACES)
+def test_bad_space_files_are_one_line_errors(tmp_path, text, needles):
+    path = _space(tmp_path, text)
+    with pytest.raises(UsageError) as err:
+        load_space(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_missing_space_file(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        load_space(tmp_path / "nope.toml")
+
+
+# ------------------------------------------------------------------ through the CLI
+
+CLI_BAD = [p for p in BAD_SPACES if p.id in ("malformed-toml", "low-above-high",
+                                              "log-zero-low", "unknown-setting",
+                                              "string-bound")]
+
+
+@pytest.mark.parametrize(("text", "needles"), CLI_BAD)
+def test_run_with_a_bad_space_file_exits_2_and_writes_nothing(
+        text, needles, sweep_cli, data_args, tmp_path, check_error):
+    path = _space(tmp_path, text)
+    studies = tmp_path / "studies"
+    proc = sweep_cli("run", "--trials", 1, "--epochs", 1, *data_args, "--space", path,
+                     "--studies-dir", studies, "--study", "bad", "--no-report")
+    check_error(proc, 2, *needles)
+    assert not (studies / "bad").exists()
+    assert not studies.exists() or not any(studies.iterdir())
+
+
+def test_a_space_file_study_samples_its_space(sweep_cli, data_args, tmp_path, open_optuna):
+    path = _space(tmp_path, "[params.hidden_size]\nhigh = 64\n"
+                            "[params.lr]\nlow = 0.01\nhigh = 0.5\n"
+                            '[params.momentum]\ntype = "float"\nlow = 0.8\nhigh = 0.99\n'
+                            "[fixed]\ndropout = 0.2\n")
+    proc = sweep_cli("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *data_args,
+                     "--train-limit", 300, "--space", path, "--studies-dir", tmp_path / "s",
+                     "--study", "spaced", "--no-report", "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study = open_optuna(tmp_path / "s", "spaced")
+    settings = stored_settings(study)
+    assert set(settings.space["params"]) == {"hidden_size", "l2", "lr", "batch_size",
+                                             "momentum"}
+    assert settings.space["fixed"] == {"dropout": 0.2}
+    assert settings.config["model"]["dropout"] == 0.2
+    trials = study.get_trials()
+    # trial 0: the classic values that fit (l2, lr, batch_size); the rest sampled
+    assert trials[0].user_attrs.get("classic") is True
+    assert {k: trials[0].params[k] for k in ("l2", "lr", "batch_size")} == {
+        "l2": 1e-4, "lr": 0.1, "batch_size": 128}
+    for t in trials:
+        assert set(t.params) == {"hidden_size", "l2", "lr", "batch_size", "momentum"}
+        assert 0.01 <= t.params["lr"] <= 0.5
+        assert 0.8 <= t.params["momentum"] <= 0.99
+        assert 32 <= t.params["hidden_size"] <= 64
+        config = json.loads((tmp_path / "s" / "spaced" / "trials" / f"{t.number:04d}"
+                             / "config.json").read_text())
+        assert config["model"]["dropout"] == 0.2
+        assert config["training"]["momentum"] == t.params["momentum"]
+        assert config["training"]["lr"] == t.params["lr"]
+
+
+# ------------------------------------------------------------------ an existing study's space
+
+def test_a_space_change_on_an_existing_study_is_refused(resumed_study, sweep_cli, small_space,
+                                                        check_error):
+    r = resumed_study
+    before = len(r.optuna().get_trials())
+    meta = (r.root / "study.json").read_text()
+    proc = sweep_cli("run", "--trials", 8, "--space", small_space, "--studies-dir",
+                     r.studies_dir, "--study", r.name, "--no-report")
+    line = check_error(proc, 2, "hidden_size", "64", "512", "--study")
+    assert "space" in line
+    assert len(r.optuna().get_trials()) == before
+    assert (r.root / "study.json").read_text() == meta
+
+
+@pytest.mark.parametrize(("option", "needle"), [
+    (["--epochs", "3"], "epochs"),
+    (["--sampler", "random"], "sampler"),
+    (["--pruner", "hyperband"], "pruner"),
+    (["--seed", "7"], "seed"),
+])
+def test_other_settings_changes_on_an_existing_study_are_refused(
+        resumed_study, sweep_cli, option, needle, check_error):
+    r = resumed_study
+    before = len(r.optuna().get_trials())
+    proc = sweep_cli("run", "--trials", 8, *option, "--studies-dir", r.studies_dir,
+                     "--study", r.name, "--no-report")
+    check_error(proc, 2, needle)
+    assert len(r.optuna().get_trials()) == before
+
+
+def test_the_same_options_again_are_accepted(resumed_study, sweep_cli, data_args,
+                                             narrow_space):
+    r = resumed_study
+    proc = sweep_cli("run", "--trials", 6, "--epochs", 2, *data_args, "--space",
+                     narrow_space, "--studies-dir", r.studies_dir, "--study", r.name,
+                     "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to run" in proc.stdout
+
+
+def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
+    r = resumed_study
+    study = r.optuna()
+    assert study.user_attrs["settings"] == r.settings_after_first
+    assert (r.root / "study.json").read_text() == r.meta_after_first
+    settings = stored_settings(study)
+    assert settings.space["params"]["hidden_size"]["high"] == 64
+    for t in study.get_trials()[3:]:  # run by the resume that gave no options
+        config = json.loads((r.root / "trials" / f"{t.number:04d}" / "config.json").read_text())
+        assert config["training"]["epochs"] == 2
+        assert config["data"]["dataset"] == "idx"
+        assert config["data"]["data_dir"] == str(tiny_idx_dir)
+        assert 32 <= t.params["hidden_size"] <= 64
