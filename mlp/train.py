@@ -35,7 +35,7 @@ class EpochMetrics:
 
 
 class Diverged(ArithmeticError):
-    """The training loss became NaN or infinite: the run cannot go on."""
+    """The training loss became NaN, infinite or absurdly large: the run cannot go on."""
 
     def __init__(self, epoch: int, step: int, loss: float,
                  history: list[EpochMetrics] | None = None) -> None:
@@ -58,6 +58,11 @@ class TrainResult:
 
 
 OnEpoch = Callable[[EpochMetrics], bool | None]
+
+# A mean cross-entropy this large means logits apart by hundreds: the weights have
+# blown up, and a run that goes on from here only kills its ReLUs and "completes" at
+# chance level. A healthy run starts near ln(10) = 2.3 and spikes to tens at worst.
+DIVERGED_LOSS = 1e3
 
 
 def build_model(config: Config, data: Dataset, rng: np.random.Generator | None = None) -> MLP:
@@ -135,7 +140,7 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
                 logits = model(xb, train=True, rng=dropout_rng)
                 correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
                 loss, dlogits = softmax_cross_entropy(logits, yb)
-                if not np.isfinite(loss):
+                if not loss < DIVERGED_LOSS:  # NaN compares False too
                     raise Diverged(epoch, step + 1, loss, history)
                 loss_sum += loss * (hi - lo)
                 opt.step(model.backward(dlogits), lr)

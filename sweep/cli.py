@@ -22,8 +22,15 @@ from .overrides import add_override_flags
 Command = Callable[[argparse.Namespace], int]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sweep", description="Hyperparameter sweeps of a from-scratch NumPy MLP.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -91,8 +91,6 @@ def default_run_dir() -> Path:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mlp import plots
-
     exp = Path(args.experiment)
     if not (exp / "config.json").is_file():
         raise UsageError(f"--experiment {exp}: not an experiment directory (no config.json)")
@@ -100,24 +98,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--experiment {exp}: no checkpoint (checkpoints/best.npz is missing)")
     config = load_config(exp / "config.json")
     data = load_dataset(config.data.dataset, args.data_dir or config.data.data_dir)
-    _, model = load_experiment_model(exp, data)
     n_test = len(data.test_y)
+    if args.wrong is not None and args.wrong < 1:
+        raise UsageError(f"--wrong {args.wrong}: must be >= 1")
+    if args.wrong is None and args.index:
+        bad = [i for i in args.index if not 0 <= i < n_test]
+        if bad:
+            raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
+                             f"images, 0 to {n_test - 1})")
+    if args.wrong is None and not args.index:
+        raise UsageError("give --index N [N ...] or --wrong [K]")
+    _, model = load_experiment_model(exp, data)
     _, _, probs = evaluate(model, data.test_x, data.test_y.astype(np.intp))
     if args.wrong is not None:
-        if args.wrong < 1:
-            raise UsageError(f"--wrong {args.wrong}: must be >= 1")
         indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
         if not indices:
             print("no misclassified test images")
             return 0
-    elif args.index:
-        indices = args.index
-        bad = [i for i in indices if not 0 <= i < n_test]
-        if bad:
-            raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
-                             f"images, 0 to {n_test - 1})")
     else:
-        raise UsageError("give --index N [N ...] or --wrong [K]")
+        indices = args.index
+    from mlp import plots
+
     name = f"index-{indices[0]}" if len(indices) == 1 else f"grid-{indices[0]}-n{len(indices)}"
     out = Path(args.out) if args.out else exp / "predictions" / f"{name}.png"
     classes = list(data.classes)

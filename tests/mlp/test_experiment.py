@@ -1,0 +1,209 @@
+"""The experiment directory: every file a run promises, consistent with each other."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from threadpoolctl import threadpool_limits
+
+from mlp.checkpoint import load_checkpoint
+from mlp.config import Config
+from mlp.data import load_dataset
+from mlp.dataset import Dataset
+from mlp.experiment import (
+    HISTORY_COLUMNS,
+    load_config,
+    load_experiment_model,
+    read_history,
+    run_experiment,
+)
+from mlp.train import build_model, evaluate
+
+PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png", "misclassified.png")
+HIDDEN = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """One BLAS thread: on 2 cores shared with other jobs, OpenBLAS threads that wait for
+    each other make a 2-thread run up to 10x slower. Results do not depend on it here."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_idx_dir) -> Dataset:
+    return load_dataset("idx", data_dir=tiny_idx_dir)
+
+
+def tiny_config(tiny_idx_dir, **overrides) -> Config:
+    base = {"dataset": "idx", "data_dir": str(tiny_idx_dir), "epochs": 3,
+            "hidden_size": HIDDEN}
+    return Config().with_overrides({**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def run(tiny, tiny_idx_dir, tmp_path_factory):
+    """One completed run with plots, shared by the tests that only read its files."""
+    out = tmp_path_factory.mktemp("exp") / "run"
+    config = tiny_config(tiny_idx_dir)
+    rows_seen = []
+
+    def peek(m):
+        # history.csv is rewritten as each epoch ends, before on_epoch is asked
+        with open(out / "history.csv") as f:
+            rows_seen.append(len(f.readlines()) - 1)
+
+    result = run_experiment(config, out, data=tiny, on_epoch=peek, plots=True)
+    return {"out": out, "config": config, "result": result, "rows_seen": rows_seen}
+
+
+def read_json(path):
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text  # strict JSON
+    return json.loads(text)
+
+
+def test_every_file_exists(run):
+    out = run["out"]
+    expected = ["config.json", "history.csv", "metrics.json", "checkpoints/best.npz",
+                "checkpoints/last.npz"] + [f"plots/{p}" for p in PLOTS]
+    for rel in expected:
+        assert (out / rel).is_file(), rel
+        assert (out / rel).stat().st_size > 0, rel
+    assert not [p for p in out.rglob("*.tmp")]  # atomic writes leave no temporaries
+
+
+def test_config_json(run):
+    doc = read_json(run["out"] / "config.json")
+    config = run["config"]
+    for section in ("data", "model", "training"):
+        assert doc[section] == config.to_dict()[section]
+    env = doc["environment"]
+    assert env["versions"]["numpy"] == np.__version__
+    assert "python" in env["versions"]
+    threads = env["blas"]["threads"]
+    assert isinstance(threads, int) and threads >= 1
+    assert load_config(run["out"] / "config.json") == config
+
+
+def test_history_csv(run):
+    path, history = run["out"] / "history.csv", run["result"].history
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == HISTORY_COLUMNS
+    assert rows[0] == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                       "seconds"]
+    assert len(rows) == 1 + 3 == 1 + len(history)
+    parsed = read_history(path)
+    for row, m in zip(parsed, history, strict=True):
+        assert row == m.to_dict()  # floats round-trip exactly
+    assert run["rows_seen"] == [1, 2, 3]
+
+
+def test_metrics_json(run, tiny):
+    doc = read_json(run["out"] / "metrics.json")
+    res, history = run["result"], run["result"].history
+    assert doc["status"] == res.status == "completed"
+    best = doc["best_epoch"]
+    assert best == 1 + int(np.argmax([m.val_acc for m in history]))
+    assert doc["val_accuracy"] == history[best - 1].val_acc
+    assert doc["val_loss"] == history[best - 1].val_loss
+    assert 0.5 < doc["test_accuracy"] <= 1 and doc["test_loss"] > 0
+    assert doc["train_seconds"] > 0
+    # 784x32 weights + gamma and beta (batch norm replaces the bias) + 32x10 + 10
+    assert doc["parameter_count"] == 784 * HIDDEN + 2 * HIDDEN + HIDDEN * 10 + 10
+    assert doc["epochs_trained"] == 3
+    cm = np.array(doc["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == len(tiny.test_y)
+    assert np.trace(cm) / cm.sum() == pytest.approx(doc["test_accuracy"])
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(tiny.test_y, minlength=10))
+    per_class = doc["per_class"]["per_class"]
+    assert [c["class"] for c in per_class] == [str(i) for i in range(10)]
+    for i, c in enumerate(per_class):
+        assert c["support"] == cm[i].sum()
+        assert c["recall"] == pytest.approx(cm[i, i] / cm[i].sum())
+        assert 0 <= c["f1"] <= 1
+    assert doc["dataset"]["train"] == 1000 and doc["dataset"]["test"] == 300
+
+
+def test_checkpoints_load_without_pickle_and_match_the_history(run, tiny):
+    out, res = run["out"], run["result"]
+    model = build_model(run["config"], tiny)
+    for name in ("best", "last"):
+        with np.load(out / "checkpoints" / f"{name}.npz", allow_pickle=False) as npz:
+            assert sorted(npz.files) == sorted(model.state())
+            for k in npz.files:
+                assert npz[k].dtype == np.float32 and np.all(np.isfinite(npz[k]))
+    y_val = tiny.val_y.astype(np.intp)
+    _, model = load_experiment_model(out, tiny, "best")
+    assert evaluate(model, tiny.val_x, y_val)[1] == res.history[res.best_epoch - 1].val_acc
+    _, test_acc, _ = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
+    assert test_acc == read_json(out / "metrics.json")["test_accuracy"]
+    _, last = load_experiment_model(out, tiny, "last")
+    assert evaluate(last, tiny.val_x, y_val)[1] == res.history[-1].val_acc
+
+
+def test_plots_are_real_pngs(run):
+    for name in PLOTS:
+        with Image.open(run["out"] / "plots" / name) as im:
+            assert im.format == "PNG"
+            w, h = im.size
+            pixels = np.asarray(im.convert("L"), dtype=np.float64)
+        assert w >= 200 and h >= 150, (name, im.size)
+        assert pixels.std() > 5, f"{name} looks blank"
+
+
+def test_stopped_run_keeps_the_best_epoch(tiny, tiny_idx_dir, tmp_path):
+    config = tiny_config(tiny_idx_dir, epochs=6, lr=0.3, schedule="constant")
+    res = run_experiment(config, tmp_path / "stop", data=tiny, plots=False,
+                         on_epoch=lambda m: m.epoch == 4)
+    assert res.status == "stopped" and len(res.history) == 4
+    doc = read_json(tmp_path / "stop" / "metrics.json")
+    assert doc["status"] == "stopped" and doc["epochs_trained"] == 4
+    assert len(read_history(tmp_path / "stop" / "history.csv")) == 4
+    accs = [m.val_acc for m in res.history]
+    assert res.best_epoch == doc["best_epoch"] == 1 + int(np.argmax(accs))
+    model = load_checkpoint(tmp_path / "stop" / "checkpoints" / "best.npz",
+                            build_model(config, tiny))
+    assert evaluate(model, tiny.val_x, tiny.val_y.astype(np.intp))[1] == max(accs)
+    assert not (tmp_path / "stop" / "plots").exists()
+
+
+def test_diverged_run_is_a_result(tiny, tiny_idx_dir, tmp_path):
+    config = tiny_config(tiny_idx_dir, lr=100, batch_norm=False, hidden_layers=3,
+                         hidden_size=64)
+    res = run_experiment(config, tmp_path / "div", data=tiny)
+    assert res.status == "diverged"
+    doc = read_json(tmp_path / "div" / "metrics.json")
+    assert doc["status"] == "diverged"
+    epoch, step = doc["diverged"]["epoch"], doc["diverged"]["step"]
+    assert isinstance(epoch, int) and isinstance(step, int) and epoch >= 1 and step >= 1
+    assert f"diverged at epoch {epoch}, step {step}" in doc["message"] == res.message
+    assert doc["val_accuracy"] is None and doc["test_accuracy"] is None
+    assert len(read_history(tmp_path / "div" / "history.csv")) == epoch - 1
+    assert (tmp_path / "div" / "config.json").is_file()
+    assert not (tmp_path / "div" / "checkpoints").exists()
+
+
+def test_failed_run_is_recorded_and_raised(tiny, tiny_idx_dir, tmp_path):
+    def boom(m):
+        raise RuntimeError("callback exploded")
+
+    with pytest.raises(RuntimeError, match="callback exploded"):
+        run_experiment(tiny_config(tiny_idx_dir), tmp_path / "fail", data=tiny, on_epoch=boom)
+    doc = read_json(tmp_path / "fail" / "metrics.json")
+    assert doc["status"] == "failed"
+    assert "callback exploded" in doc["message"] and "RuntimeError" in doc["traceback"]
+    assert len(read_history(tmp_path / "fail" / "history.csv")) == 1
+
+
+def test_train_limit_applies_to_given_data(tiny, tiny_idx_dir, tmp_path):
+    config = tiny_config(tiny_idx_dir, epochs=1, train_limit=300)
+    res = run_experiment(config, tmp_path / "lim", data=tiny, plots=False)
+    assert res.status == "completed"
+    assert read_json(tmp_path / "lim" / "metrics.json")["dataset"]["train"] == 300
+    assert not math.isnan(res.test_acc)
