@@ -44,8 +44,6 @@ from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
 
-# The module, not the function: `mlp/__init__.py` re-exports `train`, which shadows the
-# submodule as an attribute of the package (so `import mlp.train as m` gives the function).
 mlp_train = importlib.import_module("mlp.train")
 
 N_TRAIN = 50_000
@@ -156,9 +154,56 @@ def measure_floor(setting: Setting, data: Dataset, args: argparse.Namespace) -> 
             "batches": len(sizes)}
 
 
+def measure_torch(setting: Setting, data: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """The same network and loop in PyTorch eager mode on the CPU, same thread count.
+
+    Same work per epoch as `train`: a shuffle of the uint8 images, per batch a
+    conversion to float32 in [0, 1], forward, cross-entropy, backward, SGD with
+    momentum and L2 on the weights only, then a validation pass in batches of 5,000.
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    torch.set_num_threads(setting.threads or blas()["threads"] or 1)
+    h = setting.hidden
+    model = nn.Sequential(nn.Linear(data.n_features, h, bias=False), nn.BatchNorm1d(h),
+                          nn.ReLU(), nn.Dropout(0.3), nn.Linear(h, data.n_classes))
+    weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 2]
+    others = [p for n, p in model.named_parameters() if not (n.endswith("weight")
+                                                              and p.dim() == 2)]
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": 1e-4},
+                           {"params": others, "weight_decay": 0.0}], lr=0.1, momentum=0.9)
+    x_all = torch.from_numpy(np.array(data.train_x).reshape(len(data.train_y), -1))
+    y_all = torch.from_numpy(np.asarray(data.train_y, dtype=np.int64))
+    val_x = torch.from_numpy(np.asarray(data.val_x, dtype=np.float32).reshape(
+        len(data.val_y), -1) / 255)
+    loss_fn = nn.CrossEntropyLoss()
+    epochs = []
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(y_all))
+        xs, ys = x_all[perm], y_all[perm]
+        for lo in range(0, len(ys), setting.batch):
+            xb = xs[lo:lo + setting.batch].float().mul_(1 / 255)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), ys[lo:lo + setting.batch])
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for lo in range(0, len(val_x), 5000):
+                model(val_x[lo:lo + 5000])
+        epochs.append(time.perf_counter() - t0)
+    return {"torch_epoch_s": statistics.median(epochs), "torch_seconds_all": epochs,
+            "torch_version": torch.__version__}
+
+
 def measurements(args: argparse.Namespace) -> list[tuple[str, Measurement]]:
     found: list[tuple[str, Measurement]] = [("numpy", measure_numpy), ("floor", measure_floor)]
-    # A --torch comparison appends ("torch", measure_torch) here, returning e.g. torch_epoch_s.
+    if args.torch:
+        found.append(("torch", measure_torch))
     return found
 
 
@@ -210,6 +255,8 @@ def run_setting(setting: Setting, data: Dataset, args: argparse.Namespace) -> di
                 print(f"  {name}: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     row["steps_per_floor"] = row["steps_s"] / row["floor_s"]
     row["epoch_per_floor"] = row["epoch_s"] / row["floor_s"]
+    if "torch_epoch_s" in row:
+        row["torch_per_numpy"] = row["torch_epoch_s"] / row["epoch_s"]
     return row
 
 
@@ -229,10 +276,17 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 
+TORCH_COLUMNS: list[tuple[str, str, str]] = [
+    ("torch epoch s", "torch_epoch_s", "{:.3f}"),
+    ("torch/numpy", "torch_per_numpy", "{:.2f}"),
+]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]]
-    cells += [[fmt.format(r[key]) for _, key, fmt in COLUMNS] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    columns = COLUMNS + (TORCH_COLUMNS if rows and "torch_epoch_s" in rows[0] else [])
+    cells = [[h for h, _, _ in columns]]
+    cells += [[fmt.format(r[key]) for _, key, fmt in columns] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -259,6 +313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="passes of the matmul floor (5)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--verbose", action="store_true", help="time each measurement on stderr")
+    p.add_argument("--torch", action="store_true",
+                   help="also time the same network in PyTorch eager mode (pip install '.[bench]')")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.repeats < 1:
         p.error("--epochs and --repeats must be >= 1")
