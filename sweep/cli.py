@@ -18,6 +18,7 @@ from mlp.data import DataError
 from . import commands, single
 from .errors import StudyError, UsageError
 from .overrides import add_override_flags
+from .report import cli as report_cli
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=single.cmd_data)
 
     commands.register(sub)
+    report_cli.register(sub)
     return parser
 
 

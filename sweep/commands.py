@@ -189,13 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(best):
         print("best: " + _best_line(best.iloc[0], results.param_names))
     if not args.no_report:
-        try:
-            from .report import write_report
+        from .report import write_report
 
-            index = write_report(results)
-            print(f"report: {index}")
-        except ImportError:
-            pass
+        print(f"report: {write_report(results)}")
     if summary.interrupted:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -1,0 +1,74 @@
+"""The study report: ``studies/<study>/report/`` with index.html, report.md and figures.
+
+    from sweep import load
+    from sweep.report import write_report
+    write_report(load("mnist-mlp"))        # -> studies/mnist-mlp/report/index.html
+
+Built from the storage and the trial directories only (nothing is re-trained), so
+it can be regenerated at any time, also while the study runs. The pieces are
+usable on their own, e.g. in a notebook::
+
+    from sweep.report import figures, importances, prepare
+    data = prepare(load("mnist-mlp"))
+    figures.setting_effects(data, importances(data))   # a matplotlib Figure
+
+The modules, one job each: `analysis` (the study as numbers), `importance`,
+`figures` and `best` (the drawings), `findings` (words, warnings, tables),
+`document` (the layout), `html` and `markdown` (the two renderings), `cli` (the
+``report`` command). They are imported on first use, so that registering the
+command does not load matplotlib for every other command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..results import StudyResults
+    from .document import Document
+
+__all__ = ["Document", "Importance", "StudyData", "best", "build", "figures", "findings",
+           "importances", "prepare", "style", "write_report"]
+
+_LAZY = {"Document": "document", "build": "document", "Importance": "importance",
+         "importances": "importance", "StudyData": "analysis", "prepare": "analysis"}
+_MODULES = {"analysis", "best", "document", "figures", "findings", "html", "importance",
+            "markdown", "style"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def write_report(results: StudyResults, out_dir: str | Path | None = None) -> Path:
+    """Write the report of a study (into ``results.paths.report`` by default); returns the
+    path of its index.html. Every file is written atomically."""
+    from mlp.atomic import write_text
+
+    from . import html, markdown
+    from .document import build
+
+    out = Path(out_dir) if out_dir is not None else results.paths.report
+    out.mkdir(parents=True, exist_ok=True)
+    doc = build(results, out)
+    write_text(out / "report.md", markdown.render(doc))
+    index = write_text(out / "index.html", html.render(doc))
+    _remove_stale_figures(out, doc)
+    return index
+
+
+def _remove_stale_figures(out: Path, doc: Document) -> None:
+    """Figures an earlier report drew but this one has not (e.g. examples now skipped)."""
+    from .document import FIGURES_DIR, FigureRef
+
+    drawn = {Path(b.png).stem for s in doc.sections for b in s.blocks
+             if isinstance(b, FigureRef)}
+    for path in (out / FIGURES_DIR).glob("*"):
+        if path.suffix in (".png", ".svg") and path.stem not in drawn:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,169 @@
+"""How the best model fails: its confusion matrix, per-class scores and the test images
+of its most-confused pairs.
+
+The confusion matrix and per-class report come from the trial's metrics.json. The
+example images need the test set and the trial's best checkpoint: the network is
+loaded and run on the test images (inference only, nothing is trained). If the
+dataset or the checkpoint cannot be read, the examples are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mlp import plots as P
+
+from . import style as S
+from .analysis import StudyData
+
+
+@dataclass
+class BestTrial:
+    number: int
+    dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.metrics.get("classes") or []]
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        cm = self.metrics.get("confusion_matrix")
+        return np.asarray(cm, dtype=np.int64) if cm else None
+
+    @property
+    def per_class(self) -> dict[str, Any] | None:
+        return self.metrics.get("per_class")
+
+    @property
+    def most_confused(self) -> list[dict[str, Any]]:
+        return list(self.metrics.get("most_confused") or [])
+
+    def split_size(self, split: str) -> int | None:
+        return (self.metrics.get("dataset") or {}).get(split)
+
+
+def load_best(data: StudyData, number: int | None = None) -> tuple[BestTrial | None, str]:
+    """The best (or the given) completed trial's metrics, or None and why not."""
+    if number is None:
+        best = data.best
+        if best is None:
+            return None, "No completed trial yet."
+        number = int(best["number"])
+    folder = data.trial_dir(number)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except FileNotFoundError:
+        return None, f"Trial {number} has no metrics.json in {folder}."
+    except (OSError, json.JSONDecodeError) as exc:
+        return None, f"Trial {number}: metrics.json unreadable ({exc})."
+    return BestTrial(number, folder, metrics), ""
+
+
+def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion"
+                      ) -> tuple[Path, Path] | None:
+    cm, classes = best.confusion, best.classes
+    if cm is None or len(classes) != len(cm):
+        return None
+    title = f"Best trial {best.number}: confusion matrix (test set)"
+    return tuple(P.confusion_heatmap(cm, classes, folder / f"{name}.{ext}", title=title)
+                 for ext in ("png", "svg"))
+
+
+def per_class_figures(best: BestTrial, folder: Path, name: str = "best_per_class"
+                      ) -> tuple[Path, Path] | None:
+    report = best.per_class
+    if not report or not report.get("per_class"):
+        return None
+    return tuple(P.per_class_f1(report, folder / f"{name}.{ext}") for ext in ("png", "svg"))
+
+
+@dataclass
+class ConfusedExamples:
+    """Test images the best model got wrong, grouped by (true, predicted) pair."""
+
+    number: int
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    # each: true, predicted, count, images (k, H, W), indices (k,), confidence (k,)
+
+
+def confused_examples(best: BestTrial, pairs: int = 5, per_pair: int = 6
+                      ) -> tuple[ConfusedExamples | None, str]:
+    """Load the test set and the best checkpoint, predict, and pick examples of the
+    most-confused pairs. Returns (None, reason) when that cannot be done."""
+    wanted = best.most_confused[:pairs]
+    if not wanted:
+        return None, "The best model makes no mistakes on the test set."
+    try:
+        from mlp.data import load_dataset
+        from mlp.experiment import load_config, load_experiment_model
+        from mlp.train import evaluate
+
+        config = load_config(best.dir / "config.json")
+        data = load_dataset(config.data.dataset, config.data.data_dir, progress=False)
+        _, model = load_experiment_model(best.dir, data)
+        y = np.asarray(data.test_y).astype(np.intp)
+        _, _, probs = evaluate(model, data.test_x, y, config.training.eval_batch_size)
+    except Exception as exc:  # any reason the data or model is unavailable: skip, say why
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, (f"Example images skipped: the test set or the best checkpoint could "
+                      f"not be loaded ({type(exc).__name__}: {reason}).")
+    pred = probs.argmax(axis=1)
+    index = {str(c): i for i, c in enumerate(data.classes)}
+    out = ConfusedExamples(best.number)
+    for pair in wanted:
+        t, p = index.get(str(pair["true"])), index.get(str(pair["predicted"]))
+        if t is None or p is None:
+            continue
+        hits = np.flatnonzero((y == t) & (pred == p))
+        conf = probs[hits, p]
+        hits = hits[np.argsort(-conf, kind="stable")][:per_pair]
+        if len(hits):
+            out.pairs.append({"true": str(pair["true"]), "predicted": str(pair["predicted"]),
+                              "count": int(pair["count"]),
+                              "images": np.asarray(data.test_x[hits]), "indices": hits,
+                              "confidence": probs[hits, p]})
+    if not out.pairs:
+        return None, "No test images found for the most-confused pairs."
+    return out, ""
+
+
+def confused_figure(ex: ConfusedExamples) -> Figure:
+    """One row per confused pair: its test images, most confident mistakes first."""
+    ncols = max(len(p["images"]) for p in ex.pairs)
+    nrows = len(ex.pairs)
+    with S.style():
+        fig = S.new_figure(max(6.5, 1.15 * ncols + 1.5), 1.35 * nrows + 0.9)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for r, pair in enumerate(ex.pairs):
+            for c in range(ncols):
+                ax = axes[r, c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                if c >= len(pair["images"]):
+                    ax.set_axis_off()
+                    continue
+                img = pair["images"][c]
+                side = math.isqrt(img.size)
+                ax.imshow(img.reshape(side, side) if img.ndim == 1 else img, cmap="gray",
+                          vmin=0, vmax=255 if img.dtype == np.uint8 else 1.0,
+                          interpolation="nearest")
+                ax.set_title(f"#{pair['indices'][c]}  {pair['confidence'][c]:.0%}",
+                             fontsize=8, fontweight="normal")
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+            axes[r, 0].set_ylabel(f"true {pair['true']}\n→ predicted {pair['predicted']}\n"
+                                  f"({pair['count']}×)", rotation=0, ha="right", va="center",
+                                  fontsize=9, labelpad=8)
+        fig.suptitle(f"Best trial {ex.number}: most-confused pairs (test images)\n"
+                     "above each: test index, confidence in the wrong class")
+    return fig

@@ -1,0 +1,41 @@
+"""The ``report`` command: ``python -m sweep report [--study NAME] [--studies-dir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..results import DEFAULT_STUDIES_DIR, load
+from ..study import DEFAULT_STUDY
+
+HELP = """\
+Write (or rewrite) a study's report into STUDIES_DIR/STUDY/report/: index.html for a
+browser, report.md for a terminal or code host, and the figures as PNG and SVG. It
+reads the storage and the trial directories only, so it can run at any time, also
+while the study is still running (it covers the finished trials).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a study's HTML and Markdown report",
+                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", default=DEFAULT_STUDY, help=f"study name ({DEFAULT_STUDY})")
+    p.add_argument("--studies-dir", default=DEFAULT_STUDIES_DIR,
+                   help="folder of studies (studies)")
+    p.add_argument("--storage", default=os.environ.get("SWEEP_STORAGE"),
+                   help="Optuna database URL instead of the study's journal file "
+                        "(or set SWEEP_STORAGE)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import write_report
+
+    results = load(args.study, args.studies_dir, args.storage)  # StudyError if missing
+    index = write_report(results)
+    c = results.counts
+    print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
+          f"{c.failed} failed" + (f", {c.running} running" if c.running else "") + ")")
+    print(f"report: {index}")
+    print(f"        {index.with_name('report.md')}")
+    return 0

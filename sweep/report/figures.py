@@ -1,0 +1,513 @@
+"""The report's study figures. Each function returns a `Figure` (or None when the
+study has nothing to draw yet); `style.save_figure` writes it as PNG and SVG, and a
+notebook shows it inline.
+
+Every figure tells trial kinds apart the same way (see `style`), marks the best
+trial with a green ring and the classic configuration's trial with a star.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from . import style as S
+from .analysis import (
+    Setting,
+    StudyData,
+    binned,
+    fmt,
+    interaction_grid,
+    n_bins,
+    pareto_front,
+    trend,
+)
+from .importance import METHODS, Importance
+
+RUG_Y = 0.025  # failed and diverged trials sit on the bottom edge (axes coordinates)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _shown_acc(df: pd.DataFrame) -> pd.Series:
+    """The accuracy a trial is drawn at: final for completed, when stopped for pruned."""
+    return df["acc"].where(df["kind"] == "completed", df["last_acc"])
+
+
+def _y_limits(values) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return (0.0, 100.0)
+    lo, hi = float(v.min()), float(v.max())
+    pad = max((hi - lo) * 0.08, 0.5)
+    return (max(0.0, lo - pad * 1.6), min(100.0, hi + pad) if hi + pad <= 100 else hi + pad)
+
+
+def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, *, size: float = 34) -> set[str]:
+    """Completed trials at their accuracy, pruned ones where they stopped, failed and
+    diverged ones on the bottom edge; best ring and classic star. Returns kinds drawn."""
+    drawn = set()
+    y = _shown_acc(df)
+    for kind in ("completed", "pruned"):
+        m = (df["kind"] == kind) & y.notna() & x.notna()
+        if not m.any():
+            continue
+        drawn.add(kind)
+        if kind == "completed":
+            sns.scatterplot(x=x[m].to_numpy(), y=y[m].to_numpy(), ax=ax, s=size,
+                            color=S.COLORS[kind], marker=S.MARKERS[kind], alpha=0.85,
+                            edgecolor="white", linewidth=0.5, zorder=3, legend=False)
+        else:
+            ax.scatter(x[m], y[m], s=size * 0.9, marker=S.MARKERS[kind], facecolors="none",
+                       edgecolors=S.COLORS[kind], linewidths=1.1, alpha=0.9, zorder=2)
+    for kind in ("diverged", "failed"):
+        m = (df["kind"] == kind) & x.notna()
+        if not m.any():
+            continue
+        drawn.add(kind)
+        ax.scatter(x[m], np.full(int(m.sum()), RUG_Y), s=size * 1.1, marker=S.MARKERS[kind],
+                   color=S.COLORS[kind], transform=ax.get_xaxis_transform(), zorder=4,
+                   clip_on=False, linewidths=1.3)
+    for flag, mark in (("best", S.mark_best), ("classic", S.mark_classic)):
+        rows = df[df["is_best"]] if flag == "best" else df[df["classic"]]
+        for i, row in rows.iterrows():
+            if pd.isna(x.get(i)):
+                continue
+            if pd.notna(y.get(i)):
+                mark(ax, x[i], y[i])
+            elif row["kind"] in ("failed", "diverged"):
+                ax.scatter([x[i]], [RUG_Y], transform=ax.get_xaxis_transform(),
+                           s=190, marker="*", color=S.CLASSIC_COLOR, edgecolors="black",
+                           zorder=7, clip_on=False)
+    return drawn
+
+
+def _flags(data: StudyData) -> pd.DataFrame:
+    df = data.trials.copy()
+    best = data.best
+    df["is_best"] = df["number"] == (best["number"] if best is not None else -1)
+    return df
+
+
+def _percent_axis(ax: Axes, axis: str = "y") -> None:
+    f = FuncFormatter(lambda v, _: f"{v:g}%")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+
+
+def count_label(v: float) -> str:
+    """1500 -> 1.5k, 2000000 -> 2M: parameter counts on an axis."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:g}{suffix}"
+    return f"{v:g}"
+
+
+def log_axis(ax: Axes, lo: float, hi: float, axis: str = "x", label=fmt) -> None:
+    """A log axis labelled in plain numbers: 1, 2, 5 steps over up to two decades,
+    whole decades beyond."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2.2 else (1.0,)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
+    target.set_major_formatter(FuncFormatter(lambda v, _: label(v)))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _legend(fig: Figure, handles, ncol: int | None = None) -> None:
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncol=ncol or min(len(handles), 4), frameon=False)
+
+
+# ------------------------------------------------------------------ 1. history
+
+def optimisation_history(data: StudyData) -> Figure | None:
+    """Validation accuracy per trial in the order they were run, best so far as a line;
+    a second panel zooms on the better half when the spread is wide."""
+    df = _flags(data)
+    y = _shown_acc(df)
+    finished = df[df["kind"] != "running"]
+    if finished.empty:
+        return None
+    done = data.completed.sort_values("number")
+    wide = len(done) >= 4 and (done["acc"].max() - done["acc"].min()) > 10
+    with S.style():
+        fig = S.new_figure(12 if wide else 8, 4.6)
+        axes = fig.subplots(1, 2 if wide else 1, squeeze=False).ravel()
+        for k, ax in enumerate(axes):
+            kinds = _plot_trials(ax, df, df["number"].astype(float))
+            if len(done):
+                best_so_far = done["acc"].cummax()
+                xs = np.append(done["number"].to_numpy(), df["number"].max())
+                ys = np.append(best_so_far.to_numpy(), best_so_far.iloc[-1])
+                sns.lineplot(x=xs, y=ys, ax=ax, drawstyle="steps-post", color=S.BEST_COLOR,
+                             linewidth=1.8, zorder=5, label=None, legend=False)
+            ax.set_xlim(df["number"].min() - 0.8, df["number"].max() + 0.8)
+            ax.set_xlabel("Trial number (order of start)")
+            ax.set_ylabel(S.ACC_LABEL)
+            _percent_axis(ax)
+            if k == 0:
+                ax.set_ylim(*_y_limits(y))
+                ax.set_title("All trials")
+            else:
+                lo = float(done["acc"].median())
+                ax.set_ylim(lo - 0.5, min(100.0, done["acc"].max() + 0.6))
+                ax.set_title("Zoom: the better half of the completed trials")
+            if not wide:
+                ax.set_title("")
+        extra = [S.line_handle("best so far", S.BEST_COLOR, linewidth=1.8)] if len(done) else []
+        _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
+                               classic=bool(df["classic"].any()), extra=extra), ncol=4)
+        fig.suptitle(f"Optimisation history: validation accuracy per trial "
+                     f"({len(done)} completed of {len(finished)} finished)")
+    return fig
+
+
+# ------------------------------------------------------------------ 2. effects
+
+def setting_effects(data: StudyData, importance: Importance | None = None) -> Figure | None:
+    """One panel per setting: accuracy against the setting (trend with its 95% band),
+    and the best accuracy found in each bin of it over all other settings."""
+    if not data.settings or data.trials.empty:
+        return None
+    df = _flags(data)
+    if _shown_acc(df).notna().sum() == 0:
+        return None
+    order = data.settings
+    if importance is not None:
+        rank = {n: i for i, n in enumerate(importance.ranking())}
+        order = sorted(order, key=lambda s: (not s.varies, rank.get(s.name, 99)))
+    n = len(order)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    ylim = _y_limits(_shown_acc(df))
+    rho = ({r.setting: r.rho for r in importance.spearman.itertuples()}
+           if importance is not None else {})
+    kinds: set[str] = set()
+    with S.style():
+        fig = S.new_figure(4.4 * ncols, 3.6 * nrows + 0.9)
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+        for ax, setting in zip(axes, order, strict=False):
+            kinds |= _effect_panel(ax, setting, df, data, ylim)
+            title = setting.name
+            if not setting.varies:
+                title += f": never varied (fixed at {setting.fixed_text()})"
+            elif np.isfinite(rho.get(setting.name, np.nan)):
+                title += f"  (Spearman ρ = {rho[setting.name]:+.2f})"
+            if setting.varies and len(data.completed) < 6:
+                title += "\ntoo few completed trials for a trend"
+            ax.set_title(title)
+        for ax in axes[n:]:
+            ax.set_axis_off()
+        for ax in axes[::ncols]:
+            ax.set_ylabel(S.ACC_LABEL)
+        extra = []
+        if len(data.completed) >= 2:
+            extra = [S.line_handle("trend (per choice: mean), 95% bootstrap band",
+                                   S.TREND_COLOR, linewidth=2),
+                     S.line_handle("best in bin (all other settings free)", S.BEST_COLOR,
+                                   linestyle="--", marker="s", markersize=5)]
+        _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
+                               classic=bool(df["classic"].any()), extra=extra), ncol=4)
+        fig.suptitle("Effect of each setting on validation accuracy "
+                     f"({len(data.completed)} completed trials)")
+    return fig
+
+
+def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
+                  ylim: tuple[float, float]) -> set[str]:
+    done = df[(df["kind"] == "completed") & df["acc"].notna()]
+    if s.categorical:
+        pos = pd.Series(s.scale(df[s.name]), index=df.index)
+        jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
+        kinds = _plot_trials(ax, df, pos + jitter)
+        stats = binned(s, done, s.bins(1))
+        ok = stats["n"] > 0
+        if ok.any():
+            st = stats[ok]
+            err = np.vstack([st["mean"] - st["lo"].fillna(st["mean"]),
+                             st["hi"].fillna(st["mean"]) - st["mean"]])
+            line = "-" if s.numeric_choices else "none"
+            ax.errorbar(st["center"], st["mean"], yerr=err, color=S.TREND_COLOR, marker="D",
+                        markersize=6, linewidth=2, capsize=4, zorder=5, linestyle=line)
+            ax.plot(st["center"], st["best"], color=S.BEST_COLOR, marker="s", markersize=5,
+                    linewidth=1.4, zorder=5, linestyle="--" if s.numeric_choices else "none")
+        ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
+        ax.set_xlim(-0.5, len(s.choices) - 0.5)
+    else:
+        x = pd.to_numeric(df[s.name], errors="coerce")
+        kinds = _plot_trials(ax, df, x)
+        if s.varies:
+            t = trend(s.scale(done[s.name]), done["acc"].to_numpy())
+            if t is not None:
+                gx = s.unscale(t.x)
+                ax.fill_between(gx, np.clip(t.lo, *ylim), np.clip(t.hi, *ylim),
+                                color=S.TREND_COLOR, alpha=0.15, linewidth=0, zorder=1)
+                sns.lineplot(x=gx, y=t.y, ax=ax, color=S.TREND_COLOR, linewidth=2, zorder=4)
+            stats = binned(s, done, s.bins(n_bins(len(done), 3, 6)))
+            st = stats[stats["n"] > 0]
+            if len(st) >= 2:
+                ax.plot(s.unscale(st["center"]), st["best"], color=S.BEST_COLOR,
+                        linestyle="--", marker="s", markersize=5, linewidth=1.4, zorder=5)
+            lo, hi = float(s.low), float(s.high)
+            if s.log:
+                f = (hi / lo) ** 0.03
+                ax.set_xlim(lo / f, hi * f)
+                log_axis(ax, lo, hi)
+            else:
+                pad = (hi - lo) * 0.03
+                ax.set_xlim(lo - pad, hi + pad)
+                if s.type == "int":
+                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            v = float(s.low)
+            pad = abs(v) * 0.5 or 1.0
+            ax.set_xlim(v - pad, v + pad)
+    ax.set_ylim(*ylim)
+    _percent_axis(ax)
+    ax.set_xlabel(s.label)
+    return kinds
+
+
+# ------------------------------------------------------------------ 3. interactions
+
+def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figure | None:
+    """Heatmaps of mean accuracy over bins of two settings, trials per cell annotated."""
+    done = data.completed
+    if not pairs or len(done) < 2:
+        return None
+    nb = int(np.clip(round(math.sqrt(len(done)) / 1.5), 3, 5))
+    grids = [(a, b, *interaction_grid(a, b, done, nb)) for a, b in pairs]
+    vals = np.concatenate([g[2].ravel() for g in grids])
+    vals = vals[np.isfinite(vals)]
+    vmin, vmax = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 100.0)
+    if vmax - vmin < 0.5:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    best, classic = data.best, data.classic
+    ncols = min(2, len(grids))
+    nrows = math.ceil(len(grids) / ncols)
+    with S.style():
+        fig = S.new_figure(6.2 * ncols, 4.8 * nrows + 0.6)
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for k, (ax, (a, b, mean, count, ba, bb)) in enumerate(zip(axes, grids, strict=False)):
+            annot = np.where(count > 0,
+                             np.char.add(np.char.add(np.char.mod("%.1f", np.nan_to_num(mean)),
+                                                     "\nn="), count.astype(str)), "")
+            sns.heatmap(mean, ax=ax, cmap=S.CMAP, vmin=vmin, vmax=vmax, annot=annot, fmt="",
+                        annot_kws={"fontsize": 7.5}, linewidths=0.6, linecolor="white",
+                        xticklabels=list(ba.labels), yticklabels=list(bb.labels),
+                        cbar=k % ncols == ncols - 1 or k == len(grids) - 1,
+                        cbar_kws={"label": "Mean validation accuracy (%)"},
+                        mask=count == 0)
+            ax.set_facecolor("#f2f2f2")
+            ax.invert_yaxis()
+            ax.grid(False)
+            ax.set_xlabel(a.label + (" bins" if not a.categorical else ""))
+            ax.set_ylabel(b.label + (" bins" if not b.categorical else ""))
+            ax.tick_params(axis="x", rotation=30)
+            ax.tick_params(axis="y", rotation=0)
+            for lab in ax.get_xticklabels():
+                lab.set_horizontalalignment("right")
+            for row, mark in ((best, "best"), (classic, "classic")):
+                if row is None or pd.isna(row.get(a.name)) or pd.isna(row.get(b.name)):
+                    continue
+                c = int(a.bin_of([row[a.name]], ba)[0])
+                r = int(b.bin_of([row[b.name]], bb)[0])
+                if c < 0 or r < 0:
+                    continue
+                if mark == "best":
+                    ax.add_patch(_rect(c, r, S.BEST_COLOR))
+                else:
+                    S.mark_classic(ax, c + 0.15, r + 0.8, size=110)
+            ax.set_title(f"{a.name} × {b.name}")
+        for ax in axes[len(grids):]:
+            ax.set_axis_off()
+        extra = [S.line_handle("cell of the best trial", S.BEST_COLOR, linewidth=2.5)]
+        _legend(fig, S.handles((), classic=classic is not None, extra=extra), ncol=2)
+        fig.suptitle("Interactions: mean validation accuracy (%) by bins of two settings "
+                     "(n = completed trials per cell; grey = none)")
+    return fig
+
+
+def _rect(c: int, r: int, color: str):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((c + 0.04, r + 0.04), 0.92, 0.92, fill=False, edgecolor=color,
+                     linewidth=2.5, zorder=6)
+
+
+# ------------------------------------------------------------------ 4. importance
+
+def importance_figure(imp: Importance) -> Figure | None:
+    """Importances by both evaluators with bootstrap intervals; Spearman's rho beside."""
+    table, rho = imp.table, imp.spearman.dropna(subset=["rho"])
+    if table.empty and rho.empty:
+        return None
+    order = imp.ranking()
+    order += [s for s in rho["setting"] if s not in order]
+    panels = int(not table.empty) + int(not rho.empty)
+    height = max(3.2, 0.55 * len(order) * (1 + (not table.empty)) / 1.4 + 1.8)
+    with S.style():
+        fig = S.new_figure(6.0 * panels, height)
+        axes = list(fig.subplots(1, panels, squeeze=False).ravel())
+        if not table.empty:
+            ax = axes.pop(0)
+            methods = [m for m in METHODS if m in set(table["method"])]
+            width = 0.8 / len(methods)
+            for j, (method, color) in enumerate(zip(methods, (S.TREND_COLOR, S.SECOND_COLOR),
+                                                    strict=False)):
+                t = table[table["method"] == method].set_index("setting").reindex(order)
+                ypos = np.arange(len(order)) + (j - (len(methods) - 1) / 2) * width
+                imp_pct = t["importance"].to_numpy() * 100
+                err = np.vstack([np.clip(imp_pct - t["low"].to_numpy() * 100, 0, None),
+                                 np.clip(t["high"].to_numpy() * 100 - imp_pct, 0, None)])
+                ax.barh(ypos, imp_pct, height=width * 0.9, color=color, label=method)
+                ax.errorbar(imp_pct, ypos, xerr=err, fmt="none", ecolor="0.2", capsize=3,
+                            linewidth=1)
+            ax.set_yticks(range(len(order)), order)
+            ax.invert_yaxis()
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("Importance (% of the total, 95% bootstrap interval)")
+            ax.set_ylabel("Setting")
+            ax.legend(loc="lower right", frameon=True)
+            ax.set_title("Optuna parameter importances")
+        if not rho.empty:
+            ax = axes.pop(0)
+            r = rho.set_index("setting").reindex([s for s in order if s in set(rho["setting"])])
+            colors = [S.TREND_COLOR if v >= 0 else S.NEGATIVE_COLOR for v in r["rho"]]
+            sns.barplot(x=r["rho"].to_numpy(), y=list(r.index), hue=list(r.index),
+                        palette=colors, ax=ax, orient="h", legend=False, width=0.6)
+            lo = (r["rho"] - r["low"]).clip(lower=0).fillna(0).to_numpy()
+            hi = (r["high"] - r["rho"]).clip(lower=0).fillna(0).to_numpy()
+            ax.errorbar(r["rho"], np.arange(len(r)), xerr=np.vstack([lo, hi]), fmt="none",
+                        ecolor="0.2", capsize=3, linewidth=1)
+            ax.axvline(0, color="0.3", linewidth=1)
+            ax.set_xlim(-1, 1)
+            ax.set_xlabel("Spearman ρ with validation accuracy (95% bootstrap interval)")
+            ax.set_ylabel("Setting")
+            ns = sorted({int(n) for n in r["n"]})
+            ax.set_title("Rank correlation with accuracy (n = "
+                         + ", ".join(str(n) for n in ns) + " trials)")
+        fig.suptitle("Which settings matter: importance and rank correlation "
+                     "(completed trials)")
+    return fig
+
+
+# ------------------------------------------------------------------ 5. learning curves
+
+def learning_curves(data: StudyData) -> Figure | None:
+    """Validation accuracy per epoch of every trial; pruned ones end early, best in bold."""
+    hist = data.histories
+    if not hist:
+        return None
+    df = _flags(data).set_index("number")
+    best = data.best
+    best_n = int(best["number"]) if best is not None else None
+    all_vals = np.concatenate([h["val_acc"].to_numpy() for h in hist.values()])
+    all_vals = all_vals[np.isfinite(all_vals)]
+    epochs = max(data.max_epochs, max(int(h["epoch"].max()) for h in hist.values()))
+    kinds: set[str] = set()
+    with S.style():
+        fig = S.new_figure(9, 5.2)
+        ax = fig.subplots()
+        for n, h in sorted(hist.items(), key=lambda kv: (kv[0] == best_n, kv[0])):
+            if n not in df.index:
+                continue
+            kind, classic = df.at[n, "kind"], bool(df.at[n, "classic"])
+            kinds.add(kind)
+            e, v = h["epoch"].to_numpy(), h["val_acc"].to_numpy()
+            if n == best_n:
+                sns.lineplot(x=e, y=v, ax=ax, color=S.BEST_COLOR, linewidth=3, zorder=6,
+                             marker="o", markersize=5, legend=False)
+                if classic and len(e):
+                    S.mark_classic(ax, e[-1], v[-1], size=150)
+                continue
+            ax.plot(e, v, color=S.CLASSIC_COLOR if classic else S.COLORS[kind],
+                    linewidth=2 if classic else 1.0, alpha=0.95 if classic else 0.45,
+                    linestyle="--" if kind == "running" else "-", zorder=5 if classic else 2)
+            if kind != "completed" and len(e):
+                ax.scatter([e[-1]], [v[-1]], marker=S.MARKERS[kind], s=36, zorder=3,
+                           color=S.COLORS[kind])
+            if classic and len(e):
+                S.mark_classic(ax, e[-1], v[-1], size=150)
+        ax.axvline(epochs, color="0.4", linestyle=":", linewidth=1.2)
+        ax.set_xlim(0.7, epochs + 0.3)
+        if epochs <= 25:
+            ax.set_xticks(range(1, epochs + 1))
+        low = float(np.percentile(all_vals, 5)) if len(all_vals) else 0.0
+        top = float(all_vals.max()) if len(all_vals) else 100.0
+        ax.set_ylim(max(0.0, low - 3), min(100.5, top + 1.5))
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(S.ACC_LABEL)
+        _percent_axis(ax)
+        extra = []
+        classic_n = [int(n) for n in df.index[df["classic"]]]
+        if best_n is not None:
+            both = ", the classic configuration" if best_n in classic_n else ""
+            extra.append(S.line_handle(f"best trial ({best_n}{both})", S.BEST_COLOR,
+                                       linewidth=3))
+        if any(n != best_n and n in hist for n in classic_n):
+            extra.append(S.line_handle("classic configuration", S.CLASSIC_COLOR, linewidth=2,
+                                       marker="*", markersize=10, markeredgecolor="black"))
+        kind_handles = [S.line_handle(S.LABELS[k].split(" (")[0], S.COLORS[k],
+                                      marker=S.MARKERS[k] if k != "completed" else None,
+                                      linestyle="--" if k == "running" else "-")
+                        for k in S.KINDS if k in kinds]
+        extra.append(S.line_handle(f"epoch budget ({epochs})", "0.4", linestyle=":"))
+        ax.legend(handles=kind_handles + extra, loc="lower right", frameon=True, fontsize=8)
+        fig.suptitle(f"Learning curves: validation accuracy per epoch ({len(hist)} trials)")
+    return fig
+
+
+# ------------------------------------------------------------------ 6. cost
+
+def cost(data: StudyData) -> Figure | None:
+    """Accuracy against training time and against parameter count, Pareto fronts marked."""
+    df = _flags(data)
+    done = df[(df["kind"] == "completed") & df["acc"].notna()]
+    axes_spec = [(c, label) for c, label in (("train_seconds", "Training time (s)"),
+                                             ("parameter_count", "Parameters (count)"))
+                 if done[c].notna().any()]
+    if not axes_spec:
+        return None
+    with S.style():
+        fig = S.new_figure(6 * len(axes_spec), 4.8)
+        axes = fig.subplots(1, len(axes_spec), squeeze=False, sharey=True).ravel()
+        for ax, (col, label) in zip(axes, axes_spec, strict=True):
+            x = done[col].astype(float)
+            _plot_trials(ax, done, x)
+            front = pareto_front(x.to_numpy(), done["acc"].to_numpy())
+            f = done[front].sort_values(col)
+            ax.scatter(f[col], f["acc"], s=60, facecolors="none", edgecolors="black",
+                       linewidths=1.2, zorder=5)
+            sns.lineplot(x=f[col].to_numpy(), y=f["acc"].to_numpy(), ax=ax,
+                         drawstyle="steps-post", color="black", linewidth=1.2, zorder=4,
+                         legend=False)
+            tick = count_label if col == "parameter_count" else fmt
+            pos = x[x > 0]
+            if len(pos) and pos.max() / pos.min() > 20:
+                log_axis(ax, float(pos.min()), float(pos.max()), label=tick)
+            else:
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, f=tick: f(v)))
+            ax.set_xlabel(label + (", log scale" if ax.get_xscale() == "log" else ""))
+            ax.set_ylabel(S.ACC_LABEL)
+            _percent_axis(ax)
+            ax.set_title(f"Accuracy against {label.split(' (')[0].lower()}")
+        axes[0].set_ylim(*_y_limits(done["acc"]))
+        extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
+                               marker="o", markerfacecolor="none")]
+        _legend(fig, S.handles({"completed"}, best=True, classic=bool(done["classic"].any()),
+                               extra=extra), ncol=4)
+        fig.suptitle(f"Cost: accuracy against training time and model size "
+                     f"({len(done)} completed trials)")
+    return fig

@@ -1,0 +1,102 @@
+"""One look for every report figure: palette, markers, legend entries, and saving.
+
+Trials are told apart the same way in every figure: by kind (completed, pruned,
+diverged, failed, running) through colour and marker, the best trial by a green
+ring and the classic configuration's trial by a star.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib as mpl
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mlp.plots import save
+
+KINDS = ("completed", "pruned", "diverged", "failed", "running")
+COLORS = {"completed": "#0173B2", "pruned": "#949494", "diverged": "#D55E00",
+          "failed": "#222222", "running": "#56B4E9"}
+MARKERS = {"completed": "o", "pruned": "v", "diverged": "X", "failed": "x", "running": "."}
+LABELS = {"completed": "completed", "pruned": "pruned (accuracy when stopped)",
+          "diverged": "diverged", "failed": "failed", "running": "running"}
+BEST_COLOR = "#029E73"
+CLASSIC_COLOR = "#CC78BC"
+TREND_COLOR = "#0173B2"
+NEGATIVE_COLOR = "#DE8F05"
+SECOND_COLOR = "#56B4E9"
+CMAP = "viridis"
+ACC_LABEL = "Validation accuracy (%)"
+
+_RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.15,
+    "axes.titleweight": "bold",
+    "figure.titleweight": "bold",
+    "figure.titlesize": "large",
+    "svg.fonttype": "none",
+}
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """The seaborn look, set around the drawing only (the caller's settings are kept)."""
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85), \
+            mpl.rc_context(_RC):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig: Figure, folder: str | os.PathLike, name: str) -> tuple[Path, Path]:
+    """Write ``name.png`` (for the page) and ``name.svg`` atomically; returns both paths."""
+    folder = Path(folder)
+    png = save(fig, folder / f"{name}.png", close=False)
+    svg = save(fig, folder / f"{name}.svg", close=True)
+    return png, svg
+
+
+def mark_best(ax: Axes, x, y, size: float = 170) -> None:
+    ax.scatter([x], [y], s=size, facecolors="none", edgecolors=BEST_COLOR, linewidths=2.2,
+               zorder=6)
+
+
+def mark_classic(ax: Axes, x, y, size: float = 190) -> None:
+    ax.scatter([x], [y], s=size, marker="*", color=CLASSIC_COLOR, edgecolors="black",
+               linewidths=0.8, zorder=7)
+
+
+def handles(kinds: Iterable[str], best: bool = False, classic: bool = False,
+            extra: Iterable[Line2D] = ()) -> list[Line2D]:
+    """Legend entries for the trial kinds present, the best and the classic trial."""
+    out = []
+    for kind in KINDS:
+        if kind in kinds:
+            filled = kind != "pruned"
+            out.append(Line2D([], [], linestyle="none", marker=MARKERS[kind], markersize=7,
+                              color=COLORS[kind], markerfacecolor=COLORS[kind] if filled
+                              else "none", label=LABELS[kind]))
+    if best:
+        out.append(Line2D([], [], linestyle="none", marker="o", markersize=11,
+                          markerfacecolor="none", markeredgecolor=BEST_COLOR,
+                          markeredgewidth=2, label="best trial"))
+    if classic:
+        out.append(Line2D([], [], linestyle="none", marker="*", markersize=13,
+                          color=CLASSIC_COLOR, markeredgecolor="black",
+                          label="classic configuration"))
+    out.extend(extra)
+    return out
+
+
+def line_handle(label: str, color: str, **kw) -> Line2D:
+    return Line2D([], [], color=color, label=label, **kw)

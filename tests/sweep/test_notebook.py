@@ -1,0 +1,48 @@
+"""notebooks/explore_study.ipynb runs top to bottom, headless, against a small study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbformat)")
+nbclient = pytest.importorskip("nbclient", reason="needs the test extra (nbclient)")
+pytest.importorskip("ipykernel", reason="needs the test extra (ipykernel)")
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore_study.ipynb"
+
+
+def test_the_notebook_has_no_stored_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(not c.outputs and c.execution_count is None for c in code)
+    source = "\n".join(c.source for c in code)
+    # it uses the package's own API rather than copies of it
+    for name in ("sweep.load(", "figures.setting_effects(", "prediction_figure(",
+                 "load_experiment_model(", "evaluate("):
+        assert name in source, name
+
+
+def test_the_notebook_runs_against_a_small_study(main_study, monkeypatch, tmp_path):
+    monkeypatch.setenv("SWEEP_STUDY", main_study.name)
+    monkeypatch.setenv("SWEEP_STUDIES_DIR", str(main_study.studies_dir))
+    monkeypatch.delenv("SWEEP_STORAGE", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's scratch figures go here
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    # importance, effects, interactions, history, learning curves, cost, confusion,
+    # per-class, confused examples, and at least one single prediction
+    assert len(images) >= 10, len(images)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"study {main_study.name!r}" in text
+    assert "test accuracy" in text
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<table" in html  # the trials table
