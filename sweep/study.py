@@ -36,6 +36,7 @@ from mlp.atomic import write_json
 from mlp.config import Config
 
 from .errors import StudyError, UsageError
+from .records import record_end
 from .space import Space, describe_difference
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
@@ -325,8 +326,6 @@ def fail_stale_trials(study: optuna.Study, paths: StudyPaths, reason: str,
     pid means the trial can never finish; ``pids`` restricts the sweep to trials of
     those workers (a run cleaning up after its own workers).
     """
-    from .trial import record_end  # local: trial imports this module
-
     host = socket.gethostname()
     failed = []
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -17,18 +17,19 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from mlp.atomic import write_json
 from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 
+from .records import record_end, record_start
 from .study import (
     Settings,
     StudyPaths,
     count,
     load_study,
     open_storage,
+    stored_settings,
     study_lock,
     trial_seed,
 )
@@ -95,8 +96,6 @@ def run_trial(job: TrialJob) -> dict[str, Any]:
         counts = count(trials)
         if counts.finished + counts.running >= job.target:
             return {"number": None}
-        from .study import stored_settings
-
         settings = stored_settings(plain)
         study = load_study(paths, storage, settings, next_number=len(trials))
         trial = study.ask()
@@ -146,40 +145,3 @@ def summary(t: FrozenTrial) -> dict[str, Any]:
     return {"number": t.number, "state": t.state.name, "value": t.value,
             "reason": t.user_attrs.get("reason", ""),
             "test_accuracy": t.user_attrs.get("test_accuracy"), "params": t.params}
-
-
-def trial_record(t: FrozenTrial | optuna.Trial, state: str) -> dict[str, Any]:
-    attrs = dict(t.user_attrs)
-    attrs.pop("traceback", None)
-    params = t.params
-    if isinstance(t, FrozenTrial):
-        start, end, value = t.datetime_start, t.datetime_complete, t.value
-        intermediate = {str(k): v for k, v in sorted(t.intermediate_values.items())}
-    else:
-        start, end, value, intermediate = t.datetime_start, None, None, {}
-    return {
-        "number": t.number,
-        "state": state,
-        "value": value,
-        "params": params,
-        "intermediate_values": intermediate,
-        "reason": attrs.pop("reason", ""),
-        "seed": attrs.pop("seed", None),
-        "pid": attrs.pop("pid", None),
-        "host": attrs.pop("host", None),
-        "datetime_start": start.isoformat() if start else None,
-        "datetime_complete": end.isoformat() if end else None,
-        "user_attrs": attrs,
-    }
-
-
-def record_start(paths: StudyPaths, trial: optuna.Trial) -> None:
-    write_json(paths.trial_dir(trial.number) / "trial.json", trial_record(trial, "RUNNING"))
-
-
-def record_end(paths: StudyPaths, t: FrozenTrial) -> None:
-    doc = trial_record(t, t.state.name)
-    tb = t.user_attrs.get("traceback")
-    if tb:
-        doc["traceback"] = tb
-    write_json(paths.trial_dir(t.number) / "trial.json", doc)
