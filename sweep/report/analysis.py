@@ -388,6 +388,77 @@ def interaction_grid(a: Setting, b: Setting, df: pd.DataFrame, n: int
     return mean, count, ba, bb
 
 
+# ---------------------------------------------------------------- accuracy axes
+
+LATE = 0.75  # a trial pruned after this share of the epoch budget is judged with the completed
+MIN_SPAN = 1.0  # percentage points: the narrowest accuracy axis
+SPREAD_FLOOR = 1.0  # percentage points: the least interquartile range the outlier cut assumes
+OUTLIER_IQRS = 3.0  # values further than this many IQRs below the median fall off the axis
+
+
+def shown_acc(df: pd.DataFrame) -> pd.Series:
+    """The accuracy a trial is drawn at: final for completed, when stopped for pruned."""
+    return df["acc"].where(df["kind"] == "completed", df["last_acc"])
+
+
+def robust_range(values) -> tuple[float, float] | None:
+    """The lowest and highest of ``values`` (in %), leaving out the ones far below the
+    bulk: more than `OUTLIER_IQRS` interquartile ranges (at least `SPREAD_FLOOR`) below
+    the median, e.g. a trial stopped after one epoch at 28% among trials at 97-99%.
+    None when no value is finite."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    cut = med - OUTLIER_IQRS * max(q3 - q1, SPREAD_FLOOR)
+    return float(v[v >= cut].min()), float(v.max())
+
+
+def acc_limits(core, extra=()) -> tuple[float, float]:
+    """Limits of an accuracy axis (in %) zoomed on where the information is.
+
+    ``core`` are the accuracies the axis is for (completed trials, pruned ones that ran
+    nearly the whole budget); its outliers below (see `robust_range`) and every value of
+    ``extra`` below the lower limit are left below the axis, for the figure to draw on its
+    floor. ``extra`` can still raise the upper limit. With no finite ``core``, ``extra``
+    takes its place; with nothing at all, 0-100%. The data span the axis from 10% of its
+    height (room for the floor markers below) to 95%, over at least `MIN_SPAN` points."""
+    core = np.asarray(core, dtype=np.float64)
+    extra = np.asarray(extra, dtype=np.float64)
+    core, extra = core[np.isfinite(core)], extra[np.isfinite(extra)]
+    if not len(core):
+        core, extra = extra, core
+    span = robust_range(core)
+    if span is None:
+        return (0.0, 100.0)
+    lo, top = span[0], max(span[1], float(extra.max()) if len(extra) else -np.inf)
+    ceiling = max(100.0, top)
+    hi = top
+    if hi - lo < MIN_SPAN:
+        hi = min((hi + lo + MIN_SPAN) / 2, ceiling)
+        lo = hi - MIN_SPAN
+    total = (hi - lo) / 0.85
+    lower = max(lo - 0.10 * total, min(0.0, lo) - 0.02 * total)
+    upper = min(hi + 0.05 * total, ceiling + 0.03 * total)
+    return float(lower), float(upper)
+
+
+def trial_acc_limits(df: pd.DataFrame, max_epochs: int = 0) -> tuple[float, float]:
+    """`acc_limits` of the trials as drawn (`shown_acc`): judged by the completed trials
+    and those pruned after `LATE` of the epoch budget; with fewer than 5 of those, by
+    every trial (still without the outliers below)."""
+    y = shown_acc(df)
+    core = df["kind"] == "completed"
+    if max_epochs:
+        late = pd.to_numeric(df["last_epoch"], errors="coerce") >= LATE * max_epochs
+        core |= (df["kind"] == "pruned") & late
+    core &= y.notna()
+    if core.sum() < 5:
+        core = y.notna()
+    return acc_limits(y[core], y[~core])
+
+
 def pareto_front(cost: np.ndarray, acc: np.ndarray) -> np.ndarray:
     """True for the trials no other trial beats on both lower cost and higher accuracy."""
     cost, acc = np.asarray(cost, np.float64), np.asarray(acc, np.float64)

@@ -28,6 +28,9 @@ from .importance import Importance, importances
 from .style import save_figure
 
 FIGURES_DIR = "figures"
+_ZOOM = ("The accuracy axis is zoomed on the completed trials; trials far below them (most "
+         "pruned after an epoch or two) sit on its floor as filled triangles, failed and "
+         "diverged ones as crosses.")
 
 
 @dataclass
@@ -127,10 +130,11 @@ def build(results: StudyResults, out: Path) -> Document:
     s = Section("effects", "Which values are best")
     s.blocks += b.figure(
         "effects", "Effect of each setting",
-        "Each dot is a completed trial (pruned ones at the accuracy when they were stopped; "
-        "failed and diverged ones on the bottom edge). The blue line is a polynomial trend "
+        "Each dot is a completed trial (pruned ones at the accuracy when they were stopped). "
+        + _ZOOM + " The blue line is a polynomial trend "
         "with its 95% bootstrap band; the green dashed line is the best accuracy found in "
-        "each bin of the setting over all values of the others (an isolation curve). "
+        "each bin of the setting over all values of the others (an isolation curve); both "
+        "from the completed trials on the axis. "
         "Log axes where the setting is sampled on a log scale.",
         lambda: F.setting_effects(data, imp),
         "No effect plots yet: no trial has reported an accuracy.")
@@ -157,19 +161,19 @@ def build(results: StudyResults, out: Path) -> Document:
     s.blocks += b.figure(
         "history", "Optimisation history",
         "Validation accuracy of each trial in the order trials started, with the best so far "
-        "as a step line.",
+        "as a step line. " + _ZOOM,
         lambda: F.optimisation_history(data), "No finished trial yet.")
     s.blocks += b.figure(
         "learning_curves", "Learning curves",
         "Validation accuracy after each epoch, from each trial's history.csv. Pruned and "
-        "diverged trials end early (marker at the last epoch); the best trial is in bold "
-        "green, the classic configuration in pink.",
+        "diverged trials end early (marker at the last epoch, on the floor when below the "
+        "axis); the best trial is in bold green, the classic configuration in pink.",
         lambda: F.learning_curves(data), "No learning curves: no trial has a history.csv.")
     s.blocks += b.figure(
         "cost", "Cost",
         "Accuracy against training time (of the trial's run, all epochs) and against the "
         "network's parameter count. The Pareto front joins the trials that no cheaper trial "
-        "beats.",
+        "beats. " + _ZOOM,
         lambda: F.cost(data), "No cost plots: no completed trial records time or size.")
     sections.append(s)
 

@@ -21,42 +21,39 @@ from . import style as S
 from .analysis import (
     Setting,
     StudyData,
+    acc_limits,
     binned,
     fmt,
     interaction_grid,
     n_bins,
     pareto_front,
+    robust_range,
+    shown_acc,
     trend,
+    trial_acc_limits,
 )
 from .importance import METHODS, Importance
 
-RUG_Y = 0.025  # failed and diverged trials sit on the bottom edge (axes coordinates)
-
-
 # ------------------------------------------------------------------ helpers
 
-def _shown_acc(df: pd.DataFrame) -> pd.Series:
-    """The accuracy a trial is drawn at: final for completed, when stopped for pruned."""
-    return df["acc"].where(df["kind"] == "completed", df["last_acc"])
-
-
-def _y_limits(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return (0.0, 100.0)
-    lo, hi = float(v.min()), float(v.max())
-    pad = max((hi - lo) * 0.08, 0.5)
-    return (max(0.0, lo - pad * 1.6), min(100.0, hi + pad) if hi + pad <= 100 else hi + pad)
-
-
-def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, *, size: float = 34) -> set[str]:
-    """Completed trials at their accuracy, pruned ones where they stopped, failed and
-    diverged ones on the bottom edge; best ring and classic star. Returns kinds drawn."""
-    drawn = set()
-    y = _shown_acc(df)
+def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, ylim: tuple[float, float], *,
+                 size: float = 34) -> tuple[set[str], dict[str, int]]:
+    """Set the accuracy axis to ``ylim`` and draw completed trials at their accuracy,
+    pruned ones where they stopped; those below the axis, and failed and diverged ones,
+    on its floor; best ring and classic star. Returns the kinds drawn and how many trials
+    of each kind are below the axis."""
+    ax.set_ylim(*ylim)
+    floor = ax.get_xaxis_transform()
+    drawn: set[str] = set()
+    below: dict[str, int] = {}
+    y = shown_acc(df)
+    low = y < ylim[0]
     for kind in ("completed", "pruned"):
         m = (df["kind"] == kind) & y.notna() & x.notna()
+        if (m & low).any():
+            below[kind] = int((m & low).sum())
+            S.on_floor(ax, x[m & low], kind, size)
+        m &= ~low
         if not m.any():
             continue
         drawn.add(kind)
@@ -72,21 +69,25 @@ def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, *, size: float = 34) 
         if not m.any():
             continue
         drawn.add(kind)
-        ax.scatter(x[m], np.full(int(m.sum()), RUG_Y), s=size * 1.1, marker=S.MARKERS[kind],
-                   color=S.COLORS[kind], transform=ax.get_xaxis_transform(), zorder=4,
-                   clip_on=False, linewidths=1.3)
+        ax.scatter(x[m], np.full(int(m.sum()), S.FLOOR), s=size * 1.1, marker=S.MARKERS[kind],
+                   color=S.COLORS[kind], transform=floor, zorder=4, clip_on=False,
+                   linewidths=1.3)
     for flag, mark in (("best", S.mark_best), ("classic", S.mark_classic)):
         rows = df[df["is_best"]] if flag == "best" else df[df["classic"]]
         for i, row in rows.iterrows():
             if pd.isna(x.get(i)):
                 continue
-            if pd.notna(y.get(i)):
+            if pd.notna(y.get(i)) and not low.get(i, False):
                 mark(ax, x[i], y[i])
-            elif row["kind"] in ("failed", "diverged"):
-                ax.scatter([x[i]], [RUG_Y], transform=ax.get_xaxis_transform(),
-                           s=190, marker="*", color=S.CLASSIC_COLOR, edgecolors="black",
-                           zorder=7, clip_on=False)
-    return drawn
+            elif pd.notna(y.get(i)) or row["kind"] in ("failed", "diverged"):
+                mark(ax, x[i], S.FLOOR, transform=floor, clip_on=False)
+    return drawn, below
+
+
+def _merge(total: dict[str, int], more: dict[str, int]) -> None:
+    """Counts below the axis over panels that draw the same trials: the most per kind."""
+    for kind, n in more.items():
+        total[kind] = max(total.get(kind, 0), n)
 
 
 def _flags(data: StudyData) -> pd.DataFrame:
@@ -133,19 +134,27 @@ def _legend(fig: Figure, handles, ncol: int | None = None) -> None:
 
 def optimisation_history(data: StudyData) -> Figure | None:
     """Validation accuracy per trial in the order they were run, best so far as a line;
-    a second panel zooms on the better half when the spread is wide."""
+    a second panel zooms on the better half when the completed trials spread widely."""
     df = _flags(data)
-    y = _shown_acc(df)
     finished = df[df["kind"] != "running"]
     if finished.empty:
         return None
     done = data.completed.sort_values("number")
-    wide = len(done) >= 4 and (done["acc"].max() - done["acc"].min()) > 10
+    spread = robust_range(done["acc"])  # a lone outlier is on the floor, not a reason to zoom
+    wide = len(done) >= 4 and spread is not None and spread[1] - spread[0] > 10
+    limits = [trial_acc_limits(df, data.max_epochs)]
+    if wide:
+        limits.append(acc_limits(done["acc"][done["acc"] >= done["acc"].median()]))
+    kinds: set[str] = set()
+    below: dict[str, int] = {}
     with S.style():
         fig = S.new_figure(12 if wide else 8, 4.6)
-        axes = fig.subplots(1, 2 if wide else 1, squeeze=False).ravel()
-        for k, ax in enumerate(axes):
-            kinds = _plot_trials(ax, df, df["number"].astype(float))
+        axes = fig.subplots(1, len(limits), squeeze=False).ravel()
+        for k, (ax, ylim) in enumerate(zip(axes, limits, strict=True)):
+            drawn, low = _plot_trials(ax, df, df["number"].astype(float), ylim)
+            kinds |= drawn
+            if k == 0:  # in the legend; the zoom leaves the worse half on its floor
+                below = low
             if len(done):
                 best_so_far = done["acc"].cummax()
                 xs = np.append(done["number"].to_numpy(), df["number"].max())
@@ -156,18 +165,15 @@ def optimisation_history(data: StudyData) -> Figure | None:
             ax.set_xlabel("Trial number (order of start)")
             ax.set_ylabel(S.ACC_LABEL)
             _percent_axis(ax)
-            if k == 0:
-                ax.set_ylim(*_y_limits(y))
-                ax.set_title("All trials")
-            else:
-                lo = float(done["acc"].median())
-                ax.set_ylim(lo - 0.5, min(100.0, done["acc"].max() + 0.6))
-                ax.set_title("Zoom: the better half of the completed trials")
-            if not wide:
-                ax.set_title("")
+            if wide:
+                ax.set_title("All trials" if k == 0
+                             else "Zoom: the better half of the completed trials\n"
+                             "(the rest on the floor)")
         extra = [S.line_handle("best so far", S.BEST_COLOR, linewidth=1.8)] if len(done) else []
+        extra += S.below_handle(below, limits[0][0])
         _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
-                               classic=bool(df["classic"].any()), extra=extra), ncol=4)
+                               classic=bool(df["classic"].any()), extra=extra),
+                ncol=4 if wide else 3)
         fig.suptitle(f"Optimisation history: validation accuracy per trial "
                      f"({len(done)} completed of {len(finished)} finished)")
     return fig
@@ -181,7 +187,7 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
     if not data.settings or data.trials.empty:
         return None
     df = _flags(data)
-    if _shown_acc(df).notna().sum() == 0:
+    if shown_acc(df).notna().sum() == 0:
         return None
     order = data.settings
     if importance is not None:
@@ -190,15 +196,18 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
     n = len(order)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    ylim = _y_limits(_shown_acc(df))
+    ylim = trial_acc_limits(df, data.max_epochs)
     rho = ({r.setting: r.rho for r in importance.spearman.itertuples()}
            if importance is not None else {})
     kinds: set[str] = set()
+    below: dict[str, int] = {}
     with S.style():
         fig = S.new_figure(4.4 * ncols, 3.6 * nrows + 0.9)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
         for ax, setting in zip(axes, order, strict=False):
-            kinds |= _effect_panel(ax, setting, df, data, ylim)
+            drawn, low = _effect_panel(ax, setting, df, data, ylim)
+            kinds |= drawn
+            _merge(below, low)
             title = setting.name
             if not setting.varies:
                 title += f": never varied (fixed at {setting.fixed_text()})"
@@ -217,6 +226,7 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
                                    S.TREND_COLOR, linewidth=2),
                      S.line_handle("best in bin (all other settings free)", S.BEST_COLOR,
                                    linestyle="--", marker="s", markersize=5)]
+        extra += S.below_handle(below, ylim[0])
         _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
                                classic=bool(df["classic"].any()), extra=extra), ncol=4)
         fig.suptitle("Effect of each setting on validation accuracy "
@@ -225,12 +235,14 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
 
 
 def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
-                  ylim: tuple[float, float]) -> set[str]:
-    done = df[(df["kind"] == "completed") & df["acc"].notna()]
+                  ylim: tuple[float, float]) -> tuple[set[str], dict[str, int]]:
+    # trend and isolation curve of the completed trials on the axis: one far below (on
+    # the floor) would drag a curve off the zoomed axis, away from the dots it explains
+    done = df[(df["kind"] == "completed") & (df["acc"] >= ylim[0])]
     if s.categorical:
         pos = pd.Series(s.scale(df[s.name]), index=df.index)
         jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
-        kinds = _plot_trials(ax, df, pos + jitter)
+        drawn = _plot_trials(ax, df, pos + jitter, ylim)
         stats = binned(s, done, s.bins(1))
         ok = stats["n"] > 0
         if ok.any():
@@ -246,7 +258,7 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
         ax.set_xlim(-0.5, len(s.choices) - 0.5)
     else:
         x = pd.to_numeric(df[s.name], errors="coerce")
-        kinds = _plot_trials(ax, df, x)
+        drawn = _plot_trials(ax, df, x, ylim)
         if s.varies:
             t = trend(s.scale(done[s.name]), done["acc"].to_numpy())
             if t is not None:
@@ -276,7 +288,7 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
     ax.set_ylim(*ylim)
     _percent_axis(ax)
     ax.set_xlabel(s.label)
-    return kinds
+    return drawn
 
 
 # ------------------------------------------------------------------ 3. interactions
@@ -290,9 +302,14 @@ def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figur
     grids = [(a, b, *interaction_grid(a, b, done, nb)) for a, b in pairs]
     vals = np.concatenate([g[2].ravel() for g in grids])
     vals = vals[np.isfinite(vals)]
-    vmin, vmax = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 100.0)
+    # the colours span the cells as the accuracy axes span the trials: a cell far below
+    # the rest (one bad trial in it) gets the lowest colour, its number still written in
+    vmin, vmax = robust_range(vals) or (0.0, 100.0)
     if vmax - vmin < 0.5:
         vmin, vmax = vmin - 0.5, vmax + 0.5
+    cbar_kws = {"label": "Mean validation accuracy (%)"}
+    if (vals < vmin).any():
+        cbar_kws["extend"] = "min"
     best, classic = data.best, data.classic
     ncols = min(2, len(grids))
     nrows = math.ceil(len(grids) / ncols)
@@ -307,7 +324,7 @@ def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figur
                         annot_kws={"fontsize": 7.5}, linewidths=0.6, linecolor="white",
                         xticklabels=list(ba.labels), yticklabels=list(bb.labels),
                         cbar=k % ncols == ncols - 1 or k == len(grids) - 1,
-                        cbar_kws={"label": "Mean validation accuracy (%)"},
+                        cbar_kws=cbar_kws,
                         mask=count == 0)
             ax.set_facecolor("#f2f2f2")
             ax.invert_yaxis()
@@ -413,13 +430,17 @@ def learning_curves(data: StudyData) -> Figure | None:
     df = _flags(data).set_index("number")
     best = data.best
     best_n = int(best["number"]) if best is not None else None
-    all_vals = np.concatenate([h["val_acc"].to_numpy() for h in hist.values()])
-    all_vals = all_vals[np.isfinite(all_vals)]
+    done = set(data.completed["number"].astype(int))
+    ylim = acc_limits(  # zoomed on the completed trials' curves, as the other figures are
+        [v for n, h in hist.items() if n in done for v in h["val_acc"]],
+        [v for n, h in hist.items() if n not in done for v in h["val_acc"]])
     epochs = max(data.max_epochs, max(int(h["epoch"].max()) for h in hist.values()))
     kinds: set[str] = set()
+    below: dict[str, int] = {}
     with S.style():
         fig = S.new_figure(9, 5.2)
         ax = fig.subplots()
+        ax.set_ylim(*ylim)
         for n, h in sorted(hist.items(), key=lambda kv: (kv[0] == best_n, kv[0])):
             if n not in df.index:
                 continue
@@ -435,6 +456,13 @@ def learning_curves(data: StudyData) -> Figure | None:
             ax.plot(e, v, color=S.CLASSIC_COLOR if classic else S.COLORS[kind],
                     linewidth=2 if classic else 1.0, alpha=0.95 if classic else 0.45,
                     linestyle="--" if kind == "running" else "-", zorder=5 if classic else 2)
+            if len(e) and v[-1] < ylim[0]:  # ended below the axis: on its floor
+                below[kind] = below.get(kind, 0) + 1
+                S.on_floor(ax, [e[-1]], kind)
+                if classic:
+                    S.mark_classic(ax, e[-1], S.FLOOR, size=150,
+                                   transform=ax.get_xaxis_transform(), clip_on=False)
+                continue
             if kind != "completed" and len(e):
                 ax.scatter([e[-1]], [v[-1]], marker=S.MARKERS[kind], s=36, zorder=3,
                            color=S.COLORS[kind])
@@ -444,9 +472,6 @@ def learning_curves(data: StudyData) -> Figure | None:
         ax.set_xlim(0.7, epochs + 0.3)
         if epochs <= 25:
             ax.set_xticks(range(1, epochs + 1))
-        low = float(np.percentile(all_vals, 5)) if len(all_vals) else 0.0
-        top = float(all_vals.max()) if len(all_vals) else 100.0
-        ax.set_ylim(max(0.0, low - 3), min(100.5, top + 1.5))
         ax.set_xlabel("Epoch")
         ax.set_ylabel(S.ACC_LABEL)
         _percent_axis(ax)
@@ -464,6 +489,7 @@ def learning_curves(data: StudyData) -> Figure | None:
                                       linestyle="--" if k == "running" else "-")
                         for k in S.KINDS if k in kinds]
         extra.append(S.line_handle(f"epoch budget ({epochs})", "0.4", linestyle=":"))
+        extra += S.below_handle(below, ylim[0])
         ax.legend(handles=kind_handles + extra, loc="lower right", frameon=True, fontsize=8)
         fig.suptitle(f"Learning curves: validation accuracy per epoch ({len(hist)} trials)")
     return fig
@@ -483,9 +509,11 @@ def cost(data: StudyData) -> Figure | None:
     with S.style():
         fig = S.new_figure(6 * len(axes_spec), 4.8)
         axes = fig.subplots(1, len(axes_spec), squeeze=False, sharey=True).ravel()
+        ylim = trial_acc_limits(done)
+        below: dict[str, int] = {}
         for ax, (col, label) in zip(axes, axes_spec, strict=True):
             x = done[col].astype(float)
-            _plot_trials(ax, done, x)
+            _merge(below, _plot_trials(ax, done, x, ylim)[1])
             front = pareto_front(x.to_numpy(), done["acc"].to_numpy())
             f = done[front].sort_values(col)
             ax.scatter(f[col], f["acc"], s=60, facecolors="none", edgecolors="black",
@@ -503,9 +531,9 @@ def cost(data: StudyData) -> Figure | None:
             ax.set_ylabel(S.ACC_LABEL)
             _percent_axis(ax)
             ax.set_title(f"Accuracy against {label.split(' (')[0].lower()}")
-        axes[0].set_ylim(*_y_limits(done["acc"]))
         extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
-                               marker="o", markerfacecolor="none")]
+                               marker="o", markerfacecolor="none"),
+                 *S.below_handle(below, ylim[0])]
         _legend(fig, S.handles({"completed"}, best=True, classic=bool(done["classic"].any()),
                                extra=extra), ncol=4)
         fig.suptitle(f"Cost: accuracy against training time and model size "

@@ -2,7 +2,10 @@
 
 Trials are told apart the same way in every figure: by kind (completed, pruned,
 diverged, failed, running) through colour and marker, the best trial by a green
-ring and the classic configuration's trial by a star.
+ring and the classic configuration's trial by a star. Accuracy axes are zoomed on
+the completed trials (`analysis.acc_limits`); a trial below the axis, or one without
+an accuracy (failed, diverged), is drawn on the axis floor (`FLOOR`), the former as a
+filled downward triangle (`BELOW_MARKER`) in its kind's colour.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ COLORS = {"completed": "#0173B2", "pruned": "#949494", "diverged": "#D55E00",
 MARKERS = {"completed": "o", "pruned": "v", "diverged": "X", "failed": "x", "running": "."}
 LABELS = {"completed": "completed", "pruned": "pruned (accuracy when stopped)",
           "diverged": "diverged", "failed": "failed", "running": "running"}
+BELOW_MARKER = "v"  # filled, on the floor: below the axis (pruned ones are hollow)
+FLOOR = 0.025  # height of the floor row, in axes coordinates
 BEST_COLOR = "#029E73"
 CLASSIC_COLOR = "#CC78BC"
 TREND_COLOR = "#0173B2"
@@ -66,14 +71,22 @@ def save_figure(fig: Figure, folder: str | os.PathLike, name: str) -> tuple[Path
     return png, svg
 
 
-def mark_best(ax: Axes, x, y, size: float = 170) -> None:
+def mark_best(ax: Axes, x, y, size: float = 170, **kw) -> None:
     ax.scatter([x], [y], s=size, facecolors="none", edgecolors=BEST_COLOR, linewidths=2.2,
-               zorder=6)
+               zorder=6, **kw)
 
 
-def mark_classic(ax: Axes, x, y, size: float = 190) -> None:
+def mark_classic(ax: Axes, x, y, size: float = 190, **kw) -> None:
     ax.scatter([x], [y], s=size, marker="*", color=CLASSIC_COLOR, edgecolors="black",
-               linewidths=0.8, zorder=7)
+               linewidths=0.8, zorder=7, **kw)
+
+
+def on_floor(ax: Axes, x, kind: str, size: float = 34) -> None:
+    """Trials whose accuracy is below the axis: filled triangles on its floor."""
+    x = list(x)
+    ax.scatter(x, [FLOOR] * len(x), s=size * 1.3, marker=BELOW_MARKER, color=COLORS[kind],
+               edgecolors="black", linewidths=0.6, transform=ax.get_xaxis_transform(),
+               zorder=4, clip_on=False)
 
 
 def handles(kinds: Iterable[str], best: bool = False, classic: bool = False,
@@ -100,3 +113,18 @@ def handles(kinds: Iterable[str], best: bool = False, classic: bool = False,
 
 def line_handle(label: str, color: str, **kw) -> Line2D:
     return Line2D([], [], color=color, label=label, **kw)
+
+
+def below_handle(counts: dict[str, int], lower: float | None = None) -> list[Line2D]:
+    """The legend entry of the trials drawn on the axis floor because their accuracy is
+    below ``lower``, with how many of each kind; none when there are none."""
+    counts = {k: n for k, n in counts.items() if n}
+    if not counts:
+        return []
+    what = ", ".join(f"{n} {'pruned early' if k == 'pruned' else k}"
+                     for k, n in sorted(counts.items(), key=lambda kv: KINDS.index(kv[0])))
+    where = f"{lower:.3g}%" if lower is not None else "the axis"
+    color = COLORS["pruned"] if set(counts) == {"pruned"} else "0.35"
+    return [Line2D([], [], linestyle="none", marker=BELOW_MARKER, markersize=8, color=color,
+                   markeredgecolor="black", markeredgewidth=0.6,
+                   label=f"below {where} ({what})")]

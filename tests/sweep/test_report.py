@@ -371,3 +371,107 @@ def test_report_with_extra_settings_of_every_kind(tmp_path):
     for name in ("hidden_size", "dropout", "l2", "lr", "batch_size", "hidden_layers",
                  "schedule", "momentum"):
         assert f"| {name} |" in md, name  # its row in the settings table
+
+
+# ------------------------------------------------------------------ zoomed accuracy axes
+
+def test_accuracy_axis_zooms_past_trials_stopped_early():
+    """Completed trials at 97-98.7% and two pruned after an epoch at 28% and 74%: the axis
+    spans the completed trials, not 20-100%, and the early ones fall below it."""
+    from sweep.report.analysis import acc_limits
+
+    done = np.linspace(96.99, 98.70, 23)
+    lo, hi = acc_limits(done, [28.1, 73.8, 95.1, 98.2])
+    assert 96.0 < lo < 96.99 and 98.70 < hi < 99.2, (lo, hi)
+    assert hi - lo < 10
+
+
+def test_accuracy_axis_edge_cases():
+    from sweep.report.analysis import acc_limits, robust_range
+
+    assert acc_limits([]) == (0.0, 100.0)
+    assert acc_limits([np.nan], [np.nan]) == (0.0, 100.0)
+    lo, hi = acc_limits([98.5])  # one trial: a narrow axis around it
+    assert lo < 98.5 < hi and 1.0 <= hi - lo < 3
+    lo, hi = acc_limits([], [28.0, 95.0, 95.5, 96.0, 96.2])  # all pruned: they decide
+    assert 94 < lo < 95 and 96.2 < hi < 97
+    wide = np.linspace(60, 97, 24)  # a genuinely wide study keeps every completed trial
+    assert acc_limits(wide)[0] < 60 and robust_range(wide) == (60.0, 97.0)
+    lo, _ = acc_limits(np.r_[np.linspace(97, 98.7, 20), 11.0])  # a completed outlier
+    assert lo > 90
+    lo, hi = acc_limits([99.2, 99.6, 100.0])  # never far past 100%
+    assert lo < 99.2 and 100.0 <= hi <= 100.1
+
+
+@pytest.fixture(scope="module")
+def zoom_study(tmp_path_factory) -> Path:
+    """20 completed trials at 97-98.7% and one at 40%, six pruned after one of 4 epochs at
+    28-96%, a failed and a diverged one (written through Optuna, no trial directories)."""
+    studies = tmp_path_factory.mktemp("zoom-studies")
+    study, dists, rng = api_study(studies, "zoom")
+    for value in (*np.linspace(0.97, 0.987, 20), 0.40):
+        add(study, dists, rng, TrialState.COMPLETE, value=float(value))
+    for value in (0.28, 0.74, 0.91, 0.93, 0.95, 0.96):
+        params = sample(dists, rng)
+        study.add_trial(create_trial(params=params, distributions=dists,
+                                     state=TrialState.PRUNED, intermediate_values={1: value},
+                                     user_attrs={"reason": "pruned at epoch 1"}))
+    add(study, dists, rng, TrialState.FAIL, reason="RuntimeError: boom")
+    add(study, dists, rng, TrialState.PRUNED, value=None, diverged=True)
+    return studies
+
+
+def _floor_points(ax) -> int:
+    """Markers drawn on the axis floor (in axes coordinates, below the data)."""
+    from sweep.report import style
+
+    n = 0
+    for c in ax.collections:
+        offsets = np.asarray(c.get_offsets())
+        if len(offsets) and c.get_offset_transform() == ax.get_xaxis_transform():
+            n += int(np.sum(np.isclose(offsets[:, 1], style.FLOOR)))
+    return n
+
+
+def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
+    from sweep.report import figures, importances, prepare
+
+    data = prepare(load("zoom", zoom_study))
+    effects = figures.setting_effects(data, importances(data))
+    history, cost = figures.optimisation_history(data), figures.cost(data)
+    for fig in (effects, history, cost):
+        axes = [ax for ax in fig.axes if ax.get_ylabel() and ax.axison]
+        assert axes
+        for ax in axes:
+            lo, hi = ax.get_ylim()
+            assert 95.5 < lo < 97.0 and 98.7 < hi < 99.5, (fig.get_suptitle(), lo, hi)
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        below = "(1 completed)" if fig is cost else "(1 completed, 6 pruned early)"
+        assert any(t.startswith("below ") and t.endswith(below) for t in labels), labels
+        for ax in axes:  # cost: the outlier; else also the pruned, the failed, the diverged
+            assert _floor_points(ax) == (1 if fig is cost else 9)
+    assert len(history.axes) == 1  # one outlier is no reason for a second, zoomed panel
+    # the trend band and the isolation curve are inside the zoomed axis
+    panel = next(ax for ax in effects.axes if ax.get_title().startswith("lr"))
+    lo, hi = panel.get_ylim()
+    band = [c for c in panel.collections if c.get_paths() and type(c).__name__ in
+            ("PolyCollection", "FillBetweenPolyCollection")]
+    assert band, "no trend band"
+    ys = np.concatenate([p.vertices[:, 1] for p in band[0].get_paths()])
+    assert (ys >= lo - 1e-9).all() and (ys <= hi + 1e-9).all() and np.ptp(ys) > 0
+    isolation = [ln for ln in panel.get_lines() if ln.get_linestyle() == "--"]
+    assert isolation and all(lo <= y <= hi for y in isolation[0].get_ydata())
+
+
+def test_interaction_colours_span_the_cells(zoom_study):
+    from sweep.report import figures, importances, prepare
+    from sweep.report.analysis import interaction_pairs
+
+    data = prepare(load("zoom", zoom_study))
+    fig = figures.interactions(data, interaction_pairs(data, importances(data).ranking()))
+    meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None]
+    assert meshes and min(m.get_clim()[0] for m in meshes) > 95  # not down to the outlier
+    means = np.concatenate([np.ravel(m.get_array()) for m in meshes])
+    assert np.nanmin(np.ma.filled(means, np.nan)) < 95  # whose cell is still drawn
+    colorbars = [m.colorbar for m in meshes if m.colorbar is not None]
+    assert colorbars and all(cb.extend == "min" for cb in colorbars)
