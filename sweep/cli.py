@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, CheckpointError, DataError) as exc:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except StudyError as exc:
+    except (StudyError, OSError) as exc:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from .study import (
     open_storage,
     read_meta,
     stored_settings,
+    study_lock,
 )
 
 RUN_HELP = """\
@@ -165,10 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_data(settings)
         study = create_or_check(paths, storage, settings, args.storage)
     except BaseException:
-        if not existed:  # a rejected first run leaves nothing behind
-            import shutil
-
-            shutil.rmtree(created, ignore_errors=True)
+        if not existed:  # a rejected first run leaves nothing behind...
+            _remove_unless_created(paths, created)
         raise
     before = count(study.get_trials(deepcopy=False))
     if before.finished >= args.trials:
@@ -199,6 +198,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"stopped: {summary.stopped_reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _remove_unless_created(paths: StudyPaths, created) -> None:
+    """...unless another run created the study meanwhile: its folder is not ours to delete."""
+    import shutil
+
+    if not paths.root.exists():
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    with study_lock(paths):
+        if not paths.meta.exists():
+            shutil.rmtree(created, ignore_errors=True)
 
 
 def _check_data(settings: Settings) -> None:

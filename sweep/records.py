@@ -6,6 +6,7 @@ worker that ran it or, for a worker that died, by whoever noticed.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -52,3 +53,26 @@ def record_end(paths: StudyPaths, t: FrozenTrial) -> None:
     if tb:
         doc["traceback"] = tb
     write_json(paths.trial_dir(t.number) / "trial.json", doc)
+
+
+def sync_records(study: optuna.Study, paths: StudyPaths) -> list[int]:
+    """Rewrite the trial.json of finished trials whose file still says otherwise.
+
+    A worker killed between telling the storage and writing trial.json leaves the two
+    disagreeing; the storage is the truth.
+    """
+    fixed = []
+    for t in study.get_trials(deepcopy=False):
+        if not t.state.is_finished():
+            continue
+        path = paths.trial_dir(t.number) / "trial.json"
+        try:
+            state = json.loads(path.read_text()).get("state")
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            state = None
+        if state != t.state.name:
+            record_end(paths, t)
+            fixed.append(t.number)
+    return fixed

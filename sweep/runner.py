@@ -21,7 +21,8 @@ from joblib.externals.loky import ProcessPoolExecutor
 from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
 from .progress import Progress
-from .study import StudyPaths, count, fail_stale_trials, load_study, open_storage
+from .records import sync_records
+from .study import StudyPaths, count, fail_stale_trials, load_study, open_storage, pid_alive
 from .trial import TrialJob, run_trial
 
 FAIL_STREAK = 5  # this many failed trials in a row (and no success) stop the run
@@ -78,13 +79,14 @@ class _Slot(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                if self.executor is None:
-                    self._start_worker()
                 try:
+                    if self.executor is None:
+                        self._start_worker()
                     result = self.executor.submit(run_trial, self.job).result()
                 except (BrokenProcessPool, TerminatedWorkerError) as exc:
                     self.events.put(("died", self.pid, _death_reason(exc)))
-                    self.executor.shutdown(wait=False, kill_workers=True)
+                    if self.executor is not None:
+                        self.executor.shutdown(wait=False, kill_workers=True)
                     self.executor = None
                     continue
                 if result["number"] is None:
@@ -103,8 +105,17 @@ class _Slot(threading.Thread):
                 pass
 
     def kill(self) -> None:
+        """Kill the worker now and wait until it is gone, so that its trial can be failed."""
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.executor is not None:
             self.executor.shutdown(wait=False, kill_workers=True)
+        deadline = time.monotonic() + 3
+        while self.pid is not None and pid_alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def _death_reason(exc: BaseException) -> str:
@@ -136,6 +147,7 @@ def run_workers(paths: StudyPaths, storage_url: str | None, target: int, jobs: i
     storage = open_storage(paths, storage_url)
     study = load_study(paths, storage)
     fail_stale_trials(study, paths, "worker process gone (found by a later run)")
+    sync_records(study, paths)
     job = TrialJob(str(paths.root.parent), paths.name, storage_url, target, plots)
     threads = blas_threads_per_worker(jobs)
     events: queue.Queue = queue.Queue()
@@ -168,12 +180,14 @@ def run_workers(paths: StudyPaths, storage_url: str | None, target: int, jobs: i
                 alive -= 1
             elif kind == "died":
                 failed = fail_stale_trials(study, paths, payload)
+                sync_records(study, paths)  # it may have died between tell and trial.json
                 for number in failed:
                     _say(progress, f"trial {number} failed: {payload}")
                 summary.finished += len(failed)
             elif kind == "error":
                 stop.set()
-                summary.stopped_reason = f"worker error: {type(payload).__name__}: {payload}"
+                first_line = (str(payload).splitlines() or [""])[0]
+                summary.stopped_reason = f"worker error: {type(payload).__name__}: {first_line}"
                 _say(progress, summary.stopped_reason)
             elif kind == "trial":
                 summary.results.append(payload)

@@ -151,6 +151,10 @@ def load_space(path: str | Path | None) -> Space:
     if not isinstance(fixed, dict):
         raise UsageError(f"--space {path}: [fixed] must be a table of settings")
     fixed = {_bare(k, f"--space {path}"): v for k, v in fixed.items()}
+    both = sorted(set(fixed) & {_bare(n, f"--space {path}") for n in changes})
+    if both:
+        raise UsageError(f"--space {path}: {both[0]} is both sampled ([params]) and fixed "
+                         "([fixed]); keep one")
     for name in fixed:
         merged.pop(name, None)
     space = Space.from_dict({"params": merged, "fixed": fixed}, f"--space {path}")

@@ -19,7 +19,7 @@ import re
 import socket
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,11 +131,58 @@ def mask_url(url: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class _SafeJournalBackend(JournalFileBackend):
+    """Optuna's journal file, with appends that never leave a torn line behind.
+
+    Optuna appends through a buffered write: on a full disk part of a line can land,
+    every later append is glued onto it, and the journal never loads again. Here a
+    failed append is cut back off (and a torn tail left by a killed writer is cut
+    before the next append), and the error names the journal.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        payload = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs)
+                   + "\n").encode("utf-8")
+        self._lock.acquire()
+        try:
+            with open(self._file_path, "r+b", buffering=0) as f:
+                end = _whole_lines_length(f)
+                f.truncate(end)
+                f.seek(end)
+                try:
+                    view = memoryview(payload)
+                    while view:
+                        view = view[f.write(view):]
+                    os.fsync(f.fileno())
+                except OSError as exc:
+                    with suppress(OSError):
+                        f.truncate(end)
+                    raise OSError(exc.errno, f"cannot write the study journal ({exc.strerror})",
+                                  self._file_path) from None
+        finally:
+            self._lock.release()
+
+
+def _whole_lines_length(f: Any) -> int:
+    """The length of the file up to and including its last newline."""
+    end = f.seek(0, os.SEEK_END)
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        f.seek(start)
+        chunk = f.read(pos - start)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        pos = start
+    return 0
+
+
 def open_storage(paths: StudyPaths, url: str | None = None) -> BaseStorage:
     """The default journal file storage in the study folder, or any Optuna database URL."""
     if not url:
         paths.root.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(paths.journal),
+        backend = _SafeJournalBackend(str(paths.journal),
                                      lock_obj=JournalFileOpenLock(str(paths.journal)))
         return JournalStorage(backend)
     scheme = urlsplit(url).scheme
@@ -326,14 +373,24 @@ def fail_stale_trials(study: optuna.Study, paths: StudyPaths, reason: str,
     pid means the trial can never finish; ``pids`` restricts the sweep to trials of
     those workers (a run cleaning up after its own workers).
     """
+    with study_lock(paths):
+        return _fail_stale(study, paths, reason, pids)
+
+
+def _fail_stale(study: optuna.Study, paths: StudyPaths, reason: str,
+                pids: set[int] | None) -> list[int]:
     host = socket.gethostname()
+    local = isinstance(study._storage, JournalStorage)
     failed = []
     now = datetime.now(UTC).replace(tzinfo=None)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
         if pid is None:
+            # A worker asks for a trial and records its pid under the study lock, which
+            # we hold: in a local study a trial without a pid lost its worker in between.
+            # A shared database may hold other machines' trials, so give them time.
             started = t.datetime_start or now
-            stale = now - started > timedelta(minutes=10) and not pids
+            stale = local or now - started > timedelta(minutes=10)
         elif t.user_attrs.get("host") != host:
             stale = False
         elif pids is not None:

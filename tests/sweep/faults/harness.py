@@ -1,0 +1,243 @@
+"""Helpers for the fault, soak and bad-input tests: real ``sweep`` processes, with the
+fault injection of ``sitecustomize.py`` (this folder on their PYTHONPATH), and
+checks that a study on disk is whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+
+FAULTS_DIR = Path(__file__).resolve().parent
+BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+FAULT_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_RAISE_EPOCH", "SWEEP_FAULT_NAN",
+              "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_STUCK", "SWEEP_FAULT_LOAD_SLEEP",
+              "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP")
+
+# small networks and few steps: a trial takes a fraction of a second of CPU
+TINY_SPACE = ("[params.hidden_size]\nlow = 16\nhigh = 32\n"
+              "[params.batch_size]\nchoices = [128, 256]\n")
+COMPLETE_FILES = ("trial.json", "config.json", "metrics.json", "history.csv",
+                  "checkpoints/best.npz", "checkpoints/last.npz")
+
+
+def sweep_env(faults: dict[str, object] | None = None) -> dict[str, str]:
+    """The environment of a ``sweep`` process: no inherited BLAS, storage or fault settings,
+    the fault injection on its path, and ``faults`` (SWEEP_FAULT_* values) set."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in BLAS_VARS + FAULT_VARS and k not in ("SWEEP_STORAGE", "MLP_DATA_DIR")}
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(FAULTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    env.update({k: str(v) for k, v in (faults or {}).items()})
+    return env
+
+
+def sweep(*args: object, cwd: Path, faults: dict[str, object] | None = None,
+          env: dict[str, str] | None = None, timeout: float = 180
+          ) -> subprocess.CompletedProcess:
+    """``python -m sweep ARGS`` to completion (``env``: more variables, e.g. SWEEP_STORAGE)."""
+    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
+                          env=sweep_env(faults) | (env or {}), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Running:
+    """A ``sweep`` process in its own session (so that a test can signal its group)."""
+
+    def __init__(self, *args: object, cwd: Path, log: Path,
+                 faults: dict[str, object] | None = None) -> None:
+        self.out_path, self.err_path = log.with_suffix(".out"), log.with_suffix(".err")
+        self.out = open(self.out_path, "w")  # closed in close()
+        self.err = open(self.err_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, args)],
+                                     cwd=cwd, env=sweep_env(faults), stdout=self.out,
+                                     stderr=self.err, start_new_session=True)
+        self.pid = self.proc.pid
+
+    def signal_group(self, sig: int) -> None:
+        os.killpg(self.pid, sig)
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            raise
+
+    def kill_all(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    def output(self) -> str:
+        return f"exit {self.proc.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill_all()
+        self.out.close()
+        self.err.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
+             interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def trial_docs(root: Path) -> dict[int, dict[str, Any]]:
+    """Every trials/NNNN/trial.json of a study folder, by trial number (unreadable ones
+    are skipped: a test reading while a run writes may race the directory's creation)."""
+    docs = {}
+    for path in sorted((root / "trials").glob("*/trial.json")):
+        try:
+            docs[int(path.parent.name)] = read_json(path)
+        except (OSError, ValueError):
+            continue
+    return docs
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def running_trials(root: Path) -> list[dict[str, Any]]:
+    """trial.json documents of trials in flight (RUNNING, worker alive)."""
+    return [d for d in trial_docs(root).values()
+            if d["state"] == "RUNNING" and d.get("pid") and pid_alive(d["pid"])]
+
+
+def children(pid: int) -> set[int]:
+    """Direct children of a process (all its threads)."""
+    found: set[int] = set()
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found.update(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def worker_pids(parent: int) -> set[int]:
+    """The loky worker processes of a ``sweep run`` process."""
+    return {c for c in children(parent) if "popen_loky" in cmdline(c) and pid_alive(c)}
+
+
+def open_journal(root: Path) -> optuna.Study:
+    """The study straight from its journal file, read-only (nothing created)."""
+    journal = root / "journal.log"
+    assert journal.is_file(), f"{journal} is missing"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    return optuna.load_study(study_name=root.name, storage=storage)
+
+
+def stored_trials(root: Path) -> list[FrozenTrial]:
+    return open_journal(root).get_trials(deepcopy=False)
+
+
+def states(trials: list[FrozenTrial]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in trials:
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def all_json_parses(folder: Path) -> list[Path]:
+    """Every *.json under ``folder``; raises (naming the file) if one does not parse."""
+    found = sorted(folder.rglob("*.json"))
+    for path in found:
+        try:
+            json.loads(path.read_text())
+        except ValueError as exc:
+            raise AssertionError(f"{path}: half-written or invalid JSON ({exc})") from None
+    return found
+
+
+def check_study(root: Path, finished: int | None = None,
+                unwritten: Callable[[FrozenTrial], bool] | None = None,
+                stale_ok: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
+    """A study folder that is whole: storage loadable, nothing RUNNING, numbers 0..n-1
+    each with its own directory, trial.json agreeing with the storage, completed trials
+    with all their files, failed ones with a reason, every JSON file parsing.
+
+    ``unwritten(trial)`` says which trials' files could not be written (a full disk):
+    they are not checked. ``stale_ok(trial)`` says whose trial.json may still say RUNNING
+    (a known bug, tested on its own): the rest of their directory is checked."""
+    all_json_parses(root)
+    trials = [t for t in stored_trials(root) if t.state != TrialState.WAITING]
+    numbers = sorted(t.number for t in trials)
+    assert numbers == list(range(len(trials))), f"trial numbers not 0..n-1: {numbers}"
+    running = [t.number for t in trials if t.state == TrialState.RUNNING]
+    assert not running, f"trials left RUNNING: {running}"
+    if finished is not None:
+        assert len(trials) == finished, f"{len(trials)} finished trials, expected {finished}"
+    docs = trial_docs(root)
+    dirs = sorted(int(p.name) for p in (root / "trials").iterdir()) if trials else []
+    assert set(dirs) <= set(numbers), f"trial directories without a trial: {dirs} vs {numbers}"
+    for t in trials:
+        doc = docs.get(t.number)
+        if unwritten is not None and unwritten(t):
+            continue
+        assert doc is not None, f"trial {t.number}: no trial.json"
+        assert doc["number"] == t.number, (t.number, doc)
+        stale = doc["state"] == "RUNNING" and stale_ok is not None and stale_ok(t)
+        assert doc["state"] == t.state.name or stale, \
+            f"trial {t.number}: trial.json says {doc['state']}, storage {t.state.name}"
+        assert doc["pid"] == t.user_attrs.get("pid"), \
+            f"trial {t.number}: trial.json written by another worker ({doc['pid']})"
+        if t.state == TrialState.COMPLETE:
+            folder = root / "trials" / f"{t.number:04d}"
+            missing = [f for f in COMPLETE_FILES if not (folder / f).is_file()]
+            assert not missing, f"completed trial {t.number} lacks {missing}"
+            assert read_json(folder / "metrics.json")["status"] == "completed"
+        elif t.state == TrialState.FAIL:
+            reason = t.user_attrs.get("reason") if stale else doc["reason"]
+            assert reason, f"failed trial {t.number} has no reason"
+    return trials

@@ -1,0 +1,133 @@
+"""Fault injection for the sweep fault tests, loaded by every Python process that has
+this folder on its PYTHONPATH: the ``sweep run`` process and its loky workers, which
+inherit the environment.
+
+Nothing happens unless one of these variables is set:
+
+    SWEEP_FAULT_RAISE   trial numbers ("2,5") or "all": raise a bug-like RuntimeError
+                        inside that trial's training, at step 1 of epoch
+                        SWEEP_FAULT_RAISE_EPOCH (default 1)
+    SWEEP_FAULT_NAN     "TRIAL:EPOCH:STEP[,...]": that training step's loss is NaN
+    SWEEP_FAULT_SLEEP   seconds to sleep at the start of every epoch (slow trials
+                        that use no CPU while they wait to be killed)
+    SWEEP_FAULT_STUCK   like SLEEP, but with SIGINT and SIGTERM blocked meanwhile, as in
+                        a long computation in C: the worker answers signals late
+    SWEEP_FAULT_LOAD_SLEEP  seconds added to every mlp.data.load_dataset call (a slow
+                        first download, as the ``sweep run`` process checks the data)
+    SWEEP_FAULT_ASK_SLEEP   seconds to sleep right after optuna's Study.ask() has created
+                        a trial (a slow storage): a window to kill a worker in
+    SWEEP_FAULT_TELL_SLEEP  the same right after Study.tell() has finished a trial
+
+It replaces module attributes looked up at call time: ``mlp.experiment.train`` and
+``mlp.train.softmax_cross_entropy``, and ``mlp.experiment.run_experiment`` (which is
+told the trial number) before ``sweep.trial`` imports it. Production code has no hooks.
+"""
+
+from __future__ import annotations
+
+import os
+
+_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_STUCK",
+         "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP")
+
+
+class InjectedFault(RuntimeError):
+    """The bug a test asked for."""
+
+
+def _install() -> None:
+    import importlib
+    import signal
+    import time
+
+    # importlib: the package attribute mlp.train is the function, not the module
+    D = importlib.import_module("mlp.data")
+    E = importlib.import_module("mlp.experiment")
+    T = importlib.import_module("mlp.train")
+
+    raise_spec = os.environ.get("SWEEP_FAULT_RAISE", "").strip()
+    raise_all = raise_spec == "all"
+    raise_trials = set() if raise_all else {int(n) for n in raise_spec.split(",") if n.strip()}
+    raise_epoch = int(os.environ.get("SWEEP_FAULT_RAISE_EPOCH", "1"))
+    nan_at = set()
+    for item in os.environ.get("SWEEP_FAULT_NAN", "").split(","):
+        if item.strip():
+            trial, epoch, step = (int(v) for v in item.split(":"))
+            nan_at.add((trial, epoch, step))
+    sleep = float(os.environ.get("SWEEP_FAULT_SLEEP", "0") or 0)
+    stuck = float(os.environ.get("SWEEP_FAULT_STUCK", "0") or 0)
+    state = {"trial": None, "epoch": 0, "step": 0}
+
+    real_train, real_loss = T.train, T.softmax_cross_entropy
+
+    def train(config, data, on_epoch=None):
+        state["epoch"], state["step"] = 1, 0
+
+        def counted(m):
+            state["epoch"], state["step"] = state["epoch"] + 1, 0
+            return on_epoch(m) if on_epoch is not None else None
+
+        return real_train(config, data, counted)
+
+    def softmax_cross_entropy(logits, y):
+        state["step"] += 1
+        trial, epoch, step = state["trial"], state["epoch"], state["step"]
+        if step == 1 and sleep > 0:
+            time.sleep(sleep)
+        if step == 1 and stuck > 0:
+            blocked = {signal.SIGINT, signal.SIGTERM}
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+            try:
+                time.sleep(stuck)
+            finally:  # a signal that came meanwhile is handled now
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        if step == 1 and epoch == raise_epoch and (raise_all or trial in raise_trials):
+            raise InjectedFault(f"injected fault in trial {trial}, epoch {epoch}")
+        loss, grad = real_loss(logits, y)
+        if (trial, epoch, step) in nan_at:
+            return float("nan"), grad
+        return loss, grad
+
+    T.train = E.train = train
+    T.softmax_cross_entropy = softmax_cross_entropy
+    real_run = E.run_experiment
+
+    def run_experiment(config, out_dir, **kwargs):
+        state["trial"] = (kwargs.get("extra") or {}).get("trial")
+        return real_run(config, out_dir, **kwargs)
+
+    E.run_experiment = run_experiment
+
+    load_sleep = float(os.environ.get("SWEEP_FAULT_LOAD_SLEEP", "0") or 0)
+    if load_sleep > 0:
+        real_load = D.load_dataset
+
+        def load_dataset(*args, **kwargs):
+            time.sleep(load_sleep)
+            return real_load(*args, **kwargs)
+
+        D.load_dataset = load_dataset
+
+    for method in ("ask", "tell"):
+        pause = float(os.environ.get(f"SWEEP_FAULT_{method.upper()}_SLEEP", "0") or 0)
+        if pause > 0:
+            from optuna.study import Study
+
+            setattr(Study, method, _paused(getattr(Study, method), pause))
+
+
+def _paused(real, seconds: float):
+    import functools
+    import time
+
+    @functools.wraps(real)
+    def method(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        time.sleep(seconds)
+        return result
+
+    return method
+
+
+if any(os.environ.get(v) for v in _VARS):
+    _install()

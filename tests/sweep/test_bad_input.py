@@ -1,0 +1,328 @@
+"""Bad input to every command: one clear error line, the right exit code, nothing written.
+
+Usage errors (bad options, space files, data, storage URLs, study names, checkpoints)
+exit 2; a study that does not exist exits 1. Afterwards the studies folder, the
+``--out`` folder or the experiment directory is as it was before. Also the security
+checks: passwords in storage URLs are masked, study names cannot climb out of the
+studies folder, and checkpoints are read without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faults.harness import sweep
+
+from mlp.checkpoint import CheckpointError, load_checkpoint
+from mlp.network import MLP
+from sweep.cli import build_parser
+
+SECRET = "s3cret"
+PG_URL = f"postgresql://u:{SECRET}@127.0.0.1:1/db"
+
+SPACES = {
+    "low-above-high": "[params.lr]\nlow = 1.0\nhigh = 0.1\n",
+    "log-nonpositive": "[params.lr]\nlow = 0.0\nhigh = 0.1\nlog = true\n",
+    "unknown-setting": "[params.nosuch]\nlow = 1\nhigh = 2\n",
+    "wrong-type": '[params.hidden_size]\nlow = "big"\n',
+    "wrong-type-fixed": '[fixed]\nepochs = "ten"\n',
+    "bad-toml": "[params.lr\nlow = 1\n",
+    "out-of-range": "[params.dropout]\nlow = 0.0\nhigh = 1.5\n",
+    "sampled-and-fixed": "[params.lr]\nlow = 0.01\nhigh = 0.1\n[fixed]\nlr = 0.05\n",
+}
+
+
+class Evil:
+    """Unpickling this creates a marker file: proof that pickle ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.mkdir, (self.marker,))
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if ": error: " in line]
+
+
+def check_error(proc: subprocess.CompletedProcess, code: int, needles: list[str]) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == code, (proc.returncode, out)
+    assert "Traceback" not in out, out
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1, f"expected one error line:\n{proc.stderr}"
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert SECRET not in out, f"password shown: {out}"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(folder.rglob("*"))}
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, tiny_idx_dir) -> dict[str, Path]:
+    """Broken data folders and bad space files, by name."""
+    base = tmp_path_factory.mktemp("bad-inputs")
+    made: dict[str, Path] = {}
+
+    def copy(name: str) -> Path:
+        folder = base / name
+        shutil.copytree(tiny_idx_dir, folder)
+        made[f"DATA:{name}"] = folder
+        return folder
+
+    (copy("missing") / "t10k-labels-idx1-ubyte.gz").unlink()
+    (copy("corrupt") / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b" + b"junk" * 50)
+    raw = gzip.decompress((tiny_idx_dir / "train-images-idx3-ubyte.gz").read_bytes())
+    (copy("truncated") / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(raw[:len(raw) // 2]))
+    packed = (tiny_idx_dir / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (copy("cut") / "t10k-images-idx3-ubyte.gz").write_bytes(packed[:len(packed) // 2])
+    for name, text in SPACES.items():
+        path = base / f"{name}.toml"
+        path.write_text(text)
+        made[f"SPACE:{name}"] = path
+    made["SPACE:missing"] = base / "no-such-space.toml"
+    made["TINY"] = tiny_idx_dir
+    return made
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory, tiny_idx_dir) -> Path:
+    """A trained experiment directory (1 epoch, 16 hidden units)."""
+    work = tmp_path_factory.mktemp("bad-predict")
+    proc = sweep("train", "--dataset", "idx", "--data-dir", tiny_idx_dir, "--epochs", 1,
+                 "--hidden-size", 16, "--out", work / "exp", "--no-plots", "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    return work / "exp"
+
+
+# ---------------------------------------------------------------------------- run
+
+RUN = {"--trials": 2, "--jobs": 1, "--epochs": 1, "--dataset": "idx", "--data-dir": "TINY",
+       "--study": "bad"}
+
+RUN_CASES = [
+    ("unknown-dataset", {"--dataset": "nope", "--data-dir": None}, ["nope"]),
+    ("unknown-sampler", {"--sampler": "nope"}, ["--sampler", "nope"]),
+    ("unknown-pruner", {"--pruner": "nope"}, ["--pruner", "nope"]),
+    ("trials-zero", {"--trials": 0}, ["--trials"]),
+    ("trials-negative", {"--trials": -3}, ["--trials"]),
+    ("jobs-zero", {"--jobs": 0}, ["--jobs"]),
+    ("jobs-negative", {"--jobs": -1}, ["--jobs"]),
+    ("epochs-zero", {"--epochs": 0}, ["--epochs"]),
+    ("epochs-negative", {"--epochs": -2}, ["--epochs"]),
+    ("space-low-above-high", {"--space": "SPACE:low-above-high"}, ["params.lr", "above"]),
+    ("space-log-nonpositive", {"--space": "SPACE:log-nonpositive"}, ["params.lr", "log"]),
+    ("space-unknown-setting", {"--space": "SPACE:unknown-setting"}, ["nosuch"]),
+    ("space-wrong-type", {"--space": "SPACE:wrong-type"}, ["hidden_size", "number"]),
+    ("space-wrong-type-fixed", {"--space": "SPACE:wrong-type-fixed"}, ["epochs", "ten"]),
+    ("space-bad-toml", {"--space": "SPACE:bad-toml"}, ["--space", "TOML"]),
+    ("space-out-of-range", {"--space": "SPACE:out-of-range"}, ["dropout"]),
+    ("space-missing-file", {"--space": "SPACE:missing"}, ["no-such-space.toml"]),
+    ("data-missing-file", {"--data-dir": "DATA:missing"}, ["t10k-labels-idx1-ubyte"]),
+    ("data-corrupt", {"--data-dir": "DATA:corrupt"}, ["train-images-idx3-ubyte", "corrupt"]),
+    ("data-truncated", {"--data-dir": "DATA:truncated"}, ["train-images", "truncated"]),
+    ("data-cut-gzip", {"--data-dir": "DATA:cut"}, ["t10k-images-idx3-ubyte"]),
+    ("digest-mismatch", {"--dataset": "mnist"}, ["sha256 mismatch"]),
+    ("storage-malformed", {"--storage": "notaurl"}, ["--storage", "notaurl"]),
+    ("storage-unreachable", {"--storage": "sqlite:////nonexistent/dir/x.db"},
+     ["--storage", "cannot open"]),
+    ("storage-password", {"--storage": PG_URL}, ["--storage", "u:***@127.0.0.1"]),
+    ("study-dotdot", {"--study": "../../etc"}, ["--study", "../../etc"]),
+    ("study-slash", {"--study": "a/b"}, ["--study"]),
+    ("study-hidden", {"--study": ".hidden"}, ["--study"]),
+]
+
+
+def run_argv(changes: dict[str, object], inputs: dict[str, Path], studies: Path) -> list:
+    opts = RUN | changes
+    argv: list[object] = ["run"]
+    for key, value in opts.items():
+        if value is not None:
+            argv += [key, inputs.get(value, value) if isinstance(value, str) else value]
+    return argv + ["--studies-dir", studies, "--no-report", "--no-plots", "--quiet"]
+
+
+@pytest.mark.parametrize("changes, needles", [c[1:] for c in RUN_CASES],
+                         ids=[c[0] for c in RUN_CASES])
+def test_run_refuses_bad_input(tmp_path, inputs, changes, needles):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    proc = sweep(*run_argv(changes, inputs, studies), cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert snapshot(studies) == {}, f"written: {snapshot(studies)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["studies"]
+
+
+def test_space_both_sampled_and_fixed_is_refused(tmp_path, inputs):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    proc = sweep(*run_argv({"--space": "SPACE:sampled-and-fixed", "--trials": 1}, inputs,
+                           studies), cwd=tmp_path)
+    assert proc.returncode == 2, (
+        "regressed: sweep/space.py load_space: a setting both in [params] and in [fixed] (lr) is "
+        "accepted and the [fixed] value silently wins; refuse it with a UsageError "
+        f"('lr is both sampled and fixed'). Output:\n{proc.stdout}{proc.stderr}")
+    check_error(proc, 2, ["lr"])
+
+
+def test_rejected_first_run_leaves_no_studies_dir(tmp_path, inputs):
+    problems = []
+    for changes in ({"--sampler": "nope"}, {"--dataset": "mnist"},
+                    {"--data-dir": "DATA:missing"}):
+        studies = tmp_path / "studies"
+        proc = sweep(*run_argv(changes, inputs, studies), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        if studies.exists():
+            problems.append(f"{changes}: left {studies} ({snapshot(studies)})")
+            shutil.rmtree(studies)
+    assert not problems, (
+        "regressed: sweep/commands.py cmd_run: a rejected first run removes the study folder but "
+        "leaves the --studies-dir it created (open_storage -> mkdir(parents=True)); remove "
+        "it too when it did not exist before and is empty:\n" + "\n".join(problems))
+
+
+def test_password_from_environment_is_masked(tmp_path, inputs):
+    studies = tmp_path / "studies"
+    proc = sweep(*run_argv({}, inputs, studies), cwd=tmp_path, env={"SWEEP_STORAGE": PG_URL})
+    check_error(proc, 2, ["u:***@127.0.0.1"])
+    assert snapshot(studies) == {}
+
+
+# ---------------------------------------------------------------------------- train
+
+TRAIN_CASES = [
+    ("missing-file", ["--dataset", "idx", "--data-dir", "DATA:missing"],
+     ["t10k-labels-idx1-ubyte"]),
+    ("corrupt", ["--dataset", "idx", "--data-dir", "DATA:corrupt"], ["corrupt"]),
+    ("truncated", ["--dataset", "idx", "--data-dir", "DATA:truncated"], ["truncated"]),
+    ("digest-mismatch", ["--dataset", "mnist", "--data-dir", "TINY"], ["sha256 mismatch"]),
+    ("unknown-dataset", ["--dataset", "nope"], ["nope"]),
+    ("epochs-zero", ["--dataset", "idx", "--data-dir", "TINY", "--epochs", "0"], ["epochs"]),
+]
+
+
+@pytest.mark.parametrize("args, needles", [c[1:] for c in TRAIN_CASES],
+                         ids=[c[0] for c in TRAIN_CASES])
+def test_train_refuses_bad_data(tmp_path, inputs, args, needles):
+    argv = [inputs.get(a, a) for a in args]
+    proc = sweep("train", *argv, "--out", tmp_path / "out", "--quiet", cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------- reading
+
+def _commands() -> set[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return set(sub.choices)
+
+
+@pytest.mark.parametrize("command", ["best", "trials", "report"])
+def test_missing_study(tmp_path, command):
+    if command not in _commands():
+        pytest.skip(f"no `sweep {command}` command yet")
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    proc = sweep(command, "--study", "nope", "--studies-dir", studies, cwd=tmp_path)
+    check_error(proc, 1, ["nope"])
+    assert snapshot(studies) == {}
+    absent = sweep(command, "--study", "nope", "--studies-dir", tmp_path / "none",
+                   cwd=tmp_path)
+    check_error(absent, 1, ["nope"])
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("command", ["best", "trials"])
+def test_reading_refuses_climbing_names_and_masks_passwords(tmp_path, command):
+    studies = tmp_path / "studies"
+    proc = sweep(command, "--study", "../../etc", "--studies-dir", studies, cwd=tmp_path)
+    check_error(proc, 2, ["--study"])
+    proc = sweep(command, "--study", "x", "--studies-dir", studies, "--storage", PG_URL,
+                 cwd=tmp_path)
+    assert proc.returncode != 0 and SECRET not in proc.stdout + proc.stderr, proc.stderr
+    assert not studies.exists()
+
+
+# ---------------------------------------------------------------------------- predict
+
+def _copy(experiment: Path, tmp_path: Path) -> Path:
+    exp = tmp_path / "exp"
+    shutil.copytree(experiment, exp)
+    return exp
+
+
+def _no_checkpoint(exp: Path) -> None:
+    shutil.rmtree(exp / "checkpoints")
+
+
+def _hidden_size_edited(exp: Path) -> None:
+    config = json.loads((exp / "config.json").read_text())
+    config["model"]["hidden_size"] = 24
+    (exp / "config.json").write_text(json.dumps(config))
+
+
+def _object_array(exp: Path) -> None:
+    path = exp / "checkpoints" / "best.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    first = sorted(arrays)[0]
+    arrays[first] = np.array([Evil(exp / "PICKLE-RAN")], dtype=object)
+    np.savez(path, **arrays)
+
+
+def _not_an_experiment(exp: Path) -> None:
+    (exp / "config.json").unlink()
+
+
+PREDICT_CASES = [
+    ("index-out-of-range", None, ["--index", "100000"], ["--index 100000", "out of range"]),
+    ("index-negative", None, ["--index", "-1"], ["--index -1", "out of range"]),
+    ("no-checkpoint", _no_checkpoint, ["--index", "0"], ["checkpoint"]),
+    ("hidden-size-edited", _hidden_size_edited, ["--index", "0"], ["shape"]),
+    ("object-array", _object_array, ["--index", "0"], ["best.npz"]),
+    ("not-an-experiment", _not_an_experiment, ["--index", "0"], ["config.json"]),
+]
+
+
+@pytest.mark.parametrize("spoil, args, needles", [c[1:] for c in PREDICT_CASES],
+                         ids=[c[0] for c in PREDICT_CASES])
+def test_predict_refuses(tmp_path, experiment, spoil, args, needles):
+    exp = _copy(experiment, tmp_path)
+    if spoil is not None:
+        spoil(exp)
+    before = snapshot(exp)
+    proc = sweep("predict", "--experiment", exp, *args, cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert not (exp / "PICKLE-RAN").exists(), "the checkpoint was unpickled"
+    assert snapshot(exp) == before, "predict wrote into the experiment directory"
+
+
+def test_checkpoint_with_object_array_is_not_unpickled(tmp_path, experiment):
+    exp = _copy(experiment, tmp_path)
+    _object_array(exp)
+    model = MLP(784, 10, hidden_size=16, hidden_layers=1, dropout=0.3)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(exp / "checkpoints" / "best.npz", model)
+    assert not (exp / "PICKLE-RAN").exists()
+    # and the file really does hold a pickle that would run
+    with np.load(exp / "checkpoints" / "best.npz", allow_pickle=True) as npz:
+        for k in npz.files:
+            npz[k]
+    assert (exp / "PICKLE-RAN").exists()
