@@ -21,6 +21,10 @@ class MLP:
     ``i`` has batch norm, whose shift makes a bias redundant); running statistics of
     batch norm are ``mean{i}`` and ``var{i}`` in ``buffers``. Only ``W*`` are weights in
     the sense of L2 regularisation.
+
+    Every parameter is a view into one flat vector, ``flat_params``, weights first, and
+    every gradient a view into ``flat_grads``: the optimiser updates the whole network
+    in a handful of NumPy calls, however many layers it has.
     """
 
     def __init__(self, n_in: int, n_out: int, hidden_size: int = 512, hidden_layers: int = 1,
@@ -32,20 +36,33 @@ class MLP:
         self.batch_norm = bool(batch_norm)
         self.n_hidden = int(hidden_layers)
         self.sizes = [n_in] + [hidden_size] * hidden_layers + [n_out]
-        self.params: dict[str, np.ndarray] = {}
+        initial: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
-        for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
+        layers = list(enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)))
+        for i, (fan_in, fan_out) in layers:
             # He initialisation keeps the variance of ReLU activations constant with depth.
-            w = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
-            self.params[f"W{i}"] = w.astype(self.dtype)
+            initial[f"W{i}"] = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+        for i, (_, fan_out) in layers:
             if self.batch_norm and i < self.n_hidden:
-                self.params[f"gamma{i}"] = np.ones(fan_out, self.dtype)
-                self.params[f"beta{i}"] = np.zeros(fan_out, self.dtype)
+                initial[f"gamma{i}"] = np.ones(fan_out)
+                initial[f"beta{i}"] = np.zeros(fan_out)
                 self.buffers[f"mean{i}"] = np.zeros(fan_out, self.dtype)
                 self.buffers[f"var{i}"] = np.ones(fan_out, self.dtype)
             else:
-                self.params[f"b{i}"] = np.zeros(fan_out, self.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+                initial[f"b{i}"] = np.zeros(fan_out)
+        total = sum(a.size for a in initial.values())
+        self.flat_params = np.empty(total, self.dtype)
+        self.flat_grads = np.zeros(total, self.dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, value in initial.items():
+            end = offset + value.size
+            self.params[name] = self.flat_params[offset:end].reshape(value.shape)
+            self.params[name][...] = value
+            self.grads[name] = self.flat_grads[offset:end].reshape(value.shape)
+            offset = end
+        self.n_weight_values = sum(initial[w].size for w in self.weight_names)
         self._work: dict[str, np.ndarray] = {}
         self._cache: dict[str, np.ndarray] = {}
 
@@ -74,75 +91,97 @@ class MLP:
         n = x.shape[0]
         cache = self._cache
         cache["a0"] = a = x
-        for i in range(self.n_hidden):
-            h = self._buffer(f"h{i}", n, self.sizes[i + 1])
-            np.matmul(a, self.params[f"W{i}"], out=h)
+        for i in range(self.n_hidden + 1):
+            width = self.sizes[i + 1]
+            z = self._buffer(f"z{i}", n, width)
+            np.matmul(a, self.params[f"W{i}"], out=z)
+            if i > 0 and self.dropout > 0:
+                # The inverted-dropout scale of the layer below, applied here: this is
+                # the same product, and on the narrow output layer it costs nothing.
+                z *= self._keep_scale
+            if i == self.n_hidden:
+                z += self.params[f"b{i}"]
+                return z
             if self.batch_norm:
-                xhat = self._buffer(f"xhat{i}", n, self.sizes[i + 1])
-                mean = h.mean(axis=0)
-                np.subtract(h, mean, out=xhat)
-                var = np.einsum("ij,ij->j", xhat, xhat) / n
+                mean = z.mean(axis=0)
+                centred = self._buffer(f"centred{i}", n, width)
+                np.subtract(z, mean, out=centred)
+                var = np.einsum("ij,ij->j", centred, centred) / n
                 inv_std = 1.0 / np.sqrt(var + BN_EPS)
-                xhat *= inv_std
-                np.multiply(xhat, self.params[f"gamma{i}"], out=h)
-                h += self.params[f"beta{i}"]
+                np.multiply(centred, self.params[f"gamma{i}"] * inv_std, out=z)
+                z += self.params[f"beta{i}"]
                 cache[f"inv_std{i}"] = inv_std
-                unbiased = var * (n / max(n - 1, 1))
                 run_mean, run_var = self.buffers[f"mean{i}"], self.buffers[f"var{i}"]
                 run_mean += BN_MOMENTUM * (mean - run_mean)
-                run_var += BN_MOMENTUM * (unbiased - run_var)
+                run_var += BN_MOMENTUM * (var * (n / max(n - 1, 1)) - run_var)
             else:
-                h += self.params[f"b{i}"]
-            np.maximum(h, 0, out=h)
+                z += self.params[f"b{i}"]
+            np.maximum(z, 0, out=z)
             if self.dropout > 0:
-                # Inverted dropout: scale the kept units now so evaluation needs no change.
-                # 16-bit uniforms are a quarter of the cost of float64 ones and precise enough.
-                keep = rng.integers(0, 65536, size=h.shape, dtype=np.uint16)
-                threshold = np.uint16(round(self.dropout * 65536))
-                h *= keep >= threshold
-                h *= self.dtype.type(1.0 / (1.0 - self.dropout))
-            cache[f"a{i + 1}"] = a = h
-        out = self._buffer("logits", n, self.sizes[-1])
-        last = self.n_hidden
-        np.matmul(a, self.params[f"W{last}"], out=out)
-        out += self.params[f"b{last}"]
-        return out
+                z *= self._keep_mask(rng, z.shape)
+            cache[f"a{i + 1}"] = a = z
+        raise AssertionError("unreachable")
+
+    def _keep_mask(self, rng: np.random.Generator | None, shape: tuple[int, ...]) -> np.ndarray:
+        """Which units dropout keeps: one random byte per unit, the cheapest fair coin.
+
+        The rate is realised in steps of 1/256 (0.3 becomes 77/256 = 0.3008), and the
+        scale uses the realised rate, so the expected activation is exactly preserved.
+        """
+        if rng is None:
+            raise ValueError("training with dropout needs a random generator")
+        drop = round(self.dropout * 256)
+        self._keep_scale = self.dtype.type(256 / (256 - drop))
+        noise = np.frombuffer(rng.bytes(int(np.prod(shape))), dtype=np.uint8).reshape(shape)
+        return noise >= drop
 
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the loss whose gradient w.r.t. the logits is ``dlogits``.
 
-        Overwrites ``dlogits`` and the cached activations; call once per forward pass.
+        Everything here is linear in ``dlogits``: scaling it scales every gradient, which
+        is how the training loop applies the learning rate for free. Overwrites the cached
+        activations; call once per forward pass.
         """
         n = dlogits.shape[0]
         grads, cache = self.grads, self._cache
-        last = self.n_hidden
-        np.matmul(cache[f"a{last}"].T, dlogits, out=grads[f"W{last}"])
-        np.sum(dlogits, axis=0, out=grads[f"b{last}"])
         delta = dlogits
-        for i in range(last - 1, -1, -1):
-            h = cache[f"a{i + 1}"]
-            d = self._buffer(f"d{i}", n, self.sizes[i + 1])
-            np.matmul(delta, self.params[f"W{i + 1}"].T, out=d)
+        for i in range(self.n_hidden, -1, -1):
+            if f"b{i}" in grads:
+                np.sum(delta, axis=0, out=grads[f"b{i}"])
+            if i > 0 and self.dropout > 0:
+                delta = delta * self._keep_scale
+            np.matmul(cache[f"a{i}"].T, delta, out=grads[f"W{i}"])
+            if i == 0:
+                break
+            h = cache[f"a{i}"]
+            d = self._buffer(f"d{i - 1}", n, self.sizes[i])
+            np.matmul(delta, self.params[f"W{i}"].T, out=d)
             # ReLU and dropout together: a unit passes gradient only where its output is
             # positive, which is exactly where it was active and kept.
             d *= h > 0
-            if self.dropout > 0:
-                d *= self.dtype.type(1.0 / (1.0 - self.dropout))
             if self.batch_norm:
-                xhat, gamma = self._work[f"xhat{i}"][:n], self.params[f"gamma{i}"]
-                dbeta = np.sum(d, axis=0, out=grads[f"beta{i}"])
-                dgamma = np.einsum("ij,ij->j", d, xhat, out=grads[f"gamma{i}"])
-                # dz = gamma * inv_std / n * (n * dy - sum(dy) - xhat * sum(dy * xhat))
-                xhat *= dgamma
-                d *= n
-                d -= dbeta
-                d -= xhat
-                d *= gamma * cache[f"inv_std{i}"] / n
-            else:
-                np.sum(d, axis=0, out=grads[f"b{i}"])
-            np.matmul(cache[f"a{i}"].T, d, out=grads[f"W{i}"])
+                self._batch_norm_backward(i - 1, d)
             delta = d
         return grads
+
+    def _batch_norm_backward(self, i: int, d: np.ndarray) -> None:
+        """Turn d = dL/dy into dL/dz in place, for y = gamma * (z - mean) * inv_std + beta.
+
+        dz = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)), with
+        xhat = centred * inv_std folded into per-unit factors so that no pass over the
+        batch computes xhat itself.
+        """
+        n = d.shape[0]
+        centred = self._work[f"centred{i}"][:n]
+        inv_std, gamma = self._cache[f"inv_std{i}"], self.params[f"gamma{i}"]
+        dbeta = np.sum(d, axis=0, out=self.grads[f"beta{i}"])
+        dgamma = np.einsum("ij,ij->j", d, centred, out=self.grads[f"gamma{i}"])
+        dgamma *= inv_std
+        k = gamma * inv_std
+        centred *= k * inv_std * dgamma / n
+        centred += k * dbeta / n
+        d *= k
+        d -= centred
 
     # -- evaluation mode ------------------------------------------------------------
 

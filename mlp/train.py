@@ -108,15 +108,15 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     init_rng, shuffle_rng, dropout_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(t.seed).spawn(3))
     model = build_model(config, data, init_rng)
-    opt = SGD(model.params, momentum=t.momentum, nesterov=t.nesterov, l2=t.l2,
-              decay=model.weight_names)
+    opt = SGD(model.flat_params, momentum=t.momentum, nesterov=t.nesterov, l2=t.l2,
+              n_decay=model.n_weight_values)
     train_x = data.train_x.reshape(data.train_x.shape[0], -1)
     train_y = data.train_y.astype(np.intp)
     val_x, val_y = to_float(data.val_x), data.val_y.astype(np.intp)
     n, bs = train_x.shape[0], t.batch_size
     steps = -(-n // bs)
-    epoch_x = np.empty_like(train_x)
-    batch = np.empty((min(bs, n), train_x.shape[1]), np.float32)
+    batch_u8 = np.empty((min(bs, n), train_x.shape[1]), np.uint8)
+    batch = np.empty(batch_u8.shape, np.float32)
     history: list[EpochMetrics] = []
     best_acc, best_epoch, best_state = -1.0, 0, model.state()
     status, started = "completed", time.perf_counter()
@@ -124,11 +124,10 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     for epoch in range(1, t.epochs + 1):
         t0 = time.perf_counter()
         order = shuffle_rng.permutation(n)
+        shifted = None
         if config.data.augment:
             shifted = random_shift(data.train_x[order], config.data.shift, shuffle_rng)
-            epoch_x[...] = shifted.reshape(n, -1)
-        else:
-            np.take(train_x, order, axis=0, out=epoch_x)
+            shifted = shifted.reshape(n, -1)
         epoch_y = train_y[order]
         loss_sum, correct = 0.0, 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -136,14 +135,20 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
                 lr = learning_rate(t.lr, t.schedule, epoch - 1 + step / steps, t.epochs,
                                    t.warmup_epochs, t.step_every, t.step_gamma)
                 lo, hi = step * bs, min((step + 1) * bs, n)
-                xb, yb = to_float(epoch_x[lo:hi], batch[:hi - lo]), epoch_y[lo:hi]
+                if shifted is None:  # gather the batch's rows: no shuffled copy of the set
+                    raw = np.take(train_x, order[lo:hi], axis=0, out=batch_u8[:hi - lo])
+                else:
+                    raw = shifted[lo:hi]
+                xb, yb = to_float(raw, batch[:hi - lo]), epoch_y[lo:hi]
                 logits = model(xb, train=True, rng=dropout_rng)
                 correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
                 loss, dlogits = softmax_cross_entropy(logits, yb)
                 if not loss < DIVERGED_LOSS:  # NaN compares False too
                     raise Diverged(epoch, step + 1, loss, history)
                 loss_sum += loss * (hi - lo)
-                opt.step(model.backward(dlogits), lr)
+                dlogits *= np.float32(lr)  # every gradient comes out scaled by lr
+                model.backward(dlogits)
+                opt.step_scaled(model.flat_grads, lr)
             val_loss, val_acc, _ = evaluate(model, val_x, val_y, t.eval_batch_size)
         if not np.isfinite(val_loss):
             raise Diverged(epoch, steps, val_loss, history)

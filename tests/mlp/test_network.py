@@ -47,16 +47,19 @@ def test_gradients_match_finite_differences(batch_norm, dropout, layers):
         assert err < 1e-6, f"{name}: relative error {err:.2e}"
 
 
-def test_dropout_keeps_expected_fraction_and_scales():
+def test_dropout_keeps_expected_fraction_and_preserves_the_mean():
     model = MLP(20, 3, hidden_size=2000, dropout=0.3, batch_norm=False,
                 rng=np.random.default_rng(0), dtype=np.float64)
     model.params["W0"][...] = 0
     model.params["b0"][...] = 1.0  # every hidden unit outputs exactly 1 before dropout
-    model(np.zeros((50, 20)), train=True, rng=np.random.default_rng(0))
-    h = model._cache["a1"]
-    kept = np.mean(h > 0)
-    assert abs(kept - 0.7) < 0.01
-    assert np.allclose(h[h > 0], 1 / 0.7)
+    logits = model(np.zeros((50, 20)), train=True, rng=np.random.default_rng(0)).copy()
+    kept = model._cache["a1"] > 0
+    realised = round(0.3 * 256) / 256  # the rate in steps of 1/256
+    assert abs(kept.mean() - (1 - realised)) < 0.01
+    # the next layer sees the kept units scaled by 1/(1 - rate): the mean is preserved
+    scaled = kept / (1 - realised)
+    assert np.allclose(logits, scaled @ model.params["W1"] + model.params["b1"])
+    assert abs(scaled.mean() - 1) < 0.02
 
 
 def test_eval_folds_batch_norm_exactly():
@@ -83,11 +86,28 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits():
 
 
 def test_sgd_l2_decays_weights_not_biases():
-    params = {"W0": np.ones((2, 2), np.float32), "b0": np.ones(2, np.float32)}
-    grads = {k: np.zeros_like(v) for k, v in params.items()}
-    SGD(params, momentum=0.0, l2=0.5, decay=["W0"]).step(grads, lr=0.1)
-    assert np.allclose(params["W0"], 1 - 0.1 * 0.5)
-    assert np.allclose(params["b0"], 1.0)
+    model = MLP(3, 2, hidden_size=4, batch_norm=True, rng=np.random.default_rng(0))
+    before = {k: v.copy() for k, v in model.params.items()}
+    model.flat_grads[...] = 0
+    SGD(model.flat_params, momentum=0.0, l2=0.5, n_decay=model.n_weight_values).step(
+        model.flat_grads, lr=0.1)
+    for name, value in model.params.items():
+        expected = before[name] * (1 - 0.1 * 0.5) if name.startswith("W") else before[name]
+        assert np.allclose(value, expected), name
+
+
+def test_sgd_momentum_matches_the_textbook_update():
+    p = np.array([1.0, 2.0, 3.0])
+    opt = SGD(p, momentum=0.9, l2=0.1, n_decay=2)
+    g1, g2 = np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.0, -1.0])
+    v = np.zeros(3)
+    expected = np.array([1.0, 2.0, 3.0])
+    for g in (g1, g2):
+        full = g + np.array([0.1, 0.1, 0.0]) * expected
+        v = 0.9 * v - 0.05 * full
+        expected = expected + v
+        opt.step(g.copy(), lr=0.05)
+    assert np.allclose(p, expected)
 
 
 def test_schedules():
