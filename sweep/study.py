@@ -41,7 +41,7 @@ from .space import Space, describe_difference
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "none")
-DEFAULT_PRUNER = "median"
+DEFAULT_PRUNER = "hyperband"  # chosen on benchmarks/README.md, section 3
 DEFAULT_STUDY = "mnist-mlp"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
