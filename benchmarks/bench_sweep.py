@@ -46,6 +46,11 @@ def run_study(studies: Path, name: str, trials: int, jobs: int, extra: list[str]
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return summarize(studies, name, wall, jobs)
+
+
+def summarize(studies: Path, name: str, wall: float, jobs: int) -> dict:
+    """The figures of a finished study, read back through the package's API."""
     results = sweep.load(name, studies)
     df = results.trials
     train_seconds = float(df["train_seconds"].fillna(0).sum())
@@ -100,13 +105,23 @@ def end_to_end(studies: Path, trials: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["throughput", "pruning", "end-to-end", "all"])
+    p.add_argument("what", choices=["throughput", "pruning", "end-to-end", "all", "summarize"])
+    p.add_argument("--study", default="mnist-mlp", help="summarize: the study to read")
+    p.add_argument("--studies-dir", default="studies", help="summarize: its folder")
+    p.add_argument("--wall", type=float, help="summarize: the run's wall seconds")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--keep", help="keep the studies in this folder instead of a temporary one")
     p.add_argument("--json", help="write the results to this JSON file")
     args = p.parse_args()
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
+    if args.what == "summarize":  # an end-to-end run made by hand: python -m sweep run ...
+        results["end_to_end"] = summarize(Path(args.studies_dir), args.study, args.wall,
+                                          os.cpu_count() or 1)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         studies = Path(args.keep or tmp)
         studies.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import socket
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -190,9 +189,7 @@ def open_storage(paths: StudyPaths, url: str | None = None) -> BaseStorage:
         raise UsageError(f"--storage {mask_url(url)!r}: not a database URL "
                          "(e.g. sqlite:///study.db, postgresql://user:pass@host/db)")
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's words
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        return RDBStorage(url)
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None
