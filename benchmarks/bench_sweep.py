@@ -72,13 +72,24 @@ def summarize(studies: Path, name: str, wall: float, jobs: int) -> dict:
 
 
 def throughput(studies: Path, trials: int, epochs: int) -> dict:
+    """--jobs 1 against --jobs 2, with and without the per-trial figures.
+
+    Without figures the overhead is the harness's own (processes, Optuna, storage,
+    evaluation, checkpoints); the figures are a product of every trial, and on trials
+    of a second or two they cost as much as the training.
+    """
     out = {}
-    for jobs in (1, 2):
-        out[f"jobs{jobs}"] = run_study(studies, f"throughput-{jobs}", trials, jobs,
-                                       ["--epochs", str(epochs), "--pruner", "none",
-                                        "--seed", "1"])
-        print(f"--jobs {jobs}: {out[f'jobs{jobs}']}", flush=True)
-    out["speedup"] = round(out["jobs2"]["trials_per_hour"] / out["jobs1"]["trials_per_hour"], 3)
+    for plots in (True, False):
+        suffix = "" if plots else "_no_plots"
+        for jobs in (1, 2):
+            key = f"jobs{jobs}{suffix}"
+            out[key] = run_study(studies, f"throughput-{jobs}{suffix.replace('_', '-')}",
+                                 trials, jobs, ["--epochs", str(epochs), "--pruner", "none",
+                                                "--seed", "1"] + ([] if plots else
+                                                                  ["--no-plots"]))
+            print(f"{key}: {out[key]}", flush=True)
+        out[f"speedup{suffix}"] = round(out[f"jobs2{suffix}"]["trials_per_hour"]
+                                        / out[f"jobs1{suffix}"]["trials_per_hour"], 3)
     return out
 
 

@@ -98,19 +98,30 @@ def render() -> str:
                   + (f"; PyTorch {r['torch_epoch_s']:.3f} s (PyTorch / NumPy "
                      f"{r['torch_per_numpy']:.2f})." if "torch_epoch_s" in r else "."), ""]
     if tp:
-        j1, j2 = tp["throughput"]["jobs1"], tp["throughput"]["jobs2"]
+        t = tp["throughput"]
         lines += ["### 2. Sweep throughput", "",
                   "A fixed small study on real MNIST (seed 1, hidden size up to 512, batch 64 "
-                  "to 256, 3 epochs, no pruning, 12 trials):", "",
-                  "| --jobs | wall s | trials per hour | harness overhead | peak memory per "
-                  "worker |", "| ---: | ---: | ---: | ---: | ---: |"]
-        for j in (j1, j2):
-            lines.append(f"| {j['jobs']} | {j['wall_seconds']:.0f} | {j['trials_per_hour']:.0f} "
-                         f"| {j['overhead']:.1%} | {j['peak_rss_mb']:.0f} MB |")
-        lines += ["", f"`--jobs 2` gives **{tp['throughput']['speedup']:.2f}×** the trials per "
-                  "hour of `--jobs 1`. Harness overhead is 1 − (sum of the trials' training "
-                  "seconds) / (wall time × jobs): worker start-up, data loading, evaluation "
-                  "on the test set, checkpoints, per-trial figures and Optuna's storage.", ""]
+                  "to 256, 3 epochs, no pruning, 12 trials), with and without the per-trial "
+                  "figures:", "",
+                  "| --jobs | figures | wall s | trials per hour | harness overhead | peak "
+                  "memory per worker |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+        for key in ("jobs1", "jobs2", "jobs1_no_plots", "jobs2_no_plots"):
+            if key not in t:
+                continue
+            j = t[key]
+            figures = "no" if key.endswith("no_plots") else "yes"
+            lines.append(f"| {j['jobs']} | {figures} | {j['wall_seconds']:.1f} | "
+                         f"{j['trials_per_hour']:.0f} | {j['overhead']:.1%} | "
+                         f"{j['peak_rss_mb']:.0f} MB |")
+        speedups = f"**{t['speedup']:.2f}×**"
+        if "speedup_no_plots" in t:
+            speedups += f" ({t['speedup_no_plots']:.2f}× without figures)"
+        lines += ["", f"`--jobs 2` gives {speedups} the trials per hour of `--jobs 1`. "
+                  "Harness overhead is 1 − (sum of the trials' training seconds) / (wall time "
+                  "× jobs): worker start-up, data loading, evaluation on the test set, "
+                  "checkpoints, per-trial figures and Optuna's storage. Peak memory is the "
+                  "worker's peak resident set, which counts the shared memory-mapped data "
+                  "pages in full.", ""]
     if pr:
         p = pr["pruning"]
         lines += ["### 3. Pruners", "",
