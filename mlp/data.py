@@ -35,6 +35,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from mlp.atomic import write_with
 from mlp.dataset import Dataset
 from mlp.idx import DataError, read_idx
 
@@ -543,7 +544,7 @@ def _write_cache(spec: DatasetSpec, folder: Path, arrays: Arrays, origin: str) -
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "source.json").unlink(missing_ok=True)
     for key in KEYS:
-        _atomic_write(folder / f"{key}.npy", partial(_save_npy, arrays[key]))
+        write_with(folder / f"{key}.npy", partial(_save_npy, arrays[key]))
     record = {
         "format": CACHE_FORMAT,
         "dataset": spec.name,
@@ -553,26 +554,12 @@ def _write_cache(spec: DatasetSpec, folder: Path, arrays: Arrays, origin: str) -
                        "sha256": spec.digests[k]} for k in KEYS},
     }
     text = json.dumps(record, indent=2) + "\n"
-    _atomic_write(folder / "source.json", lambda f: f.write(text.encode()))
+    write_with(folder / "source.json", lambda f: f.write(text.encode()))
     _fsync_dir(folder)
 
 
 def _save_npy(array: np.ndarray, f: BinaryIO) -> None:
     np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the data is not secret
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fsync_dir(folder: Path) -> None:

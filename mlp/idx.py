@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import write_with
 
 __all__ = ["DataError", "LABELS_MAGIC", "IMAGES_MAGIC", "read_idx", "write_idx"]
 
@@ -57,7 +58,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     payload = _header(array.shape) + np.ascontiguousarray(array).tobytes()
     if path.suffix == ".gz":
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
-    _atomic_write(path, payload)
+    write_with(path, lambda f: f.write(payload))
     return path
 
 
@@ -129,17 +130,3 @@ def _check_length(name: str, expected: int, got: int) -> None:
     if got > expected:
         raise DataError(f"{name}: wrong length: expected {expected} bytes, got {got} "
                         f"({got - expected} trailing bytes)")
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the data is not secret
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

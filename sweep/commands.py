@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, required=True,
                    help="finished trials the study should have in the end")
-    _study_args(p)
+    add_study_args(p)
     p.add_argument("--jobs", type=int, default=None,
                    help=f"parallel worker processes (default: cores, {os.cpu_count()})")
     p.add_argument("--epochs", type=int, default=None, help="epochs per trial (20)")
@@ -67,13 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("best", help="the best trial(s) of a study")
-    _study_args(p)
+    add_study_args(p)
     p.add_argument("--top", type=int, default=1, help="how many trials (1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_best)
 
     p = sub.add_parser("trials", help="the table of all trials of a study")
-    _study_args(p)
+    add_study_args(p)
     p.add_argument("--csv", default=None, help="write the table to this CSV file")
     p.set_defaults(func=cmd_trials)
 
@@ -83,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_studies)
 
 
-def _study_args(p: argparse.ArgumentParser) -> None:
+def add_study_args(p: argparse.ArgumentParser) -> None:
+    """--study, --studies-dir and --storage, shared by every command that reads a study."""
     p.add_argument("--study", default=DEFAULT_STUDY, help=f"study name ({DEFAULT_STUDY})")
     p.add_argument("--studies-dir", default=DEFAULT_STUDIES_DIR,
                    help="folder of studies (studies)")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from ..results import DEFAULT_STUDIES_DIR, load
-from ..study import DEFAULT_STUDY
+from ..commands import add_study_args
+from ..results import load
 
 HELP = """\
 Write (or rewrite) a study's report into STUDIES_DIR/STUDY/report/: index.html for a
@@ -19,12 +18,7 @@ while the study is still running (it covers the finished trials).
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write a study's HTML and Markdown report",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--study", default=DEFAULT_STUDY, help=f"study name ({DEFAULT_STUDY})")
-    p.add_argument("--studies-dir", default=DEFAULT_STUDIES_DIR,
-                   help="folder of studies (studies)")
-    p.add_argument("--storage", default=os.environ.get("SWEEP_STORAGE"),
-                   help="Optuna database URL instead of the study's journal file "
-                        "(or set SWEEP_STORAGE)")
+    add_study_args(p)
     p.set_defaults(func=cmd_report)
 
 

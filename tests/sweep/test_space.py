@@ -8,7 +8,7 @@ import pytest
 
 from sweep.errors import UsageError
 from sweep.space import default_space, load_space
-from sweep.study import stored_settings
+from sweep.study import DEFAULT_PRUNER, PRUNERS, stored_settings
 
 
 def _space(tmp_path, text: str, name: str = "space.toml"):
@@ -221,7 +221,8 @@ def test_a_space_change_on_an_existing_study_is_refused(resumed_study, sweep_cli
 @pytest.mark.parametrize(("option", "needle"), [
     (["--epochs", "3"], "epochs"),
     (["--sampler", "random"], "sampler"),
-    (["--pruner", "hyperband"], "pruner"),
+    # a pruner other than the default, which the resumed study was created with
+    (["--pruner", next(p for p in PRUNERS if p != DEFAULT_PRUNER)], "pruner"),
     (["--seed", "7"], "seed"),
 ])
 def test_other_settings_changes_on_an_existing_study_are_refused(
