@@ -118,9 +118,11 @@ def build(results: StudyResults, out: Path) -> Document:
     s.blocks += b.figure(
         "importance", "Parameter importance and rank correlation",
         "Left: Optuna's importances (PED-ANOVA, Optuna's default, and fANOVA), as shares "
-        "of the total, with 95% intervals from 20 bootstrap resamples of the completed "
-        "trials. Right: Spearman's rank correlation of each setting with validation accuracy "
-        "(positive: larger values do better).",
+        "of the total. The bars' whiskers span the middle 95% of the importances recomputed "
+        "on 20 resamples of the completed trials (each keeps about two thirds of them, so "
+        "the span shows how much the ranking depends on which trials ran; with few trials "
+        "it can sit beside the full-data value). Right: Spearman's rank correlation of each "
+        "setting with validation accuracy (positive: larger values do better).",
         lambda: F.importance_figure(imp) if imp else None,
         "No importances: they need at least 3 completed trials and a setting that varies.")
     if data.settings:
@@ -294,7 +296,7 @@ def _key_findings(data: StudyData, imp: Importance | None, best: B.BestTrial | N
         parts = [f"{r.setting} {r.importance:.0%} ({r.low:.0%}–{r.high:.0%})"
                  for r in t.head(3).itertuples()]
         if parts:
-            out.append("Most important settings (PED-ANOVA share, 95% bootstrap interval): "
+            out.append("Most important settings (PED-ANOVA share; range over resamples): "
                        + ", ".join(parts) + ".")
     if len(data.completed) >= 3 and data.varied:
         k = min(findings.top_k(len(data.completed)), len(data.completed))

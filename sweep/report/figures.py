@@ -394,7 +394,7 @@ def importance_figure(imp: Importance) -> Figure | None:
             ax.set_yticks(range(len(order)), order)
             ax.invert_yaxis()
             ax.set_xlim(0, 100)
-            ax.set_xlabel("Importance (% of the total, 95% bootstrap interval)")
+            ax.set_xlabel("Importance (% of the total; whiskers: range over resamples)")
             ax.set_ylabel("Setting")
             ax.legend(loc="lower right", frameon=True)
             ax.set_title("Optuna parameter importances")

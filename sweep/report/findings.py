@@ -53,7 +53,7 @@ def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
             importance = (f"{r['importance']:.0%} "
                           f"({r['low']:.0%}–{r['high']:.0%})")
         rows.append([s.name, s.range_text(), importance, *_words(s, done)])
-    return Table(["Setting", "Range searched", "Importance (PED-ANOVA, 95% interval)",
+    return Table(["Setting", "Range searched", "Importance (PED-ANOVA; range over resamples)",
                   "Best range found", "How much accuracy changes across the range"], rows,
                  caption="Settings ordered by importance. The best range is where the top "
                          "20% of completed trials (at least 3) lie.")
