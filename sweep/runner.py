@@ -25,7 +25,7 @@ from .records import sync_records
 from .study import StudyPaths, count, fail_stale_trials, load_study, open_storage, pid_alive
 from .trial import TrialJob, run_trial
 
-FAIL_STREAK = 5  # this many failed trials in a row (and no success) stop the run
+FAIL_STREAK = 5  # this many failed trials in a row stop the run
 
 
 @dataclass
@@ -154,7 +154,7 @@ def run_workers(paths: StudyPaths, storage_url: str | None, target: int, jobs: i
     stop = threading.Event()
     slots = [_Slot(job, threads, events, stop) for _ in range(jobs)]
     summary, started = RunSummary(), time.monotonic()
-    fail_streak, any_success = 0, False
+    fail_streak = 0
     old_term = signal.signal(signal.SIGTERM, _raise_terminate)
 
     def refresh() -> None:
@@ -197,7 +197,7 @@ def run_workers(paths: StudyPaths, storage_url: str | None, target: int, jobs: i
                 if payload["state"] == "FAIL" and not payload.get("reason") == "interrupted":
                     fail_streak += 1
                 else:
-                    fail_streak, any_success = 0, any_success or payload["state"] == "COMPLETE"
+                    fail_streak = 0
                 if fail_streak >= FAIL_STREAK and not stop.is_set():
                     stop.set()
                     summary.stopped_reason = (
