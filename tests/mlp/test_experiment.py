@@ -7,12 +7,9 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from mlp.checkpoint import load_checkpoint
 from mlp.config import Config
-from mlp.data import load_dataset
-from mlp.dataset import Dataset
 from mlp.experiment import (
     HISTORY_COLUMNS,
     load_config,
@@ -24,19 +21,6 @@ from mlp.train import build_model, evaluate
 
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "per_class_f1.png", "misclassified.png")
 HIDDEN = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_blas_thread():
-    """One BLAS thread: on 2 cores shared with other jobs, OpenBLAS threads that wait for
-    each other make a 2-thread run up to 10x slower. Results do not depend on it here."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_idx_dir) -> Dataset:
-    return load_dataset("idx", data_dir=tiny_idx_dir)
 
 
 def tiny_config(tiny_idx_dir, **overrides) -> Config:
