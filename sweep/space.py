@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,44 +33,7 @@ import optuna
 from mlp.config import Config, ConfigError, resolve_key
 
 from .errors import UsageError
-
-TYPES = ("int", "float", "categorical")
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str  # bare config key, e.g. "lr"
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-
-    @property
-    def key(self) -> str:
-        section, key = resolve_key(self.name)
-        return f"{section}.{key}"
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.type == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        if self.type == "float":
-            return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
-        return trial.suggest_categorical(self.name, list(self.choices))
-
-    def contains(self, value: Any) -> bool:
-        if self.type == "categorical":
-            return value in self.choices
-        return self.low <= value <= self.high
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
-        if self.type == "categorical" or not self.log:
-            d.pop("log", None)
-        return d
-
+from .param import TYPES, Param
 
 DEFAULT_PARAMS: tuple[Param, ...] = (
     Param("hidden_size", "int", 32, 2048, log=True),
@@ -80,8 +43,6 @@ DEFAULT_PARAMS: tuple[Param, ...] = (
     Param("batch_size", "categorical", choices=(32, 64, 128, 256, 512)),
 )
 
-# The classic student project's configuration, enqueued as trial 0 of every study.
-CLASSIC = {"hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
 
 
 @dataclass(frozen=True)
@@ -93,6 +54,12 @@ class Space:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    def param(self, name: str) -> Param:
+        try:
+            return next(p for p in self.params if p.name == name)
+        except StopIteration:
+            raise KeyError(name) from None
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Config overrides for one trial: its sampled values, keyed by dotted config key."""
         return {p.key: p.suggest(trial) for p in self.params}
@@ -101,9 +68,14 @@ class Space:
         return {_dotted(name): value for name, value in self.fixed}
 
     def classic_params(self) -> dict[str, Any]:
-        """The classic configuration's values for the sampled settings that can take them."""
-        return {p.name: CLASSIC[p.name] for p in self.params
-                if p.name in CLASSIC and p.contains(CLASSIC[p.name])}
+        """The classic configuration's values for the sampled settings that can take them.
+
+        The classic student project is `Config`'s defaults, so trial 0 of every study
+        shows where it stands.
+        """
+        classic = Config()
+        return {p.name: classic.value(p.name) for p in self.params
+                if classic.value(p.name) is not None and p.contains(classic.value(p.name))}
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": {p.name: p.to_dict() for p in self.params},

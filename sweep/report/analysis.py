@@ -17,181 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..param import Bins, Param
 from ..results import StudyResults
 from ..study import Counts
 
-# what each setting is measured in, for axis labels
-UNITS = {
-    "hidden_size": "hidden units",
-    "hidden_layers": "layers",
-    "dropout": "fraction of units dropped",
-    "l2": "weight-decay coefficient",
-    "lr": "learning rate per step",
-    "batch_size": "images per batch",
-    "momentum": "momentum coefficient",
-    "epochs": "epochs",
-    "warmup_epochs": "epochs",
-    "step_every": "epochs",
-    "step_gamma": "factor",
-    "shift": "pixels",
-    "train_limit": "images",
-}
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
-
-
-@dataclass(frozen=True)
-class Bins:
-    """Bins of one setting: edges in the sampled scale (log10 for log settings)."""
-
-    edges: np.ndarray | None  # None: one bin per categorical choice
-    labels: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One sampled setting of the space, as stored in the study's settings."""
-
-    name: str
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-    @classmethod
-    def from_spec(cls, name: str, spec: dict[str, Any]) -> Setting:
-        kind = spec.get("type", "categorical" if "choices" in spec else "float")
-        return cls(name, kind, spec.get("low"), spec.get("high"), bool(spec.get("log", False)),
-                   tuple(spec.get("choices") or ()))
-
-    @property
-    def categorical(self) -> bool:
-        return self.type == "categorical"
-
-    @property
-    def numeric_choices(self) -> bool:
-        return self.categorical and all(
-            isinstance(c, int | float) and not isinstance(c, bool) for c in self.choices)
-
-    @property
-    def varies(self) -> bool:
-        """Whether the space lets this setting take more than one value."""
-        if self.categorical:
-            return len(self.choices) > 1
-        return self.high > self.low
-
-    @property
-    def unit(self) -> str:
-        return UNITS.get(self.name, "value")
-
-    @property
-    def label(self) -> str:
-        scale = ", log scale" if self.log else ""
-        return f"{self.name} ({self.unit}{scale})"
-
-    def fixed_text(self) -> str:
-        """The single value of a setting that never varies."""
-        return fmt(self.choices[0] if self.categorical else self.low)
-
-    def range_text(self) -> str:
-        if self.categorical:
-            return "{" + ", ".join(str(c) for c in self.choices) + "}"
-        text = f"[{fmt(self.low)}, {fmt(self.high)}]"
-        return text + (" (log)" if self.log else "")
-
-    def scale(self, values) -> np.ndarray:
-        """Values on the axis the setting was sampled on: log10 for log settings,
-        the choice's index for categorical ones (NaN where missing)."""
-        if self.categorical:
-            index = {_key(c): i for i, c in enumerate(self.choices)}
-            return np.array([index.get(_key(v), np.nan) for v in values], dtype=np.float64)
-        x = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce")
-        x = x.to_numpy(dtype=np.float64)
-        if self.log:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.where(x > 0, np.log10(x), np.nan)
-        return x
-
-    def unscale(self, x):
-        return np.power(10.0, x) if self.log else x
-
-    def position(self, value) -> float:
-        """Where ``value`` sits in the range, 0 (low) to 1 (high), on the sampled scale."""
-        if not self.varies:
-            return 0.5
-        x = float(self.scale([value])[0])
-        if self.categorical:
-            return x / (len(self.choices) - 1)
-        lo, hi = self.scale([self.low, self.high])
-        return (x - lo) / (hi - lo)
-
-    def bins(self, n: int) -> Bins:
-        """``n`` equal bins on the sampled scale (one per integer for small int ranges)."""
-        if self.categorical:
-            return Bins(None, tuple(str(c) for c in self.choices))
-        lo, hi = self.scale([self.low, self.high])
-        if not self.varies:
-            return Bins(np.array([lo - 0.5, hi + 0.5]), (fmt(self.low),))
-        if self.type == "int" and self.high - self.low + 1 <= n:
-            values = np.arange(int(self.low), int(self.high) + 1)
-            mids = np.concatenate([[values[0] - 0.5], values[:-1] + 0.5, [values[-1] + 0.5]])
-            edges = self.scale(np.maximum(mids, 1e-9 if self.log else -np.inf))
-            return Bins(edges, tuple(str(v) for v in values))
-        edges = np.linspace(lo, hi, n + 1)
-        raw = self.unscale(edges)
-        if self.type == "int":
-            labels = tuple(f"{math.ceil(raw[i] - 1e-9) if i else int(raw[0])}"
-                           f"–{math.floor(raw[i + 1] + 1e-9)}" for i in range(n))
-        else:
-            labels = tuple(f"{fmt(raw[i])}–{fmt(raw[i + 1])}" for i in range(n))
-        return Bins(edges, labels)
-
-    def bin_of(self, values, bins: Bins) -> np.ndarray:
-        """The bin index of each value (-1 where missing)."""
-        x = self.scale(values)
-        if bins.edges is None:
-            out = np.where(np.isfinite(x), x, -1)
-        else:
-            out = np.searchsorted(bins.edges, x, side="right") - 1
-            out = np.clip(out, 0, len(bins) - 1)
-            out = np.where(np.isfinite(x), out, -1)
-        return out.astype(np.int64)
-
-    def fmt(self, value) -> str:
-        return fmt(value)
-
-
-def _key(v):
-    """Categorical values compare by a text form in which 64, 64.0 and np.int64(64) agree
-    (a column with a missing value turns pandas' ints into floats)."""
-    v = v.item() if hasattr(v, "item") else v
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        f = float(v)
-        return str(int(f)) if f.is_integer() else repr(f)
-    return str(v)
-
-
-def fmt(v) -> str:
-    """A setting's value in few characters: 512, 0.3, 1e-04, 0.00316."""
-    if v is None:
-        return "–"
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        v = float(v)
-        if not math.isfinite(v):
-            return "–"
-        if v == int(v) and abs(v) < 1e6:
-            return str(int(v))
-        if abs(v) < 1e-3 or abs(v) >= 1e5:
-            return f"{v:.1e}"
-        return f"{v:.3g}"
-    return str(v)
 
 
 def kind_of(state: str, diverged: bool) -> str:
@@ -210,7 +40,7 @@ class StudyData:
 
     name: str
     root: Path
-    settings: list[Setting]
+    settings: list[Param]
     trials: pd.DataFrame  # results.trials + kind, acc, last_acc, last_epoch (accuracies in %)
     counts: Counts
     config: dict[str, Any]
@@ -229,10 +59,10 @@ class StudyData:
         return t[(t["kind"] == "completed") & t["acc"].notna()]
 
     @property
-    def varied(self) -> list[Setting]:
+    def varied(self) -> list[Param]:
         return [s for s in self.settings if s.varies]
 
-    def setting(self, name: str) -> Setting | None:
+    def setting(self, name: str) -> Param | None:
         return next((s for s in self.settings if s.name == name), None)
 
     @property
@@ -248,7 +78,7 @@ class StudyData:
         return rows.iloc[0] if len(rows) else None
 
     def trial_dir(self, number: int) -> Path:
-        return self.root / "trials" / f"{int(number):04d}"
+        return self.results.trial_dir(int(number))
 
     @cached_property
     def histories(self) -> dict[int, pd.DataFrame]:
@@ -270,31 +100,20 @@ class StudyData:
 def prepare(results: StudyResults) -> StudyData:
     """Read a study once: its settings, its trials with kind and accuracy in percent."""
     settings = results.settings
-    space = settings.space
-    names = list(space.get("params", {}))
     df = results.trials.copy()
-    last = {t.number: _last_report(t.intermediate_values) for t in results.frozen_trials}
     df["kind"] = [kind_of(s, bool(d)) for s, d in zip(df["state"], df["diverged"], strict=True)]
     df["acc"] = pd.to_numeric(df["value"], errors="coerce") * 100.0
     df.loc[df["kind"] != "completed", "acc"] = np.nan
-    df["last_epoch"] = [last.get(n, (np.nan, np.nan))[0] for n in df["number"]]
-    df["last_acc"] = [last.get(n, (np.nan, np.nan))[1] * 100.0 for n in df["number"]]
+    df["last_acc"] = pd.to_numeric(df["last_value"], errors="coerce") * 100.0
     df["test_acc"] = pd.to_numeric(df["test_accuracy"], errors="coerce") * 100.0
-    for col in ("train_seconds", "parameter_count", "epochs", "best_epoch"):
+    for col in ("train_seconds", "parameter_count", "epochs_trained", "best_epoch",
+                "last_epoch"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     return StudyData(
         name=results.name, root=results.paths.root,
-        settings=[Setting.from_spec(n, space["params"][n]) for n in names],
-        trials=df, counts=results.counts, config=settings.config, sampler=settings.sampler,
-        pruner=settings.pruner, fixed=dict(space.get("fixed", {})), results=results)
-
-
-def _last_report(values: dict[int, float]) -> tuple[float, float]:
-    finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
-    if not finite:
-        return (np.nan, np.nan)
-    step = max(finite)
-    return (float(step), float(finite[step]))
+        settings=list(settings.space.params), trials=df, counts=results.counts,
+        config=settings.config.to_dict(), sampler=settings.sampler, pruner=settings.pruner,
+        fixed=dict(settings.space.fixed), results=results)
 
 
 # ---------------------------------------------------------------- statistics
@@ -315,10 +134,10 @@ def bootstrap_mean_ci(y: np.ndarray, n_boot: int = 400, seed: int = 0,
     return float(lo), float(hi)
 
 
-def binned(setting: Setting, df: pd.DataFrame, bins: Bins, column: str = "acc") -> pd.DataFrame:
+def binned(setting: Param, df: pd.DataFrame, bins: Bins, column: str = "acc") -> pd.DataFrame:
     """Per bin: trials, mean accuracy with a 95% bootstrap interval, and the best accuracy
     (the isolation curve: the best found in this bin over all other settings)."""
-    idx = setting.bin_of(df[setting.name], bins)
+    idx = setting.bin_of(df[setting.column], bins)
     y = df[column].to_numpy(dtype=np.float64)
     rows = []
     for b, label in enumerate(bins.labels):
@@ -371,11 +190,11 @@ def trend(x: np.ndarray, y: np.ndarray, n_boot: int = 200, seed: int = 0,
     return Trend(grid, fit, lo, hi, order)
 
 
-def interaction_grid(a: Setting, b: Setting, df: pd.DataFrame, n: int
+def interaction_grid(a: Param, b: Param, df: pd.DataFrame, n: int
                      ) -> tuple[np.ndarray, np.ndarray, Bins, Bins]:
     """Mean accuracy and trial count per (bin of b, bin of a): rows b, columns a."""
     ba, bb = a.bins(n), b.bins(n)
-    ia, ib = a.bin_of(df[a.name], ba), b.bin_of(df[b.name], bb)
+    ia, ib = a.bin_of(df[a.column], ba), b.bin_of(df[b.column], bb)
     y = df["acc"].to_numpy(dtype=np.float64)
     mean = np.full((len(bb), len(ba)), np.nan)
     count = np.zeros((len(bb), len(ba)), dtype=np.int64)
@@ -484,7 +303,7 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def interaction_pairs(data: StudyData, ranking: list[str], limit: int = 4
-                      ) -> list[tuple[Setting, Setting]]:
+                      ) -> list[tuple[Param, Param]]:
     """lr × batch_size and hidden_size × dropout first, then pairs of the most important."""
     varied = {s.name: s for s in data.varied}
     pairs: list[tuple[str, str]] = [p for p in (("lr", "batch_size"), ("hidden_size", "dropout"))

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure as MplFigure
 
+from ..param import fmt
 from ..results import StudyResults
 from . import best as B
 from . import figures as F
 from . import findings
-from .analysis import StudyData, fmt, interaction_pairs, prepare, wilson
+from .analysis import StudyData, interaction_pairs, prepare, wilson
 from .findings import Table, pct
 from .importance import Importance, importances
 from .style import save_figure
@@ -266,7 +267,7 @@ def _key_findings(data: StudyData, imp: Importance | None, best: B.BestTrial | N
     if row is None:
         out.append("No completed trial yet: nothing to compare.")
         return out
-    settings = ", ".join(f"{s.name}={fmt(row[s.name])}" for s in data.settings)
+    settings = ", ".join(f"{s.name}={fmt(row[s.column])}" for s in data.settings)
     text = (f"Best: trial {int(row['number'])} with validation accuracy {pct(row['acc'])} "
             f"(test {pct(row['test_acc'])}) using {settings}.")
     if classic is not None and int(classic["number"]) != int(row["number"]):
@@ -304,10 +305,10 @@ def _key_findings(data: StudyData, imp: Importance | None, best: B.BestTrial | N
         parts = []
         for s in data.varied:
             if s.categorical:
-                counts = top[s.name].map(fmt).value_counts()
+                counts = top[s.column].map(fmt).value_counts()
                 parts.append(f"{s.name} " + ", ".join(f"{v} ({c}×)" for v, c in counts.items()))
             else:
-                parts.append(f"{s.name} {fmt(top[s.name].min())}–{fmt(top[s.name].max())}")
+                parts.append(f"{s.name} {fmt(top[s.column].min())}–{fmt(top[s.column].max())}")
         out.append(f"Where the top {k} trials lie: " + "; ".join(parts) + ".")
     if best is not None and best.most_confused:
         pairs = ", ".join(f"{p['true']}→{p['predicted']} ({p['count']}×)"

@@ -17,13 +17,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from ..param import Param, fmt
 from . import style as S
 from .analysis import (
-    Setting,
     StudyData,
     acc_limits,
     binned,
-    fmt,
     interaction_grid,
     n_bins,
     pareto_front,
@@ -234,13 +233,13 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
     return fig
 
 
-def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
+def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, data: StudyData,
                   ylim: tuple[float, float]) -> tuple[set[str], dict[str, int]]:
     # trend and isolation curve of the completed trials on the axis: one far below (on
     # the floor) would drag a curve off the zoomed axis, away from the dots it explains
     done = df[(df["kind"] == "completed") & (df["acc"] >= ylim[0])]
     if s.categorical:
-        pos = pd.Series(s.scale(df[s.name]), index=df.index)
+        pos = pd.Series(s.scale(df[s.column]), index=df.index)
         jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
         drawn = _plot_trials(ax, df, pos + jitter, ylim)
         stats = binned(s, done, s.bins(1))
@@ -257,10 +256,10 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
         ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
         ax.set_xlim(-0.5, len(s.choices) - 0.5)
     else:
-        x = pd.to_numeric(df[s.name], errors="coerce")
+        x = pd.to_numeric(df[s.column], errors="coerce")
         drawn = _plot_trials(ax, df, x, ylim)
         if s.varies:
-            t = trend(s.scale(done[s.name]), done["acc"].to_numpy())
+            t = trend(s.scale(done[s.column]), done["acc"].to_numpy())
             if t is not None:
                 gx = s.unscale(t.x)
                 ax.fill_between(gx, np.clip(t.lo, *ylim), np.clip(t.hi, *ylim),
@@ -293,7 +292,7 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
 
 # ------------------------------------------------------------------ 3. interactions
 
-def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figure | None:
+def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | None:
     """Heatmaps of mean accuracy over bins of two settings, trials per cell annotated."""
     done = data.completed
     if not pairs or len(done) < 2:
@@ -338,8 +337,8 @@ def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figur
             for row, mark in ((best, "best"), (classic, "classic")):
                 if row is None or pd.isna(row.get(a.name)) or pd.isna(row.get(b.name)):
                     continue
-                c = int(a.bin_of([row[a.name]], ba)[0])
-                r = int(b.bin_of([row[b.name]], bb)[0])
+                c = int(a.bin_of([row[a.column]], ba)[0])
+                r = int(b.bin_of([row[b.column]], bb)[0])
                 if c < 0 or r < 0:
                     continue
                 if mark == "best":

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .analysis import MIN_COMPLETED, Setting, StudyData, binned, fmt, n_bins, wilson
+from ..param import Param, fmt
+from .analysis import MIN_COMPLETED, StudyData, binned, n_bins, wilson
 from .importance import Importance
 
 EDGE = 0.075  # the outer share of a range (on the sampled scale) that counts as its edge
@@ -63,10 +64,10 @@ def _rank(ranked: list[str], name: str) -> int:
     return ranked.index(name) if name in ranked else len(ranked)
 
 
-def _words(s: Setting, done: pd.DataFrame) -> list[str]:
+def _words(s: Param, done: pd.DataFrame) -> list[str]:
     if not s.varies:
         return [f"fixed at {s.fixed_text()}", "never varied: no effect measurable"]
-    values = done[s.name].dropna()
+    values = done[s.column].dropna()
     if len(values) == 0:
         return ["no completed trial yet", "–"]
     if values.nunique() < 3 and not (s.categorical and values.nunique() == len(s.choices)):
@@ -86,15 +87,15 @@ def _words(s: Setting, done: pd.DataFrame) -> list[str]:
     return [_best_range(s, done), change]
 
 
-def _best_range(s: Setting, done: pd.DataFrame) -> str:
+def _best_range(s: Param, done: pd.DataFrame) -> str:
     k = min(top_k(len(done)), len(done))
     top = done.sort_values(["acc", "number"], ascending=[False, True]).head(k)
-    best = top.iloc[0][s.name]
+    best = top.iloc[0][s.column]
     if s.categorical:
-        counts = top[s.name].map(fmt).value_counts()
+        counts = top[s.column].map(fmt).value_counts()
         listed = ", ".join(f"{v} ({c}×)" for v, c in counts.items())
         return f"{listed} among the top {k}; best trial: {fmt(best)}"
-    lo, hi = fmt(top[s.name].min()), fmt(top[s.name].max())
+    lo, hi = fmt(top[s.column].min()), fmt(top[s.column].max())
     if lo == hi:
         return f"{lo} (top {k}); best trial: {fmt(best)}"
     return f"{lo}–{hi} (top {k}); best trial: {fmt(best)}"
@@ -122,16 +123,16 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
                    "anecdotes, not evidence. Run more trials.")
     else:
         for s in data.varied:
-            distinct = done[s.name].nunique()
+            distinct = done[s.column].nunique()
             if distinct < 3 and not (s.categorical and distinct == len(s.choices)):
                 out.append(f"{s.name}: only {distinct} distinct value(s) among the completed "
                            "trials, too few for its effect to mean anything.")
     best = data.best
     if best is not None and len(done) >= 3:
         for s in data.varied:
-            edge = _edge(s, best[s.name])
+            edge = _edge(s, best[s.column])
             if edge:
-                out.append(f"{s.name}: the best trial's value {fmt(best[s.name])} sits at the "
+                out.append(f"{s.name}: the best trial's value {fmt(best[s.column])} sits at the "
                            f"{edge} edge of the range searched {s.range_text()}; the optimum "
                            "may lie outside it: widen the range if the setting allows.")
     for s in data.settings:
@@ -152,7 +153,7 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
     return out
 
 
-def _edge(s: Setting, value) -> str:
+def _edge(s: Param, value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if s.categorical and (not s.numeric_choices or len(s.choices) < 3):
@@ -176,7 +177,7 @@ def failure_table(data: StudyData) -> tuple[Table | None, str]:
     if s is None or not s.varies:
         s = max(data.varied, key=lambda s: _concentration(s, df, bad)[0])
     bins = s.bins(4)
-    idx = s.bin_of(df[s.name], bins)
+    idx = s.bin_of(df[s.column], bins)
     rows = []
     for b, label in enumerate(bins.labels):
         m = idx == b
@@ -194,9 +195,9 @@ def failure_table(data: StudyData) -> tuple[Table | None, str]:
                          f"{', log bins' if s.log else ''})."), s.name
 
 
-def _concentration(s: Setting, df: pd.DataFrame, bad: pd.Series) -> tuple[float, str]:
+def _concentration(s: Param, df: pd.DataFrame, bad: pd.Series) -> tuple[float, str]:
     bins = s.bins(4)
-    idx = s.bin_of(df[s.name], bins)
+    idx = s.bin_of(df[s.column], bins)
     best = (0.0, "")
     for b, label in enumerate(bins.labels):
         m = idx == b
@@ -229,7 +230,7 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
     for rank, (_, r) in enumerate(top.iterrows(), 1):
         label = str(int(r["number"])) + (" (classic)" if r["classic"] else "")
         rows.append([str(rank), label, pct(r["acc"]), pct(r["test_acc"]),
-                     *[fmt(r[n]) for n in names], _int(r["epochs"]),
+                     *[fmt(r[f"params_{n}"]) for n in names], _int(r["epochs_trained"]),
                      _secs(r["train_seconds"]), _count(r["parameter_count"])])
         marks.append("best" if rank == 1 else "classic" if r["classic"] else "")
     return Table(["Rank", "Trial", "Val. accuracy", "Test accuracy", *names, "Epochs",
@@ -280,10 +281,10 @@ def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> T
              *diff("train_seconds", "ratio")],
             ["Parameters", *[_count(r["parameter_count"]) for _, r in cols],
              *diff("parameter_count", "ratio")],
-            ["Epochs trained", *[_int(r["epochs"]) for _, r in cols],
+            ["Epochs trained", *[_int(r["epochs_trained"]) for _, r in cols],
              *([""] if len(cols) == 2 else [])]]
     for s in data.settings:
-        rows.append([s.name, *[fmt(r[s.name]) for _, r in cols],
+        rows.append([s.name, *[fmt(r[s.column]) for _, r in cols],
                      *([""] if len(cols) == 2 else [])])
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
                "Intervals are binomial (Wilson) over the validation and test images. The best "

@@ -99,7 +99,7 @@ def spearman_table(data: StudyData, n_boot: int = 200, seed: int = 0) -> pd.Data
     for s in data.varied:
         if s.categorical and not s.numeric_choices:
             continue
-        x = s.scale(done[s.name])
+        x = s.scale(done[s.column])
         y = done["acc"].to_numpy(dtype=np.float64)
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]

@@ -33,7 +33,8 @@ from sweep.report import write_report
 from sweep.report.cli import register
 from sweep.results import load
 from sweep.space import Space, load_space
-from sweep.study import Settings, StudyPaths, create_or_check, open_storage
+from sweep.storage import open_storage
+from sweep.study import Settings, StudyPaths, create_or_check
 
 FIGURES = ("importance", "effects", "interactions", "history", "learning_curves", "cost",
            "best_confusion", "best_per_class", "best_confused_examples")
@@ -136,8 +137,8 @@ def api_study(studies: Path, name: str, space: Space | None = None
     paths = StudyPaths.of(studies, name)
     config = Config().with_overrides({"training.epochs": 4, "data.dataset": "idx",
                                       "data.data_dir": str(studies / "no-data")})
-    settings = Settings(config.to_dict(), space.to_dict())
-    study = create_or_check(paths, open_storage(paths), settings, None)
+    settings = Settings(config, space)
+    study = create_or_check(paths, open_storage(paths.journal), settings, None)
     return study, distributions(space), np.random.default_rng(0)
 
 

@@ -106,7 +106,7 @@ def test_best_json_names_the_best_trial(main_study, sweep_cli):
     assert best["value"] == want.value
     assert best["params"] == want.params
     assert best["test_accuracy"] == want.user_attrs["test_accuracy"]
-    assert best["dir"].endswith(f"trials/{want.number:04d}")
+    assert best["experiment_dir"].endswith(f"trials/{want.number:04d}")
     assert f"best: trial {want.number}:" in main_study.proc.stdout
 
 
@@ -139,8 +139,8 @@ def test_trials_csv_has_one_row_per_trial(main_study, sweep_cli, tmp_path):
     for row, t in zip(rows, trials, strict=True):
         assert row["state"] == t.state.name
         assert float(row["value"]) == t.value
-        assert int(row["hidden_size"]) == t.params["hidden_size"]
-        assert float(row["lr"]) == t.params["lr"]
+        assert int(row["params_hidden_size"]) == t.params["hidden_size"]
+        assert float(row["params_lr"]) == t.params["lr"]
     assert [r["classic"] for r in rows] == ["True"] + ["False"] * (len(rows) - 1)
 
 
