@@ -8,7 +8,6 @@ study's storage, without trial directories, which the report must also survive.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 import xml.etree.ElementTree as ET
@@ -28,9 +27,9 @@ from optuna.trial import TrialState, create_trial
 from PIL import Image
 
 from mlp.config import Config
+from sweep.cli import build_parser
 from sweep.errors import StudyError
 from sweep.report import write_report
-from sweep.report.cli import register
 from sweep.results import load
 from sweep.space import Space, load_space
 from sweep.storage import open_storage
@@ -72,11 +71,8 @@ def parse_html(path: Path) -> _Links:
 
 
 def report_command(argv: list[str]) -> int:
-    """The ``report`` command through its own `register`, as sweep/cli.py wires it."""
-    parser = argparse.ArgumentParser(prog="sweep")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["report", *argv])
+    """The ``report`` command in this process, parsed by the CLI's own parser."""
+    args = build_parser().parse_args(["report", *argv])
     return args.func(args)
 
 
@@ -237,7 +233,7 @@ def test_regenerated_without_the_data_the_examples_are_skipped_with_a_note(
     whose dataset cannot be loaded loses its example images, not the report."""
     report, _ = real_report
     results = load("real", real_study)
-    config = Path(results.best(1).iloc[0]["dir"]) / "config.json"
+    config = Path(results.best(1).iloc[0]["experiment_dir"]) / "config.json"
     original = config.read_text()
     before = (report / "figures" / "effects.png").stat().st_mtime_ns
     try:

@@ -10,7 +10,6 @@ import sys
 import pytest
 from optuna.trial import TrialState
 
-from sweep.cli import build_parser
 from sweep.results import load
 
 # ------------------------------------------------------------------ bad options
@@ -193,9 +192,6 @@ def test_studies_in_an_empty_folder_is_an_error(sweep_cli, tmp_path, check_error
 @pytest.mark.parametrize("command", ["best", "trials", "report"])
 def test_reading_a_missing_study_fails_clearly(command, sweep_cli, main_study, tmp_path,
                                                check_error):
-    commands = build_parser()._subparsers._group_actions[0].choices
-    if command not in commands:
-        pytest.skip(f"no `{command}` command registered yet")
     proc = sweep_cli(command, "--studies-dir", main_study.studies_dir, "--study", "nope")
     assert proc.returncode != 0
     check_error(proc, proc.returncode, "no study named 'nope'")
