@@ -45,7 +45,10 @@ def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, num
     storage.set_trial_user_attr(trial_id, "reason", reason)
     storage.set_trial_state_values(trial_id, TrialState.FAIL)
     outcome = TrialOutcome.from_frozen(storage.get_trial(trial_id))
-    write_record(paths.trial_dir(number), outcome)
+    trial_dir = paths.trial_dir(number)
+    for leftover in trial_dir.glob("**/.*.tmp"):  # half-written files of the dead worker
+        leftover.unlink(missing_ok=True)
+    write_record(trial_dir, outcome)
     return outcome
 
 
@@ -62,6 +65,9 @@ def fail_stale_trials(storage: BaseStorage, study: optuna.Study, paths: StudyPat
 
 
 def _is_stale(t: optuna.trial.FrozenTrial, local: bool, pids: set[int] | None) -> bool:
+    """``local``: the storage is a journal file, which only this machine writes, so a
+    worker that recorded another host name (a container restarted under a new name)
+    ran here all the same and is judged by its pid."""
     pid = t.user_attrs.get("pid")
     if pid is None:
         # A worker asks for a trial and records its pid under the study lock, which
@@ -69,7 +75,7 @@ def _is_stale(t: optuna.trial.FrozenTrial, local: bool, pids: set[int] | None) -
         # between. A shared database may hold other machines' trials: give them time.
         started = t.datetime_start or datetime.now(UTC).replace(tzinfo=None)
         return local or datetime.now(UTC).replace(tzinfo=None) - started > PID_GRACE
-    if t.user_attrs.get("host") != socket.gethostname():
+    if not local and t.user_attrs.get("host") != socket.gethostname():
         return False
     if pids is not None:
         return pid in pids and not pid_alive(pid)

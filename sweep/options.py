@@ -35,11 +35,11 @@ def add_study_args(p: argparse.ArgumentParser) -> None:
                         "(or set SWEEP_STORAGE)")
 
 
-def parse_duration(text: str) -> float:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
+def parse_duration(text: str, flag: str = "--timeout") -> float:
+    m = re.fullmatch(r"\s*(\d{1,9}(?:\.\d{1,9})?)\s*([smhd]?)\s*", text or "")
     if not m:
-        raise UsageError(f"--timeout {text!r}: expected a duration like 90s, 30m or 2h")
+        raise UsageError(f"{flag} {text!r}: expected a duration like 90s, 30m or 2h")
     seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     if seconds <= 0:
-        raise UsageError(f"--timeout {text!r}: must be positive")
+        raise UsageError(f"{flag} {text!r}: must be positive")
     return seconds

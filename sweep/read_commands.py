@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from .errors import StudyError, UsageError
 from .options import DEFAULT_STUDIES_DIR, Command, add_study_args
 from .records import TrialOutcome
-from .results import StudyResults, list_studies, load
+from .results import BrokenStudy, StudyResults, list_studies, load
 
 
 def best_line(o: TrialOutcome) -> str:
@@ -83,6 +84,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
     if args.csv:
         from mlp.atomic import write_with
 
+        _check_not_a_study_file(Path(args.csv), results)
         write_with(args.csv, lambda f: df.to_csv(f, index=False), mode="w")
         print(f"{len(df)} trials -> {args.csv}")
         return 0
@@ -95,6 +97,19 @@ def cmd_trials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_not_a_study_file(target: Path, results: StudyResults) -> None:
+    """An export never lands on a study's own files (its journal, a database, trial files)."""
+    resolved = target.resolve()
+    if resolved.is_relative_to(results.paths.root.resolve()):
+        raise UsageError(f"--csv {target}: inside the study folder {results.paths.root}; "
+                         "write the table elsewhere")
+    if resolved.is_file():
+        with open(resolved, "rb") as f:
+            head = f.read(64)
+        if head.startswith(b"SQLite format 3") or b'"op_code"' in head:
+            raise UsageError(f"--csv {target}: holds a study's storage; refusing to overwrite it")
+
+
 def add_studies_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--studies-dir", default=DEFAULT_STUDIES_DIR,
                    help="folder of studies (studies)")
@@ -105,6 +120,9 @@ def cmd_studies(args: argparse.Namespace) -> int:
     if not found:
         raise StudyError(f"no studies in {args.studies_dir}")
     for r in found:
+        if isinstance(r, BrokenStudy):
+            print(f"{r.name}: unreadable ({r.problem})")
+            continue
         c = r.counts
         best = r.best_outcomes(1)
         best_text = (f"best val {best[0].value:.2%} (trial {best[0].number})" if best

@@ -101,9 +101,18 @@ def load(study: str = "mnist-mlp", studies_dir: str | os.PathLike = DEFAULT_STUD
     return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
 
 
-def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR) -> list[StudyResults]:
-    """Every study folder under ``studies_dir`` that has a readable storage."""
-    found = []
+@dataclass(frozen=True)
+class BrokenStudy:
+    """A study folder that cannot be read, and why."""
+
+    name: str
+    problem: str
+
+
+def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
+                 ) -> list[StudyResults | BrokenStudy]:
+    """Every study folder under ``studies_dir`` (one with a study.json), readable or not."""
+    found: list[StudyResults | BrokenStudy] = []
     root = Path(studies_dir)
     if not root.is_dir():
         return found
@@ -111,6 +120,7 @@ def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR) -> list[S
         if child.is_dir() and (child / "study.json").is_file():
             try:
                 found.append(load(child.name, root))
-            except Exception:  # a broken or foreign folder is listed by the caller as such
-                continue
+            except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
+                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                found.append(BrokenStudy(child.name, problem))
     return found

@@ -18,7 +18,7 @@ from .options import Command, add_study_args, parse_duration
 from .overrides import add_override_flags, apply_overrides
 from .progress import Progress
 from .results import load
-from .runner import run_workers
+from .runner import STALL_LIMIT, run_workers
 from .samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS, make_sampler
 from .space import load_space
 from .storage import mask_url, open_storage
@@ -45,6 +45,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="study seed (0)")
     p.add_argument("--timeout", default=None,
                    help="stop starting trials after this long (e.g. 90s, 30m, 2h)")
+    p.add_argument("--stall-timeout", default=None,
+                   help="fail a trial whose worker shows no progress this long, and replace "
+                        f"the worker (default {STALL_LIMIT / 60:.0f}m, or 10 epochs if longer)")
     p.add_argument("--space", default=None, help="TOML file changing the search space")
     p.add_argument("--no-plots", action="store_true", help="skip per-trial figures")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -61,6 +64,12 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
         space = space or stored.space
         base = stored.config
     config = apply_overrides(base, args)
+    if config.data.data_dir and getattr(args, "data.data_dir", None):
+        # stored resolved, so the study resumes the same from any working directory
+        config = config.with_overrides({"data.data_dir": str(Path(config.data.data_dir).resolve())})
+    space.check_against(config, f"--space {args.space}" if args.space else "space")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed {args.seed}: must be in [0, 2**32)")
     defaults = stored or Settings(config, space)
     settings = Settings(config, space, args.sampler or defaults.sampler,
                         args.pruner or defaults.pruner,
@@ -103,6 +112,16 @@ def _remove_own_files(paths: StudyPaths) -> None:
             leftover.unlink()
 
 
+def _check_studies_dir(folder: Path) -> None:
+    """A studies folder that cannot hold studies is named before anything is made."""
+    for part in (folder, *folder.parents):
+        if part.is_symlink() and not part.exists():
+            raise UsageError(f"--studies-dir {folder}: {part} is a symbolic link to "
+                             f"{os.readlink(part)}, which does not exist")
+        if part.exists() and not part.is_dir():
+            raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
+
+
 def _open_or_create(args: argparse.Namespace, paths: StudyPaths) -> tuple[Settings, int]:
     """The study's settings and how many trials it has finished, creating it if new."""
     storage = open_storage(paths.journal, args.storage)
@@ -129,7 +148,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be >= 1")
     timeout = parse_duration(args.timeout) if args.timeout is not None else None
+    stall = (parse_duration(args.stall_timeout, "--stall-timeout")
+             if args.stall_timeout is not None else STALL_LIMIT)
     paths = StudyPaths.of(args.studies_dir, args.study)
+    _check_studies_dir(Path(args.studies_dir))
     if not args.storage and paths.root.exists():
         args.storage = read_meta(paths).get("storage")
         if args.storage and "***" in args.storage:
@@ -146,7 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.line(f"study {paths.name!r}: {finished} of {args.trials} trials finished; "
                   f"{jobs} workers; storage {where}")
     summary = run_workers(paths, args.storage, settings, args.trials, jobs, timeout, progress,
-                          plots=not args.no_plots, on_result=progress.trial_done)
+                          plots=not args.no_plots, on_result=progress.trial_done,
+                          stall_limit=stall)
     _print_summary(args, summary.seconds)
     if summary.interrupted:
         print("interrupted; run the same command again to resume", file=sys.stderr)

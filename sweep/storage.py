@@ -117,8 +117,10 @@ def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
         if isinstance(record, dict) and "op_code" in record:
             return record
         reason = "not an Optuna log record"
-    raise JournalDamaged(f"{path}: line {line_number} is damaged ({reason}); "
-                         "`python -m sweep doctor` backs the journal up and drops such lines")
+    folder = Path(path).parent
+    raise JournalDamaged(f"{path}: line {line_number} is damaged ({reason}); `python -m sweep "
+                         f"doctor --study {folder.name} --studies-dir {folder.parent}` keeps a "
+                         "copy and drops such lines")
 
 
 def _whole_lines_length(f: Any, path: str) -> int:
@@ -146,16 +148,58 @@ def _whole_lines_length(f: Any, path: str) -> int:
     return 0
 
 
-def open_storage(journal: Path, url: str | None = None) -> BaseStorage:
-    """The journal file storage at ``journal``, or any Optuna database URL."""
+CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
+STATEMENT_TIMEOUT_MS = 120_000  # a server that accepts and never answers
+
+# per driver: how to bound the connection and each statement, so a silent server is
+# a one-line error within seconds, never a hang
+_TIMEOUTS: dict[str, dict[str, Any]] = {
+    "postgresql": {"connect_timeout": CONNECT_TIMEOUT,
+                   "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+    "mysql": {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": STATEMENT_TIMEOUT_MS // 1000,
+              "write_timeout": STATEMENT_TIMEOUT_MS // 1000},
+}
+
+
+def open_storage(journal: Path, url: str | None = None, *, create: bool = True) -> BaseStorage:
+    """The journal file storage at ``journal``, or any Optuna database URL.
+
+    With ``create`` false (the reading commands) nothing is created: a missing SQLite
+    file or a database without Optuna's tables is an error, not a new empty study.
+    """
     if not url:
+        if not create and not journal.is_file():
+            raise StudyError(f"no study journal at {journal}")
         journal.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFile(journal))
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            raise UsageError(f"--storage {url}: an in-memory database lives in one process; "
+                             "the workers cannot share it (give a file: sqlite:///study.db)")
+        if not create and not Path(database).is_file():
+            raise StudyError(f"--storage {mask_url(url)}: no such database file")
+    connect_args = _TIMEOUTS.get(parsed.get_backend_name(), {})
+    try:
+        return RDBStorage(url, engine_kwargs={"connect_args": connect_args} if connect_args
+                          else None, skip_table_creation=not create)
+    except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None
+
+
+def _parse_url(url: str) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if "://" not in url:
         raise UsageError(f"--storage {mask_url(url)!r}: not a database URL "
                          "(e.g. sqlite:///study.db, postgresql://user:pass@host/db)")
     try:
-        return RDBStorage(url)
-    except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None
+        parsed = make_url(url)
+        parsed.port  # noqa: B018  (a non-integer port raises here)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"--storage {mask_url(url)}: not a valid database URL "
+                         f"({mask_url(str(exc))})") from None
+    return parsed

@@ -202,7 +202,7 @@ def storage_for_existing(paths: StudyPaths, url: str | None) -> BaseStorage:
         url = stored
     if not url and not paths.journal.exists():
         raise StudyError(f"study {paths.name!r} has no storage in {paths.root}")
-    return open_storage(paths.journal, url)
+    return open_storage(paths.journal, url, create=False)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ class WorkerTerminated(BaseException):
     """The worker process was sent SIGTERM by something other than its run."""
 
 
+class RunGone(BaseException):
+    """The run that started this worker has died."""
+
+
 _DATA: dict[tuple, Dataset] = {}
 _STORAGES: dict[tuple, BaseStorage] = {}
 
@@ -122,7 +126,7 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
         result = objective(trial, job.settings, job.paths, job.plots)
     except BaseException as exc:
         outcome = _tell_failure(study, trial, trial_dir, exc)
-        if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated):
+        if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
             raise
         return outcome
     return _tell_result(study, trial, trial_dir, result)
@@ -132,6 +136,8 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir,
                   exc: BaseException) -> TrialOutcome:
     if isinstance(exc, WorkerTerminated):
         reason = "worker process was terminated (SIGTERM)"
+    elif isinstance(exc, RunGone):
+        reason = "the run process died"
     elif isinstance(exc, KeyboardInterrupt | SystemExit):
         reason = "interrupted"
     else:
