@@ -1,76 +1,79 @@
-"""The study as the report sees it: trials by kind, the settings, bins, trends, fronts.
+"""The study as the report sees it: its trials, the sampled settings, bins, trends, fronts.
 
 `prepare(results)` reads the storage (through `StudyResults`) and the trial
 directories once; everything else here is a plain function of its output, so the
-figures, the tables and the notebook all work from the same numbers.
+figures, the tables and the notebook all work from the same numbers. The trials
+table is `StudyResults.trials`: Optuna's states (a diverged trial is PRUNED with
+``diverged`` set), the objective in ``value`` (the best validation accuracy; for a
+pruned trial Optuna stores its last reported one there, so the report reads ``value``
+of completed trials only and ``last_value`` otherwise), ``test_accuracy``, and every
+accuracy a fraction; only the displays turn them into percent.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..param import Bins, Param
 from ..results import StudyResults
-from ..study import Counts
+from ..study import Counts, Settings
 
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
-
-
-def kind_of(state: str, diverged: bool) -> str:
-    if state == "COMPLETE":
-        return "completed"
-    if state == "PRUNED":
-        return "diverged" if diverged else "pruned"
-    if state == "FAIL":
-        return "failed"
-    return "running"
+NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds",
+           "parameter_count", "epochs_trained", "best_epoch")
 
 
 @dataclass
 class StudyData:
-    """Everything the report draws from: one row per trial plus the study's settings."""
+    """Everything the report draws from: the study (its typed `Settings`) and its trials
+    table with numeric columns."""
 
-    name: str
-    root: Path
-    settings: list[Param]
-    trials: pd.DataFrame  # results.trials + kind, acc, last_acc, last_epoch (accuracies in %)
-    counts: Counts
-    config: dict[str, Any]
-    sampler: str
-    pruner: str
-    fixed: dict[str, Any] = field(default_factory=dict)
-    results: StudyResults | None = None
+    results: StudyResults
+    trials: pd.DataFrame  # results.trials, numbers as numbers
+
+    @property
+    def name(self) -> str:
+        return self.results.name
+
+    @property
+    def settings(self) -> Settings:
+        return self.results.settings
+
+    @property
+    def params(self) -> list[Param]:
+        """The sampled settings, in the order of the space."""
+        return list(self.settings.space.params)
+
+    @property
+    def counts(self) -> Counts:
+        return self.results.counts
 
     @property
     def max_epochs(self) -> int:
-        return int(self.config.get("training", {}).get("epochs") or 0)
+        return int(self.settings.config.training.epochs)
 
     @property
     def completed(self) -> pd.DataFrame:
-        t = self.trials
-        return t[(t["kind"] == "completed") & t["acc"].notna()]
+        return completed(self.trials)
 
     @property
     def varied(self) -> list[Param]:
-        return [s for s in self.settings if s.varies]
+        return [p for p in self.params if p.varies]
 
-    def setting(self, name: str) -> Param | None:
-        return next((s for s in self.settings if s.name == name), None)
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
 
     @property
     def best(self) -> pd.Series | None:
         done = self.completed
-        if done.empty:
-            return None
-        return done.sort_values(["acc", "number"], ascending=[False, True]).iloc[0]
+        return None if done.empty else ranked(done).iloc[0]
 
     @property
     def classic(self) -> pd.Series | None:
@@ -82,7 +85,7 @@ class StudyData:
 
     @cached_property
     def histories(self) -> dict[int, pd.DataFrame]:
-        """history.csv of every trial that has one (accuracies in %), by trial number."""
+        """history.csv of every trial that has one, by trial number."""
         out = {}
         for n in self.trials["number"]:
             path = self.trial_dir(n) / "history.csv"
@@ -92,28 +95,37 @@ class StudyData:
                 continue
             if {"epoch", "val_acc"} <= set(h.columns) and len(h):
                 h = h.sort_values("epoch")
-                h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce") * 100.0
+                h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
                 out[int(n)] = h
         return out
 
 
 def prepare(results: StudyResults) -> StudyData:
-    """Read a study once: its settings, its trials with kind and accuracy in percent."""
-    settings = results.settings
+    """Read a study once: its settings and its trials table, numbers as numbers."""
     df = results.trials.copy()
-    df["kind"] = [kind_of(s, bool(d)) for s, d in zip(df["state"], df["diverged"], strict=True)]
-    df["acc"] = pd.to_numeric(df["value"], errors="coerce") * 100.0
-    df.loc[df["kind"] != "completed", "acc"] = np.nan
-    df["last_acc"] = pd.to_numeric(df["last_value"], errors="coerce") * 100.0
-    df["test_acc"] = pd.to_numeric(df["test_accuracy"], errors="coerce") * 100.0
-    for col in ("train_seconds", "parameter_count", "epochs_trained", "best_epoch",
-                "last_epoch"):
+    for col in NUMERIC:
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    return StudyData(
-        name=results.name, root=results.paths.root,
-        settings=list(settings.space.params), trials=df, counts=results.counts,
-        config=settings.config.to_dict(), sampler=settings.sampler, pruner=settings.pruner,
-        fixed=dict(settings.space.fixed), results=results)
+    for col in ("classic", "diverged"):
+        df[col] = df[col].eq(True)  # missing: False
+    return StudyData(results, df)
+
+
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """The completed trials of a trials table (those with an objective value)."""
+    return df[(df["state"] == "COMPLETE") & df["value"].notna()]
+
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["state"] != "RUNNING"]
+
+
+def failed_or_diverged(df: pd.DataFrame) -> pd.Series:
+    return (df["state"] == "FAIL") | df["diverged"]
+
+
+def ranked(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials from the highest validation accuracy down (ties: the lower number first)."""
+    return df.sort_values(["value", "number"], ascending=[False, True])
 
 
 # ---------------------------------------------------------------- statistics
@@ -134,7 +146,8 @@ def bootstrap_mean_ci(y: np.ndarray, n_boot: int = 400, seed: int = 0,
     return float(lo), float(hi)
 
 
-def binned(setting: Param, df: pd.DataFrame, bins: Bins, column: str = "acc") -> pd.DataFrame:
+def binned(setting: Param, df: pd.DataFrame, bins: Bins, column: str = "value"
+           ) -> pd.DataFrame:
     """Per bin: trials, mean accuracy with a 95% bootstrap interval, and the best accuracy
     (the isolation curve: the best found in this bin over all other settings)."""
     idx = setting.bin_of(df[setting.column], bins)
@@ -195,7 +208,7 @@ def interaction_grid(a: Param, b: Param, df: pd.DataFrame, n: int
     """Mean accuracy and trial count per (bin of b, bin of a): rows b, columns a."""
     ba, bb = a.bins(n), b.bins(n)
     ia, ib = a.bin_of(df[a.column], ba), b.bin_of(df[b.column], bb)
-    y = df["acc"].to_numpy(dtype=np.float64)
+    y = df["value"].to_numpy(dtype=np.float64)
     mean = np.full((len(bb), len(ba)), np.nan)
     count = np.zeros((len(bb), len(ba)), dtype=np.int64)
     for r in range(len(bb)):
@@ -210,20 +223,21 @@ def interaction_grid(a: Param, b: Param, df: pd.DataFrame, n: int
 # ---------------------------------------------------------------- accuracy axes
 
 LATE = 0.75  # a trial pruned after this share of the epoch budget is judged with the completed
-MIN_SPAN = 1.0  # percentage points: the narrowest accuracy axis
-SPREAD_FLOOR = 1.0  # percentage points: the least interquartile range the outlier cut assumes
+MIN_SPAN = 0.01  # one percentage point: the narrowest accuracy axis
+SPREAD_FLOOR = 0.01  # one point: the least interquartile range the outlier cut assumes
 OUTLIER_IQRS = 3.0  # values further than this many IQRs below the median fall off the axis
 
 
-def shown_acc(df: pd.DataFrame) -> pd.Series:
-    """The accuracy a trial is drawn at: final for completed, when stopped for pruned."""
-    return df["acc"].where(df["kind"] == "completed", df["last_acc"])
+def shown_value(df: pd.DataFrame) -> pd.Series:
+    """The accuracy a trial is drawn at: its objective when completed, else its last
+    reported one (a pruned trial: when it was stopped)."""
+    return df["value"].where(df["state"] == "COMPLETE", df["last_value"])
 
 
 def robust_range(values) -> tuple[float, float] | None:
-    """The lowest and highest of ``values`` (in %), leaving out the ones far below the
-    bulk: more than `OUTLIER_IQRS` interquartile ranges (at least `SPREAD_FLOOR`) below
-    the median, e.g. a trial stopped after one epoch at 28% among trials at 97-99%.
+    """The lowest and highest of ``values``, leaving out the ones far below the bulk:
+    more than `OUTLIER_IQRS` interquartile ranges (at least `SPREAD_FLOOR`) below the
+    median, e.g. a trial stopped after one epoch at 0.28 among trials at 0.97-0.99.
     None when no value is finite."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -235,14 +249,14 @@ def robust_range(values) -> tuple[float, float] | None:
 
 
 def acc_limits(core, extra=()) -> tuple[float, float]:
-    """Limits of an accuracy axis (in %) zoomed on where the information is.
+    """Limits of an accuracy axis (fractions) zoomed on where the information is.
 
     ``core`` are the accuracies the axis is for (completed trials, pruned ones that ran
     nearly the whole budget); its outliers below (see `robust_range`) and every value of
     ``extra`` below the lower limit are left below the axis, for the figure to draw on its
     floor. ``extra`` can still raise the upper limit. With no finite ``core``, ``extra``
-    takes its place; with nothing at all, 0-100%. The data span the axis from 10% of its
-    height (room for the floor markers below) to 95%, over at least `MIN_SPAN` points."""
+    takes its place; with nothing at all, 0-1. The data span the axis from 10% of its
+    height (room for the floor markers below) to 95%, over at least `MIN_SPAN`."""
     core = np.asarray(core, dtype=np.float64)
     extra = np.asarray(extra, dtype=np.float64)
     core, extra = core[np.isfinite(core)], extra[np.isfinite(extra)]
@@ -250,9 +264,9 @@ def acc_limits(core, extra=()) -> tuple[float, float]:
         core, extra = extra, core
     span = robust_range(core)
     if span is None:
-        return (0.0, 100.0)
+        return (0.0, 1.0)
     lo, top = span[0], max(span[1], float(extra.max()) if len(extra) else -np.inf)
-    ceiling = max(100.0, top)
+    ceiling = max(1.0, top)
     hi = top
     if hi - lo < MIN_SPAN:
         hi = min((hi + lo + MIN_SPAN) / 2, ceiling)
@@ -264,14 +278,14 @@ def acc_limits(core, extra=()) -> tuple[float, float]:
 
 
 def trial_acc_limits(df: pd.DataFrame, max_epochs: int = 0) -> tuple[float, float]:
-    """`acc_limits` of the trials as drawn (`shown_acc`): judged by the completed trials
-    and those pruned after `LATE` of the epoch budget; with fewer than 5 of those, by
-    every trial (still without the outliers below)."""
-    y = shown_acc(df)
-    core = df["kind"] == "completed"
+    """`acc_limits` of the trials as drawn (`shown_value`): judged by the completed trials
+    and those pruned (not diverged) after `LATE` of the epoch budget; with fewer than 5 of
+    those, by every trial (still without the outliers below)."""
+    y = shown_value(df)
+    core = df["state"] == "COMPLETE"
     if max_epochs:
-        late = pd.to_numeric(df["last_epoch"], errors="coerce") >= LATE * max_epochs
-        core |= (df["kind"] == "pruned") & late
+        late = df["last_epoch"] >= LATE * max_epochs
+        core |= (df["state"] == "PRUNED") & ~df["diverged"] & late
     core &= y.notna()
     if core.sum() < 5:
         core = y.notna()
@@ -305,7 +319,7 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 def interaction_pairs(data: StudyData, ranking: list[str], limit: int = 4
                       ) -> list[tuple[Param, Param]]:
     """lr × batch_size and hidden_size × dropout first, then pairs of the most important."""
-    varied = {s.name: s for s in data.varied}
+    varied = {p.name: p for p in data.varied}
     pairs: list[tuple[str, str]] = [p for p in (("lr", "batch_size"), ("hidden_size", "dropout"))
                                     if p[0] in varied and p[1] in varied]
     top = [n for n in ranking if n in varied][:4]
