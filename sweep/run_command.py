@@ -107,7 +107,7 @@ def _remove_own_files(paths: StudyPaths) -> None:
     with suppress(OSError):
         if paths.journal.stat().st_size == 0:
             paths.journal.unlink()
-    for leftover in (paths.root / ".lock", Path(str(paths.journal) + ".lock")):
+    for leftover in (paths.root / ".lock", Path(str(paths.journal) + ".flock")):
         with suppress(OSError):
             leftover.unlink()
 

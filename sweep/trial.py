@@ -51,7 +51,7 @@ _DATA: dict[tuple, Dataset] = {}
 _STORAGES: dict[tuple, BaseStorage] = {}
 
 
-def _dataset(config: Config) -> Dataset:
+def dataset_for(config: Config) -> Dataset:
     # one memory-mapped dataset per worker process, shared by all its trials
     key = (config.data.dataset, config.data.data_dir, config.data.train_limit)
     if key not in _DATA:
@@ -88,7 +88,7 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
             return True
         return False
 
-    result = run_experiment(config, paths.trial_dir(trial.number), data=_dataset(config),
+    result = run_experiment(config, paths.trial_dir(trial.number), data=dataset_for(config),
                             on_epoch=on_epoch, plots=plots,
                             extra={"study": paths.name, "trial": trial.number})
     if pruned_at:
