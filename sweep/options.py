@@ -25,11 +25,18 @@ class Command:
     description: str | None = None  # --help's text; the help line when None
 
 
+def add_studies_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--studies-dir", default=os.environ.get("SWEEP_STUDIES_DIR",
+                                                          DEFAULT_STUDIES_DIR),
+                   help="folder of studies (studies, or set SWEEP_STUDIES_DIR)")
+
+
 def add_study_args(p: argparse.ArgumentParser) -> None:
-    """--study, --studies-dir and --storage, shared by every command that reads a study."""
-    p.add_argument("--study", default=DEFAULT_STUDY, help=f"study name ({DEFAULT_STUDY})")
-    p.add_argument("--studies-dir", default=DEFAULT_STUDIES_DIR,
-                   help="folder of studies (studies)")
+    """--study, --studies-dir and --storage, shared by every command that reads a study;
+    SWEEP_STUDY, SWEEP_STUDIES_DIR and SWEEP_STORAGE give their defaults."""
+    p.add_argument("--study", default=os.environ.get("SWEEP_STUDY", DEFAULT_STUDY),
+                   help=f"study name ({DEFAULT_STUDY}, or set SWEEP_STUDY)")
+    add_studies_dir_arg(p)
     p.add_argument("--storage", default=os.environ.get("SWEEP_STORAGE"),
                    help="Optuna database URL instead of the study's journal file "
                         "(or set SWEEP_STORAGE)")
