@@ -229,6 +229,26 @@ def summarize(seeded: list[Seeded], seeds: int) -> dict[str, Any]:
     }
 
 
+SUMMARY_KEYS = ("seeds", "configurations", "comparisons", "tied_with_best", "best_mean",
+                "recommended", "versus_classic", "test_accuracy")
+
+
+def read_summary(root: str | Path) -> dict[str, Any] | None:
+    """The confirm summary of the study in folder ``root`` (``confirm/confirm.json``, as
+    `summarize` writes it); None when ``sweep confirm`` has not written one. A file that
+    cannot be read or is not such a summary is a StudyError naming it."""
+    path = Path(root) / CONFIRM_DIR / SUMMARY
+    try:
+        summary = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(summary, dict) or any(k not in summary for k in SUMMARY_KEYS):
+        raise StudyError(f"{path}: not a confirm summary (a field is missing)")
+    return summary
+
+
 def _interval(i: Interval) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v)
             for k, v in i.__dict__.items()}

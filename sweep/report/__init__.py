@@ -13,7 +13,8 @@ usable on their own, e.g. in a notebook::
     figures.setting_effects(data, importances(data))   # a matplotlib Figure
 
 The modules, one job each: `analysis` (the study as numbers), `importance`,
-`figures` and `best` (the drawings), `findings` (words, warnings, tables),
+`figures` and `best` (the drawings), `findings` (words, warnings, tables), `seeds`
+(the seed-noise section: what ``sweep confirm`` found, in tables, words and a figure),
 `document` (the layout), `html` and `markdown` (the two renderings), `cli` (the
 ``report`` command). They are imported on first use, so that registering the
 command does not load matplotlib for every other command.
@@ -30,12 +31,12 @@ if TYPE_CHECKING:
     from .document import Document
 
 __all__ = ["Document", "Importance", "StudyData", "best", "build", "figures", "findings",
-           "importances", "prepare", "style", "write_report"]
+           "importances", "prepare", "seeds", "style", "write_report"]
 
 _LAZY = {"Document": "document", "build": "document", "Importance": "importance",
          "importances": "importance", "StudyData": "analysis", "prepare": "analysis"}
 _MODULES = {"analysis", "best", "document", "figures", "findings", "html", "importance",
-            "markdown", "style"}
+            "markdown", "seeds", "style"}
 
 
 def __getattr__(name: str) -> Any:

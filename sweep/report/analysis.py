@@ -7,7 +7,9 @@ table is `StudyResults.trials`: Optuna's states (a diverged trial is PRUNED with
 ``diverged`` set), the objective in ``value`` (the best validation accuracy; for a
 pruned trial Optuna stores its last reported one there, so the report reads ``value``
 of completed trials only and ``last_value`` otherwise), ``test_accuracy``, and every
-accuracy a fraction; only the displays turn them into percent.
+accuracy a fraction; only the displays turn them into percent. When the study's top
+trials have been re-trained over seeds (``python -m sweep confirm``), its summary is
+`StudyData.confirmation`, and `StudyData.tied` the trials tied with the best mean.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..confirm import read_summary
+from ..errors import StudyError
 from ..param import Bins, Param
 from ..results import StudyResults
 from ..study import Counts, Settings
@@ -30,13 +35,69 @@ NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds"
            "parameter_count", "epochs_trained", "best_epoch")
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What ``python -m sweep confirm`` found: its confirm.json (`sweep.confirm.summarize`),
+    the top configurations and the classic one re-trained with the same seeds. Intervals
+    are dicts of mean, sd, low, high and n (the seeds behind them; None where one seed
+    gives no interval); accuracies are fractions."""
+
+    summary: dict[str, Any]
+
+    @property
+    def seeds(self) -> int:
+        """Seeds asked for per configuration (a row's ``n`` says how many finished)."""
+        return int(self.summary["seeds"])
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One per configuration: the top ones by mean, then the classic one if added."""
+        return list(self.summary["configurations"])
+
+    def row(self, trial: int) -> dict[str, Any] | None:
+        return next((r for r in self.rows if int(r["trial"]) == int(trial)), None)
+
+    @property
+    def comparisons(self) -> list[dict[str, Any]]:
+        """The best mean against each other top configuration, paired by seed."""
+        return list(self.summary["comparisons"])
+
+    def comparison(self, trial: int) -> dict[str, Any] | None:
+        return next((c for c in self.comparisons if int(c["other"]) == int(trial)), None)
+
+    @property
+    def best_mean(self) -> int:
+        return int(self.summary["best_mean"])
+
+    @property
+    def tied(self) -> list[int]:
+        """The best mean and the configurations not distinguishable from it."""
+        return [int(t) for t in self.summary["tied_with_best"]]
+
+    @property
+    def recommended(self) -> int:
+        return int(self.summary["recommended"])
+
+    @property
+    def family(self) -> list[int]:
+        """The top configurations compared with the best mean (not the classic one added
+        beside them as a reference)."""
+        return [self.best_mean] + [int(c["other"]) for c in self.comparisons]
+
+    @property
+    def classic(self) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r.get("classic")), None)
+
+
 @dataclass
 class StudyData:
-    """Everything the report draws from: the study (its typed `Settings`) and its trials
-    table with numeric columns."""
+    """Everything the report draws from: the study (its typed `Settings`), its trials
+    table with numeric columns, and the seed-noise results when there are any."""
 
     results: StudyResults
     trials: pd.DataFrame  # results.trials, numbers as numbers
+    confirmation: Confirmation | None = None  # confirm/confirm.json, if written
+    confirm_problem: str = ""  # why confirm.json could not be read
 
     @property
     def name(self) -> str:
@@ -76,6 +137,33 @@ class StudyData:
         return None if done.empty else ranked(done).iloc[0]
 
     @property
+    def tied(self) -> pd.DataFrame | None:
+        """The completed trials tied with the best mean over seeds (`Confirmation.tied`),
+        in its order; None when the study has no seed-noise results."""
+        if self.confirmation is None:
+            return None
+        done = self.completed.set_index("number", drop=False)
+        numbers = [n for n in self.confirmation.tied if n in done.index]
+        return done.loc[numbers].reset_index(drop=True) if numbers else None
+
+    @property
+    def leaders(self) -> pd.DataFrame:
+        """The trials the report treats as the best: those tied with the best mean over
+        seeds when there are seed-noise results, else the single best trial."""
+        tied = self.tied
+        return tied if tied is not None else ranked(self.completed).head(1)
+
+    @property
+    def unconfirmed(self) -> list[int]:
+        """Trials now among the top (as many as were confirmed) that the seed-noise results
+        do not cover: the study has grown since ``sweep confirm`` ran."""
+        if self.confirmation is None:
+            return []
+        family = self.confirmation.family
+        top = ranked(self.completed).head(len(family))["number"].astype(int)
+        return [n for n in top if n not in family]
+
+    @property
     def classic(self) -> pd.Series | None:
         rows = self.trials[self.trials["classic"]]
         return rows.iloc[0] if len(rows) else None
@@ -107,7 +195,11 @@ def prepare(results: StudyResults) -> StudyData:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     for col in ("classic", "diverged"):
         df[col] = df[col].eq(True)  # missing: False
-    return StudyData(results, df)
+    try:
+        summary = read_summary(results.paths.root)
+    except StudyError as exc:
+        return StudyData(results, df, None, str(exc))
+    return StudyData(results, df, Confirmation(summary) if summary is not None else None)
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:

@@ -23,10 +23,10 @@ from ..param import fmt
 from ..results import StudyResults
 from . import best as B
 from . import figures as F
-from . import findings
+from . import findings, seeds
 from . import style as S
-from .analysis import failed_or_diverged, interaction_pairs, prepare, wilson
-from .findings import Table, ci, pct, points
+from .analysis import failed_or_diverged, interaction_pairs, prepare
+from .findings import Table, pct, points
 from .importance import importances
 
 FIGURES_DIR = "figures"
@@ -92,10 +92,6 @@ class _Report:
     @property
     def figures(self) -> Path:
         return self.out / FIGURES_DIR
-
-    @property
-    def val_n(self) -> int | None:
-        return self.best.split_size("val") if self.best else None
 
     @property
     def test_n(self) -> int | None:
@@ -185,9 +181,36 @@ def _effects(r: _Report) -> Section:
 
 
 def _best_trials(r: _Report) -> Section:
-    tables = (findings.best_vs_classic(r.data, r.val_n, r.test_n), findings.top_table(r.data))
+    tables = (findings.best_vs_classic(r.data, r.test_n), findings.top_table(r.data))
     return Section("best", "Best trials", [t for t in tables if t is not None]
                    or [Notes(["No completed trial yet."])])
+
+
+def _seed_noise(r: _Report) -> Section:
+    """What ``sweep confirm`` found; the section is left out when it has not run."""
+    data, conf = r.data, r.data.confirmation
+    s = Section("seed-noise", "Seed noise")
+    warnings = findings.confirm_warnings(data)
+    if warnings:
+        s.blocks.append(Notes(warnings, "warning"))
+    if conf is None:
+        return s
+    s.blocks += [Text(seeds.intro(conf)), Notes(seeds.verdict(conf), "finding"),
+                 seeds.configuration_table(conf)]
+    table = seeds.comparison_table(conf)
+    if table is not None:
+        s.blocks.append(table)
+    s.blocks += r.figure(
+        "seed_noise", "Validation accuracy over seeds",
+        f"Each configuration re-trained with the same {findings.seeds_text(conf.seeds)} "
+        "(full epochs, no pruning; `python -m sweep confirm`). Blue dots: one seed's "
+        "best-epoch validation accuracy each; black diamond and bar: their mean and its 95% "
+        "Student-t interval; orange plus: the single-seed value the sweep ranked the trial by "
+        "(how far it sits above the mean is the optimism of the pick). Green bands: the "
+        "configurations tied with the best mean; dashed pink line: the classic "
+        "configuration's mean over its seeds.",
+        lambda: seeds.figure(conf), "No configuration has a finished re-run.")
+    return s
 
 
 def _search(r: _Report) -> Section:
@@ -207,9 +230,21 @@ def _search(r: _Report) -> Section:
         "cost", "Cost",
         "Accuracy against training time (of the trial's run, all epochs) and against the "
         "network's parameter count. The Pareto front joins the trials that no cheaper trial "
-        "beats. " + _ZOOM,
+        "beats. " + _rings(r) + " " + _ZOOM,
         lambda: F.cost(r.data), "No cost plots: no completed trial records time or size.")
     return s
+
+
+def _rings(r: _Report) -> str:
+    """Which trials the cost figure rings: the tied set when confirmed, else the best."""
+    tied, conf = r.data.tied, r.data.confirmation
+    if tied is None:
+        return "Green rings: the single best trial (not checked against seed noise)."
+    numbers = tied["number"]
+    return (f"Green rings: {findings.trial_list(numbers)}, the set tied with the best mean "
+            f"over {findings.seeds_behind(conf, numbers)} (see Seed noise), not the single "
+            f"best trial; trial {conf.recommended}, the cheapest of them over seeds, is the "
+            "recommended one.")
 
 
 def _best_failures(r: _Report) -> Section:
@@ -254,7 +289,8 @@ def _failures(r: _Report) -> Section:
 
 
 SECTIONS: tuple[Callable[[_Report], Section], ...] = (
-    _glance, _importance, _effects, _best_trials, _search, _best_failures, _failures)
+    _glance, _importance, _effects, _best_trials, _seed_noise, _search, _best_failures,
+    _failures)
 
 
 # ------------------------------------------------------------------ facts and findings
@@ -279,17 +315,25 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
                                                        for k, v in settings.space.fixed)))
     row = data.best
     if row is not None:
-        interval = f" ({ci(row['value'], r.val_n)})" if r.val_n else ""
-        facts.append(("Best", f"trial {int(row['number'])}: validation {pct(row['value'])}"
-                              f"{interval}, test {pct(row['test_accuracy'])}"))
+        facts.append(("Best", f"trial {int(row['number'])}: validation {pct(row['value'])}, "
+                              f"test {pct(row['test_accuracy'])} (one seed)"))
+        facts.append(("Seed noise", _seed_fact(r)))
     return facts
+
+
+def _seed_fact(r: _Report) -> str:
+    conf = r.data.confirmation
+    if conf is None:
+        return f"not checked: run `{findings.confirm_command(r.data.name)}`"
+    return (f"{findings.trial_list(conf.tied)} tied with the best mean over "
+            f"{findings.seeds_behind(conf, conf.tied)}; recommended: trial {conf.recommended}")
 
 
 def _key_findings(r: _Report) -> list[str]:
     data, imp, best = r.data, r.imp, r.best
     if data.best is None:
         return ["No completed trial yet: nothing to compare."]
-    out = [_best_finding(r)]
+    out = [_best_finding(r), seeds.glance(data)]
     if imp is not None and not imp.table.empty:
         t = imp.table[imp.table["method"] == "PED-ANOVA"].sort_values("importance",
                                                                          ascending=False)
@@ -326,12 +370,5 @@ def _best_finding(r: _Report) -> str:
         return text + (f" The classic configuration (trial {int(classic['number'])}) did not "
                        f"complete ({S.outcome(classic)}).")
     gap = row["value"] - classic["value"]
-    sure = ""
-    if r.val_n:
-        lo, hi = wilson(row["value"], r.val_n)
-        half = (hi - lo) / 2
-        sure = (f" — larger than the ±{half * 100:.1f}-point uncertainty of one validation "
-                "measurement" if gap > 2 * half else
-                f" — within the noise of the validation measurement (±{half * 100:.1f} points)")
     return text + (f" The classic configuration (trial {int(classic['number'])}) reached "
-                   f"{pct(classic['value'])}: {points(gap)}{sure}.")
+                   f"{pct(classic['value'])}: {points(gap)}, each with one seed.")

@@ -98,8 +98,13 @@ def _merge(total: dict[S.Look, int], more: dict[S.Look, int]) -> None:
         total[lk] = max(total.get(lk, 0), n)
 
 
-def _flags(data: StudyData) -> pd.DataFrame:
+def _flags(data: StudyData, leaders: bool = False) -> pd.DataFrame:
+    """The trials table with ``is_best``: the best trial, or with ``leaders`` the trials
+    the report treats as the best (tied with the best mean over seeds, when confirmed)."""
     df = data.trials.copy()
+    if leaders:
+        df["is_best"] = df["number"].isin(data.leaders["number"])
+        return df
     best = data.best
     df["is_best"] = df["number"] == (best["number"] if best is not None else -1)
     return df
@@ -527,8 +532,9 @@ def _curve_handles(looks: set[S.Look], best_n: int | None, classic_n: list[int],
 # ------------------------------------------------------------------ 6. cost
 
 def cost(data: StudyData) -> Figure | None:
-    """Accuracy against training time and against parameter count, Pareto fronts marked."""
-    df = _flags(data)
+    """Accuracy against training time and against parameter count, Pareto fronts marked;
+    ringed: the best trial, or the trials tied with the best mean over seeds."""
+    df = _flags(data, leaders=True)
     done = completed(df)
     axes_spec = [(c, label) for c, label in (("train_seconds", "Training time (s)"),
                                              ("parameter_count", "Parameters (count)"))
@@ -563,7 +569,10 @@ def cost(data: StudyData) -> Figure | None:
         extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
                                marker="o", markerfacecolor="none"),
                  *S.below_handle(below, ylim[0])]
-        _legend(fig, S.handles({S.COMPLETED}, best=True, classic=bool(done["classic"].any()),
+        tied = data.tied
+        best = ("best trial (one seed)" if tied is None else
+                f"tied with the best mean over seeds ({len(tied)})")
+        _legend(fig, S.handles({S.COMPLETED}, best=best, classic=bool(done["classic"].any()),
                                extra=extra), ncol=4)
         fig.suptitle(f"Cost: accuracy against training time and model size "
                      f"({len(done)} completed trials)")

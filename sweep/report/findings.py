@@ -1,7 +1,10 @@
 """The report's words: per-setting summaries, warnings, and the tables.
 
 Tables come back as a header and rows of text, ready for HTML or Markdown.
-Accuracies arrive as fractions; `pct`, `points` and `ci` write them in percent.
+Accuracies arrive as fractions; `pct`, `points` and `ci` write them in percent. Where
+the study has seed-noise results (``sweep confirm``), the best ranges, the edge warnings
+and the top table go by the trials tied with the best mean (`StudyData.tied`), not by
+the single best trial; where it has none, they say that nothing has checked the ranking.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ..param import Param, fmt
 from . import style as S
 from .analysis import (
     MIN_COMPLETED,
+    Confirmation,
     StudyData,
     binned,
     failed_or_diverged,
@@ -57,6 +61,49 @@ def ci(p: float, n: int) -> str:
     return f"95% CI {lo * 100:.1f}–{hi * 100:.1f}%"
 
 
+def confirm_command(study: str) -> str:
+    """The command that checks the study's top trials against seed noise."""
+    return f"python -m sweep confirm --study {study}"
+
+
+def trial_list(numbers) -> str:
+    """[3] -> ``trial 3``; [3, 1] -> ``trials 3, 1``."""
+    numbers = [int(n) for n in numbers]
+    if len(numbers) == 1:
+        return f"trial {numbers[0]}"
+    return "trials " + ", ".join(map(str, numbers))
+
+
+def seeds_text(n) -> str:
+    """``5 seeds``, ``1 seed``; a list of counts: ``5 seeds`` or ``3–5 seeds``."""
+    counts = sorted({int(k) for k in (n if isinstance(n, list | tuple | set) else [n])})
+    if len(counts) > 1:
+        return f"{counts[0]}–{counts[-1]} seeds"
+    return f"{counts[0]} seed{'' if counts[0] == 1 else 's'}"
+
+
+def seeds_behind(conf: Confirmation, trials) -> str:
+    """How many seeds stand behind the means of these configurations."""
+    ns = [int(r["best_val"]["n"]) for r in map(conf.row, trials) if r is not None]
+    return seeds_text(ns or [conf.seeds])
+
+
+def standing(conf: Confirmation, trial: int) -> str:
+    """A configuration's place in the seed-noise verdict, in words."""
+    words = []
+    if trial == conf.best_mean:
+        words.append("best mean")
+    elif trial in conf.tied:
+        words.append("tied with the best")
+    elif trial in conf.family:
+        words.append("below the best (distinguishable)")
+    elif conf.row(trial) is not None:
+        words.append("reference, not compared with the best")
+    if trial == conf.recommended:
+        words.append("recommended")
+    return "; ".join(words) if words else "not re-trained"
+
+
 def top_k(n: int) -> int:
     return max(3, math.ceil(0.2 * n))
 
@@ -79,7 +126,7 @@ def values_text(s: Param, rows: pd.DataFrame) -> str:
 
 def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
     """Per setting, in words: the best range found and how much accuracy changes."""
-    done = data.completed
+    done, tied = data.completed, data.tied
     ranked = imp.ranking() if imp is not None else []
     table = imp.table if imp is not None else pd.DataFrame(columns=["setting", "method"])
     rows = []
@@ -90,43 +137,57 @@ def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
             r = t.iloc[0]
             importance = (f"{r['importance']:.0%} "
                           f"({r['low']:.0%}–{r['high']:.0%})")
-        rows.append([s.name, s.range_text(), importance, *_words(s, done)])
+        rows.append([s.name, s.range_text(), importance, *_words(s, done, tied)])
     return Table(["Setting", "Range searched", "Importance (PED-ANOVA; range over resamples)",
                   "Best range found", "How much accuracy changes across the range"], rows,
                  caption="Settings ordered by importance. The best range is where the top "
-                         "20% of completed trials (at least 3) lie.")
+                         f"20% of completed trials (at least 3) lie; {_after_range(data)}.")
+
+
+def _after_range(data: StudyData) -> str:
+    """What the best range names after the top trials' values."""
+    tied = data.tied
+    if tied is None:
+        return ("then the single best trial's value (the ranking of the top trials is not "
+                f"checked against seed noise: {confirm_command(data.name)})")
+    numbers = tied["number"]
+    return (f"then the values of the trials tied with the best mean over "
+            f"{seeds_behind(data.confirmation, numbers)} ({trial_list(numbers)}; see Seed "
+            "noise), not that of the single best trial")
 
 
 def _rank(ranked: list[str], name: str) -> int:
     return ranked.index(name) if name in ranked else len(ranked)
 
 
-def _words(s: Param, done: pd.DataFrame) -> list[str]:
+def _words(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> list[str]:
     if not s.varies:
         return [f"fixed at {s.fixed_text()}", "never varied: no effect measurable"]
     values = done[s.column].dropna()
     if len(values) == 0:
         return ["no completed trial yet", "–"]
     if values.nunique() < 3 and not (s.categorical and values.nunique() == len(s.choices)):
-        return [_best_range(s, done), f"too few distinct values ({values.nunique()}) among "
-                f"{len(values)} completed trials to tell"]
+        return [_best_range(s, done, tied), f"too few distinct values ({values.nunique()}) "
+                f"among {len(values)} completed trials to tell"]
     stats = binned(s, done, s.bins(n_bins(len(done), 3, 6)))
     st = stats[stats["n"] > 0]
     if st.empty:
-        return [_best_range(s, done), "–"]
+        return [_best_range(s, done, tied), "–"]
     lo, hi = st.loc[st["mean"].idxmin()], st.loc[st["mean"].idxmax()]
     change = (f"mean accuracy {pct(lo['mean'], 1)} in {lo['label']} (n={lo['n']}) up to "
               f"{pct(hi['mean'], 1)} in {hi['label']} (n={hi['n']}): "
               f"{points(hi['mean'] - lo['mean'], '.1f')}")
     if len(done) < MIN_COMPLETED:
         change += " (few trials: rough)"
-    return [_best_range(s, done), change]
+    return [_best_range(s, done, tied), change]
 
 
-def _best_range(s: Param, done: pd.DataFrame) -> str:
+def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
     top = top_trials(done)
     where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
-    return f"{values_text(s, top)} {where}; best trial: {fmt(top.iloc[0][s.column])}"
+    if tied is None:
+        return f"{values_text(s, top)} {where}; best trial: {fmt(top.iloc[0][s.column])}"
+    return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
 
 
 # ------------------------------------------------------------------ warnings
@@ -155,14 +216,9 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
             if distinct < 3 and not (s.categorical and distinct == len(s.choices)):
                 out.append(f"{s.name}: only {distinct} distinct value(s) among the completed "
                            "trials, too few for its effect to mean anything.")
-    best = data.best
-    if best is not None and len(done) >= 3:
-        for s in data.varied:
-            edge = _edge(s, best[s.column])
-            if edge:
-                out.append(f"{s.name}: the best trial's value {fmt(best[s.column])} sits at the "
-                           f"{edge} edge of the range searched {s.range_text()}; the optimum "
-                           "may lie outside it: widen the range if the setting allows.")
+    if len(done) >= 3:
+        out.extend(_edge_warnings(data))
+    out.extend(confirm_warnings(data))
     for s in data.params:
         if not s.varies:
             out.append(f"{s.name} never varied (the space fixes it at {s.fixed_text()}): "
@@ -179,6 +235,47 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
     if imp is not None:
         out.extend(imp.notes)
     return out
+
+
+def _edge_warnings(data: StudyData) -> list[str]:
+    """Settings whose best value sits at an edge of the range searched: the value of the
+    best trial, or with seed-noise results those of the trials tied with the best mean."""
+    tied = data.tied
+    leaders = data.leaders
+    out = []
+    for s in data.varied:
+        hits = [(int(r["number"]), fmt(r[s.column]), edge) for _, r in leaders.iterrows()
+                if (edge := _edge(s, r[s.column]))]
+        if not hits:
+            continue
+        sides = sorted({h[2] for h in hits})
+        side = f"{sides[0]} edge" if len(sides) == 1 else "lower and upper edges"
+        if tied is None:
+            who = f"the best trial's value {hits[0][1]} sits"
+        else:
+            values = ", ".join(f"trial {n}: {v}" for n, v, _ in hits)
+            who = (f"{len(hits)} of the {len(tied)} trials tied with the best mean over "
+                   f"{seeds_behind(data.confirmation, tied['number'])} ({values}) sit")
+        out.append(f"{s.name}: {who} at the {side} of the range searched {s.range_text()}; "
+                   "the optimum may lie outside it: widen the range if the setting allows.")
+    return out
+
+
+def confirm_warnings(data: StudyData) -> list[str]:
+    """Seed-noise results that cannot be read, or that no longer cover the top trials."""
+    command = confirm_command(data.name)
+    if data.confirm_problem:
+        return [f"The seed-noise results could not be read ({data.confirm_problem}); the "
+                f"report goes by the single best trial. Run `{command}` again."]
+    missing = data.unconfirmed
+    if not missing:
+        return []
+    conf = data.confirmation
+    return [f"The seed-noise results ({len(conf.family)} top configurations over "
+            f"{seeds_text(conf.seeds)}) do not cover {trial_list(missing)}, now among the top "
+            f"{len(conf.family)}: the study has grown since they were made. Run `{command} "
+            f"--top {len(conf.family)} --seeds {conf.seeds}` again (it trains only what is "
+            "missing)."]
 
 
 def _edge(s: Param, value) -> str:
@@ -246,25 +343,65 @@ def worst_region(data: StudyData) -> str:
 # ------------------------------------------------------------------ tables
 
 def top_table(data: StudyData, k: int = 10) -> Table | None:
+    """The best trials by validation accuracy; with seed-noise results, the trials tied
+    with the best mean are highlighted (and listed even when outside the top k), each row
+    with its mean over seeds."""
     done = data.completed
     if done.empty:
         return None
-    top = ranked(done).head(k)
-    names = [s.name for s in data.params]
+    order = ranked(done)
+    rank = {int(n): i for i, n in enumerate(order["number"], 1)}
+    conf, tied = data.confirmation, data.tied
+    top = order.head(k)
+    extra = tied[~tied["number"].isin(top["number"])] if tied is not None else top.iloc[:0]
+    if len(extra):
+        top = ranked(pd.concat([top, extra]))
+    leaders = set(data.leaders["number"].astype(int))
     rows, marks = [], []
-    for rank, (_, r) in enumerate(top.iterrows(), 1):
-        label = str(int(r["number"])) + (" (classic)" if r["classic"] else "")
-        rows.append([str(rank), label, pct(r["value"]), pct(r["test_accuracy"]),
+    for _, r in top.iterrows():
+        n = int(r["number"])
+        label = str(n) + (" (classic)" if r["classic"] else "")
+        rows.append([str(rank[n]), label, pct(r["value"]), pct(r["test_accuracy"]),
                      *[fmt(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
-                     _secs(r["train_seconds"]), _count(r["parameter_count"])])
-        marks.append("best" if rank == 1 else "classic" if r["classic"] else "")
+                     secs(r["train_seconds"]), _count(r["parameter_count"]),
+                     *([_over_seeds(conf, n)] if conf is not None else [])])
+        marks.append("best" if n in leaders else "classic" if r["classic"] else "")
+    names = [s.name for s in data.params]
     return Table(["Rank", "Trial", "Val. accuracy", "Test accuracy", *names, "Epochs",
-                  "Train time", "Parameters"], rows,
-                 caption=f"The {len(top)} best of {len(done)} completed trials by validation "
-                         "accuracy.", highlight=marks)
+                  "Train time", "Parameters", *(["Over seeds"] if conf is not None else [])],
+                 rows, caption=_top_caption(data, len(top), k), highlight=marks)
 
 
-def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> Table | None:
+def _over_seeds(conf: Confirmation, trial: int) -> str:
+    row = conf.row(trial)
+    if row is None:
+        return "not re-trained"
+    b = row["best_val"]
+    return f"{pct(b['mean'])} mean of {seeds_text(b['n'])}: {standing(conf, trial)}"
+
+
+def _top_caption(data: StudyData, shown: int, k: int) -> str:
+    done, tied, conf = data.completed, data.tied, data.confirmation
+    text = (f"The {min(k, len(done))} best of {len(done)} completed trials by validation "
+            "accuracy (each one training with one seed, at its best epoch).")
+    if tied is None:
+        return text + (" Highlighted: the single best trial. The ranking of these top trials "
+                       "has not been checked against seed noise; "
+                       f"`{confirm_command(data.name)}` re-trains the top trials and the "
+                       "classic configuration over several seeds and says which are tied "
+                       "with the best.")
+    numbers = list(tied["number"].astype(int))
+    text += (f" Highlighted: {trial_list(numbers)}, the set tied with the best mean over "
+             f"{seeds_behind(conf, numbers)} (Seed noise section), not the single best trial: "
+             f"their order here is within seed noise. Trial {conf.recommended} is "
+             "recommended (the cheapest of them by training time). \"Over seeds\": the mean "
+             "best-epoch validation accuracy of the re-runs and the verdict.")
+    if shown > min(k, len(done)):
+        text += " Tied trials outside the top rows are added below them."
+    return text
+
+
+def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
     best, classic = data.best, data.classic
     if best is None:
         return None
@@ -280,16 +417,22 @@ def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> T
     test = [r["test_accuracy"] for r in trials]
     seconds = [r["train_seconds"] for r in trials]
     size = [r["parameter_count"] for r in trials]
-    val_cells = [_acc_cell(v, val_n, r) for v, r in zip(val, trials, strict=True)]
+    val_cells = [_acc_cell(v, None, r) for v, r in zip(val, trials, strict=True)]
     rows = [["Validation accuracy", *val_cells, *_diff(val, _gap)],
             ["Test accuracy", *[_acc_cell(v, test_n) for v in test], *_diff(test, _gap)],
-            ["Training time", *map(_secs, seconds), *_diff(seconds, _ratio)],
+            ["Training time", *map(secs, seconds), *_diff(seconds, _ratio)],
             ["Parameters", *map(_count, size), *_diff(size, _ratio)],
             ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
     rows += [[s.name, *[fmt(r[s.column]) for r in trials], *blank] for s in data.params]
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
-               "Intervals are binomial (Wilson) over the validation and test images. The best "
-               "validation accuracy of many trials is optimistic; the test accuracy is not.")
+               "Validation accuracy: one training's best epoch; the best trial's is the "
+               "highest of many trials, an optimistic pick, so no interval is given for it "
+               "(the Seed noise section, or `python -m sweep confirm`, measures it over "
+               "seeds). Test accuracy: never used to choose.")
+    if test_n:
+        caption += (f" Its interval is a 95% binomial (Wilson) interval over the {test_n:,} "
+                    "test images: how precisely the test set measures this one trained "
+                    "network, not how much another seed or configuration would change it.")
     if classic is None:
         caption += " This study has no classic trial."
     elif len(cols) == 1:
@@ -298,14 +441,15 @@ def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> T
 
 
 def _acc_cell(v: float, n: int | None, trial: pd.Series | None = None) -> str:
-    """An accuracy with its interval; for a validation accuracy a trial never reached,
-    the last one it reported (``trial`` given)."""
+    """An accuracy, with its Wilson interval over ``n`` test images when ``n`` is given;
+    for a validation accuracy a trial never reached, the last one it reported (``trial``
+    given)."""
     if not np.isfinite(v):
         if trial is not None and np.isfinite(trial["last_value"]):
             return (f"{pct(trial['last_value'])} when stopped at epoch "
                     f"{_int(trial['last_epoch'])}")
         return "–"
-    return f"{pct(v)} ({ci(v, n)}, n={n:,})" if n else pct(v)
+    return f"{pct(v)} (Wilson {ci(v, n)}, n={n:,} test images)" if n else pct(v)
 
 
 def _diff(values: list[float], show) -> list[str]:
@@ -336,7 +480,8 @@ def _int(v) -> str:
     return "–" if v is None or not np.isfinite(v) else str(int(v))
 
 
-def _secs(v) -> str:
+def secs(v) -> str:
+    """Seconds of training: ``0.52 s``, ``12.3 s``, ``1,234 s``."""
     if v is None or not np.isfinite(v):
         return "–"
     return f"{v:.2f} s" if v < 10 else f"{v:.1f} s" if v < 1000 else f"{v:,.0f} s"

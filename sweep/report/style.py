@@ -139,9 +139,10 @@ def on_floor(ax: Axes, x, lk: Look, size: float = 34) -> None:
                zorder=4, clip_on=False)
 
 
-def handles(looks: Iterable[Look], best: bool = False, classic: bool = False,
+def handles(looks: Iterable[Look], best: bool | str = False, classic: bool = False,
             extra: Iterable[Line2D] = ()) -> list[Line2D]:
-    """Legend entries for the outcomes present, the best and the classic trial."""
+    """Legend entries for the outcomes present, the best trial (``best``: its label, or
+    True for "best trial") and the classic trial."""
     out = []
     for lk in LOOKS:
         if lk in looks:
@@ -151,7 +152,8 @@ def handles(looks: Iterable[Look], best: bool = False, classic: bool = False,
     if best:
         out.append(Line2D([], [], linestyle="none", marker="o", markersize=11,
                           markerfacecolor="none", markeredgecolor=BEST_COLOR,
-                          markeredgewidth=2, label="best trial"))
+                          markeredgewidth=2,
+                          label=best if isinstance(best, str) else "best trial"))
     if classic:
         out.append(Line2D([], [], linestyle="none", marker="*", markersize=13,
                           color=CLASSIC_COLOR, markeredgecolor="black",

@@ -1,5 +1,6 @@
 """The report in a real browser: headless Chromium loads index.html from disk, every image
-decodes, and a screenshot is kept for the record.
+decodes (the seed-noise figure included: the study's top trials are confirmed first),
+and a screenshot is kept for the record.
 
 Needs Debian's chromium and chromium-driver (``apt-get install chromium
 chromium-driver``) and selenium (test extra); skips with the reason otherwise.
@@ -57,8 +58,13 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_report_opens_in_chromium_with_every_image(browser, main_study, tmp_path):
-    index = write_report(load(main_study.name, main_study.studies_dir), tmp_path / "report")
+def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cli, tmp_path):
+    studies = tmp_path / "studies"  # a copy: confirm writes into the study's folder
+    shutil.copytree(main_study.root, studies / main_study.name)
+    proc = sweep_cli("confirm", "--studies-dir", studies, "--study", main_study.name, "--top", 2,
+                     "--seeds", 2, "--jobs", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    index = write_report(load(main_study.name, studies), tmp_path / "report")
     browser.get(index.resolve().as_uri())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -67,9 +73,11 @@ def test_report_opens_in_chromium_with_every_image(browser, main_study, tmp_path
                 all(i["complete"] for i in images):
             break
         time.sleep(0.2)
-    assert len(images) >= 6, images
+    assert len(images) >= 7, images
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
+    assert "figures/seed_noise.png" in [i["src"] for i in images]
+    assert browser.execute_script("return !!document.getElementById('seed-noise')")
     assert browser.title.startswith(f"Study {main_study.name}")
     # laptop screen: the page fits its width, nothing needs a horizontal scroll
     width = browser.execute_script("return document.documentElement.scrollWidth")
