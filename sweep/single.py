@@ -3,43 +3,42 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mlp.config import Config, ConfigError
 from mlp.data import load_dataset
-from mlp.experiment import load_config, load_experiment_model, run_experiment
+from mlp.experiment import load_experiment, read_config_file, run_experiment
 from mlp.train import EpochMetrics, evaluate
 
 from .errors import UsageError
 from .overrides import collect_overrides
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    base = load_config(args.config) if getattr(args, "config", None) else Config()
+def config_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
+    """The configuration to train (``--config`` with the flags applied) and the
+    environment block of ``--config`` (empty without one)."""
+    base, environment = read_config_file(args.config) if args.config else (Config(), {})
     try:
-        return base.with_overrides(collect_overrides(args))
+        return base.with_overrides(collect_overrides(args)), environment
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-def recorded_threads(config_path: str | os.PathLike) -> int | None:
-    """The BLAS thread count a config.json was trained with, if it says."""
-    try:
-        env = json.loads(Path(config_path).read_text()).get("environment", {})
-        threads = env.get("blas", {}).get("threads")
-    except (OSError, ValueError, AttributeError):
-        return None
+def recorded_threads(environment: dict[str, Any]) -> int | None:
+    """The BLAS thread count a config.json's environment block says it was trained with."""
+    blas = environment.get("blas")
+    threads = blas.get("threads") if isinstance(blas, dict) else None
     return threads if isinstance(threads, int) and threads > 0 else None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    threads = recorded_threads(args.config) if args.config else None
+    config, environment = config_from_args(args)
+    threads = recorded_threads(environment)
     if threads is not None:
         # Sums inside a matrix product are split by thread; the same count gives the
         # same bits, so a re-run uses the count the original run recorded.
@@ -67,7 +66,7 @@ def _train(args: argparse.Namespace, config: Config) -> int:
 
     def log(e: EpochMetrics) -> None:
         if not args.quiet:
-            print(f"epoch {e.epoch:3d}  lr {e.lr:.4f}  train loss {e.train_loss:.4f} "
+            print(f"epoch {e.epoch:3d}  lr {e.lr_end:.4f}  train loss {e.train_loss:.4f} "
                   f"acc {e.train_acc:.2%}  val loss {e.val_loss:.4f} acc {e.val_acc:.2%}  "
                   f"{e.seconds:.1f}s", flush=True)
 
@@ -75,8 +74,8 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     if res.status == "diverged":
         print(f"sweep train: {res.message}; see {out}/metrics.json")
         return 1
-    print(f"{res.status}: best epoch {res.best_epoch}, val acc {res.val_acc:.2%}, "
-          f"test acc {res.test_acc:.2%}, {res.seconds:.1f}s training -> {out}")
+    print(f"{res.status}: best epoch {res.best_epoch}, val acc {res.val_accuracy:.2%}, "
+          f"test acc {res.test_accuracy:.2%}, {res.train_seconds:.1f}s training -> {out}")
     return 0
 
 
@@ -96,20 +95,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--experiment {exp}: not an experiment directory (no config.json)")
     if not (exp / "checkpoints" / "best.npz").is_file():
         raise UsageError(f"--experiment {exp}: no checkpoint (checkpoints/best.npz is missing)")
-    config = load_config(exp / "config.json")
-    data = load_dataset(config.data.dataset, args.data_dir or config.data.data_dir)
-    n_test = len(data.test_y)
     if args.wrong is not None and args.wrong < 1:
         raise UsageError(f"--wrong {args.wrong}: must be >= 1")
-    if args.wrong is None and args.index:
+    if args.wrong is None and not args.index:
+        raise UsageError("give --index N [N ...] or --wrong [K]")
+    run = load_experiment(exp, data_dir=args.data_dir)
+    data = run.data
+    n_test = len(data.test_y)
+    if args.wrong is None:
         bad = [i for i in args.index if not 0 <= i < n_test]
         if bad:
             raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
                              f"images, 0 to {n_test - 1})")
-    if args.wrong is None and not args.index:
-        raise UsageError("give --index N [N ...] or --wrong [K]")
-    _, model = load_experiment_model(exp, data)
-    _, _, probs = evaluate(model, data.test_x, data.test_y.astype(np.intp))
+    _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
+                           run.config.training.eval_batch_size)
     if args.wrong is not None:
         indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
         if not indices:

@@ -117,14 +117,14 @@ def run_trial(job: TrialJob) -> dict[str, Any]:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         return summary(frozen)
-    trial.set_user_attr("train_seconds", round(result.seconds, 3))
+    trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
     trial.set_user_attr("worker_peak_rss_mb", round(peak_rss_mb(), 1))
     trial.set_user_attr("epochs", len(result.history))
     trial.set_user_attr("parameter_count", result.parameter_count)
     if result.status == "completed":
-        trial.set_user_attr("test_accuracy", result.test_acc)
+        trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("best_epoch", result.best_epoch)
-        frozen = study.tell(trial, result.val_acc)
+        frozen = study.tell(trial, result.val_accuracy)
     else:  # pruned by the pruner, or diverged: both are runs the sampler should avoid
         trial.set_user_attr("reason", result.message)
         if result.status == "diverged":

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from mlp.data import load_dataset
-from mlp.experiment import load_experiment_model
+from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
 TIMEOUT = 300
-HISTORY_EXACT = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+HISTORY_EXACT = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -145,7 +145,7 @@ def test_predict_one_image(exp_a, work, tiny):
     assert proc.returncode == 0, proc.stderr
     png = exp_a / "predictions" / "index-0.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    _, model = load_experiment_model(exp_a, tiny)
+    model = load_experiment(exp_a, tiny).model
     _, _, probs = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
     expected = f"test #0: predicted {probs[0].argmax()} ({probs[0].max():.1%}), " \
                f"true {tiny.test_y[0]}"
@@ -158,7 +158,7 @@ def test_predict_misclassified_grid(exp_a, work, tiny, tmp_path):
     proc = sweep("predict", "--experiment", exp_a, "--wrong", "4", "--out", out, cwd=work)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    _, model = load_experiment_model(exp_a, tiny)
+    model = load_experiment(exp_a, tiny).model
     _, _, probs = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
     wrong = np.flatnonzero(probs.argmax(axis=1) != tiny.test_y)[:4]
     assert len(wrong) == 4  # a 2-epoch net on 1000 images gets ~20% of the test set wrong
