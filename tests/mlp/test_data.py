@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
+import shutil
 import socket
 import threading
 import time
@@ -305,6 +307,49 @@ def test_damaged_cache_is_ignored_and_refetched(tmp_path, serve, caplog):
     assert got.source.startswith("downloaded from")
     assert any("ignoring the cache" in r.getMessage() for r in caplog.records)
     assert load_dataset(spec, cache_dir=root, mirrors=[]).source.startswith("cache ")
+
+
+def _rewrite_npy(path: Path, array: np.ndarray, in_place: bool) -> None:
+    """Replace a cached array with the same shape and dtype, as a tool or a person would:
+    in place (same inode) or as a new file renamed over it."""
+    if in_place:
+        with open(path, "r+b") as f:
+            np.save(f, array)
+    else:
+        np.save(path.with_name("new.npy"), array)
+        os.replace(path.with_name("new.npy"), path)
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "replaced"])
+def test_modified_cache_content_is_refused_with_the_repair(tmp_path, serve, in_place):
+    arrays = fake_arrays()
+    mirror = serve(write_dir(tmp_path / "www", arrays))
+    spec, root = spec_for(arrays), tmp_path / "c"
+    load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+    assert load_dataset(spec, cache_dir=root, mirrors=[]).source.startswith("cache ")
+    npy, folder = root / "fake" / "test_y.npy", root / "fake"
+    _rewrite_npy(npy, np.full_like(arrays["test_y"], 7), in_place)  # shape and record fit
+    for _ in range(2):  # the same process, again: every opening checks the content
+        with pytest.raises(DataError) as e:
+            load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+        message = str(e.value)
+        assert str(npy) in message and f"delete {folder}" in message, message
+        assert "\n" not in message
+    assert not mirror.seen.get("/t10k-labels-idx1-ubyte.gz", 0) > 1  # not silently re-fetched
+    shutil.rmtree(folder)  # the repair the message names
+    again = load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+    assert_same(again, arrays, n_val=3)
+
+
+def test_modified_cache_is_overwritten_by_a_verified_data_dir(tmp_path):
+    arrays = fake_arrays()
+    folder = write_dir(tmp_path / "d", arrays)
+    spec, root = spec_for(arrays), tmp_path / "c"
+    load_dataset(spec, folder, cache_dir=root)
+    _rewrite_npy(root / "fake" / "train_y.npy", np.zeros_like(arrays["train_y"]), False)
+    got = load_dataset(spec, folder, cache_dir=root)  # the data dir's arrays pass the check
+    assert_same(got, arrays, n_val=3)
+    assert_same(load_dataset(spec, cache_dir=root, mirrors=[]), arrays, n_val=3)
 
 
 # -------------------------------------------------------------------------------- wheel

@@ -20,11 +20,13 @@ TIMEOUT = 300
 HISTORY_EXACT = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
-def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLP_DATA_DIR"}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
+def sweep(*args: str, cwd: Path, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "MLP_DATA_DIR"}
+    full_env["MPLBACKEND"] = "Agg"
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, command: str, *culprits: str):
@@ -213,3 +215,23 @@ def test_data_prints_the_source(tiny_idx_dir, tmp_path):
 def test_data_bad_values(tmp_path, args, culprit):
     proc = sweep("data", *args, cwd=tmp_path)
     assert_one_line_error(proc, "data", culprit)
+
+
+def test_modified_cache_is_refused_not_labelled_verified(tmp_path, mnist):
+    """Every test label in the MNIST cache set to 7: same shape, same record. This used
+    to train to 19.75% test accuracy from a cache labelled verified."""
+    from mlp.data import cache_root
+
+    xdg = tmp_path / "xdg"
+    cache = xdg / "mlp-sweep" / "mnist"
+    shutil.copytree(cache_root() / "mnist", cache, ignore=shutil.ignore_patterns(".*"))
+    env = {"XDG_CACHE_HOME": str(xdg), "MLP_DATA_MIRRORS": "http://127.0.0.1:9/"}
+    proc = sweep("data", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and f"source: cache {cache} (verified" in proc.stdout, proc
+    np.save(cache / "test_y.npy", np.full(10_000, 7, np.uint8))
+    proc = sweep("data", cwd=tmp_path, env=env)
+    assert_one_line_error(proc, "data", str(cache / "test_y.npy"), f"delete {cache}")
+    proc = sweep("train", "--epochs", "1", "--train-limit", "500", "--hidden-size", "16",
+                 "--no-plots", "--out", "X", cwd=tmp_path, env=env)
+    assert_one_line_error(proc, "train", str(cache / "test_y.npy"))
+    assert not (tmp_path / "X").exists()
