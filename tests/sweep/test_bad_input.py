@@ -13,11 +13,13 @@ import gzip
 import json
 import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from faults.harness import sweep
+from faults.harness import sweep, sweep_env
 
 from mlp.checkpoint import CheckpointError, load_checkpoint
 from mlp.network import MLP
@@ -326,3 +328,40 @@ def test_checkpoint_with_object_array_is_not_unpickled(tmp_path, experiment):
         for k in npz.files:
             npz[k]
     assert (exp / "PICKLE-RAN").exists()
+
+
+PEAK_RSS = """import json, resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps([proc.returncode, proc.stdout, proc.stderr, peak]))
+"""
+
+
+def sweep_peak_rss(*args: object, cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
+    """``python -m sweep ARGS`` and the peak resident memory of that process, in bytes."""
+    argv = [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "sweep", *map(str, args)]
+    out = subprocess.run(argv, cwd=cwd, env=sweep_env(), capture_output=True, text=True,
+                         timeout=300, check=True)
+    code, stdout, stderr, peak = json.loads(out.stdout)
+    return subprocess.CompletedProcess(args, code, stdout, stderr), peak
+
+
+def test_predict_refuses_a_3gb_member_hidden_in_a_small_checkpoint(tmp_path, experiment):
+    """A 3 GB member of zeros compresses to a few MB; every member used to be loaded
+    (3.2 GB resident) before the unknown one was refused."""
+    exp = _copy(experiment, tmp_path)
+    path = exp / "checkpoints" / "best.npz"
+    size = 3 * 2**30
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
+            zf.open("extra.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_2_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (size // 4,)})
+        block = bytes(1 << 24)
+        for _ in range(size // len(block)):
+            f.write(block)
+    assert path.stat().st_size < 50 * 2**20
+    before = snapshot(exp)
+    proc, peak = sweep_peak_rss("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, ["best.npz", "'extra'"])
+    assert peak < 600 * 2**20, f"predict peaked at {peak / 2**20:.0f} MiB"
+    assert snapshot(exp) == before
