@@ -93,6 +93,9 @@ def inputs(tmp_path_factory, tiny_idx_dir) -> dict[str, Path]:
         gzip.compress(raw[:len(raw) // 2]))
     packed = (tiny_idx_dir / "t10k-images-idx3-ubyte.gz").read_bytes()
     (copy("cut") / "t10k-images-idx3-ubyte.gz").write_bytes(packed[:len(packed) // 2])
+    overflow = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big")
+                                                     for d in (2**31, 2**31, 4))
+    (copy("overflow") / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(overflow))
     for name, text in SPACES.items():
         path = base / f"{name}.toml"
         path.write_text(text)
@@ -212,6 +215,8 @@ TRAIN_CASES = [
      ["t10k-labels-idx1-ubyte"]),
     ("corrupt", ["--dataset", "idx", "--data-dir", "DATA:corrupt"], ["corrupt"]),
     ("truncated", ["--dataset", "idx", "--data-dir", "DATA:truncated"], ["truncated"]),
+    ("header-overflows", ["--dataset", "idx", "--data-dir", "DATA:overflow"],
+     ["train-images-idx3-ubyte", "truncated"]),
     ("digest-mismatch", ["--dataset", "mnist", "--data-dir", "TINY"], ["sha256 mismatch"]),
     ("unknown-dataset", ["--dataset", "nope"], ["nope"]),
     ("epochs-zero", ["--dataset", "idx", "--data-dir", "TINY", "--epochs", "0"], ["epochs"]),
