@@ -235,3 +235,48 @@ def test_modified_cache_is_refused_not_labelled_verified(tmp_path, mnist):
                  "--no-plots", "--out", "X", cwd=tmp_path, env=env)
     assert_one_line_error(proc, "train", str(cache / "test_y.npy"))
     assert not (tmp_path / "X").exists()
+
+
+# ------------------------------------------------------------- hostile --config files
+
+CONFIG_FILES = {
+    "not-utf8": b'{"model": {"hidden_size": 64}}\n# caf\xe9\n',
+    "nested-100000-lists": b"[" * 100_000 + b"]" * 100_000,
+    "nested-in-a-value": b'{"model": {"hidden_size": ' + b"[" * 100_000 + b"]" * 100_000
+                         + b"}}",
+    "5000-digit-int": b'{"model": {"hidden_size": 1' + b"0" * 5000 + b"}}",
+    "nan": b'{"training": {"lr": NaN}}',
+    "infinity": b'{"training": {"l2": Infinity}}',
+    "megabyte-string": b'{"data": {"dataset": "' + b"x" * 500_000 + b'"}}',
+    "over-a-megabyte": b"{}" + b" " * (1 << 20),
+    "empty": b"",
+    "a-list": b"[]",
+}
+
+
+@pytest.mark.parametrize("content", CONFIG_FILES.values(), ids=CONFIG_FILES.keys())
+def test_train_refuses_a_hostile_config_file(tmp_path, content):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    proc = sweep("train", "--config", path, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(path))
+    assert len(proc.stderr) < 400, proc.stderr  # a short line, not the file echoed back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_train_refuses_a_fifo_or_a_directory_as_config(tmp_path):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    proc = sweep("train", "--config", fifo, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(fifo), "not a regular file")
+    proc = sweep("train", "--config", tmp_path, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.json"]
+
+
+def test_dropout_that_would_drop_every_unit_is_refused(tmp_path, tiny_idx_dir):
+    # 0.999 rounds to 256 of 256 random-byte steps: it divided by zero in training
+    proc = sweep("train", "--dataset", "idx", "--data-dir", tiny_idx_dir, "--dropout", "0.999",
+                 "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", "model.dropout", "0.999")
+    assert list(tmp_path.iterdir()) == []
