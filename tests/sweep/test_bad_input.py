@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faults.harness import sweep, sweep_env
+from faults.harness import Running, sweep, sweep_env, wait_for
 
 from mlp.checkpoint import CheckpointError, load_checkpoint
 from mlp.network import MLP
@@ -369,4 +370,120 @@ def test_predict_refuses_a_3gb_member_hidden_in_a_small_checkpoint(tmp_path, exp
     proc, peak = sweep_peak_rss("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
     check_error(proc, 2, ["best.npz", "'extra'"])
     assert peak < 600 * 2**20, f"predict peaked at {peak / 2**20:.0f} MiB"
+    assert snapshot(exp) == before
+
+
+# ---------------------------------------------------------------- train: its out folder
+
+TINY_TRAIN = ["--dataset", "idx", "--epochs", 2, "--hidden-size", 16, "--no-plots", "--quiet"]
+
+
+def test_train_refuses_a_network_too_large_for_memory_before_making_anything(tmp_path,
+                                                                              tiny_idx_dir):
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--hidden-size", 65536,
+                 "--hidden-layers", 16, "--out", tmp_path / "a" / "b" / "X", cwd=tmp_path)
+    check_error(proc, 2, ["16 hidden layer(s) of 65536 units", "GB to train", "available"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_train_that_fails_before_its_first_epoch_removes_only_what_it_made(tmp_path,
+                                                                               tiny_idx_dir):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "mine.txt").write_text("mine")
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out",
+                 keep / "new" / "X", cwd=tmp_path, faults={"SWEEP_FAULT_RAISE": "all"})
+    assert proc.returncode == 1 and "injected fault" in proc.stderr, proc.stderr
+    assert snapshot(tmp_path) == {"keep": b"<dir>", "keep/mine.txt": b"mine"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", empty,
+                 cwd=tmp_path, faults={"SWEEP_FAULT_RAISE": "all"})
+    assert proc.returncode == 1, proc.stderr
+    assert empty.is_dir() and list(empty.iterdir()) == []  # there before: emptied, kept
+
+
+def test_a_train_that_fails_after_an_epoch_keeps_its_record(tmp_path, tiny_idx_dir):
+    out = tmp_path / "X"
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out, cwd=tmp_path,
+                 faults={"SWEEP_FAULT_RAISE": "all", "SWEEP_FAULT_RAISE_EPOCH": 2})
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+    assert len((out / "history.csv").read_text().splitlines()) == 2  # header and epoch 1
+
+
+def test_two_trains_into_one_folder_the_second_is_refused(tmp_path, tiny_idx_dir):
+    out = tmp_path / "X"
+    first = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out,
+                    cwd=tmp_path, log=tmp_path / "first", faults={"SWEEP_FAULT_SLEEP": 2})
+    try:
+        wait_for(lambda: (out / "config.json").exists(), 60, "the first run's config.json")
+        second = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--epochs", 1,
+                       "--out", out, cwd=tmp_path)
+        assert first.wait(120) == 0, first.output()
+    finally:
+        first.close()
+    assert second.returncode == 2, second.stderr
+    line = [x for x in second.stderr.splitlines() if ": error: " in x]
+    assert len(line) == 1 and str(out) in line[0], second.stderr
+    assert any(w in line[0] for w in ("another run is writing there", "not empty")), line
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 2
+    assert len((out / "history.csv").read_text().splitlines()) == 3  # the first run, whole
+
+
+def _limit_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+
+def test_out_of_memory_in_training_is_one_line_and_leaves_nothing(tmp_path, tiny_idx_dir):
+    """The estimate says it fits (MemAvailable is large), but this process may use only
+    3 GiB of address space: numpy's MemoryError, as on a machine that is really full."""
+    out = tmp_path / "runs" / "X"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweep", "train", *map(str, TINY_TRAIN), "--data-dir",
+         str(tiny_idx_dir), "--hidden-size", "12000", "--hidden-layers", "3", "--out",
+         str(out)], cwd=tmp_path, env=sweep_env() | {"OPENBLAS_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300, preexec_fn=_limit_address_space)
+    check_error(proc, 1, ["out of memory", str(out), "GB"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- predict: its --out
+
+@pytest.mark.parametrize("out, needles", [
+    ("x.jpg", ["--out x.jpg", "'.jpg'", ".png, .svg, .pdf"]),
+    ("figure", ["--out figure", "no suffix", ".png"]),
+    ("x.PNG.txt", ["'.txt'"]),
+    ("somedir", ["--out somedir", "a directory"]),
+], ids=["jpg", "no-suffix", "txt", "a-directory"])
+def test_predict_refuses_an_output_it_cannot_write_before_any_work(tmp_path, experiment, out,
+                                                                      needles):
+    exp = _copy(experiment, tmp_path)
+    (tmp_path / "somedir").mkdir()
+    before, cwd_before = snapshot(exp), sorted(p.name for p in tmp_path.iterdir())
+    proc = sweep("predict", "--experiment", exp, "--index", "0", "--out", out, cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert proc.stdout == ""  # refused before the model ran: no prediction printed
+    assert snapshot(exp) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == cwd_before
+
+
+def test_predict_accepts_every_suffix_it_names(tmp_path, experiment):
+    for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")):
+        out = tmp_path / f"p{suffix}"
+        proc = sweep("predict", "--experiment", experiment, "--index", "0", "1", "--out", out,
+                     cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_bytes().lstrip()[:len(magic)] == magic
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--wrong", "1000"], ["--wrong 1000", "between 1 and 100"]),
+    (["--index", *map(str, range(101))], ["--index", "101 images", "at most 100"]),
+], ids=["wrong-1000", "index-101"])
+def test_predict_refuses_a_figure_of_too_many_images(tmp_path, experiment, args, needles):
+    exp = _copy(experiment, tmp_path)
+    before = snapshot(exp)
+    proc = sweep("predict", "--experiment", exp, *args, cwd=tmp_path)
+    check_error(proc, 2, needles)
     assert snapshot(exp) == before
