@@ -75,14 +75,12 @@ class MLP:
 
         # Batch norm's running statistics: state, but not trained by the optimiser.
         self.buffers: dict[str, np.ndarray] = {}
-        self.running_mean: list[np.ndarray | None] = [None] * n_layers
-        self.running_var: list[np.ndarray | None] = [None] * n_layers
         for i in range(n_layers):
             if self.gamma[i] is not None:
-                self.running_mean[i] = self.buffers[f"mean{i}"] = np.zeros(self.sizes[i + 1],
-                                                                             self.dtype)
-                self.running_var[i] = self.buffers[f"var{i}"] = np.ones(self.sizes[i + 1],
-                                                                         self.dtype)
+                self.buffers[f"mean{i}"] = np.zeros(self.sizes[i + 1], self.dtype)
+                self.buffers[f"var{i}"] = np.ones(self.sizes[i + 1], self.dtype)
+        self.running_mean = [self.buffers.get(f"mean{i}") for i in range(n_layers)]
+        self.running_var = [self.buffers.get(f"var{i}") for i in range(n_layers)]
 
         # Dropout: a unit is dropped when its random byte is below `drop_below`, so the
         # rate is realised in steps of 1/256 (0.3 becomes 77/256 = 0.3008); the kept

@@ -241,17 +241,9 @@ def misclassified_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         conf = probs[np.arange(len(y_pred)), y_pred]
         wrong = wrong[np.argsort(-conf[wrong], kind="stable")]
     shown = wrong[: max(int(max_images), 0)]
+    if len(shown) == 0:
+        return _no_mistakes_figure(len(y_true), path)
     with style():
-        if len(shown) == 0:
-            fig = Figure(figsize=(6, 2.5))
-            ax = fig.subplots()
-            ax.set_axis_off()
-            msg = ("No misclassified images: every one of the "
-                   f"{len(y_true):,} predictions is correct.")
-            ax.text(0.5, 0.5, msg, ha="center", va="center", fontsize=12, wrap=True,
-                    transform=ax.transAxes)
-            fig.suptitle("Misclassified test images")
-            return save(fig, path)
         ncols = min(6, len(shown))
         nrows = math.ceil(len(shown) / ncols)
         # Long class names (Fashion-MNIST) break every title in two, so rows stay aligned.
@@ -283,6 +275,19 @@ def misclassified_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         fig.suptitle(f"Misclassified test images (true → predicted): showing {len(shown)} "
                      f"of {len(wrong):,} errors in {len(y_true):,}")
         fig.tight_layout()
+        return save(fig, path)
+
+
+def _no_mistakes_figure(n: int, path: str | os.PathLike[str]) -> Path:
+    """What `misclassified_grid` draws for a model that gets every image right."""
+    with style():
+        fig = Figure(figsize=(6, 2.5))
+        ax = fig.subplots()
+        ax.set_axis_off()
+        msg = f"No misclassified images: every one of the {n:,} predictions is correct."
+        ax.text(0.5, 0.5, msg, ha="center", va="center", fontsize=12, wrap=True,
+                transform=ax.transAxes)
+        fig.suptitle("Misclassified test images")
         return save(fig, path)
 
 
