@@ -105,6 +105,9 @@ class Config:
         self.data.validate()
         self.model.validate()
         self.training.validate()
+        if self.model.batch_norm and self.training.batch_size < 2:
+            raise ConfigError("training.batch_size: batch norm needs batches of at least 2 "
+                              f"(normalising one example gives 0), got {self.training.batch_size}")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

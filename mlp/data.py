@@ -285,7 +285,10 @@ def _read_files(paths: Mapping[str, Path]) -> Arrays:
 
 
 def _from_data_dir(spec: DatasetSpec, folder: Path, root: Path) -> tuple[Arrays, str]:
-    folder = folder.expanduser().resolve()
+    try:
+        folder = folder.expanduser().resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop, on Python < 3.13
+        raise DataError(f"data dir {folder}: cannot resolve it ({e})") from None
     paths = _find_files(folder)
     try:
         arrays = _read_files(paths)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .augment import random_shift
-from .config import Config
+from .config import Config, ConfigError
 from .dataset import Dataset
 from .metrics import accuracy, mean_log_loss
 from .network import MLP, softmax_, softmax_cross_entropy
@@ -102,6 +102,11 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     each epoch's metrics and stops training by returning True.
     """
     t = config.training
+    n, bs = len(data.train_y), t.batch_size
+    if config.model.batch_norm and n % bs == 1:
+        raise ConfigError(f"training.batch_size: {n} training images in batches of {bs} leave "
+                          "a batch of 1, which batch norm cannot normalise; choose another "
+                          "batch size (or no batch norm)")
     init_rng, shuffle_rng, dropout_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(t.seed).spawn(3))
     model = build_model(config, data, init_rng)

@@ -132,6 +132,9 @@ class OutDir:
                 self.made.append(p)
             except FileExistsError:
                 pass
+            except OSError:  # a name too long, a full or read-only disk: make nothing
+                self._give_up()
+                raise
         try:
             self._fd = os.open(self.out, os.O_RDONLY | os.O_DIRECTORY)
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -196,8 +199,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if bad:
             raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
                              f"images, 0 to {n_test - 1})")
-    _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
-                           run.config.training.eval_batch_size)
+    with np.errstate(all="ignore"):
+        _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
+                               run.config.training.eval_batch_size)
+    if not np.all(np.isfinite(probs)):
+        raise UsageError(f"--experiment {exp}: checkpoints/best.npz gives non-finite "
+                         "probabilities (its weights overflow float32): not a trained network")
     if args.wrong is not None:
         indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
         if not indices:

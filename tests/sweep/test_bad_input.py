@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -486,4 +488,134 @@ def test_predict_refuses_a_figure_of_too_many_images(tmp_path, experiment, args,
     before = snapshot(exp)
     proc = sweep("predict", "--experiment", exp, *args, cwd=tmp_path)
     check_error(proc, 2, needles)
+    assert snapshot(exp) == before
+
+
+# ----------------------------------------------------------- a hostile user of train
+
+def _dangling(tmp_path: Path) -> Path:
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere" / "X")
+    return tmp_path / "link"
+
+
+def _a_file(tmp_path: Path) -> Path:
+    (tmp_path / "afile").write_text("mine")
+    return tmp_path / "afile"
+
+
+def _symlink_loop(tmp_path: Path) -> Path:
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    return tmp_path / "loop1"
+
+
+HOSTILE_TRAIN = [
+    ("out-is-a-file", ["--out", _a_file], 2, ["afile", "not a directory"]),
+    ("out-dangling-link", ["--out", _dangling], 2, ["link", "symbolic link to nothing"]),
+    ("out-name-too-long", ["--out", lambda t: t / "made" / ("x" * 300) / "X"], 1,
+     ["File name too long"]),
+    ("data-dir-symlink-loop", ["--data-dir", _symlink_loop, "--out", "X"], 2,
+     ["loop1", "cannot resolve"]),
+    ("batch-norm-batch-of-1", ["--batch-size", 1, "--out", "X"], 2,
+     ["training.batch_size", "at least 2"]),
+    ("last-batch-of-1", ["--train-limit", 129, "--batch-size", 128, "--out", "X"], 2,
+     ["129 training images in batches of 128", "batch of 1"]),
+    ("one-training-image", ["--train-limit", 1, "--out", "X"], 2, ["batch of 1"]),
+]
+
+
+@pytest.mark.parametrize("args, code, needles", [c[1:] for c in HOSTILE_TRAIN],
+                         ids=[c[0] for c in HOSTILE_TRAIN])
+def test_train_refuses_hostile_input(tmp_path, tiny_idx_dir, args, code, needles):
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = [a(work) if callable(a) else a for a in args]
+    if "--data-dir" not in argv:
+        argv = ["--data-dir", tiny_idx_dir, *argv]
+    before = snapshot(work)
+    proc = sweep("train", *TINY_TRAIN, *argv, cwd=work)
+    check_error(proc, code, needles)
+    assert snapshot(work) == before  # nothing made, nothing changed
+
+
+def test_train_into_a_name_that_is_not_utf8(tmp_path, tiny_idx_dir):
+    out = b"caf\xe9-run"  # a Latin-1 name on a UTF-8 system
+    argv = [sys.executable, "-m", "sweep", "train", *map(str, TINY_TRAIN), "--data-dir",
+            str(tiny_idx_dir), "--epochs", "1", "--out", out]
+    proc = subprocess.run(argv, cwd=tmp_path, env=sweep_env(), capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith(b"-> " + out)  # the name as it is, byte for byte
+    assert (tmp_path / os.fsdecode(out) / "metrics.json").is_file()
+
+
+def test_train_killed_half_way_leaves_whole_files_and_a_refusing_folder(tmp_path,
+                                                                          tiny_idx_dir):
+    out = tmp_path / "X"
+    run = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--epochs", 3, "--out",
+                  out, cwd=tmp_path, log=tmp_path / "killed", faults={"SWEEP_FAULT_SLEEP": 3})
+    try:
+        wait_for(lambda: (out / "history.csv").exists(), 60, "the first epoch")
+        run.signal(signal.SIGKILL)
+        run.wait(30)
+    finally:
+        run.close()
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 3
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr_end,") and len(rows) >= 2
+    assert not list(out.rglob(".*.tmp")), list(out.rglob("*"))
+    before = snapshot(out)
+    proc = sweep("predict", "--experiment", out, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, ["checkpoint"])
+    proc = sweep("train", "--config", out / "config.json", "--out", out, cwd=tmp_path)
+    check_error(proc, 2, ["not empty"])  # the dead run's lock went with it
+    assert snapshot(out) == before
+
+
+def test_train_interrupted_in_its_first_epoch_leaves_nothing(tmp_path, tiny_idx_dir):
+    out = tmp_path / "runs" / "X"
+    (tmp_path / "log").mkdir()
+    run = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out,
+                  cwd=tmp_path, log=tmp_path / "log" / "int", faults={"SWEEP_FAULT_SLEEP": 5})
+    try:
+        wait_for(lambda: (out / "config.json").exists(), 60, "the run's config.json")
+        run.signal(signal.SIGINT)
+        assert run.wait(30) == 130, run.output()
+    finally:
+        run.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+# --------------------------------------------------------- a hostile user of predict
+
+def _overflowing_weights(exp: Path) -> None:
+    path = exp / "checkpoints" / "best.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["W0"][...] = 3e38  # finite, but every product overflows float32
+    np.savez(path, **arrays)
+
+
+def _checkpoint_is_dev_zero(exp: Path) -> None:
+    (exp / "checkpoints" / "best.npz").unlink()
+    (exp / "checkpoints" / "best.npz").symlink_to("/dev/zero")
+
+
+def _data_dir_gone(exp: Path) -> None:
+    config = json.loads((exp / "config.json").read_text())
+    config["data"]["data_dir"] = str(exp / "gone")
+    (exp / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("spoil, needles", [
+    (_overflowing_weights, ["non-finite probabilities"]),
+    (_checkpoint_is_dev_zero, ["checkpoint"]),
+    (_data_dir_gone, ["gone", "not a directory"]),
+], ids=["overflowing-weights", "checkpoint-is-dev-zero", "data-dir-gone"])
+def test_predict_refuses_hostile_experiments(tmp_path, experiment, spoil, needles):
+    exp = _copy(experiment, tmp_path)
+    spoil(exp)
+    before = snapshot(exp)
+    proc = sweep("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert "Warning" not in proc.stderr, proc.stderr
     assert snapshot(exp) == before
