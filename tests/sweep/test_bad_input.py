@@ -619,3 +619,56 @@ def test_predict_refuses_hostile_experiments(tmp_path, experiment, spoil, needle
     check_error(proc, 2, needles)
     assert "Warning" not in proc.stderr, proc.stderr
     assert snapshot(exp) == before
+
+
+# ------------------------------------------------- read-only and full file systems
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a real tmpfs (``options`` e.g. "ro" or "size=64k") on a new folder."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount here ({proc.stderr.strip()}): needs root and mount(8)")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def test_train_into_a_read_only_file_system(tmp_path, tiny_idx_dir, tmpfs):
+    ro = tmpfs("ro", "ro")
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", ro / "a" / "X",
+                 cwd=tmp_path)
+    check_error(proc, 1, ["Read-only file system", str(ro / "a")])
+    assert list(ro.iterdir()) == []
+
+
+def test_train_onto_a_disk_that_fills(tmp_path, tiny_idx_dir, tmpfs):
+    disk = tmpfs("disk", "size=64k")  # config and history fit; the checkpoints do not
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--hidden-size", 64,
+                 "--out", disk / "X", cwd=tmp_path)
+    check_error(proc, 1, ["No space left on device", str(disk / "X")])
+    for path in (disk / "X").rglob("*"):
+        assert not path.name.endswith(".tmp"), path
+        if path.suffix == ".json":
+            json.loads(path.read_text())  # whole, or not there
+
+
+def test_predict_into_a_read_only_experiment(tmp_path, experiment, tmpfs):
+    ro = tmpfs("ro", "size=8m")
+    exp = ro / "exp"
+    shutil.copytree(experiment, exp)
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    proc = sweep("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 1, ["Read-only file system", str(exp / "predictions")])
+    proc = sweep("predict", "--experiment", exp, "--index", "0", "--out", tmp_path / "p.png",
+                 cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "p.png").is_file(), proc.stderr
