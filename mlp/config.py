@@ -132,6 +132,11 @@ class Config:
             })
         return cls(**parts)
 
+    def value(self, name: str) -> Any:
+        """The value of ``section.key`` or of an unambiguous bare ``key``."""
+        section, key = resolve_key(name)
+        return getattr(getattr(self, section), key)
+
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
         """A copy with `section.key` (or unambiguous bare `key`) values replaced."""
         sections = {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}

@@ -1,6 +1,7 @@
 """The command line: ``python -m sweep COMMAND`` (or the ``sweep`` console script).
 
-Every command is a function ``cmd_NAME(args) -> int``. Errors the user can fix
+Every command is a `Command` in the table of its family's module (single runs,
+``run``, the reading commands, the report). Errors the user can fix
 become one line on stderr: exit code 2 for bad input, 1 for a failed run or a
 missing study.
 """
@@ -8,19 +9,22 @@ missing study.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from mlp.checkpoint import CheckpointError
 from mlp.config import ConfigError
 from mlp.data import DataError
 
-from . import commands, single
+from . import confirm, doctor, read_commands, rerun, run_command, single
 from .errors import StudyError, UsageError
-from .overrides import add_override_flags
+from .options import Command
 from .report import cli as report_cli
 
-Command = Callable[[argparse.Namespace], int]
+COMMANDS: tuple[Command, ...] = (*single.COMMANDS, *run_command.COMMANDS,
+                                 *read_commands.COMMANDS, *confirm.COMMANDS,
+                                 *rerun.COMMANDS, *report_cli.COMMANDS, *doctor.COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,36 +37,24 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sweep", description="Hyperparameter sweeps of a from-scratch NumPy MLP.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("train", help="train one network and write its experiment directory",
-                       description="Train one network (by default the classic 784-512-10 "
-                       "configuration) and write an experiment directory.")
-    p.add_argument("--config", help="config.json to start from (e.g. of an earlier run)")
-    p.add_argument("--out", help="experiment directory to create (default runs/<timestamp>)")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--quiet", action="store_true", help="only the final summary")
-    add_override_flags(p)
-    p.set_defaults(func=single.cmd_train)
-
-    p = sub.add_parser("predict", help="show the trained network's prediction for test images")
-    p.add_argument("--experiment", required=True, help="experiment directory of a run")
-    p.add_argument("--index", type=int, nargs="+", help="test image index (several: a grid)")
-    p.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
-                   help="pick K misclassified test images instead (default 16)")
-    p.add_argument("--out", help="figure file to write (default EXPERIMENT/predictions/...)")
-    p.add_argument("--show", action="store_true", help="also open the figure in a window")
-    p.add_argument("--data-dir", help="directory holding the dataset's IDX files")
-    p.set_defaults(func=single.cmd_predict)
-
-    p = sub.add_parser("data", help="fetch and verify a dataset ahead of time")
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or idx")
-    p.add_argument("--data-dir", help="directory holding the four IDX files")
-    p.set_defaults(func=single.cmd_data)
-
-    commands.register(sub)
-    report_cli.register(sub)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help,
+                           description=command.description or command.help,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(p)
+        p.set_defaults(func=command.run)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlp-sweep")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, CheckpointError, DataError) as exc:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``sweep trials | head``): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (StudyError, OSError) as exc:
         print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
         return 1

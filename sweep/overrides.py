@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlp.config import DATASETS, SCHEDULES
+from mlp.config import DATASETS, SCHEDULES, Config, ConfigError
+
+from .errors import UsageError
 
 # flag -> config key; the config checks types and ranges when the overrides are applied
 FLAGS: dict[str, tuple[str, str]] = {
@@ -31,29 +33,28 @@ SWITCHES: dict[str, str] = {
 }
 
 
-def add_override_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+def add_override_flags(parser: argparse.ArgumentParser,
+                       only: tuple[str, ...] | None = None) -> None:
+    """The flags (all, or ``only`` these) whose values override config keys. Each
+    flag's value lands under its dotted config key: getattr(args, "model.dropout")."""
     group = parser.add_argument_group("configuration overrides")
     for flag, (key, help_text) in FLAGS.items():
-        if flag not in skip:
-            group.add_argument(flag, dest=_dest(key), default=None, metavar="V", help=help_text)
+        if only is None or flag in only:
+            group.add_argument(flag, dest=key, default=None, metavar="V", help=help_text)
+    if only is not None:
+        return
     for name, key in SWITCHES.items():
-        if f"--{name}" not in skip:
-            group.add_argument(f"--{name}", dest=_dest(key), default=None,
-                               action=argparse.BooleanOptionalAction)
+        group.add_argument(f"--{name}", dest=key, default=None,
+                           action=argparse.BooleanOptionalAction)
     group.add_argument("--set", dest="set_values", action="append", default=[],
                        metavar="KEY=VALUE", help="any config key, e.g. training.step_gamma=0.5")
 
 
 def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, _ in FLAGS.values():
-        value = getattr(args, _dest(key), None)
-        if value is not None:
-            out[key] = value
-    for key in SWITCHES.values():
-        value = getattr(args, _dest(key), None)
-        if value is not None:
-            out[key] = value
+    """The config overrides the flags on this command line ask for, by dotted key."""
+    keys = [key for key, _ in FLAGS.values()] + list(SWITCHES.values())
+    out: dict[str, Any] = {k: getattr(args, k) for k in keys
+                           if getattr(args, k, None) is not None}
     for item in getattr(args, "set_values", []):
         key, sep, value = item.partition("=")
         if not sep:
@@ -62,5 +63,15 @@ def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _dest(key: str) -> str:
-    return "cfg__" + key.replace(".", "__")
+
+def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` with the command line's overrides; a bad value is a `UsageError`
+    naming the flag the user typed (``--epochs 0: ...``)."""
+    overrides = collect_overrides(args)
+    try:
+        return config.with_overrides(overrides)
+    except ConfigError as exc:
+        key = str(exc).partition(":")[0]
+        flag = next((f for f, (k, _) in FLAGS.items() if k == key and k in overrides), None)
+        where = f"{flag} {overrides[key]}: " if flag else ""
+        raise UsageError(f"{where}{exc}") from None

@@ -8,7 +8,8 @@ from typing import IO, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from .study import Counts
+from .records import TrialOutcome
+from .study import count
 
 
 def _clock(seconds: float) -> str:
@@ -34,10 +35,11 @@ class Progress:
         self._last = ""
         self._drawn = 0.0
 
-    def update(self, counts: Counts, trials: list[FrozenTrial], elapsed: float) -> None:
+    def update(self, trials: list[FrozenTrial], elapsed: float) -> None:
         if not self.live or time.monotonic() - self._drawn < 0.2:
             return
         self._drawn = time.monotonic()
+        counts = count(trials)
         done = counts.finished
         width = 24
         filled = int(width * min(done / max(self.target, 1), 1.0))
@@ -58,16 +60,15 @@ class Progress:
         else:
             self._write(message + "\n")
 
-    def trial_done(self, result: dict[str, Any]) -> None:
-        value = result.get("value")
-        text = f"trial {result['number']:4d} {result['state'].lower():9s}"
-        if value is not None and result["state"] == "COMPLETE":
-            text += f" val {value:.2%}"
-            if result.get("test_accuracy") is not None:
-                text += f" test {result['test_accuracy']:.2%}"
-        if result.get("reason"):
-            text += f" ({result['reason']})"
-        params = ", ".join(f"{k}={_short(v)}" for k, v in result.get("params", {}).items())
+    def trial_done(self, outcome: TrialOutcome) -> None:
+        text = f"trial {outcome.number:4d} {outcome.state.lower():9s}"
+        if outcome.value is not None and outcome.state == "COMPLETE":
+            text += f" val {outcome.value:.2%}"
+            if outcome.test_accuracy is not None:
+                text += f" test {outcome.test_accuracy:.2%}"
+        if outcome.reason:
+            text += f" ({outcome.reason})"
+        params = ", ".join(f"{k}={_short(v)}" for k, v in outcome.params.items())
         self.line(f"{text}  {params}")
 
     def close(self) -> None:

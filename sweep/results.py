@@ -1,11 +1,12 @@
-"""Reading a study: its trials as a DataFrame, the best ones, their directories.
+"""Reading a study: its trials as records and as a table, the best ones, their directories.
 
 This is the API the CLI's ``best`` and ``trials``, the report and the notebook
 share::
 
     import sweep
     s = sweep.load("mnist-mlp")
-    s.trials            # one row per trial: state, value, params, test accuracy, ...
+    s.outcomes          # one TrialOutcome per trial
+    s.trials            # the same as a table: state, value, params_<name>, ...
     s.best(5)           # the five best completed trials
     s.trial_dir(7)      # studies/mnist-mlp/trials/0007
 """
@@ -13,16 +14,18 @@ share::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from .options import DEFAULT_STUDIES_DIR
+from .records import TrialOutcome, columns
 from .study import (
+    Counts,
     Settings,
     StudyPaths,
     count,
@@ -30,8 +33,6 @@ from .study import (
     storage_for_existing,
     stored_settings,
 )
-
-DEFAULT_STUDIES_DIR = "studies"
 
 
 @dataclass
@@ -52,49 +53,45 @@ class StudyResults:
         return [t for t in self.study.get_trials(deepcopy=False)
                 if t.state != TrialState.WAITING]
 
+    @cached_property
+    def outcomes(self) -> list[TrialOutcome]:
+        """Every trial but the waiting ones, by number; ``experiment_dir`` as this
+        reader finds it (under its studies folder)."""
+        return [replace(TrialOutcome.from_frozen(t),
+                        experiment_dir=str(self.paths.trial_dir(t.number)))
+                for t in sorted(self.frozen_trials, key=lambda t: t.number)]
+
     @property
-    def counts(self):
+    def counts(self) -> Counts:
         return count(self.frozen_trials)
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.settings.space.names
 
     @cached_property
     def trials(self) -> pd.DataFrame:
         """One row per trial (waiting ones left out), sorted by number."""
-        rows = [trial_row(t, self.paths) for t in self.frozen_trials]
-        columns = ["number", "state", "value", "test_accuracy", *self.param_names, "epochs",
-                   "best_epoch", "train_seconds", "parameter_count", "worker_peak_rss_mb",
-                   "classic", "diverged", "reason", "datetime_start", "datetime_complete", "dir"]
-        df = pd.DataFrame(rows, columns=columns)
-        return df.sort_values("number").reset_index(drop=True)
-
-    @property
-    def param_names(self) -> list[str]:
-        return list(self.settings.space.get("params", {}))
+        return pd.DataFrame([o.row() for o in self.outcomes],
+                            columns=columns(self.param_names))
 
     def completed(self) -> pd.DataFrame:
         df = self.trials
         return df[df["state"] == "COMPLETE"]
 
-    def best(self, k: int = 1) -> pd.DataFrame:
+    def best_outcomes(self, k: int = 1) -> list[TrialOutcome]:
         """The k completed trials with the highest validation accuracy (ties: lower number)."""
-        done = self.completed()
-        return done.sort_values(["value", "number"], ascending=[False, True]).head(k)
+        done = [o for o in self.outcomes if o.state == "COMPLETE" and o.value is not None]
+        return sorted(done, key=lambda o: (-o.value, o.number))[:k]
+
+    def best(self, k: int = 1) -> pd.DataFrame:
+        """`best_outcomes` as rows of the trials table."""
+        numbers = [o.number for o in self.best_outcomes(k)]
+        df = self.trials.set_index("number", drop=False)
+        return df.loc[numbers].reset_index(drop=True)
 
     def trial_dir(self, number: int) -> Path:
         return self.paths.trial_dir(number)
-
-
-def trial_row(t: optuna.trial.FrozenTrial, paths: StudyPaths) -> dict[str, Any]:
-    a = t.user_attrs
-    row = {"number": t.number, "state": t.state.name, "value": t.value,
-           "test_accuracy": a.get("test_accuracy"), "epochs": a.get("epochs"),
-           "best_epoch": a.get("best_epoch"), "train_seconds": a.get("train_seconds"),
-           "parameter_count": a.get("parameter_count"),
-           "worker_peak_rss_mb": a.get("worker_peak_rss_mb"), "classic": bool(a.get("classic")),
-           "diverged": bool(a.get("diverged")), "reason": a.get("reason", ""),
-           "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
-           "dir": str(paths.trial_dir(t.number))}
-    row.update(t.params)
-    return row
 
 
 def load(study: str = "mnist-mlp", studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
@@ -104,9 +101,18 @@ def load(study: str = "mnist-mlp", studies_dir: str | os.PathLike = DEFAULT_STUD
     return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
 
 
-def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR) -> list[StudyResults]:
-    """Every study folder under ``studies_dir`` that has a readable storage."""
-    found = []
+@dataclass(frozen=True)
+class BrokenStudy:
+    """A study folder that cannot be read, and why."""
+
+    name: str
+    problem: str
+
+
+def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
+                 ) -> list[StudyResults | BrokenStudy]:
+    """Every study folder under ``studies_dir`` (one with a study.json), readable or not."""
+    found: list[StudyResults | BrokenStudy] = []
     root = Path(studies_dir)
     if not root.is_dir():
         return found
@@ -114,6 +120,7 @@ def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR) -> list[S
         if child.is_dir() and (child / "study.json").is_file():
             try:
                 found.append(load(child.name, root))
-            except Exception:  # a broken or foreign folder is listed by the caller as such
-                continue
+            except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
+                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                found.append(BrokenStudy(child.name, problem))
     return found

@@ -1,241 +1,211 @@
-"""Running a study: worker processes pulling trials until the study has enough.
+"""Running a study: worker slots (workers.py) pulling trials until the study has enough.
 
-Each of the ``jobs`` worker slots owns a one-process executor from joblib's loky
-backend, so trials flow as workers free up, and a worker that dies (killed, out
-of memory) takes only its own trial down: the slot fails that trial, starts a
-replacement worker and goes on, while the other slots never notice.
+The parent's loop only reacts to what slots report: a finished trial, a worker that
+died (its trial is failed and the worker replaced), a worker stalled or past the
+time-out, Ctrl-C. Every way out leaves no trial RUNNING.
 """
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
-from joblib.externals.loky import ProcessPoolExecutor
-from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
+from optuna.trial import TrialState
 
+from mlp.experiment import read_history
+
+from .liveness import fail_stale_trials, sync_records
 from .progress import Progress
-from .records import sync_records
-from .study import StudyPaths, count, fail_stale_trials, load_study, open_storage, pid_alive
+from .records import TrialOutcome
+from .storage import open_storage
+from .study import Settings, StudyPaths, load_study
 from .trial import TrialJob, run_trial
+from .workers import (
+    INTERRUPT_GRACE,
+    Event,
+    Pool,
+    Slot,
+    SlotFailed,
+    TaskDone,
+    WorkerDied,
+    blas_threads_per_worker,
+)
+
+__all__ = ["RunSummary", "blas_threads_per_worker", "run_workers"]
 
 FAIL_STREAK = 5  # this many failed trials in a row stop the run
+STALL_LIMIT = 300.0  # seconds without a sign of progress before a trial counts as stalled
+STALL_EPOCHS = 10  # ... or this many times the trial's mean epoch time, if longer
+
+
+def timeout_grace(timeout: float) -> float:
+    """How long trials in flight may run past --timeout: a tenth of it, 5 s to 5 min."""
+    return min(300.0, max(5.0, 0.1 * timeout))
+
+
+def stall_seconds(trial_dir: Path, floor: float) -> tuple[float, float]:
+    """How long a trial has shown no progress (no file of its directory written), and
+    how long it may: ``floor``, or `STALL_EPOCHS` times its mean epoch so far."""
+    try:
+        files = [p for p in trial_dir.iterdir() if p.is_file()]
+        last = max((p.stat().st_mtime for p in files), default=None)
+    except OSError:
+        return 0.0, floor
+    if last is None:
+        return 0.0, floor
+    limit = floor
+    history = trial_dir / "history.csv"
+    if history.is_file():
+        with suppress(OSError, ValueError, KeyError):
+            rows = read_history(history)
+            if rows:
+                limit = max(floor, STALL_EPOCHS * sum(r["seconds"] for r in rows) / len(rows))
+    return time.time() - last, limit
 
 
 @dataclass
 class RunSummary:
-    finished: int = 0
     interrupted: bool = False
     stopped_reason: str = ""
-    results: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def blas_threads_per_worker(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // jobs)
+# -- the run ---------------------------------------------------------------------
+
+class _Run:
+    """The parent's side of a run: reacts to what the worker slots report."""
+
+    def __init__(self, job: TrialJob, jobs: int, timeout: float | None, stall_limit: float,
+                 progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None
+                 ) -> None:
+        self.job, self.timeout, self.progress, self.on_result = job, timeout, progress, on_result
+        self.storage = open_storage(job.paths.journal, job.storage_url)
+        self.study = load_study(job.paths, self.storage)
+        self.pool = Pool(lambda: (run_trial, job), jobs, job.paths.root, say=self.say,
+                         on_start=self.use_terminal)
+        self.summary = RunSummary()
+        self.started = time.monotonic()
+        self.fail_streak = 0
+        self.stall_limit = stall_limit
+        self.stalls_checked = 0.0
+        self.cut_at: float | None = None  # when the time-out's grace ran out
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.line(message)
+
+    def use_terminal(self, terminal: IO[str]) -> None:
+        if self.progress is not None:
+            self.progress.stream = terminal
+
+    def halt(self, reason: str) -> None:
+        """Start no more trials; the ones in flight finish."""
+        if not self.pool.stop.is_set():
+            self.pool.stop.set()
+            self.summary.stopped_reason = reason
+            self.say(reason)
+
+    def refresh(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.study.get_trials(deepcopy=False),
+                                 time.monotonic() - self.started)
+
+    def run(self) -> RunSummary:
+        fail_stale_trials(self.storage, self.study, self.job.paths,
+                          "worker process gone (found by a later run)")
+        sync_records(self.study, self.job.paths)
+        self.pool.run(self.on_event)
+        if self.pool.interrupted:
+            self.summary.interrupted = True
+            fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
+                              pids=self.pool.pids())
+        self.refresh()
+        if self.progress is not None:
+            self.progress.close()
+        self.summary.seconds = time.monotonic() - self.started
+        return self.summary
+
+    def on_event(self, event: Event | None) -> None:
+        self.watch_the_clock()
+        self.watch_for_stalls()
+        if isinstance(event, TaskDone):
+            self.trial_finished(event.result)
+        elif isinstance(event, WorkerDied):
+            failed = fail_stale_trials(self.storage, self.study, self.job.paths, event.reason)
+            sync_records(self.study, self.job.paths)  # it may have died after tell
+            for number in failed:
+                self.say(f"trial {number} failed: {event.reason}")
+        elif isinstance(event, SlotFailed):
+            first_line = (str(event.error).splitlines() or [""])[0]
+            self.halt(f"worker error: {type(event.error).__name__}: {first_line}")
+        self.refresh()
+
+    def watch_the_clock(self) -> None:
+        """--timeout: start no trial after it; interrupt the ones in flight `timeout_grace`
+        later; kill what has not stopped `INTERRUPT_GRACE` after that."""
+        if self.timeout is None:
+            return
+        over = time.monotonic() - self.started - self.timeout
+        if over < 0:
+            return
+        grace = timeout_grace(self.timeout)
+        self.halt(f"time-out reached; trials in flight get {grace:.0f}s to finish")
+        if over > grace and self.cut_at is None:
+            self.cut_at = time.monotonic()
+            self.say("time-out grace over: interrupting the trials in flight")
+            for slot in self.pool.slots:
+                slot.interrupt()
+        elif self.cut_at is not None and time.monotonic() - self.cut_at > INTERRUPT_GRACE:
+            self.cut_at = float("inf")  # once
+            self.kill_slots(self.pool.slots,
+                            "stopped at the run's time-out (worker did not respond)")
+
+    def watch_for_stalls(self) -> None:
+        """Fail the trial of a worker that shows no sign of progress (stopped, hung) for
+        longer than the stall limit, and replace the worker."""
+        if time.monotonic() - self.stalls_checked < 2.0:
+            return
+        self.stalls_checked = time.monotonic()
+        by_pid = {slot.pid: slot for slot in self.pool.slots if slot.pid is not None}
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            slot = by_pid.get(t.user_attrs.get("pid"))
+            if slot is None:
+                continue
+            quiet, limit = stall_seconds(self.job.paths.trial_dir(t.number), self.stall_limit)
+            if quiet > limit:
+                self.say(f"trial {t.number}: no progress for {quiet:.0f}s (limit {limit:.0f}s); "
+                         f"its worker {slot.pid} is stopped or hung: replacing it")
+                self.kill_slots([slot], f"no progress for {quiet:.0f}s: worker stopped or hung")
+
+    def kill_slots(self, slots: list[Slot], reason: str) -> None:
+        pids = {s.pid for s in slots if s.pid is not None}
+        for slot in slots:
+            slot.kill()
+        fail_stale_trials(self.storage, self.study, self.job.paths, reason, pids=pids)
+
+    def trial_finished(self, outcome: TrialOutcome) -> None:
+        if self.on_result is not None:
+            self.on_result(outcome)
+        failed = outcome.state == "FAIL" and outcome.reason != "interrupted"
+        self.fail_streak = self.fail_streak + 1 if failed else 0
+        if self.fail_streak >= FAIL_STREAK:
+            self.halt(f"{self.fail_streak} trials failed in a row (last: {outcome.reason}); "
+                      "stopping instead of burning the budget")
 
 
-def _init_worker(threads: int) -> None:
-    from threadpoolctl import threadpool_limits
-
-    global _LIMITS
-    _LIMITS = threadpool_limits(limits=threads, user_api="blas")
-    interrupted = []
-
-    def on_signal(signum: int, frame: Any) -> None:
-        # The first SIGINT or SIGTERM interrupts the trial; later ones are ignored so
-        # that the trial's cleanup (recording its state) is never itself interrupted.
-        if not interrupted:
-            interrupted.append(signum)
-            raise KeyboardInterrupt
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-
-_LIMITS = None
-
-
-class _Slot(threading.Thread):
-    def __init__(self, job: TrialJob, threads: int, events: queue.Queue,
-                 stop: threading.Event) -> None:
-        super().__init__(daemon=True)
-        self.job, self.threads, self.events, self.stop = job, threads, events, stop
-        self.executor: ProcessPoolExecutor | None = None
-        self.pid: int | None = None
-
-    def _start_worker(self) -> None:
-        env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                               "MKL_NUM_THREADS")}
-        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
-                                            initargs=(self.threads,), env=env)
-        self.pid = self.executor.submit(os.getpid).result()
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                try:
-                    if self.executor is None:
-                        self._start_worker()
-                    result = self.executor.submit(run_trial, self.job).result()
-                except (BrokenProcessPool, TerminatedWorkerError) as exc:
-                    self.events.put(("died", self.pid, _death_reason(exc)))
-                    if self.executor is not None:
-                        self.executor.shutdown(wait=False, kill_workers=True)
-                    self.executor = None
-                    continue
-                if result["number"] is None:
-                    break  # the study has all the trials it needs
-                self.events.put(("trial", self.pid, result))
-        except BaseException as exc:  # anything else: report it, never hang the run
-            self.events.put(("error", self.pid, exc))
-        finally:
-            self.events.put(("exit", self.pid, None))
-
-    def interrupt(self) -> None:
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    def kill(self) -> None:
-        """Kill the worker now and wait until it is gone, so that its trial can be failed."""
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, kill_workers=True)
-        deadline = time.monotonic() + 3
-        while self.pid is not None and pid_alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-def _death_reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    for sig in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT"):
-        if sig in str(exc):
-            return f"worker process was killed ({sig})"
-    return f"worker process died ({text[:200]})"
-
-
-class _Terminate(Exception):
-    pass
-
-
-def _raise_terminate(signum: int, frame: Any) -> None:
-    raise _Terminate
-
-
-def run_workers(paths: StudyPaths, storage_url: str | None, target: int, jobs: int,
-                timeout: float | None = None, progress: Progress | None = None,
-                plots: bool = True,
-                on_result: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, target: int,
+                jobs: int, timeout: float | None = None, progress: Progress | None = None,
+                plots: bool = True, on_result: Callable[[TrialOutcome], None] | None = None,
+                stall_limit: float = STALL_LIMIT) -> RunSummary:
     """Run trials with ``jobs`` workers until the study has ``target`` finished trials.
 
     Ctrl-C or SIGTERM stops it: in-flight trials are interrupted and recorded as
     failed ("interrupted"); a second signal kills the workers at once. Either way
     no trial is left RUNNING by a worker of this run.
     """
-    storage = open_storage(paths, storage_url)
-    study = load_study(paths, storage)
-    fail_stale_trials(study, paths, "worker process gone (found by a later run)")
-    sync_records(study, paths)
-    job = TrialJob(str(paths.root.parent), paths.name, storage_url, target, plots)
-    threads = blas_threads_per_worker(jobs)
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    slots = [_Slot(job, threads, events, stop) for _ in range(jobs)]
-    summary, started = RunSummary(), time.monotonic()
-    fail_streak = 0
-    old_term = signal.signal(signal.SIGTERM, _raise_terminate)
-
-    def refresh() -> None:
-        if progress is not None:
-            trials = study.get_trials(deepcopy=False)
-            progress.update(count(trials), trials, time.monotonic() - started)
-
-    try:
-        for slot in slots:
-            slot.start()
-        alive = len(slots)
-        while alive:
-            if timeout is not None and time.monotonic() - started > timeout and not stop.is_set():
-                stop.set()
-                summary.stopped_reason = "time-out reached; in-flight trials finish"
-                _say(progress, summary.stopped_reason)
-            try:
-                kind, pid, payload = events.get(timeout=0.5)
-            except queue.Empty:
-                refresh()
-                continue
-            if kind == "exit":
-                alive -= 1
-            elif kind == "died":
-                failed = fail_stale_trials(study, paths, payload)
-                sync_records(study, paths)  # it may have died between tell and trial.json
-                for number in failed:
-                    _say(progress, f"trial {number} failed: {payload}")
-                summary.finished += len(failed)
-            elif kind == "error":
-                stop.set()
-                first_line = (str(payload).splitlines() or [""])[0]
-                summary.stopped_reason = f"worker error: {type(payload).__name__}: {first_line}"
-                _say(progress, summary.stopped_reason)
-            elif kind == "trial":
-                summary.results.append(payload)
-                summary.finished += 1
-                if on_result is not None:
-                    on_result(payload)
-                if payload["state"] == "FAIL" and not payload.get("reason") == "interrupted":
-                    fail_streak += 1
-                else:
-                    fail_streak = 0
-                if fail_streak >= FAIL_STREAK and not stop.is_set():
-                    stop.set()
-                    summary.stopped_reason = (
-                        f"{fail_streak} trials failed in a row (last: {payload['reason']}); "
-                        "stopping instead of burning the budget")
-                    _say(progress, summary.stopped_reason)
-            refresh()
-    except (KeyboardInterrupt, _Terminate):
-        summary.interrupted = True
-        stop.set()
-        _say(progress, "interrupted: stopping the trials in flight (again to stop at once)")
-        try:
-            for slot in slots:
-                slot.interrupt()
-            deadline = time.monotonic() + 15
-            for slot in slots:
-                slot.join(max(0.0, deadline - time.monotonic()))
-        except (KeyboardInterrupt, _Terminate):
-            pass
-        for slot in slots:
-            slot.kill()
-        fail_stale_trials(study, paths, "interrupted",
-                          pids={s.pid for s in slots if s.pid is not None})
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        for slot in slots:
-            if not summary.interrupted:
-                slot.join()
-            if slot.executor is not None:
-                slot.executor.shutdown(wait=not summary.interrupted,
-                                       kill_workers=summary.interrupted)
-        refresh()
-        if progress is not None:
-            progress.close()
-    summary.seconds = time.monotonic() - started
-    return summary
-
-
-def _say(progress: Progress | None, message: str) -> None:
-    if progress is not None:
-        progress.line(message)
+    return _Run(TrialJob(paths, storage_url, settings, target, plots), jobs, timeout,
+                stall_limit, progress, on_result).run()

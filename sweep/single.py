@@ -21,7 +21,8 @@ from mlp.memory import check_fits, training_bytes
 from mlp.train import EpochMetrics, evaluate
 
 from .errors import UsageError
-from .overrides import collect_overrides
+from .options import Command
+from .overrides import add_override_flags, collect_overrides
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
@@ -283,3 +284,37 @@ def cmd_data(args: argparse.Namespace) -> int:
           f"{len(data.test_y)} test images, {data.n_classes} classes")
     print(f"source: {data.source}")
     return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config.json to start from (e.g. of an earlier run)")
+    p.add_argument("--out", help="experiment directory to create (default runs/<timestamp>)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="only the final summary")
+    add_override_flags(p)
+
+
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", required=True, help="experiment directory of a run")
+    p.add_argument("--index", type=int, nargs="+", help="test image index (several: a grid)")
+    p.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
+                   help="pick K misclassified test images instead (default 16)")
+    p.add_argument("--out", help="figure file to write (default EXPERIMENT/predictions/...)")
+    p.add_argument("--show", action="store_true", help="also open the figure in a window")
+    p.add_argument("--data-dir", help="directory holding the dataset's IDX files")
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or idx")
+    p.add_argument("--data-dir", help="directory holding the four IDX files")
+
+
+COMMANDS = (
+    Command("train", "train one network and write its experiment directory",
+            add_train_arguments, cmd_train,
+            "Train one network (by default the classic 784-512-10 configuration) and write "
+            "an experiment directory."),
+    Command("predict", "show the trained network's prediction for test images",
+            add_predict_arguments, cmd_predict),
+    Command("data", "fetch and verify a dataset ahead of time", add_data_arguments, cmd_data),
+)

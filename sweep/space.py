@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,44 +33,7 @@ import optuna
 from mlp.config import Config, ConfigError, resolve_key
 
 from .errors import UsageError
-
-TYPES = ("int", "float", "categorical")
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str  # bare config key, e.g. "lr"
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-
-    @property
-    def key(self) -> str:
-        section, key = resolve_key(self.name)
-        return f"{section}.{key}"
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.type == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        if self.type == "float":
-            return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
-        return trial.suggest_categorical(self.name, list(self.choices))
-
-    def contains(self, value: Any) -> bool:
-        if self.type == "categorical":
-            return value in self.choices
-        return self.low <= value <= self.high
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
-        if self.type == "categorical" or not self.log:
-            d.pop("log", None)
-        return d
-
+from .param import TYPES, Param
 
 DEFAULT_PARAMS: tuple[Param, ...] = (
     Param("hidden_size", "int", 32, 2048, log=True),
@@ -80,8 +43,6 @@ DEFAULT_PARAMS: tuple[Param, ...] = (
     Param("batch_size", "categorical", choices=(32, 64, 128, 256, 512)),
 )
 
-# The classic student project's configuration, enqueued as trial 0 of every study.
-CLASSIC = {"hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
 
 
 @dataclass(frozen=True)
@@ -93,6 +54,12 @@ class Space:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    def param(self, name: str) -> Param:
+        try:
+            return next(p for p in self.params if p.name == name)
+        except StopIteration:
+            raise KeyError(name) from None
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Config overrides for one trial: its sampled values, keyed by dotted config key."""
         return {p.key: p.suggest(trial) for p in self.params}
@@ -101,9 +68,28 @@ class Space:
         return {_dotted(name): value for name, value in self.fixed}
 
     def classic_params(self) -> dict[str, Any]:
-        """The classic configuration's values for the sampled settings that can take them."""
-        return {p.name: CLASSIC[p.name] for p in self.params
-                if p.name in CLASSIC and p.contains(CLASSIC[p.name])}
+        """The classic configuration's values for the sampled settings that can take them.
+
+        The classic student project is `Config`'s defaults, so trial 0 of every study
+        shows where it stands.
+        """
+        classic = Config()
+        return {p.name: classic.value(p.name) for p in self.params
+                if classic.value(p.name) is not None and p.contains(classic.value(p.name))}
+
+    def check_against(self, config: Config, source: str = "space") -> None:
+        """Every value the sampler may pick must make a valid config with this study's
+        other settings (e.g. warm-up epochs below a fixed epoch count)."""
+        for p in self.params:
+            values = list(p.choices) if p.categorical else [p.low, p.high]
+            if p.type == "int":
+                values = [int(v) for v in values]
+            for value in values:
+                try:
+                    config.with_overrides({p.key: value})
+                except ConfigError as exc:
+                    raise UsageError(f"{source}: params.{p.name} can be {value!r}, which this "
+                                     f"study's other settings do not allow ({exc})") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": {p.name: p.to_dict() for p in self.params},
@@ -125,12 +111,7 @@ def load_space(path: str | Path | None) -> Space:
     if path is None:
         return default_space()
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"--space {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
+    raw = _read_toml(path)
     unknown = set(raw) - {"params", "fixed"}
     if unknown:
         raise UsageError(f"--space {path}: unknown table [{sorted(unknown)[0]}] "
@@ -150,7 +131,7 @@ def load_space(path: str | Path | None) -> Space:
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, dict):
         raise UsageError(f"--space {path}: [fixed] must be a table of settings")
-    fixed = {_bare(k, f"--space {path}"): v for k, v in fixed.items()}
+    fixed = _fixed_names(fixed, f"--space {path}")
     both = sorted(set(fixed) & {_bare(n, f"--space {path}") for n in changes})
     if both:
         raise UsageError(f"--space {path}: {both[0]} is both sampled ([params]) and fixed "
@@ -163,6 +144,43 @@ def load_space(path: str | Path | None) -> Space:
     except ConfigError as exc:
         raise UsageError(f"--space {path}: [fixed] {exc}") from None
     return space
+
+
+MAX_SPACE_BYTES = 1 << 20  # a space file is a few lines; more is a mistake
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A space file's TOML, read only if it is a regular file of sensible size."""
+    try:
+        if not path.is_file():
+            what = "no such file" if not path.exists() else "not a regular file"
+            raise UsageError(f"--space {path}: {what}")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SPACE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--space {path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_SPACE_BYTES:
+        raise UsageError(f"--space {path}: larger than {MAX_SPACE_BYTES // 1024} KiB; "
+                         "a space file is a few lines of TOML")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
+
+
+def _fixed_names(fixed: dict[str, Any], source: str) -> dict[str, Any]:
+    """[fixed] keyed by bare config keys; the same key twice, or a seed, is refused."""
+    out: dict[str, Any] = {}
+    for key, value in fixed.items():
+        name = _bare(key, source)
+        if name in out:
+            raise UsageError(f"{source}: [fixed] names {name} twice ({key!r} and another "
+                             "spelling); keep one")
+        if name == "seed":
+            raise UsageError(f"{source}: [fixed] seed: each trial's seed comes from the study "
+                             "seed (use --seed)")
+        out[name] = value
+    return out
 
 
 def _bare(name: str, source: str) -> str:

@@ -11,45 +11,47 @@ from __future__ import annotations
 import os
 import socket
 import traceback
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 
 from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 
-from .records import record_end, record_start
-from .study import (
-    Settings,
-    StudyPaths,
-    count,
-    load_study,
-    open_storage,
-    stored_settings,
-    study_lock,
-    trial_seed,
-)
+from .records import TrialOutcome, write_record
+from .samplers import trial_seed
+from .storage import open_storage
+from .study import Settings, StudyPaths, count, load_study, study_lock
 
 
 @dataclass(frozen=True)
 class TrialJob:
     """What a worker needs to run the next trial of a study (picklable, small)."""
 
-    studies_dir: str
-    study: str
+    paths: StudyPaths
     storage_url: str | None
+    settings: Settings
     target: int  # finished trials the study should have
     plots: bool = True
 
 
+class WorkerTerminated(BaseException):
+    """The worker process was sent SIGTERM by something other than its run."""
+
+
+class RunGone(BaseException):
+    """The run that started this worker has died."""
+
+
 _DATA: dict[tuple, Dataset] = {}
+_STORAGES: dict[tuple, BaseStorage] = {}
 
 
-def _dataset(config: Config) -> Dataset:
+def dataset_for(config: Config) -> Dataset:
     # one memory-mapped dataset per worker process, shared by all its trials
     key = (config.data.dataset, config.data.data_dir, config.data.train_limit)
     if key not in _DATA:
@@ -58,10 +60,18 @@ def _dataset(config: Config) -> Dataset:
     return _DATA[key]
 
 
+def _storage(job: TrialJob) -> BaseStorage:
+    # one storage per worker process: a journal is then read once, not once per trial
+    key = (job.paths, job.storage_url)
+    if key not in _STORAGES:
+        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url)
+    return _STORAGES[key]
+
+
 def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
-    overrides = settings.search_space.suggest(trial)
+    overrides = settings.space.suggest(trial)
     overrides["training.seed"] = trial_seed(settings.seed, trial.number)
-    return settings.base_config.with_overrides(overrides)
+    return settings.config.with_overrides(overrides)
 
 
 def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
@@ -78,7 +88,7 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
             return True
         return False
 
-    result = run_experiment(config, paths.trial_dir(trial.number), data=_dataset(config),
+    result = run_experiment(config, paths.trial_dir(trial.number), data=dataset_for(config),
                             on_epoch=on_epoch, plots=plots,
                             extra={"study": paths.name, "trial": trial.number})
     if pruned_at:
@@ -86,52 +96,80 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
     return result
 
 
-def run_trial(job: TrialJob) -> dict[str, Any]:
-    """Run the study's next trial, if it still needs one. Returns a summary for the parent."""
-    paths = StudyPaths.of(job.studies_dir, job.study)
-    storage = open_storage(paths, job.storage_url)
-    with study_lock(paths):
-        plain = load_study(paths, storage)
-        trials = plain.get_trials(deepcopy=False)
-        counts = count(trials)
+def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Trial] | None:
+    """The study's next trial, created under the study lock, or None when it has enough."""
+    with study_lock(job.paths):
+        study_id = storage.get_study_id_from_name(job.paths.name)
+        counts = count(storage.get_all_trials(study_id, deepcopy=False))
         if counts.finished + counts.running >= job.target:
-            return {"number": None}
-        settings = stored_settings(plain)
-        study = load_study(paths, storage, settings, next_number=len(trials))
+            return None
+        next_number = storage.get_n_trials(study_id)
+        study = load_study(job.paths, storage, job.settings, next_number)
         trial = study.ask()
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("seed", trial_seed(settings.seed, trial.number))
-    trial.set_user_attr("experiment_dir", str(paths.trial_dir(trial.number)))
-    paths.trial_dir(trial.number).mkdir(parents=True, exist_ok=True)
-    record_start(paths, trial)
+    return study, trial
+
+
+def run_trial(job: TrialJob) -> TrialOutcome | None:
+    """Run the study's next trial, if it still needs one; its outcome for the parent."""
+    asked = _ask(job, _storage(job))
+    if asked is None:
+        return None
+    study, trial = asked
+    trial_dir = job.paths.trial_dir(trial.number)
+    trial.set_user_attr("seed", trial_seed(job.settings.seed, trial.number))
+    trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    write_record(trial_dir, TrialOutcome.running(trial))
     try:
-        result = objective(trial, settings, paths, job.plots)
+        result = objective(trial, job.settings, job.paths, job.plots)
     except BaseException as exc:
-        reason = ("interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit)
-                  else f"{type(exc).__name__}: {exc}")
-        trial.set_user_attr("reason", reason)
-        trial.set_user_attr("traceback", traceback.format_exc())
-        frozen = study.tell(trial, state=TrialState.FAIL)
-        record_end(paths, frozen)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        outcome = _tell_failure(study, trial, trial_dir, exc)
+        if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
             raise
-        return summary(frozen)
-    trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
-    trial.set_user_attr("worker_peak_rss_mb", round(peak_rss_mb(), 1))
-    trial.set_user_attr("epochs", len(result.history))
-    trial.set_user_attr("parameter_count", result.parameter_count)
-    if result.status == "completed":
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        frozen = study.tell(trial, result.val_accuracy)
-    else:  # pruned by the pruner, or diverged: both are runs the sampler should avoid
-        trial.set_user_attr("reason", result.message)
-        if result.status == "diverged":
-            trial.set_user_attr("diverged", True)
-        frozen = study.tell(trial, state=TrialState.PRUNED)
-    record_end(paths, frozen)
-    return summary(frozen)
+        return outcome
+    return _tell_result(study, trial, trial_dir, result)
+
+
+def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir,
+                  exc: BaseException) -> TrialOutcome:
+    if isinstance(exc, WorkerTerminated):
+        reason = "worker process was terminated (SIGTERM)"
+    elif isinstance(exc, RunGone):
+        reason = "the run process died"
+    elif isinstance(exc, KeyboardInterrupt | SystemExit):
+        reason = "interrupted"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    trial.set_user_attr("reason", reason)
+    trial.set_user_attr("traceback", traceback.format_exc())
+    outcome = TrialOutcome.from_frozen(study.tell(trial, state=TrialState.FAIL))
+    write_record(trial_dir, outcome)
+    return outcome
+
+
+def _tell_result(study: optuna.Study, trial: optuna.Trial, trial_dir,
+                 result: ExperimentResult) -> TrialOutcome:
+    """Tell the storage how the run ended: completed runs COMPLETE with their best
+    validation accuracy; runs stopped by the pruner, or diverged, PRUNED (both are
+    runs the sampler should learn to avoid)."""
+    completed = result.status == "completed"
+    outcome = replace(
+        TrialOutcome.running(trial), epochs_trained=len(result.history),
+        train_seconds=round(result.train_seconds, 3), parameter_count=result.parameter_count,
+        worker_peak_rss_mb=round(peak_rss_mb(), 1),
+        test_accuracy=result.test_accuracy if completed else None,
+        best_epoch=result.best_epoch if completed else None,
+        reason="" if completed else result.message, diverged=result.status == "diverged")
+    for key, value in outcome.to_attrs().items():
+        if key not in trial.user_attrs:
+            trial.set_user_attr(key, value)
+    frozen = (study.tell(trial, result.val_accuracy) if completed
+              else study.tell(trial, state=TrialState.PRUNED))
+    outcome = TrialOutcome.from_frozen(frozen)
+    write_record(trial_dir, outcome)
+    return outcome
 
 
 def peak_rss_mb() -> float:
@@ -139,9 +177,3 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def summary(t: FrozenTrial) -> dict[str, Any]:
-    return {"number": t.number, "state": t.state.name, "value": t.value,
-            "reason": t.user_attrs.get("reason", ""),
-            "test_accuracy": t.user_attrs.get("test_accuracy"), "params": t.params}

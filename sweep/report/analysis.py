@@ -1,246 +1,79 @@
-"""The study as the report sees it: trials by kind, the settings, bins, trends, fronts.
+"""The study as the report sees it: its trials, the sampled settings, bins, trends, fronts.
 
 `prepare(results)` reads the storage (through `StudyResults`) and the trial
 directories once; everything else here is a plain function of its output, so the
-figures, the tables and the notebook all work from the same numbers.
+figures, the tables and the notebook all work from the same numbers. The trials
+table is `StudyResults.trials`: Optuna's states (a diverged trial is PRUNED with
+``diverged`` set), the objective in ``value`` (the best validation accuracy; for a
+pruned trial Optuna stores its last reported one there, so the report reads ``value``
+of completed trials only and ``last_value`` otherwise), ``test_accuracy``, and every
+accuracy a fraction; only the displays turn them into percent.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..param import Bins, Param
 from ..results import StudyResults
-from ..study import Counts
+from ..study import Counts, Settings
 
-# what each setting is measured in, for axis labels
-UNITS = {
-    "hidden_size": "hidden units",
-    "hidden_layers": "layers",
-    "dropout": "fraction of units dropped",
-    "l2": "weight-decay coefficient",
-    "lr": "learning rate per step",
-    "batch_size": "images per batch",
-    "momentum": "momentum coefficient",
-    "epochs": "epochs",
-    "warmup_epochs": "epochs",
-    "step_every": "epochs",
-    "step_gamma": "factor",
-    "shift": "pixels",
-    "train_limit": "images",
-}
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
-
-
-@dataclass(frozen=True)
-class Bins:
-    """Bins of one setting: edges in the sampled scale (log10 for log settings)."""
-
-    edges: np.ndarray | None  # None: one bin per categorical choice
-    labels: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One sampled setting of the space, as stored in the study's settings."""
-
-    name: str
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-    @classmethod
-    def from_spec(cls, name: str, spec: dict[str, Any]) -> Setting:
-        kind = spec.get("type", "categorical" if "choices" in spec else "float")
-        return cls(name, kind, spec.get("low"), spec.get("high"), bool(spec.get("log", False)),
-                   tuple(spec.get("choices") or ()))
-
-    @property
-    def categorical(self) -> bool:
-        return self.type == "categorical"
-
-    @property
-    def numeric_choices(self) -> bool:
-        return self.categorical and all(
-            isinstance(c, int | float) and not isinstance(c, bool) for c in self.choices)
-
-    @property
-    def varies(self) -> bool:
-        """Whether the space lets this setting take more than one value."""
-        if self.categorical:
-            return len(self.choices) > 1
-        return self.high > self.low
-
-    @property
-    def unit(self) -> str:
-        return UNITS.get(self.name, "value")
-
-    @property
-    def label(self) -> str:
-        scale = ", log scale" if self.log else ""
-        return f"{self.name} ({self.unit}{scale})"
-
-    def fixed_text(self) -> str:
-        """The single value of a setting that never varies."""
-        return fmt(self.choices[0] if self.categorical else self.low)
-
-    def range_text(self) -> str:
-        if self.categorical:
-            return "{" + ", ".join(str(c) for c in self.choices) + "}"
-        text = f"[{fmt(self.low)}, {fmt(self.high)}]"
-        return text + (" (log)" if self.log else "")
-
-    def scale(self, values) -> np.ndarray:
-        """Values on the axis the setting was sampled on: log10 for log settings,
-        the choice's index for categorical ones (NaN where missing)."""
-        if self.categorical:
-            index = {_key(c): i for i, c in enumerate(self.choices)}
-            return np.array([index.get(_key(v), np.nan) for v in values], dtype=np.float64)
-        x = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce")
-        x = x.to_numpy(dtype=np.float64)
-        if self.log:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.where(x > 0, np.log10(x), np.nan)
-        return x
-
-    def unscale(self, x):
-        return np.power(10.0, x) if self.log else x
-
-    def position(self, value) -> float:
-        """Where ``value`` sits in the range, 0 (low) to 1 (high), on the sampled scale."""
-        if not self.varies:
-            return 0.5
-        x = float(self.scale([value])[0])
-        if self.categorical:
-            return x / (len(self.choices) - 1)
-        lo, hi = self.scale([self.low, self.high])
-        return (x - lo) / (hi - lo)
-
-    def bins(self, n: int) -> Bins:
-        """``n`` equal bins on the sampled scale (one per integer for small int ranges)."""
-        if self.categorical:
-            return Bins(None, tuple(str(c) for c in self.choices))
-        lo, hi = self.scale([self.low, self.high])
-        if not self.varies:
-            return Bins(np.array([lo - 0.5, hi + 0.5]), (fmt(self.low),))
-        if self.type == "int" and self.high - self.low + 1 <= n:
-            values = np.arange(int(self.low), int(self.high) + 1)
-            mids = np.concatenate([[values[0] - 0.5], values[:-1] + 0.5, [values[-1] + 0.5]])
-            edges = self.scale(np.maximum(mids, 1e-9 if self.log else -np.inf))
-            return Bins(edges, tuple(str(v) for v in values))
-        edges = np.linspace(lo, hi, n + 1)
-        raw = self.unscale(edges)
-        if self.type == "int":
-            labels = tuple(f"{math.ceil(raw[i] - 1e-9) if i else int(raw[0])}"
-                           f"–{math.floor(raw[i + 1] + 1e-9)}" for i in range(n))
-        else:
-            labels = tuple(f"{fmt(raw[i])}–{fmt(raw[i + 1])}" for i in range(n))
-        return Bins(edges, labels)
-
-    def bin_of(self, values, bins: Bins) -> np.ndarray:
-        """The bin index of each value (-1 where missing)."""
-        x = self.scale(values)
-        if bins.edges is None:
-            out = np.where(np.isfinite(x), x, -1)
-        else:
-            out = np.searchsorted(bins.edges, x, side="right") - 1
-            out = np.clip(out, 0, len(bins) - 1)
-            out = np.where(np.isfinite(x), out, -1)
-        return out.astype(np.int64)
-
-    def fmt(self, value) -> str:
-        return fmt(value)
-
-
-def _key(v):
-    """Categorical values compare by a text form in which 64, 64.0 and np.int64(64) agree
-    (a column with a missing value turns pandas' ints into floats)."""
-    v = v.item() if hasattr(v, "item") else v
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        f = float(v)
-        return str(int(f)) if f.is_integer() else repr(f)
-    return str(v)
-
-
-def fmt(v) -> str:
-    """A setting's value in few characters: 512, 0.3, 1e-04, 0.00316."""
-    if v is None:
-        return "–"
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        v = float(v)
-        if not math.isfinite(v):
-            return "–"
-        if v == int(v) and abs(v) < 1e6:
-            return str(int(v))
-        if abs(v) < 1e-3 or abs(v) >= 1e5:
-            return f"{v:.1e}"
-        return f"{v:.3g}"
-    return str(v)
-
-
-def kind_of(state: str, diverged: bool) -> str:
-    if state == "COMPLETE":
-        return "completed"
-    if state == "PRUNED":
-        return "diverged" if diverged else "pruned"
-    if state == "FAIL":
-        return "failed"
-    return "running"
+NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds",
+           "parameter_count", "epochs_trained", "best_epoch")
 
 
 @dataclass
 class StudyData:
-    """Everything the report draws from: one row per trial plus the study's settings."""
+    """Everything the report draws from: the study (its typed `Settings`) and its trials
+    table with numeric columns."""
 
-    name: str
-    root: Path
-    settings: list[Setting]
-    trials: pd.DataFrame  # results.trials + kind, acc, last_acc, last_epoch (accuracies in %)
-    counts: Counts
-    config: dict[str, Any]
-    sampler: str
-    pruner: str
-    fixed: dict[str, Any] = field(default_factory=dict)
-    results: StudyResults | None = None
+    results: StudyResults
+    trials: pd.DataFrame  # results.trials, numbers as numbers
+
+    @property
+    def name(self) -> str:
+        return self.results.name
+
+    @property
+    def settings(self) -> Settings:
+        return self.results.settings
+
+    @property
+    def params(self) -> list[Param]:
+        """The sampled settings, in the order of the space."""
+        return list(self.settings.space.params)
+
+    @property
+    def counts(self) -> Counts:
+        return self.results.counts
 
     @property
     def max_epochs(self) -> int:
-        return int(self.config.get("training", {}).get("epochs") or 0)
+        return int(self.settings.config.training.epochs)
 
     @property
     def completed(self) -> pd.DataFrame:
-        t = self.trials
-        return t[(t["kind"] == "completed") & t["acc"].notna()]
+        return completed(self.trials)
 
     @property
-    def varied(self) -> list[Setting]:
-        return [s for s in self.settings if s.varies]
+    def varied(self) -> list[Param]:
+        return [p for p in self.params if p.varies]
 
-    def setting(self, name: str) -> Setting | None:
-        return next((s for s in self.settings if s.name == name), None)
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
 
     @property
     def best(self) -> pd.Series | None:
         done = self.completed
-        if done.empty:
-            return None
-        return done.sort_values(["acc", "number"], ascending=[False, True]).iloc[0]
+        return None if done.empty else ranked(done).iloc[0]
 
     @property
     def classic(self) -> pd.Series | None:
@@ -248,11 +81,11 @@ class StudyData:
         return rows.iloc[0] if len(rows) else None
 
     def trial_dir(self, number: int) -> Path:
-        return self.root / "trials" / f"{int(number):04d}"
+        return self.results.trial_dir(int(number))
 
     @cached_property
     def histories(self) -> dict[int, pd.DataFrame]:
-        """history.csv of every trial that has one (accuracies in %), by trial number."""
+        """history.csv of every trial that has one, by trial number."""
         out = {}
         for n in self.trials["number"]:
             path = self.trial_dir(n) / "history.csv"
@@ -262,39 +95,37 @@ class StudyData:
                 continue
             if {"epoch", "val_acc"} <= set(h.columns) and len(h):
                 h = h.sort_values("epoch")
-                h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce") * 100.0
+                h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
                 out[int(n)] = h
         return out
 
 
 def prepare(results: StudyResults) -> StudyData:
-    """Read a study once: its settings, its trials with kind and accuracy in percent."""
-    settings = results.settings
-    space = settings.space
-    names = list(space.get("params", {}))
+    """Read a study once: its settings and its trials table, numbers as numbers."""
     df = results.trials.copy()
-    last = {t.number: _last_report(t.intermediate_values) for t in results.frozen_trials}
-    df["kind"] = [kind_of(s, bool(d)) for s, d in zip(df["state"], df["diverged"], strict=True)]
-    df["acc"] = pd.to_numeric(df["value"], errors="coerce") * 100.0
-    df.loc[df["kind"] != "completed", "acc"] = np.nan
-    df["last_epoch"] = [last.get(n, (np.nan, np.nan))[0] for n in df["number"]]
-    df["last_acc"] = [last.get(n, (np.nan, np.nan))[1] * 100.0 for n in df["number"]]
-    df["test_acc"] = pd.to_numeric(df["test_accuracy"], errors="coerce") * 100.0
-    for col in ("train_seconds", "parameter_count", "epochs", "best_epoch"):
+    for col in NUMERIC:
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    return StudyData(
-        name=results.name, root=results.paths.root,
-        settings=[Setting.from_spec(n, space["params"][n]) for n in names],
-        trials=df, counts=results.counts, config=settings.config, sampler=settings.sampler,
-        pruner=settings.pruner, fixed=dict(space.get("fixed", {})), results=results)
+    for col in ("classic", "diverged"):
+        df[col] = df[col].eq(True)  # missing: False
+    return StudyData(results, df)
 
 
-def _last_report(values: dict[int, float]) -> tuple[float, float]:
-    finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
-    if not finite:
-        return (np.nan, np.nan)
-    step = max(finite)
-    return (float(step), float(finite[step]))
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """The completed trials of a trials table (those with an objective value)."""
+    return df[(df["state"] == "COMPLETE") & df["value"].notna()]
+
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["state"] != "RUNNING"]
+
+
+def failed_or_diverged(df: pd.DataFrame) -> pd.Series:
+    return (df["state"] == "FAIL") | df["diverged"]
+
+
+def ranked(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials from the highest validation accuracy down (ties: the lower number first)."""
+    return df.sort_values(["value", "number"], ascending=[False, True])
 
 
 # ---------------------------------------------------------------- statistics
@@ -315,10 +146,11 @@ def bootstrap_mean_ci(y: np.ndarray, n_boot: int = 400, seed: int = 0,
     return float(lo), float(hi)
 
 
-def binned(setting: Setting, df: pd.DataFrame, bins: Bins, column: str = "acc") -> pd.DataFrame:
+def binned(setting: Param, df: pd.DataFrame, bins: Bins, column: str = "value"
+           ) -> pd.DataFrame:
     """Per bin: trials, mean accuracy with a 95% bootstrap interval, and the best accuracy
     (the isolation curve: the best found in this bin over all other settings)."""
-    idx = setting.bin_of(df[setting.name], bins)
+    idx = setting.bin_of(df[setting.column], bins)
     y = df[column].to_numpy(dtype=np.float64)
     rows = []
     for b, label in enumerate(bins.labels):
@@ -371,12 +203,12 @@ def trend(x: np.ndarray, y: np.ndarray, n_boot: int = 200, seed: int = 0,
     return Trend(grid, fit, lo, hi, order)
 
 
-def interaction_grid(a: Setting, b: Setting, df: pd.DataFrame, n: int
+def interaction_grid(a: Param, b: Param, df: pd.DataFrame, n: int
                      ) -> tuple[np.ndarray, np.ndarray, Bins, Bins]:
     """Mean accuracy and trial count per (bin of b, bin of a): rows b, columns a."""
     ba, bb = a.bins(n), b.bins(n)
-    ia, ib = a.bin_of(df[a.name], ba), b.bin_of(df[b.name], bb)
-    y = df["acc"].to_numpy(dtype=np.float64)
+    ia, ib = a.bin_of(df[a.column], ba), b.bin_of(df[b.column], bb)
+    y = df["value"].to_numpy(dtype=np.float64)
     mean = np.full((len(bb), len(ba)), np.nan)
     count = np.zeros((len(bb), len(ba)), dtype=np.int64)
     for r in range(len(bb)):
@@ -391,20 +223,21 @@ def interaction_grid(a: Setting, b: Setting, df: pd.DataFrame, n: int
 # ---------------------------------------------------------------- accuracy axes
 
 LATE = 0.75  # a trial pruned after this share of the epoch budget is judged with the completed
-MIN_SPAN = 1.0  # percentage points: the narrowest accuracy axis
-SPREAD_FLOOR = 1.0  # percentage points: the least interquartile range the outlier cut assumes
+MIN_SPAN = 0.01  # one percentage point: the narrowest accuracy axis
+SPREAD_FLOOR = 0.01  # one point: the least interquartile range the outlier cut assumes
 OUTLIER_IQRS = 3.0  # values further than this many IQRs below the median fall off the axis
 
 
-def shown_acc(df: pd.DataFrame) -> pd.Series:
-    """The accuracy a trial is drawn at: final for completed, when stopped for pruned."""
-    return df["acc"].where(df["kind"] == "completed", df["last_acc"])
+def shown_value(df: pd.DataFrame) -> pd.Series:
+    """The accuracy a trial is drawn at: its objective when completed, else its last
+    reported one (a pruned trial: when it was stopped)."""
+    return df["value"].where(df["state"] == "COMPLETE", df["last_value"])
 
 
 def robust_range(values) -> tuple[float, float] | None:
-    """The lowest and highest of ``values`` (in %), leaving out the ones far below the
-    bulk: more than `OUTLIER_IQRS` interquartile ranges (at least `SPREAD_FLOOR`) below
-    the median, e.g. a trial stopped after one epoch at 28% among trials at 97-99%.
+    """The lowest and highest of ``values``, leaving out the ones far below the bulk:
+    more than `OUTLIER_IQRS` interquartile ranges (at least `SPREAD_FLOOR`) below the
+    median, e.g. a trial stopped after one epoch at 0.28 among trials at 0.97-0.99.
     None when no value is finite."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -416,14 +249,14 @@ def robust_range(values) -> tuple[float, float] | None:
 
 
 def acc_limits(core, extra=()) -> tuple[float, float]:
-    """Limits of an accuracy axis (in %) zoomed on where the information is.
+    """Limits of an accuracy axis (fractions) zoomed on where the information is.
 
     ``core`` are the accuracies the axis is for (completed trials, pruned ones that ran
     nearly the whole budget); its outliers below (see `robust_range`) and every value of
     ``extra`` below the lower limit are left below the axis, for the figure to draw on its
     floor. ``extra`` can still raise the upper limit. With no finite ``core``, ``extra``
-    takes its place; with nothing at all, 0-100%. The data span the axis from 10% of its
-    height (room for the floor markers below) to 95%, over at least `MIN_SPAN` points."""
+    takes its place; with nothing at all, 0-1. The data span the axis from 10% of its
+    height (room for the floor markers below) to 95%, over at least `MIN_SPAN`."""
     core = np.asarray(core, dtype=np.float64)
     extra = np.asarray(extra, dtype=np.float64)
     core, extra = core[np.isfinite(core)], extra[np.isfinite(extra)]
@@ -431,9 +264,9 @@ def acc_limits(core, extra=()) -> tuple[float, float]:
         core, extra = extra, core
     span = robust_range(core)
     if span is None:
-        return (0.0, 100.0)
+        return (0.0, 1.0)
     lo, top = span[0], max(span[1], float(extra.max()) if len(extra) else -np.inf)
-    ceiling = max(100.0, top)
+    ceiling = max(1.0, top)
     hi = top
     if hi - lo < MIN_SPAN:
         hi = min((hi + lo + MIN_SPAN) / 2, ceiling)
@@ -445,14 +278,14 @@ def acc_limits(core, extra=()) -> tuple[float, float]:
 
 
 def trial_acc_limits(df: pd.DataFrame, max_epochs: int = 0) -> tuple[float, float]:
-    """`acc_limits` of the trials as drawn (`shown_acc`): judged by the completed trials
-    and those pruned after `LATE` of the epoch budget; with fewer than 5 of those, by
-    every trial (still without the outliers below)."""
-    y = shown_acc(df)
-    core = df["kind"] == "completed"
+    """`acc_limits` of the trials as drawn (`shown_value`): judged by the completed trials
+    and those pruned (not diverged) after `LATE` of the epoch budget; with fewer than 5 of
+    those, by every trial (still without the outliers below)."""
+    y = shown_value(df)
+    core = df["state"] == "COMPLETE"
     if max_epochs:
-        late = pd.to_numeric(df["last_epoch"], errors="coerce") >= LATE * max_epochs
-        core |= (df["kind"] == "pruned") & late
+        late = df["last_epoch"] >= LATE * max_epochs
+        core |= (df["state"] == "PRUNED") & ~df["diverged"] & late
     core &= y.notna()
     if core.sum() < 5:
         core = y.notna()
@@ -484,9 +317,9 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def interaction_pairs(data: StudyData, ranking: list[str], limit: int = 4
-                      ) -> list[tuple[Setting, Setting]]:
+                      ) -> list[tuple[Param, Param]]:
     """lr × batch_size and hidden_size × dropout first, then pairs of the most important."""
-    varied = {s.name: s for s in data.varied}
+    varied = {p.name: p for p in data.varied}
     pairs: list[tuple[str, str]] = [p for p in (("lr", "batch_size"), ("hidden_size", "dropout"))
                                     if p[0] in varied and p[1] in varied]
     top = [n for n in ranking if n in varied][:4]

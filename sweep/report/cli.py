@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..commands import add_study_args
+from ..options import Command, add_study_args
 from ..results import load
 
 HELP = """\
@@ -14,12 +14,6 @@ reads the storage and the trial directories only, so it can run at any time, als
 while the study is still running (it covers the finished trials).
 """
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write a study's HTML and Markdown report",
-                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_study_args(p)
-    p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -33,3 +27,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"report: {index}")
     print(f"        {index.with_name('report.md')}")
     return 0
+
+
+COMMANDS = (Command("report", "write a study's HTML and Markdown report", add_study_args,
+                    cmd_report, HELP),)

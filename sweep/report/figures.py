@@ -2,8 +2,9 @@
 study has nothing to draw yet); `style.save_figure` writes it as PNG and SVG, and a
 notebook shows it inline.
 
-Every figure tells trial kinds apart the same way (see `style`), marks the best
-trial with a green ring and the classic configuration's trial with a star.
+Every figure tells trial outcomes apart the same way (`style.LOOKS`), marks the
+best trial with a green ring and the classic configuration's trial with a star.
+Accuracies are fractions; the axes show them in percent.
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
+from ..param import Bins, Param, fmt
 from . import style as S
 from .analysis import (
-    Setting,
     StudyData,
     acc_limits,
     binned,
-    fmt,
+    completed,
+    finished,
     interaction_grid,
     n_bins,
     pareto_front,
     robust_range,
-    shown_acc,
+    shown_value,
     trend,
     trial_acc_limits,
 )
@@ -37,57 +40,62 @@ from .importance import METHODS, Importance
 # ------------------------------------------------------------------ helpers
 
 def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, ylim: tuple[float, float], *,
-                 size: float = 34) -> tuple[set[str], dict[str, int]]:
+                 size: float = 34) -> tuple[set[S.Look], dict[S.Look, int]]:
     """Set the accuracy axis to ``ylim`` and draw completed trials at their accuracy,
     pruned ones where they stopped; those below the axis, and failed and diverged ones,
-    on its floor; best ring and classic star. Returns the kinds drawn and how many trials
-    of each kind are below the axis."""
+    on its floor; best ring and classic star. Returns the outcomes drawn and how many
+    trials of each outcome are below the axis."""
     ax.set_ylim(*ylim)
-    floor = ax.get_xaxis_transform()
-    drawn: set[str] = set()
-    below: dict[str, int] = {}
-    y = shown_acc(df)
+    drawn: set[S.Look] = set()
+    below: dict[S.Look, int] = {}
+    y = shown_value(df)
     low = y < ylim[0]
-    for kind in ("completed", "pruned"):
-        m = (df["kind"] == kind) & y.notna() & x.notna()
+    for lk in (S.COMPLETED, S.PRUNED):  # at their accuracy
+        m = lk.of(df) & y.notna() & x.notna()
         if (m & low).any():
-            below[kind] = int((m & low).sum())
-            S.on_floor(ax, x[m & low], kind, size)
+            below[lk] = int((m & low).sum())
+            S.on_floor(ax, x[m & low], lk, size)
         m &= ~low
         if not m.any():
             continue
-        drawn.add(kind)
-        if kind == "completed":
+        drawn.add(lk)
+        if lk is S.COMPLETED:
             sns.scatterplot(x=x[m].to_numpy(), y=y[m].to_numpy(), ax=ax, s=size,
-                            color=S.COLORS[kind], marker=S.MARKERS[kind], alpha=0.85,
+                            color=lk.color, marker=lk.marker, alpha=0.85,
                             edgecolor="white", linewidth=0.5, zorder=3, legend=False)
         else:
-            ax.scatter(x[m], y[m], s=size * 0.9, marker=S.MARKERS[kind], facecolors="none",
-                       edgecolors=S.COLORS[kind], linewidths=1.1, alpha=0.9, zorder=2)
-    for kind in ("diverged", "failed"):
-        m = (df["kind"] == kind) & x.notna()
+            ax.scatter(x[m], y[m], s=size * 0.9, marker=lk.marker, facecolors="none",
+                       edgecolors=lk.color, linewidths=1.1, alpha=0.9, zorder=2)
+    for lk in (S.DIVERGED, S.FAILED):  # no accuracy: on the floor
+        m = lk.of(df) & x.notna()
         if not m.any():
             continue
-        drawn.add(kind)
-        ax.scatter(x[m], np.full(int(m.sum()), S.FLOOR), s=size * 1.1, marker=S.MARKERS[kind],
-                   color=S.COLORS[kind], transform=floor, zorder=4, clip_on=False,
-                   linewidths=1.3)
-    for flag, mark in (("best", S.mark_best), ("classic", S.mark_classic)):
-        rows = df[df["is_best"]] if flag == "best" else df[df["classic"]]
+        drawn.add(lk)
+        ax.scatter(x[m], np.full(int(m.sum()), S.FLOOR), s=size * 1.1, marker=lk.marker,
+                   color=lk.color, transform=ax.get_xaxis_transform(), zorder=4,
+                   clip_on=False, linewidths=1.3)
+    _mark_best_and_classic(ax, df, x, y, low)
+    return drawn, below
+
+
+def _mark_best_and_classic(ax: Axes, df: pd.DataFrame, x: pd.Series, y: pd.Series,
+                           low: pd.Series) -> None:
+    """The best trial's ring and the classic trial's star, on the floor when their trial
+    is below the axis or has no accuracy."""
+    for rows, mark in ((df[df["is_best"]], S.mark_best), (df[df["classic"]], S.mark_classic)):
         for i, row in rows.iterrows():
             if pd.isna(x.get(i)):
                 continue
             if pd.notna(y.get(i)) and not low.get(i, False):
                 mark(ax, x[i], y[i])
-            elif pd.notna(y.get(i)) or row["kind"] in ("failed", "diverged"):
-                mark(ax, x[i], S.FLOOR, transform=floor, clip_on=False)
-    return drawn, below
+            elif pd.notna(y.get(i)) or row["state"] == "FAIL" or row["diverged"]:
+                mark(ax, x[i], S.FLOOR, transform=ax.get_xaxis_transform(), clip_on=False)
 
 
-def _merge(total: dict[str, int], more: dict[str, int]) -> None:
-    """Counts below the axis over panels that draw the same trials: the most per kind."""
-    for kind, n in more.items():
-        total[kind] = max(total.get(kind, 0), n)
+def _merge(total: dict[S.Look, int], more: dict[S.Look, int]) -> None:
+    """Counts below the axis over panels that draw the same trials: the most per outcome."""
+    for lk, n in more.items():
+        total[lk] = max(total.get(lk, 0), n)
 
 
 def _flags(data: StudyData) -> pd.DataFrame:
@@ -95,11 +103,6 @@ def _flags(data: StudyData) -> pd.DataFrame:
     best = data.best
     df["is_best"] = df["number"] == (best["number"] if best is not None else -1)
     return df
-
-
-def _percent_axis(ax: Axes, axis: str = "y") -> None:
-    f = FuncFormatter(lambda v, _: f"{v:g}%")
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
 
 
 def count_label(v: float) -> str:
@@ -136,27 +139,27 @@ def optimisation_history(data: StudyData) -> Figure | None:
     """Validation accuracy per trial in the order they were run, best so far as a line;
     a second panel zooms on the better half when the completed trials spread widely."""
     df = _flags(data)
-    finished = df[df["kind"] != "running"]
-    if finished.empty:
+    n_finished = len(finished(df))
+    if not n_finished:
         return None
     done = data.completed.sort_values("number")
-    spread = robust_range(done["acc"])  # a lone outlier is on the floor, not a reason to zoom
-    wide = len(done) >= 4 and spread is not None and spread[1] - spread[0] > 10
+    spread = robust_range(done["value"])  # a lone outlier is on the floor, not a reason to zoom
+    wide = len(done) >= 4 and spread is not None and spread[1] - spread[0] > 0.10
     limits = [trial_acc_limits(df, data.max_epochs)]
     if wide:
-        limits.append(acc_limits(done["acc"][done["acc"] >= done["acc"].median()]))
-    kinds: set[str] = set()
-    below: dict[str, int] = {}
+        limits.append(acc_limits(done["value"][done["value"] >= done["value"].median()]))
+    looks: set[S.Look] = set()
+    below: dict[S.Look, int] = {}
     with S.style():
         fig = S.new_figure(12 if wide else 8, 4.6)
         axes = fig.subplots(1, len(limits), squeeze=False).ravel()
         for k, (ax, ylim) in enumerate(zip(axes, limits, strict=True)):
             drawn, low = _plot_trials(ax, df, df["number"].astype(float), ylim)
-            kinds |= drawn
+            looks |= drawn
             if k == 0:  # in the legend; the zoom leaves the worse half on its floor
                 below = low
             if len(done):
-                best_so_far = done["acc"].cummax()
+                best_so_far = done["value"].cummax()
                 xs = np.append(done["number"].to_numpy(), df["number"].max())
                 ys = np.append(best_so_far.to_numpy(), best_so_far.iloc[-1])
                 sns.lineplot(x=xs, y=ys, ax=ax, drawstyle="steps-post", color=S.BEST_COLOR,
@@ -164,18 +167,18 @@ def optimisation_history(data: StudyData) -> Figure | None:
             ax.set_xlim(df["number"].min() - 0.8, df["number"].max() + 0.8)
             ax.set_xlabel("Trial number (order of start)")
             ax.set_ylabel(S.ACC_LABEL)
-            _percent_axis(ax)
+            S.percent_axis(ax.yaxis)
             if wide:
                 ax.set_title("All trials" if k == 0
                              else "Zoom: the better half of the completed trials\n"
                              "(the rest on the floor)")
         extra = [S.line_handle("best so far", S.BEST_COLOR, linewidth=1.8)] if len(done) else []
         extra += S.below_handle(below, limits[0][0])
-        _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
+        _legend(fig, S.handles(looks, best=bool(df["is_best"].any()),
                                classic=bool(df["classic"].any()), extra=extra),
                 ncol=4 if wide else 3)
         fig.suptitle(f"Optimisation history: validation accuracy per trial "
-                     f"({len(done)} completed of {len(finished)} finished)")
+                     f"({len(done)} completed of {n_finished} finished)")
     return fig
 
 
@@ -184,36 +187,36 @@ def optimisation_history(data: StudyData) -> Figure | None:
 def setting_effects(data: StudyData, importance: Importance | None = None) -> Figure | None:
     """One panel per setting: accuracy against the setting (trend with its 95% band),
     and the best accuracy found in each bin of it over all other settings."""
-    if not data.settings or data.trials.empty:
+    if not data.params or data.trials.empty:
         return None
     df = _flags(data)
-    if shown_acc(df).notna().sum() == 0:
+    if shown_value(df).notna().sum() == 0:
         return None
-    order = data.settings
+    order = data.params
     if importance is not None:
         rank = {n: i for i, n in enumerate(importance.ranking())}
-        order = sorted(order, key=lambda s: (not s.varies, rank.get(s.name, 99)))
+        order = sorted(order, key=lambda p: (not p.varies, rank.get(p.name, 99)))
     n = len(order)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     ylim = trial_acc_limits(df, data.max_epochs)
     rho = ({r.setting: r.rho for r in importance.spearman.itertuples()}
            if importance is not None else {})
-    kinds: set[str] = set()
-    below: dict[str, int] = {}
+    looks: set[S.Look] = set()
+    below: dict[S.Look, int] = {}
     with S.style():
         fig = S.new_figure(4.4 * ncols, 3.6 * nrows + 0.9)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
-        for ax, setting in zip(axes, order, strict=False):
-            drawn, low = _effect_panel(ax, setting, df, data, ylim)
-            kinds |= drawn
+        for ax, param in zip(axes, order, strict=False):
+            drawn, low = _effect_panel(ax, param, df, ylim)
+            looks |= drawn
             _merge(below, low)
-            title = setting.name
-            if not setting.varies:
-                title += f": never varied (fixed at {setting.fixed_text()})"
-            elif np.isfinite(rho.get(setting.name, np.nan)):
-                title += f"  (Spearman ρ = {rho[setting.name]:+.2f})"
-            if setting.varies and len(data.completed) < 6:
+            title = param.name
+            if not param.varies:
+                title += f": never varied (fixed at {param.fixed_text()})"
+            elif np.isfinite(rho.get(param.name, np.nan)):
+                title += f"  (Spearman ρ = {rho[param.name]:+.2f})"
+            if param.varies and len(data.completed) < 6:
                 title += "\ntoo few completed trials for a trend"
             ax.set_title(title)
         for ax in axes[n:]:
@@ -227,20 +230,21 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
                      S.line_handle("best in bin (all other settings free)", S.BEST_COLOR,
                                    linestyle="--", marker="s", markersize=5)]
         extra += S.below_handle(below, ylim[0])
-        _legend(fig, S.handles(kinds, best=bool(df["is_best"].any()),
+        _legend(fig, S.handles(looks, best=bool(df["is_best"].any()),
                                classic=bool(df["classic"].any()), extra=extra), ncol=4)
         fig.suptitle("Effect of each setting on validation accuracy "
                      f"({len(data.completed)} completed trials)")
     return fig
 
 
-def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
-                  ylim: tuple[float, float]) -> tuple[set[str], dict[str, int]]:
+def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float]
+                  ) -> tuple[set[S.Look], dict[S.Look, int]]:
     # trend and isolation curve of the completed trials on the axis: one far below (on
     # the floor) would drag a curve off the zoomed axis, away from the dots it explains
-    done = df[(df["kind"] == "completed") & (df["acc"] >= ylim[0])]
+    done = completed(df)
+    done = done[done["value"] >= ylim[0]]
     if s.categorical:
-        pos = pd.Series(s.scale(df[s.name]), index=df.index)
+        pos = pd.Series(s.scale(df[s.column]), index=df.index)
         jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
         drawn = _plot_trials(ax, df, pos + jitter, ylim)
         stats = binned(s, done, s.bins(1))
@@ -257,10 +261,10 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
         ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
         ax.set_xlim(-0.5, len(s.choices) - 0.5)
     else:
-        x = pd.to_numeric(df[s.name], errors="coerce")
+        x = pd.to_numeric(df[s.column], errors="coerce")
         drawn = _plot_trials(ax, df, x, ylim)
         if s.varies:
-            t = trend(s.scale(done[s.name]), done["acc"].to_numpy())
+            t = trend(s.scale(done[s.column]), done["value"].to_numpy())
             if t is not None:
                 gx = s.unscale(t.x)
                 ax.fill_between(gx, np.clip(t.lo, *ylim), np.clip(t.hi, *ylim),
@@ -286,14 +290,14 @@ def _effect_panel(ax: Axes, s: Setting, df: pd.DataFrame, data: StudyData,
             pad = abs(v) * 0.5 or 1.0
             ax.set_xlim(v - pad, v + pad)
     ax.set_ylim(*ylim)
-    _percent_axis(ax)
+    S.percent_axis(ax.yaxis)
     ax.set_xlabel(s.label)
     return drawn
 
 
 # ------------------------------------------------------------------ 3. interactions
 
-def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figure | None:
+def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | None:
     """Heatmaps of mean accuracy over bins of two settings, trials per cell annotated."""
     done = data.completed
     if not pairs or len(done) < 2:
@@ -304,56 +308,66 @@ def interactions(data: StudyData, pairs: list[tuple[Setting, Setting]]) -> Figur
     vals = vals[np.isfinite(vals)]
     # the colours span the cells as the accuracy axes span the trials: a cell far below
     # the rest (one bad trial in it) gets the lowest colour, its number still written in
-    vmin, vmax = robust_range(vals) or (0.0, 100.0)
-    if vmax - vmin < 0.5:
-        vmin, vmax = vmin - 0.5, vmax + 0.5
-    cbar_kws = {"label": "Mean validation accuracy (%)"}
+    vmin, vmax = robust_range(vals) or (0.0, 1.0)
+    if vmax - vmin < 0.005:
+        vmin, vmax = vmin - 0.005, vmax + 0.005
+    colours = {"vmin": vmin, "vmax": vmax,
+               "cbar_kws": {"label": "Mean validation accuracy",
+                            "format": PercentFormatter(xmax=1)}}
     if (vals < vmin).any():
-        cbar_kws["extend"] = "min"
-    best, classic = data.best, data.classic
+        colours["cbar_kws"]["extend"] = "min"
     ncols = min(2, len(grids))
     nrows = math.ceil(len(grids) / ncols)
     with S.style():
         fig = S.new_figure(6.2 * ncols, 4.8 * nrows + 0.6)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for k, (ax, (a, b, mean, count, ba, bb)) in enumerate(zip(axes, grids, strict=False)):
-            annot = np.where(count > 0,
-                             np.char.add(np.char.add(np.char.mod("%.1f", np.nan_to_num(mean)),
-                                                     "\nn="), count.astype(str)), "")
-            sns.heatmap(mean, ax=ax, cmap=S.CMAP, vmin=vmin, vmax=vmax, annot=annot, fmt="",
-                        annot_kws={"fontsize": 7.5}, linewidths=0.6, linecolor="white",
-                        xticklabels=list(ba.labels), yticklabels=list(bb.labels),
-                        cbar=k % ncols == ncols - 1 or k == len(grids) - 1,
-                        cbar_kws=cbar_kws,
-                        mask=count == 0)
-            ax.set_facecolor("#f2f2f2")
-            ax.invert_yaxis()
-            ax.grid(False)
-            ax.set_xlabel(a.label + (" bins" if not a.categorical else ""))
-            ax.set_ylabel(b.label + (" bins" if not b.categorical else ""))
-            ax.tick_params(axis="x", rotation=30)
-            ax.tick_params(axis="y", rotation=0)
-            for lab in ax.get_xticklabels():
-                lab.set_horizontalalignment("right")
-            for row, mark in ((best, "best"), (classic, "classic")):
-                if row is None or pd.isna(row.get(a.name)) or pd.isna(row.get(b.name)):
-                    continue
-                c = int(a.bin_of([row[a.name]], ba)[0])
-                r = int(b.bin_of([row[b.name]], bb)[0])
-                if c < 0 or r < 0:
-                    continue
-                if mark == "best":
-                    ax.add_patch(_rect(c, r, S.BEST_COLOR))
-                else:
-                    S.mark_classic(ax, c + 0.15, r + 0.8, size=110)
-            ax.set_title(f"{a.name} × {b.name}")
+        for k, (ax, grid) in enumerate(zip(axes, grids, strict=False)):
+            _heatmap(ax, *grid, cbar=k % ncols == ncols - 1 or k == len(grids) - 1, **colours)
+            _mark_cells(ax, data, *grid)
         for ax in axes[len(grids):]:
             ax.set_axis_off()
         extra = [S.line_handle("cell of the best trial", S.BEST_COLOR, linewidth=2.5)]
-        _legend(fig, S.handles((), classic=classic is not None, extra=extra), ncol=2)
+        _legend(fig, S.handles((), classic=data.classic is not None, extra=extra), ncol=2)
         fig.suptitle("Interactions: mean validation accuracy (%) by bins of two settings "
                      "(n = completed trials per cell; grey = none)")
     return fig
+
+
+def _heatmap(ax: Axes, a: Param, b: Param, mean: np.ndarray, count: np.ndarray, ba: Bins,
+             bb: Bins, **colours) -> None:
+    """One pair's cells: the mean accuracy in percent and the number of trials."""
+    annot = np.where(count > 0,
+                     np.char.add(np.char.add(np.char.mod("%.1f", np.nan_to_num(mean) * 100),
+                                             "\nn="), count.astype(str)), "")
+    sns.heatmap(mean, ax=ax, cmap=S.CMAP, annot=annot, fmt="", annot_kws={"fontsize": 7.5},
+                linewidths=0.6, linecolor="white", xticklabels=list(ba.labels),
+                yticklabels=list(bb.labels), mask=count == 0, **colours)
+    ax.set_facecolor("#f2f2f2")
+    ax.invert_yaxis()
+    ax.grid(False)
+    ax.set_xlabel(a.label + (" bins" if not a.categorical else ""))
+    ax.set_ylabel(b.label + (" bins" if not b.categorical else ""))
+    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="y", rotation=0)
+    for lab in ax.get_xticklabels():
+        lab.set_horizontalalignment("right")
+    ax.set_title(f"{a.name} × {b.name}")
+
+
+def _mark_cells(ax: Axes, data: StudyData, a: Param, b: Param, mean: np.ndarray,
+                count: np.ndarray, ba: Bins, bb: Bins) -> None:
+    """Outline the best trial's cell, star the classic trial's."""
+    for row, mark in ((data.best, "best"), (data.classic, "classic")):
+        if row is None or pd.isna(row.get(a.column)) or pd.isna(row.get(b.column)):
+            continue
+        c = int(a.bin_of([row[a.column]], ba)[0])
+        r = int(b.bin_of([row[b.column]], bb)[0])
+        if c < 0 or r < 0:
+            continue
+        if mark == "best":
+            ax.add_patch(_rect(c, r, S.BEST_COLOR))
+        else:
+            S.mark_classic(ax, c + 0.15, r + 0.8, size=110)
 
 
 def _rect(c: int, r: int, color: str):
@@ -385,16 +399,17 @@ def importance_figure(imp: Importance) -> Figure | None:
                                                     strict=False)):
                 t = table[table["method"] == method].set_index("setting").reindex(order)
                 ypos = np.arange(len(order)) + (j - (len(methods) - 1) / 2) * width
-                imp_pct = t["importance"].to_numpy() * 100
-                err = np.vstack([np.clip(imp_pct - t["low"].to_numpy() * 100, 0, None),
-                                 np.clip(t["high"].to_numpy() * 100 - imp_pct, 0, None)])
-                ax.barh(ypos, imp_pct, height=width * 0.9, color=color, label=method)
-                ax.errorbar(imp_pct, ypos, xerr=err, fmt="none", ecolor="0.2", capsize=3,
+                share = t["importance"].to_numpy()
+                err = np.vstack([np.clip(share - t["low"].to_numpy(), 0, None),
+                                 np.clip(t["high"].to_numpy() - share, 0, None)])
+                ax.barh(ypos, share, height=width * 0.9, color=color, label=method)
+                ax.errorbar(share, ypos, xerr=err, fmt="none", ecolor="0.2", capsize=3,
                             linewidth=1)
             ax.set_yticks(range(len(order)), order)
             ax.invert_yaxis()
-            ax.set_xlim(0, 100)
-            ax.set_xlabel("Importance (% of the total; whiskers: range over resamples)")
+            ax.set_xlim(0, 1)
+            S.percent_axis(ax.xaxis)
+            ax.set_xlabel("Importance (share of the total; whiskers: range over resamples)")
             ax.set_ylabel("Setting")
             ax.legend(loc="lower right", frameon=True)
             ax.set_title("Optuna parameter importances")
@@ -435,8 +450,8 @@ def learning_curves(data: StudyData) -> Figure | None:
         [v for n, h in hist.items() if n in done for v in h["val_acc"]],
         [v for n, h in hist.items() if n not in done for v in h["val_acc"]])
     epochs = max(data.max_epochs, max(int(h["epoch"].max()) for h in hist.values()))
-    kinds: set[str] = set()
-    below: dict[str, int] = {}
+    looks: set[S.Look] = set()
+    below: dict[S.Look, int] = {}
     with S.style():
         fig = S.new_figure(9, 5.2)
         ax = fig.subplots()
@@ -444,55 +459,69 @@ def learning_curves(data: StudyData) -> Figure | None:
         for n, h in sorted(hist.items(), key=lambda kv: (kv[0] == best_n, kv[0])):
             if n not in df.index:
                 continue
-            kind, classic = df.at[n, "kind"], bool(df.at[n, "classic"])
-            kinds.add(kind)
-            e, v = h["epoch"].to_numpy(), h["val_acc"].to_numpy()
-            if n == best_n:
-                sns.lineplot(x=e, y=v, ax=ax, color=S.BEST_COLOR, linewidth=3, zorder=6,
-                             marker="o", markersize=5, legend=False)
-                if classic and len(e):
-                    S.mark_classic(ax, e[-1], v[-1], size=150)
-                continue
-            ax.plot(e, v, color=S.CLASSIC_COLOR if classic else S.COLORS[kind],
-                    linewidth=2 if classic else 1.0, alpha=0.95 if classic else 0.45,
-                    linestyle="--" if kind == "running" else "-", zorder=5 if classic else 2)
-            if len(e) and v[-1] < ylim[0]:  # ended below the axis: on its floor
-                below[kind] = below.get(kind, 0) + 1
-                S.on_floor(ax, [e[-1]], kind)
-                if classic:
-                    S.mark_classic(ax, e[-1], S.FLOOR, size=150,
-                                   transform=ax.get_xaxis_transform(), clip_on=False)
-                continue
-            if kind != "completed" and len(e):
-                ax.scatter([e[-1]], [v[-1]], marker=S.MARKERS[kind], s=36, zorder=3,
-                           color=S.COLORS[kind])
-            if classic and len(e):
-                S.mark_classic(ax, e[-1], v[-1], size=150)
+            lk = S.look(df.at[n, "state"], df.at[n, "diverged"])
+            looks.add(lk)
+            if _curve(ax, h, lk, ylim, best=n == best_n, classic=bool(df.at[n, "classic"])):
+                below[lk] = below.get(lk, 0) + 1
         ax.axvline(epochs, color="0.4", linestyle=":", linewidth=1.2)
         ax.set_xlim(0.7, epochs + 0.3)
         if epochs <= 25:
             ax.set_xticks(range(1, epochs + 1))
         ax.set_xlabel("Epoch")
         ax.set_ylabel(S.ACC_LABEL)
-        _percent_axis(ax)
-        extra = []
+        S.percent_axis(ax.yaxis)
         classic_n = [int(n) for n in df.index[df["classic"]]]
-        if best_n is not None:
-            both = ", the classic configuration" if best_n in classic_n else ""
-            extra.append(S.line_handle(f"best trial ({best_n}{both})", S.BEST_COLOR,
-                                       linewidth=3))
-        if any(n != best_n and n in hist for n in classic_n):
-            extra.append(S.line_handle("classic configuration", S.CLASSIC_COLOR, linewidth=2,
-                                       marker="*", markersize=10, markeredgecolor="black"))
-        kind_handles = [S.line_handle(S.LABELS[k].split(" (")[0], S.COLORS[k],
-                                      marker=S.MARKERS[k] if k != "completed" else None,
-                                      linestyle="--" if k == "running" else "-")
-                        for k in S.KINDS if k in kinds]
-        extra.append(S.line_handle(f"epoch budget ({epochs})", "0.4", linestyle=":"))
-        extra += S.below_handle(below, ylim[0])
-        ax.legend(handles=kind_handles + extra, loc="lower right", frameon=True, fontsize=8)
+        handles = _curve_handles(looks, best_n, classic_n, hist, epochs)
+        ax.legend(handles=handles + S.below_handle(below, ylim[0]), loc="lower right",
+                  frameon=True, fontsize=8)
         fig.suptitle(f"Learning curves: validation accuracy per epoch ({len(hist)} trials)")
     return fig
+
+
+def _curve(ax: Axes, h: pd.DataFrame, lk: S.Look, ylim: tuple[float, float], *,
+           best: bool, classic: bool) -> bool:
+    """One trial's curve, its last epoch marked when it did not complete; True when it
+    ended below the axis (then its marker is on the floor)."""
+    e, v = h["epoch"].to_numpy(), h["val_acc"].to_numpy()
+    if best:
+        sns.lineplot(x=e, y=v, ax=ax, color=S.BEST_COLOR, linewidth=3, zorder=6,
+                     marker="o", markersize=5, legend=False)
+        if classic and len(e):
+            S.mark_classic(ax, e[-1], v[-1], size=150)
+        return False
+    ax.plot(e, v, color=S.CLASSIC_COLOR if classic else lk.color,
+            linewidth=2 if classic else 1.0, alpha=0.95 if classic else 0.45,
+            linestyle="--" if lk is S.RUNNING else "-", zorder=5 if classic else 2)
+    if not len(e):
+        return False
+    if v[-1] < ylim[0]:  # ended below the axis: on its floor
+        S.on_floor(ax, [e[-1]], lk)
+        if classic:
+            S.mark_classic(ax, e[-1], S.FLOOR, size=150, transform=ax.get_xaxis_transform(),
+                           clip_on=False)
+        return True
+    if lk is not S.COMPLETED:
+        ax.scatter([e[-1]], [v[-1]], marker=lk.marker, s=36, zorder=3, color=lk.color)
+    if classic:
+        S.mark_classic(ax, e[-1], v[-1], size=150)
+    return False
+
+
+def _curve_handles(looks: set[S.Look], best_n: int | None, classic_n: list[int],
+                   hist: dict[int, pd.DataFrame], epochs: int) -> list[Line2D]:
+    """The learning curves' legend: outcomes drawn, best and classic trial, budget."""
+    out = [S.line_handle(lk.word, lk.color,
+                         marker=lk.marker if lk is not S.COMPLETED else None,
+                         linestyle="--" if lk is S.RUNNING else "-")
+           for lk in S.LOOKS if lk in looks]
+    if best_n is not None:
+        both = ", the classic configuration" if best_n in classic_n else ""
+        out.append(S.line_handle(f"best trial ({best_n}{both})", S.BEST_COLOR, linewidth=3))
+    if any(n != best_n and n in hist for n in classic_n):
+        out.append(S.line_handle("classic configuration", S.CLASSIC_COLOR, linewidth=2,
+                                 marker="*", markersize=10, markeredgecolor="black"))
+    out.append(S.line_handle(f"epoch budget ({epochs})", "0.4", linestyle=":"))
+    return out
 
 
 # ------------------------------------------------------------------ 6. cost
@@ -500,7 +529,7 @@ def learning_curves(data: StudyData) -> Figure | None:
 def cost(data: StudyData) -> Figure | None:
     """Accuracy against training time and against parameter count, Pareto fronts marked."""
     df = _flags(data)
-    done = df[(df["kind"] == "completed") & df["acc"].notna()]
+    done = completed(df)
     axes_spec = [(c, label) for c, label in (("train_seconds", "Training time (s)"),
                                              ("parameter_count", "Parameters (count)"))
                  if done[c].notna().any()]
@@ -514,11 +543,11 @@ def cost(data: StudyData) -> Figure | None:
         for ax, (col, label) in zip(axes, axes_spec, strict=True):
             x = done[col].astype(float)
             _merge(below, _plot_trials(ax, done, x, ylim)[1])
-            front = pareto_front(x.to_numpy(), done["acc"].to_numpy())
+            front = pareto_front(x.to_numpy(), done["value"].to_numpy())
             f = done[front].sort_values(col)
-            ax.scatter(f[col], f["acc"], s=60, facecolors="none", edgecolors="black",
+            ax.scatter(f[col], f["value"], s=60, facecolors="none", edgecolors="black",
                        linewidths=1.2, zorder=5)
-            sns.lineplot(x=f[col].to_numpy(), y=f["acc"].to_numpy(), ax=ax,
+            sns.lineplot(x=f[col].to_numpy(), y=f["value"].to_numpy(), ax=ax,
                          drawstyle="steps-post", color="black", linewidth=1.2, zorder=4,
                          legend=False)
             tick = count_label if col == "parameter_count" else fmt
@@ -529,12 +558,12 @@ def cost(data: StudyData) -> Figure | None:
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, f=tick: f(v)))
             ax.set_xlabel(label + (", log scale" if ax.get_xscale() == "log" else ""))
             ax.set_ylabel(S.ACC_LABEL)
-            _percent_axis(ax)
+            S.percent_axis(ax.yaxis)
             ax.set_title(f"Accuracy against {label.split(' (')[0].lower()}")
         extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
                                marker="o", markerfacecolor="none"),
                  *S.below_handle(below, ylim[0])]
-        _legend(fig, S.handles({"completed"}, best=True, classic=bool(done["classic"].any()),
+        _legend(fig, S.handles({S.COMPLETED}, best=True, classic=bool(done["classic"].any()),
                                extra=extra), ncol=4)
         fig.suptitle(f"Cost: accuracy against training time and model size "
                      f"({len(done)} completed trials)")

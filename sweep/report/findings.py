@@ -1,6 +1,7 @@
 """The report's words: per-setting summaries, warnings, and the tables.
 
 Tables come back as a header and rows of text, ready for HTML or Markdown.
+Accuracies arrive as fractions; `pct`, `points` and `ci` write them in percent.
 """
 
 from __future__ import annotations
@@ -11,7 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .analysis import MIN_COMPLETED, Setting, StudyData, binned, fmt, n_bins, wilson
+from ..param import Param, fmt
+from . import style as S
+from .analysis import (
+    MIN_COMPLETED,
+    StudyData,
+    binned,
+    failed_or_diverged,
+    finished,
+    n_bins,
+    ranked,
+    wilson,
+)
 from .importance import Importance
 
 EDGE = 0.075  # the outer share of a range (on the sampled scale) that counts as its edge
@@ -30,11 +42,37 @@ class Table:
 
 
 def pct(v, digits: int = 2) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}%"
+    """A fraction in percent: 0.98765 -> 98.77%."""
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}%}"
+
+
+def points(difference: float, spec: str = "+.2f") -> str:
+    """A difference of two fractions in percentage points: 0.0123 -> +1.23 points."""
+    return f"{difference * 100:{spec}} points"
+
+
+def ci(p: float, n: int) -> str:
+    """The 95% Wilson interval of an accuracy measured on n images, in percent."""
+    lo, hi = wilson(p, n)
+    return f"95% CI {lo * 100:.1f}–{hi * 100:.1f}%"
 
 
 def top_k(n: int) -> int:
     return max(3, math.ceil(0.2 * n))
+
+
+def top_trials(done: pd.DataFrame) -> pd.DataFrame:
+    """The best 20% (at least 3) of the completed trials, best first."""
+    return ranked(done).head(min(top_k(len(done)), len(done)))
+
+
+def values_text(s: Param, rows: pd.DataFrame) -> str:
+    """Where a setting lies in some trials: ``64 (3×), 128 (1×)`` or ``0.01–0.3``."""
+    if s.categorical:
+        counts = rows[s.column].map(fmt).value_counts()
+        return ", ".join(f"{v} ({c}×)" for v, c in counts.items())
+    lo, hi = fmt(rows[s.column].min()), fmt(rows[s.column].max())
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
 # ------------------------------------------------------------------ per setting
@@ -45,7 +83,7 @@ def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
     ranked = imp.ranking() if imp is not None else []
     table = imp.table if imp is not None else pd.DataFrame(columns=["setting", "method"])
     rows = []
-    for s in sorted(data.settings, key=lambda s: (not s.varies, _rank(ranked, s.name))):
+    for s in sorted(data.params, key=lambda s: (not s.varies, _rank(ranked, s.name))):
         importance = "–"
         t = table[(table["setting"] == s.name) & (table["method"] == "PED-ANOVA")]
         if len(t):
@@ -63,10 +101,10 @@ def _rank(ranked: list[str], name: str) -> int:
     return ranked.index(name) if name in ranked else len(ranked)
 
 
-def _words(s: Setting, done: pd.DataFrame) -> list[str]:
+def _words(s: Param, done: pd.DataFrame) -> list[str]:
     if not s.varies:
         return [f"fixed at {s.fixed_text()}", "never varied: no effect measurable"]
-    values = done[s.name].dropna()
+    values = done[s.column].dropna()
     if len(values) == 0:
         return ["no completed trial yet", "–"]
     if values.nunique() < 3 and not (s.categorical and values.nunique() == len(s.choices)):
@@ -77,27 +115,18 @@ def _words(s: Setting, done: pd.DataFrame) -> list[str]:
     if st.empty:
         return [_best_range(s, done), "–"]
     lo, hi = st.loc[st["mean"].idxmin()], st.loc[st["mean"].idxmax()]
-    spread = hi["mean"] - lo["mean"]
     change = (f"mean accuracy {pct(lo['mean'], 1)} in {lo['label']} (n={lo['n']}) up to "
               f"{pct(hi['mean'], 1)} in {hi['label']} (n={hi['n']}): "
-              f"{spread:.1f} points")
+              f"{points(hi['mean'] - lo['mean'], '.1f')}")
     if len(done) < MIN_COMPLETED:
         change += " (few trials: rough)"
     return [_best_range(s, done), change]
 
 
-def _best_range(s: Setting, done: pd.DataFrame) -> str:
-    k = min(top_k(len(done)), len(done))
-    top = done.sort_values(["acc", "number"], ascending=[False, True]).head(k)
-    best = top.iloc[0][s.name]
-    if s.categorical:
-        counts = top[s.name].map(fmt).value_counts()
-        listed = ", ".join(f"{v} ({c}×)" for v, c in counts.items())
-        return f"{listed} among the top {k}; best trial: {fmt(best)}"
-    lo, hi = fmt(top[s.name].min()), fmt(top[s.name].max())
-    if lo == hi:
-        return f"{lo} (top {k}); best trial: {fmt(best)}"
-    return f"{lo}–{hi} (top {k}); best trial: {fmt(best)}"
+def _best_range(s: Param, done: pd.DataFrame) -> str:
+    top = top_trials(done)
+    where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
+    return f"{values_text(s, top)} {where}; best trial: {fmt(top.iloc[0][s.column])}"
 
 
 # ------------------------------------------------------------------ warnings
@@ -122,25 +151,25 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
                    "anecdotes, not evidence. Run more trials.")
     else:
         for s in data.varied:
-            distinct = done[s.name].nunique()
+            distinct = done[s.column].nunique()
             if distinct < 3 and not (s.categorical and distinct == len(s.choices)):
                 out.append(f"{s.name}: only {distinct} distinct value(s) among the completed "
                            "trials, too few for its effect to mean anything.")
     best = data.best
     if best is not None and len(done) >= 3:
         for s in data.varied:
-            edge = _edge(s, best[s.name])
+            edge = _edge(s, best[s.column])
             if edge:
-                out.append(f"{s.name}: the best trial's value {fmt(best[s.name])} sits at the "
+                out.append(f"{s.name}: the best trial's value {fmt(best[s.column])} sits at the "
                            f"{edge} edge of the range searched {s.range_text()}; the optimum "
                            "may lie outside it: widen the range if the setting allows.")
-    for s in data.settings:
+    for s in data.params:
         if not s.varies:
             out.append(f"{s.name} never varied (the space fixes it at {s.fixed_text()}): "
                        "it has no measurable effect.")
-    bad = int((data.trials["kind"].isin(["failed", "diverged"])).sum())
+    bad = int(failed_or_diverged(data.trials).sum())
     if c.finished and bad >= 2 and bad / c.finished >= FAIL_SHARE:
-        n_fail = int((data.trials["kind"] == "failed").sum())
+        n_fail = int((data.trials["state"] == "FAIL").sum())
         text = (f"{bad} of {c.finished} finished trials ({bad / c.finished:.0%}) failed "
                 f"({n_fail}) or diverged ({bad - n_fail})")
         region = worst_region(data)
@@ -152,7 +181,7 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
     return out
 
 
-def _edge(s: Setting, value) -> str:
+def _edge(s: Param, value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if s.categorical and (not s.numeric_choices or len(s.choices) < 3):
@@ -168,35 +197,32 @@ def _edge(s: Setting, value) -> str:
 def failure_table(data: StudyData) -> tuple[Table | None, str]:
     """Failed and diverged trials counted by bins of the setting they concentrate in
     (lr when it was searched); returns the table and the setting's name."""
-    df = data.trials[data.trials["kind"] != "running"]
-    bad = df["kind"].isin(["failed", "diverged"])
+    df = finished(data.trials)
+    bad = failed_or_diverged(df)
     if not bad.any() or not data.varied:
         return None, ""
-    s = data.setting("lr")
+    s = data.param("lr")
     if s is None or not s.varies:
         s = max(data.varied, key=lambda s: _concentration(s, df, bad)[0])
     bins = s.bins(4)
-    idx = s.bin_of(df[s.name], bins)
+    idx = s.bin_of(df[s.column], bins)
+    looks = (S.COMPLETED, S.PRUNED, S.DIVERGED, S.FAILED)
     rows = []
     for b, label in enumerate(bins.labels):
         m = idx == b
-        n = int(m.sum())
-        if n == 0:
-            continue
-        f = int((m & (df["kind"] == "failed")).sum())
-        d = int((m & (df["kind"] == "diverged")).sum())
-        p = int((m & (df["kind"] == "pruned")).sum())
-        rows.append([label, str(n), str(int((m & (df["kind"] == "completed")).sum())), str(p),
-                     str(d), str(f), f"{(f + d) / n:.0%}"])
-    return Table([f"{s.name} bin", "Finished trials", "Completed", "Pruned", "Diverged",
-                  "Failed", "Failed or diverged"], rows,
+        if m.any():
+            rows.append([label, str(int(m.sum())),
+                         *(str(int((m & lk.of(df)).sum())) for lk in looks),
+                         f"{(m & bad).sum() / m.sum():.0%}"])
+    return Table([f"{s.name} bin", "Finished trials", *(lk.word.capitalize() for lk in looks),
+                  "Failed or diverged"], rows,
                  caption=f"Failed and diverged trials by {s.name} ({s.unit}"
                          f"{', log bins' if s.log else ''})."), s.name
 
 
-def _concentration(s: Setting, df: pd.DataFrame, bad: pd.Series) -> tuple[float, str]:
+def _concentration(s: Param, df: pd.DataFrame, bad: pd.Series) -> tuple[float, str]:
     bins = s.bins(4)
-    idx = s.bin_of(df[s.name], bins)
+    idx = s.bin_of(df[s.column], bins)
     best = (0.0, "")
     for b, label in enumerate(bins.labels):
         m = idx == b
@@ -210,8 +236,8 @@ def _concentration(s: Setting, df: pd.DataFrame, bad: pd.Series) -> tuple[float,
 
 
 def worst_region(data: StudyData) -> str:
-    df = data.trials[data.trials["kind"] != "running"]
-    bad = df["kind"].isin(["failed", "diverged"])
+    df = finished(data.trials)
+    bad = failed_or_diverged(df)
     found = [_concentration(s, df, bad) for s in data.varied]
     found = [f for f in found if f[0] > 0]
     return max(found)[1] if found else ""
@@ -223,13 +249,13 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
     done = data.completed
     if done.empty:
         return None
-    top = done.sort_values(["acc", "number"], ascending=[False, True]).head(k)
-    names = [s.name for s in data.settings]
+    top = ranked(done).head(k)
+    names = [s.name for s in data.params]
     rows, marks = [], []
     for rank, (_, r) in enumerate(top.iterrows(), 1):
         label = str(int(r["number"])) + (" (classic)" if r["classic"] else "")
-        rows.append([str(rank), label, pct(r["acc"]), pct(r["test_acc"]),
-                     *[fmt(r[n]) for n in names], _int(r["epochs"]),
+        rows.append([str(rank), label, pct(r["value"]), pct(r["test_accuracy"]),
+                     *[fmt(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
                      _secs(r["train_seconds"]), _count(r["parameter_count"])])
         marks.append("best" if rank == 1 else "classic" if r["classic"] else "")
     return Table(["Rank", "Trial", "Val. accuracy", "Test accuracy", *names, "Epochs",
@@ -245,46 +271,22 @@ def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> T
     cols = [("Best", best)]
     if classic is not None and int(classic["number"]) != int(best["number"]):
         cols.append(("Classic", classic))
-    header = ["", *[f"{name} (trial {int(r['number'])}, {r['kind']})" for name, r in cols]]
+    trials = [r for _, r in cols]
+    header = ["", *[f"{name} (trial {int(r['number'])}, {S.outcome(r)})" for name, r in cols]]
+    blank = [""] if len(cols) == 2 else []
     if len(cols) == 2:
         header.append("Best − classic")
-
-    def acc_cell(r, col, n):
-        v = r[col]
-        if not np.isfinite(v):
-            if col == "acc" and np.isfinite(r["last_acc"]):
-                return f"{pct(r['last_acc'])} when stopped at epoch {_int(r['last_epoch'])}"
-            return "–"
-        if n:
-            lo, hi = wilson(v / 100, n)
-            return f"{pct(v)} (95% CI {lo * 100:.1f}–{hi * 100:.1f}%, n={n:,})"
-        return pct(v)
-
-    def diff(col, kind="num"):
-        if len(cols) < 2:
-            return []
-        a, b = cols[0][1][col], cols[1][1][col]
-        if not (np.isfinite(a) and np.isfinite(b)):
-            return ["–"]
-        if kind == "acc":
-            return [f"{a - b:+.2f} points"]
-        if kind == "ratio":
-            return [f"×{a / b:.2f}" if b else "–"]
-        return [f"{a - b:+g}"]
-
-    rows = [["Validation accuracy", *[acc_cell(r, "acc", val_n) for _, r in cols],
-             *diff("acc", "acc")],
-            ["Test accuracy", *[acc_cell(r, "test_acc", test_n) for _, r in cols],
-             *diff("test_acc", "acc")],
-            ["Training time", *[_secs(r["train_seconds"]) for _, r in cols],
-             *diff("train_seconds", "ratio")],
-            ["Parameters", *[_count(r["parameter_count"]) for _, r in cols],
-             *diff("parameter_count", "ratio")],
-            ["Epochs trained", *[_int(r["epochs"]) for _, r in cols],
-             *([""] if len(cols) == 2 else [])]]
-    for s in data.settings:
-        rows.append([s.name, *[fmt(r[s.name]) for _, r in cols],
-                     *([""] if len(cols) == 2 else [])])
+    val = [r["value"] if r["state"] == "COMPLETE" else np.nan for r in trials]
+    test = [r["test_accuracy"] for r in trials]
+    seconds = [r["train_seconds"] for r in trials]
+    size = [r["parameter_count"] for r in trials]
+    val_cells = [_acc_cell(v, val_n, r) for v, r in zip(val, trials, strict=True)]
+    rows = [["Validation accuracy", *val_cells, *_diff(val, _gap)],
+            ["Test accuracy", *[_acc_cell(v, test_n) for v in test], *_diff(test, _gap)],
+            ["Training time", *map(_secs, seconds), *_diff(seconds, _ratio)],
+            ["Parameters", *map(_count, size), *_diff(size, _ratio)],
+            ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
+    rows += [[s.name, *[fmt(r[s.column]) for r in trials], *blank] for s in data.params]
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
                "Intervals are binomial (Wilson) over the validation and test images. The best "
                "validation accuracy of many trials is optimistic; the test accuracy is not.")
@@ -293,6 +295,33 @@ def best_vs_classic(data: StudyData, val_n: int | None, test_n: int | None) -> T
     elif len(cols) == 1:
         caption += " The classic configuration is the best trial."
     return Table(header, rows, caption=caption)
+
+
+def _acc_cell(v: float, n: int | None, trial: pd.Series | None = None) -> str:
+    """An accuracy with its interval; for a validation accuracy a trial never reached,
+    the last one it reported (``trial`` given)."""
+    if not np.isfinite(v):
+        if trial is not None and np.isfinite(trial["last_value"]):
+            return (f"{pct(trial['last_value'])} when stopped at epoch "
+                    f"{_int(trial['last_epoch'])}")
+        return "–"
+    return f"{pct(v)} ({ci(v, n)}, n={n:,})" if n else pct(v)
+
+
+def _diff(values: list[float], show) -> list[str]:
+    """The best − classic cell of a row (none without a classic column)."""
+    if len(values) < 2:
+        return []
+    a, b = values
+    return [show(a, b) if np.isfinite(a) and np.isfinite(b) else "–"]
+
+
+def _gap(a: float, b: float) -> str:
+    return points(a - b)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"×{a / b:.2f}" if b else "–"
 
 
 def confused_table(pairs: list[dict]) -> Table | None:

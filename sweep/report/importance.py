@@ -46,8 +46,6 @@ class Importance:
 
 
 def _completed(data: StudyData) -> list[FrozenTrial]:
-    if data.results is None:
-        return []
     return [t for t in data.results.frozen_trials
             if t.state == TrialState.COMPLETE and t.value is not None and np.isfinite(t.value)]
 
@@ -99,8 +97,8 @@ def spearman_table(data: StudyData, n_boot: int = 200, seed: int = 0) -> pd.Data
     for s in data.varied:
         if s.categorical and not s.numeric_choices:
             continue
-        x = s.scale(done[s.name])
-        y = done["acc"].to_numpy(dtype=np.float64)
+        x = s.scale(done[s.column])
+        y = done["value"].to_numpy(dtype=np.float64)
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]
         row = {"setting": s.name, "rho": np.nan, "low": np.nan, "high": np.nan, "p": np.nan,

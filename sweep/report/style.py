@@ -1,11 +1,13 @@
 """One look for every report figure: palette, markers, legend entries, and saving.
 
-Trials are told apart the same way in every figure: by kind (completed, pruned,
-diverged, failed, running) through colour and marker, the best trial by a green
-ring and the classic configuration's trial by a star. Accuracy axes are zoomed on
-the completed trials (`analysis.acc_limits`); a trial below the axis, or one without
-an accuracy (failed, diverged), is drawn on the axis floor (`FLOOR`), the former as a
-filled downward triangle (`BELOW_MARKER`) in its kind's colour.
+Trials are told apart the same way in every figure: by outcome (Optuna's state, and
+for a pruned trial whether it diverged) through colour and marker, the best trial by
+a green ring and the classic configuration's trial by a star. `LOOKS` is the one
+mapping from outcome to colour, marker and words, for legends and text alike.
+Accuracy axes are fractions drawn as percent (`percent_axis`), zoomed on the completed
+trials (`analysis.acc_limits`); a trial below the axis, or one without an accuracy
+(failed, diverged), is drawn on the axis floor (`FLOOR`), the former as a filled
+downward triangle (`BELOW_MARKER`) in its outcome's colour.
 """
 
 from __future__ import annotations
@@ -13,20 +15,63 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import PercentFormatter
 
 from mlp import plots as P
 
-KINDS = ("completed", "pruned", "diverged", "failed", "running")
-COLORS = {"completed": "#0173B2", "pruned": "#949494", "diverged": "#D55E00",
-          "failed": "#222222", "running": "#56B4E9"}
-MARKERS = {"completed": "o", "pruned": "v", "diverged": "X", "failed": "x", "running": "."}
-LABELS = {"completed": "completed", "pruned": "pruned (accuracy when stopped)",
-          "diverged": "diverged", "failed": "failed", "running": "running"}
+
+@dataclass(frozen=True)
+class Look:
+    """How the trials of one outcome are drawn and named: Optuna's ``state`` and, for a
+    pruned trial, its ``diverged`` flag (None: either)."""
+
+    state: str
+    diverged: bool | None
+    word: str  # the outcome in text and legends: "pruned", "3 diverged"
+    color: str
+    marker: str
+    filled: bool = True
+    note: str = ""  # in the scatter legends: where these trials are drawn
+
+    @property
+    def label(self) -> str:
+        return f"{self.word} ({self.note})" if self.note else self.word
+
+    def of(self, df: pd.DataFrame) -> pd.Series:
+        """Which rows of a trials table have this outcome."""
+        mask = df["state"] == self.state
+        if self.diverged is not None:
+            mask &= df["diverged"].astype(bool) == self.diverged
+        return mask
+
+
+COMPLETED = Look("COMPLETE", None, "completed", "#0173B2", "o")
+PRUNED = Look("PRUNED", False, "pruned", "#949494", "v", filled=False,
+              note="accuracy when stopped")
+DIVERGED = Look("PRUNED", True, "diverged", "#D55E00", "X")
+FAILED = Look("FAIL", None, "failed", "#222222", "x")
+RUNNING = Look("RUNNING", None, "running", "#56B4E9", ".")
+LOOKS = (COMPLETED, PRUNED, DIVERGED, FAILED, RUNNING)  # legend order
+
+
+def look(state: str, diverged: bool = False) -> Look:
+    """The look of a trial with this state and diverged flag."""
+    return next((lk for lk in LOOKS if lk.state == state
+                 and lk.diverged in (None, bool(diverged))), RUNNING)
+
+
+def outcome(row: pd.Series) -> str:
+    """A trial's outcome in words, e.g. ``diverged``."""
+    return look(row["state"], row["diverged"]).word
+
+
 BELOW_MARKER = "v"  # filled, on the floor: below the axis (pruned ones are hollow)
 FLOOR = 0.025  # height of the floor row, in axes coordinates
 BEST_COLOR = "#029E73"
@@ -68,24 +113,28 @@ def mark_classic(ax: Axes, x, y, size: float = 190, **kw) -> None:
                linewidths=0.8, zorder=7, **kw)
 
 
-def on_floor(ax: Axes, x, kind: str, size: float = 34) -> None:
+def percent_axis(axis) -> None:
+    """Label an axis of fractions (``ax.yaxis``, a colour bar's axis) in percent."""
+    axis.set_major_formatter(PercentFormatter(xmax=1))
+
+
+def on_floor(ax: Axes, x, lk: Look, size: float = 34) -> None:
     """Trials whose accuracy is below the axis: filled triangles on its floor."""
     x = list(x)
-    ax.scatter(x, [FLOOR] * len(x), s=size * 1.3, marker=BELOW_MARKER, color=COLORS[kind],
+    ax.scatter(x, [FLOOR] * len(x), s=size * 1.3, marker=BELOW_MARKER, color=lk.color,
                edgecolors="black", linewidths=0.6, transform=ax.get_xaxis_transform(),
                zorder=4, clip_on=False)
 
 
-def handles(kinds: Iterable[str], best: bool = False, classic: bool = False,
+def handles(looks: Iterable[Look], best: bool = False, classic: bool = False,
             extra: Iterable[Line2D] = ()) -> list[Line2D]:
-    """Legend entries for the trial kinds present, the best and the classic trial."""
+    """Legend entries for the outcomes present, the best and the classic trial."""
     out = []
-    for kind in KINDS:
-        if kind in kinds:
-            filled = kind != "pruned"
-            out.append(Line2D([], [], linestyle="none", marker=MARKERS[kind], markersize=7,
-                              color=COLORS[kind], markerfacecolor=COLORS[kind] if filled
-                              else "none", label=LABELS[kind]))
+    for lk in LOOKS:
+        if lk in looks:
+            out.append(Line2D([], [], linestyle="none", marker=lk.marker, markersize=7,
+                              color=lk.color, markerfacecolor=lk.color if lk.filled
+                              else "none", label=lk.label))
     if best:
         out.append(Line2D([], [], linestyle="none", marker="o", markersize=11,
                           markerfacecolor="none", markeredgecolor=BEST_COLOR,
@@ -102,16 +151,16 @@ def line_handle(label: str, color: str, **kw) -> Line2D:
     return Line2D([], [], color=color, label=label, **kw)
 
 
-def below_handle(counts: dict[str, int], lower: float | None = None) -> list[Line2D]:
+def below_handle(counts: dict[Look, int], lower: float | None = None) -> list[Line2D]:
     """The legend entry of the trials drawn on the axis floor because their accuracy is
-    below ``lower``, with how many of each kind; none when there are none."""
-    counts = {k: n for k, n in counts.items() if n}
+    below ``lower`` (a fraction), with how many of each outcome; none when there are none."""
+    counts = {lk: n for lk, n in counts.items() if n}
     if not counts:
         return []
-    what = ", ".join(f"{n} {'pruned early' if k == 'pruned' else k}"
-                     for k, n in sorted(counts.items(), key=lambda kv: KINDS.index(kv[0])))
-    where = f"{lower:.3g}%" if lower is not None else "the axis"
-    color = COLORS["pruned"] if set(counts) == {"pruned"} else "0.35"
+    what = ", ".join(f"{n} {lk.word}{' early' if lk is PRUNED else ''}"
+                     for lk, n in sorted(counts.items(), key=lambda kv: LOOKS.index(kv[0])))
+    where = f"{lower * 100:.3g}%" if lower is not None else "the axis"
+    color = PRUNED.color if set(counts) == {PRUNED} else "0.35"
     return [Line2D([], [], linestyle="none", marker=BELOW_MARKER, markersize=8, color=color,
                    markeredgecolor="black", markeredgewidth=0.6,
                    label=f"below {where} ({what})")]

@@ -18,7 +18,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweep.study import StudyPaths, open_storage
+from sweep.storage import open_storage
+from sweep.study import StudyPaths
 
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -79,7 +80,7 @@ def narrow_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def load_optuna(studies_dir: Path, name: str) -> optuna.Study:
     """The study straight from its storage, through Optuna alone."""
     paths = StudyPaths.of(studies_dir, name)
-    return optuna.load_study(study_name=name, storage=open_storage(paths))
+    return optuna.load_study(study_name=name, storage=open_storage(paths.journal))
 
 
 def error_lines(text: str) -> list[str]:

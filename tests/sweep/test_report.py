@@ -8,7 +8,6 @@ study's storage, without trial directories, which the report must also survive.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 import xml.etree.ElementTree as ET
@@ -28,12 +27,13 @@ from optuna.trial import TrialState, create_trial
 from PIL import Image
 
 from mlp.config import Config
+from sweep.cli import build_parser
 from sweep.errors import StudyError
 from sweep.report import write_report
-from sweep.report.cli import register
 from sweep.results import load
 from sweep.space import Space, load_space
-from sweep.study import Settings, StudyPaths, create_or_check, open_storage
+from sweep.storage import open_storage
+from sweep.study import Settings, StudyPaths, create_or_check
 
 FIGURES = ("importance", "effects", "interactions", "history", "learning_curves", "cost",
            "best_confusion", "best_per_class", "best_confused_examples")
@@ -71,11 +71,8 @@ def parse_html(path: Path) -> _Links:
 
 
 def report_command(argv: list[str]) -> int:
-    """The ``report`` command through its own `register`, as sweep/cli.py wires it."""
-    parser = argparse.ArgumentParser(prog="sweep")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["report", *argv])
+    """The ``report`` command in this process, parsed by the CLI's own parser."""
+    args = build_parser().parse_args(["report", *argv])
     return args.func(args)
 
 
@@ -136,8 +133,8 @@ def api_study(studies: Path, name: str, space: Space | None = None
     paths = StudyPaths.of(studies, name)
     config = Config().with_overrides({"training.epochs": 4, "data.dataset": "idx",
                                       "data.data_dir": str(studies / "no-data")})
-    settings = Settings(config.to_dict(), space.to_dict())
-    study = create_or_check(paths, open_storage(paths), settings, None)
+    settings = Settings(config, space)
+    study = create_or_check(paths, open_storage(paths.journal), settings, None)
     return study, distributions(space), np.random.default_rng(0)
 
 
@@ -236,7 +233,7 @@ def test_regenerated_without_the_data_the_examples_are_skipped_with_a_note(
     whose dataset cannot be loaded loses its example images, not the report."""
     report, _ = real_report
     results = load("real", real_study)
-    config = Path(results.best(1).iloc[0]["dir"]) / "config.json"
+    config = Path(results.best(1).iloc[0]["experiment_dir"]) / "config.json"
     original = config.read_text()
     before = (report / "figures" / "effects.png").stat().st_mtime_ns
     try:
@@ -377,30 +374,31 @@ def test_report_with_extra_settings_of_every_kind(tmp_path):
 
 def test_accuracy_axis_zooms_past_trials_stopped_early():
     """Completed trials at 97-98.7% and two pruned after an epoch at 28% and 74%: the axis
-    spans the completed trials, not 20-100%, and the early ones fall below it."""
+    spans the completed trials, not 20-100%, and the early ones fall below it (accuracies
+    are fractions)."""
     from sweep.report.analysis import acc_limits
 
-    done = np.linspace(96.99, 98.70, 23)
-    lo, hi = acc_limits(done, [28.1, 73.8, 95.1, 98.2])
-    assert 96.0 < lo < 96.99 and 98.70 < hi < 99.2, (lo, hi)
-    assert hi - lo < 10
+    done = np.linspace(0.9699, 0.9870, 23)
+    lo, hi = acc_limits(done, [0.281, 0.738, 0.951, 0.982])
+    assert 0.960 < lo < 0.9699 and 0.9870 < hi < 0.992, (lo, hi)
+    assert hi - lo < 0.10
 
 
 def test_accuracy_axis_edge_cases():
     from sweep.report.analysis import acc_limits, robust_range
 
-    assert acc_limits([]) == (0.0, 100.0)
-    assert acc_limits([np.nan], [np.nan]) == (0.0, 100.0)
-    lo, hi = acc_limits([98.5])  # one trial: a narrow axis around it
-    assert lo < 98.5 < hi and 1.0 <= hi - lo < 3
-    lo, hi = acc_limits([], [28.0, 95.0, 95.5, 96.0, 96.2])  # all pruned: they decide
-    assert 94 < lo < 95 and 96.2 < hi < 97
-    wide = np.linspace(60, 97, 24)  # a genuinely wide study keeps every completed trial
-    assert acc_limits(wide)[0] < 60 and robust_range(wide) == (60.0, 97.0)
-    lo, _ = acc_limits(np.r_[np.linspace(97, 98.7, 20), 11.0])  # a completed outlier
-    assert lo > 90
-    lo, hi = acc_limits([99.2, 99.6, 100.0])  # never far past 100%
-    assert lo < 99.2 and 100.0 <= hi <= 100.1
+    assert acc_limits([]) == (0.0, 1.0)
+    assert acc_limits([np.nan], [np.nan]) == (0.0, 1.0)
+    lo, hi = acc_limits([0.985])  # one trial: a narrow axis around it
+    assert lo < 0.985 < hi and 0.010 <= hi - lo < 0.03
+    lo, hi = acc_limits([], [0.280, 0.950, 0.955, 0.960, 0.962])  # all pruned: they decide
+    assert 0.94 < lo < 0.95 and 0.962 < hi < 0.97
+    wide = np.linspace(0.60, 0.97, 24)  # a genuinely wide study keeps every completed trial
+    assert acc_limits(wide)[0] < 0.60 and robust_range(wide) == (0.60, 0.97)
+    lo, _ = acc_limits(np.r_[np.linspace(0.97, 0.987, 20), 0.11])  # a completed outlier
+    assert lo > 0.90
+    lo, hi = acc_limits([0.992, 0.996, 1.0])  # never far past 100%
+    assert lo < 0.992 and 1.0 <= hi <= 1.001
 
 
 @pytest.fixture(scope="module")
@@ -444,7 +442,7 @@ def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
         assert axes
         for ax in axes:
             lo, hi = ax.get_ylim()
-            assert 95.5 < lo < 97.0 and 98.7 < hi < 99.5, (fig.get_suptitle(), lo, hi)
+            assert 0.955 < lo < 0.970 and 0.987 < hi < 0.995, (fig.get_suptitle(), lo, hi)
         labels = [t.get_text() for t in fig.legends[0].get_texts()]
         below = "(1 completed)" if fig is cost else "(1 completed, 6 pruned early)"
         assert any(t.startswith("below ") and t.endswith(below) for t in labels), labels
@@ -470,8 +468,31 @@ def test_interaction_colours_span_the_cells(zoom_study):
     data = prepare(load("zoom", zoom_study))
     fig = figures.interactions(data, interaction_pairs(data, importances(data).ranking()))
     meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None]
-    assert meshes and min(m.get_clim()[0] for m in meshes) > 95  # not down to the outlier
+    assert meshes and min(m.get_clim()[0] for m in meshes) > 0.95  # not down to the outlier
     means = np.concatenate([np.ravel(m.get_array()) for m in meshes])
-    assert np.nanmin(np.ma.filled(means, np.nan)) < 95  # whose cell is still drawn
+    assert np.nanmin(np.ma.filled(means, np.nan)) < 0.95  # whose cell is still drawn
     colorbars = [m.colorbar for m in meshes if m.colorbar is not None]
     assert colorbars and all(cb.extend == "min" for cb in colorbars)
+    heatmaps = [ax for ax in fig.axes if " × " in ax.get_title()]
+    outlined = [ax for ax in heatmaps
+                if any(type(p).__name__ == "Rectangle" and not p.get_fill() for p in ax.patches)]
+    assert heatmaps and outlined == heatmaps  # the best trial's cell, in every heatmap
+
+
+def test_prepared_trials_are_the_records_table_with_fractions(zoom_study):
+    """The report reads the trials table under its own names (no derived copies), with
+    Optuna's states, the diverged flag and accuracies as fractions."""
+    from sweep.report import prepare
+
+    results = load("zoom", zoom_study)
+    data = prepare(results)
+    assert list(data.trials.columns) == list(results.trials.columns)
+    assert data.settings is results.settings
+    assert [p.name for p in data.params] == results.param_names
+    assert data.param("lr") == results.settings.space.param("lr")
+    assert data.trial_dir(3) == results.trial_dir(3)
+    done = data.completed
+    assert len(done) == 21 and (done["state"] == "COMPLETE").all()
+    assert done["value"].between(0, 1).all() and data.best["value"] == done["value"].max()
+    assert set(data.trials["state"]) == {"COMPLETE", "PRUNED", "FAIL"}
+    assert int(data.trials["diverged"].sum()) == 1

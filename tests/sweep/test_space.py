@@ -7,8 +7,9 @@ import json
 import pytest
 
 from sweep.errors import UsageError
+from sweep.samplers import DEFAULT_PRUNER, PRUNERS
 from sweep.space import default_space, load_space
-from sweep.study import DEFAULT_PRUNER, PRUNERS, stored_settings
+from sweep.study import stored_settings
 
 
 def _space(tmp_path, text: str, name: str = "space.toml"):
@@ -182,10 +183,9 @@ def test_a_space_file_study_samples_its_space(sweep_cli, data_args, tmp_path, op
     assert proc.returncode == 0, proc.stdout + proc.stderr
     study = open_optuna(tmp_path / "s", "spaced")
     settings = stored_settings(study)
-    assert set(settings.space["params"]) == {"hidden_size", "l2", "lr", "batch_size",
-                                             "momentum"}
-    assert settings.space["fixed"] == {"dropout": 0.2}
-    assert settings.config["model"]["dropout"] == 0.2
+    assert set(settings.space.names) == {"hidden_size", "l2", "lr", "batch_size", "momentum"}
+    assert dict(settings.space.fixed) == {"dropout": 0.2}
+    assert settings.config.model.dropout == 0.2
     trials = study.get_trials()
     # trial 0: the classic values that fit (l2, lr, batch_size); the rest sampled
     assert trials[0].user_attrs.get("classic") is True
@@ -251,7 +251,7 @@ def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_i
     assert study.user_attrs["settings"] == r.settings_after_first
     assert (r.root / "study.json").read_text() == r.meta_after_first
     settings = stored_settings(study)
-    assert settings.space["params"]["hidden_size"]["high"] == 64
+    assert settings.space.param("hidden_size").high == 64
     for t in study.get_trials()[3:]:  # run by the resume that gave no options
         config = json.loads((r.root / "trials" / f"{t.number:04d}" / "config.json").read_text())
         assert config["training"]["epochs"] == 2

@@ -228,7 +228,7 @@ def test_each_sampler_runs(sampler, pruner, sweep_cli, data_args, narrow_space, 
     study = open_optuna(tmp_path, sampler)
     settings = stored_settings(study)
     assert (settings.sampler, settings.pruner) == (sampler, pruner)
-    assert settings.config["data"]["train_limit"] == 300
+    assert settings.config.data.train_limit == 300
     trials = study.get_trials()
     assert [t.number for t in trials] == [0, 1, 2]
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)

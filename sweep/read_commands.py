@@ -1,0 +1,215 @@
+"""The commands that read a study: ``best``, ``trials`` and ``studies``.
+
+Each prints a table by default, or ``-f json`` / ``-f csv`` (Optuna's CLI has the
+same ``-f``), to standard output or ``--out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import StudyError, UsageError
+from .options import Command, add_studies_dir_arg, add_study_args
+from .records import TrialOutcome
+from .results import BrokenStudy, StudyResults, list_studies, load
+
+FORMATS = ("table", "json", "csv")
+
+
+def best_line(o: TrialOutcome) -> str:
+    """A trial in one line: number, accuracies, settings and directory."""
+    params = ", ".join(f"{k}={_short(v)}" for k, v in o.params.items())
+    test = f", test {o.test_accuracy:.2%}" if _finite(o.test_accuracy) else ""
+    value = f"val {o.value:.2%}" if _finite(o.value) else f"{o.state.lower()}"
+    return f"trial {o.number}: {value}{test} ({params}) -> {o.experiment_dir}"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", choices=FORMATS, default="table",
+                   help="output format (table)")
+    p.add_argument("--out", default=None, help="write to this file instead of the screen")
+
+
+def emit(args: argparse.Namespace, render: Callable[[str], str],
+         results: StudyResults | None = None, flag: str = "--out") -> int:
+    """Print ``render(format)``, or write it atomically to --out (never onto a study)."""
+    text = render(args.format)
+    if not args.out:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return 0
+    from mlp.atomic import write_text
+
+    if results is not None:
+        _check_not_a_study_file(Path(args.out), results, flag)
+    write_text(args.out, text)
+    print(f"{args.format} -> {args.out}")
+    return 0
+
+
+def _json_ready(v: Any) -> Any:
+    """NaN and infinities as null (JSON has no such numbers), times as ISO text."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_ready(x) for x in v]
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        return _json_ready(v.item())
+    return v
+
+
+def _load_nonempty(args: argparse.Namespace) -> StudyResults:
+    results = load(args.study, args.studies_dir, args.storage)
+    if results.counts.complete == 0:
+        c = results.counts
+        raise StudyError(f"study {args.study!r} has no completed trial yet ({c.finished} "
+                         f"finished: {c.pruned} pruned, {c.failed} failed; {c.running} running)")
+    return results
+
+
+# -- best ---------------------------------------------------------------------------------
+
+def add_best_arguments(p: argparse.ArgumentParser) -> None:
+    add_study_args(p)
+    p.add_argument("--top", type=int, default=1, help="how many trials (1)")
+    add_output_args(p)
+    p.add_argument("--json", action="store_const", const="json", dest="format",
+                   help=argparse.SUPPRESS)  # the earlier spelling of -f json
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: must be >= 1")
+    results = _load_nonempty(args)
+    best = results.best_outcomes(args.top)
+
+    def render(fmt: str) -> str:
+        if fmt == "json":
+            rows = [{k: v for k, v in o.to_json().items() if k != "traceback"} for o in best]
+            return json.dumps({"study": results.name, "best": _json_ready(rows)}, indent=2)
+        if fmt == "csv":
+            return results.best(args.top).to_csv(index=False)
+        return "\n".join(f"#{rank} {best_line(o)}  [{o.brief()}]"
+                         for rank, o in enumerate(best, 1))
+
+    return emit(args, render, results)
+
+
+# -- trials -------------------------------------------------------------------------------
+
+def add_trials_arguments(p: argparse.ArgumentParser) -> None:
+    add_study_args(p)
+    add_output_args(p)
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help=argparse.SUPPRESS)  # the earlier spelling of -f csv --out FILE
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    flag = "--out"
+    if args.csv:
+        args.format, args.out, flag = "csv", args.csv, "--csv"
+    results = load(args.study, args.studies_dir, args.storage)
+    df = results.trials
+    if df.empty:
+        raise StudyError(f"study {args.study!r} has no trials yet")
+
+    def render(fmt: str) -> str:
+        if fmt == "csv":
+            return df.to_csv(index=False)
+        if fmt == "json":
+            rows = [{k: v for k, v in o.to_json().items() if k != "traceback"}
+                    for o in results.outcomes]
+            return json.dumps({"study": results.name, "trials": _json_ready(rows)}, indent=2)
+        shown = df.drop(columns=["datetime_start", "datetime_complete", "experiment_dir"])
+        with pd.option_context("display.max_rows", None, "display.width", 200,
+                               "display.max_columns", None,
+                               "display.float_format", "{:.4g}".format):
+            return shown.to_string(index=False)
+
+    return emit(args, render, results, flag)
+
+
+def _check_not_a_study_file(target: Path, results: StudyResults, flag: str = "--csv") -> None:
+    """An export never lands on a study's own files (its journal, a database, trial files)."""
+    resolved = target.resolve()
+    if resolved.is_relative_to(results.paths.root.resolve()):
+        raise UsageError(f"{flag} {target}: inside the study folder {results.paths.root}; "
+                         "write the table elsewhere")
+    if resolved.is_file():
+        with open(resolved, "rb") as f:
+            head = f.read(64)
+        if head.startswith(b"SQLite format 3") or b'"op_code"' in head:
+            raise UsageError(f"{flag} {target}: holds a study's storage; refusing to "
+                             "overwrite it")
+
+
+# -- studies ------------------------------------------------------------------------------
+
+def add_studies_arguments(p: argparse.ArgumentParser) -> None:
+    add_studies_dir_arg(p)
+    add_output_args(p)
+
+
+def study_row(r: StudyResults | BrokenStudy) -> dict[str, Any]:
+    if isinstance(r, BrokenStudy):
+        return {"name": r.name, "problem": r.problem}
+    c = r.counts
+    best = r.best_outcomes(1)
+    return {"name": r.name, "finished": c.finished, "completed": c.complete,
+            "pruned": c.pruned, "failed": c.failed, "running": c.running,
+            "best_value": best[0].value if best else None,
+            "best_trial": best[0].number if best else None, "problem": None}
+
+
+def _study_line(row: dict[str, Any]) -> str:
+    if row["problem"]:
+        return f"{row['name']}: unreadable ({row['problem']})"
+    best = (f"best val {row['best_value']:.2%} (trial {row['best_trial']})"
+            if row["best_trial"] is not None else "no completed trial")
+    return (f"{row['name']}: {row['finished']} finished ({row['completed']} completed, "
+            f"{row['pruned']} pruned, {row['failed']} failed, {row['running']} running); "
+            f"{best}")
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    rows = [study_row(r) for r in list_studies(args.studies_dir)]
+    if not rows:
+        raise StudyError(f"no studies in {args.studies_dir}")
+
+    def render(fmt: str) -> str:
+        if fmt == "json":
+            return json.dumps({"studies": _json_ready(rows)}, indent=2)
+        if fmt == "csv":
+            buf = io.StringIO()
+            pd.DataFrame(rows).to_csv(buf, index=False)
+            return buf.getvalue()
+        return "\n".join(_study_line(row) for row in rows)
+
+    return emit(args, render)
+
+
+COMMANDS = (
+    Command("best", "the best trial(s) of a study", add_best_arguments, cmd_best),
+    Command("trials", "the table of all trials of a study, running ones with their last "
+            "epoch", add_trials_arguments, cmd_trials),
+    Command("studies", "the studies in a folder", add_studies_arguments, cmd_studies),
+)

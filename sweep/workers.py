@@ -1,0 +1,301 @@
+"""Worker processes: one per slot, fed tasks by a thread of the parent.
+
+Each slot owns a one-process executor (loky, the process backend of joblib), so
+work flows as workers free up, and a worker that dies (killed, out of memory, sent
+SIGTERM) takes only its own task down: the slot reports it, starts a replacement
+worker and goes on, while the other slots never notice. Slots tell the parent what
+happened through typed events. `sweep run` (runner.py) and `sweep confirm` feed
+slots their own tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from loky import ProcessPoolExecutor
+from loky.process_executor import (
+    BrokenProcessPool,
+    ShutdownExecutorError,
+    TerminatedWorkerError,
+)
+
+from .liveness import pid_alive
+from .trial import RunGone, WorkerTerminated
+
+INTERRUPT_GRACE = 15.0  # seconds the tasks in flight get to record an interrupt
+WORKERS_LOG = "workers.log"  # in the study folder: what worker processes print
+
+
+# -- what slots tell the parent ------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskDone:
+    result: Any
+
+
+@dataclass(frozen=True)
+class WorkerDied:
+    reason: str
+    task: Any  # what the worker was doing when it died
+
+
+@dataclass(frozen=True)
+class SlotFailed:
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class SlotClosed:
+    pass
+
+
+Event = TaskDone | WorkerDied | SlotFailed | SlotClosed
+
+
+# -- the worker process ----------------------------------------------------------
+
+def blas_threads_per_worker(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _init_worker(threads: int) -> None:
+    """Runs first in every worker: BLAS threads, and signals turned into exceptions.
+
+    SIGINT comes from the run (or a Ctrl-C to the terminal's process group) and
+    interrupts the trial; SIGTERM from anything else (an out-of-memory killer, a
+    user) ends this worker like a kill, failing only its trial. After the first,
+    signals are ignored so that recording the trial's state is never interrupted.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+    received: list[int] = []
+    orphaned: list[bool] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not received:
+            received.append(signum)
+            if orphaned:
+                raise RunGone
+            raise KeyboardInterrupt if signum == signal.SIGINT else WorkerTerminated
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    threading.Thread(target=_watch_parent, args=(os.getppid(), orphaned), daemon=True).start()
+
+
+def _watch_parent(parent: int, orphaned: list[bool]) -> None:
+    """A worker whose run died (SIGKILL, a crash) interrupts its trial, so that the
+    trial is recorded as failed, and exits: workers never outlive their run."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    orphaned.append(True)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(INTERRUPT_GRACE)
+    os._exit(1)
+
+
+Task = tuple[Callable[[Any], Any], Any]  # a function run in the worker, and its argument
+
+
+class Slot(threading.Thread):
+    """One worker process and the loop that feeds it tasks.
+
+    ``next_task()`` gives the next (function, argument) to run in the worker, or None
+    when there is no more work; a task that returns None also ends the slot (a study
+    that has all its trials).
+    """
+
+    def __init__(self, next_task: Callable[[], Task | None], threads: int,
+                 events: queue.Queue[Event], stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.next_task, self.threads, self.events, self.stop = next_task, threads, events, stop
+        self.executor: ProcessPoolExecutor | None = None
+        self.pid: int | None = None
+
+    def _start_worker(self) -> None:
+        env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                               "MKL_NUM_THREADS")}
+        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
+                                            initargs=(self.threads,), env=env)
+        self.pid = self.executor.submit(os.getpid).result()
+
+    def _replace_worker(self, reason: str, task: Any) -> None:
+        self.events.put(WorkerDied(reason, task))
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, kill_workers=True)
+        self.executor = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                task = self.next_task()
+                if task is None:
+                    break
+                function, argument = task
+                try:
+                    if self.executor is None:
+                        self._start_worker()
+                    result = self.executor.submit(function, argument).result()
+                except (BrokenProcessPool, TerminatedWorkerError, ShutdownExecutorError) as exc:
+                    self._replace_worker(_death_reason(exc), argument)
+                    continue
+                except WorkerTerminated:
+                    self._replace_worker("worker process was terminated (SIGTERM)", argument)
+                    continue
+                except KeyboardInterrupt:
+                    break  # the worker's task was interrupted and recorded as such
+                if result is None:
+                    break
+                self.events.put(TaskDone(result))
+        except BaseException as exc:  # anything else: report it, never hang the run
+            self.events.put(SlotFailed(exc))
+        finally:
+            self.events.put(SlotClosed())
+
+    def interrupt(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """Kill the worker now and wait until it is gone, so that its trial can be failed."""
+        pid, executor = self.pid, self.executor
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+        deadline = time.monotonic() + 3
+        while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+@contextmanager
+def stderr_to(log: Path) -> Iterator[IO[str]]:
+    """For the length of a run, file descriptor 2 (and so every process started
+    meanwhile: workers, loky's resource tracker) writes to ``log``; the run's own
+    messages go to the terminal through the stream this yields. Worker warnings are
+    kept in the log, a trial's own failure is in its trial.json anyway, and nothing a
+    helper process prints (loky's tracker, restarted after a kill, prints a traceback
+    per resource it never saw) lands over the progress line."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    stream = os.fdopen(os.dup(terminal), "w", buffering=1)
+    try:
+        yield stream
+    finally:
+        sys.stderr.flush()
+        stream.close()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
+def _death_reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for sig in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT"):
+        if sig in str(exc):
+            return f"worker process was killed ({sig})"
+    return f"worker process died ({text[:200]})"
+
+
+class _Terminate(Exception):
+    pass
+
+
+def _raise_terminate(signum: int, frame: Any) -> None:
+    raise _Terminate
+
+
+class Pool:
+    """``jobs`` slots running tasks in worker processes, until there are no more.
+
+    `run` hands every event to ``on_event`` (and None every half second without one).
+    Ctrl-C or SIGTERM interrupts the tasks in flight, gives them `INTERRUPT_GRACE`
+    seconds to record it, then kills what is left (at once on a second signal).
+    """
+
+    def __init__(self, next_task: Callable[[], Task | None], jobs: int, folder: Path,
+                 say: Callable[[str], None] | None = None,
+                 on_start: Callable[[IO[str]], None] | None = None) -> None:
+        lock = threading.Lock()
+
+        def one_at_a_time() -> Task | None:
+            with lock:
+                return next_task()
+
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.stop = threading.Event()
+        threads = blas_threads_per_worker(jobs)
+        self.slots = [Slot(one_at_a_time, threads, self.events, self.stop) for _ in range(jobs)]
+        self.folder = folder
+        self.interrupted = False
+        self.say = say or (lambda message: print(message, flush=True))
+        self.on_start = on_start
+
+    def run(self, on_event: Callable[[Event | None], None]) -> None:
+        old_term = signal.signal(signal.SIGTERM, _raise_terminate)
+        with stderr_to(self.folder / WORKERS_LOG) as terminal:
+            if self.on_start is not None:
+                self.on_start(terminal)
+            try:
+                self._loop(on_event)
+            except (KeyboardInterrupt, _Terminate):
+                self.interrupt()
+            finally:
+                signal.signal(signal.SIGTERM, old_term)
+                self._close()
+
+    def _loop(self, on_event: Callable[[Event | None], None]) -> None:
+        for slot in self.slots:
+            slot.start()
+        open_slots = len(self.slots)
+        while open_slots:
+            try:
+                event = self.events.get(timeout=0.5)
+            except queue.Empty:
+                on_event(None)
+                continue
+            open_slots -= isinstance(event, SlotClosed)
+            on_event(event)
+
+    def pids(self) -> set[int]:
+        return {s.pid for s in self.slots if s.pid is not None}
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.stop.set()
+        self.say("interrupted: stopping the work in flight (again to stop at once)")
+        try:
+            for slot in self.slots:
+                slot.interrupt()
+            deadline = time.monotonic() + INTERRUPT_GRACE
+            for slot in self.slots:
+                slot.join(max(0.0, deadline - time.monotonic()))
+        except (KeyboardInterrupt, _Terminate):
+            pass
+        for slot in self.slots:
+            slot.kill()
+
+    def _close(self) -> None:
+        for slot in self.slots:
+            if not self.interrupted:
+                slot.join()
+            if slot.executor is not None:
+                slot.executor.shutdown(wait=not self.interrupted, kill_workers=self.interrupted)

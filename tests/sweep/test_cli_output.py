@@ -1,0 +1,57 @@
+"""One output option on every reading command, environment defaults, --version, pipes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("command", ["best", "trials", "studies"])
+def test_every_reading_command_speaks_table_json_and_csv(command, main_study, sweep_cli):
+    where = ["--studies-dir", main_study.studies_dir]
+    if command != "studies":
+        where += ["--study", main_study.name]
+    outputs = {}
+    for fmt in ("table", "json", "csv"):
+        proc = sweep_cli(command, *where, "-f", fmt)
+        assert proc.returncode == 0, proc.stderr
+        outputs[fmt] = proc.stdout
+    doc = json.loads(outputs["json"])
+    rows = list(csv.DictReader(io.StringIO(outputs["csv"])))
+    if command == "trials":
+        assert len(doc["trials"]) == len(rows) == main_study.trials
+        assert [t["number"] for t in doc["trials"]] == [int(r["number"]) for r in rows]
+        assert "params_hidden_size" in rows[0]
+    elif command == "best":
+        assert doc["best"][0]["number"] == int(rows[0]["number"])
+        assert f"trial {doc['best'][0]['number']}:" in outputs["table"]
+    else:
+        assert doc["studies"][0]["name"] == rows[0]["name"] == main_study.name
+        assert int(rows[0]["finished"]) == main_study.trials
+
+
+def test_out_writes_a_file_and_env_variables_name_the_study(main_study, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWEEP_")}
+    env |= {"SWEEP_STUDY": main_study.name, "SWEEP_STUDIES_DIR": str(main_study.studies_dir)}
+    out = tmp_path / "best.json"
+    proc = subprocess.run([sys.executable, "-m", "sweep", "best", "-f", "json", "--out", out],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["study"] == main_study.name
+
+
+def test_version_and_a_closed_pipe(main_study, sweep_cli):
+    proc = sweep_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("sweep 0."), proc.stdout
+    cmd = [sys.executable, "-m", "sweep", "trials", "-f", "json", "--studies-dir",
+           str(main_study.studies_dir), "--study", main_study.name]
+    reader = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader is gone before anything is written, like `| head -0`
+    _, err = reader.communicate(timeout=120)
+    assert b"Traceback" not in err and b"error" not in err, err

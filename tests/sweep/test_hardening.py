@@ -1,0 +1,500 @@
+"""Hostile inputs and faults beyond the first round (issue: hardening): each case does
+the real thing, with real processes, signals, sockets and damaged files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sweep.conftest import error_lines
+from tests.sweep.faults.harness import (
+    TINY_SPACE,
+    Running,
+    check_study,
+    children,
+    pid_alive,
+    read_json,
+    running_trials,
+    stored_trials,
+    sweep,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hardening-space") / "tiny.toml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_args(data_args: list[str], space: Path):
+    def make(studies: Path, name: str, trials: int, jobs: int = 2, epochs: int = 1
+             ) -> list[object]:
+        return ["run", "--trials", trials, "--jobs", jobs, "--epochs", epochs, *data_args,
+                "--space", space, "--pruner", "none", "--studies-dir", studies,
+                "--study", name, "--no-report", "--no-plots", "--quiet"]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory, run_args) -> Path:
+    """A small finished study, copied by the tests that damage it."""
+    studies = tmp_path_factory.mktemp("finished")
+    proc = sweep(*run_args(studies, "done", trials=3), cwd=studies)
+    assert proc.returncode == 0, proc.stderr
+    return studies
+
+
+def copy_of(finished_study: Path, tmp_path: Path) -> Path:
+    studies = tmp_path / "studies"
+    shutil.copytree(finished_study, studies)
+    return studies
+
+
+def one_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            with contextlib.suppress(OSError):
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+# -- data loss -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["interrupt", "time-out"])
+def test_a_rejected_first_run_never_deletes_other_studies(how, tmp_path, run_args):
+    # study b waits for a dataset from a mirror that never answers while study a runs in
+    # the same, new studies folder; b then fails (Ctrl-C, or the download's time-out)
+    studies = tmp_path / "studies"
+    server = SilentServer()
+    cache = tmp_path / "empty-cache"
+    env = {"MLP_DATA_MIRRORS": f"http://127.0.0.1:{server.port}/", "XDG_CACHE_HOME": str(cache)}
+    b = None
+    try:
+        b_args = ["run", "--trials", 2, "--dataset", "fashion-mnist", "--studies-dir", studies,
+                  "--study", "b", "--no-report", "--quiet"]
+        b = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, b_args)],
+                             cwd=tmp_path, env=os.environ | env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        wait_for(lambda: server.conns, 60, "b to connect to the silent mirror")
+        a = Running(*run_args(studies, "a", trials=4, epochs=2), cwd=tmp_path,
+                    log=tmp_path / "a", faults={"SWEEP_FAULT_SLEEP": 0.5})
+        try:
+            wait_for(lambda: (studies / "a" / "study.json").exists(), 60, "study a")
+            if how == "interrupt":
+                os.killpg(b.pid, signal.SIGINT)
+            _, err = b.communicate(timeout=120)
+            assert b.returncode == (130 if how == "interrupt" else 2), err
+            assert (studies / "a" / "journal.log").is_file(), "study a was deleted"
+            assert a.wait(120) == 0, a.output()
+        finally:
+            a.close()
+    finally:
+        if b is not None and b.poll() is None:
+            b.kill()
+        server.close()
+    check_study(studies / "a", finished=4)
+    assert not (studies / "b").exists()
+
+
+def test_trials_csv_never_overwrites_a_study_file(finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    journal = studies / "done" / "journal.log"
+    before = journal.read_bytes()
+    for target in (journal, studies / "done" / "study.json", studies / "done" / "new.csv"):
+        proc = sweep("trials", "--csv", target, "--studies-dir", studies, "--study", "done",
+                     cwd=tmp_path)
+        one_error(proc, 2, "--csv", str(target))
+    other = tmp_path / "elsewhere.log"  # a copy of a journal outside any study folder
+    other.write_bytes(before)
+    proc = sweep("trials", "--csv", other, "--studies-dir", studies, "--study", "done",
+                 cwd=tmp_path)
+    one_error(proc, 2, "storage")
+    assert journal.read_bytes() == before and other.read_bytes() == before
+    assert not (studies / "done" / "new.csv").exists()
+
+
+DAMAGE = {
+    "junk-last-line": lambda lines: lines + [b"junk\n"],
+    "empty-line-inside": lambda lines: lines[:3] + [b"\n"] + lines[3:],
+    "not-utf8-inside": lambda lines: lines[:2] + [b"\xff\xfe\x00\n"] + lines[2:],
+    "json-not-an-object": lambda lines: lines[:4] + [b"[1, 2]\n"] + lines[4:],
+    "object-not-a-record": lambda lines: lines[:4] + [b'{"a": 1}\n'] + lines[4:],
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_journal_is_named_never_made_worse_and_repaired(damage, finished_study,
+                                                                  tmp_path, run_args):
+    studies = copy_of(finished_study, tmp_path)
+    journal = studies / "done" / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    damaged = DAMAGE[damage](lines)
+    bad_line = next(i for i, (a, b) in enumerate(zip(damaged, lines + [b""], strict=False), 1)
+                    if a != b)
+    journal.write_bytes(b"".join(damaged))
+    reading = [[c, "--studies-dir", studies, "--study", "done"] for c in ("best", "trials",
+                                                                           "report")]
+    for args in [*reading, run_args(studies, "done", trials=5)]:
+        proc = sweep(*args, cwd=tmp_path)
+        one_error(proc, 1, str(journal), f"line {bad_line}", "doctor")
+        assert journal.read_bytes() == b"".join(damaged), f"{args[0]} wrote to the journal"
+    check = sweep("doctor", "--check", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+    assert check.returncode == 1 and f"line {bad_line}" in check.stdout, check.stdout
+    assert journal.read_bytes() == b"".join(damaged)
+    fix = sweep("doctor", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    assert journal.read_bytes() == b"".join(lines)
+    backups = list(journal.parent.glob("journal.log.damaged-*"))
+    assert len(backups) == 1 and backups[0].read_bytes() == b"".join(damaged)
+    proc = sweep(*run_args(studies, "done", trials=5), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    check_study(studies / "done", finished=5)
+
+
+def test_doctor_refuses_a_repair_that_would_not_load(finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    journal = studies / "done" / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    damaged = [b"not the study's creation\n"] + lines[1:]  # the create_study record is gone
+    journal.write_bytes(b"".join(damaged))
+    proc = sweep("doctor", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+    assert proc.returncode == 1 and "nothing was changed" in proc.stderr, proc.stderr
+    assert journal.read_bytes() == b"".join(damaged)
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+PASSWORDS = ["se/cret", "p#ss", "p?ss", "p@ss", "p:ss", "p%20ss", "p&s=s+", "p ss", "pä$s!'\"`"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_passwords_are_never_printed_or_stored(password, tmp_path):
+    from urllib.parse import quote
+
+    secret = quote(password, safe="")
+    url = f"postgresql://user:{secret}@127.0.0.1:1/db"
+    studies = tmp_path / "studies"
+    proc = sweep("run", "--trials", 1, "--storage", url, "--studies-dir", studies,
+                 "--study", "s", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "***" in proc.stderr
+    for shown in (password, secret):
+        assert shown not in proc.stdout + proc.stderr, proc.stderr
+    assert not studies.exists() or not any(studies.rglob("*.json"))
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:secret@127.0.0.1:abc/db",
+                                 "postgresql://u:secret@[::1/db", "mysql://u:secret@h:-1/db"])
+def test_a_malformed_storage_url_is_one_line_without_the_password(url, tmp_path):
+    proc = sweep("run", "--trials", 1, "--storage", url, "--studies-dir", tmp_path / "s",
+                 cwd=tmp_path, timeout=60)
+    line = one_error(proc, 2, "--storage")
+    assert "secret" not in proc.stderr, line
+
+
+# -- memory and size -----------------------------------------------------------------------
+
+def test_space_from_an_endless_device_is_refused(tmp_path, data_args):
+    proc = sweep("run", "--trials", 1, *data_args, "--space", "/dev/zero", "--studies-dir",
+                 tmp_path / "s", cwd=tmp_path, timeout=60)
+    one_error(proc, 2, "/dev/zero", "not a regular file")
+    huge = tmp_path / "huge.toml"
+    with open(huge, "wb") as f:
+        f.write(b"# " + b"x" * (2 << 20) + b"\n")
+    proc = sweep("run", "--trials", 1, *data_args, "--space", huge, "--studies-dir",
+                 tmp_path / "s", cwd=tmp_path, timeout=60)
+    one_error(proc, 2, str(huge), "KiB")
+    assert not (tmp_path / "s").exists()
+
+
+# -- hangs and leaks -------------------------------------------------------------------------
+
+def test_a_database_that_never_answers_is_an_error_within_seconds(tmp_path):
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the test extra")
+    server = SilentServer()
+    try:
+        started = time.monotonic()
+        proc = sweep("run", "--trials", 1, "--storage",
+                     f"postgresql://u:secret@127.0.0.1:{server.port}/db", "--studies-dir",
+                     tmp_path / "s", "--study", "x", cwd=tmp_path, timeout=120)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    one_error(proc, 2, "--storage", "***")
+    assert took < 40, f"took {took:.0f}s"
+    assert server.conns, "the run never connected"
+
+
+def test_a_stopped_worker_is_detected_and_replaced(tmp_path, run_args):
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "stall", trials=4, epochs=3), "--stall-timeout", "4s",
+                  cwd=tmp_path, log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.5})
+    try:
+        victim = wait_for(lambda: running_trials(studies / "stall"), 60, "a trial in flight")[0]
+        os.kill(victim["pid"], signal.SIGSTOP)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    trials = check_study(studies / "stall", finished=4)
+    failed = {t.number: t.user_attrs.get("reason", "") for t in trials
+              if t.state.name == "FAIL"}
+    assert failed == {victim["number"]: failed.get(victim["number"])}, failed
+    assert "no progress" in failed[victim["number"]]
+    assert not pid_alive(victim["pid"]), "the stopped worker was left behind"
+
+
+def test_timeout_bounds_the_wall_time_with_trials_in_flight(tmp_path, run_args):
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "slow", trials=50, epochs=100), "--timeout", "3s",
+                  cwd=tmp_path, log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.5})
+    started = time.monotonic()
+    try:
+        victim = wait_for(lambda: running_trials(studies / "slow"), 60, "a trial in flight")[0]
+        os.kill(victim["pid"], signal.SIGSTOP)  # one worker will not even answer signals
+        rc = run.wait(120)
+    finally:
+        run.close()
+    took = time.monotonic() - started
+    # 3 s time-out, 5 s grace, 15 s for an interrupt to be recorded, then a kill
+    assert rc == 0 and took < 3 + 5 + 15 + 15, (took, run.output())
+    trials = check_study(studies / "slow")
+    assert len(trials) < 50
+    reasons = {t.number: t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"}
+    assert "time-out" in reasons[victim["number"]], reasons
+
+
+def test_workers_exit_when_their_run_is_killed(tmp_path, run_args):
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "orphans", trials=6, epochs=50), cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.5})
+    try:
+        wait_for(lambda: len(running_trials(studies / "orphans")) == 2, 60, "two trials")
+        spawned = children(run.pid)
+        assert len(spawned) >= 2, spawned
+        run.signal(signal.SIGKILL)  # the run alone, not its process group
+        run.proc.wait(10)
+        wait_for(lambda: not any(pid_alive(p) for p in spawned), 40,
+                 f"the run's children {spawned} to exit")
+    finally:
+        run.close()
+    reasons = [t.user_attrs.get("reason") for t in stored_trials(studies / "orphans")]
+    assert reasons.count("the run process died") == 2, reasons
+
+
+def test_sigterm_to_one_worker_fails_only_its_trial(tmp_path, run_args):
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "term", trials=6, epochs=3), cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.3})
+    try:
+        victim = wait_for(lambda: running_trials(studies / "term"), 60, "a trial in flight")[0]
+        os.kill(victim["pid"], signal.SIGTERM)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    trials = check_study(studies / "term", finished=6)
+    failed = {t.number: t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"}
+    assert failed == {victim["number"]: "worker process was terminated (SIGTERM)"}, failed
+
+
+def _can_unshare() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "--uts", "true"], capture_output=True).returncode == 0
+
+
+def test_a_study_resumes_under_another_host_name(tmp_path, run_args):
+    if not _can_unshare():
+        pytest.skip("this machine cannot make a new UTS namespace (unshare --uts)")
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "moved", trials=4, epochs=30), cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.2})
+    try:
+        wait_for(lambda: len(running_trials(studies / "moved")) == 2, 60, "two trials")
+        wait_for(lambda: list((studies / "moved" / "trials").glob("*/history.csv")), 30,
+                 "an epoch written")
+        run.signal_group(signal.SIGKILL)  # the whole machine goes away
+        run.proc.wait(10)
+    finally:
+        run.close()
+    args = " ".join(f"'{a}'" for a in run_args(studies, "moved", trials=4, epochs=30))
+    proc = subprocess.run(["unshare", "--uts", "sh", "-c",
+                           f"hostname other-host && {sys.executable} -m sweep {args}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])})
+    assert proc.returncode == 0, proc.stderr
+    assert "4 of 4 trials finished" in proc.stdout, proc.stdout
+    check_study(studies / "moved", finished=4)
+    assert not list((studies / "moved" / "trials").glob("**/.*.tmp"))
+
+
+# -- one-line errors and validation ------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["--seed", "-1"], ["--seed -1"]),
+    (["--seed", "4294967296"], ["--seed 4294967296"]),
+    (["--storage", "sqlite://"], ["in-memory"]),
+    (["--storage", "sqlite:///:memory:"], ["in-memory"]),
+    (["--study", "name\n"], ["--study"]),
+    (["--stall-timeout", "0s"], ["--stall-timeout"]),
+    (["--timeout", "99999999999999999999h"], ["--timeout"]),
+])
+def test_bad_run_values_are_one_line_and_leave_nothing(args, needles, tmp_path, data_args):
+    studies = tmp_path / "studies"
+    proc = sweep("run", "--trials", 1, "--epochs", 1, *data_args, "--studies-dir", studies,
+                 "--no-report", *args, cwd=tmp_path, timeout=60)
+    one_error(proc, 2, *needles)
+    assert not studies.exists() or not any(studies.iterdir()), list(studies.rglob("*"))
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("[fixed]\nlr = 0.1\n\"training.lr\" = 0.2\n", ["lr", "twice"]),
+    ("[fixed]\nseed = 3\n", ["seed", "--seed"]),
+    ("[fixed]\nepochs = 2\n[params.warmup_epochs]\ntype = \"int\"\nlow = 0\nhigh = 5\n",
+     ["warmup_epochs", "5"]),
+])
+def test_space_conflicts_are_refused_up_front(text, needles, tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    proc = sweep("run", "--trials", 1, *data_args, "--space", path, "--studies-dir",
+                 tmp_path / "s", cwd=tmp_path, timeout=60)
+    one_error(proc, 2, *needles)
+    assert not (tmp_path / "s").exists()
+
+
+def test_warmup_beyond_the_epochs_given_on_the_command_line(tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_text("[params.warmup_epochs]\ntype = \"int\"\nlow = 0\nhigh = 5\n")
+    proc = sweep("run", "--trials", 1, "--epochs", 3, *data_args, "--space", path,
+                 "--studies-dir", tmp_path / "s", cwd=tmp_path, timeout=60)
+    one_error(proc, 2, "warmup_epochs")
+
+
+def test_read_commands_never_create_storage(tmp_path, finished_study):
+    db = tmp_path / "new.db"
+    for command in ("best", "trials", "report"):
+        proc = sweep(command, "--storage", f"sqlite:///{db}", "--studies-dir", finished_study,
+                     "--study", "done", cwd=tmp_path)
+        one_error(proc, 1, "no such database file")
+        assert not db.exists()
+
+
+def test_a_relative_data_dir_resumes_from_anywhere(tmp_path, tiny_idx_dir, space):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copytree(tiny_idx_dir, tmp_path / "a" / "data")
+    common = ["--epochs", 1, "--dataset", "idx", "--space", space, "--studies-dir",
+              tmp_path / "studies", "--study", "rel", "--no-report", "--no-plots", "--quiet",
+              "--jobs", 1]
+    first = sweep("run", "--trials", 1, "--data-dir", "data", *common, cwd=tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    stored = read_json(tmp_path / "studies" / "rel" / "trials" / "0000" / "config.json")
+    assert stored["data"]["data_dir"] == str(tmp_path / "a" / "data")
+    second = sweep("run", "--trials", 2, "--data-dir", tmp_path / "a" / "data", *common,
+                   cwd=tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    third = sweep("run", "--trials", 3, *common, cwd=tmp_path / "b")  # no --data-dir at all
+    assert third.returncode == 0, third.stderr
+
+
+def test_studies_lists_broken_studies_with_the_reason(finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    shutil.copytree(studies / "done", studies / "broken")
+    (studies / "broken" / "journal.log").write_bytes(b"junk\n")
+    proc = sweep("studies", "--studies-dir", studies, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("done: 3 finished") for line in lines), lines
+    broken = [line for line in lines if line.startswith("broken:")]
+    assert broken and "unreadable" in broken[0] and "line 1" in broken[0], lines
+
+
+def test_a_dangling_symlink_as_studies_folder_is_named(tmp_path, data_args):
+    link = tmp_path / "studies"
+    link.symlink_to(tmp_path / "gone")
+    proc = sweep("run", "--trials", 1, *data_args, "--studies-dir", link, cwd=tmp_path)
+    one_error(proc, 2, str(link), "does not exist")
+
+
+def test_a_sampled_epochs_setting_keeps_its_own_column(tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_text("[params.epochs]\ntype = \"int\"\nlow = 1\nhigh = 2\n"
+                    "[params.hidden_size]\nlow = 16\nhigh = 32\n")
+    studies = tmp_path / "s"
+    proc = sweep("run", "--trials", 3, "--jobs", 1, *data_args, "--space", path,
+                 "--studies-dir", studies, "--study", "e", "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    best = sweep("best", "--json", "--studies-dir", studies, "--study", "e", cwd=tmp_path)
+    doc = json.loads(best.stdout)["best"][0]
+    assert doc["params"]["epochs"] in (1, 2) and doc["epochs_trained"] == doc["params"]["epochs"]
+    table = sweep("trials", "--csv", tmp_path / "t.csv", "--studies-dir", studies, "--study",
+                  "e", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
+    assert "params_epochs" in header and header.count("epochs_trained") == 1
+    assert (studies / "e" / "report" / "index.html").is_file()
+
+
+def test_killing_lokys_resource_tracker_prints_no_traceback(tmp_path, run_args):
+    from tests.sweep.faults.harness import cmdline
+
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "tracker", trials=6, epochs=4), cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 0.3})
+    try:
+        tracker = wait_for(lambda: [c for c in children(run.pid)
+                                    if "loky.backend.resource_tracker" in cmdline(c)],
+                           60, "loky's resource tracker")[0]
+        wait_for(lambda: running_trials(studies / "tracker"), 60, "a trial in flight")
+        os.kill(tracker, signal.SIGKILL)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    assert "Traceback" not in run.stderr, run.stderr
+    check_study(studies / "tracker", finished=6)
+    assert (studies / "tracker" / "workers.log").is_file()
