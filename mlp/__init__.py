@@ -11,13 +11,19 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 from .data import DataError, load_dataset
 from .dataset import Dataset
-from .experiment import ExperimentResult, load_config, load_experiment_model, run_experiment
+from .experiment import (
+    ExperimentResult,
+    LoadedExperiment,
+    load_config,
+    load_experiment,
+    run_experiment,
+)
 from .network import MLP
 from .train import Diverged, EpochMetrics, TrainResult, evaluate
 
 __all__ = [
     "MLP", "CheckpointError", "Config", "ConfigError", "DataConfig", "DataError", "Dataset",
-    "Diverged", "EpochMetrics", "ExperimentResult", "ModelConfig", "TrainConfig", "TrainResult",
-    "evaluate", "load_checkpoint", "load_config", "load_dataset", "load_experiment_model",
-    "run_experiment", "save_checkpoint",
+    "Diverged", "EpochMetrics", "ExperimentResult", "LoadedExperiment", "ModelConfig",
+    "TrainConfig", "TrainResult", "evaluate", "load_checkpoint", "load_config", "load_dataset",
+    "load_experiment", "run_experiment", "save_checkpoint",
 ]

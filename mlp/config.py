@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist", "idx")
 SCHEDULES = ("constant", "step", "cosine")
+MAX_DROPOUT = 255.5 / 256  # 0.998046875: higher rates round to dropping all 256 of 256
 
 
 class ConfigError(ValueError):
@@ -31,7 +33,7 @@ class DataConfig:
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:
-            raise ConfigError(f"data.dataset: unknown dataset {self.dataset!r} "
+            raise ConfigError(f"data.dataset: unknown dataset {shown(self.dataset)} "
                               f"(choose from {', '.join(DATASETS)})")
         if self.dataset == "idx" and not self.data_dir:
             raise ConfigError("data.data_dir: the 'idx' dataset needs a data directory")
@@ -52,7 +54,10 @@ class ModelConfig:
                "must be between 1 and 65536")
         _check(0 <= self.hidden_layers <= 16, "model.hidden_layers", self.hidden_layers,
                "must be between 0 and 16")
-        _check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
+        # dropout is drawn in steps of 1/256 (`mlp.network`): a rate that rounds to 256/256
+        # would drop every unit, and scale the rest by 1/0
+        _check(0.0 <= self.dropout < MAX_DROPOUT, "model.dropout", self.dropout,
+               f"must be in [0, {MAX_DROPOUT}) (dropout must leave some units)")
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class TrainConfig:
                "must be in [0, 1)")
         _check(math.isfinite(self.l2) and self.l2 >= 0, "training.l2", self.l2, "must be >= 0")
         if self.schedule not in SCHEDULES:
-            raise ConfigError(f"training.schedule: unknown schedule {self.schedule!r} "
+            raise ConfigError(f"training.schedule: unknown schedule {shown(self.schedule)} "
                               f"(choose from {', '.join(SCHEDULES)})")
         _check(0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0,
                "training.warmup_epochs", self.warmup_epochs, "must be below the epoch count")
@@ -100,6 +105,9 @@ class Config:
         self.data.validate()
         self.model.validate()
         self.training.validate()
+        if self.model.batch_norm and self.training.batch_size < 2:
+            raise ConfigError("training.batch_size: batch norm needs batches of at least 2 "
+                              f"(normalising one example gives 0), got {self.training.batch_size}")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -111,7 +119,7 @@ class Config:
             raise ConfigError("config: expected a JSON object")
         unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:
-            raise ConfigError(f"config: unknown section {sorted(unknown)[0]!r}")
+            raise ConfigError(f"config: unknown section {shown(sorted(unknown)[0])}")
         parts = {}
         for f in fields(cls):
             section_cls = _SECTIONS[f.name]
@@ -146,11 +154,11 @@ def resolve_key(name: str) -> tuple[str, str]:
     if "." in name:
         section, key = name.split(".", 1)
         if section not in _SECTIONS or key not in {f.name for f in fields(_SECTIONS[section])}:
-            raise ConfigError(f"unknown config key {name!r}")
+            raise ConfigError(f"unknown config key {shown(name)}")
         return section, key
     owners = [s for s, cls in _SECTIONS.items() if name in {f.name for f in fields(cls)}]
     if len(owners) != 1:
-        raise ConfigError(f"unknown config key {name!r}")
+        raise ConfigError(f"unknown config key {shown(name)}")
     return owners[0], name
 
 
@@ -189,7 +197,7 @@ def coerce(name: str, value: Any, type_name: str) -> Any:
             if base == "float":
                 return float(text)
         except ValueError:
-            raise ConfigError(f"{name}: expected {base}, got {value!r}") from None
+            raise ConfigError(f"{name}: expected {base}, got {shown(value)}") from None
     if base == "bool" and isinstance(value, bool):
         return value
     if base == "int" and isinstance(value, int) and not isinstance(value, bool):
@@ -198,9 +206,20 @@ def coerce(name: str, value: Any, type_name: str) -> Any:
         return float(value)
     if base == "str" and isinstance(value, str):
         return value
-    raise ConfigError(f"{name}: expected {base}, got {value!r}")
+    raise ConfigError(f"{name}: expected {base}, got {shown(value)}")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut short: an error message stays one readable line even for a
+    megabyte string or a deeply nested list from a config file."""
+    return _SHORT.repr(value)
 
 
 def _check(ok: bool, name: str, value: Any, what: str) -> None:
     if not ok:
-        raise ConfigError(f"{name}: {what}, got {value!r}")
+        raise ConfigError(f"{name}: {what}, got {shown(value)}")

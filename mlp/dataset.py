@@ -32,7 +32,3 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (int(self.train_x.shape[1]), int(self.train_x.shape[2]))

@@ -1,14 +1,17 @@
 """One experiment directory per run: config, history, metrics, checkpoints and plots.
 
     <dir>/config.json        the whole configuration, with seed, versions and BLAS threads
-    <dir>/history.csv        one row per epoch, rewritten as each epoch ends
+    <dir>/history.csv        one row per epoch, rewritten as each epoch ends: epoch, lr_end
+                             (the rate of the epoch's last step: the schedule moves every
+                             step), train_loss, train_acc, val_loss, val_acc, seconds
     <dir>/metrics.json       status, best epoch, validation and test figures, per-class report
     <dir>/checkpoints/       best.npz and last.npz
     <dir>/plots/             learning curves, confusion matrix, per-class F1, misclassified digits
 
 `run_experiment` is the single function that the CLI, a sweep trial and a test call
-to train once. Every file is written atomically, so whatever kills a run, each file
-on disk is whole.
+to train once, and `load_experiment` the one that reads a trained directory back
+(config, dataset, network). Every file is written atomically, so whatever kills a
+run, each file on disk is whole.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import json
 import os
 import platform
 import socket
+import stat
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,22 +40,31 @@ from .dataset import Dataset
 from .network import MLP
 from .train import Diverged, EpochMetrics, OnEpoch, TrainResult, build_model, evaluate, train
 
-HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+HISTORY_COLUMNS = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc",
+                   "seconds"]
 
 
 @dataclass
 class ExperimentResult:
+    """What a run gave. Every field but ``out_dir`` and ``history`` is written to
+    metrics.json under its own name (NaN as null), so code and file read alike."""
+
     out_dir: Path
     status: str  # completed, stopped, diverged, failed
-    best_epoch: int = 0
-    val_acc: float = float("nan")
-    val_loss: float = float("nan")
-    test_acc: float = float("nan")
-    test_loss: float = float("nan")
-    seconds: float = 0.0
-    parameter_count: int = 0
     message: str = ""
+    best_epoch: int = 0
+    val_accuracy: float = float("nan")
+    val_loss: float = float("nan")
+    test_accuracy: float = float("nan")
+    test_loss: float = float("nan")
+    train_seconds: float = 0.0
+    parameter_count: int = 0
     history: list[EpochMetrics] = field(default_factory=list)
+
+    def to_metrics(self) -> dict[str, Any]:
+        """metrics.json's leading keys: every field but ``out_dir`` and ``history``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("out_dir", "history")}
 
 
 def environment() -> dict[str, Any]:
@@ -88,21 +101,53 @@ def write_config(out_dir: Path, config: Config, extra: dict[str, Any] | None = N
     return write_json(out_dir / "config.json", doc)
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read a config.json written by a run (or by hand); its environment block is ignored."""
+CONFIG_MAX_BYTES = 1 << 20  # a config.json is about 1 KB; a file 1000 times that is not one
+
+
+def read_config_file(path: str | os.PathLike) -> tuple[Config, dict[str, Any]]:
+    """The config and the environment block of a config.json written by a run or by hand.
+
+    Any way the file can be unusable (missing, not a regular file, too large, not
+    UTF-8, not JSON, nested too deeply for the parser, a bad value) is one
+    `ConfigError` naming the file: the file comes from a user, not from this code.
+    """
     path = Path(path)
+    raw = _read_json(path)
+    environment = raw.pop("environment", {}) if isinstance(raw, dict) else {}
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    if isinstance(raw, dict):
-        raw = {k: v for k, v in raw.items() if k != "environment"}
-    try:
-        return Config.from_dict(raw)
+        config = Config.from_dict(raw)
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    return config, environment if isinstance(environment, dict) else {}
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read a config.json (see `read_config_file`); its environment block is ignored."""
+    return read_config_file(path)[0]
+
+
+def _read_json(path: Path) -> Any:
+    """Parse a small JSON file. A FIFO or device is refused before it is opened, since
+    reading one may block forever or never end."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(CONFIG_MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {CONFIG_MAX_BYTES} bytes, not a config file")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config: JSON nested too deeply to read") from None
 
 
 def write_history(out_dir: Path, history: list[EpochMetrics]) -> Path:
@@ -152,14 +197,14 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
         result = train(config, data, record)
     except Diverged as exc:
         res = ExperimentResult(out, "diverged", message=str(exc), history=history,
-                               seconds=time.perf_counter() - started)
+                               train_seconds=time.perf_counter() - started)
         write_history(out, history)
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "diverged": {"epoch": exc.epoch, "step": exc.step}}))
         return res
     except BaseException as exc:
         res = ExperimentResult(out, "failed", message=f"{type(exc).__name__}: {exc}",
-                               history=history, seconds=time.perf_counter() - started)
+                               history=history, train_seconds=time.perf_counter() - started)
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "traceback": traceback.format_exc()}))
         raise
@@ -177,9 +222,12 @@ def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,
     pred = probs.argmax(axis=1)
     cm = M.confusion_matrix(test_y, pred, data.n_classes)
     report = M.classification_report(cm, list(data.classes))
-    res = ExperimentResult(out, result.status, result.best_epoch, best.val_acc, best.val_loss,
-                           test_acc, test_loss, result.seconds,
-                           result.model.parameter_count(), history=result.history)
+    res = ExperimentResult(out, result.status, best_epoch=result.best_epoch,
+                           val_accuracy=best.val_acc, val_loss=best.val_loss,
+                           test_accuracy=test_acc, test_loss=test_loss,
+                           train_seconds=result.seconds,
+                           parameter_count=result.model.parameter_count(),
+                           history=result.history)
     write_json(out / "metrics.json", _metrics_doc(res, extra={
         "epochs_trained": len(result.history),
         "classes": list(data.classes),
@@ -196,10 +244,7 @@ def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,
 
 
 def _metrics_doc(res: ExperimentResult, extra: dict[str, Any]) -> dict[str, Any]:
-    doc = {"status": res.status, "message": res.message, "best_epoch": res.best_epoch,
-           "val_accuracy": res.val_acc, "val_loss": res.val_loss,
-           "test_accuracy": res.test_acc, "test_loss": res.test_loss,
-           "train_seconds": res.seconds, "parameter_count": res.parameter_count}
+    doc = res.to_metrics()
     doc.update(extra)
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
             for k, v in doc.items()}
@@ -228,10 +273,33 @@ def _limited(data: Dataset, limit: int) -> Dataset:
     return replace(data, train_x=data.train_x[:limit], train_y=data.train_y[:limit])
 
 
-def load_experiment_model(exp_dir: str | os.PathLike, data: Dataset,
-                          which: str = "best") -> tuple[Config, MLP]:
-    """The config and the trained network of an experiment directory."""
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A trained experiment directory, read back: what ``predict``, the report and the
+    notebook need to run its network on the test set."""
+
+    dir: Path
+    config: Config
+    environment: dict[str, Any]  # config.json's environment block (versions, BLAS threads)
+    data: Dataset
+    model: MLP  # with the checkpoint's weights
+
+
+def load_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None, *,
+                    data_dir: str | os.PathLike | None = None, which: str = "best",
+                    progress: bool | None = None) -> LoadedExperiment:
+    """Read config.json once, load the run's dataset, build the network, load a checkpoint.
+
+    ``data`` skips loading the dataset (a caller that already has it); ``data_dir``
+    overrides the directory the config names; ``which`` is "best" or "last". Raises
+    `ConfigError`, `DataError` or `CheckpointError` naming the file at fault.
+    """
     exp = Path(exp_dir)
-    config = load_config(exp / "config.json")
-    model = build_model(config, data)
-    return config, load_checkpoint(exp / "checkpoints" / f"{which}.npz", model)
+    config, environment = read_config_file(exp / "config.json")
+    if data is None:
+        from .data import load_dataset
+
+        data = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
+                            progress=progress)
+    model = load_checkpoint(exp / "checkpoints" / f"{which}.npz", build_model(config, data))
+    return LoadedExperiment(exp, config, environment, data, model)

@@ -10,6 +10,7 @@ mysteriously bad training run.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -24,6 +25,8 @@ UINT8 = 0x08
 LABELS_MAGIC = 0x00000801
 IMAGES_MAGIC = 0x00000803
 _MAGIC_FOR_NDIM = {1: LABELS_MAGIC, 3: IMAGES_MAGIC}
+_BLOCK = 1 << 24  # gzip is decompressed 16 MiB at a time
+_DEFLATE_MAX_RATIO = 1032
 
 
 class DataError(ValueError):
@@ -40,7 +43,7 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
     path = Path(path)
     ndim = ndim if ndim is not None else _ndim_from_name(path.name)
     if path.suffix == ".gz":
-        return _parse(path.name, _read_gz(path), ndim)
+        return _read_gz(path, ndim)
     return _map_raw(path, ndim)
 
 
@@ -74,14 +77,45 @@ def _header(shape: tuple[int, ...]) -> bytes:
     return _MAGIC_FOR_NDIM[len(shape)].to_bytes(4, "big") + dims
 
 
-def _read_gz(path: Path) -> bytes:
+def _read_gz(path: Path, ndim: int | None) -> np.ndarray:
+    """Decompress only as much as the header promises (and one byte more, to catch
+    trailing data), so a small file that inflates to gigabytes costs nothing."""
     try:
         with gzip.open(path, "rb") as f:
-            return f.read()
+            head = f.read(16)
+            shape = _check_header(path.name, head, ndim)
+            expected = _size(shape)
+            _check_possible(path, expected)
+            data = bytearray(head)
+            while len(data) <= expected:
+                block = f.read(min(_BLOCK, expected + 1 - len(data)))
+                if not block:
+                    break
+                data += block
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise DataError(f"{path.name}: no such file ({path})") from e
         raise DataError(f"{path.name}: corrupt gzip stream ({e})") from e
+    if len(data) > expected:  # reading stopped one byte past the promise
+        raise DataError(f"{path.name}: wrong length: expected {expected} bytes, got more "
+                        "(trailing bytes)")
+    _check_length(path.name, expected, len(data))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * len(shape))
+    array.flags.writeable = False
+    return array.reshape(shape)
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    """Bytes of header and data, in Python ints: np.prod of 32-bit dimensions can wrap."""
+    return 4 + 4 * len(shape) + math.prod(shape)
+
+
+def _check_possible(path: Path, expected: int) -> None:
+    """Deflate compresses at most 1032:1; a header promising more than that is a lie."""
+    most = path.stat().st_size * _DEFLATE_MAX_RATIO + 1024
+    if expected > most:
+        raise DataError(f"{path.name}: truncated: header promises {expected} bytes, more than "
+                        f"a gzip file of {path.stat().st_size} bytes can hold")
 
 
 def _check_header(name: str, head: bytes, ndim: int | None) -> tuple[int, ...]:
@@ -102,13 +136,6 @@ def _check_header(name: str, head: bytes, ndim: int | None) -> tuple[int, ...]:
     return shape
 
 
-def _parse(name: str, data: bytes, ndim: int | None) -> np.ndarray:
-    shape = _check_header(name, data[:16], ndim)
-    offset = 4 + 4 * len(shape)
-    _check_length(name, offset + int(np.prod(shape)), len(data))
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
-
-
 def _map_raw(path: Path, ndim: int | None) -> np.ndarray:
     try:
         with open(path, "rb") as f:
@@ -118,7 +145,7 @@ def _map_raw(path: Path, ndim: int | None) -> np.ndarray:
         raise DataError(f"{path.name}: no such file ({path})") from e
     shape = _check_header(path.name, head, ndim)
     offset = 4 + 4 * len(shape)
-    _check_length(path.name, offset + int(np.prod(shape)), size)
+    _check_length(path.name, _size(shape), size)
     if size == offset:  # mmap cannot map zero bytes
         return np.zeros(shape, dtype=np.uint8)
     return np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=shape)

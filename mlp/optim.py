@@ -33,23 +33,20 @@ class SGD:
         grads *= grads.dtype.type(lr)
         self.step_scaled(grads, lr)
 
-    def step_scaled(self, scaled: np.ndarray, lr: float) -> None:
-        """One update from gradients already multiplied by ``lr``.
-
-        The training loop scales the loss gradient (ten numbers per example) rather
-        than every weight gradient: on the 784x512 matrix that saves a pass per step.
-        """
+    def step_scaled(self, lr_grads: np.ndarray, lr: float) -> None:
+        """One update from ``lr_grads`` = lr x gradient (the training loop's form, see
+        `mlp.train`); with Nesterov momentum it is modified in place."""
         p, v, cast = self.params, self.velocity, self.params.dtype.type
         v *= cast(self.momentum)
-        v -= scaled
+        v -= lr_grads
         if self.l2 and self.n_decay:
             decay = np.multiply(p[:self.n_decay], cast(lr * self.l2), out=self._scratch)
             v[:self.n_decay] -= decay
             if self.nesterov:
-                scaled[:self.n_decay] += decay
+                lr_grads[:self.n_decay] += decay
         if self.nesterov:
             # look ahead: p += mu * v_new - lr * (g + l2 p)
-            p -= scaled
+            p -= lr_grads
             p += v * cast(self.momentum)
         else:
             p += v

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,8 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from .atomic import write_with
+
 DPI = 110
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 TRAIN_COLOR = "#4C72B0"
@@ -37,7 +38,7 @@ WRONG_COLOR = "#c8322d"
 NEUTRAL_COLOR = "#9aa5b1"
 PRED_COLOR = "#4C72B0"
 
-_RC = {
+RC = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "savefig.bbox": "tight",
@@ -49,56 +50,57 @@ _RC = {
 
 
 @contextmanager
-def _style() -> Iterator[None]:
-    """One look for every figure, set and restored around the drawing only."""
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9), \
-            mpl.rc_context(_RC):
+def style(font_scale: float = 0.9, rc: dict[str, Any] | None = None) -> Iterator[None]:
+    """The look of every figure of the project (these and the study report's): seaborn's
+    whitegrid at ``font_scale``, plus ``RC`` and ``rc``. Set around the drawing only,
+    so the caller's matplotlib settings are never changed."""
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=font_scale), \
+            mpl.rc_context({**RC, **(rc or {})}):
         yield
+
+
+def image_format(path: str | os.PathLike[str]) -> str:
+    """The image format a file name asks for, by its suffix; ValueError if unsupported.
+
+    Public so that a command can refuse a bad output name before it does any work.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        what = f"suffix {path.suffix!r}" if path.suffix else "no suffix"
+        raise ValueError(f"{path}: {what} is not an image format this writes "
+                         f"(use one of {', '.join(FORMATS)})")
+    return fmt
 
 
 def save(fig: Figure, path: str | os.PathLike[str], *, close: bool = True) -> Path:
     """Write `fig` to `path` atomically; the format follows the suffix (.png, .svg, .pdf).
 
-    The image is written to a temporary file in the same directory and moved into
-    place with `os.replace`, so a crash or a full disk never leaves a truncated file
-    where a reader (a report, a browser tab) expects a complete one. With
-    `close=True` the figure is cleared afterwards to free its memory at once.
+    Atomic (`mlp.atomic`) because a report page or a browser tab may read the file
+    while a run rewrites it: it sees the old image or the new one, never half of one.
+    With `close=True` the figure is cleared afterwards to free its memory at once.
     """
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unsupported image suffix {path.suffix!r} for {path} "
-                         f"(use one of {', '.join(FORMATS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600); os.open with 0o666 honours umask.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fmt = image_format(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return write_with(path, lambda f: fig.savefig(f, format=fmt, dpi=DPI))
     finally:
         if close:
             fig.clear()
-    return path
 
 
 def learning_curves(history: pd.DataFrame, path: str | os.PathLike[str],
                     best_epoch: int | None = None) -> Path:
     """Loss and accuracy per epoch, train against validation, best epoch marked.
 
-    `history` has the columns epoch, train_loss, train_acc, val_loss, val_acc (lr and
-    seconds are ignored). Accuracies are fractions and are shown as percentages;
+    `history` has the columns epoch, train_loss, train_acc, val_loss, val_acc (lr_end
+    and seconds are ignored). Accuracies are fractions and are shown as percentages;
     values already above 1 are taken to be percentages. Missing validation values
     (NaN) are simply not drawn.
     """
     hist = history.sort_values("epoch")
     epochs = hist["epoch"].to_numpy()
     marker = "o" if len(hist) <= 30 else None
-    with _style():
+    with style():
         fig = Figure(figsize=(11, 4.2))
         ax_loss, ax_acc = fig.subplots(1, 2)
         for ax, metric, label in ((ax_loss, "loss", "Loss (cross-entropy)"),
@@ -152,7 +154,7 @@ def confusion_heatmap(cm: np.ndarray, class_names: Sequence[str], path: str | os
     annot = np.where(cm > 0, cm.astype(str), "")
     side = max(4.5, 0.62 * n + 2.5)
     long_names = max((len(str(c)) for c in class_names), default=0) > 3
-    with _style():
+    with style():
         fig = Figure(figsize=(side + 1.2, side))
         ax = fig.subplots()
         sns.heatmap(rate, ax=ax, annot=annot, fmt="", cmap="Blues",
@@ -194,7 +196,7 @@ def per_class_f1(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     low = float(frame["score"].min()) if len(frame) else 0.0
     ymin = max(0.0, math.floor((low - 2.0) / 5.0) * 5.0)
     long_names = max((len(n) for n in names), default=0) > 3
-    with _style():
+    with style():
         fig = Figure(figsize=(max(7.0, 0.75 * len(names) + 2.5), 4.5))
         ax = fig.subplots()
         sns.barplot(data=frame, x="class", y="score", hue="metric", order=names,
@@ -239,17 +241,9 @@ def misclassified_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         conf = probs[np.arange(len(y_pred)), y_pred]
         wrong = wrong[np.argsort(-conf[wrong], kind="stable")]
     shown = wrong[: max(int(max_images), 0)]
-    with _style():
-        if len(shown) == 0:
-            fig = Figure(figsize=(6, 2.5))
-            ax = fig.subplots()
-            ax.set_axis_off()
-            msg = ("No misclassified images: every one of the "
-                   f"{len(y_true):,} predictions is correct.")
-            ax.text(0.5, 0.5, msg, ha="center", va="center", fontsize=12, wrap=True,
-                    transform=ax.transAxes)
-            fig.suptitle("Misclassified test images")
-            return save(fig, path)
+    if len(shown) == 0:
+        return _no_mistakes_figure(len(y_true), path)
+    with style():
         ncols = min(6, len(shown))
         nrows = math.ceil(len(shown) / ncols)
         # Long class names (Fashion-MNIST) break every title in two, so rows stay aligned.
@@ -284,6 +278,19 @@ def misclassified_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
         return save(fig, path)
 
 
+def _no_mistakes_figure(n: int, path: str | os.PathLike[str]) -> Path:
+    """What `misclassified_grid` draws for a model that gets every image right."""
+    with style():
+        fig = Figure(figsize=(6, 2.5))
+        ax = fig.subplots()
+        ax.set_axis_off()
+        msg = f"No misclassified images: every one of the {n:,} predictions is correct."
+        ax.text(0.5, 0.5, msg, ha="center", va="center", fontsize=12, wrap=True,
+                transform=ax.transAxes)
+        fig.suptitle("Misclassified test images")
+        return save(fig, path)
+
+
 def prediction_figure(image: np.ndarray, probs: np.ndarray, true_label: int | None,
                       class_names: Sequence[str], path: str | os.PathLike[str],
                       index: int | None = None) -> Path:
@@ -308,7 +315,7 @@ def prediction_figure(image: np.ndarray, probs: np.ndarray, true_label: int | No
         true_idx = int(true_label)  # type: ignore[arg-type]
         colors[true_idx] = OK_COLOR
         names[true_idx] += " (true)"
-    with _style():
+    with style():
         fig = Figure(figsize=(9.5, max(3.8, 0.32 * n + 1.2)))
         ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
         _show_image(ax_img, img)
@@ -361,7 +368,7 @@ def prediction_grid(images: np.ndarray, probs: np.ndarray, true_labels: np.ndarr
         raise ValueError(f"{len(indices)} indices for {len(images)} images")
     preds = probs.argmax(axis=1)
     count = len(images)
-    with _style():
+    with style():
         ncols = max(1, min(6, count))
         nrows = max(1, math.ceil(count / ncols))
         two_lines = labels is not None and bool(np.any(labels != preds))

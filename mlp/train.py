@@ -14,16 +14,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .augment import random_shift
-from .config import Config
+from .config import Config, ConfigError
 from .dataset import Dataset
-from .network import MLP, softmax_cross_entropy
+from .metrics import accuracy, mean_log_loss
+from .network import MLP, softmax_, softmax_cross_entropy
 from .optim import SGD, learning_rate
 
 
 @dataclass(frozen=True)
 class EpochMetrics:
+    """One row of history.csv. ``lr_end`` is the rate of the epoch's last step: the
+    schedule moves every step, so an epoch has no single rate."""
+
     epoch: int
-    lr: float
+    lr_end: float
     train_loss: float
     train_acc: float
     val_loss: float
@@ -87,15 +91,8 @@ def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 5000
         chunk = x[start:start + batch_size]
         if chunk.dtype == np.uint8:
             chunk = to_float(chunk)
-        logits = model(chunk.reshape(chunk.shape[0], -1))
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        probs[start:start + batch_size] = logits
-    picked = probs[np.arange(len(y)), y].astype(np.float64)
-    loss = float(-np.mean(np.log(np.maximum(picked, 1e-12))))
-    acc = float(np.mean(probs.argmax(axis=1) == y))
-    return loss, acc, probs
+        probs[start:start + batch_size] = softmax_(model(chunk.reshape(chunk.shape[0], -1)))
+    return mean_log_loss(probs, y), accuracy(y, probs.argmax(axis=1)), probs
 
 
 def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> TrainResult:
@@ -105,54 +102,30 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     each epoch's metrics and stops training by returning True.
     """
     t = config.training
+    n, bs = len(data.train_y), t.batch_size
+    if config.model.batch_norm and n % bs == 1:
+        raise ConfigError(f"training.batch_size: {n} training images in batches of {bs} leave "
+                          "a batch of 1, which batch norm cannot normalise; choose another "
+                          "batch size (or no batch norm)")
     init_rng, shuffle_rng, dropout_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(t.seed).spawn(3))
     model = build_model(config, data, init_rng)
     opt = SGD(model.flat_params, momentum=t.momentum, nesterov=t.nesterov, l2=t.l2,
               n_decay=model.n_weight_values)
-    train_x = data.train_x.reshape(data.train_x.shape[0], -1)
-    train_y = data.train_y.astype(np.intp)
+    epoch_of = _Epoch(config, data, model, opt, shuffle_rng, dropout_rng)
     val_x, val_y = to_float(data.val_x), data.val_y.astype(np.intp)
-    n, bs = train_x.shape[0], t.batch_size
-    steps = -(-n // bs)
-    batch_u8 = np.empty((min(bs, n), train_x.shape[1]), np.uint8)
-    batch = np.empty(batch_u8.shape, np.float32)
     history: list[EpochMetrics] = []
     best_acc, best_epoch, best_state = -1.0, 0, model.state()
     status, started = "completed", time.perf_counter()
 
     for epoch in range(1, t.epochs + 1):
         t0 = time.perf_counter()
-        order = shuffle_rng.permutation(n)
-        shifted = None
-        if config.data.augment:
-            shifted = random_shift(data.train_x[order], config.data.shift, shuffle_rng)
-            shifted = shifted.reshape(n, -1)
-        epoch_y = train_y[order]
-        loss_sum, correct = 0.0, 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for step in range(steps):
-                lr = learning_rate(t.lr, t.schedule, epoch - 1 + step / steps, t.epochs,
-                                   t.warmup_epochs, t.step_every, t.step_gamma)
-                lo, hi = step * bs, min((step + 1) * bs, n)
-                if shifted is None:  # gather the batch's rows: no shuffled copy of the set
-                    raw = np.take(train_x, order[lo:hi], axis=0, out=batch_u8[:hi - lo])
-                else:
-                    raw = shifted[lo:hi]
-                xb, yb = to_float(raw, batch[:hi - lo]), epoch_y[lo:hi]
-                logits = model(xb, train=True, rng=dropout_rng)
-                correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-                loss, dlogits = softmax_cross_entropy(logits, yb)
-                if not loss < DIVERGED_LOSS:  # NaN compares False too
-                    raise Diverged(epoch, step + 1, loss, history)
-                loss_sum += loss * (hi - lo)
-                dlogits *= np.float32(lr)  # every gradient comes out scaled by lr
-                model.backward(dlogits)
-                opt.step_scaled(model.flat_grads, lr)
+            train_loss, train_acc, lr_end = epoch_of.run(epoch, history)
             val_loss, val_acc, _ = evaluate(model, val_x, val_y, t.eval_batch_size)
         if not np.isfinite(val_loss):
-            raise Diverged(epoch, steps, val_loss, history)
-        metrics = EpochMetrics(epoch, lr, loss_sum / n, correct / n, val_loss, val_acc,
+            raise Diverged(epoch, epoch_of.steps, val_loss, history)
+        metrics = EpochMetrics(epoch, lr_end, train_loss, train_acc, val_loss, val_acc,
                                time.perf_counter() - t0)
         history.append(metrics)
         if val_acc > best_acc:
@@ -165,3 +138,57 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     model.load_state(best_state)
     return TrainResult(model, history, status, best_epoch, best_state, last_state,
                        time.perf_counter() - started)
+
+
+class _Epoch:
+    """One pass over the training set in mini-batches, with the buffers it reuses.
+
+    The learning rate enters through the loss gradient. ``dlogits`` (ten numbers per
+    example) is multiplied by the step's rate before the backward pass; since every
+    gradient is linear in it, the gradient buffer ``model.flat_grads`` then holds
+    lr x gradient, not the gradient, and `SGD.step_scaled` takes it as it is. That
+    saves a pass over every weight gradient per step, compared with scaling them.
+    """
+
+    def __init__(self, config: Config, data: Dataset, model: MLP, opt: SGD,
+                 shuffle_rng: np.random.Generator, dropout_rng: np.random.Generator) -> None:
+        self.config, self.data, self.model, self.opt = config, data, model, opt
+        self.shuffle_rng, self.dropout_rng = shuffle_rng, dropout_rng
+        self.train_x = data.train_x.reshape(data.train_x.shape[0], -1)
+        self.train_y = data.train_y.astype(np.intp)
+        self.n, self.bs = self.train_x.shape[0], config.training.batch_size
+        self.steps = -(-self.n // self.bs)
+        self.batch_u8 = np.empty((min(self.bs, self.n), self.train_x.shape[1]), np.uint8)
+        self.batch = np.empty(self.batch_u8.shape, np.float32)
+        self.lr_grads = model.flat_grads  # lr x gradient after each backward pass
+
+    def run(self, epoch: int, history: list[EpochMetrics]) -> tuple[float, float, float]:
+        """Mean training loss and accuracy of the epoch, and the last step's rate."""
+        t, n, bs, model = self.config.training, self.n, self.bs, self.model
+        order = self.shuffle_rng.permutation(n)
+        shifted = None
+        if self.config.data.augment:
+            shifted = random_shift(self.data.train_x[order], self.config.data.shift,
+                                   self.shuffle_rng)
+            shifted = shifted.reshape(n, -1)
+        epoch_y = self.train_y[order]
+        loss_sum, correct, lr = 0.0, 0, t.lr
+        for step in range(self.steps):
+            lr = learning_rate(t.lr, t.schedule, epoch - 1 + step / self.steps, t.epochs,
+                               t.warmup_epochs, t.step_every, t.step_gamma)
+            lo, hi = step * bs, min((step + 1) * bs, n)
+            if shifted is None:  # gather the batch's rows: no shuffled copy of the set
+                raw = np.take(self.train_x, order[lo:hi], axis=0, out=self.batch_u8[:hi - lo])
+            else:
+                raw = shifted[lo:hi]
+            xb, yb = to_float(raw, self.batch[:hi - lo]), epoch_y[lo:hi]
+            logits = model(xb, train=True, rng=self.dropout_rng)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            loss, dlogits = softmax_cross_entropy(logits, yb)
+            if not loss < DIVERGED_LOSS:  # NaN compares False too
+                raise Diverged(epoch, step + 1, loss, history)
+            loss_sum += loss * (hi - lo)
+            dlogits *= np.float32(lr)
+            model.backward(dlogits)
+            self.opt.step_scaled(self.lr_grads, lr)
+        return loss_sum / n, correct / n, lr

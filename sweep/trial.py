@@ -157,15 +157,15 @@ def _tell_result(study: optuna.Study, trial: optuna.Trial, trial_dir,
     completed = result.status == "completed"
     outcome = replace(
         TrialOutcome.running(trial), epochs_trained=len(result.history),
-        train_seconds=round(result.seconds, 3), parameter_count=result.parameter_count,
+        train_seconds=round(result.train_seconds, 3), parameter_count=result.parameter_count,
         worker_peak_rss_mb=round(peak_rss_mb(), 1),
-        test_accuracy=result.test_acc if completed else None,
+        test_accuracy=result.test_accuracy if completed else None,
         best_epoch=result.best_epoch if completed else None,
         reason="" if completed else result.message, diverged=result.status == "diverged")
     for key, value in outcome.to_attrs().items():
         if key not in trial.user_attrs:
             trial.set_user_attr(key, value)
-    frozen = (study.tell(trial, result.val_acc) if completed
+    frozen = (study.tell(trial, result.val_accuracy) if completed
               else study.tell(trial, state=TrialState.PRUNED))
     outcome = TrialOutcome.from_frozen(frozen)
     write_record(trial_dir, outcome)

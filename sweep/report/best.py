@@ -103,15 +103,13 @@ def confused_examples(best: BestTrial, pairs: int = 5, per_pair: int = 6
     if not wanted:
         return None, "The best model makes no mistakes on the test set."
     try:
-        from mlp.data import load_dataset
-        from mlp.experiment import load_config, load_experiment_model
+        from mlp.experiment import load_experiment
         from mlp.train import evaluate
 
-        config = load_config(best.dir / "config.json")
-        data = load_dataset(config.data.dataset, config.data.data_dir, progress=False)
-        _, model = load_experiment_model(best.dir, data)
+        run = load_experiment(best.dir, progress=False)
+        data = run.data
         y = np.asarray(data.test_y).astype(np.intp)
-        _, _, probs = evaluate(model, data.test_x, y, config.training.eval_batch_size)
+        _, _, probs = evaluate(run.model, data.test_x, y, run.config.training.eval_batch_size)
     except Exception as exc:  # any reason the data or model is unavailable: skip, say why
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, (f"Example images skipped: the test set or the best checkpoint could "

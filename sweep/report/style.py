@@ -13,20 +13,18 @@ downward triangle (`BELOW_MARKER`) in its outcome's colour.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib as mpl
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
-from mlp.plots import save
+from mlp import plots as P
 
 
 @dataclass(frozen=True)
@@ -84,24 +82,13 @@ SECOND_COLOR = "#56B4E9"
 CMAP = "viridis"
 ACC_LABEL = "Validation accuracy (%)"
 
-_RC = {
-    "figure.dpi": 110,
-    "savefig.dpi": 110,
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.15,
-    "axes.titleweight": "bold",
-    "figure.titleweight": "bold",
-    "figure.titlesize": "large",
-    "svg.fonttype": "none",
-}
+FONT_SCALE = 0.85  # a report page shows several figures side by side
+SVG_TEXT = {"svg.fonttype": "none"}  # text in the SVGs stays text: searchable, smaller
 
 
-@contextmanager
-def style() -> Iterator[None]:
-    """The seaborn look, set around the drawing only (the caller's settings are kept)."""
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85), \
-            mpl.rc_context(_RC):
-        yield
+def style() -> AbstractContextManager[None]:
+    """The project's look (`mlp.plots.style`) at the report's scale, around the drawing."""
+    return P.style(FONT_SCALE, SVG_TEXT)
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -111,8 +98,8 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, folder: str | os.PathLike, name: str) -> tuple[Path, Path]:
     """Write ``name.png`` (for the page) and ``name.svg`` atomically; returns both paths."""
     folder = Path(folder)
-    png = save(fig, folder / f"{name}.png", close=False)
-    svg = save(fig, folder / f"{name}.svg", close=True)
+    png = P.save(fig, folder / f"{name}.png", close=False)
+    svg = P.save(fig, folder / f"{name}.svg", close=True)
     return png, svg
 
 

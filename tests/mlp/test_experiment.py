@@ -13,7 +13,7 @@ from mlp.config import Config
 from mlp.experiment import (
     HISTORY_COLUMNS,
     load_config,
-    load_experiment_model,
+    load_experiment,
     read_history,
     run_experiment,
 )
@@ -79,7 +79,7 @@ def test_history_csv(run):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == HISTORY_COLUMNS
-    assert rows[0] == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+    assert rows[0] == ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc",
                        "seconds"]
     assert len(rows) == 1 + 3 == 1 + len(history)
     parsed = read_history(path)
@@ -123,11 +123,11 @@ def test_checkpoints_load_without_pickle_and_match_the_history(run, tiny):
             for k in npz.files:
                 assert npz[k].dtype == np.float32 and np.all(np.isfinite(npz[k]))
     y_val = tiny.val_y.astype(np.intp)
-    _, model = load_experiment_model(out, tiny, "best")
+    model = load_experiment(out, tiny, which="best").model
     assert evaluate(model, tiny.val_x, y_val)[1] == res.history[res.best_epoch - 1].val_acc
     _, test_acc, _ = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
     assert test_acc == read_json(out / "metrics.json")["test_accuracy"]
-    _, last = load_experiment_model(out, tiny, "last")
+    last = load_experiment(out, tiny, which="last").model
     assert evaluate(last, tiny.val_x, y_val)[1] == res.history[-1].val_acc
 
 
@@ -190,4 +190,4 @@ def test_train_limit_applies_to_given_data(tiny, tiny_idx_dir, tmp_path):
     res = run_experiment(config, tmp_path / "lim", data=tiny, plots=False)
     assert res.status == "completed"
     assert read_json(tmp_path / "lim" / "metrics.json")["dataset"]["train"] == 300
-    assert not math.isnan(res.test_acc)
+    assert not math.isnan(res.test_accuracy)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -115,3 +117,50 @@ def test_write_refuses_what_the_reader_cannot_read(tmp_path, array):
 def test_data_error_is_a_value_error_and_re_exported():
     assert issubclass(DataError, ValueError)
     assert data.DataError is DataError
+
+
+# ------------------------------------------- sizes in Python ints; gzip read only as promised
+
+def _header(magic: int, *dims: int) -> bytes:
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+@pytest.mark.parametrize("dims", [(2**31, 2**31, 4), (2**31, 2**31, 3), (2**32 - 1,) * 3],
+                         ids=["wraps-to-zero", "wraps-negative", "largest"])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_header_dimensions_that_overflow_int64_are_refused(tmp_path, dims, suffix):
+    path = tmp_path / f"train-images-idx3-ubyte{suffix}"
+    payload = _header(0x803, *dims) + bytes(64)
+    path.write_bytes(gzip.compress(payload) if suffix else payload)
+    with pytest.raises(DataError) as e:
+        read_idx(path)
+    message = str(e.value)
+    assert message.startswith(f"{path.name}: truncated") and "\n" not in message, message
+    assert str(4 + 12 + dims[0] * dims[1] * dims[2]) in message  # the true size, unwrapped
+
+
+def test_gzip_that_inflates_past_its_header_is_refused_without_inflating_it(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    stream = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    with open(path, "wb") as f:
+        f.write(stream.compress(_header(0x801, 10) + bytes(10)))
+        block = bytes(1 << 24)
+        for _ in range(16):  # 256 MiB of zeros after the 10 promised labels
+            f.write(stream.compress(block))
+        f.write(stream.flush())
+    assert path.stat().st_size < 4 * 2**20  # a few MB on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="wrong length: expected 18 bytes, got more"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB allocated to refuse it"
+
+
+def test_a_header_promising_more_than_deflate_can_hold_is_refused_up_front(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_header(0x803, 60000, 4000, 4000) + bytes(1000)))
+    with pytest.raises(DataError, match="more than a gzip file of"):
+        read_idx(path)

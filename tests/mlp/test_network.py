@@ -53,7 +53,7 @@ def test_dropout_keeps_expected_fraction_and_preserves_the_mean():
     model.params["W0"][...] = 0
     model.params["b0"][...] = 1.0  # every hidden unit outputs exactly 1 before dropout
     logits = model(np.zeros((50, 20)), train=True, rng=np.random.default_rng(0)).copy()
-    kept = model._cache["a1"] > 0
+    kept = model._inputs[1] > 0
     realised = round(0.3 * 256) / 256  # the rate in steps of 1/256
     assert abs(kept.mean() - (1 - realised)) < 0.01
     # the next layer sees the kept units scaled by 1/(1 - rate): the mean is preserved

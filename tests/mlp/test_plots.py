@@ -46,7 +46,7 @@ def assert_real_png(path, min_w=300, min_h=200):
 def test_learning_curves(tmp_path):
     epochs = np.arange(1, 9)
     history = pd.DataFrame({
-        "epoch": epochs, "lr": 0.1, "train_loss": 1.0 / epochs, "train_acc": 1 - 0.4 / epochs,
+        "epoch": epochs, "lr_end": 0.1, "train_loss": 1.0 / epochs, "train_acc": 1 - 0.4 / epochs,
         "val_loss": 1.1 / epochs + 0.02 * epochs, "val_acc": 1 - 0.45 / epochs, "seconds": 2.0,
     })
     out = plots.learning_curves(history, tmp_path / "sub" / "curves.png", best_epoch=5)

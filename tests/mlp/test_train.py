@@ -121,7 +121,7 @@ def test_on_epoch_returning_none_or_false_runs_to_the_end(tiny, tiny_idx_dir):
 def test_history_fields(tiny, tiny_idx_dir):
     result = train(tiny_config(tiny_idx_dir, epochs=3), tiny)
     assert [m.epoch for m in result.history] == [1, 2, 3]
-    lrs = [m.lr for m in result.history]
+    lrs = [m.lr_end for m in result.history]
     assert lrs == sorted(lrs, reverse=True) and lrs[0] < 0.1  # cosine, reported at epoch end
     for m in result.history:
         assert 0 <= m.train_acc <= 1 and 0 <= m.val_acc <= 1

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import resource
 import shutil
+import signal
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from faults.harness import sweep
+from faults.harness import Running, sweep, sweep_env, wait_for
 
 from mlp.checkpoint import CheckpointError, load_checkpoint
 from mlp.network import MLP
@@ -91,6 +96,9 @@ def inputs(tmp_path_factory, tiny_idx_dir) -> dict[str, Path]:
         gzip.compress(raw[:len(raw) // 2]))
     packed = (tiny_idx_dir / "t10k-images-idx3-ubyte.gz").read_bytes()
     (copy("cut") / "t10k-images-idx3-ubyte.gz").write_bytes(packed[:len(packed) // 2])
+    overflow = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big")
+                                                     for d in (2**31, 2**31, 4))
+    (copy("overflow") / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(overflow))
     for name, text in SPACES.items():
         path = base / f"{name}.toml"
         path.write_text(text)
@@ -210,6 +218,8 @@ TRAIN_CASES = [
      ["t10k-labels-idx1-ubyte"]),
     ("corrupt", ["--dataset", "idx", "--data-dir", "DATA:corrupt"], ["corrupt"]),
     ("truncated", ["--dataset", "idx", "--data-dir", "DATA:truncated"], ["truncated"]),
+    ("header-overflows", ["--dataset", "idx", "--data-dir", "DATA:overflow"],
+     ["train-images-idx3-ubyte", "truncated"]),
     ("digest-mismatch", ["--dataset", "mnist", "--data-dir", "TINY"], ["sha256 mismatch"]),
     ("unknown-dataset", ["--dataset", "nope"], ["nope"]),
     ("epochs-zero", ["--dataset", "idx", "--data-dir", "TINY", "--epochs", "0"], ["epochs"]),
@@ -326,3 +336,339 @@ def test_checkpoint_with_object_array_is_not_unpickled(tmp_path, experiment):
         for k in npz.files:
             npz[k]
     assert (exp / "PICKLE-RAN").exists()
+
+
+PEAK_RSS = """import json, resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps([proc.returncode, proc.stdout, proc.stderr, peak]))
+"""
+
+
+def sweep_peak_rss(*args: object, cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
+    """``python -m sweep ARGS`` and the peak resident memory of that process, in bytes."""
+    argv = [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "sweep", *map(str, args)]
+    out = subprocess.run(argv, cwd=cwd, env=sweep_env(), capture_output=True, text=True,
+                         timeout=300, check=True)
+    code, stdout, stderr, peak = json.loads(out.stdout)
+    return subprocess.CompletedProcess(args, code, stdout, stderr), peak
+
+
+def test_predict_refuses_a_3gb_member_hidden_in_a_small_checkpoint(tmp_path, experiment):
+    """A 3 GB member of zeros compresses to a few MB; every member used to be loaded
+    (3.2 GB resident) before the unknown one was refused."""
+    exp = _copy(experiment, tmp_path)
+    path = exp / "checkpoints" / "best.npz"
+    size = 3 * 2**30
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
+            zf.open("extra.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_2_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (size // 4,)})
+        block = bytes(1 << 24)
+        for _ in range(size // len(block)):
+            f.write(block)
+    assert path.stat().st_size < 50 * 2**20
+    before = snapshot(exp)
+    proc, peak = sweep_peak_rss("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, ["best.npz", "'extra'"])
+    assert peak < 600 * 2**20, f"predict peaked at {peak / 2**20:.0f} MiB"
+    assert snapshot(exp) == before
+
+
+# ---------------------------------------------------------------- train: its out folder
+
+TINY_TRAIN = ["--dataset", "idx", "--epochs", 2, "--hidden-size", 16, "--no-plots", "--quiet"]
+
+
+def test_train_refuses_a_network_too_large_for_memory_before_making_anything(tmp_path,
+                                                                              tiny_idx_dir):
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--hidden-size", 65536,
+                 "--hidden-layers", 16, "--out", tmp_path / "a" / "b" / "X", cwd=tmp_path)
+    check_error(proc, 2, ["16 hidden layer(s) of 65536 units", "GB to train", "available"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_train_that_fails_before_its_first_epoch_removes_only_what_it_made(tmp_path,
+                                                                               tiny_idx_dir):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "mine.txt").write_text("mine")
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out",
+                 keep / "new" / "X", cwd=tmp_path, faults={"SWEEP_FAULT_RAISE": "all"})
+    assert proc.returncode == 1 and "injected fault" in proc.stderr, proc.stderr
+    assert snapshot(tmp_path) == {"keep": b"<dir>", "keep/mine.txt": b"mine"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", empty,
+                 cwd=tmp_path, faults={"SWEEP_FAULT_RAISE": "all"})
+    assert proc.returncode == 1, proc.stderr
+    assert empty.is_dir() and list(empty.iterdir()) == []  # there before: emptied, kept
+
+
+def test_a_train_that_fails_after_an_epoch_keeps_its_record(tmp_path, tiny_idx_dir):
+    out = tmp_path / "X"
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out, cwd=tmp_path,
+                 faults={"SWEEP_FAULT_RAISE": "all", "SWEEP_FAULT_RAISE_EPOCH": 2})
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+    assert len((out / "history.csv").read_text().splitlines()) == 2  # header and epoch 1
+
+
+def test_two_trains_into_one_folder_the_second_is_refused(tmp_path, tiny_idx_dir):
+    out = tmp_path / "X"
+    first = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out,
+                    cwd=tmp_path, log=tmp_path / "first", faults={"SWEEP_FAULT_SLEEP": 2})
+    try:
+        wait_for(lambda: (out / "config.json").exists(), 60, "the first run's config.json")
+        second = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--epochs", 1,
+                       "--out", out, cwd=tmp_path)
+        assert first.wait(120) == 0, first.output()
+    finally:
+        first.close()
+    assert second.returncode == 2, second.stderr
+    line = [x for x in second.stderr.splitlines() if ": error: " in x]
+    assert len(line) == 1 and str(out) in line[0], second.stderr
+    assert any(w in line[0] for w in ("another run is writing there", "not empty")), line
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 2
+    assert len((out / "history.csv").read_text().splitlines()) == 3  # the first run, whole
+
+
+def _limit_address_space() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+
+def test_out_of_memory_in_training_is_one_line_and_leaves_nothing(tmp_path, tiny_idx_dir):
+    """The estimate says it fits (MemAvailable is large), but this process may use only
+    3 GiB of address space: numpy's MemoryError, as on a machine that is really full."""
+    out = tmp_path / "runs" / "X"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweep", "train", *map(str, TINY_TRAIN), "--data-dir",
+         str(tiny_idx_dir), "--hidden-size", "12000", "--hidden-layers", "3", "--out",
+         str(out)], cwd=tmp_path, env=sweep_env() | {"OPENBLAS_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300, preexec_fn=_limit_address_space)
+    check_error(proc, 1, ["out of memory", str(out), "GB"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- predict: its --out
+
+@pytest.mark.parametrize("out, needles", [
+    ("x.jpg", ["--out x.jpg", "'.jpg'", ".png, .svg, .pdf"]),
+    ("figure", ["--out figure", "no suffix", ".png"]),
+    ("x.PNG.txt", ["'.txt'"]),
+    ("somedir", ["--out somedir", "a directory"]),
+], ids=["jpg", "no-suffix", "txt", "a-directory"])
+def test_predict_refuses_an_output_it_cannot_write_before_any_work(tmp_path, experiment, out,
+                                                                      needles):
+    exp = _copy(experiment, tmp_path)
+    (tmp_path / "somedir").mkdir()
+    before, cwd_before = snapshot(exp), sorted(p.name for p in tmp_path.iterdir())
+    proc = sweep("predict", "--experiment", exp, "--index", "0", "--out", out, cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert proc.stdout == ""  # refused before the model ran: no prediction printed
+    assert snapshot(exp) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == cwd_before
+
+
+def test_predict_accepts_every_suffix_it_names(tmp_path, experiment):
+    for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")):
+        out = tmp_path / f"p{suffix}"
+        proc = sweep("predict", "--experiment", experiment, "--index", "0", "1", "--out", out,
+                     cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_bytes().lstrip()[:len(magic)] == magic
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--wrong", "1000"], ["--wrong 1000", "between 1 and 100"]),
+    (["--index", *map(str, range(101))], ["--index", "101 images", "at most 100"]),
+], ids=["wrong-1000", "index-101"])
+def test_predict_refuses_a_figure_of_too_many_images(tmp_path, experiment, args, needles):
+    exp = _copy(experiment, tmp_path)
+    before = snapshot(exp)
+    proc = sweep("predict", "--experiment", exp, *args, cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert snapshot(exp) == before
+
+
+# ----------------------------------------------------------- a hostile user of train
+
+def _dangling(tmp_path: Path) -> Path:
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere" / "X")
+    return tmp_path / "link"
+
+
+def _a_file(tmp_path: Path) -> Path:
+    (tmp_path / "afile").write_text("mine")
+    return tmp_path / "afile"
+
+
+def _symlink_loop(tmp_path: Path) -> Path:
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    return tmp_path / "loop1"
+
+
+HOSTILE_TRAIN = [
+    ("out-is-a-file", ["--out", _a_file], 2, ["afile", "not a directory"]),
+    ("out-dangling-link", ["--out", _dangling], 2, ["link", "symbolic link to nothing"]),
+    ("out-name-too-long", ["--out", lambda t: t / "made" / ("x" * 300) / "X"], 1,
+     ["File name too long"]),
+    ("data-dir-symlink-loop", ["--data-dir", _symlink_loop, "--out", "X"], 2,
+     ["loop1", "cannot resolve"]),
+    ("batch-norm-batch-of-1", ["--batch-size", 1, "--out", "X"], 2,
+     ["training.batch_size", "at least 2"]),
+    ("last-batch-of-1", ["--train-limit", 129, "--batch-size", 128, "--out", "X"], 2,
+     ["129 training images in batches of 128", "batch of 1"]),
+    ("one-training-image", ["--train-limit", 1, "--out", "X"], 2, ["batch of 1"]),
+]
+
+
+@pytest.mark.parametrize("args, code, needles", [c[1:] for c in HOSTILE_TRAIN],
+                         ids=[c[0] for c in HOSTILE_TRAIN])
+def test_train_refuses_hostile_input(tmp_path, tiny_idx_dir, args, code, needles):
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = [a(work) if callable(a) else a for a in args]
+    if "--data-dir" not in argv:
+        argv = ["--data-dir", tiny_idx_dir, *argv]
+    before = snapshot(work)
+    proc = sweep("train", *TINY_TRAIN, *argv, cwd=work)
+    check_error(proc, code, needles)
+    assert snapshot(work) == before  # nothing made, nothing changed
+
+
+def test_train_into_a_name_that_is_not_utf8(tmp_path, tiny_idx_dir):
+    out = b"caf\xe9-run"  # a Latin-1 name on a UTF-8 system
+    argv = [sys.executable, "-m", "sweep", "train", *map(str, TINY_TRAIN), "--data-dir",
+            str(tiny_idx_dir), "--epochs", "1", "--out", out]
+    proc = subprocess.run(argv, cwd=tmp_path, env=sweep_env(), capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith(b"-> " + out)  # the name as it is, byte for byte
+    assert (tmp_path / os.fsdecode(out) / "metrics.json").is_file()
+
+
+def test_train_killed_half_way_leaves_whole_files_and_a_refusing_folder(tmp_path,
+                                                                          tiny_idx_dir):
+    out = tmp_path / "X"
+    run = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--epochs", 3, "--out",
+                  out, cwd=tmp_path, log=tmp_path / "killed", faults={"SWEEP_FAULT_SLEEP": 3})
+    try:
+        wait_for(lambda: (out / "history.csv").exists(), 60, "the first epoch")
+        run.signal(signal.SIGKILL)
+        run.wait(30)
+    finally:
+        run.close()
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 3
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr_end,") and len(rows) >= 2
+    assert not list(out.rglob(".*.tmp")), list(out.rglob("*"))
+    before = snapshot(out)
+    proc = sweep("predict", "--experiment", out, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, ["checkpoint"])
+    proc = sweep("train", "--config", out / "config.json", "--out", out, cwd=tmp_path)
+    check_error(proc, 2, ["not empty"])  # the dead run's lock went with it
+    assert snapshot(out) == before
+
+
+def test_train_interrupted_in_its_first_epoch_leaves_nothing(tmp_path, tiny_idx_dir):
+    out = tmp_path / "runs" / "X"
+    (tmp_path / "log").mkdir()
+    run = Running("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", out,
+                  cwd=tmp_path, log=tmp_path / "log" / "int", faults={"SWEEP_FAULT_SLEEP": 5})
+    try:
+        wait_for(lambda: (out / "config.json").exists(), 60, "the run's config.json")
+        run.signal(signal.SIGINT)
+        assert run.wait(30) == 130, run.output()
+    finally:
+        run.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+# --------------------------------------------------------- a hostile user of predict
+
+def _overflowing_weights(exp: Path) -> None:
+    path = exp / "checkpoints" / "best.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["W0"][...] = 3e38  # finite, but every product overflows float32
+    np.savez(path, **arrays)
+
+
+def _checkpoint_is_dev_zero(exp: Path) -> None:
+    (exp / "checkpoints" / "best.npz").unlink()
+    (exp / "checkpoints" / "best.npz").symlink_to("/dev/zero")
+
+
+def _data_dir_gone(exp: Path) -> None:
+    config = json.loads((exp / "config.json").read_text())
+    config["data"]["data_dir"] = str(exp / "gone")
+    (exp / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("spoil, needles", [
+    (_overflowing_weights, ["non-finite probabilities"]),
+    (_checkpoint_is_dev_zero, ["checkpoint"]),
+    (_data_dir_gone, ["gone", "not a directory"]),
+], ids=["overflowing-weights", "checkpoint-is-dev-zero", "data-dir-gone"])
+def test_predict_refuses_hostile_experiments(tmp_path, experiment, spoil, needles):
+    exp = _copy(experiment, tmp_path)
+    spoil(exp)
+    before = snapshot(exp)
+    proc = sweep("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 2, needles)
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert snapshot(exp) == before
+
+
+# ------------------------------------------------- read-only and full file systems
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a real tmpfs (``options`` e.g. "ro" or "size=64k") on a new folder."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount here ({proc.stderr.strip()}): needs root and mount(8)")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def test_train_into_a_read_only_file_system(tmp_path, tiny_idx_dir, tmpfs):
+    ro = tmpfs("ro", "ro")
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", ro / "a" / "X",
+                 cwd=tmp_path)
+    check_error(proc, 1, ["Read-only file system", str(ro / "a")])
+    assert list(ro.iterdir()) == []
+
+
+def test_train_onto_a_disk_that_fills(tmp_path, tiny_idx_dir, tmpfs):
+    disk = tmpfs("disk", "size=64k")  # config and history fit; the checkpoints do not
+    proc = sweep("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--hidden-size", 64,
+                 "--out", disk / "X", cwd=tmp_path)
+    check_error(proc, 1, ["No space left on device", str(disk / "X")])
+    for path in (disk / "X").rglob("*"):
+        assert not path.name.endswith(".tmp"), path
+        if path.suffix == ".json":
+            json.loads(path.read_text())  # whole, or not there
+
+
+def test_predict_into_a_read_only_experiment(tmp_path, experiment, tmpfs):
+    ro = tmpfs("ro", "size=8m")
+    exp = ro / "exp"
+    shutil.copytree(experiment, exp)
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    proc = sweep("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
+    check_error(proc, 1, ["Read-only file system", str(exp / "predictions")])
+    proc = sweep("predict", "--experiment", exp, "--index", "0", "--out", tmp_path / "p.png",
+                 cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "p.png").is_file(), proc.stderr

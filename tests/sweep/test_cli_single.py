@@ -13,18 +13,20 @@ import numpy as np
 import pytest
 
 from mlp.data import load_dataset
-from mlp.experiment import load_experiment_model
+from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
 TIMEOUT = 300
-HISTORY_EXACT = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+HISTORY_EXACT = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc"]
 
 
-def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLP_DATA_DIR"}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
+def sweep(*args: str, cwd: Path, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "MLP_DATA_DIR"}
+    full_env["MPLBACKEND"] = "Agg"
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, command: str, *culprits: str):
@@ -145,7 +147,7 @@ def test_predict_one_image(exp_a, work, tiny):
     assert proc.returncode == 0, proc.stderr
     png = exp_a / "predictions" / "index-0.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    _, model = load_experiment_model(exp_a, tiny)
+    model = load_experiment(exp_a, tiny).model
     _, _, probs = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
     expected = f"test #0: predicted {probs[0].argmax()} ({probs[0].max():.1%}), " \
                f"true {tiny.test_y[0]}"
@@ -158,7 +160,7 @@ def test_predict_misclassified_grid(exp_a, work, tiny, tmp_path):
     proc = sweep("predict", "--experiment", exp_a, "--wrong", "4", "--out", out, cwd=work)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    _, model = load_experiment_model(exp_a, tiny)
+    model = load_experiment(exp_a, tiny).model
     _, _, probs = evaluate(model, tiny.test_x, tiny.test_y.astype(np.intp))
     wrong = np.flatnonzero(probs.argmax(axis=1) != tiny.test_y)[:4]
     assert len(wrong) == 4  # a 2-epoch net on 1000 images gets ~20% of the test set wrong
@@ -213,3 +215,68 @@ def test_data_prints_the_source(tiny_idx_dir, tmp_path):
 def test_data_bad_values(tmp_path, args, culprit):
     proc = sweep("data", *args, cwd=tmp_path)
     assert_one_line_error(proc, "data", culprit)
+
+
+def test_modified_cache_is_refused_not_labelled_verified(tmp_path, mnist):
+    """Every test label in the MNIST cache set to 7: same shape, same record. This used
+    to train to 19.75% test accuracy from a cache labelled verified."""
+    from mlp.data import cache_root
+
+    xdg = tmp_path / "xdg"
+    cache = xdg / "mlp-sweep" / "mnist"
+    shutil.copytree(cache_root() / "mnist", cache, ignore=shutil.ignore_patterns(".*"))
+    env = {"XDG_CACHE_HOME": str(xdg), "MLP_DATA_MIRRORS": "http://127.0.0.1:9/"}
+    proc = sweep("data", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and f"source: cache {cache} (verified" in proc.stdout, proc
+    np.save(cache / "test_y.npy", np.full(10_000, 7, np.uint8))
+    proc = sweep("data", cwd=tmp_path, env=env)
+    assert_one_line_error(proc, "data", str(cache / "test_y.npy"), f"delete {cache}")
+    proc = sweep("train", "--epochs", "1", "--train-limit", "500", "--hidden-size", "16",
+                 "--no-plots", "--out", "X", cwd=tmp_path, env=env)
+    assert_one_line_error(proc, "train", str(cache / "test_y.npy"))
+    assert not (tmp_path / "X").exists()
+
+
+# ------------------------------------------------------------- hostile --config files
+
+CONFIG_FILES = {
+    "not-utf8": b'{"model": {"hidden_size": 64}}\n# caf\xe9\n',
+    "nested-100000-lists": b"[" * 100_000 + b"]" * 100_000,
+    "nested-in-a-value": b'{"model": {"hidden_size": ' + b"[" * 100_000 + b"]" * 100_000
+                         + b"}}",
+    "5000-digit-int": b'{"model": {"hidden_size": 1' + b"0" * 5000 + b"}}",
+    "nan": b'{"training": {"lr": NaN}}',
+    "infinity": b'{"training": {"l2": Infinity}}',
+    "megabyte-string": b'{"data": {"dataset": "' + b"x" * 500_000 + b'"}}',
+    "over-a-megabyte": b"{}" + b" " * (1 << 20),
+    "empty": b"",
+    "a-list": b"[]",
+}
+
+
+@pytest.mark.parametrize("content", CONFIG_FILES.values(), ids=CONFIG_FILES.keys())
+def test_train_refuses_a_hostile_config_file(tmp_path, content):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    proc = sweep("train", "--config", path, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(path))
+    assert len(proc.stderr) < 400, proc.stderr  # a short line, not the file echoed back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_train_refuses_a_fifo_or_a_directory_as_config(tmp_path):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    proc = sweep("train", "--config", fifo, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(fifo), "not a regular file")
+    proc = sweep("train", "--config", tmp_path, "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.json"]
+
+
+def test_dropout_that_would_drop_every_unit_is_refused(tmp_path, tiny_idx_dir):
+    # 0.999 rounds to 256 of 256 random-byte steps: it divided by zero in training
+    proc = sweep("train", "--dataset", "idx", "--data-dir", tiny_idx_dir, "--dropout", "0.999",
+                 "--out", "X", cwd=tmp_path)
+    assert_one_line_error(proc, "train", "model.dropout", "0.999")
+    assert list(tmp_path.iterdir()) == []

@@ -21,7 +21,7 @@ def test_the_notebook_has_no_stored_outputs():
     source = "\n".join(c.source for c in code)
     # it uses the package's own API rather than copies of it
     for name in ("sweep.load(", "figures.setting_effects(", "prediction_figure(",
-                 "load_experiment_model(", "evaluate("):
+                 "load_experiment(", "evaluate("):
         assert name in source, name
 
 
