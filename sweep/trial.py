@@ -21,6 +21,7 @@ from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
+from mlp.memory import check_fits
 
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
@@ -76,8 +77,16 @@ def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
 
 def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
               plots: bool = True) -> ExperimentResult:
-    """Train the trial's configuration, reporting validation accuracy every epoch."""
+    """Train the trial's configuration, reporting validation accuracy every epoch.
+
+    A configuration that cannot fit in the memory available now fails at once, with
+    the estimate in its reason, instead of dying of a MemoryError (or the kernel's
+    out-of-memory killer) part way through.
+    """
     config = trial_config(settings, trial)
+    data = dataset_for(config)
+    check_fits(config, data.n_features, data.n_classes, n_train=len(data.train_y),
+               n_val=len(data.val_y), n_test=len(data.test_y))
     pruned_at: list[int] = []
 
     def on_epoch(m) -> bool:
@@ -88,7 +97,7 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
             return True
         return False
 
-    result = run_experiment(config, paths.trial_dir(trial.number), data=dataset_for(config),
+    result = run_experiment(config, paths.trial_dir(trial.number), data=data,
                             on_epoch=on_epoch, plots=plots,
                             extra={"study": paths.name, "trial": trial.number})
     if pruned_at:

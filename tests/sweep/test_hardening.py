@@ -498,3 +498,17 @@ def test_killing_lokys_resource_tracker_prints_no_traceback(tmp_path, run_args):
     assert "Traceback" not in run.stderr, run.stderr
     check_study(studies / "tracker", finished=6)
     assert (studies / "tracker" / "workers.log").is_file()
+
+
+def test_a_trial_too_large_for_memory_fails_at_once_with_its_estimate(tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_text("[params.hidden_size]\nlow = 60000\nhigh = 65536\n"
+                    "[params.hidden_layers]\ntype = \"int\"\nlow = 16\nhigh = 16\n")
+    studies = tmp_path / "s"
+    proc = sweep("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *data_args, "--space", path,
+                 "--studies-dir", studies, "--study", "big", "--no-report", "--no-plots",
+                 "--quiet", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    trials = check_study(studies / "big", finished=2)
+    for t in trials:
+        assert t.state.name == "FAIL" and "GB" in t.user_attrs["reason"], t.user_attrs
