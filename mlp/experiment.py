@@ -126,20 +126,27 @@ def load_config(path: str | os.PathLike) -> Config:
     return read_config_file(path)[0]
 
 
-def _read_json(path: Path) -> Any:
-    """Parse a small JSON file. A FIFO or device is refused before it is opened, since
-    reading one may block forever or never end."""
+def read_json(path: str | os.PathLike, max_bytes: int = CONFIG_MAX_BYTES) -> Any:
+    """Parse a small JSON file that this code wrote (config.json, metrics.json, a
+    study's records), as if a user had: a FIFO or device is refused before it is
+    opened, since reading one may block forever or never end, a file over
+    ``max_bytes`` is refused, and any other way it is unusable is one `ConfigError`
+    (a ValueError) naming the file."""
+    return _read_json(Path(path), max_bytes)
+
+
+def _read_json(path: Path, max_bytes: int = CONFIG_MAX_BYTES) -> Any:
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             raise ConfigError(f"{path}: not a regular file")
         with open(path, "rb") as f:
-            data = f.read(CONFIG_MAX_BYTES + 1)
+            data = f.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > CONFIG_MAX_BYTES:
-        raise ConfigError(f"{path}: larger than {CONFIG_MAX_BYTES} bytes, not a config file")
+    if len(data) > max_bytes:
+        raise ConfigError(f"{path}: larger than {max_bytes} bytes, not one of ours")
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -137,6 +137,10 @@ def learning_curves(history: pd.DataFrame, path: str | os.PathLike[str],
         return save(fig, path)
 
 
+ANNOTATED_CLASSES = 30
+MAX_SIDE = 16.0  # inches
+
+
 def confusion_heatmap(cm: np.ndarray, class_names: Sequence[str], path: str | os.PathLike[str],
                       title: str = "Confusion matrix (test)") -> Path:
     """Counts annotated in each cell, colour by the fraction of the true class (row).
@@ -151,8 +155,11 @@ def confusion_heatmap(cm: np.ndarray, class_names: Sequence[str], path: str | os
         raise ValueError(f"confusion matrix shape {cm.shape} does not match {n} class names")
     rows = cm.sum(axis=1, keepdims=True)
     rate = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=np.float64), where=rows != 0)
-    annot = np.where(cm > 0, cm.astype(str), "")
-    side = max(4.5, 0.62 * n + 2.5)
+    # counts are written in the cells up to ANNOTATED_CLASSES; the figure's side grows
+    # with the classes up to MAX_SIDE inches, so that 200 classes cannot ask for a
+    # 127-inch PNG (gigabytes of memory to render)
+    annot = np.where(cm > 0, cm.astype(str), "") if n <= ANNOTATED_CLASSES else False
+    side = min(MAX_SIDE, max(4.5, 0.62 * n + 2.5))
     long_names = max((len(str(c)) for c in class_names), default=0) > 3
     with style():
         fig = Figure(figsize=(side + 1.2, side))
@@ -197,7 +204,7 @@ def per_class_f1(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     ymin = max(0.0, math.floor((low - 2.0) / 5.0) * 5.0)
     long_names = max((len(n) for n in names), default=0) > 3
     with style():
-        fig = Figure(figsize=(max(7.0, 0.75 * len(names) + 2.5), 4.5))
+        fig = Figure(figsize=(min(3 * MAX_SIDE, max(7.0, 0.75 * len(names) + 2.5)), 4.5))
         ax = fig.subplots()
         sns.barplot(data=frame, x="class", y="score", hue="metric", order=names,
                     hue_order=["Precision", "Recall", "F1"],

@@ -13,7 +13,6 @@ storage, so the sampler never sees these runs; it resumes and extends like ``run
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 
 from mlp.atomic import write_json
 from mlp.config import Config
-from mlp.experiment import read_history, run_experiment
+from mlp.experiment import read_history, read_json, run_experiment
 
 from .errors import StudyError, UsageError
 from .options import Command, add_study_args
@@ -62,7 +61,7 @@ def unit_dir(root: Path, trial: int, seed_index: int) -> Path:
 
 def is_done(folder: Path) -> bool:
     try:
-        return json.loads((folder / "metrics.json").read_text()).get("status") in (
+        return read_json(folder / "metrics.json").get("status") in (
             "completed", "diverged")
     except (OSError, ValueError, AttributeError):
         return False
@@ -173,7 +172,7 @@ def read_seeded(root: Path, chosen: list[Candidate], seeds: int) -> list[Seeded]
         for s in range(seeds):
             folder = unit_dir(root, c.number, s)
             try:
-                metrics = json.loads((folder / "metrics.json").read_text())
+                metrics = read_json(folder / "metrics.json")
                 history = read_history(folder / "history.csv")
             except (OSError, ValueError, KeyError):
                 continue
@@ -239,7 +238,7 @@ def read_summary(root: str | Path) -> dict[str, Any] | None:
     cannot be read or is not such a summary is a StudyError naming it."""
     path = Path(root) / CONFIRM_DIR / SUMMARY
     try:
-        summary = json.loads(path.read_text())
+        summary = read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:

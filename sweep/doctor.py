@@ -93,14 +93,16 @@ def _repair(paths: StudyPaths, good: list[bytes], n_bad: int) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     backup = paths.journal.with_name(f"{paths.journal.name}.damaged-{stamp}")
     trial = paths.journal.with_name(f".{paths.journal.name}.repaired")
-    write_with(trial, lambda f: f.writelines(good), mode="wb")
-    problem = _loads(trial, paths.name)
-    if problem:
-        trial.unlink()
-        raise StudyError(f"{paths.journal}: without its {n_bad} damaged lines the study does "
-                         f"not load ({problem}); nothing was changed")
-    shutil.copy2(paths.journal, backup)
-    trial.replace(paths.journal)
+    try:
+        write_with(trial, lambda f: f.writelines(good), mode="wb")
+        problem = _loads(trial, paths.name)
+        if problem:
+            raise StudyError(f"{paths.journal}: without its {n_bad} damaged lines the study "
+                             f"does not load ({problem}); nothing was changed")
+        shutil.copy2(paths.journal, backup)
+        trial.replace(paths.journal)
+    finally:  # an interrupt or a failed check leaves only the journal as it was
+        trial.unlink(missing_ok=True)
     print(f"dropped {n_bad} damaged lines; the journal as it was is kept in {backup}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Any
@@ -30,7 +31,8 @@ class Progress:
                  quiet: bool = False) -> None:
         self.target, self.already = target, already
         self.stream = stream or sys.stderr
-        self.live = not quiet and self.stream.isatty()
+        self.live = (not quiet and self.stream.isatty()
+                     and os.environ.get("TERM", "") not in ("dumb", ""))
         self.quiet = quiet
         self._last = ""
         self._drawn = 0.0

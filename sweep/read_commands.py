@@ -46,8 +46,7 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="write to this file instead of the screen")
 
 
-def emit(args: argparse.Namespace, render: Callable[[str], str],
-         results: StudyResults | None = None, flag: str = "--out") -> int:
+def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--out") -> int:
     """Print ``render(format)``, or write it atomically to --out (never onto a study)."""
     text = render(args.format)
     if not args.out:
@@ -55,8 +54,7 @@ def emit(args: argparse.Namespace, render: Callable[[str], str],
         return 0
     from mlp.atomic import write_text
 
-    if results is not None:
-        _check_not_a_study_file(Path(args.out), results, flag)
+    check_export_target(Path(args.out), flag)
     write_text(args.out, text)
     print(f"{args.format} -> {args.out}")
     return 0
@@ -111,7 +109,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         return "\n".join(f"#{rank} {best_line(o)}  [{o.brief()}]"
                          for rank, o in enumerate(best, 1))
 
-    return emit(args, render, results)
+    return emit(args, render)
 
 
 # -- trials -------------------------------------------------------------------------------
@@ -145,15 +143,21 @@ def cmd_trials(args: argparse.Namespace) -> int:
                                "display.float_format", "{:.4g}".format):
             return shown.to_string(index=False)
 
-    return emit(args, render, results, flag)
+    return emit(args, render, flag)
 
 
-def _check_not_a_study_file(target: Path, results: StudyResults, flag: str = "--csv") -> None:
-    """An export never lands on a study's own files (its journal, a database, trial files)."""
+def check_export_target(target: Path, flag: str = "--out") -> None:
+    """An export lands only on a new or regular file outside every study folder, and
+    never on a file that holds a study's storage (a journal, a SQLite database). A
+    device, a FIFO or a link is refused: the atomic write would replace it."""
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise UsageError(f"{flag} {target}: not a regular file (a link, device, pipe or "
+                         "folder); name a new or ordinary file")
     resolved = target.resolve()
-    if resolved.is_relative_to(results.paths.root.resolve()):
-        raise UsageError(f"{flag} {target}: inside the study folder {results.paths.root}; "
-                         "write the table elsewhere")
+    for folder in resolved.parents:
+        if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
+            raise UsageError(f"{flag} {target}: inside the study folder {folder}; write the "
+                             "table elsewhere")
     if resolved.is_file():
         with open(resolved, "rb") as f:
             head = f.read(64)

@@ -13,7 +13,6 @@ with ``diverged`` set, so that the sampler learns to avoid its region.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -24,6 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from mlp.atomic import write_json
+from mlp.experiment import read_json
 
 # Optuna keeps these itself; every other field is a user attribute of the same name.
 _OPTUNA_FIELDS = ("number", "state", "value", "params", "datetime_start",
@@ -158,7 +158,7 @@ def write_record(trial_dir: Path, outcome: TrialOutcome) -> Path:
 def read_record_state(trial_dir: Path) -> str | None:
     """The state a trial.json says, or None where it is missing or unreadable."""
     try:
-        state = json.loads((trial_dir / "trial.json").read_text()).get("state")
+        state = read_json(trial_dir / "trial.json").get("state")
     except (OSError, ValueError, AttributeError):
         return None
     return state if isinstance(state, str) else None

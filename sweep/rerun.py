@@ -10,12 +10,11 @@ among what the config records of the machine, and this command names it.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlp.experiment import environment, load_config, read_history, run_experiment
+from mlp.experiment import environment, read_config_file, read_history, run_experiment
 
 from .errors import StudyError, UsageError
 from .options import Command, add_study_args
@@ -69,9 +68,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         raise UsageError(f"--trial {args.trial}: it is {outcome.state}, not a finished training")
     folder = results.trial_dir(args.trial)
     try:
-        config = load_config(folder / "config.json")
+        config, recorded_env = read_config_file(folder / "config.json")
         recorded = read_history(folder / "history.csv")
-        recorded_env = json.loads((folder / "config.json").read_text()).get("environment", {})
     except (OSError, ValueError, KeyError) as exc:
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "
                          f"({exc})") from None

@@ -21,8 +21,8 @@ from .results import load
 from .runner import STALL_LIMIT, run_workers
 from .samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS, make_sampler
 from .space import load_space
-from .storage import mask_url, open_storage
-from .study import Settings, StudyPaths, count, create_or_check, read_meta, stored_settings
+from .storage import mask_url, open_storage, sqlite_file
+from .study import Settings, StudyPaths, count, create_or_check, storage_url_of, stored_settings
 
 RUN_HELP = """\
 Run (or resume, or extend) a study. --trials N is the number of finished trials
@@ -79,7 +79,7 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
 
 
 @contextmanager
-def _cleaned_up_on_failure(paths: StudyPaths) -> Iterator[None]:
+def _cleaned_up_on_failure(paths: StudyPaths, storage: str | None) -> Iterator[None]:
     """Undo what a rejected first run made, and nothing else.
 
     Only folders this run created are removed, and only while they are empty once
@@ -90,9 +90,13 @@ def _cleaned_up_on_failure(paths: StudyPaths) -> Iterator[None]:
     while not folder.exists():
         created.append(folder)
         folder = folder.parent
+    database = sqlite_file(storage)
+    new_database = database is not None and not database.exists()
     try:
         yield
     except BaseException:
+        if new_database and not paths.meta.exists():
+            database.unlink(missing_ok=True)  # made by this run, for a study never created
         if created:
             _remove_own_files(paths)
             for folder in created:  # innermost first
@@ -152,17 +156,14 @@ def cmd_run(args: argparse.Namespace) -> int:
              if args.stall_timeout is not None else STALL_LIMIT)
     paths = StudyPaths.of(args.studies_dir, args.study)
     _check_studies_dir(Path(args.studies_dir))
-    if not args.storage and paths.root.exists():
-        args.storage = read_meta(paths).get("storage")
-        if args.storage and "***" in args.storage:
-            raise UsageError(f"study {paths.name!r} lives in {args.storage}; pass --storage "
-                             "with its password")
-    with _cleaned_up_on_failure(paths):
+    args.storage = storage_url_of(paths, args.storage)
+    with _cleaned_up_on_failure(paths, args.storage):
         settings, finished = _open_or_create(args, paths)
     if finished >= args.trials:
         print(f"study {paths.name!r} already has {finished} finished trials "
               f"(asked for {args.trials}); nothing to run")
         return 0
+    jobs = min(jobs, args.trials - finished)  # no more workers than trials to run
     progress = Progress(args.trials, finished, quiet=args.quiet)
     where = mask_url(args.storage) or str(paths.journal)
     progress.line(f"study {paths.name!r}: {finished} of {args.trials} trials finished; "

@@ -163,7 +163,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"--space {path}: larger than {MAX_SPACE_BYTES // 1024} KiB; "
                          "a space file is a few lines of TOML")
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark is harmless
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
 
@@ -198,6 +198,9 @@ def _dotted(name: str) -> str:
 def _param(name: str, spec: dict[str, Any], source: str) -> Param:
     where = f"{source}: params.{name}"
     name = _bare(name, source)
+    if name == "seed":
+        raise UsageError(f"{where}: each trial's seed comes from the study seed (use --seed; "
+                         "`sweep confirm` re-trains the best trials over several seeds)")
     kind = spec.get("type", "categorical" if "choices" in spec else None)
     if kind not in TYPES:
         raise UsageError(f"{where}: type must be one of {', '.join(TYPES)}, got {kind!r}")

@@ -218,6 +218,28 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True) 
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None
 
 
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite URL, or None for anything else."""
+    if not url or not url.startswith("sqlite:///"):
+        return None
+    database = _parse_url(url).database or ""
+    return None if database in ("", ":memory:") or database.startswith("file:") else \
+        Path(database)
+
+
+def absolute_url(url: str) -> str:
+    """A SQLite URL with its file's path made absolute, so that a study records where
+    its database is, not where it was relative to the first run's directory."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
+        return url
+    parsed = _parse_url(url)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    return parsed.set(database=str(Path(database).resolve())).render_as_string(
+        hide_password=False)
+
+
 def _parse_url(url: str) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError

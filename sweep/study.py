@@ -14,7 +14,6 @@ config is refused rather than silently mixed.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import warnings
@@ -31,11 +30,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mlp.atomic import write_json
 from mlp.config import Config
+from mlp.experiment import read_json
 
 from .errors import StudyError, UsageError
 from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler, sampler_seed
 from .space import Space, describe_difference
-from .storage import mask_url, open_storage
+from .storage import absolute_url, mask_url, open_storage
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -179,27 +179,45 @@ def create_or_check(paths: StudyPaths, storage: BaseStorage, settings: Settings,
 
 
 def read_meta(paths: StudyPaths) -> dict[str, Any]:
-    try:
-        meta = json.loads(paths.meta.read_text())
-    except FileNotFoundError:
+    """study.json: where the study's storage is. Checked as a user's file would be."""
+    if not paths.meta.exists() and not paths.meta.is_symlink():
         return {}
-    except (OSError, ValueError) as exc:
-        raise StudyError(f"{paths.meta}: unreadable ({exc})") from None
-    if not isinstance(meta, dict):
-        raise StudyError(f"{paths.meta}: unreadable (not a JSON object)")
+    try:
+        meta = read_json(paths.meta)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    storage = meta.get("storage") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or not (storage is None or (isinstance(storage, str)
+                                                             and "://" in storage)):
+        raise StudyError(f"{paths.meta}: unreadable (not a study's record: expected an object "
+                         "whose storage is a database URL or null)")
     return meta
+
+
+def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
+    """The storage of the study in this folder: the one study.json records (or its
+    journal), which ``url``, when given, must name too. A folder never mixes a study
+    from one storage with trials from another."""
+    url = absolute_url(url) if url else None
+    stored = read_meta(paths).get("storage")
+    has_journal = paths.journal.is_file() and paths.journal.stat().st_size > 0
+    if url and ((stored and mask_url(url) != stored) or (not stored and has_journal)):
+        where = stored or f"its journal file {paths.journal}"
+        raise UsageError(f"--storage {mask_url(url)}: study {paths.name!r} in {paths.root} "
+                         f"lives in {where}; use another --study or --studies-dir")
+    if not url and stored:
+        if "***" in stored:
+            raise UsageError(f"study {paths.name!r} lives in {stored}; pass --storage with "
+                             "its password")
+        url = stored
+    return url
 
 
 def storage_for_existing(paths: StudyPaths, url: str | None) -> BaseStorage:
     """The storage of a study that must already exist (for best, trials, report)."""
     if not paths.root.is_dir():
         raise StudyError(f"no study named {paths.name!r} in {paths.root.parent}")
-    stored = read_meta(paths).get("storage")
-    if not url and stored:
-        if "***" in stored:
-            raise UsageError(f"study {paths.name!r} lives in {stored}; pass --storage with "
-                             "its password")
-        url = stored
+    url = storage_url_of(paths, url)
     if not url and not paths.journal.exists():
         raise StudyError(f"study {paths.name!r} has no storage in {paths.root}")
     return open_storage(paths.journal, url, create=False)

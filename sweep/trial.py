@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import socket
 import traceback
+from contextlib import suppress
 from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
@@ -129,9 +132,9 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
     trial_dir = job.paths.trial_dir(trial.number)
     trial.set_user_attr("seed", trial_seed(job.settings.seed, trial.number))
     trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    write_record(trial_dir, TrialOutcome.running(trial))
     try:
+        _make_trial_dir(trial_dir)
+        write_record(trial_dir, TrialOutcome.running(trial))
         result = objective(trial, job.settings, job.paths, job.plots)
     except BaseException as exc:
         outcome = _tell_failure(study, trial, trial_dir, exc)
@@ -141,7 +144,17 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
     return _tell_result(study, trial, trial_dir, result)
 
 
-def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir,
+def _make_trial_dir(trial_dir: Path) -> None:
+    """A new trial's own directory. One that is already there belongs to no trial of
+    this study (a study deleted and started again, another storage): it is kept,
+    renamed aside, rather than mixed with this trial's files."""
+    if trial_dir.is_symlink() or trial_dir.exists():
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        trial_dir.rename(trial_dir.with_name(f"{trial_dir.name}.orphan-{stamp}-{os.getpid()}"))
+    trial_dir.mkdir(parents=True)
+
+
+def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir: Path,
                   exc: BaseException) -> TrialOutcome:
     if isinstance(exc, WorkerTerminated):
         reason = "worker process was terminated (SIGTERM)"
@@ -154,7 +167,8 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir,
     trial.set_user_attr("reason", reason)
     trial.set_user_attr("traceback", traceback.format_exc())
     outcome = TrialOutcome.from_frozen(study.tell(trial, state=TrialState.FAIL))
-    write_record(trial_dir, outcome)
+    with suppress(OSError):  # the storage has it; a folder that cannot be written is why
+        write_record(trial_dir, outcome)
     return outcome
 
 

@@ -71,5 +71,7 @@ def _remove_stale_figures(out: Path, doc: Document) -> None:
     drawn = {Path(b.png).stem for s in doc.sections for b in s.blocks
              if isinstance(b, FigureRef)}
     for path in (out / FIGURES_DIR).glob("*"):
-        if path.suffix in (".png", ".svg") and path.stem not in drawn:
+        # dot files are another writer's figures on their way in (a concurrent report)
+        if path.suffix in (".png", ".svg") and path.stem not in drawn \
+                and not path.name.startswith("."):
             path.unlink(missing_ok=True)

@@ -9,7 +9,6 @@ dataset or the checkpoint cannot be read, the examples are skipped with a note.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlp import plots as P
+from mlp.experiment import read_json
 
 from . import style as S
 from .analysis import StudyData
@@ -59,13 +59,41 @@ def load_best(data: StudyData, number: int | None = None) -> tuple[BestTrial | N
             return None, "No completed trial yet."
         number = int(best["number"])
     folder = data.trial_dir(number)
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except FileNotFoundError:
+    if not (folder / "metrics.json").exists():
         return None, f"Trial {number} has no metrics.json in {folder}."
-    except (OSError, json.JSONDecodeError) as exc:
+    try:
+        metrics = read_json(folder / "metrics.json")
+    except ValueError as exc:
         return None, f"Trial {number}: metrics.json unreadable ({exc})."
+    problem = _metrics_problem(metrics)
+    if problem:
+        return None, f"Trial {number}: metrics.json is not a run's record ({problem}); skipped."
     return BestTrial(number, folder, metrics), ""
+
+
+MAX_CLASSES = 100  # more and the per-class figures would be unreadable and huge
+
+
+def _metrics_problem(m: Any) -> str:
+    """What makes a metrics.json unusable for the failure analysis, or ""."""
+    if not isinstance(m, dict):
+        return "not an object"
+    classes, cm = m.get("classes") or [], m.get("confusion_matrix") or []
+    if not isinstance(classes, list) or len(classes) > MAX_CLASSES:
+        return f"classes must be a list of at most {MAX_CLASSES}"
+    if not isinstance(cm, list) or len(cm) != len(classes) or not all(
+            isinstance(row, list) and len(row) == len(classes)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in row) for row in cm):
+        return "confusion_matrix must be a square table of counts, one row per class"
+    pairs = m.get("most_confused") or []
+    keys = {"true", "predicted", "count"}
+    if not isinstance(pairs, list) or not all(isinstance(p, dict) and keys <= set(p)
+                                              for p in pairs):
+        return "most_confused must be a list of {true, predicted, count}"
+    for key in ("per_class", "dataset"):
+        if m.get(key) is not None and not isinstance(m[key], dict):
+            return f"{key} must be an object"
+    return ""
 
 
 def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion"

@@ -512,3 +512,203 @@ def test_a_trial_too_large_for_memory_fails_at_once_with_its_estimate(tmp_path, 
     trials = check_study(studies / "big", finished=2)
     for t in trials:
         assert t.state.name == "FAIL" and "GB" in t.user_attrs["reason"], t.user_attrs
+
+
+# -- the second hostile pass --------------------------------------------------------------
+
+def test_no_export_lands_on_any_study_or_a_special_file(finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    shutil.copytree(studies / "done", studies / "other")
+    journal = studies / "done" / "journal.log"
+    before = {p: p.read_bytes() for p in studies.rglob("*") if p.is_file()}
+    where = ["--studies-dir", studies]
+    targets = [journal, studies / "other" / "study.json",
+               studies / "other" / "trials" / "0000" / "metrics.json"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "target.txt")
+    for target in [*targets, fifo, link]:
+        for command in (["studies", *where], ["trials", *where, "--study", "done"],
+                        ["best", *where, "--study", "done"]):
+            proc = sweep(*command, "-f", "csv", "--out", target, cwd=tmp_path)
+            one_error(proc, 2, str(target))
+        proc = sweep("trials", *where, "--study", "done", "--csv", target, cwd=tmp_path)
+        one_error(proc, 2, "--csv")
+    assert {p: p.read_bytes() for p in studies.rglob("*") if p.is_file()} == before
+    assert fifo.exists() and not fifo.is_file() and link.is_symlink()
+
+
+def test_a_journal_study_is_never_mixed_with_another_storage(finished_study, tmp_path,
+                                                             run_args):
+    studies = copy_of(finished_study, tmp_path)
+    before = (studies / "done" / "trials" / "0000" / "config.json").read_bytes()
+    db = tmp_path / "o.db"
+    for how in ({"args": ["--storage", f"sqlite:///{db}"]},
+                {"env": {"SWEEP_STORAGE": f"sqlite:///{db}"}}):
+        proc = sweep(*run_args(studies, "done", trials=5), *how.get("args", []),
+                     cwd=tmp_path, env=how.get("env"))
+        one_error(proc, 2, "journal")
+        best = sweep("best", "--studies-dir", studies, "--study", "done", *how.get("args", []),
+                     cwd=tmp_path, env=how.get("env"))
+        one_error(best, 2, "journal")
+    assert (studies / "done" / "trials" / "0000" / "config.json").read_bytes() == before
+    assert not db.exists()
+
+
+def test_a_relative_sqlite_path_is_stored_absolute(tmp_path, run_args):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    studies = tmp_path / "studies"
+    first = sweep(*run_args(studies, "q", trials=1), "--storage", "sqlite:///rel.db",
+                  cwd=tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    meta = read_json(studies / "q" / "study.json")
+    assert meta["storage"] == f"sqlite:///{tmp_path / 'a' / 'rel.db'}"
+    second = sweep(*run_args(studies, "q", trials=2), cwd=tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    assert not (tmp_path / "b" / "rel.db").exists()
+    best = sweep("best", "--studies-dir", studies, "--study", "q", cwd=tmp_path / "b")
+    assert best.returncode == 0, best.stderr
+
+
+def test_a_rejected_first_run_removes_the_database_it_made(tmp_path, data_args):
+    db = tmp_path / "new.db"
+    proc = sweep("run", "--trials", 1, *data_args, "--epochs", 0, "--storage",
+                 f"sqlite:///{db}", "--studies-dir", tmp_path / "s", cwd=tmp_path)
+    one_error(proc, 2, "--epochs 0")
+    assert not db.exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("victim", ["study.json", "trials/0001/trial.json",
+                                    "trials/0000/metrics.json"])
+def test_a_fifo_in_place_of_a_study_file_is_an_error_not_a_hang(victim, finished_study,
+                                                               tmp_path, run_args):
+    studies = copy_of(finished_study, tmp_path)
+    path = studies / "done" / victim
+    path.unlink()
+    os.mkfifo(path)
+    commands = [["best", "--studies-dir", studies, "--study", "done"],
+                ["report", "--studies-dir", studies, "--study", "done"],
+                run_args(studies, "done", trials=4)]
+    for command in commands:
+        proc = sweep(*command, cwd=tmp_path, timeout=120)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if victim == "study.json":
+            one_error(proc, 1, "study.json", "not a regular file")
+
+
+@pytest.mark.parametrize("meta", ['{"storage": 5}', '["x"]', '{"storage": "garbage"}'])
+def test_a_wrong_study_json_is_one_line_naming_it(meta, finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    (studies / "done" / "study.json").write_text(meta)
+    proc = sweep("best", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+    one_error(proc, 1, "study.json")
+    listing = sweep("studies", "--studies-dir", studies, cwd=tmp_path)
+    assert listing.returncode == 0 and "done: unreadable" in listing.stdout, listing.stdout
+
+
+@pytest.mark.parametrize("metrics", ['[1, 2]', 'NaN', '{"most_confused": 5}',
+                                     '{"most_confused": [{"true": 1}]}', '{"dataset": [1]}',
+                                     '{"classes": ' + json.dumps([str(i) for i in range(200)])
+                                     + ', "confusion_matrix": [[1]]}'])
+def test_a_damaged_best_metrics_json_is_skipped_with_a_note(metrics, finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    best = json.loads(sweep("best", "-f", "json", "--studies-dir", studies, "--study", "done",
+                            cwd=tmp_path).stdout)["best"][0]["number"]
+    (studies / "done" / "trials" / f"{best:04d}" / "metrics.json").write_text(metrics)
+    proc = sweep("report", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (studies / "done" / "report" / "report.md").read_text()
+    assert "metrics.json" in text
+
+
+def test_a_trial_folder_that_cannot_be_made_fails_that_trial(finished_study, tmp_path,
+                                                             run_args):
+    studies = copy_of(finished_study, tmp_path)
+    (studies / "done" / "trials" / "0003").write_text("a file where trial 3's folder goes")
+    proc = sweep(*run_args(studies, "done", trials=4), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    trials = stored_trials(studies / "done")
+    assert [t.state.name for t in trials].count("RUNNING") == 0
+    assert len(trials) == 4
+    kept = list((studies / "done" / "trials").glob("0003.orphan-*"))
+    assert len(kept) == 1 and kept[0].read_text().startswith("a file")
+
+
+def test_an_old_trial_folder_is_kept_aside_not_mixed(finished_study, tmp_path, run_args):
+    studies = copy_of(finished_study, tmp_path)
+    old = studies / "done" / "trials" / "0000"
+    (old / "marker.txt").write_text("from the study that was deleted")
+    (studies / "done" / "journal.log").unlink()
+    (studies / "done" / "study.json").unlink()
+    proc = sweep(*run_args(studies, "done", trials=1), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (old / "marker.txt").exists()
+    kept = list((studies / "done" / "trials").glob("0000.orphan-*"))
+    assert len(kept) == 1 and (kept[0] / "marker.txt").is_file()
+
+
+def test_two_reports_at_once_both_succeed(finished_study, tmp_path):
+    studies = copy_of(finished_study, tmp_path)
+    cmd = [sys.executable, "-m", "sweep", "report", "--studies-dir", str(studies), "--study",
+           "done"]
+    for _ in range(3):
+        procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+
+
+@pytest.mark.parametrize("text", ["[params.seed]\ntype = \"int\"\nlow = 1\nhigh = 100\n"])
+def test_a_sampled_seed_is_refused(text, tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    proc = sweep("run", "--trials", 1, *data_args, "--space", path, "--studies-dir",
+                 tmp_path / "s", cwd=tmp_path)
+    one_error(proc, 2, "params.seed", "--seed")
+
+
+def test_a_space_file_with_a_byte_order_mark_is_read(tmp_path, data_args):
+    path = tmp_path / "space.toml"
+    path.write_bytes(b"\xef\xbb\xbf[params.hidden_size]\nlow = 16\nhigh = 32\n")
+    proc = sweep("run", "--trials", 1, "--jobs", 1, "--epochs", 1, *data_args, "--space", path,
+                 "--studies-dir", tmp_path / "s", "--no-report", "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_no_more_workers_than_trials_to_run(finished_study, tmp_path, run_args):
+    studies = copy_of(finished_study, tmp_path)
+    args = run_args(studies, "done", trials=4)
+    args[args.index("--jobs") + 1] = 6
+    proc = sweep(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 workers" in proc.stderr, proc.stderr
+
+
+def test_a_dumb_terminal_gets_plain_lines(finished_study, tmp_path, run_args):
+    if shutil.which("script") is None:
+        pytest.skip("no `script` to give the run a pseudo-terminal")
+    studies = copy_of(finished_study, tmp_path)
+    args = [a for a in run_args(studies, "done", trials=5) if a != "--quiet"]
+    command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "sweep", *args])
+    proc = subprocess.run(["script", "-qec", command, "/dev/null"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180,
+                          env=os.environ | {"TERM": "dumb",
+                                            "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert proc.returncode == 0, proc.stdout
+    assert "\x1b[2K" not in proc.stdout, proc.stdout
+
+
+def test_a_confusion_figure_of_many_classes_stays_small(tmp_path):
+    import numpy as np
+
+    from mlp import plots
+
+    n = 200
+    cm = np.eye(n, dtype=np.int64) * 5 + 1
+    started = time.monotonic()
+    out = plots.confusion_heatmap(cm, [f"c{i}" for i in range(n)], tmp_path / "cm.png")
+    assert time.monotonic() - started < 60
+    assert out.stat().st_size < 20_000_000
