@@ -8,6 +8,7 @@ CLI) read it as it is. ``--storage URL`` takes any Optuna database URL instead.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -209,6 +210,7 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True) 
                              "the workers cannot share it (give a file: sqlite:///study.db)")
         if not create and not Path(database).is_file():
             raise StudyError(f"--storage {mask_url(url)}: no such database file")
+        _check_sqlite_is_optunas(Path(database), url)
     connect_args = _TIMEOUTS.get(parsed.get_backend_name(), {})
     try:
         return RDBStorage(url, engine_kwargs={"connect_args": connect_args} if connect_args
@@ -238,6 +240,25 @@ def absolute_url(url: str) -> str:
         return url
     return parsed.set(database=str(Path(database).resolve())).render_as_string(
         hide_password=False)
+
+
+def _check_sqlite_is_optunas(database: Path, url: str) -> None:
+    """An existing SQLite file that holds tables, none of them Optuna's, is someone
+    else's database: Optuna would add its tables to it."""
+    if not database.is_file() or database.stat().st_size == 0:
+        return
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True,
+                                                timeout=CONNECT_TIMEOUT)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise UsageError(f"--storage {mask_url(url)}: not a SQLite database ({exc})") from None
+    if tables and "studies" not in tables:
+        raise UsageError(f"--storage {mask_url(url)}: a database of something else "
+                         f"({len(tables)} tables, none of Optuna's); name a new file")
 
 
 def _parse_url(url: str) -> Any:

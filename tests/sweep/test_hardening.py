@@ -712,3 +712,41 @@ def test_a_confusion_figure_of_many_classes_stays_small(tmp_path):
     out = plots.confusion_heatmap(cm, [f"c{i}" for i in range(n)], tmp_path / "cm.png")
     assert time.monotonic() - started < 60
     assert out.stat().st_size < 20_000_000
+
+
+def test_someone_elses_sqlite_database_is_never_touched(tmp_path, data_args):
+    import hashlib
+    import sqlite3
+
+    db = tmp_path / "theirs.db"
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("CREATE TABLE invoices (id INTEGER)")
+        con.commit()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    proc = sweep("run", "--trials", 1, *data_args, "--storage", f"sqlite:///{db}",
+                 "--studies-dir", tmp_path / "s", cwd=tmp_path)
+    one_error(proc, 2, "none of Optuna's")
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_full_disk_during_the_report_names_the_path(finished_study, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
+    try:
+        shutil.copytree(finished_study / "done", disk / "studies" / "done")
+        with open(disk / "filler", "wb") as f, contextlib.suppress(OSError):
+            f.write(b"\0" * (4 << 20))
+            f.flush()
+        proc = sweep("report", "--studies-dir", disk / "studies", "--study", "done",
+                     cwd=tmp_path)
+        line = one_error(proc, 1, "No space left on device")
+        assert str(disk / "studies" / "done" / "report") in line, line
+        for path in (disk / "studies" / "done" / "report").rglob("*"):
+            assert not path.name.startswith("."), f"temporary file left: {path}"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
