@@ -187,3 +187,25 @@ def resumed_study(sweep_cli: Sweep, data_args: list[str], narrow_space: Path,
     third = sweep_cli("run", "--trials", 6, "--jobs", 2, *where)
     return ResumedStudy(studies, "resume", first, second, third, after_first, dirs, meta,
                         settings, journal)
+
+
+@pytest.fixture(scope="session")
+def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small networks and few steps: a trial takes a fraction of a second of CPU."""
+    from tests.sweep.faults.harness import TINY_SPACE
+
+    path = tmp_path_factory.mktemp("tiny-space") / "tiny.toml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_args(data_args: list[str], tiny_space: Path):
+    """The arguments of a quick ``sweep run`` on the tiny data and space, no pruning."""
+    def make(studies: Path, name: str, trials: int, jobs: int = 2, epochs: int = 1,
+             space_file: Path | None = None) -> list[object]:
+        return ["run", "--trials", trials, "--jobs", jobs, "--epochs", epochs, *data_args,
+                "--space", space_file or tiny_space, "--pruner", "none", "--studies-dir",
+                studies, "--study", name, "--no-report", "--no-plots", "--quiet"]
+
+    return make

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from faults.harness import (
-    TINY_SPACE,
     Running,
     all_json_parses,
     check_study,
@@ -36,24 +35,6 @@ from faults.harness import (
 )
 
 SLOW = {"SWEEP_FAULT_SLEEP": 0.2}  # a trial of 8 epochs is in flight for ~1.6 s
-
-
-@pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fault-space") / "tiny.toml"
-    path.write_text(TINY_SPACE)
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_args(data_args: list[str], space: Path):
-    def make(studies: Path, name: str, trials: int, jobs: int = 2, epochs: int = 1,
-             space_file: Path | None = None) -> list[object]:
-        return ["run", "--trials", trials, "--jobs", jobs, "--epochs", epochs, *data_args,
-                "--space", space_file or space, "--pruner", "none", "--studies-dir", studies,
-                "--study", name, "--no-report", "--no-plots", "--quiet"]
-
-    return make
 
 
 def in_flight(root: Path, n: int):

@@ -19,7 +19,6 @@ import pytest
 
 from tests.sweep.conftest import error_lines
 from tests.sweep.faults.harness import (
-    TINY_SPACE,
     Running,
     check_study,
     children,
@@ -30,24 +29,6 @@ from tests.sweep.faults.harness import (
     sweep,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("hardening-space") / "tiny.toml"
-    path.write_text(TINY_SPACE)
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_args(data_args: list[str], space: Path):
-    def make(studies: Path, name: str, trials: int, jobs: int = 2, epochs: int = 1
-             ) -> list[object]:
-        return ["run", "--trials", trials, "--jobs", jobs, "--epochs", epochs, *data_args,
-                "--space", space, "--pruner", "none", "--studies-dir", studies,
-                "--study", name, "--no-report", "--no-plots", "--quiet"]
-
-    return make
 
 
 @pytest.fixture(scope="module")
@@ -423,11 +404,11 @@ def test_read_commands_never_create_storage(tmp_path, finished_study):
         assert not db.exists()
 
 
-def test_a_relative_data_dir_resumes_from_anywhere(tmp_path, tiny_idx_dir, space):
+def test_a_relative_data_dir_resumes_from_anywhere(tmp_path, tiny_idx_dir, tiny_space):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     shutil.copytree(tiny_idx_dir, tmp_path / "a" / "data")
-    common = ["--epochs", 1, "--dataset", "idx", "--space", space, "--studies-dir",
+    common = ["--epochs", 1, "--dataset", "idx", "--space", tiny_space, "--studies-dir",
               tmp_path / "studies", "--study", "rel", "--no-report", "--no-plots", "--quiet",
               "--jobs", 1]
     first = sweep("run", "--trials", 1, "--data-dir", "data", *common, cwd=tmp_path / "a")
