@@ -237,10 +237,10 @@ def read_summary(root: str | Path) -> dict[str, Any] | None:
     `summarize` writes it); None when ``sweep confirm`` has not written one. A file that
     cannot be read or is not such a summary is a StudyError naming it."""
     path = Path(root) / CONFIRM_DIR / SUMMARY
+    if not path.exists() and not path.is_symlink():
+        return None
     try:
         summary = read_json(path)
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError) as exc:
         raise StudyError(f"{path}: unreadable ({exc})") from exc
     if not isinstance(summary, dict) or any(k not in summary for k in SUMMARY_KEYS):

@@ -22,6 +22,7 @@ from tests.sweep.faults.harness import (
     Running,
     check_study,
     children,
+    default_signals,
     pid_alive,
     read_json,
     running_trials,
@@ -99,7 +100,8 @@ def test_a_rejected_first_run_never_deletes_other_studies(how, tmp_path, run_arg
                   "--study", "b", "--no-report", "--quiet"]
         b = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, b_args)],
                              cwd=tmp_path, env=os.environ | env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=default_signals)
         wait_for(lambda: server.conns, 60, "b to connect to the silent mirror")
         a = Running(*run_args(studies, "a", trials=4, epochs=2), cwd=tmp_path,
                     log=tmp_path / "a", faults={"SWEEP_FAULT_SLEEP": 0.5})
@@ -398,8 +400,16 @@ def test_warmup_beyond_the_epochs_given_on_the_command_line(tmp_path, data_args)
 def test_read_commands_never_create_storage(tmp_path, finished_study):
     db = tmp_path / "new.db"
     for command in ("best", "trials", "report"):
+        # a study that lives in its journal: another storage is refused, nothing made
         proc = sweep(command, "--storage", f"sqlite:///{db}", "--studies-dir", finished_study,
                      "--study", "done", cwd=tmp_path)
+        one_error(proc, 2, "journal")
+        assert not db.exists()
+    studies = tmp_path / "studies"  # a study whose study.json names a database now gone
+    (studies / "gone").mkdir(parents=True)
+    (studies / "gone" / "study.json").write_text(json.dumps({"storage": f"sqlite:///{db}"}))
+    for command in ("best", "trials", "report"):
+        proc = sweep(command, "--studies-dir", studies, "--study", "gone", cwd=tmp_path)
         one_error(proc, 1, "no such database file")
         assert not db.exists()
 

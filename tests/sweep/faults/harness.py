@@ -52,6 +52,13 @@ def sweep(*args: object, cwd: Path, faults: dict[str, object] | None = None,
                           timeout=timeout)
 
 
+def default_signals() -> None:
+    """In a child before it runs: SIGINT acts as a terminal's Ctrl-C would, even when the
+    tests themselves were started with it ignored (a shell's background job inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Running:
     """A ``sweep`` process in its own session (so that a test can signal its group)."""
 
@@ -62,7 +69,8 @@ class Running:
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, args)],
                                      cwd=cwd, env=sweep_env(faults), stdout=self.out,
-                                     stderr=self.err, start_new_session=True)
+                                     stderr=self.err, start_new_session=True,
+                                     preexec_fn=default_signals)
         self.pid = self.proc.pid
 
     def signal_group(self, sig: int) -> None:
