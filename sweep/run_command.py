@@ -14,6 +14,7 @@ import optuna
 from mlp.config import Config
 
 from .errors import UsageError
+from .lag import DEFAULT_LAG, MAX_LAG
 from .options import Command, add_study_args, parse_duration
 from .overrides import add_override_flags, apply_overrides
 from .progress import Progress
@@ -43,6 +44,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler (tpe)")
     p.add_argument("--pruner", default=None, choices=PRUNERS, help=f"pruner ({DEFAULT_PRUNER})")
     p.add_argument("--seed", type=int, default=None, help="study seed (0)")
+    p.add_argument("--lag", default=None, metavar="N|off",
+                   help="trial k learns only from trials 0..k-1-N, once they have finished, "
+                        "so the study does not depend on timing or --jobs "
+                        f"(default {DEFAULT_LAG}; off: from whatever has finished)")
     p.add_argument("--timeout", default=None,
                    help="stop starting trials after this long (e.g. 90s, 30m, 2h)")
     p.add_argument("--stall-timeout", default=None,
@@ -73,9 +78,22 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
     defaults = stored or Settings(config, space)
     settings = Settings(config, space, args.sampler or defaults.sampler,
                         args.pruner or defaults.pruner,
-                        defaults.seed if args.seed is None else args.seed)
+                        defaults.seed if args.seed is None else args.seed,
+                        defaults.lag if args.lag is None else parse_lag(args.lag))
     make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
     return settings
+
+
+def parse_lag(text: str) -> int | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        lag = int(text)
+    except ValueError:
+        lag = -1
+    if not 0 <= lag <= MAX_LAG:
+        raise UsageError(f"--lag {text!r}: must be a whole number from 0 to {MAX_LAG}, or off")
+    return lag
 
 
 @contextmanager
@@ -168,6 +186,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     where = mask_url(args.storage) or str(paths.journal)
     progress.line(f"study {paths.name!r}: {finished} of {args.trials} trials finished; "
                   f"{jobs} workers; storage {where}")
+    if settings.lag is not None and jobs > settings.lag + 1:
+        progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
+                      f"{settings.lag + 1} run at once (each trial waits for trials "
+                      f"{settings.lag + 1} and more before it); a study made with "
+                      f"--lag {jobs - 1} or more would use them all")
     summary = run_workers(paths, args.storage, settings, args.trials, jobs, timeout, progress,
                           plots=not args.no_plots, on_result=progress.trial_done,
                           stall_limit=stall)

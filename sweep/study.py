@@ -33,6 +33,7 @@ from mlp.config import Config
 from mlp.experiment import read_json
 
 from .errors import StudyError, UsageError
+from .lag import DEFAULT_LAG
 from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler, sampler_seed
 from .space import Space, describe_difference
 from .storage import absolute_url, mask_url, open_storage
@@ -49,6 +50,8 @@ class Settings:
 
     ``config`` is the base configuration of every trial (the space's fixed values and
     the run's options applied); each trial overrides the sampled settings and its seed.
+    ``lag``: trial k learns from trials 0..k-1-lag only (sweep/lag.py); None in studies
+    made before it existed, whose trials learn from whatever has finished.
     """
 
     config: Config
@@ -56,6 +59,7 @@ class Settings:
     sampler: str = "tpe"
     pruner: str = DEFAULT_PRUNER
     seed: int = 0
+    lag: int | None = DEFAULT_LAG
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form. The space's fixed values live in the config; the space
@@ -63,7 +67,7 @@ class Settings:
         space = self.space.to_dict()
         space["fixed"] = sorted(space["fixed"])
         return {"config": self.config.to_dict(), "space": space, "sampler": self.sampler,
-                "pruner": self.pruner, "seed": self.seed}
+                "pruner": self.pruner, "seed": self.seed, "lag": self.lag}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -71,7 +75,9 @@ class Settings:
         fixed = raw["space"].get("fixed", [])  # names; studies before 0.2 stored values
         space = Space.from_dict({"params": raw["space"].get("params", {}),
                                  "fixed": {name: config.value(name) for name in fixed}})
-        return cls(config, space, raw["sampler"], raw["pruner"], int(raw["seed"]))
+        lag = raw.get("lag")
+        return cls(config, space, raw["sampler"], raw["pruner"], int(raw["seed"]),
+                   None if lag is None else int(lag))
 
 
 def check_name(name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 from mlp.memory import check_fits
 
+from .lag import LaggedStorage, next_number, unfinished_before
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
 from .storage import open_storage
@@ -50,6 +52,8 @@ class WorkerTerminated(BaseException):
 class RunGone(BaseException):
     """The run that started this worker has died."""
 
+
+LAG_POLL = 0.2  # seconds between looks at the trials a new trial waits for
 
 _DATA: dict[tuple, Dataset] = {}
 _STORAGES: dict[tuple, BaseStorage] = {}
@@ -109,18 +113,27 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
 
 
 def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Trial] | None:
-    """The study's next trial, created under the study lock, or None when it has enough."""
-    with study_lock(job.paths):
-        study_id = storage.get_study_id_from_name(job.paths.name)
-        counts = count(storage.get_all_trials(study_id, deepcopy=False))
-        if counts.finished + counts.running >= job.target:
-            return None
-        next_number = storage.get_n_trials(study_id)
-        study = load_study(job.paths, storage, job.settings, next_number)
-        trial = study.ask()
-        trial.set_user_attr("pid", os.getpid())
-        trial.set_user_attr("host", socket.gethostname())
-    return study, trial
+    """The study's next trial, created under the study lock, or None when it has enough.
+
+    In a study with a lag, the trial waits first (outside the lock) for the trials it
+    learns from, and its sampler and pruner see only those (sweep/lag.py)."""
+    lag = job.settings.lag
+    while True:
+        with study_lock(job.paths):
+            study_id = storage.get_study_id_from_name(job.paths.name)
+            trials = storage.get_all_trials(study_id, deepcopy=False)
+            counts = count(trials)
+            if counts.finished + counts.running >= job.target:
+                return None
+            number = next_number(trials)
+            if lag is None or not unfinished_before(trials, number, lag):
+                view = storage if lag is None else LaggedStorage(storage, number - lag)
+                study = load_study(job.paths, view, job.settings, len(trials))
+                trial = study.ask()
+                trial.set_user_attr("pid", os.getpid())
+                trial.set_user_attr("host", socket.gethostname())
+                return study, trial
+        time.sleep(LAG_POLL)
 
 
 def run_trial(job: TrialJob) -> TrialOutcome | None:

@@ -10,6 +10,9 @@ Nothing happens unless one of these variables is set:
     SWEEP_FAULT_NAN     "TRIAL:EPOCH:STEP[,...]": that training step's loss is NaN
     SWEEP_FAULT_SLEEP   seconds to sleep at the start of every epoch (slow trials
                         that use no CPU while they wait to be killed)
+    SWEEP_FAULT_JITTER  at most this many seconds, drawn at random (not seeded) in every
+                        worker, slept at the start of every epoch: trials of the same
+                        study finish in another order each run
     SWEEP_FAULT_STUCK   like SLEEP, but with SIGINT and SIGTERM blocked meanwhile, as in
                         a long computation in C: the worker answers signals late
     SWEEP_FAULT_LOAD_SLEEP  seconds added to every mlp.data.load_dataset call (a slow
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 import os
 
-_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_STUCK",
+_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
+         "SWEEP_FAULT_STUCK",
          "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP")
 
 
@@ -37,6 +41,7 @@ class InjectedFault(RuntimeError):
 
 def _install() -> None:
     import importlib
+    import random
     import signal
     import time
 
@@ -56,6 +61,8 @@ def _install() -> None:
             nan_at.add((trial, epoch, step))
     sleep = float(os.environ.get("SWEEP_FAULT_SLEEP", "0") or 0)
     stuck = float(os.environ.get("SWEEP_FAULT_STUCK", "0") or 0)
+    jitter = float(os.environ.get("SWEEP_FAULT_JITTER", "0") or 0)
+    chance = random.SystemRandom()
     state = {"trial": None, "epoch": 0, "step": 0}
 
     real_train, real_loss = T.train, T.softmax_cross_entropy
@@ -74,6 +81,8 @@ def _install() -> None:
         trial, epoch, step = state["trial"], state["epoch"], state["step"]
         if step == 1 and sleep > 0:
             time.sleep(sleep)
+        if step == 1 and jitter > 0:
+            time.sleep(chance.uniform(0, jitter))
         if step == 1 and stuck > 0:
             blocked = {signal.SIGINT, signal.SIGTERM}
             signal.pthread_sigmask(signal.SIG_BLOCK, blocked)

@@ -1,0 +1,108 @@
+"""A study is fixed by its settings and seed, not by timing: with two workers, one run
+undisturbed and one with every epoch delayed at random in the workers, the trials
+are the same (sweep/lag.py). And the lag itself: what a trial sees, the option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweep.lag import LaggedStorage, next_number, unfinished_before
+from tests.sweep.faults.harness import stored_trials, sweep
+
+TRIALS = 18  # TPE leaves its 10 random start-up trials at trial 10 + lag
+SPACE = "[params.hidden_size]\nlow = 16\nhigh = 64\n"
+
+
+def _signature(root: Path) -> list[tuple]:
+    """What a study did: every trial's settings, state, epochs, values and seed."""
+    return [(t.number, t.state.name, sorted(t.params.items()), t.value,
+             sorted(t.intermediate_values.items()), t.user_attrs.get("seed"),
+             t.user_attrs.get("reason", ""))
+            for t in stored_trials(root)]
+
+
+def test_two_workers_give_the_same_study_however_fast_each_is(tmp_path, data_args):
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    runs = {}
+    for name, faults in (("calm", {}), ("jittered", {"SWEEP_FAULT_JITTER": 0.4})):
+        proc = sweep("run", "--trials", TRIALS, "--jobs", 2, "--epochs", 4, *data_args,
+                     "--space", space, "--seed", 7, "--studies-dir", tmp_path / name,
+                     "--study", "s", "--no-plots", "--no-report", "--quiet", cwd=tmp_path,
+                     faults=faults, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        runs[name] = _signature(tmp_path / name / "s")
+    calm, jittered = runs["calm"], runs["jittered"]
+    assert len(calm) == TRIALS
+    states = {t[1] for t in calm}
+    assert states == {"COMPLETE", "PRUNED"}, states  # the pruner had decisions to make
+    for a, b in zip(calm, jittered, strict=True):
+        assert a == b, f"trial {a[0]} differs:\n{a}\n{b}"
+
+
+def _study_with(states: list[TrialState]) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    for number, state in enumerate(states):
+        if state == TrialState.WAITING:
+            study.enqueue_trial({"x": float(number)})
+            continue
+        trial = study.ask()
+        trial.suggest_float("x", 0, 100)
+        trial.report(float(number), 1)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, float(number))
+        elif state in (TrialState.PRUNED, TrialState.FAIL):
+            study.tell(trial, state=state)
+    return study, storage
+
+
+def test_a_trial_sees_only_the_trials_behind_its_lag_and_itself():
+    done, running = TrialState.COMPLETE, TrialState.RUNNING
+    study, storage = _study_with([done, TrialState.PRUNED, done, running, done, running])
+    trials = study.get_trials(deepcopy=False)
+    assert next_number(trials) == 6
+    assert unfinished_before(trials, 6, lag=2) == [3]  # trials 0..3 are learned from
+    assert unfinished_before(trials, 6, lag=3) == []
+    view = LaggedStorage(storage, cutoff=3)
+    viewed = optuna.load_study(study_name="s", storage=view)
+    trial = viewed.ask()
+    assert trial.number == 6
+    seen = [t.number for t in viewed.get_trials(deepcopy=False)]
+    assert seen == [0, 1, 2, 6]
+    assert [t.number for t in viewed.get_trials(states=(running,))] == [6]
+    viewed.tell(trial, 1.0)  # writes reach the storage underneath
+    assert storage.get_all_trials(study._study_id)[6].state == done
+
+
+def test_an_enqueued_trial_is_still_taken_through_the_view():
+    study, storage = _study_with([TrialState.COMPLETE, TrialState.WAITING])
+    assert next_number(study.get_trials(deepcopy=False)) == 1
+    viewed = optuna.load_study(study_name="s", storage=LaggedStorage(storage, cutoff=-3))
+    trial = viewed.ask()
+    assert trial.number == 1 and trial.suggest_float("x", 0, 100) == 1.0
+    assert [t.number for t in viewed.get_trials(deepcopy=False)] == [1]
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "10001", "4.5", ""])
+def test_a_bad_lag_is_named(value, sweep_cli, data_args, tmp_path, check_error):
+    proc = sweep_cli("run", "--trials", 1, "--lag", value, *data_args,
+                     "--studies-dir", tmp_path, "--no-report")
+    check_error(proc, 2, f"--lag {value!r}")
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_lag_is_a_setting_of_the_study(sweep_cli, data_args, tmp_path, check_error,
+                                          open_optuna):
+    where = ["--studies-dir", tmp_path, "--study", "s", "--no-report", "--quiet",
+             "--no-plots", "--epochs", 1, *data_args]
+    made = sweep_cli("run", "--trials", 1, "--lag", "off", *where)
+    assert made.returncode == 0, made.stderr
+    assert open_optuna(tmp_path, "s").user_attrs["settings"]["lag"] is None
+    check_error(sweep_cli("run", "--trials", 2, "--lag", 3, *where), 2, "lag")
+    resumed = sweep_cli("run", "--trials", 2, *where)  # left out: the stored one
+    assert resumed.returncode == 0, resumed.stderr
