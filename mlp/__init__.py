@@ -19,11 +19,11 @@ from .experiment import (
     run_experiment,
 )
 from .network import MLP
-from .train import Diverged, EpochMetrics, TrainResult, evaluate
+from .train import AtChance, Diverged, EpochMetrics, TrainResult, evaluate
 
 __all__ = [
     "MLP", "CheckpointError", "Config", "ConfigError", "DataConfig", "DataError", "Dataset",
-    "Diverged", "EpochMetrics", "ExperimentResult", "LoadedExperiment", "ModelConfig",
+    "AtChance", "Diverged", "EpochMetrics", "ExperimentResult", "LoadedExperiment", "ModelConfig",
     "TrainConfig", "TrainResult", "evaluate", "load_checkpoint", "load_config", "load_dataset",
     "load_experiment", "run_experiment", "save_checkpoint",
 ]

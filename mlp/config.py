@@ -74,6 +74,7 @@ class TrainConfig:
     step_gamma: float = 0.1
     seed: int = 0
     eval_batch_size: int = 5000
+    chance_epochs: int = 3  # stop a run at chance level this many epochs in a row (0: never)
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "training.epochs", self.epochs, "must be >= 1")
@@ -93,6 +94,8 @@ class TrainConfig:
         _check(0 <= self.seed < 2**32, "training.seed", self.seed, "must be in [0, 2**32)")
         _check(self.eval_batch_size >= 1, "training.eval_batch_size", self.eval_batch_size,
                "must be >= 1")
+        _check(self.chance_epochs >= 0, "training.chance_epochs", self.chance_epochs,
+               "must be >= 0 (0: never stop a run for being at chance level)")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,20 @@ class Diverged(ArithmeticError):
         self.history = history or []
 
 
+class AtChance(Diverged):
+    """Validation accuracy has stayed at chance level for `chance_epochs` epochs in a
+    row: the network learns nothing (its ReLUs dead, a rate far too high or too low)
+    and would only burn the rest of its budget. Treated as a divergence."""
+
+    def __init__(self, epoch: int, step: int, val_acc: float, chance: float, epochs: int,
+                 history: list[EpochMetrics]) -> None:
+        ArithmeticError.__init__(
+            self, f"at chance level: validation accuracy {val_acc:.1%} at epoch {epoch}, "
+                  f"within {CHANCE_MARGIN:.0%} of chance ({chance:.1%}) for {epochs} epochs")
+        self.epoch, self.step, self.loss = epoch, step, float("nan")
+        self.history = history
+
+
 @dataclass
 class TrainResult:
     """What a run leaves behind. ``model`` holds the best validation epoch's state."""
@@ -67,6 +81,9 @@ OnEpoch = Callable[[EpochMetrics], bool | None]
 # blown up, and a run that goes on from here only kills its ReLUs and "completes" at
 # chance level. A healthy run starts near ln(10) = 2.3 and spikes to tens at worst.
 DIVERGED_LOSS = 1e3
+# "At chance level": validation accuracy below 1/classes + this margin. A run that
+# learns anything leaves that band within an epoch or two on MNIST-sized data.
+CHANCE_MARGIN = 0.05
 
 
 def build_model(config: Config, data: Dataset, rng: np.random.Generator | None = None) -> MLP:
@@ -98,7 +115,9 @@ def evaluate(model: MLP, x: np.ndarray, y: np.ndarray, batch_size: int = 5000
 def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> TrainResult:
     """Train the configured network; return the best validation epoch's checkpoint.
 
-    Raises `Diverged` as soon as a step's loss is not finite. ``on_epoch`` receives
+    Raises `Diverged` as soon as a step's loss is not finite, and `AtChance` when the
+    validation accuracy has stayed at chance level for ``chance_epochs`` epochs in a
+    row with epochs still to go. ``on_epoch`` receives
     each epoch's metrics and stops training by returning True.
     """
     t = config.training
@@ -133,11 +152,21 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
         if on_epoch is not None and on_epoch(metrics):
             status = "stopped"
             break
+        if epoch < t.epochs and _at_chance(history, t.chance_epochs, data.n_classes):
+            raise AtChance(epoch, epoch_of.steps, val_acc, 1 / data.n_classes,
+                           t.chance_epochs, history)
 
     last_state = model.state()
     model.load_state(best_state)
     return TrainResult(model, history, status, best_epoch, best_state, last_state,
                        time.perf_counter() - started)
+
+
+def _at_chance(history: list[EpochMetrics], epochs: int, n_classes: int) -> bool:
+    """Whether the last ``epochs`` epochs all ended within `CHANCE_MARGIN` of chance."""
+    if epochs < 1 or len(history) < epochs:
+        return False
+    return all(m.val_acc < 1 / n_classes + CHANCE_MARGIN for m in history[-epochs:])
 
 
 class _Epoch:

@@ -8,7 +8,7 @@ import pytest
 
 from mlp.augment import random_shift
 from mlp.config import Config
-from mlp.train import DIVERGED_LOSS, Diverged, EpochMetrics, evaluate, to_float, train
+from mlp.train import CHANCE_MARGIN, DIVERGED_LOSS, AtChance, Diverged, EpochMetrics, evaluate, to_float, train
 
 
 def tiny_config(tiny_idx_dir, **overrides) -> Config:
@@ -89,6 +89,36 @@ def test_lr_100_diverges_the_classic_net_without_batch_norm(tiny, tiny_idx_dir):
 
 
 # ------------------------------------------------------------------ stopping, best epoch
+
+def test_a_run_that_learns_nothing_stops_at_chance_level(tiny, tiny_idx_dir):
+    # a rate of 1e-9 leaves the random initial network as it is: about 10% right
+    config = tiny_config(tiny_idx_dir, lr=1e-9, epochs=6, chance_epochs=2)
+    with pytest.raises(AtChance) as caught:
+        train(config, tiny)
+    exc = caught.value
+    assert isinstance(exc, Diverged) and exc.epoch == 2 and len(exc.history) == 2
+    assert all(m.val_acc < 1 / 10 + CHANCE_MARGIN for m in exc.history)
+    assert "at chance level" in str(exc) and "2 epochs" in str(exc)
+    # the same run with the rule off trains all its epochs, still at chance
+    kept = train(config.with_overrides({"training.chance_epochs": 0}), tiny)
+    assert len(kept.history) == 6 and max(m.val_acc for m in kept.history) < 0.15
+
+
+def test_the_last_epoch_and_a_learning_run_are_never_stopped_at_chance(tiny, tiny_idx_dir):
+    last = train(tiny_config(tiny_idx_dir, lr=1e-9, epochs=2, chance_epochs=2), tiny)
+    assert len(last.history) == 2  # nothing left to save
+    learning = train(tiny_config(tiny_idx_dir, epochs=4, chance_epochs=1), tiny)
+    assert len(learning.history) == 4 and learning.history[0].val_acc > 0.15
+
+
+def test_a_run_stopped_at_chance_is_recorded_as_diverged(tiny_idx_dir, tmp_path):
+    from mlp.experiment import run_experiment
+
+    config = tiny_config(tiny_idx_dir, lr=1e-9, epochs=6, chance_epochs=3)
+    res = run_experiment(config, tmp_path / "run", plots=False)
+    assert res.status == "diverged" and "at chance level" in res.message
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 1 + 3
+
 
 def test_on_epoch_true_stops_training(tiny, tiny_idx_dir):
     config = tiny_config(tiny_idx_dir, epochs=6, lr=0.3, schedule="constant")
