@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 
 from mlp.config import resolve_key
 
@@ -138,6 +137,8 @@ class Param:
         if self.categorical:
             index = {_key(c): i for i, c in enumerate(self.choices)}
             return np.array([index.get(_key(v), np.nan) for v in values], dtype=np.float64)
+        import pandas as pd  # here: worker processes import this module, not pandas
+
         x = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce")
         x = x.to_numpy(dtype=np.float64)
         if self.log:

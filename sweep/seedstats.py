@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.05  # family-wise error rate of the comparisons with the best (Holm)
 
@@ -38,6 +37,8 @@ def t_interval(values: list[float] | np.ndarray, level: float = 0.95) -> Interva
     if n < 2:
         return Interval(mean, math.nan, math.nan, math.nan, 1)
     sd = float(x.std(ddof=1))
+    from scipy import stats  # here: importing it costs every CLI call a second
+
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return Interval(mean, sd, mean - half, mean + half, n)
 
@@ -51,6 +52,8 @@ def paired_t_p(diffs: np.ndarray) -> float:
     if sd == 0:
         return 1.0 if d.mean() == 0 else 0.0
     t = d.mean() / (sd / math.sqrt(len(d)))
+    from scipy import stats
+
     return float(2 * stats.t.sf(abs(t), len(d) - 1))
 
 
