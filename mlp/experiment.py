@@ -175,8 +175,13 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset | None = None,
                    on_epoch: OnEpoch | None = None, plots: bool = True,
+                   plot_stopped: bool = True,
                    extra: dict[str, Any] | None = None) -> ExperimentResult:
     """Train once and write the whole experiment directory.
+
+    ``plot_stopped=False`` draws no figures for a run that ``on_epoch`` stopped (a
+    sweep's pruned trial: nobody looks at those, and drawing costs more than a short
+    run's training); `plot_experiment` draws them later from the directory.
 
     A diverged run is a result, not an error: its directory records the epoch and
     step where the loss stopped being finite. Any other exception is recorded in
@@ -215,7 +220,8 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "traceback": traceback.format_exc()}))
         raise
-    return _finish(out, config, data, result, plots)
+    return _finish(out, config, data, result,
+                   plots and (plot_stopped or result.status == "completed"))
 
 
 def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,
@@ -246,7 +252,7 @@ def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,
                     "test": int(data.test_x.shape[0])},
     }))
     if plots:
-        _plots(out, data, result, cm, report, probs, pred)
+        _draw(out, data, result.history, result.best_epoch, cm, report, probs, pred)
     return res
 
 
@@ -257,21 +263,41 @@ def _metrics_doc(res: ExperimentResult, extra: dict[str, Any]) -> dict[str, Any]
             for k, v in doc.items()}
 
 
-def _plots(out: Path, data: Dataset, result: TrainResult, cm: np.ndarray, report: dict,
-           probs: np.ndarray, pred: np.ndarray) -> None:
+def _draw(out: Path, data: Dataset, history: list[EpochMetrics], best_epoch: int,
+          cm: np.ndarray, report: dict, probs: np.ndarray, pred: np.ndarray) -> Path:
     import pandas as pd
 
     from . import plots as P
 
     d = out / "plots"
     classes = list(data.classes)
-    history = pd.DataFrame([m.to_dict() for m in result.history])
-    P.learning_curves(history, d / "learning_curves.png", best_epoch=result.best_epoch)
+    frame = pd.DataFrame([m.to_dict() for m in history])
+    P.learning_curves(frame, d / "learning_curves.png", best_epoch=best_epoch)
     P.confusion_heatmap(cm, classes, d / "confusion_matrix.png")
     P.per_class_f1(report, d / "per_class_f1.png")
     wrong = np.flatnonzero(pred != data.test_y)[:36]
     P.misclassified_grid(np.asarray(data.test_x[wrong]), data.test_y[wrong], pred[wrong],
                          classes, d / "misclassified.png", probs=probs[wrong])
+    return d
+
+
+def plot_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None) -> Path:
+    """Draw a trained experiment's figures from its directory (its history and best
+    checkpoint), as the run would have; returns the plots folder. For runs trained
+    without figures, e.g. a sweep's pruned trials."""
+    exp = load_experiment(exp_dir, data)
+    history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
+               for row in read_history(exp.dir / "history.csv")]
+    if not history:
+        raise ConfigError(f"{exp.dir / 'history.csv'}: no epoch recorded, nothing to plot")
+    best_epoch = max(history, key=lambda m: m.val_acc).epoch
+    test_y = exp.data.test_y.astype(np.intp)
+    _, _, probs = evaluate(exp.model, exp.data.test_x, test_y,
+                           exp.config.training.eval_batch_size)
+    pred = probs.argmax(axis=1)
+    cm = M.confusion_matrix(test_y, pred, exp.data.n_classes)
+    report = M.classification_report(cm, list(exp.data.classes))
+    return _draw(exp.dir, exp.data, history, best_epoch, cm, report, probs, pred)
 
 
 def _limited(data: Dataset, limit: int) -> Dataset:

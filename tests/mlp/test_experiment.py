@@ -14,6 +14,7 @@ from mlp.experiment import (
     HISTORY_COLUMNS,
     load_config,
     load_experiment,
+    plot_experiment,
     read_history,
     run_experiment,
 )
@@ -155,6 +156,33 @@ def test_stopped_run_keeps_the_best_epoch(tiny, tiny_idx_dir, tmp_path):
                             build_model(config, tiny))
     assert evaluate(model, tiny.val_x, tiny.val_y.astype(np.intp))[1] == max(accs)
     assert not (tmp_path / "stop" / "plots").exists()
+
+
+def test_a_stopped_run_can_skip_its_figures_and_have_them_drawn_later(tiny, tiny_idx_dir,
+                                                                      tmp_path, run):
+    config = tiny_config(tiny_idx_dir, epochs=4)
+    stopped = run_experiment(config, tmp_path / "stop", data=tiny, plot_stopped=False,
+                             on_epoch=lambda m: m.epoch == 2)
+    assert stopped.status == "stopped" and not (tmp_path / "stop" / "plots").exists()
+    folder = plot_experiment(tmp_path / "stop", data=tiny)
+    assert folder == tmp_path / "stop" / "plots"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(PLOTS)
+    # a completed run draws them as ever, and drawing them again gives the same images
+    completed = run_experiment(config, tmp_path / "done", data=tiny, plot_stopped=False)
+    assert completed.status == "completed"
+    drawn = {name: (tmp_path / "done" / "plots" / name).read_bytes() for name in PLOTS}
+    plot_experiment(tmp_path / "done", data=tiny)
+    for name in PLOTS:
+        assert (tmp_path / "done" / "plots" / name).read_bytes() == drawn[name], name
+
+
+def test_plotting_a_run_with_no_checkpoint_names_the_file(tiny, tiny_idx_dir, tmp_path):
+    from mlp.checkpoint import CheckpointError
+
+    config = tiny_config(tiny_idx_dir, lr=1e6, batch_norm=False)
+    run_experiment(config, tmp_path / "div", data=tiny)
+    with pytest.raises(CheckpointError, match="best.npz"):
+        plot_experiment(tmp_path / "div", data=tiny)
 
 
 def test_diverged_run_is_a_result(tiny, tiny_idx_dir, tmp_path):

@@ -8,7 +8,16 @@ import pytest
 
 from mlp.augment import random_shift
 from mlp.config import Config
-from mlp.train import CHANCE_MARGIN, DIVERGED_LOSS, AtChance, Diverged, EpochMetrics, evaluate, to_float, train
+from mlp.train import (
+    CHANCE_MARGIN,
+    DIVERGED_LOSS,
+    AtChance,
+    Diverged,
+    EpochMetrics,
+    evaluate,
+    to_float,
+    train,
+)
 
 
 def tiny_config(tiny_idx_dir, **overrides) -> Config:
