@@ -27,7 +27,13 @@ from . import findings, seeds, views
 from . import style as S
 from .analysis import MIN_SUPPORT, failed_or_diverged, interaction_pairs, prepare, rung_epochs
 from .findings import Table, pct, points
-from .importance import agreement, importances, spearman_text
+from .importance import (
+    FANOVA_BOOT_TREES,
+    FANOVA_TREES,
+    agreement,
+    importances,
+    spearman_text,
+)
 
 FIGURES_DIR = "figures"
 _ZOOM = ("Completed trials are drawn at their objective, the best validation accuracy over "
@@ -185,11 +191,12 @@ def _importance(r: _Report) -> Section:
         "Left: Optuna's importances, PED-ANOVA (its default) and fANOVA, as shares of the "
         f"total over the {n} completed trials. Whiskers: 95% percentile-bootstrap intervals, "
         f"{boot} resamples of the completed trials drawn with replacement, the importances "
-        "recomputed on each (fANOVA's resamples use forests of 4 trees, the estimate one "
-        "of 32, so the forest's own randomness widens its intervals a little); a "
-        "percentile interval need not contain the estimate, and the table says "
-        "where it does not." + quantile + " Right: Spearman's rank correlation of each "
-        "setting with validation accuracy (positive: larger values do better), with its "
+        f"recomputed on each (fANOVA's resamples use forests of {FANOVA_BOOT_TREES} trees, "
+        f"the estimate one of {FANOVA_TREES}, so the forest's own randomness widens its "
+        "intervals a little); a percentile interval need not contain the estimate, and "
+        "the notes below say where it does not." + quantile
+        + " Right: Spearman's rank correlation of each setting with validation accuracy "
+        "(positive: larger values do better), with its "
         f"95% percentile-bootstrap interval, only for settings with at least {MIN_SUPPORT} "
         f"completed trials in each of at least {MIN_SUPPORT} levels (choices, or thirds "
         "of the range); the notes below say why the others are left out.",

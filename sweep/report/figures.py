@@ -336,9 +336,10 @@ def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | 
     grids = [(a, b, *interaction_grid(a, b, done, nb)) for a, b in pairs]
     vals = np.concatenate([g[2][g[3] >= MIN_SUPPORT].ravel() for g in grids])
     vals = vals[np.isfinite(vals)]
-    # the colours span the cells as the accuracy axes span the trials: a cell far below
-    # the rest (one bad trial in it) gets the lowest colour, its number still written in
-    vmin, vmax = robust_range(vals) or (0.0, 1.0)
+    # the colours span the completed trials as the accuracy axes do (the few cells with
+    # enough trials are too few to tell an outlier from the rest): a cell far below them
+    # (a bad trial among its three) gets the lowest colour, its number still written in
+    vmin, vmax = robust_range(done["value"]) or (0.0, 1.0)
     if vmax - vmin < 0.005:
         vmin, vmax = vmin - 0.005, vmax + 0.005
     colours = {"vmin": vmin, "vmax": vmax,

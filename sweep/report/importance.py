@@ -45,7 +45,7 @@ MIN_ABOVE = 5  # PED-ANOVA: trials above its quantile (Optuna's own advice)
 MAX_QUANTILE = 0.5  # PED-ANOVA: "the top" must stay a minority of the trials
 FANOVA_TREES = 32  # trees of the forest on all trials
 FANOVA_DEPTH = 8  # deep enough for a few dozen trials, and half the time of Optuna's 64
-FANOVA_BOOT_TREES = 4  # trees per resample: 200 forests of 32 would take minutes; the
+FANOVA_BOOT_TREES = 8  # trees per resample: 200 forests of 32 would take minutes; the
 # forest's own randomness then widens the interval a little (conservative, not optimistic)
 MIN_LEVELS = 3  # Spearman: distinct levels of a setting ...
 MIN_PER_LEVEL = 3  # ... each holding at least this many completed trials

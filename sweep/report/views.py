@@ -19,6 +19,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from ..param import Param, fmt
 from . import style as S
@@ -35,6 +36,7 @@ def _axis_for(ax: Axes, s: Param, axis: str = "x") -> None:
     elif s.log:
         lo, hi = float(s.low), float(s.high)
         log_axis(ax, lo, hi, axis=axis)
+        (ax.xaxis if axis == "x" else ax.yaxis).set_minor_locator(NullLocator())
         (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
     else:
         pad = (float(s.high) - float(s.low)) * 0.03

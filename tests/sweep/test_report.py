@@ -341,10 +341,13 @@ def test_report_of_fifty_trials_is_quick(tmp_path):
         add(study, dists, rng, TrialState.PRUNED, value=None)
     for _ in range(2):
         add(study, dists, rng, TrialState.PRUNED, value=None, diverged=True)
-    started = time.perf_counter()
+    started = time.process_time()
     index = write_report(load("fifty", tmp_path))
-    seconds = time.perf_counter() - started
-    assert seconds < 45, seconds
+    seconds = time.process_time() - started
+    # CPU seconds of this process, not wall time: the 2-core machine is shared with other
+    # test runs, which stretch wall time two- to threefold; the bound has room for 200
+    # bootstrap resamples of two importance methods and the views added since it was set
+    assert seconds < 60, seconds
     page = check_report(index.parent)
     stems = {Path(s).stem for s in page.images}
     assert {"importance", "effects", "interactions", "history", "cost"} <= stems
@@ -482,6 +485,7 @@ def test_interaction_colours_span_the_cells(zoom_study):
     fig = figures.interactions(data, pairs)
     meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None]
     assert meshes and min(m.get_clim()[0] for m in meshes) > 0.95  # not down to the outlier
+    assert all(m.get_clim() == meshes[0].get_clim() for m in meshes)  # one scale for all
     heatmaps = [ax for ax in fig.axes if " × " in ax.get_title()]
     nb = int(np.clip(round(math.sqrt(len(data.completed)) / 1.5), 3, 5))
     for ax, (a, b) in zip(heatmaps, pairs, strict=True):
@@ -762,7 +766,7 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
            "2000) sit at the lower and upper edges" in edge
     summaries = findings.setting_summaries(data, None)
     hidden = next(row for row in summaries.rows if row[0] == "hidden_size")
-    assert "tied with the best: 40–2000" in hidden[3]
+    assert "tied with the best: 40–2000" in hidden[summaries.columns.index("Best range found")]
     assert not any("do not cover" in w for w in warnings)
 
     add(study, dists, rng, TrialState.COMPLETE, value=0.99)  # trial 12: now the top trial
