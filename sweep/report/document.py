@@ -30,6 +30,8 @@ from .findings import Table, pct, points
 from .importance import (
     FANOVA_BOOT_TREES,
     FANOVA_TREES,
+    MIN_LEVELS,
+    MIN_PER_LEVEL,
     agreement,
     importances,
     spearman_text,
@@ -197,8 +199,8 @@ def _importance(r: _Report) -> Section:
         "the notes below say where it does not." + quantile
         + " Right: Spearman's rank correlation of each setting with validation accuracy "
         "(positive: larger values do better), with its "
-        f"95% percentile-bootstrap interval, only for settings with at least {MIN_SUPPORT} "
-        f"completed trials in each of at least {MIN_SUPPORT} levels (choices, or thirds "
+        f"95% percentile-bootstrap interval, only for settings with at least {MIN_PER_LEVEL} "
+        f"completed trials in each of at least {MIN_LEVELS} levels (choices, or thirds "
         "of the range); the notes below say why the others are left out.",
         lambda: F.importance_figure(imp) if imp else None,
         "No importances: they need at least 3 completed trials and a setting that varies.")

@@ -204,8 +204,9 @@ def spearman_support(s: Param, values: pd.Series) -> str:
         return ""
     where = ", ".join(f"{label}: {n}" for label, n in counts if n)
     per_value = s.categorical or (s.type == "int" and s.high - s.low + 1 <= MIN_LEVELS)
-    unit = "values" if per_value else "thirds of its range"
-    return (f"only {len(held)} of its {unit} hold at least {MIN_PER_LEVEL} completed trials "
+    unit = "its values" if per_value else "the thirds of its range"
+    verb = "holds" if len(held) == 1 else "hold"
+    return (f"only {len(held)} of {unit} {verb} at least {MIN_PER_LEVEL} completed trials "
             f"(it needs {MIN_LEVELS}; completed trials per level: {where or 'none'})")
 
 
