@@ -43,6 +43,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_override_flags(p, only=STUDY_OPTIONS)
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler (tpe)")
     p.add_argument("--pruner", default=None, choices=PRUNERS, help=f"pruner ({DEFAULT_PRUNER})")
+    p.add_argument("--explore", action="store_true",
+                   help="an exploration study: --sampler qmc --pruner none (quasi-random "
+                        "points over the whole space, every trial trained to the end)")
     p.add_argument("--seed", type=int, default=None, help="study seed (0)")
     p.add_argument("--lag", default=None, metavar="N|off",
                    help="trial k learns only from trials 0..k-1-N, once they have finished, "
@@ -75,6 +78,7 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
     space.check_against(config, f"--space {args.space}" if args.space else "space")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise UsageError(f"--seed {args.seed}: must be in [0, 2**32)")
+    explore(args)
     defaults = stored or Settings(config, space)
     settings = Settings(config, space, args.sampler or defaults.sampler,
                         args.pruner or defaults.pruner,
@@ -82,6 +86,24 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
                         defaults.lag if args.lag is None else parse_lag(args.lag))
     make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
     return settings
+
+
+EXPLORE = (("sampler", "qmc"), ("pruner", "none"))
+
+
+def explore(args: argparse.Namespace) -> None:
+    """``--explore`` is ``--sampler qmc --pruner none``: quasi-random points that cover
+    the space evenly, none stopped early, so the report's effects are not those of the
+    trials a sampler favoured and a pruner let survive. A contradicting option is a
+    usage error."""
+    if not getattr(args, "explore", False):
+        return
+    for option, value in EXPLORE:
+        given = getattr(args, option)
+        if given is not None and given != value:
+            raise UsageError(f"--explore means --{option} {value}; --{option} {given} "
+                             "contradicts it")
+        setattr(args, option, value)
 
 
 def parse_lag(text: str) -> int | None:

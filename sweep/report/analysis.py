@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..confirm import read_summary
 from ..errors import StudyError
-from ..param import Bins, Param
+from ..param import Bins, Param, fmt
 from ..results import StudyResults
 from ..study import Counts, Settings
 
@@ -314,7 +314,6 @@ def interaction_grid(a: Param, b: Param, df: pd.DataFrame, n: int
 
 # ---------------------------------------------------------------- accuracy axes
 
-LATE = 0.75  # a trial pruned after this share of the epoch budget is judged with the completed
 MIN_SPAN = 0.01  # one percentage point: the narrowest accuracy axis
 SPREAD_FLOOR = 0.01  # one point: the least interquartile range the outlier cut assumes
 OUTLIER_IQRS = 3.0  # values further than this many IQRs below the median fall off the axis
@@ -370,18 +369,11 @@ def acc_limits(core, extra=()) -> tuple[float, float]:
 
 
 def trial_acc_limits(df: pd.DataFrame, max_epochs: int = 0) -> tuple[float, float]:
-    """`acc_limits` of the trials as drawn (`shown_value`): judged by the completed trials
-    and those pruned (not diverged) after `LATE` of the epoch budget; with fewer than 5 of
-    those, by every trial (still without the outliers below)."""
-    y = shown_value(df)
-    core = df["state"] == "COMPLETE"
-    if max_epochs:
-        late = df["last_epoch"] >= LATE * max_epochs
-        core |= (df["state"] == "PRUNED") & ~df["diverged"] & late
-    core &= y.notna()
-    if core.sum() < 5:
-        core = y.notna()
-    return acc_limits(y[core], y[~core])
+    """`acc_limits` of the completed trials' accuracies (the best of all their epochs),
+    the only ones the study figures draw on an accuracy axis; a pruned trial's value
+    when stopped is from an earlier epoch and is drawn at a common epoch elsewhere
+    (the rungs figure). ``max_epochs`` is accepted for older callers and unused."""
+    return acc_limits(df["value"].where(df["state"] == "COMPLETE"))
 
 
 def pareto_front(cost: np.ndarray, acc: np.ndarray) -> np.ndarray:
@@ -422,3 +414,122 @@ def interaction_pairs(data: StudyData, ranking: list[str], limit: int = 4
             if (a, b) not in pairs and (b, a) not in pairs:
                 pairs.append((a, b))
     return [(varied[a], varied[b]) for a, b in pairs[:limit]]
+
+
+# ---------------------------------------------------------------- support and coverage
+
+MIN_SUPPORT = 3  # trials a bin, a level or a cell needs before the report reads anything in it
+GAP = 0.15  # a stretch of at least this share of a range with no completed trial is unexplored
+
+
+def supported(stats: pd.DataFrame) -> pd.DataFrame:
+    """The bins of `binned` holding at least `MIN_SUPPORT` trials."""
+    return stats[stats["n"] >= MIN_SUPPORT]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The mean accuracy of bin ``high`` minus that of bin ``low`` (rows of `binned`),
+    with a 95% percentile-bootstrap interval (trials resampled within each bin)."""
+
+    low: pd.Series
+    high: pd.Series
+    diff: float
+    lo: float
+    hi: float
+
+    @property
+    def clear(self) -> bool:
+        """Whether the interval excludes zero."""
+        return bool(self.lo > 0 or self.hi < 0)
+
+
+def bin_difference(setting: Param, df: pd.DataFrame, bins: Bins, n_boot: int = 400,
+                   seed: int = 0) -> Difference | None:
+    """The best against the worst supported bin of a setting; None with fewer than two
+    supported bins. The two bins are chosen on the data, so the interval is optimistic:
+    the text says so."""
+    stats = supported(binned(setting, df, bins))
+    if len(stats) < 2:
+        return None
+    low, high = stats.loc[stats["mean"].idxmin()], stats.loc[stats["mean"].idxmax()]
+    idx = setting.bin_of(df[setting.column], bins)
+    y = df["value"].to_numpy(dtype=np.float64)
+    a = y[(idx == int(low["bin"])) & np.isfinite(y)]
+    b = y[(idx == int(high["bin"])) & np.isfinite(y)]
+    rng = np.random.default_rng(seed)
+    boots = (b[rng.integers(0, len(b), (n_boot, len(b)))].mean(axis=1)
+             - a[rng.integers(0, len(a), (n_boot, len(a)))].mean(axis=1))
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return Difference(low, high, float(b.mean() - a.mean()), float(lo), float(hi))
+
+
+def unexplored(setting: Param, df: pd.DataFrame) -> list[str]:
+    """Where a setting has no completed trial: its choices without one, or the stretches
+    of its range (on the sampled scale) wider than `GAP` of it with none, e.g.
+    ``below 0.21`` or ``0.0011–0.0089``."""
+    if not setting.varies:
+        return []
+    values = df[setting.column].dropna()
+    if setting.categorical:
+        seen = set(setting.scale(values)[np.isfinite(setting.scale(values))].astype(int))
+        return [str(c) for i, c in enumerate(setting.choices) if i not in seen]
+    x = np.sort(setting.scale(values))
+    x = x[np.isfinite(x)]
+    lo, hi = (float(v) for v in setting.scale([setting.low, setting.high]))
+    points = np.concatenate([[lo], x, [hi]])
+    out = []
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        if b - a < GAP * (hi - lo):
+            continue
+        ua, ub = fmt(setting.unscale(a)), fmt(setting.unscale(b))
+        if a == lo and b == hi:
+            out.append(f"all of it ({setting.range_text()})")
+        elif a == lo:
+            out.append(f"below {ub}")
+        elif b == hi:
+            out.append(f"above {ua}")
+        else:
+            out.append(f"{ua}–{ub}")
+    return out
+
+
+def concentration(setting: Param, df: pd.DataFrame, share: float = 0.8) -> str:
+    """``13 of 14 at 128`` when at least ``share`` of the completed trials sit at one
+    choice or in one third of the range, else ""."""
+    if not setting.varies or df.empty:
+        return ""
+    bins = setting.bins(3)
+    idx = setting.bin_of(df[setting.column], bins)
+    n = int((idx >= 0).sum())
+    if not n:
+        return ""
+    counts = np.bincount(idx[idx >= 0], minlength=len(bins))
+    b = int(counts.argmax())
+    if counts[b] < share * n:
+        return ""
+    where = "at" if bins.edges is None else "in"
+    return f"{counts[b]} of {n} {where} {bins.labels[b]}"
+
+
+def rung_epochs(data: StudyData, limit: int = 3) -> list[int]:
+    """The epochs at which the pruner stopped trials (Hyperband's rungs), the most used
+    ones, at most ``limit``, in order: where all trials that got that far can be compared."""
+    t = data.trials
+    pruned = t[(t["state"] == "PRUNED") & ~t["diverged"] & t["last_epoch"].notna()]
+    pruned = pruned[pruned["last_epoch"] < data.max_epochs]
+    if pruned.empty:
+        return []
+    counts = pruned["last_epoch"].astype(int).value_counts()
+    return sorted(int(e) for e in counts.index[:limit])
+
+
+def values_at(data: StudyData, epoch: int) -> pd.Series:
+    """Each trial's validation accuracy at ``epoch`` (its intermediate value), by trial
+    number; trials that did not reach it are left out."""
+    out = {}
+    for t in data.results.frozen_trials:
+        v = t.intermediate_values.get(epoch)
+        if v is not None and np.isfinite(v):
+            out[t.number] = float(v)
+    return pd.Series(out, dtype=np.float64)

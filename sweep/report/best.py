@@ -21,7 +21,7 @@ from mlp import plots as P
 from mlp.experiment import read_json
 
 from . import style as S
-from .analysis import StudyData
+from .analysis import StudyData, wilson
 
 
 @dataclass
@@ -106,12 +106,63 @@ def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion
                  for ext in ("png", "svg"))
 
 
-def per_class_figures(best: BestTrial, folder: Path, name: str = "best_per_class"
-                      ) -> tuple[Path, Path] | None:
-    report = best.per_class
-    if not report or not report.get("per_class"):
+def per_class_scores(best: BestTrial) -> list[dict[str, Any]]:
+    """Per class: recall (the share of the class's test images classified right, over its
+    support) and precision (the share of the images predicted as the class that are it,
+    over the predicted count, from the confusion matrix), each with the number of images
+    it is measured on and its 95% Wilson interval."""
+    report, cm = best.per_class or {}, best.confusion
+    rows = report.get("per_class") or []
+    predicted = cm.sum(axis=0) if cm is not None and len(cm) == len(rows) else None
+    out = []
+    for k, c in enumerate(rows):
+        recall_n = int(c.get("support") or 0)
+        precision_n = int(predicted[k]) if predicted is not None else 0
+        out.append({"class": str(c["class"]),
+                    "recall": float(c["recall"]), "recall_n": recall_n,
+                    "recall_ci": wilson(float(c["recall"]), recall_n),
+                    "precision": float(c["precision"]), "precision_n": precision_n,
+                    "precision_ci": wilson(float(c["precision"]), precision_n)})
+    return out
+
+
+def per_class_figure(best: BestTrial) -> Figure | None:
+    """Per class, recall and precision as points with their 95% Wilson intervals over the
+    test images each is measured on; the overall test accuracy as a line. No bars: the
+    axis is zoomed to the intervals, and a bar's length from a cut baseline would lie."""
+    scores = per_class_scores(best)
+    if not scores:
         return None
-    return tuple(P.per_class_f1(report, folder / f"{name}.{ext}") for ext in ("png", "svg"))
+    acc = (best.per_class or {}).get("accuracy")
+    lows = [min(r["recall_ci"][0], r["precision_ci"][0]) for r in scores]
+    highs = [max(r["recall_ci"][1], r["precision_ci"][1]) for r in scores]
+    lo = max(0.0, min(v for v in lows if np.isfinite(v)) - 0.005)
+    hi = min(1.0, max(v for v in highs if np.isfinite(v)) + 0.003)
+    x = np.arange(len(scores))
+    with S.style():
+        fig = S.new_figure(max(7.0, 0.7 * len(scores) + 3.0), 4.6)
+        ax = fig.subplots()
+        for key, dx, color, marker in (("recall", -0.13, S.TREND_COLOR, "o"),
+                                       ("precision", 0.13, S.NEGATIVE_COLOR, "s")):
+            y = np.array([r[key] for r in scores])
+            ci = np.array([r[f"{key}_ci"] for r in scores])
+            ax.errorbar(x + dx, y, yerr=np.vstack([y - ci[:, 0], ci[:, 1] - y]), fmt=marker,
+                        color=color, capsize=3, markersize=5, linewidth=1.2,
+                        label=f"{key} (95% Wilson interval)")
+        if acc is not None:
+            ax.axhline(acc, color="0.3", linestyle="--", linewidth=1,
+                       label=f"test accuracy, all classes ({acc:.2%})")
+        ax.set_xticks(x, [r["class"] for r in scores])
+        ax.set_ylim(lo, hi)
+        S.percent_axis(ax.yaxis)
+        ax.set_xlabel("Class (test images per class: "
+                      f"{min(r['recall_n'] for r in scores):,}–"
+                      f"{max(r['recall_n'] for r in scores):,})")
+        ax.set_ylabel(f"Score (%; axis {lo:.1%}–{hi:.1%})")
+        ax.legend(loc="lower left", frameon=True, fontsize=8)
+        fig.suptitle(f"Best trial {best.number}: per-class recall and precision on the test "
+                     "set, with 95% intervals")
+    return fig
 
 
 @dataclass

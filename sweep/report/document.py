@@ -23,16 +23,27 @@ from ..param import fmt
 from ..results import StudyResults
 from . import best as B
 from . import figures as F
-from . import findings, seeds
+from . import findings, seeds, views
 from . import style as S
-from .analysis import failed_or_diverged, interaction_pairs, prepare
+from .analysis import MIN_SUPPORT, failed_or_diverged, interaction_pairs, prepare, rung_epochs
 from .findings import Table, pct, points
-from .importance import importances
+from .importance import (
+    FANOVA_BOOT_TREES,
+    FANOVA_TREES,
+    MIN_LEVELS,
+    MIN_PER_LEVEL,
+    agreement,
+    importances,
+    spearman_text,
+)
 
 FIGURES_DIR = "figures"
-_ZOOM = ("The accuracy axis is zoomed on the completed trials; trials far below them (most "
-         "pruned after an epoch or two) sit on its floor as filled triangles, failed and "
-         "diverged ones as crosses.")
+_ZOOM = ("Completed trials are drawn at their objective, the best validation accuracy over "
+         "all their epochs; the axis is zoomed on them, and one far below sits on its floor "
+         "as a filled triangle. Pruned trials have no such value (what they reported when "
+         "stopped is from an earlier epoch, not comparable), so they sit on the floor as "
+         "hollow triangles, failed and diverged ones as crosses; the rungs figure compares "
+         "every trial at the same epoch.")
 
 
 @dataclass
@@ -138,45 +149,110 @@ def _glance(r: _Report) -> Section:
                    + ([Notes(warnings, "warning")] if warnings else []))
 
 
+def _sample(r: _Report) -> Section:
+    """What the analyses stand on: the survivors of the sampler and the pruner."""
+    data = r.data
+    s = Section("sample", "What the sample is")
+    makeup = findings.sample_makeup(data)
+    if makeup:
+        s.blocks.append(Notes(makeup, "warning"))
+    epochs = rung_epochs(data)
+    s.blocks += r.figure(
+        "rungs", "Every trial at the pruner's rungs",
+        "One row per epoch at which the pruner stopped trials ("
+        + ", ".join(map(str, epochs)) + "), one column per setting: every trial that "
+        "trained that far, at its validation accuracy after that epoch (its reported "
+        "intermediate value). Hollow grey: stopped at this epoch; filled blue: trained on. "
+        "Unlike the effects figure, which has the completed trials only, this compares "
+        "pruned and surviving trials at the same point of training; the row label gives "
+        "the number of trials. Trials far below a row's axis sit on its floor.",
+        lambda: views.rungs(data), "")
+    s.blocks += r.figure(
+        "edf", "Distribution of validation accuracy",
+        "Empirical distribution function (EDF): for each accuracy, the share of trials at "
+        "or below it. Solid: the completed trials' objective (best epoch); dashed: every "
+        "trial that reached a rung, after that epoch. The number of trials behind each "
+        "curve is in the legend. A curve far to the right of the dashed ones shows how "
+        "much the completed sample is a selection.",
+        lambda: views.edf(data), "")
+    return s
+
+
 def _importance(r: _Report) -> Section:
     s = Section("importance", "Which settings matter")
+    imp = r.imp
+    quantile = ""
+    if imp is not None and imp.quantile is not None:
+        quantile = (f" PED-ANOVA's quantile is set to {imp.quantile:.3f}, so that the top "
+                    f"{imp.above} of the {imp.n} completed trials lie above it (Optuna asks "
+                    "for at least 5).")
+    boot = imp.n_boot if imp is not None else 0
+    n = imp.n if imp is not None else 0
     s.blocks += r.figure(
         "importance", "Parameter importance and rank correlation",
-        "Left: Optuna's importances (PED-ANOVA, Optuna's default, and fANOVA), as shares "
-        "of the total. The bars' whiskers span the middle 95% of the importances recomputed "
-        "on 20 resamples of the completed trials (each keeps about two thirds of them, so "
-        "the span shows how much the ranking depends on which trials ran; with few trials "
-        "it can sit beside the full-data value). Right: Spearman's rank correlation of each "
-        "setting with validation accuracy (positive: larger values do better).",
-        lambda: F.importance_figure(r.imp) if r.imp else None,
+        "Left: Optuna's importances, PED-ANOVA (its default) and fANOVA, as shares of the "
+        f"total over the {n} completed trials. Whiskers: 95% percentile-bootstrap intervals, "
+        f"{boot} resamples of the completed trials drawn with replacement, the importances "
+        f"recomputed on each (fANOVA's resamples use forests of {FANOVA_BOOT_TREES} trees, "
+        f"the estimate one of {FANOVA_TREES}, so the forest's own randomness widens its "
+        "intervals a little); a percentile interval need not contain the estimate, and "
+        "the notes below say where it does not." + quantile
+        + " Right: Spearman's rank correlation of each setting with validation accuracy "
+        "(positive: larger values do better), with its "
+        f"95% percentile-bootstrap interval, only for settings with at least {MIN_PER_LEVEL} "
+        f"completed trials in each of at least {MIN_LEVELS} levels (choices, or thirds "
+        "of the range); the notes below say why the others are left out.",
+        lambda: F.importance_figure(imp) if imp else None,
         "No importances: they need at least 3 completed trials and a setting that varies.")
+    if imp is not None:
+        lines = ([agreement(imp)] if imp.methods() else []) + spearman_text(imp)
+        outside = imp.outside()
+        if outside:
+            lines.append("Estimates outside their own bootstrap interval (the importance "
+                         "shifts when trials are resampled; read them as unstable): "
+                         + ", ".join(f"{m} {st}" for m, st in outside) + ".")
+        if lines:
+            s.blocks.append(Notes(lines))
     if r.data.params:
-        s.blocks.append(findings.setting_summaries(r.data, r.imp))
+        s.blocks.append(findings.setting_summaries(r.data, imp))
     return s
 
 
 def _effects(r: _Report) -> Section:
     data = r.data
+    n = len(data.completed)
     s = Section("effects", "Which values are best")
     s.blocks += r.figure(
         "effects", "Effect of each setting",
-        "Each dot is a completed trial (pruned ones at the accuracy when they were stopped). "
-        + _ZOOM + " The blue line is a polynomial trend "
-        "with its 95% bootstrap band; the green dashed line is the best accuracy found in "
-        "each bin of the setting over all values of the others (an isolation curve); both "
-        "from the completed trials on the axis. "
-        "Log axes where the setting is sampled on a log scale.",
+        f"Each dot is one of the {n} completed trials. " + _ZOOM + " The blue line is a "
+        "polynomial trend of the completed trials on the axis with its 95% bootstrap band "
+        "(drawn from 6 trials up); for choices, the mean per choice with its 95% bootstrap "
+        "interval, joined only across 3 or more choices with enough trials. The green "
+        "dashed line is the best trial in each bin: the best found there with every other "
+        "setting as it happened to be, not the setting re-optimised at each value. Bins "
+        f"and choices holding fewer than {MIN_SUPPORT} completed trials are drawn hollow and "
+        "faded and are not read by the text. All of it is marginal: the other settings vary "
+        "too. Log axes where the setting is sampled on a log scale.",
         lambda: F.setting_effects(data, r.imp),
         "No effect plots yet: no trial has reported an accuracy.")
     pairs = interaction_pairs(data, r.imp.ranking() if r.imp else [])
     s.blocks += r.figure(
         "interactions", "Interactions between settings",
-        "Mean validation accuracy of the completed trials in each cell of two settings' "
-        "bins (log bins for log-scale settings); n is the number of trials per cell. The "
-        "best trial's cell is outlined in green, the classic trial's cell has a star.",
+        f"Mean validation accuracy of the {n} completed trials in each cell of two settings' "
+        "bins (log bins for log-scale settings); n is the number of trials per cell. "
+        f"Cells with fewer than {MIN_SUPPORT} trials get no colour and no mean (hatched, "
+        "with their count); grey cells hold none. The best trial's cell is outlined in "
+        "green, the classic trial's cell has a star.",
         lambda: F.interactions(data, pairs),
         "No interaction heatmaps: they need two settings that vary and at least 2 "
         "completed trials." if len(data.completed) < 2 or len(data.varied) < 2 else "")
+    s.blocks += r.figure(
+        "parallel", "Parallel coordinates",
+        f"The {n} completed trials as lines from each setting (each axis spans its "
+        "searched range on the sampled scale, ends labelled) to validation accuracy, "
+        "coloured by accuracy; the best ones are drawn thicker and numbered at the "
+        "accuracy axis.",
+        lambda: views.parallel_coordinates(data), "")
     return s
 
 
@@ -217,9 +293,22 @@ def _search(r: _Report) -> Section:
     s = Section("search", "How the search went")
     s.blocks += r.figure(
         "history", "Optimisation history",
-        "Validation accuracy of each trial in the order trials started, with the best so far "
-        "as a step line. " + _ZOOM,
+        "Validation accuracy of each completed trial in the order trials started, with the "
+        "best so far as a step line; the 5 best are numbered. " + _ZOOM,
         lambda: F.optimisation_history(r.data), "No finished trial yet.")
+    s.blocks += r.figure(
+        "sampler", "Where the sampler looked, in trial order",
+        "Each setting's sampled value against the trial number, for every finished trial "
+        "(completed filled, pruned hollow, failed and diverged crossed); the best completed "
+        "trials are numbered. A band that narrows shows the sampler converging; the early, "
+        "spread-out trials are its random start-up.",
+        lambda: views.sampler_trace(r.data), "")
+    s.blocks += r.figure(
+        "timeline", "Timeline of the workers",
+        "One row per worker process (host:pid, from each trial's user attributes), one bar "
+        "per trial from its start to its end, coloured by outcome and numbered where wide "
+        "enough; failed and diverged trials are hatched.",
+        lambda: views.timeline(r.data), "")
     s.blocks += r.figure(
         "learning_curves", "Learning curves",
         "Validation accuracy after each epoch, from each trial's history.csv. Pruned and "
@@ -253,14 +342,23 @@ def _best_failures(r: _Report) -> Section:
     if best is None:
         s.blocks.append(Notes([r.best_note]))
         return s
-    s.blocks.append(Text(f"Trial {best.number} on the test set ({r.test_n or '?'} images)."))
+    s.blocks.append(Text(f"Trial {best.number}, the selected trial (highest validation "
+                         f"accuracy), on the test set ({r.test_n or '?'} images). This failure "
+                         "analysis uses the test set for this one model only, after it was "
+                         "chosen; nothing here chooses anything."))
     s.blocks += r.figure("best_confusion", "Confusion matrix of the best trial",
                          "Counts per cell; colour by the share of the true class.",
                          lambda: B.confusion_figures(best, r.figures),
                          "No confusion matrix in the best trial's metrics.json.")
-    s.blocks += r.figure("best_per_class", "Per-class precision, recall and F1",
-                         "On the test set; the dashed line is the macro F1.",
-                         lambda: B.per_class_figures(best, r.figures),
+    s.blocks += r.figure("best_per_class", "Per-class recall and precision",
+                         "On the test set: recall is the share of a class's test images "
+                         "classified right (measured on that class's images), precision the "
+                         "share of the images predicted as the class that are it (measured "
+                         "on the images so predicted); each with its 95% Wilson interval "
+                         "over those images. Points, not bars: the axis is zoomed to the "
+                         "intervals, its range in the axis label. Dashed: the test accuracy "
+                         "over all classes.",
+                         lambda: B.per_class_figure(best),
                          "No per-class report in the best trial's metrics.json.")
     table = findings.confused_table(best.most_confused[:5])
     if table is not None:
@@ -289,7 +387,7 @@ def _failures(r: _Report) -> Section:
 
 
 SECTIONS: tuple[Callable[[_Report], Section], ...] = (
-    _glance, _importance, _effects, _best_trials, _seed_noise, _search, _best_failures,
+    _glance, _sample, _importance, _effects, _best_trials, _seed_noise, _search, _best_failures,
     _failures)
 
 
@@ -334,18 +432,13 @@ def _key_findings(r: _Report) -> list[str]:
     if data.best is None:
         return ["No completed trial yet: nothing to compare."]
     out = [_best_finding(r), seeds.glance(data)]
-    if imp is not None and not imp.table.empty:
-        t = imp.table[imp.table["method"] == "PED-ANOVA"].sort_values("importance",
-                                                                         ascending=False)
-        parts = [f"{row.setting} {row.importance:.0%} ({row.low:.0%}–{row.high:.0%})"
-                 for row in t.head(3).itertuples()]
-        if parts:
-            out.append("Most important settings (PED-ANOVA share; range over resamples): "
-                       + ", ".join(parts) + ".")
+    if imp is not None and imp.methods():
+        out.append(agreement(imp))
     if len(data.completed) >= 3 and data.varied:
         top = findings.top_trials(data.completed)
         parts = [f"{p.name} {findings.values_text(p, top)}" for p in data.varied]
-        out.append(f"Where the top {len(top)} trials lie: " + "; ".join(parts) + ".")
+        out.append(f"Where the top {len(top)} of the {len(data.completed)} completed trials "
+                   "lie: " + "; ".join(parts) + ".")
     if best is not None and best.most_confused:
         pairs = ", ".join(f"{p['true']}→{p['predicted']} ({p['count']}×)"
                           for p in best.most_confused[:3])

@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from ..param import Bins, Param, fmt
 from . import style as S
 from .analysis import (
+    MIN_SUPPORT,
     StudyData,
     acc_limits,
     binned,
@@ -30,6 +31,7 @@ from .analysis import (
     interaction_grid,
     n_bins,
     pareto_front,
+    ranked,
     robust_range,
     shown_value,
     trend,
@@ -37,43 +39,42 @@ from .analysis import (
 )
 from .importance import METHODS, Importance
 
+TOP_LABELLED = 5  # the best trials whose numbers are written next to them
+
 # ------------------------------------------------------------------ helpers
 
 def _plot_trials(ax: Axes, df: pd.DataFrame, x: pd.Series, ylim: tuple[float, float], *,
                  size: float = 34) -> tuple[set[S.Look], dict[S.Look, int]]:
-    """Set the accuracy axis to ``ylim`` and draw completed trials at their accuracy,
-    pruned ones where they stopped; those below the axis, and failed and diverged ones,
-    on its floor; best ring and classic star. Returns the outcomes drawn and how many
-    trials of each outcome are below the axis."""
+    """Set the accuracy axis to ``ylim`` and draw completed trials at their accuracy (the
+    best of all their epochs); those below the axis, and the pruned, failed and diverged
+    ones (no such accuracy: a pruned trial's value when stopped is from an earlier epoch,
+    not comparable) on its floor; best ring and classic star. Returns the outcomes drawn
+    and how many completed trials are below the axis."""
     ax.set_ylim(*ylim)
     drawn: set[S.Look] = set()
     below: dict[S.Look, int] = {}
-    y = shown_value(df)
+    y = df["value"].where(df["state"] == "COMPLETE")
     low = y < ylim[0]
-    for lk in (S.COMPLETED, S.PRUNED):  # at their accuracy
-        m = lk.of(df) & y.notna() & x.notna()
-        if (m & low).any():
-            below[lk] = int((m & low).sum())
-            S.on_floor(ax, x[m & low], lk, size)
-        m &= ~low
-        if not m.any():
-            continue
-        drawn.add(lk)
-        if lk is S.COMPLETED:
-            sns.scatterplot(x=x[m].to_numpy(), y=y[m].to_numpy(), ax=ax, s=size,
-                            color=lk.color, marker=lk.marker, alpha=0.85,
-                            edgecolor="white", linewidth=0.5, zorder=3, legend=False)
-        else:
-            ax.scatter(x[m], y[m], s=size * 0.9, marker=lk.marker, facecolors="none",
-                       edgecolors=lk.color, linewidths=1.1, alpha=0.9, zorder=2)
-    for lk in (S.DIVERGED, S.FAILED):  # no accuracy: on the floor
+    m = S.COMPLETED.of(df) & y.notna() & x.notna()
+    if (m & low).any():
+        below[S.COMPLETED] = int((m & low).sum())
+        S.on_floor(ax, x[m & low], S.COMPLETED, size)
+    m &= ~low
+    if m.any():
+        drawn.add(S.COMPLETED)
+        sns.scatterplot(x=x[m].to_numpy(), y=y[m].to_numpy(), ax=ax, s=size,
+                        color=S.COMPLETED.color, marker=S.COMPLETED.marker, alpha=0.85,
+                        edgecolor="white", linewidth=0.5, zorder=3, legend=False)
+    for lk in (S.PRUNED, S.DIVERGED, S.FAILED):  # no final accuracy: on the floor
         m = lk.of(df) & x.notna()
         if not m.any():
             continue
         drawn.add(lk)
+        kw = ({"facecolors": "none", "edgecolors": lk.color} if not lk.filled
+              else {"color": lk.color})
         ax.scatter(x[m], np.full(int(m.sum()), S.FLOOR), s=size * 1.1, marker=lk.marker,
-                   color=lk.color, transform=ax.get_xaxis_transform(), zorder=4,
-                   clip_on=False, linewidths=1.3)
+                   transform=ax.get_xaxis_transform(), zorder=4, clip_on=False,
+                   linewidths=1.3, **kw)
     _mark_best_and_classic(ax, df, x, y, low)
     return drawn, below
 
@@ -88,7 +89,7 @@ def _mark_best_and_classic(ax: Axes, df: pd.DataFrame, x: pd.Series, y: pd.Serie
                 continue
             if pd.notna(y.get(i)) and not low.get(i, False):
                 mark(ax, x[i], y[i])
-            elif pd.notna(y.get(i)) or row["state"] == "FAIL" or row["diverged"]:
+            elif row["state"] != "RUNNING":
                 mark(ax, x[i], S.FLOOR, transform=ax.get_xaxis_transform(), clip_on=False)
 
 
@@ -169,6 +170,11 @@ def optimisation_history(data: StudyData) -> Figure | None:
                 ys = np.append(best_so_far.to_numpy(), best_so_far.iloc[-1])
                 sns.lineplot(x=xs, y=ys, ax=ax, drawstyle="steps-post", color=S.BEST_COLOR,
                              linewidth=1.8, zorder=5, label=None, legend=False)
+            for _, top in ranked(done).head(TOP_LABELLED).iterrows():
+                if ylim[0] <= top["value"] <= ylim[1]:
+                    ax.annotate(str(int(top["number"])), (top["number"], top["value"]),
+                                xytext=(4, 4), textcoords="offset points", fontsize=7.5,
+                                color=S.BEST_COLOR, zorder=7)
             ax.set_xlim(df["number"].min() - 0.8, df["number"].max() + 0.8)
             ax.set_xlabel("Trial number (order of start)")
             ax.set_ylabel(S.ACC_LABEL)
@@ -232,8 +238,11 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
         if len(data.completed) >= 2:
             extra = [S.line_handle("trend (per choice: mean), 95% bootstrap band",
                                    S.TREND_COLOR, linewidth=2),
-                     S.line_handle("best in bin (all other settings free)", S.BEST_COLOR,
-                                   linestyle="--", marker="s", markersize=5)]
+                     S.line_handle("best trial per bin (not re-optimised per value)",
+                                   S.BEST_COLOR, linestyle="--", marker="s", markersize=5),
+                     S.line_handle(f"bin with fewer than {MIN_SUPPORT} trials (not read)",
+                                   "0.5", linestyle="none", marker="D",
+                                   markerfacecolor="none", alpha=S.THIN_ALPHA)]
         extra += S.below_handle(below, ylim[0])
         _legend(fig, S.handles(looks, best=bool(df["is_best"].any()),
                                classic=bool(df["classic"].any()), extra=extra), ncol=4)
@@ -244,8 +253,8 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
 
 def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float]
                   ) -> tuple[set[S.Look], dict[S.Look, int]]:
-    # trend and isolation curve of the completed trials on the axis: one far below (on
-    # the floor) would drag a curve off the zoomed axis, away from the dots it explains
+    # trend and bin curves of the completed trials on the axis: one far below (on the
+    # floor) would drag a curve off the zoomed axis, away from the dots it explains
     done = completed(df)
     done = done[done["value"] >= ylim[0]]
     if s.categorical:
@@ -253,16 +262,7 @@ def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float
         jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
         drawn = _plot_trials(ax, df, pos + jitter, ylim)
         stats = binned(s, done, s.bins(1))
-        ok = stats["n"] > 0
-        if ok.any():
-            st = stats[ok]
-            err = np.vstack([st["mean"] - st["lo"].fillna(st["mean"]),
-                             st["hi"].fillna(st["mean"]) - st["mean"]])
-            line = "-" if s.numeric_choices else "none"
-            ax.errorbar(st["center"], st["mean"], yerr=err, color=S.TREND_COLOR, marker="D",
-                        markersize=6, linewidth=2, capsize=4, zorder=5, linestyle=line)
-            ax.plot(st["center"], st["best"], color=S.BEST_COLOR, marker="s", markersize=5,
-                    linewidth=1.4, zorder=5, linestyle="--" if s.numeric_choices else "none")
+        _bin_marks(ax, stats, stats["center"], line=s.numeric_choices)
         ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
         ax.set_xlim(-0.5, len(s.choices) - 0.5)
     else:
@@ -276,10 +276,7 @@ def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float
                                 color=S.TREND_COLOR, alpha=0.15, linewidth=0, zorder=1)
                 sns.lineplot(x=gx, y=t.y, ax=ax, color=S.TREND_COLOR, linewidth=2, zorder=4)
             stats = binned(s, done, s.bins(n_bins(len(done), 3, 6)))
-            st = stats[stats["n"] > 0]
-            if len(st) >= 2:
-                ax.plot(s.unscale(st["center"]), st["best"], color=S.BEST_COLOR,
-                        linestyle="--", marker="s", markersize=5, linewidth=1.4, zorder=5)
+            _bin_marks(ax, stats, s.unscale(stats["center"]), line=True, means=False)
             lo, hi = float(s.low), float(s.high)
             if s.log:
                 f = (hi / lo) ** 0.03
@@ -300,6 +297,34 @@ def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float
     return drawn
 
 
+def _bin_marks(ax: Axes, stats: pd.DataFrame, x: pd.Series, *, line: bool,
+               means: bool = True) -> None:
+    """Per bin (or choice): the mean with its 95% bootstrap interval (``means``) and the
+    best trial in it, solid where the bin holds `MIN_SUPPORT` trials, faded and unjoined
+    where it holds fewer. The means are joined only across at least 3 supported bins."""
+    x = pd.Series(np.asarray(x, dtype=np.float64), index=stats.index)
+    held = stats["n"] >= MIN_SUPPORT
+    thin = (stats["n"] > 0) & ~held
+    if means and held.any():
+        st = stats[held]
+        err = np.vstack([st["mean"] - st["lo"].fillna(st["mean"]),
+                         st["hi"].fillna(st["mean"]) - st["mean"]])
+        joined = line and int(held.sum()) >= 3
+        ax.errorbar(x[held], st["mean"], yerr=err, color=S.TREND_COLOR, marker="D",
+                    markersize=6, linewidth=2, capsize=4, zorder=5,
+                    linestyle="-" if joined else "none")
+    if means and thin.any():
+        ax.scatter(x[thin], stats.loc[thin, "mean"], marker="D", s=30, facecolors="none",
+                   edgecolors=S.TREND_COLOR, alpha=S.THIN_ALPHA, zorder=5)
+    if held.any():
+        joined = line and int(held.sum()) >= 2
+        ax.plot(x[held], stats.loc[held, "best"], color=S.BEST_COLOR, marker="s",
+                markersize=5, linewidth=1.4, zorder=5, linestyle="--" if joined else "none")
+    if thin.any():
+        ax.scatter(x[thin], stats.loc[thin, "best"], marker="s", s=22, facecolors="none",
+                   edgecolors=S.BEST_COLOR, alpha=S.THIN_ALPHA, zorder=5)
+
+
 # ------------------------------------------------------------------ 3. interactions
 
 def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | None:
@@ -309,11 +334,12 @@ def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | 
         return None
     nb = int(np.clip(round(math.sqrt(len(done)) / 1.5), 3, 5))
     grids = [(a, b, *interaction_grid(a, b, done, nb)) for a, b in pairs]
-    vals = np.concatenate([g[2].ravel() for g in grids])
+    vals = np.concatenate([g[2][g[3] >= MIN_SUPPORT].ravel() for g in grids])
     vals = vals[np.isfinite(vals)]
-    # the colours span the cells as the accuracy axes span the trials: a cell far below
-    # the rest (one bad trial in it) gets the lowest colour, its number still written in
-    vmin, vmax = robust_range(vals) or (0.0, 1.0)
+    # the colours span the completed trials as the accuracy axes do (the few cells with
+    # enough trials are too few to tell an outlier from the rest): a cell far below them
+    # (a bad trial among its three) gets the lowest colour, its number still written in
+    vmin, vmax = robust_range(done["value"]) or (0.0, 1.0)
     if vmax - vmin < 0.005:
         vmin, vmax = vmin - 0.005, vmax + 0.005
     colours = {"vmin": vmin, "vmax": vmax,
@@ -333,20 +359,29 @@ def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | 
             ax.set_axis_off()
         extra = [S.line_handle("cell of the best trial", S.BEST_COLOR, linewidth=2.5)]
         _legend(fig, S.handles((), classic=data.classic is not None, extra=extra), ncol=2)
-        fig.suptitle("Interactions: mean validation accuracy (%) by bins of two settings "
-                     "(n = completed trials per cell; grey = none)")
+        fig.suptitle("Interactions: mean validation accuracy (%) by bins of two settings\n"
+                     f"({len(done)} completed trials; n per cell; hatched: fewer than "
+                     f"{MIN_SUPPORT}, no colour; grey: none)")
     return fig
 
 
 def _heatmap(ax: Axes, a: Param, b: Param, mean: np.ndarray, count: np.ndarray, ba: Bins,
              bb: Bins, **colours) -> None:
     """One pair's cells: the mean accuracy in percent and the number of trials."""
-    annot = np.where(count > 0,
+    held = count >= MIN_SUPPORT
+    annot = np.where(held,
                      np.char.add(np.char.add(np.char.mod("%.1f", np.nan_to_num(mean) * 100),
                                              "\nn="), count.astype(str)), "")
     sns.heatmap(mean, ax=ax, cmap=S.CMAP, annot=annot, fmt="", annot_kws={"fontsize": 7.5},
                 linewidths=0.6, linecolor="white", xticklabels=list(ba.labels),
-                yticklabels=list(bb.labels), mask=count == 0, **colours)
+                yticklabels=list(bb.labels), mask=~held, **colours)
+    from matplotlib.patches import Rectangle
+
+    for r, c in zip(*np.nonzero((count > 0) & ~held), strict=True):  # too few: no colour
+        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, hatch="///", edgecolor="0.6",
+                               linewidth=0, zorder=2))
+        ax.text(c + 0.5, r + 0.5, f"n={count[r, c]}", ha="center", va="center",
+                fontsize=7.5, color="0.35")
     ax.set_facecolor("#f2f2f2")
     ax.invert_yaxis()
     ax.grid(False)
@@ -394,7 +429,7 @@ def importance_figure(imp: Importance) -> Figure | None:
     panels = int(not table.empty) + int(not rho.empty)
     height = max(3.2, 0.55 * len(order) * (1 + (not table.empty)) / 1.4 + 1.8)
     with S.style():
-        fig = S.new_figure(6.0 * panels, height)
+        fig = S.new_figure(6.0 * panels if panels > 1 else 8.0, height)
         axes = list(fig.subplots(1, panels, squeeze=False).ravel())
         if not table.empty:
             ax = axes.pop(0)
@@ -405,19 +440,22 @@ def importance_figure(imp: Importance) -> Figure | None:
                 t = table[table["method"] == method].set_index("setting").reindex(order)
                 ypos = np.arange(len(order)) + (j - (len(methods) - 1) / 2) * width
                 share = t["importance"].to_numpy()
-                err = np.vstack([np.clip(share - t["low"].to_numpy(), 0, None),
-                                 np.clip(t["high"].to_numpy() - share, 0, None)])
                 ax.barh(ypos, share, height=width * 0.9, color=color, label=method)
-                ax.errorbar(share, ypos, xerr=err, fmt="none", ecolor="0.2", capsize=3,
-                            linewidth=1)
+                # the interval as it is, not relative to the bar: an estimate outside its
+                # own interval shows as such
+                ax.hlines(ypos, t["low"].to_numpy(), t["high"].to_numpy(), color="0.2",
+                          linewidth=1)
+                for edge in ("low", "high"):
+                    ax.scatter(t[edge].to_numpy(), ypos, marker="|", s=40, color="0.2")
             ax.set_yticks(range(len(order)), order)
             ax.invert_yaxis()
             ax.set_xlim(0, 1)
             S.percent_axis(ax.xaxis)
-            ax.set_xlabel("Importance (share of the total; whiskers: range over resamples)")
+            ax.set_xlabel(f"Importance (share of the total)\nwhiskers: 95% percentile-bootstrap "
+                          f"interval, {imp.n_boot} resamples")
             ax.set_ylabel("Setting")
             ax.legend(loc="lower right", frameon=True)
-            ax.set_title("Optuna parameter importances")
+            ax.set_title(f"Optuna parameter importances ({imp.n} completed trials)")
         if not rho.empty:
             ax = axes.pop(0)
             r = rho.set_index("setting").reindex([s for s in order if s in set(rho["setting"])])
@@ -433,10 +471,13 @@ def importance_figure(imp: Importance) -> Figure | None:
             ax.set_xlabel("Spearman ρ with validation accuracy (95% bootstrap interval)")
             ax.set_ylabel("Setting")
             ns = sorted({int(n) for n in r["n"]})
+            left = len(imp.spearman) - len(r)
             ax.set_title("Rank correlation with accuracy (n = "
-                         + ", ".join(str(n) for n in ns) + " trials)")
-        fig.suptitle("Which settings matter: importance and rank correlation "
-                     "(completed trials)")
+                         + ", ".join(str(n) for n in ns) + " trials)"
+                         + (f"\n{left} setting{'s' if left != 1 else ''} left out: too few "
+                            "trials per level (see text)" if left else ""))
+        fig.suptitle("Which settings matter" + (": importance and rank correlation"
+                                                 if panels > 1 else ": importance"))
     return fig
 
 

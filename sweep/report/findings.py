@@ -15,20 +15,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..param import Param, fmt
+from ..param import Bins, Param, fmt
 from . import style as S
 from .analysis import (
+    GAP,
     MIN_COMPLETED,
+    MIN_SUPPORT,
     Confirmation,
     StudyData,
+    bin_difference,
     binned,
+    concentration,
     failed_or_diverged,
     finished,
     n_bins,
     ranked,
+    supported,
+    unexplored,
     wilson,
 )
-from .importance import Importance
+from .importance import Importance, share_text
 
 EDGE = 0.075  # the outer share of a range (on the sampled scale) that counts as its edge
 FAIL_SHARE = 0.15  # warn when at least this share of finished trials failed or diverged
@@ -125,23 +131,38 @@ def values_text(s: Param, rows: pd.DataFrame) -> str:
 # ------------------------------------------------------------------ per setting
 
 def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
-    """Per setting, in words: the best range found and how much accuracy changes."""
+    """Per setting, in words: both methods' importance, the best range found, how much
+    accuracy changes across the setting's supported bins, and where nothing was tried."""
     done, tied = data.completed, data.tied
     ranked = imp.ranking() if imp is not None else []
-    table = imp.table if imp is not None else pd.DataFrame(columns=["setting", "method"])
+    methods = imp.methods() if imp is not None else []
     rows = []
     for s in sorted(data.params, key=lambda s: (not s.varies, _rank(ranked, s.name))):
-        importance = "–"
-        t = table[(table["setting"] == s.name) & (table["method"] == "PED-ANOVA")]
-        if len(t):
-            r = t.iloc[0]
-            importance = (f"{r['importance']:.0%} "
-                          f"({r['low']:.0%}–{r['high']:.0%})")
-        rows.append([s.name, s.range_text(), importance, *_words(s, done, tied)])
-    return Table(["Setting", "Range searched", "Importance (PED-ANOVA; range over resamples)",
-                  "Best range found", "How much accuracy changes across the range"], rows,
-                 caption="Settings ordered by importance. The best range is where the top "
-                         f"20% of completed trials (at least 3) lie; {_after_range(data)}.")
+        shares = []
+        for m in methods:
+            r = imp.row(s.name, m)
+            shares.append(share_text(r) if r is not None else "–")
+        gaps = unexplored(s, done) if len(done) else []
+        rows.append([s.name, s.range_text(), *shares, *_words(s, done, tied),
+                     "; ".join(gaps) if gaps else "none"])
+    n = len(done)
+    return Table(["Setting", "Range searched",
+                  *[f"{m} share (95% CI)" for m in methods],
+                  "Best range found", "How much accuracy changes across the range",
+                  "Not explored (no completed trial)"], rows,
+                 caption=f"Settings ordered by importance ({n} completed trials behind every "
+                         "column). "
+                         + (f"Shares with 95% percentile-bootstrap intervals over "
+                            f"{imp.n_boot} resamples. " if methods else "")
+                         + "The best range is where the top "
+                         f"20% of completed trials (at least 3) lie; {_after_range(data)}. "
+                         f"Accuracy changes are read from bins holding at least {MIN_SUPPORT} "
+                         "completed trials only, and are marginal: the other settings vary "
+                         "within each bin too, so a bin's mean mixes their effects. "
+                         "The two bins compared are the extremes of those, chosen on the "
+                         "data, so their interval is optimistic. Not explored: stretches "
+                         f"of at least {GAP:.0%} of the range (sampled scale) or choices "
+                         "without a completed trial; nothing there is known.")
 
 
 def _after_range(data: StudyData) -> str:
@@ -160,26 +181,48 @@ def _rank(ranked: list[str], name: str) -> int:
     return ranked.index(name) if name in ranked else len(ranked)
 
 
+def effect_bins(s: Param, n: int) -> Bins:
+    """The bins a setting's effect is read in: one per choice, else 3 to 6 by trials."""
+    return s.bins(n_bins(n, 3, 6))
+
+
+def effect_text(s: Param, done: pd.DataFrame) -> tuple[str, bool]:
+    """How much accuracy changes across a setting, and whether that is an effect sentence:
+    only from bins with `MIN_SUPPORT` trials, only when the difference's interval excludes
+    zero. Every clause names its trials."""
+    n = len(done)
+    bins = effect_bins(s, n)
+    stats = binned(s, done, bins)
+    held = supported(stats)
+    thin = stats[(stats["n"] > 0) & (stats["n"] < MIN_SUPPORT)]
+    thin_text = (f"; bins with fewer than {MIN_SUPPORT} trials not read: "
+                 + ", ".join(f"{r.label} (n={r.n})" for r in thin.itertuples())
+                 if len(thin) else "")
+    if len(held) < 2:
+        verb = "holds" if len(held) == 1 else "hold"
+        return (f"not enough support to tell: {len(held)} of its bins {verb} "
+                f"at least {MIN_SUPPORT} of the {n} completed trials (two are needed)"
+                + thin_text, False)
+    d = bin_difference(s, done, bins)
+    span = (f"mean accuracy {pct(d.low['mean'], 2)} in {d.low['label']} (n={d.low['n']}) to "
+            f"{pct(d.high['mean'], 2)} in {d.high['label']} (n={d.high['n']}): "
+            f"{points(d.diff, '.2f')}, 95% bootstrap interval {d.lo * 100:+.2f} to "
+            f"{d.hi * 100:+.2f}")
+    if not d.clear:
+        return ("no difference distinguishable: " + span + ", which includes zero"
+                + thin_text, False)
+    if n < MIN_COMPLETED:
+        span += " (few trials: rough)"
+    return span + thin_text, True
+
+
 def _words(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> list[str]:
     if not s.varies:
         return [f"fixed at {s.fixed_text()}", "never varied: no effect measurable"]
     values = done[s.column].dropna()
     if len(values) == 0:
         return ["no completed trial yet", "–"]
-    if values.nunique() < 3 and not (s.categorical and values.nunique() == len(s.choices)):
-        return [_best_range(s, done, tied), f"too few distinct values ({values.nunique()}) "
-                f"among {len(values)} completed trials to tell"]
-    stats = binned(s, done, s.bins(n_bins(len(done), 3, 6)))
-    st = stats[stats["n"] > 0]
-    if st.empty:
-        return [_best_range(s, done, tied), "–"]
-    lo, hi = st.loc[st["mean"].idxmin()], st.loc[st["mean"].idxmax()]
-    change = (f"mean accuracy {pct(lo['mean'], 1)} in {lo['label']} (n={lo['n']}) up to "
-              f"{pct(hi['mean'], 1)} in {hi['label']} (n={hi['n']}): "
-              f"{points(hi['mean'] - lo['mean'], '.1f')}")
-    if len(done) < MIN_COMPLETED:
-        change += " (few trials: rough)"
-    return [_best_range(s, done, tied), change]
+    return [_best_range(s, done, tied), effect_text(s, done)[0]]
 
 
 def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
@@ -188,6 +231,53 @@ def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
     if tied is None:
         return f"{values_text(s, top)} {where}; best trial: {fmt(top.iloc[0][s.column])}"
     return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
+
+
+# ------------------------------------------------------------------ the sample
+
+def explore_command(data: StudyData) -> str:
+    """The command that runs an exploration study beside this one."""
+    return (f"python -m sweep run --explore --study {data.name}-explore --trials "
+            f"{max(len(data.params) * 10, 30)}")
+
+
+def sample_makeup(data: StudyData) -> list[str]:
+    """What the analyses stand on: which trials survived to completion, where the pruner
+    stopped the others, where the completed trials crowd, and which parts of the space
+    hold no completed trial; then which conclusions only an exploration study can give."""
+    t, done = data.trials, data.completed
+    c, settings = data.counts, data.settings
+    if not c.finished:
+        return []
+    pruned = t[(t["state"] == "PRUNED") & ~t["diverged"]]
+    at = pruned["last_epoch"].dropna().astype(int).value_counts().sort_index()
+    where = ", ".join(f"{n} at epoch {e}" for e, n in at.items())
+    out = [f"The effects, importances and correlations below use the {len(done)} completed "
+           f"trials of {c.finished} finished; the rest were pruned ({len(pruned)}"
+           + (f": {where}" if where else "") + f"), diverged "
+           f"({int(t['diverged'].sum())}) or failed ({c.failed}). The completed trials are the "
+           f"ones the {settings.sampler} sampler proposed and the {settings.pruner} pruner let "
+           "run to the end, not a sample of the space: a setting's effect among them is its "
+           "effect among survivors."]
+    crowded = [f"{s.name} ({text})" for s in data.varied
+               if (text := concentration(s, done))]
+    if crowded:
+        out.append("Where the completed trials crowd (at least 80% at one choice or in one "
+                   "third of the range): " + "; ".join(crowded) + ".")
+    gaps = [f"{s.name}: {', '.join(g)}" for s in data.varied if (g := unexplored(s, done))]
+    if gaps and len(done):
+        out.append(f"Not explored (no completed trial among the {len(done)}): "
+                   + "; ".join(gaps) + ".")
+    biased = settings.sampler != "qmc" or settings.pruner != "none"
+    if biased and len(done):
+        needs = [s.name for s in data.varied if concentration(s, done) or unexplored(s, done)]
+        out.append("Conclusions that need an exploration study (quasi-random points over the "
+                   "whole space, no pruning): the effect of "
+                   + (", ".join(needs) if needs else "any setting")
+                   + " outside where the completed trials lie, and whether the importances "
+                   f"hold there. `{explore_command(data)}` runs one (`--explore` is "
+                   "`--sampler qmc --pruner none`).")
+    return out
 
 
 # ------------------------------------------------------------------ warnings
@@ -214,8 +304,10 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
         for s in data.varied:
             distinct = done[s.column].nunique()
             if distinct < 3 and not (s.categorical and distinct == len(s.choices)):
-                out.append(f"{s.name}: only {distinct} distinct value(s) among the completed "
-                           "trials, too few for its effect to mean anything.")
+                out.append(f"{s.name}: only {distinct} distinct value"
+                           f"{'s' if distinct != 1 else ''} among the {len(done)} completed "
+                           f"trials ({values_text(s, done)}), too few for its effect to mean "
+                           "anything.")
     if len(done) >= 3:
         out.extend(_edge_warnings(data))
     out.extend(confirm_warnings(data))
@@ -357,11 +449,13 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
     if len(extra):
         top = ranked(pd.concat([top, extra]))
     leaders = set(data.leaders["number"].astype(int))
+    selected = int(data.best["number"])
     rows, marks = [], []
     for _, r in top.iterrows():
         n = int(r["number"])
         label = str(n) + (" (classic)" if r["classic"] else "")
-        rows.append([str(rank[n]), label, pct(r["value"]), pct(r["test_accuracy"]),
+        test = pct(r["test_accuracy"]) if n == selected else "withheld"
+        rows.append([str(rank[n]), label, pct(r["value"]), test,
                      *[fmt(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
                      secs(r["train_seconds"]), _count(r["parameter_count"]),
                      *([_over_seeds(conf, n)] if conf is not None else [])])
@@ -383,7 +477,10 @@ def _over_seeds(conf: Confirmation, trial: int) -> str:
 def _top_caption(data: StudyData, shown: int, k: int) -> str:
     done, tied, conf = data.completed, data.tied, data.confirmation
     text = (f"The {min(k, len(done))} best of {len(done)} completed trials by validation "
-            "accuracy (each one training with one seed, at its best epoch).")
+            "accuracy (each one training with one seed, at its best epoch). Test accuracy "
+            f"is shown for the selected trial (trial {int(data.best['number'])}, the highest "
+            "validation accuracy) only: shown for every row, it would invite choosing by it "
+            "after the fact.")
     if tied is None:
         return text + (" Highlighted: the single best trial. The ranking of these top trials "
                        "has not been checked against seed noise; "

@@ -54,9 +54,9 @@ class Look:
 
 COMPLETED = Look("COMPLETE", None, "completed", "#0173B2", "o")
 PRUNED = Look("PRUNED", False, "pruned", "#949494", "v", filled=False,
-              note="accuracy when stopped")
-DIVERGED = Look("PRUNED", True, "diverged", "#D55E00", "X")
-FAILED = Look("FAIL", None, "failed", "#222222", "x")
+              note="no final accuracy: on the floor")
+DIVERGED = Look("PRUNED", True, "diverged", "#D55E00", "X", note="on the floor")
+FAILED = Look("FAIL", None, "failed", "#222222", "x", note="on the floor")
 RUNNING = Look("RUNNING", None, "running", "#56B4E9", ".")
 LOOKS = (COMPLETED, PRUNED, DIVERGED, FAILED, RUNNING)  # legend order
 
@@ -80,6 +80,7 @@ TREND_COLOR = "#0173B2"
 NEGATIVE_COLOR = "#DE8F05"
 SECOND_COLOR = "#56B4E9"
 CMAP = "viridis"
+THIN_ALPHA = 0.35  # bins and cells with fewer trials than the report reads anything from
 ACC_LABEL = "Validation accuracy (%)"
 
 FONT_SCALE = 0.85  # a report page shows several figures side by side

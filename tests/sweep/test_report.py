@@ -38,7 +38,8 @@ from sweep.storage import open_storage
 from sweep.study import Settings, StudyPaths, create_or_check
 
 FIGURES = ("importance", "effects", "interactions", "history", "learning_curves", "cost",
-           "best_confusion", "best_per_class", "best_confused_examples")
+           "best_confusion", "best_per_class", "best_confused_examples", "edf", "parallel",
+           "sampler", "timeline")
 
 
 # ------------------------------------------------------------------ helpers
@@ -192,7 +193,10 @@ def test_report_of_a_real_study_has_every_file(real_report):
         svg = report / "figures" / f"{name}.svg"
         assert ET.parse(svg).getroot().tag.endswith("svg"), svg
     page = check_report(report)
-    assert sorted(Path(src).stem for src in page.images) == sorted(FIGURES)
+    trials = load("real", real_report[0].parent.parent).trials
+    pruned = ((trials["state"] == "PRUNED") & (trials["last_epoch"] < 3)).any()
+    expected = sorted(FIGURES + (("rungs",) if pruned else ()))
+    assert sorted(Path(src).stem for src in page.images) == expected
     assert {"glance", "importance", "effects", "best", "search", "failures-of-best"} <= page.ids
 
 
@@ -337,10 +341,13 @@ def test_report_of_fifty_trials_is_quick(tmp_path):
         add(study, dists, rng, TrialState.PRUNED, value=None)
     for _ in range(2):
         add(study, dists, rng, TrialState.PRUNED, value=None, diverged=True)
-    started = time.perf_counter()
+    started = time.process_time()
     index = write_report(load("fifty", tmp_path))
-    seconds = time.perf_counter() - started
-    assert seconds < 45, seconds
+    seconds = time.process_time() - started
+    # CPU seconds of this process, not wall time: the 2-core machine is shared with other
+    # test runs, which stretch wall time two- to threefold; the bound has room for 200
+    # bootstrap resamples of two importance methods and the views added since it was set
+    assert seconds < 60, seconds
     page = check_report(index.parent)
     stems = {Path(s).stem for s in page.images}
     assert {"importance", "effects", "interactions", "history", "cost"} <= stems
@@ -446,8 +453,12 @@ def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
             lo, hi = ax.get_ylim()
             assert 0.955 < lo < 0.970 and 0.987 < hi < 0.995, (fig.get_suptitle(), lo, hi)
         labels = [t.get_text() for t in fig.legends[0].get_texts()]
-        below = "(1 completed)" if fig is cost else "(1 completed, 6 pruned early)"
-        assert any(t.startswith("below ") and t.endswith(below) for t in labels), labels
+        # only completed trials have an accuracy on these axes: pruned ones are on the floor
+        # with their own marker, not "below" it
+        assert any(t.startswith("below ") and t.endswith("(1 completed)") for t in labels), \
+            labels
+        if fig is not cost:
+            assert "pruned (no final accuracy: on the floor)" in labels, labels
         for ax in axes:  # cost: the outlier; else also the pruned, the failed, the diverged
             assert _floor_points(ax) == (1 if fig is cost else 9)
     assert len(history.axes) == 1  # one outlier is no reason for a second, zoomed panel
@@ -464,20 +475,32 @@ def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
 
 
 def test_interaction_colours_span_the_cells(zoom_study):
+    """Only cells with at least MIN_SUPPORT trials get a colour; the colours span those
+    cells, not the outlier; the best trial's cell is outlined in every heatmap."""
     from sweep.report import figures, importances, prepare
-    from sweep.report.analysis import interaction_pairs
+    from sweep.report.analysis import MIN_SUPPORT, interaction_grid, interaction_pairs
 
     data = prepare(load("zoom", zoom_study))
-    fig = figures.interactions(data, interaction_pairs(data, importances(data).ranking()))
+    pairs = interaction_pairs(data, importances(data, n_boot=20).ranking())
+    fig = figures.interactions(data, pairs)
     meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None]
     assert meshes and min(m.get_clim()[0] for m in meshes) > 0.95  # not down to the outlier
-    means = np.concatenate([np.ravel(m.get_array()) for m in meshes])
-    assert np.nanmin(np.ma.filled(means, np.nan)) < 0.95  # whose cell is still drawn
-    colorbars = [m.colorbar for m in meshes if m.colorbar is not None]
-    assert colorbars and all(cb.extend == "min" for cb in colorbars)
+    assert all(m.get_clim() == meshes[0].get_clim() for m in meshes)  # one scale for all
     heatmaps = [ax for ax in fig.axes if " × " in ax.get_title()]
+    nb = int(np.clip(round(math.sqrt(len(data.completed)) / 1.5), 3, 5))
+    for ax, (a, b) in zip(heatmaps, pairs, strict=True):
+        mean, count, _, _ = interaction_grid(a, b, data.completed, nb)
+        mesh = next(c for c in ax.collections if c.get_array() is not None)
+        masked = np.ma.getmaskarray(mesh.get_array()).reshape(count.shape)
+        assert (masked == (count < MIN_SUPPORT)).all(), (count, masked)
+        assert len([p for p in ax.patches if p.get_hatch()]) == \
+            int(((count > 0) & (count < MIN_SUPPORT)).sum())
+        shown = mean[count >= MIN_SUPPORT]
+        if (shown < mesh.get_clim()[0]).any():
+            assert mesh.colorbar is None or mesh.colorbar.extend == "min"
     outlined = [ax for ax in heatmaps
-                if any(type(p).__name__ == "Rectangle" and not p.get_fill() for p in ax.patches)]
+                if any(type(p).__name__ == "Rectangle" and not p.get_fill() and not p.get_hatch()
+                       for p in ax.patches)]
     assert heatmaps and outlined == heatmaps  # the best trial's cell, in every heatmap
 
 
@@ -743,7 +766,7 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
            "2000) sit at the lower and upper edges" in edge
     summaries = findings.setting_summaries(data, None)
     hidden = next(row for row in summaries.rows if row[0] == "hidden_size")
-    assert "tied with the best: 40–2000" in hidden[3]
+    assert "tied with the best: 40–2000" in hidden[summaries.columns.index("Best range found")]
     assert not any("do not cover" in w for w in warnings)
 
     add(study, dists, rng, TrialState.COMPLETE, value=0.99)  # trial 12: now the top trial
@@ -756,3 +779,223 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
     assert data.confirmation is None and data.tied is None
     assert any("could not be read" in w and "confirm.json" in w
                for w in findings.warnings_for(data, None))
+
+
+# ------------------------------------------------------------------ statistics that hold up
+#
+# Synthetic studies written through Optuna into a real journal, with values from a known
+# function of the settings: accuracy rises with log(lr) by 6 points over its range, and
+# nothing else matters (plus noise of 0.1 point), so the right answers are known.
+
+def known_accuracy(params: dict, rng: np.random.Generator) -> float:
+    return float(0.90 + 0.06 * (math.log10(params["lr"]) + 3) / 3
+                 + rng.normal(0, 0.001))
+
+
+def add_known(study: optuna.Study, dists: dict, rng: np.random.Generator, k: int,
+              state: TrialState = TrialState.COMPLETE, stop: int = 4, **fixed) -> None:
+    """A trial whose accuracy after epoch e is the known function scaled by e/4; pruned
+    ones stop after epoch ``stop``. Worker pid and host as ``sweep run`` records them."""
+    params = sample(dists, rng) | fixed
+    final = known_accuracy(params, rng)
+    last = 4 if state == TrialState.COMPLETE else stop
+    curve = {e: final * (0.9 + 0.1 * e / 4) for e in range(1, last + 1)}
+    user = {"pid": 1000 + k % 2, "host": "testhost", "train_seconds": 2.0 + k % 5,
+            "epochs_trained": last, "parameter_count": int(params["hidden_size"]) * 795 + 10}
+    if state == TrialState.COMPLETE:
+        user |= {"test_accuracy": final - 0.002, "best_epoch": 4}
+    else:
+        user["reason"] = f"pruned at epoch {stop}"
+    study.add_trial(create_trial(params=params, distributions=dists, state=state,
+                                 value=max(curve.values()) if state == TrialState.COMPLETE
+                                 else None, user_attrs=user, intermediate_values=curve))
+
+
+@pytest.fixture(scope="module")
+def known_study(tmp_path_factory) -> Path:
+    """40 completed trials and 12 pruned (at epochs 1 and 2) of the known function."""
+    studies = tmp_path_factory.mktemp("known-studies")
+    study, dists, rng = api_study(studies, "known")
+    for k in range(52):
+        if k % 13 in (3, 7, 11):
+            add_known(study, dists, rng, k, TrialState.PRUNED, stop=1 + k % 2)
+        else:
+            add_known(study, dists, rng, k)
+    return studies
+
+
+@pytest.fixture(scope="module")
+def known(known_study):
+    from sweep.report import importances, prepare
+
+    data = prepare(load("known", known_study))
+    started = time.perf_counter()
+    imp = importances(data)
+    return data, imp, time.perf_counter() - started
+
+
+def test_the_important_setting_is_first_by_both_methods_inside_its_interval(known):
+    from sweep.report.importance import MIN_ABOVE, N_BOOT, agreement
+
+    data, imp, seconds = known
+    assert len(data.completed) == 40 and imp.n == 40 and imp.n_boot == N_BOOT >= 200
+    assert imp.methods() == ["PED-ANOVA", "fANOVA"]
+    for method in imp.methods():
+        assert imp.ranking(method)[0] == "lr", (method, imp.table)
+        row = imp.row("lr", method)
+        assert row["low"] <= row["importance"] <= row["high"] and row["inside"], row
+        assert row["importance"] > 0.5 and row["high"] - row["low"] < 0.6
+    # PED-ANOVA's quantile keeps at least 5 trials above it, and only just
+    assert math.ceil(imp.quantile * 40) == imp.above == MIN_ABOVE
+    text = agreement(imp)
+    assert "Both methods rank lr first" in text and "200 resamples of the 40 completed" in text
+    assert seconds < 40, seconds
+
+
+def test_a_setting_without_effect_gets_an_interval_with_zero_and_no_effect_sentence(known):
+    from sweep.report import findings
+
+    data, imp, _ = known
+    rho = imp.spearman.set_index("setting")
+    assert rho.loc["dropout", "low"] < 0 < rho.loc["dropout", "high"], rho.loc["dropout"]
+    assert rho.loc["dropout", "resamples"] >= 0.9 * imp.n_boot
+    assert rho.loc["lr", "low"] > 0.8, rho.loc["lr"]  # the real effect is clear
+    dropout, clear = findings.effect_text(data.param("dropout"), data.completed)
+    assert not clear and dropout.startswith("no difference distinguishable") and \
+        "includes zero" in dropout
+    lr, clear = findings.effect_text(data.param("lr"), data.completed)
+    assert clear and lr.startswith("mean accuracy") and "(n=" in lr
+    summaries = findings.setting_summaries(data, imp)
+    assert summaries.rows[0][0] == "lr"
+    assert summaries.columns[2:4] == ["PED-ANOVA share (95% CI)", "fANOVA share (95% CI)"]
+
+
+def test_rungs_compare_every_trial_at_the_same_epoch(known):
+    from sweep.report import views
+    from sweep.report.analysis import rung_epochs, values_at
+
+    data, _, _ = known
+    assert rung_epochs(data) == [1, 2]
+    at1 = values_at(data, 1)
+    assert len(at1) == 52  # every trial reported epoch 1
+    assert len(values_at(data, 2)) == 52 - 6  # those pruned at epoch 1 did not reach 2
+    fig = views.rungs(data)
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["after epoch 1\n(52 trials; 6 stopped)",
+                      "after epoch 2\n(46 trials; 6 stopped)"]
+
+
+def _one_batch_study(studies: Path, name: str, batches: list[int]) -> None:
+    study, dists, rng = api_study(studies, name)
+    for k, b in enumerate(batches):
+        add_known(study, dists, rng, k, batch_size=b)
+
+
+def test_n1_bins_are_faded_and_get_no_sentence_and_no_rank_correlation(tmp_path):
+    """The issue's case: one trial at batch 64, the rest at 128."""
+    from sweep.report import figures, findings, importances, prepare
+    from sweep.report import style as S
+    from sweep.report.analysis import interaction_pairs
+    from sweep.report.importance import spearman_text
+
+    _one_batch_study(tmp_path, "thin", [64] + [128] * 11)
+    data = prepare(load("thin", tmp_path))
+    imp = importances(data, n_boot=50)
+    batch = data.param("batch_size")
+    text, clear = findings.effect_text(batch, data.completed)
+    assert not clear and text.startswith("not enough support") and "64 (n=1)" in text
+    row = imp.spearman.set_index("setting").loc["batch_size"]
+    assert np.isnan(row["rho"]) and "64: 1, 128: 11" in row["why"], row
+    assert any(line.startswith("batch_size: no rank correlation given")
+               for line in spearman_text(imp))
+    fig = figures.setting_effects(data, imp)
+    panel = next(ax for ax in fig.axes if ax.get_title().startswith("batch_size"))
+    faded = [c for c in panel.collections if c.get_alpha() == S.THIN_ALPHA]
+    assert faded and all(np.allclose(np.asarray(c.get_offsets())[:, 0], 1) for c in faded)
+    means = [ln for ln in panel.get_lines() if ln.get_marker() == "D"]
+    assert all(len(ln.get_xdata()) == 1 and ln.get_linestyle() == "None" for ln in means)
+    heat = figures.interactions(data, interaction_pairs(data, imp.ranking()))
+    ax = next(a for a in heat.axes if a.get_title() == "lr × batch_size")
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    counts = [t.get_text() for t in ax.texts if t.get_text().startswith("n=")]
+    assert hatched and len(hatched) == len(counts) and "n=1" in counts
+    mesh = next(c for c in ax.collections if c.get_array() is not None)
+    shown = np.ma.getmaskarray(mesh.get_array())
+    assert (~shown).sum() <= len(data.completed) // 3  # only cells with 3+ trials coloured
+
+
+def test_a_study_at_one_batch_size_lists_what_it_never_explored(tmp_path):
+    from sweep.report import findings, prepare
+    from sweep.report.analysis import unexplored
+
+    _one_batch_study(tmp_path, "one-batch", [128] * 12)
+    data = prepare(load("one-batch", tmp_path))
+    assert unexplored(data.param("batch_size"), data.completed) == ["32", "64", "256", "512"]
+    makeup = findings.sample_makeup(data)
+    assert any("Not explored (no completed trial among the 12)" in line
+               and "batch_size: 32, 64, 256, 512" in line for line in makeup), makeup
+    assert any("batch_size (12 of 12 at 128)" in line for line in makeup), makeup
+    assert any("python -m sweep run --explore --study one-batch-explore" in line
+               for line in makeup), makeup
+    # fewer than 10 completed trials: PED-ANOVA cannot keep 5 above its quantile
+    from sweep.report import importances
+
+    study, dists, rng = api_study(tmp_path, "few")
+    for k in range(8):
+        add_known(study, dists, rng, k)
+    few = importances(prepare(load("few", tmp_path)), n_boot=20)
+    assert few.methods() == ["fANOVA"] and few.quantile is None
+    assert any(n.startswith("PED-ANOVA left out") and "this study has 8" in n
+               for n in few.notes), few.notes
+
+
+def test_unexplored_stretches_of_a_continuous_range():
+    import pandas as pd
+
+    from sweep.report.analysis import unexplored
+    from sweep.space import load_space
+
+    space = load_space(None)
+    dropout = space.param("dropout")  # [0, 0.7]
+    df = pd.DataFrame({dropout.column: [0.21, 0.25, 0.3, 0.35, 0.38, 0.66]})
+    assert unexplored(dropout, df) == ["below 0.21", "0.38–0.66"]
+
+
+def test_the_top_table_shows_test_accuracy_for_the_selected_trial_only(known):
+    from sweep.report import findings
+
+    data, _, _ = known
+    table = findings.top_table(data)
+    col = table.columns.index("Test accuracy")
+    selected = int(data.best["number"])
+    shown = [row for row in table.rows if row[col] != "withheld"]
+    assert len(table.rows) == 10 and len(shown) == 1
+    assert int(shown[0][1].split()[0]) == selected
+    assert shown[0][col] == f"{data.best['test_accuracy'] * 100:.2f}%"
+    assert f"selected trial (trial {selected}" in table.caption
+
+
+def test_report_of_the_known_study_has_every_new_figure(known_study):
+    index = write_report(load("known", known_study))
+    page = check_report(index.parent)
+    stems = {Path(s).stem for s in page.images}
+    assert {"rungs", "edf", "parallel", "sampler", "timeline", "importance", "effects",
+            "interactions", "history", "cost"} <= stems, stems
+    for name in ("rungs", "edf", "parallel", "sampler", "timeline"):
+        svg = index.parent / "figures" / f"{name}.svg"
+        assert ET.parse(svg).getroot().tag.endswith("svg"), svg
+    md = (index.parent / "report.md").read_text()
+    assert "## What the sample is" in md
+    assert "use the 40 completed trials of 52 finished" in md
+    assert "12: 6 at epoch 1, 6 at epoch 2" in md
+
+
+def test_explore_is_quasi_random_without_pruning(sweep_cli, run_args, tmp_path, check_error):
+    args = [a for a in run_args(tmp_path, "ex", 3) if a not in ("--pruner", "none")]
+    proc = sweep_cli(*args, "--explore")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    settings = load("ex", tmp_path).settings
+    assert (settings.sampler, settings.pruner) == ("qmc", "none")
+    proc = sweep_cli(*run_args(tmp_path, "ex2", 3), "--explore", "--sampler", "tpe")
+    check_error(proc, 2, "--explore means --sampler qmc", "--sampler tpe")
+    assert not (tmp_path / "ex2").exists()

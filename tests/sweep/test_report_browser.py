@@ -29,6 +29,19 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1366,800")
 
+def load_images(browser, index: Path) -> list[dict]:
+    """Open ``index`` and wait until the page and every image have loaded."""
+    browser.get(index.resolve().as_uri())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        images = browser.execute_script(ALL_IMAGES)
+        if browser.execute_script("return document.readyState") == "complete" and \
+                all(i["complete"] for i in images):
+            break
+        time.sleep(0.2)
+    return images
+
+
 ALL_IMAGES = """
 return Array.from(document.images).map(i => ({src: i.getAttribute('src'),
     complete: i.complete, width: i.naturalWidth, height: i.naturalHeight}));
@@ -65,18 +78,14 @@ def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cl
                      "--seeds", 2, "--jobs", 2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     index = write_report(load(main_study.name, studies), tmp_path / "report")
-    browser.get(index.resolve().as_uri())
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        images = browser.execute_script(ALL_IMAGES)
-        if browser.execute_script("return document.readyState") == "complete" and \
-                all(i["complete"] for i in images):
-            break
-        time.sleep(0.2)
+    images = load_images(browser, index)
     assert len(images) >= 7, images
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
-    assert "figures/seed_noise.png" in [i["src"] for i in images]
+    srcs = [i["src"] for i in images]
+    assert "figures/seed_noise.png" in srcs
+    for name in ("parallel", "edf", "sampler", "timeline", "best_per_class"):
+        assert f"figures/{name}.png" in srcs, (name, srcs)
     assert browser.execute_script("return !!document.getElementById('seed-noise')")
     assert browser.title.startswith(f"Study {main_study.name}")
     # laptop screen: the page fits its width, nothing needs a horizontal scroll
@@ -94,3 +103,21 @@ def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cl
         Path(keep).mkdir(parents=True, exist_ok=True)
         for shot in shots:
             shutil.copy(shot, Path(keep) / shot.name)
+
+
+def test_the_rungs_figure_of_a_pruned_study_opens_in_chromium(browser, tmp_path):
+    """A study with pruned trials (written through Optuna, values from a known function)
+    gets the rungs figure; it and every other image load in the browser."""
+    from optuna.trial import TrialState
+
+    from tests.sweep.test_report import add_known, api_study
+
+    study, dists, rng = api_study(tmp_path, "pruned")
+    for k in range(20):
+        add_known(study, dists, rng, k, *((TrialState.PRUNED, 1) if k % 4 == 1 else ()))
+    index = write_report(load("pruned", tmp_path))
+    images = load_images(browser, index)
+    srcs = [i["src"] for i in images]
+    assert "figures/rungs.png" in srcs and "figures/edf.png" in srcs, srcs
+    broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
+    assert not broken, f"images that did not load: {broken}"
