@@ -22,11 +22,17 @@ STUDY = "shared"
 MACHINES = ("machine-a", "machine-b", "machine-c")
 
 
+_STORAGES: dict[str, RDBStorage] = {}
+
+
 def shared_trials(url: str) -> list[FrozenTrial]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if url not in _STORAGES:
+            _STORAGES[url] = RDBStorage(url)
+        storage = _STORAGES[url]
         try:
-            study = optuna.load_study(study_name=STUDY, storage=RDBStorage(url))
+            study = optuna.load_study(study_name=STUDY, storage=storage)
         except KeyError:  # not created yet
             return []
     return study.get_trials(deepcopy=False)
@@ -73,7 +79,7 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_retried(tmp_path, 
     --trials and stop the study short."""
     url = postgres.new_database()
     runs = start_machines(tmp_path, run_args, url, trials=8,
-                          faults={"SWEEP_FAULT_SLEEP": 0.3}, extra=("--heartbeat", 1))
+                          faults={"SWEEP_FAULT_SLEEP": 1.0}, extra=("--heartbeat", 1))
     try:
         victim = wait_for(lambda: [t for t in shared_trials(url)
                                    if t.state == TrialState.RUNNING and t.intermediate_values
@@ -119,3 +125,21 @@ def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres, tr
     assert sorted(t.number for t in stored) == list(range(trials))
     assert len({t.user_attrs["host"] for t in stored}) >= 2  # more than one machine worked
     check_where_they_ran(tmp_path, stored)
+
+
+def test_a_plain_postgresql_url_runs_and_reads_a_study(tmp_path, run_args, postgres, sweep_cli,
+                                                      check_error):
+    """``postgresql://`` (no driver named) gets psycopg; the reading commands read the
+    study from the database; a bad --heartbeat is refused before anything is made."""
+    url = postgres.new_database().replace("postgresql+psycopg://", "postgresql://")
+    studies = tmp_path / "studies"
+    bad = sweep_cli(*run_args(studies, STUDY, trials=2), "--storage", url, "--heartbeat", 0)
+    check_error(bad, 2, "--heartbeat 0")
+    assert not studies.exists()
+    proc = sweep_cli(*run_args(studies, STUDY, trials=2), "--storage", url)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    listed = sweep_cli("trials", "-f", "json", "--study", STUDY, "--studies-dir", studies,
+                       "--storage", url)
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(row["number"] for row in json.loads(listed.stdout)) == [0, 1]
+    assert [t.state for t in shared_trials(url)] == [TrialState.COMPLETE] * 2
