@@ -108,6 +108,8 @@ def retry(storage: BaseStorage, study_name: str, trial: FrozenTrial) -> int | No
     if "retry_of" in trial.user_attrs:
         return None
     study = optuna.load_study(study_name=study_name, storage=storage)
+    if any(t.user_attrs.get("retry_of") == trial.number for t in study.get_trials(deepcopy=False)):
+        return None  # retried already (its worker and a run that found it silent both saw it)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # enqueue warns of fixed params outside a space
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})

@@ -29,7 +29,7 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 from mlp.memory import check_fits
 
-from .heartbeat import beating, beats, fail_dead_trials
+from .heartbeat import beating, beats, fail_dead_trials, retry
 from .lag import LaggedStorage, next_number, unfinished_before
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
@@ -178,6 +178,9 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
         except BaseException as exc:
             outcome = _tell_failure(study, trial, trial_dir, exc)
             if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
+                if beats(storage):  # lost to an interrupt or a dying run, not to its code
+                    with study_locks(job.paths, storage):
+                        retry(storage, job.paths.name, storage.get_trial(trial._trial_id))
                 raise
             return outcome
         try:

@@ -7,6 +7,7 @@ name (the fault injection's SWEEP_FAULT_HOST), all sharing one database on 127.0
 from __future__ import annotations
 
 import json
+import os
 import signal
 import warnings
 from pathlib import Path
@@ -141,5 +142,38 @@ def test_a_plain_postgresql_url_runs_and_reads_a_study(tmp_path, run_args, postg
     listed = sweep_cli("trials", "-f", "json", "--study", STUDY, "--studies-dir", studies,
                        "--storage", url)
     assert listed.returncode == 0, listed.stderr
-    assert sorted(row["number"] for row in json.loads(listed.stdout)) == [0, 1]
+    assert sorted(row["number"] for row in json.loads(listed.stdout)["trials"]) == [0, 1]
     assert [t.state for t in shared_trials(url)] == [TrialState.COMPLETE] * 2
+
+
+def test_a_killed_worker_is_retried_and_a_raising_trial_is_not(tmp_path, run_args, postgres):
+    """Infrastructure failures are retried once with the same settings and seed; a
+    trial whose own code raised fails for good (it would raise again)."""
+    url = postgres.new_database()
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=5, jobs=2, epochs=3), "--storage", url,
+                  cwd=tmp_path, log=tmp_path / "run",
+                  faults={"SWEEP_FAULT_RAISE": 1, "SWEEP_FAULT_SLEEP": 1.0})
+    try:
+        victim = wait_for(lambda: [t for t in shared_trials(url) if t.number != 1
+                                   and t.state == TrialState.RUNNING and t.intermediate_values],
+                          90, "a trial past its first epoch")[0]
+        os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+        rc = run.wait(180)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    trials = shared_trials(url)
+    by_number = {t.number: t for t in trials}
+    assert "killed" in by_number[victim.number].user_attrs["reason"]
+    retries = {t.user_attrs["retry_of"]: t for t in trials if "retry_of" in t.user_attrs}
+    assert list(retries) == [victim.number], retries
+    assert retries[victim.number].state == TrialState.COMPLETE
+    assert retries[victim.number].user_attrs["seed"] == by_number[victim.number].user_attrs["seed"]
+    assert by_number[1].state == TrialState.FAIL
+    assert "InjectedFault" in by_number[1].user_attrs["reason"]
+    assert len(finished_for_the_budget(trials)) == 5 and len(trials) == 6
+    assert all(t.state.is_finished() for t in trials)
+    doc = json.loads((studies / STUDY / "trials" / f"{retries[victim.number].number:04d}"
+                      / "trial.json").read_text())
+    assert doc["retry_of"] == victim.number
