@@ -177,3 +177,35 @@ def test_a_killed_worker_is_retried_and_a_raising_trial_is_not(tmp_path, run_arg
     doc = json.loads((studies / STUDY / "trials" / f"{retries[victim.number].number:04d}"
                       / "trial.json").read_text())
     assert doc["retry_of"] == victim.number
+
+
+def test_an_interrupted_trial_is_retried_by_the_next_run(tmp_path, run_args, postgres):
+    """Ctrl-C fails the trials in flight ("interrupted") and leaves one retry of each
+    waiting; the same command again runs the retries and reaches the total."""
+    url = postgres.new_database()
+    studies = tmp_path / "studies"
+    args = [*run_args(studies, STUDY, trials=3, jobs=1, epochs=3), "--storage", url]
+    run = Running(*args, cwd=tmp_path, log=tmp_path / "first",
+                  faults={"SWEEP_FAULT_SLEEP": 1.0})
+    try:
+        wait_for(lambda: [t for t in shared_trials(url)
+                          if t.state == TrialState.RUNNING and t.intermediate_values],
+                 90, "a trial past its first epoch")
+        run.signal_group(signal.SIGINT)
+        assert run.wait(60) == 130, run.output()
+    finally:
+        run.close()
+    interrupted = [t for t in shared_trials(url) if t.state == TrialState.FAIL]
+    assert [t.user_attrs["reason"] for t in interrupted] == ["interrupted"]
+    waiting = [t for t in shared_trials(url) if t.state == TrialState.WAITING]
+    assert [t.user_attrs["retry_of"] for t in waiting] == [interrupted[0].number]
+    again = Running(*args, cwd=tmp_path, log=tmp_path / "second")
+    try:
+        assert again.wait(120) == 0, again.output()
+    finally:
+        again.close()
+    trials = shared_trials(url)
+    assert all(t.state.is_finished() for t in trials)
+    assert len(finished_for_the_budget(trials)) == 3
+    retry = next(t for t in trials if t.number == waiting[0].number)
+    assert retry.state == TrialState.COMPLETE and retry.params == interrupted[0].params
