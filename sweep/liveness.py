@@ -41,8 +41,7 @@ def pid_alive(pid: int) -> bool:
 def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, number: int,
                reason: str) -> TrialOutcome:
     """Fail a RUNNING trial of any process with ``reason``, and rewrite its trial.json."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    trial_id = _trial_id(storage, study, number)
     storage.set_trial_user_attr(trial_id, "reason", reason)
     storage.set_trial_state_values(trial_id, TrialState.FAIL)
     outcome = TrialOutcome.from_frozen(storage.get_trial(trial_id))
@@ -54,23 +53,24 @@ def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, num
 
 
 def fail_stale_trials(storage: BaseStorage, study: optuna.Study, paths: StudyPaths,
-                      reason: str, pids: set[int] | None = None, lost: bool = True) -> list[int]:
+                      reason: str, pids: set[int] | None = None) -> list[int]:
     """Fail RUNNING trials whose worker process is gone; ``pids`` restricts the sweep
-    to trials of those workers (a run cleaning up after its own). ``lost``: the trials
-    were lost to the infrastructure (a killed or stalled worker, an interrupt), so in a
-    shared database study each gets one retry (heartbeat.py), under the same locks."""
+    to trials of those workers (a run cleaning up after its own). Such trials were lost
+    to the infrastructure (a killed or stalled worker, an interrupt, a run that died),
+    so in a shared database study each gets one retry (heartbeat.py), under the same
+    locks."""
     with study_locks(paths, storage):
         stale = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                  if _is_stale(t, isinstance(storage, JournalStorage), pids)]
         for number in stale:
-            outcome = fail_trial(storage, study, paths, number, reason)
-            if lost and beats(storage):
-                retry(storage, study.study_name, storage.get_trial(outcome_id(storage, study,
-                                                                              outcome.number)))
+            fail_trial(storage, study, paths, number, reason)
+            if beats(storage):
+                retry(storage, study.study_name, storage.get_trial(_trial_id(storage, study,
+                                                                             number)))
     return stale
 
 
-def outcome_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
+def _trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
     return storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(study.study_name), number)
 

@@ -166,7 +166,7 @@ class _Run:
         elif self.cut_at is not None and time.monotonic() - self.cut_at > INTERRUPT_GRACE:
             self.cut_at = float("inf")  # once
             self.kill_slots(self.pool.slots,
-                            "stopped at the run's time-out (worker did not respond)", lost=False)
+                            "stopped at the run's time-out (worker did not respond)")
 
     def watch_for_stalls(self) -> None:
         """Fail the trial of a worker that shows no sign of progress (stopped, hung) for
@@ -198,11 +198,11 @@ class _Run:
             self.say(f"trial {number} failed: its heartbeat stopped (run or machine died); "
                      "retry enqueued")
 
-    def kill_slots(self, slots: list[Slot], reason: str, lost: bool = True) -> None:
+    def kill_slots(self, slots: list[Slot], reason: str) -> None:
         pids = {s.pid for s in slots if s.pid is not None}
         for slot in slots:
             slot.kill()
-        fail_stale_trials(self.storage, self.study, self.job.paths, reason, pids=pids, lost=lost)
+        fail_stale_trials(self.storage, self.study, self.job.paths, reason, pids=pids)
 
     def trial_finished(self, outcome: TrialOutcome) -> None:
         if self.on_result is not None:
