@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 
 import optuna
-import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -107,11 +106,11 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_retried(tmp_path, 
     check_where_they_ran(tmp_path, trials)
 
 
-@pytest.mark.parametrize("trials", [7])
-def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres, trials):
+def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres):
     """Each machine counts, then asks: with the count made stale on purpose (a pause
     between the two), only a lock in the database keeps them from overshooting."""
     url = postgres.new_database()
+    trials = 7
     runs = start_machines(tmp_path, run_args, url, trials=trials,
                           faults={"SWEEP_FAULT_COUNT_SLEEP": 0.5})
     try:
