@@ -16,8 +16,9 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalStorage
 from optuna.trial import TrialState
 
+from .heartbeat import beats, retry
 from .records import TrialOutcome, read_record_state, write_record
-from .study import StudyPaths, study_lock
+from .study import StudyPaths, study_locks
 
 # a trial in a shared database that never recorded its worker is given this long
 PID_GRACE = timedelta(minutes=10)
@@ -40,8 +41,7 @@ def pid_alive(pid: int) -> bool:
 def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, number: int,
                reason: str) -> TrialOutcome:
     """Fail a RUNNING trial of any process with ``reason``, and rewrite its trial.json."""
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    trial_id = _trial_id(storage, study, number)
     storage.set_trial_user_attr(trial_id, "reason", reason)
     storage.set_trial_state_values(trial_id, TrialState.FAIL)
     outcome = TrialOutcome.from_frozen(storage.get_trial(trial_id))
@@ -55,13 +55,24 @@ def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, num
 def fail_stale_trials(storage: BaseStorage, study: optuna.Study, paths: StudyPaths,
                       reason: str, pids: set[int] | None = None) -> list[int]:
     """Fail RUNNING trials whose worker process is gone; ``pids`` restricts the sweep
-    to trials of those workers (a run cleaning up after its own)."""
-    with study_lock(paths):
+    to trials of those workers (a run cleaning up after its own). Such trials were lost
+    to the infrastructure (a killed or stalled worker, an interrupt, a run that died),
+    so in a shared database study each gets one retry (heartbeat.py), under the same
+    locks."""
+    with study_locks(paths, storage):
         stale = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                  if _is_stale(t, isinstance(storage, JournalStorage), pids)]
         for number in stale:
             fail_trial(storage, study, paths, number, reason)
+            if beats(storage):
+                retry(storage, study.study_name, storage.get_trial(_trial_id(storage, study,
+                                                                             number)))
     return stale
+
+
+def _trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
+    return storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), number)
 
 
 def _is_stale(t: optuna.trial.FrozenTrial, local: bool, pids: set[int] | None) -> bool:

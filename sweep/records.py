@@ -53,6 +53,7 @@ class TrialOutcome:
     diverged: bool = False
     reason: str = ""  # why a trial was pruned or failed
     seed: int | None = None
+    retry_of: int | None = None  # the trial this one retries (lost to a dead worker or machine)
     pid: int | None = None
     host: str | None = None
     experiment_dir: str | None = None

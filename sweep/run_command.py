@@ -14,6 +14,7 @@ import optuna
 from mlp.config import Config
 
 from .errors import UsageError
+from .heartbeat import DEFAULT_HEARTBEAT, GRACE_BEATS, MAX_HEARTBEAT
 from .lag import DEFAULT_LAG, MAX_LAG
 from .options import Command, add_study_args, parse_duration
 from .overrides import add_override_flags, apply_overrides
@@ -51,6 +52,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="trial k learns only from trials 0..k-1-N, once they have finished, "
                         "so the study does not depend on timing or --jobs "
                         f"(default {DEFAULT_LAG}; off: from whatever has finished)")
+    p.add_argument("--heartbeat", type=int, default=None, metavar="SECONDS",
+                   help="with a database storage: seconds between a running trial's "
+                        f"heartbeats; a trial silent for {GRACE_BEATS} of them is failed and "
+                        f"retried by any run (default {DEFAULT_HEARTBEAT}; stored in the study)")
     p.add_argument("--timeout", default=None,
                    help="stop starting trials after this long (e.g. 90s, 30m, 2h)")
     p.add_argument("--stall-timeout", default=None,
@@ -79,11 +84,14 @@ def settings_from_args(args: argparse.Namespace, stored: Settings | None) -> Set
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise UsageError(f"--seed {args.seed}: must be in [0, 2**32)")
     explore(args)
+    if args.heartbeat is not None and not 1 <= args.heartbeat <= MAX_HEARTBEAT:
+        raise UsageError(f"--heartbeat {args.heartbeat}: must be 1 to {MAX_HEARTBEAT} seconds")
     defaults = stored or Settings(config, space)
     settings = Settings(config, space, args.sampler or defaults.sampler,
                         args.pruner or defaults.pruner,
                         defaults.seed if args.seed is None else args.seed,
-                        defaults.lag if args.lag is None else parse_lag(args.lag))
+                        defaults.lag if args.lag is None else parse_lag(args.lag),
+                        defaults.heartbeat if args.heartbeat is None else args.heartbeat)
     make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
     return settings
 

@@ -18,11 +18,12 @@ from optuna.trial import TrialState
 
 from mlp.experiment import read_history
 
+from .heartbeat import beats, fail_dead_trials
 from .liveness import fail_stale_trials, sync_records
 from .progress import Progress
 from .records import TrialOutcome
 from .storage import open_storage
-from .study import Settings, StudyPaths, load_study
+from .study import Settings, StudyPaths, load_study, study_locks
 from .trial import TrialJob, run_trial
 from .workers import (
     INTERRUPT_GRACE,
@@ -83,7 +84,8 @@ class _Run:
                  progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None
                  ) -> None:
         self.job, self.timeout, self.progress, self.on_result = job, timeout, progress, on_result
-        self.storage = open_storage(job.paths.journal, job.storage_url)
+        self.storage = open_storage(job.paths.journal, job.storage_url,
+                                    heartbeat=job.settings.heartbeat)
         self.study = load_study(job.paths, self.storage)
         self.pool = Pool(lambda: (run_trial, job), jobs, job.paths.root, say=self.say,
                          on_start=self.use_terminal)
@@ -92,6 +94,7 @@ class _Run:
         self.fail_streak = 0
         self.stall_limit = stall_limit
         self.stalls_checked = 0.0
+        self.dead_checked = time.monotonic()
         self.cut_at: float | None = None  # when the time-out's grace ran out
 
     def say(self, message: str) -> None:
@@ -132,6 +135,7 @@ class _Run:
     def on_event(self, event: Event | None) -> None:
         self.watch_the_clock()
         self.watch_for_stalls()
+        self.watch_other_machines()
         if isinstance(event, TaskDone):
             self.trial_finished(event.result)
         elif isinstance(event, WorkerDied):
@@ -180,6 +184,19 @@ class _Run:
                 self.say(f"trial {t.number}: no progress for {quiet:.0f}s (limit {limit:.0f}s); "
                          f"its worker {slot.pid} is stopped or hung: replacing it")
                 self.kill_slots([slot], f"no progress for {quiet:.0f}s: worker stopped or hung")
+
+    def watch_other_machines(self) -> None:
+        """In a shared database study, fail (and retry) trials whose heartbeat stopped,
+        also while every worker of this run is busy training (heartbeat.py)."""
+        if not beats(self.storage) or \
+                time.monotonic() - self.dead_checked < self.job.settings.heartbeat:
+            return
+        self.dead_checked = time.monotonic()
+        with study_locks(self.job.paths, self.storage):
+            failed = fail_dead_trials(self.storage, self.job.paths.name)
+        for number in failed:
+            self.say(f"trial {number} failed: its heartbeat stopped (run or machine died); "
+                     "retry enqueued")
 
     def kill_slots(self, slots: list[Slot], reason: str) -> None:
         pids = {s.pid for s in slots if s.pid is not None}

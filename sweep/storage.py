@@ -12,16 +12,21 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import threading
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from .errors import StudyError, UsageError
+from .heartbeat import grace_seconds
 
 
 class JournalDamaged(StudyError):
@@ -180,6 +185,7 @@ def _whole_lines_length(f: Any, path: str) -> int:
 
 CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
 STATEMENT_TIMEOUT_MS = 120_000  # a server that accepts and never answers
+TABLE_RACE_ATTEMPTS = 5  # tries to open a new database that other machines set up too
 
 # per driver: how to bound the connection and each statement, so a silent server is
 # a one-line error within seconds, never a hang
@@ -191,11 +197,16 @@ _TIMEOUTS: dict[str, dict[str, Any]] = {
 }
 
 
-def open_storage(journal: Path, url: str | None = None, *, create: bool = True) -> BaseStorage:
+def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
+                 heartbeat: int | None = None) -> BaseStorage:
     """The journal file storage at ``journal``, or any Optuna database URL.
 
     With ``create`` false (the reading commands) nothing is created: a missing SQLite
     file or a database without Optuna's tables is an error, not a new empty study.
+    ``heartbeat``: a database storage whose running trials beat every that many
+    seconds, and whose trials silent for `GRACE_BEATS` beats are dead (heartbeat.py).
+    A plain ``postgresql://`` URL gets the psycopg (3) driver, whatever SQLAlchemy's
+    default for it is (psycopg2 before SQLAlchemy 2.1).
     """
     if not url:
         if not create and not journal.is_file():
@@ -212,9 +223,29 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True) 
             raise StudyError(f"--storage {mask_url(url)}: no such database file")
         _check_sqlite_is_optunas(Path(database), url)
     connect_args = _TIMEOUTS.get(parsed.get_backend_name(), {})
+    engine_url = url
+    if parsed.drivername == "postgresql":
+        engine_url = parsed.set(drivername="postgresql+psycopg").render_as_string(
+            hide_password=False)
+    beats = {} if heartbeat is None else {"heartbeat_interval": heartbeat,
+                                          "grace_period": grace_seconds(heartbeat)}
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
     try:
-        return RDBStorage(url, engine_kwargs={"connect_args": connect_args} if connect_args
-                          else None, skip_table_creation=not create)
+        for attempt in range(TABLE_RACE_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():  # the heartbeat is "experimental" (Optuna 2.9)
+                    warnings.simplefilter("ignore", ExperimentalWarning)
+                    return RDBStorage(engine_url, engine_kwargs={"connect_args": connect_args}
+                                      if connect_args else None,
+                                      skip_table_creation=not create, **beats)
+            except (IntegrityError, ProgrammingError):
+                # machines that start on a new database together all create Optuna's
+                # tables; the losers fail on a duplicate, and find the tables made
+                if not create or attempt == TABLE_RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 + random.random())
+        raise AssertionError("unreachable")
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None

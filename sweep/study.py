@@ -32,7 +32,9 @@ from mlp.atomic import write_json
 from mlp.config import Config
 from mlp.experiment import read_json
 
+from .dblock import database_lock
 from .errors import StudyError, UsageError
+from .heartbeat import DEFAULT_HEARTBEAT
 from .lag import DEFAULT_LAG
 from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler, sampler_seed
 from .space import Space, describe_difference
@@ -52,6 +54,8 @@ class Settings:
     the run's options applied); each trial overrides the sampled settings and its seed.
     ``lag``: trial k learns from trials 0..k-1-lag only (sweep/lag.py); None in studies
     made before it existed, whose trials learn from whatever has finished.
+    ``heartbeat``: seconds between a running trial's heartbeats in a database storage
+    (sweep/heartbeat.py); stored so that every machine judges dead trials alike.
     """
 
     config: Config
@@ -60,6 +64,7 @@ class Settings:
     pruner: str = DEFAULT_PRUNER
     seed: int = 0
     lag: int | None = DEFAULT_LAG
+    heartbeat: int = DEFAULT_HEARTBEAT
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form. The space's fixed values live in the config; the space
@@ -67,7 +72,8 @@ class Settings:
         space = self.space.to_dict()
         space["fixed"] = sorted(space["fixed"])
         return {"config": self.config.to_dict(), "space": space, "sampler": self.sampler,
-                "pruner": self.pruner, "seed": self.seed, "lag": self.lag}
+                "pruner": self.pruner, "seed": self.seed, "lag": self.lag,
+                "heartbeat": self.heartbeat}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -77,7 +83,8 @@ class Settings:
                                  "fixed": {name: config.value(name) for name in fixed}})
         lag = raw.get("lag")
         return cls(config, space, raw["sampler"], raw["pruner"], int(raw["seed"]),
-                   None if lag is None else int(lag))
+                   None if lag is None else int(lag),
+                   int(raw.get("heartbeat", DEFAULT_HEARTBEAT)))
 
 
 def check_name(name: str) -> str:
@@ -131,6 +138,14 @@ def study_lock(paths: StudyPaths) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextmanager
+def study_locks(paths: StudyPaths, storage: BaseStorage) -> Iterator[None]:
+    """The study lock of this machine, then, for a study in a PostgreSQL database, the
+    lock between all machines (sweep/dblock.py): always taken in this order."""
+    with study_lock(paths), database_lock(storage, paths.name):
+        yield
+
+
 def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | None = None,
                next_number: int | None = None) -> optuna.Study:
     """Open an existing study; with ``settings``, with the sampler (seeded for the trial
@@ -161,7 +176,7 @@ def stored_settings(study: optuna.Study) -> Settings:
 def create_or_check(paths: StudyPaths, storage: BaseStorage, settings: Settings,
                     storage_url: str | None) -> optuna.Study:
     """Create the study with its settings, or check that an existing one has the same."""
-    with study_lock(paths):
+    with study_locks(paths, storage):
         if paths.name in optuna.get_all_study_names(storage):
             study = optuna.load_study(study_name=paths.name, storage=storage)
             stored = stored_settings(study)
@@ -235,6 +250,8 @@ class Counts:
     pruned: int = 0
     failed: int = 0
     running: int = 0
+    retried: int = 0  # failed trials with a retry: their retry counts instead
+
 
     @property
     def finished(self) -> int:
@@ -242,6 +259,11 @@ class Counts:
 
 
 def count(trials: list[FrozenTrial]) -> Counts:
+    """Trials by state. A failed trial that was retried (sweep/heartbeat.py) is
+    counted apart, not as finished: its retry takes its place toward --trials."""
+    retried_numbers = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    retried = sum(t.state == TrialState.FAIL and t.number in retried_numbers for t in trials)
     states = [t.state for t in trials]
     return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED),
-                  states.count(TrialState.FAIL), states.count(TrialState.RUNNING))
+                  states.count(TrialState.FAIL) - retried, states.count(TrialState.RUNNING),
+                  retried)

@@ -12,12 +12,14 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
@@ -27,11 +29,12 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 from mlp.memory import check_fits
 
+from .heartbeat import beating, beats, fail_dead_trials, retry
 from .lag import LaggedStorage, next_number, unfinished_before
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
 from .storage import open_storage
-from .study import Settings, StudyPaths, count, load_study, study_lock
+from .study import Settings, StudyPaths, count, load_study, study_locks
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class RunGone(BaseException):
 
 
 LAG_POLL = 0.2  # seconds between looks at the trials a new trial waits for
+SHARED_POLL = 1.0  # ... at a shared study whose last trials run on other machines
 
 _DATA: dict[tuple, Dataset] = {}
 _STORAGES: dict[tuple, BaseStorage] = {}
@@ -70,15 +74,21 @@ def dataset_for(config: Config) -> Dataset:
 
 def _storage(job: TrialJob) -> BaseStorage:
     # one storage per worker process: a journal is then read once, not once per trial
-    key = (job.paths, job.storage_url)
+    key = (job.paths, job.storage_url, job.settings.heartbeat)
     if key not in _STORAGES:
-        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url)
+        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url,
+                                      heartbeat=job.settings.heartbeat)
     return _STORAGES[key]
+
+
+def seed_of(settings: Settings, trial: optuna.Trial) -> int:
+    """A trial's training seed; a retry (``retry_of``) trains with its original's."""
+    return trial_seed(settings.seed, int(trial.user_attrs.get("retry_of", trial.number)))
 
 
 def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
     overrides = settings.space.suggest(trial)
-    overrides["training.seed"] = trial_seed(settings.seed, trial.number)
+    overrides["training.seed"] = seed_of(settings, trial)
     return settings.config.with_overrides(overrides)
 
 
@@ -113,48 +123,75 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
 
 
 def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Trial] | None:
-    """The study's next trial, created under the study lock, or None when it has enough.
+    """The study's next trial, created under the study's locks, or None when it has enough.
 
-    In a study with a lag, the trial waits first (outside the lock) for the trials it
-    learns from, and its sampler and pruner see only those (sweep/lag.py)."""
+    In a study with a lag, the trial waits first (outside the locks) for the trials it
+    learns from, and its sampler and pruner see only those (sweep/lag.py). In a study
+    whose trials beat (a database shared by machines), trials that stopped beating are
+    failed and retried first, and a worker with no trial to start waits while others
+    run, until the study has enough: one of them may die and need its retry run."""
     lag = job.settings.lag
+    shared = beats(storage)
+    swept = float("-inf")
     while True:
-        with study_lock(job.paths):
+        with study_locks(job.paths, storage):
+            if shared and time.monotonic() - swept >= job.settings.heartbeat:
+                fail_dead_trials(storage, job.paths.name)
+                swept = time.monotonic()
             study_id = storage.get_study_id_from_name(job.paths.name)
             trials = storage.get_all_trials(study_id, deepcopy=False)
             counts = count(trials)
-            if counts.finished + counts.running >= job.target:
+            if counts.finished >= job.target or (
+                    not shared and counts.finished + counts.running >= job.target):
                 return None
             number = next_number(trials)
-            if lag is None or not unfinished_before(trials, number, lag):
+            room = counts.finished + counts.running < job.target
+            if room and (lag is None or not unfinished_before(trials, number, lag)):
                 view = storage if lag is None else LaggedStorage(storage, number - lag)
                 study = load_study(job.paths, view, job.settings, len(trials))
-                trial = study.ask()
+                with warnings.catch_warnings():  # "heartbeat is meant for optimize()"
+                    warnings.simplefilter("ignore")
+                    trial = study.ask()
+                if shared:  # before anything else: a trial that never beat is never stale
+                    storage.record_heartbeat(trial._trial_id)
                 trial.set_user_attr("pid", os.getpid())
                 trial.set_user_attr("host", socket.gethostname())
                 return study, trial
-        time.sleep(LAG_POLL)
+        time.sleep(LAG_POLL if room else SHARED_POLL)
 
 
 def run_trial(job: TrialJob) -> TrialOutcome | None:
     """Run the study's next trial, if it still needs one; its outcome for the parent."""
-    asked = _ask(job, _storage(job))
+    storage = _storage(job)
+    asked = _ask(job, storage)
     if asked is None:
         return None
     study, trial = asked
     trial_dir = job.paths.trial_dir(trial.number)
-    trial.set_user_attr("seed", trial_seed(job.settings.seed, trial.number))
-    trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
-    try:
-        _make_trial_dir(trial_dir)
-        write_record(trial_dir, TrialOutcome.running(trial))
-        result = objective(trial, job.settings, job.paths, job.plots)
-    except BaseException as exc:
-        outcome = _tell_failure(study, trial, trial_dir, exc)
-        if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
-            raise
-        return outcome
-    return _tell_result(study, trial, trial_dir, result)
+    with beating(storage, trial._trial_id):
+        trial.set_user_attr("seed", seed_of(job.settings, trial))
+        trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
+        try:
+            _make_trial_dir(trial_dir)
+            write_record(trial_dir, TrialOutcome.running(trial))
+            result = objective(trial, job.settings, job.paths, job.plots)
+        except BaseException as exc:
+            outcome = _tell_failure(study, trial, trial_dir, exc)
+            if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
+                if beats(storage):  # lost to an interrupt or a dying run, not to its code
+                    with study_locks(job.paths, storage):
+                        retry(storage, job.paths.name, storage.get_trial(trial._trial_id))
+                raise
+            return outcome
+        try:
+            return _tell_result(study, trial, trial_dir, result)
+        except UpdateFinishedTrialError:
+            # failed meanwhile by a run that found it silent (a machine too loaded to beat
+            # in time); its retry is enqueued, and the storage's word stands
+            outcome = TrialOutcome.from_frozen(storage.get_trial(trial._trial_id))
+            with suppress(OSError):
+                write_record(trial_dir, outcome)
+            return outcome
 
 
 def _make_trial_dir(trial_dir: Path) -> None:
@@ -177,9 +214,13 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir: Path,
         reason = "interrupted"
     else:
         reason = f"{type(exc).__name__}: {exc}"
-    trial.set_user_attr("reason", reason)
-    trial.set_user_attr("traceback", traceback.format_exc())
-    outcome = TrialOutcome.from_frozen(study.tell(trial, state=TrialState.FAIL))
+    try:
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("traceback", traceback.format_exc())
+        frozen = study.tell(trial, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:  # already failed by a run that found it silent
+        frozen = study._storage.get_trial(trial._trial_id)
+    outcome = TrialOutcome.from_frozen(frozen)
     with suppress(OSError):  # the storage has it; a folder that cannot be written is why
         write_record(trial_dir, outcome)
     return outcome

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 
 from sweep.storage import open_storage
 from sweep.study import StudyPaths
+from tests.sweep.postgres import Cluster
 
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -56,6 +57,21 @@ def sweep_cli(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
         return run_sweep(*args, cwd=cwd or scratch, env=env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL server on 127.0.0.1 for the session, stopped at the end
+    (also when a test fails). Skips only where PostgreSQL or its driver is missing."""
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the test extra")
+    try:
+        cluster = Cluster()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

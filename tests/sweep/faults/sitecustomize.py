@@ -20,10 +20,16 @@ Nothing happens unless one of these variables is set:
     SWEEP_FAULT_ASK_SLEEP   seconds to sleep right after optuna's Study.ask() has created
                         a trial (a slow storage): a window to kill a worker in
     SWEEP_FAULT_TELL_SLEEP  the same right after Study.tell() has finished a trial
+    SWEEP_FAULT_HOST    the host name this process reports (socket.gethostname): several
+                        runs on one machine act as runs on machines of those names
+    SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
+                        and is about to create one (sweep.lag.next_number): a window in
+                        which another machine's count would go stale
 
 It replaces module attributes looked up at call time: ``mlp.experiment.train`` and
-``mlp.train.softmax_cross_entropy``, and ``mlp.experiment.run_experiment`` (which is
-told the trial number) before ``sweep.trial`` imports it. Production code has no hooks.
+``mlp.train.softmax_cross_entropy``, ``socket.gethostname``, and
+``mlp.experiment.run_experiment`` (which is told the trial number) and
+``sweep.lag.next_number`` before ``sweep.trial`` imports them. Production code has no hooks.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import os
 
 _VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
          "SWEEP_FAULT_STUCK",
-         "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP")
+         "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP",
+         "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP")
 
 
 class InjectedFault(RuntimeError):
@@ -116,6 +123,23 @@ def _install() -> None:
             return real_load(*args, **kwargs)
 
         D.load_dataset = load_dataset
+
+    host = os.environ.get("SWEEP_FAULT_HOST", "").strip()
+    if host:
+        import socket
+
+        socket.gethostname = lambda: host
+
+    count_sleep = float(os.environ.get("SWEEP_FAULT_COUNT_SLEEP", "0") or 0)
+    if count_sleep > 0:
+        L = importlib.import_module("sweep.lag")
+        real_next = L.next_number
+
+        def next_number(trials):
+            time.sleep(count_sleep)
+            return real_next(trials)
+
+        L.next_number = next_number
 
     for method in ("ask", "tell"):
         pause = float(os.environ.get(f"SWEEP_FAULT_{method.upper()}_SLEEP", "0") or 0)

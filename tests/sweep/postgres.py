@@ -1,0 +1,87 @@
+"""A throw-away PostgreSQL cluster for the tests: initdb in a temporary folder, a free
+port on 127.0.0.1, stopped and deleted at the end.
+
+The server runs as the current user, or, when the tests run as root (initdb refuses
+root), as ``nobody``. Each test asks for a database of its own (`new_database`), so
+tests never see each other's studies.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+SUPERUSER = "sweep"
+
+
+def find_binary(name: str) -> str | None:
+    """A PostgreSQL program from PATH, or from Debian's versioned folder."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """One running PostgreSQL server on 127.0.0.1 (trust authentication, loopback only)."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise FileNotFoundError("PostgreSQL's initdb/pg_ctl are not installed "
+                                    "(Debian: apt-get install postgresql)")
+        self.pg_ctl = pg_ctl
+        self.folder = Path(tempfile.mkdtemp(prefix="sweep-pg-"))
+        self.data = self.folder / "data"
+        self.log = self.folder / "server.log"
+        self.port = free_port()
+        self.run_as = "nobody" if os.geteuid() == 0 else None
+        if self.run_as:
+            shutil.chown(self.folder, self.run_as)
+        self._run(initdb, "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
+                  "--no-sync")
+        self._run(pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                  "-c fsync=off -c max_connections=200", "start")
+
+    def _run(self, *command: str) -> None:
+        if self.run_as:
+            command = ("runuser", "-u", self.run_as, "--", *command)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                              cwd=self.folder)
+        if proc.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(command)} failed: {proc.stderr.strip()}\n{log}")
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of a database, with the psycopg (3) driver named."""
+        return f"postgresql+psycopg://{SUPERUSER}:pw@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A fresh, empty database; its URL."""
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER,
+                             dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        try:
+            self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
