@@ -135,6 +135,16 @@ class Config:
             })
         return cls(**parts)
 
+    @classmethod
+    def from_record(cls, raw: dict[str, Any]) -> Config:
+        """A config as a run recorded it (config.json, a study's settings). A key the
+        record lacks was written before the key existed, and takes the value that
+        behaves as that older version did, not today's default."""
+        config = cls.from_dict(raw)
+        missing = {key: value for key, value in RECORDED_BEFORE.items()
+                   if key.split(".")[1] not in (raw.get(key.split(".")[0]) or {})}
+        return config.with_overrides(missing) if missing else config
+
     def value(self, name: str) -> Any:
         """The value of ``section.key`` or of an unambiguous bare ``key``."""
         section, key = resolve_key(name)
@@ -148,6 +158,9 @@ class Config:
             sections[section][key] = value
         return Config.from_dict(sections)
 
+
+# keys added after runs were first recorded, with the value that reproduces those runs
+RECORDED_BEFORE: dict[str, Any] = {"training.chance_epochs": 0}
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 

@@ -104,19 +104,21 @@ def write_config(out_dir: Path, config: Config, extra: dict[str, Any] | None = N
 CONFIG_MAX_BYTES = 1 << 20  # a config.json is about 1 KB; a file 1000 times that is not one
 
 
-def read_config_file(path: str | os.PathLike) -> tuple[Config, dict[str, Any]]:
+def read_config_file(path: str | os.PathLike, *, recorded: bool = False
+                     ) -> tuple[Config, dict[str, Any]]:
     """The config and the environment block of a config.json written by a run or by hand.
 
     Any way the file can be unusable (missing, not a regular file, too large, not
     UTF-8, not JSON, nested too deeply for the parser, a bad value) is one
     `ConfigError` naming the file: the file comes from a user, not from this code.
+    ``recorded``: the file is a run's record, read as `Config.from_record` does.
     """
     path = Path(path)
     raw = _read_json(path)
     environment = raw.pop("environment", {}) if isinstance(raw, dict) else {}
     try:
-        config = Config.from_dict(raw)
-    except (ConfigError, TypeError) as exc:
+        config = Config.from_record(raw) if recorded else Config.from_dict(raw)
+    except (ConfigError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return config, environment if isinstance(environment, dict) else {}
 
@@ -285,11 +287,12 @@ def plot_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None) -> 
     """Draw a trained experiment's figures from its directory (its history and best
     checkpoint), as the run would have; returns the plots folder. For runs trained
     without figures, e.g. a sweep's pruned trials."""
+    folder = Path(exp_dir)
+    metrics = folder / "metrics.json"
+    if metrics.is_file() and _status(metrics) == "diverged":
+        raise ConfigError(f"{folder}: the run diverged; it has no checkpoint to plot")
     exp = load_experiment(exp_dir, data)
-    history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
-               for row in read_history(exp.dir / "history.csv")]
-    if not history:
-        raise ConfigError(f"{exp.dir / 'history.csv'}: no epoch recorded, nothing to plot")
+    history = _recorded_history(exp.dir / "history.csv")
     best_epoch = max(history, key=lambda m: m.val_acc).epoch
     test_y = exp.data.test_y.astype(np.intp)
     _, _, probs = evaluate(exp.model, exp.data.test_x, test_y,
@@ -298,6 +301,33 @@ def plot_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None) -> 
     cm = M.confusion_matrix(test_y, pred, exp.data.n_classes)
     report = M.classification_report(cm, list(exp.data.classes))
     return _draw(exp.dir, exp.data, history, best_epoch, cm, report, probs, pred)
+
+
+def _status(metrics: Path) -> Any:
+    try:
+        doc = read_json(metrics)
+    except ConfigError:
+        return None
+    return doc.get("status") if isinstance(doc, dict) else None
+
+
+def _recorded_history(path: Path) -> list[EpochMetrics]:
+    """history.csv read as a user's file would be: anything unusable is one
+    `ConfigError` naming it (a FIFO is refused before it is opened)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: not a regular file")
+    try:
+        history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
+                   for row in read_history(path)]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a run's history ({type(exc).__name__}: {exc})") from None
+    if not history:
+        raise ConfigError(f"{path}: no epoch recorded, nothing to plot")
+    return history
 
 
 def _limited(data: Dataset, limit: int) -> Dataset:

@@ -57,7 +57,8 @@ class AtChance(Diverged):
                  history: list[EpochMetrics]) -> None:
         ArithmeticError.__init__(
             self, f"at chance level: validation accuracy {val_acc:.1%} at epoch {epoch}, "
-                  f"within {CHANCE_MARGIN:.0%} of chance ({chance:.1%}) for {epochs} epochs")
+                  f"below chance ({chance:.1%}) + {CHANCE_MARGIN * 100:.0f} points for "
+                  f"{epochs} epochs in a row")
         self.epoch, self.step, self.loss = epoch, step, float("nan")
         self.history = history
 

@@ -17,14 +17,15 @@ from mlp.checkpoint import CheckpointError
 from mlp.config import ConfigError
 from mlp.data import DataError
 
-from . import confirm, doctor, read_commands, rerun, run_command, single
+from . import confirm, doctor, plots_command, read_commands, rerun, run_command, single
 from .errors import StudyError, UsageError
 from .options import Command
 from .report import cli as report_cli
 
 COMMANDS: tuple[Command, ...] = (*single.COMMANDS, *run_command.COMMANDS,
                                  *read_commands.COMMANDS, *confirm.COMMANDS,
-                                 *rerun.COMMANDS, *report_cli.COMMANDS, *doctor.COMMANDS)
+                                 *rerun.COMMANDS, *plots_command.COMMANDS, *report_cli.COMMANDS,
+                                 *doctor.COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):

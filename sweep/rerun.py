@@ -68,7 +68,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         raise UsageError(f"--trial {args.trial}: it is {outcome.state}, not a finished training")
     folder = results.trial_dir(args.trial)
     try:
-        config, recorded_env = read_config_file(folder / "config.json")
+        config, recorded_env = read_config_file(folder / "config.json", recorded=True)
         recorded = read_history(folder / "history.csv")
     except (OSError, ValueError, KeyError) as exc:
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "

@@ -117,10 +117,7 @@ def explore(args: argparse.Namespace) -> None:
 def parse_lag(text: str) -> int | None:
     if text.strip().lower() == "off":
         return None
-    try:
-        lag = int(text)
-    except ValueError:
-        lag = -1
+    lag = int(text) if text.strip().isdigit() and text.strip().isascii() else -1
     if not 0 <= lag <= MAX_LAG:
         raise UsageError(f"--lag {text!r}: must be a whole number from 0 to {MAX_LAG}, or off")
     return lag

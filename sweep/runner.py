@@ -224,5 +224,6 @@ def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, 
     failed ("interrupted"); a second signal kills the workers at once. Either way
     no trial is left RUNNING by a worker of this run.
     """
-    return _Run(TrialJob(paths, storage_url, settings, target, plots), jobs, timeout,
+    not_after = time.time() + timeout if timeout is not None else None
+    return _Run(TrialJob(paths, storage_url, settings, target, plots, not_after), jobs, timeout,
                 stall_limit, progress, on_result).run()

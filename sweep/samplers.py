@@ -12,7 +12,12 @@ PRUNERS = ("median", "hyperband", "none")
 DEFAULT_PRUNER = "hyperband"  # chosen on benchmarks/README.md, section 3
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int, number: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` for the trial numbered ``number`` of a study seeded ``seed``."""
+    return _sampler(name, sampler_seed(name, seed, number), number)
+
+
+def _sampler(name: str, seed: int, number: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
@@ -28,7 +33,12 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
                              "(pip install -e '.[gp]')") from None
         return optuna.samplers.GPSampler(seed=seed)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        # points of the sequence need the search space, which QMC reads from an earlier
+        # trial: a trial that sees none (the first, and those a lag hides) is drawn at
+        # random, with its own seed, not the same "random" point as the others
+        independent = optuna.samplers.RandomSampler(seed=trial_seed(seed, number) % 2**31)
+        return optuna.samplers.QMCSampler(seed=seed, independent_sampler=independent,
+                                          warn_independent_sampling=False)
     raise UsageError(f"--sampler {name!r}: unknown sampler (choose from {', '.join(SAMPLERS)})")
 
 

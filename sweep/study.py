@@ -36,7 +36,7 @@ from .dblock import database_lock
 from .errors import StudyError, UsageError
 from .heartbeat import DEFAULT_HEARTBEAT
 from .lag import DEFAULT_LAG
-from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler, sampler_seed
+from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler
 from .space import Space, describe_difference
 from .storage import absolute_url, mask_url, open_storage
 
@@ -77,7 +77,7 @@ class Settings:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
-        config = Config.from_dict(raw["config"])
+        config = Config.from_record(raw["config"])
         fixed = raw["space"].get("fixed", [])  # names; studies before 0.2 stored values
         space = Space.from_dict({"params": raw["space"].get("params", {}),
                                  "fixed": {name: config.value(name) for name in fixed}})
@@ -152,9 +152,7 @@ def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | Non
     numbered ``next_number``) and the pruner they name."""
     kwargs: dict[str, Any] = {}
     if settings is not None:
-        kwargs["sampler"] = make_sampler(settings.sampler,
-                                         sampler_seed(settings.sampler, settings.seed,
-                                                      next_number or 0))
+        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0)
         kwargs["pruner"] = make_pruner(settings.pruner, settings.config.training.epochs)
     try:
         return optuna.load_study(study_name=paths.name, storage=storage, **kwargs)

@@ -31,6 +31,7 @@ from mlp.memory import check_fits
 
 from .heartbeat import beating, beats, fail_dead_trials, retry
 from .lag import LaggedStorage, next_number, unfinished_before
+from .liveness import fail_stale_trials
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
 from .storage import open_storage
@@ -46,6 +47,7 @@ class TrialJob:
     settings: Settings
     target: int  # finished trials the study should have
     plots: bool = True
+    not_after: float | None = None  # time.time() after which no trial starts (--timeout)
 
 
 class WorkerTerminated(BaseException):
@@ -56,6 +58,7 @@ class RunGone(BaseException):
     """The run that started this worker has died."""
 
 
+DEAD_LOOK = 2.0  # seconds between a waiting worker's looks for trials whose worker died
 LAG_POLL = 0.2  # seconds between looks at the trials a new trial waits for
 SHARED_POLL = 1.0  # ... at a shared study whose last trials run on other machines
 
@@ -115,7 +118,7 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
         return False
 
     result = run_experiment(config, paths.trial_dir(trial.number), data=data,
-                            on_epoch=on_epoch, plots=plots,
+                            on_epoch=on_epoch, plots=plots, plot_stopped=False,
                             extra={"study": paths.name, "trial": trial.number})
     if pruned_at:
         result.message = f"pruned at epoch {pruned_at[0]}"
@@ -132,8 +135,10 @@ def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Tria
     run, until the study has enough: one of them may die and need its retry run."""
     lag = job.settings.lag
     shared = beats(storage)
-    swept = float("-inf")
+    swept = looked = float("-inf")
     while True:
+        if job.not_after is not None and time.time() >= job.not_after:
+            return None
         with study_locks(job.paths, storage):
             if shared and time.monotonic() - swept >= job.settings.heartbeat:
                 fail_dead_trials(storage, job.paths.name)
@@ -148,7 +153,7 @@ def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Tria
             room = counts.finished + counts.running < job.target
             if room and (lag is None or not unfinished_before(trials, number, lag)):
                 view = storage if lag is None else LaggedStorage(storage, number - lag)
-                study = load_study(job.paths, view, job.settings, len(trials))
+                study = load_study(job.paths, view, job.settings, number)
                 with warnings.catch_warnings():  # "heartbeat is meant for optimize()"
                     warnings.simplefilter("ignore")
                     trial = study.ask()
@@ -157,6 +162,11 @@ def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Tria
                 trial.set_user_attr("pid", os.getpid())
                 trial.set_user_attr("host", socket.gethostname())
                 return study, trial
+        if not shared and time.monotonic() - looked >= DEAD_LOOK:
+            # what we wait for may belong to a run that was killed: nobody else may look
+            fail_stale_trials(storage, load_study(job.paths, storage), job.paths,
+                              "worker process gone (found by a waiting worker)")
+            looked = time.monotonic()
         time.sleep(LAG_POLL if room else SHARED_POLL)
 
 

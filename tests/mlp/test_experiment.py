@@ -176,13 +176,41 @@ def test_a_stopped_run_can_skip_its_figures_and_have_them_drawn_later(tiny, tiny
         assert (tmp_path / "done" / "plots" / name).read_bytes() == drawn[name], name
 
 
-def test_plotting_a_run_with_no_checkpoint_names_the_file(tiny, tiny_idx_dir, tmp_path):
-    from mlp.checkpoint import CheckpointError
+def test_plotting_a_diverged_run_says_so(tiny, tiny_idx_dir, tmp_path):
+    from mlp.config import ConfigError
 
     config = tiny_config(tiny_idx_dir, lr=1e6, batch_norm=False)
-    run_experiment(config, tmp_path / "div", data=tiny)
-    with pytest.raises(CheckpointError, match="best.npz"):
+    assert run_experiment(config, tmp_path / "div", data=tiny).status == "diverged"
+    with pytest.raises(ConfigError, match="diverged"):
         plot_experiment(tmp_path / "div", data=tiny)
+
+
+@pytest.mark.parametrize("damage", ["missing", "folder", "fifo", "not-utf8", "columns",
+                                    "short-row", "empty"])
+def test_plotting_a_damaged_history_names_the_file(tmp_path, run, tiny, damage):
+    import os
+    import shutil
+
+    from mlp.config import ConfigError
+
+    exp = tmp_path / "exp"
+    shutil.copytree(run["out"], exp)
+    history = exp / "history.csv"
+    history.unlink()
+    if damage == "folder":
+        history.mkdir()
+    elif damage == "fifo":
+        os.mkfifo(history)  # opening it would block for ever
+    elif damage == "not-utf8":
+        history.write_bytes(b"epoch,lr_end\n\xff\xfe\n")
+    elif damage == "columns":
+        history.write_text("epoch,val_acc\n1,0.5\n")
+    elif damage == "short-row":
+        history.write_text(",".join(HISTORY_COLUMNS) + "\n1,0.1\n")
+    elif damage == "empty":
+        history.write_text(",".join(HISTORY_COLUMNS) + "\n")
+    with pytest.raises(ConfigError, match="history.csv"):
+        plot_experiment(exp, data=tiny)
 
 
 def test_diverged_run_is_a_result(tiny, tiny_idx_dir, tmp_path):

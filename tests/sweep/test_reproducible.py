@@ -1,9 +1,11 @@
 """A study is fixed by its settings and seed, not by timing: with two workers, one run
 undisturbed and one with every epoch delayed at random in the workers, the trials
-are the same (sweep/lag.py). And the lag itself: what a trial sees, the option."""
+are the same (sweep/lag.py). And the lag itself: what a trial sees, the option, and
+a worker waiting for earlier trials: a killed run's trial, the time-out."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import optuna
@@ -11,7 +13,14 @@ import pytest
 from optuna.trial import TrialState
 
 from sweep.lag import LaggedStorage, next_number, unfinished_before
-from tests.sweep.faults.harness import stored_trials, sweep
+from tests.sweep.faults.harness import (
+    Running,
+    running_trials,
+    stored_trials,
+    sweep,
+    wait_for,
+    worker_pids,
+)
 
 TRIALS = 18  # TPE leaves its 10 random start-up trials at trial 10 + lag
 SPACE = "[params.hidden_size]\nlow = 16\nhigh = 64\n"
@@ -30,9 +39,10 @@ def test_two_workers_give_the_same_study_however_fast_each_is(tmp_path, data_arg
     space.write_text(SPACE)
     runs = {}
     for name, faults in (("calm", {}), ("jittered", {"SWEEP_FAULT_JITTER": 0.4})):
+        figures = [] if name == "calm" else ["--no-plots"]  # the calm run draws them
         proc = sweep("run", "--trials", TRIALS, "--jobs", 2, "--epochs", 4, *data_args,
                      "--space", space, "--seed", 7, "--studies-dir", tmp_path / name,
-                     "--study", "s", "--no-plots", "--no-report", "--quiet", cwd=tmp_path,
+                     "--study", "s", *figures, "--no-report", "--quiet", cwd=tmp_path,
                      faults=faults, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         runs[name] = _signature(tmp_path / name / "s")
@@ -42,6 +52,25 @@ def test_two_workers_give_the_same_study_however_fast_each_is(tmp_path, data_arg
     assert states == {"COMPLETE", "PRUNED"}, states  # the pruner had decisions to make
     for a, b in zip(calm, jittered, strict=True):
         assert a == b, f"trial {a[0]} differs:\n{a}\n{b}"
+    _check_figures(tmp_path / "calm", calm, data_args)
+
+
+def _check_figures(studies: Path, trials: list[tuple], data_args: list[str]) -> None:
+    """Figures are drawn for completed trials only; `sweep plots` draws a pruned one's."""
+    root = studies / "s"
+    for number, state, *_ in trials:
+        drawn = (root / "trials" / f"{number:04d}" / "plots").is_dir()
+        assert drawn == (state == "COMPLETE"), (number, state)
+    pruned = next(t[0] for t in trials if t[1] == "PRUNED" and not t[-1].startswith("at "))
+    proc = sweep("plots", "--studies-dir", studies, "--study", "s", "--trial", pruned,
+                 cwd=studies)
+    assert proc.returncode == 0, proc.stderr
+    plots = root / "trials" / f"{pruned:04d}" / "plots"
+    assert sorted(p.name for p in plots.iterdir()) == sorted(
+        ["learning_curves.png", "confusion_matrix.png", "per_class_f1.png", "misclassified.png"])
+    missing = sweep("plots", "--studies-dir", studies, "--study", "s", "--trial", 999,
+                    cwd=studies)
+    assert missing.returncode == 2 and "--trial 999" in missing.stderr
 
 
 def _study_with(states: list[TrialState]) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
@@ -106,3 +135,44 @@ def test_the_lag_is_a_setting_of_the_study(sweep_cli, data_args, tmp_path, check
     check_error(sweep_cli("run", "--trials", 2, "--lag", 3, *where), 2, "lag")
     resumed = sweep_cli("run", "--trials", 2, *where)  # left out: the stored one
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_worker_waiting_for_a_killed_runs_trial_fails_it_and_goes_on(tmp_path, data_args,
+                                                                       tiny_space):
+    """Run A's trial 0 is what run B's worker waits for (lag 0); A is SIGKILLed whole.
+    Nobody else would ever fail that trial: B's waiting worker must, and finish."""
+    where = ["--studies-dir", tmp_path, "--study", "s", "--space", tiny_space, "--lag", 0,
+             "--epochs", 3, *data_args, "--pruner", "none", "--no-plots", "--no-report",
+             "--quiet"]
+    a = Running("run", "--trials", 3, "--jobs", 1, *where, cwd=tmp_path, log=tmp_path / "a",
+                faults={"SWEEP_FAULT_SLEEP": 2})
+    b = None
+    try:
+        wait_for(lambda: running_trials(tmp_path / "s"), 120, "run A's first trial")
+        b = Running("run", "--trials", 3, "--jobs", 1, *where, cwd=tmp_path,
+                    log=tmp_path / "b")
+        wait_for(lambda: worker_pids(b.pid), 120, "run B's worker")
+        a.signal_group(signal.SIGKILL)
+        assert b.wait(180) == 0, b.output()
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+    trials = stored_trials(tmp_path / "s")
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"], trials
+    assert "waiting worker" in trials[0].user_attrs["reason"]
+
+
+def test_no_trial_starts_after_the_time_out_while_a_worker_waits(tmp_path, data_args,
+                                                                 tiny_space):
+    """With lag 0 one worker waits for the other's trial; when that ends past the
+    time-out, the waiting worker must not start one (it would be cut, FAIL, counted)."""
+    proc = sweep("run", "--trials", 10, "--jobs", 2, "--lag", 0, "--timeout", "6s",
+                 "--studies-dir", tmp_path, "--study", "s", "--space", tiny_space,
+                 "--epochs", 3, *data_args, "--pruner", "none", "--no-plots", "--no-report",
+                 "--quiet", cwd=tmp_path, faults={"SWEEP_FAULT_SLEEP": 2}, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "time-out" in proc.stdout + proc.stderr
+    states = [t.state.name for t in stored_trials(tmp_path / "s")]
+    assert "FAIL" not in states and "RUNNING" not in states, states
+    assert len(states) <= 2, states  # trials of 6 s or more, none begun after 6 s

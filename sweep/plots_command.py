@@ -1,0 +1,47 @@
+"""``python -m sweep plots --trial N``: draw a trial's figures when somebody wants them.
+
+A sweep draws figures only for completed trials (most of a Hyperband study is pruned
+after an epoch or three, and drawing costs more than such a trial's training); this
+draws them for any trained trial, from its directory, as the run would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mlp.config import ConfigError
+from mlp.experiment import plot_experiment
+
+from .errors import StudyError, UsageError
+from .options import Command, add_study_args
+from .results import load
+from .trial import dataset_for
+
+
+def add_plots_arguments(p: argparse.ArgumentParser) -> None:
+    add_study_args(p)
+    p.add_argument("--trial", type=int, required=True, help="the trial's number")
+
+
+def cmd_plots(args: argparse.Namespace) -> int:
+    from mlp.experiment import load_config
+
+    results = load(args.study, args.studies_dir, args.storage)
+    outcome = {o.number: o for o in results.outcomes}.get(args.trial)
+    if outcome is None:
+        raise UsageError(f"--trial {args.trial}: study {results.name!r} has no such trial")
+    if outcome.state not in ("COMPLETE", "PRUNED") or outcome.diverged:
+        what = "diverged" if outcome.diverged else outcome.state
+        raise UsageError(f"--trial {args.trial}: it is {what}: no trained network to plot")
+    folder = results.trial_dir(args.trial)
+    try:
+        data = dataset_for(load_config(folder / "config.json"))
+        plots = plot_experiment(folder, data)
+    except (ConfigError, OSError) as exc:
+        raise StudyError(f"trial {args.trial}: {exc}") from None
+    print(f"trial {args.trial}: figures in {plots}")
+    return 0
+
+
+COMMANDS = (Command("plots", "draw a trial's figures (a sweep draws them for completed "
+                    "trials only)", add_plots_arguments, cmd_plots, __doc__.split("\n\n", 1)[1]),)
