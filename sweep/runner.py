@@ -7,6 +7,7 @@ time-out, Ctrl-C. Every way out leaves no trial RUNNING.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -119,6 +120,8 @@ class _Run:
                           "worker process gone (found by a later run)")
         sync_records(self.study, self.job.paths)
         self.pool.run(self.on_event)
+        # the pool's stream to the terminal is closed now, and stderr is the terminal again
+        self.use_terminal(sys.stderr)
         if self.pool.interrupted:
             self.summary.interrupted = True
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
