@@ -27,6 +27,7 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 from mlp.memory import check_fits
 
+from .artifacts import upload_trial_files
 from .lag import LaggedStorage, next_number, unfinished_before
 from .records import TrialOutcome, write_record
 from .samplers import trial_seed
@@ -154,6 +155,7 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
         if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):
             raise
         return outcome
+    upload_trial_files(trial, job.paths.root, trial_dir)  # while the trial still runs
     return _tell_result(study, trial, trial_dir, result)
 
 
