@@ -64,10 +64,9 @@ def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 
-def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
-    """``config`` with the command line's overrides; a bad value is a `UsageError`
-    naming the flag the user typed (``--epochs 0: ...``)."""
-    overrides = collect_overrides(args)
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """``config`` with overrides by dotted key (`collect_overrides` of a command line);
+    a bad value is a `UsageError` naming the flag that sets it (``--epochs 0: ...``)."""
     try:
         return config.with_overrides(overrides)
     except ConfigError as exc:
