@@ -26,6 +26,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "--data-dir": ("data.data_dir", "directory holding the four IDX files"),
     "--train-limit": ("data.train_limit", "use only the first N training images"),
 }
+CHOICES: dict[str, tuple[str, ...]] = {"--dataset": DATASETS, "--schedule": SCHEDULES}
 SWITCHES: dict[str, str] = {
     "batch-norm": "model.batch_norm",
     "augment": "data.augment",
@@ -40,7 +41,11 @@ def add_override_flags(parser: argparse.ArgumentParser,
     group = parser.add_argument_group("configuration overrides")
     for flag, (key, help_text) in FLAGS.items():
         if only is None or flag in only:
-            group.add_argument(flag, dest=key, default=None, metavar="V", help=help_text)
+            if flag in CHOICES:  # --help lists them; a wrong one is named at once
+                group.add_argument(flag, dest=key, default=None, choices=CHOICES[flag],
+                                   help=help_text.partition(":")[0])
+            else:
+                group.add_argument(flag, dest=key, default=None, metavar="V", help=help_text)
     if only is not None:
         return
     for name, key in SWITCHES.items():

@@ -80,9 +80,30 @@ def _load_nonempty(args: argparse.Namespace) -> StudyResults:
     results = load(args.study, args.studies_dir, args.storage)
     if results.counts.complete == 0:
         c = results.counts
+        running = running_text(results)
         raise StudyError(f"study {args.study!r} has no completed trial yet ({c.finished} "
-                         f"finished: {c.pruned} pruned, {c.failed} failed; {c.running} running)")
+                         f"finished: {c.pruned} pruned, {c.failed} failed; {c.running} running"
+                         f"{': ' + running if running else ''})")
     return results
+
+
+def running_text(results: StudyResults) -> str:
+    """The running trials in a few words each: ``trial 7 at epoch 3/20 (val 97.10%, 0:42)``.
+    Their accuracy is the last epoch's, not the objective: they are not ranked."""
+    epochs = results.settings.config.training.epochs
+    parts = []
+    for o in results.outcomes:
+        if o.state != "RUNNING":
+            continue
+        of = o.params.get("epochs", epochs)
+        if o.last_epoch is None:
+            parts.append(f"trial {o.number} before its first epoch")
+            continue
+        took = o.duration_seconds
+        so_far = f", {int(took) // 60}:{int(took) % 60:02d}" if took is not None else ""
+        parts.append(f"trial {o.number} at epoch {o.last_epoch}/{of} "
+                     f"(val {o.last_value:.2%}{so_far})")
+    return ", ".join(parts)
 
 
 # -- best ---------------------------------------------------------------------------------
@@ -106,9 +127,13 @@ def cmd_best(args: argparse.Namespace) -> int:
             rows = [{k: v for k, v in o.to_json().items() if k != "traceback"} for o in best]
             return json.dumps({"study": results.name, "best": _json_ready(rows)}, indent=2)
         if fmt == "csv":
-            return results.best(args.top).to_csv(index=False)
-        return "\n".join(f"#{rank} {best_line(o)}  [{o.brief()}]"
-                         for rank, o in enumerate(best, 1))
+            df = whole_numbers(results.best(args.top), results.settings.space)
+            return df.to_csv(index=False)
+        lines = [f"#{rank} {best_line(o)}  [{o.brief()}]" for rank, o in enumerate(best, 1)]
+        running = running_text(results)
+        if running:
+            lines.append(f"running, not ranked until complete: {running}")
+        return "\n".join(lines)
 
     return emit(args, render)
 
