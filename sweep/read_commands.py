@@ -21,6 +21,7 @@ from .options import Command, add_studies_dir_arg, add_study_args
 from .records import INTEGER_COLUMNS, TrialOutcome
 from .results import BrokenStudy, StudyResults, list_studies, load
 from .space import Space
+from .watch import clock, watch
 
 FORMATS = ("table", "json", "csv")
 
@@ -99,10 +100,8 @@ def running_text(results: StudyResults) -> str:
         if o.last_epoch is None:
             parts.append(f"trial {o.number} before its first epoch")
             continue
-        took = o.duration_seconds
-        so_far = f", {int(took) // 60}:{int(took) % 60:02d}" if took is not None else ""
         parts.append(f"trial {o.number} at epoch {o.last_epoch}/{of} "
-                     f"(val {o.last_value:.2%}{so_far})")
+                     f"(val {o.last_value:.2%}, {clock(o.duration_seconds)})")
     return ", ".join(parts)
 
 
@@ -183,8 +182,6 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from .watch import watch
-
     if not (math.isfinite(args.watch) and 0.1 <= args.watch <= 3600):
         raise UsageError(f"--watch {args.watch:g}: seconds between refreshes, 0.1 to 3600")
     if args.format != "table" or args.out:

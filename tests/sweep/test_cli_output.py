@@ -84,3 +84,17 @@ def test_counts_and_epochs_are_whole_numbers_in_every_format(main_study, sweep_c
             for column in ("number", "parameter_count", "epochs_trained", "last_epoch",
                            "params_hidden_size", "params_batch_size"):
                 assert row[column].isdigit(), (command, column, row[column])
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--watch", "0"], "--watch 0"),
+    (["--watch", "nan"], "--watch nan"),
+    (["--watch", "1", "-f", "json"], "--watch"),
+    (["--watch", "1", "--out", "x.txt"], "--watch"),
+])
+def test_bad_watch_options_are_usage_errors(args, needle, main_study, sweep_cli, check_error,
+                                            tmp_path):
+    proc = sweep_cli("trials", "--studies-dir", main_study.studies_dir, "--study",
+                     main_study.name, *args, cwd=tmp_path, timeout=60)
+    check_error(proc, 2, needle)
+    assert not (tmp_path / "x.txt").exists()
