@@ -66,13 +66,15 @@ def ordered(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
     return running + done
 
 
-def header(results: StudyResults) -> str:
+def header(results: StudyResults, every: float) -> list[str]:
+    """Two lines: the counts, then the best trial and the time of this frame."""
     c = results.counts
     best = results.best_outcomes(1)
     best_text = (f"best val {best[0].value:.2%} (trial {best[0].number})" if best
                  else "no completed trial yet")
-    return (f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed), {c.running} running; {best_text}")
+    return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
+            f"{c.pruned} pruned, {c.failed} failed), {c.running} running",
+            f"{best_text}; {datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits"]
 
 
 def render(results: StudyResults, width: int | None = None, height: int | None = None,
@@ -88,8 +90,7 @@ def render(results: StudyResults, width: int | None = None, height: int | None =
     lines = ["  ".join(cell.rjust(w) if i != 1 else cell.ljust(w)
                        for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in table]
-    stamp = datetime.now().strftime("%H:%M:%S")
-    top = [header(results), f"{stamp}, every {every:g}s; Ctrl-C quits", ""]
+    top = [*header(results, every), ""]
     if height is not None and len(top) + len(lines) > height:
         keep = max(height - len(top) - 1, 1)
         left_out = len(lines) - keep
