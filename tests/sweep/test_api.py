@@ -3,13 +3,24 @@ and makes the study the CLI makes; histories are read through the public call.""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import sweep
-from tests.sweep.faults.harness import TINY_SPACE, check_study
+from tests.sweep.faults.harness import (
+    TINY_SPACE,
+    check_study,
+    default_signals,
+    running_trials,
+    sweep_env,
+    wait_for,
+)
 
 # TINY_SPACE (the CLI's space file in these tests) as a dict
 SPACE = {"params": {"hidden_size": {"low": 16, "high": 32},
@@ -100,3 +111,41 @@ def test_the_readme_example_names_only_public_calls():
     assert "sweep.run(" in section and ".history(" in section
     for name in ("run", "load", "StudyResults", "UsageError", "StudyError"):
         assert name in sweep.__all__
+
+
+SCRIPT = """
+import sys
+import sweep
+try:
+    sweep.run("intr", trials=4, jobs=2, epochs=3, dataset="idx", data_dir=sys.argv[1],
+              space={"params": {"hidden_size": {"low": 16, "high": 32}}}, pruner="none",
+              studies_dir=sys.argv[2], plots=False, report=False)
+except KeyboardInterrupt as exc:
+    print("KeyboardInterrupt:", exc)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_raises_keyboard_interrupt_after_recording_and_the_call_resumes(
+        tmp_path, tiny_idx_dir):
+    studies = tmp_path / "studies"
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tiny_idx_dir), str(studies)],
+                            cwd=tmp_path, env=sweep_env({"SWEEP_FAULT_SLEEP": 2}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=default_signals)
+    try:
+        wait_for(lambda: running_trials(studies / "intr"), 90, "a trial to run")
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the group
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 130, out + err
+    assert "KeyboardInterrupt: study 'intr' interrupted" in out
+    trials = check_study(studies / "intr")  # nothing left RUNNING, every record whole
+    assert any(t.state.name == "FAIL" and t.user_attrs["reason"] == "interrupted"
+               for t in trials)
+    results = sweep.run("intr", trials=4, jobs=2, dataset="idx", data_dir=tiny_idx_dir,
+                        studies_dir=studies, plots=False, report=False)
+    assert results.counts.finished == 4
