@@ -83,3 +83,26 @@ def test_the_notebook_runs_against_a_small_study(main_study, monkeypatch, tmp_pa
     assert "test accuracy" in text
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "<table" in html  # the trials table
+
+
+def test_sweep_run_in_a_real_kernel_shows_its_trials_in_the_cell(tiny_idx_dir, tmp_path):
+    """The Python API from a notebook: a real Jupyter kernel runs a small study, and the
+    trial lines and the summary land in the cell's output."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import sweep\n"
+        f"r = sweep.run('nb', trials=3, jobs=2, epochs=1, dataset='idx', "
+        f"data_dir={str(tiny_idx_dir)!r}, pruner='none', "
+        "space={'params': {'hidden_size': {'low': 16, 'high': 32}}}, "
+        f"studies_dir={str(tmp_path / 'studies')!r}, plots=False, report=False)\n"
+        "print('finished', r.counts.finished, 'completed', r.counts.complete)")]
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs
+                   if o.output_type == "stream")
+    assert "finished 3 completed 3" in text, text
+    for number in range(3):
+        assert f"trial    {number} complete" in text, text
+    assert "3 of 3 trials finished" in text
+    assert (tmp_path / "studies" / "nb" / "trials" / "0002" / "trial.json").is_file()
