@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from functools import partial
 from math import isqrt
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
@@ -368,15 +368,32 @@ def _copy(response: BinaryIO, out: BinaryIO, total: int, label: str, show: bool)
 
 
 def _draw(label: str, done: int, total: int) -> None:
-    mb = f"{done / 1e6:6.1f}"
+    """One redraw of the download bar, fitted to the terminal's width (read each time:
+    a window may be resized): a line wider than the terminal would wrap, and every
+    carriage-return redraw would then leave a row behind."""
+    columns = _columns(sys.stderr) - 1  # one spare: a full row wraps on some terminals
+    mb = f"{done / 1e6:.1f}"
     if total:
-        filled = 30 * done // total
-        bar = "#" * filled + "." * (30 - filled)
-        line = f"\r{label:<28} [{bar}] {100 * done // total:3d}% {mb}/{total / 1e6:.1f} MB"
+        tail = f" {100 * done // total:3d}% {mb}/{total / 1e6:.1f} MB"
     else:
-        line = f"\r{label:<28} {mb} MB"
-    sys.stderr.write(line)
+        tail = f" {mb} MB"
+    label = label[:max(min(28, columns - len(tail) - 10), 0)]
+    room = columns - len(label) - len(tail) - 3  # the brackets and a space
+    if total and room >= 5:
+        width = min(30, room)
+        filled = width * done // total
+        line = f"{label} [{'#' * filled}{'.' * (width - filled)}]{tail}"
+    else:
+        line = f"{label}{tail}"
+    sys.stderr.write("\r\x1b[2K" + line[:columns])
     sys.stderr.flush()
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
 
 
 # ---------------------------------------------------------------------------- wheel

@@ -3,11 +3,17 @@
 The public API, for notebooks and scripts::
 
     import sweep
+    results = sweep.run("my-study", trials=20, jobs=2,
+                        space={"params": {"lr": {"low": 0.01, "high": 0.5}}})
     results = sweep.load("mnist-mlp")      # a finished or running study
     results.trials                         # pandas DataFrame, one row per trial
     results.best(5)
+    results.history(7)                     # trial 7's epochs
 
-Its names are imported on first use: the CLI and the worker processes import
+``sweep.run`` makes the same study, folders and report as ``python -m sweep run``;
+``sweep.report`` draws the report's figures from a study (``report.prepare``).
+
+The names are imported on first use: the CLI and the worker processes import
 ``sweep`` too, and need neither pandas nor the report to start.
 """
 
@@ -17,14 +23,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .api import run
+    from .errors import StudyError, UsageError
+    from .records import TrialOutcome
     from .results import StudyResults, list_studies, load
     from .space import Param, Space, default_space, load_space
 
-_HOME = {"StudyResults": "results", "list_studies": "results", "load": "results",
-         "Param": "space", "Space": "space", "default_space": "space", "load_space": "space"}
+_HOME = {"run": "api", "StudyError": "errors", "UsageError": "errors",
+         "TrialOutcome": "records", "StudyResults": "results", "list_studies": "results",
+         "load": "results", "Param": "space", "Space": "space", "default_space": "space",
+         "load_space": "space"}
 
-__all__ = ["Param", "Space", "StudyResults", "default_space", "list_studies", "load",
-           "load_space"]
+__all__ = ["Param", "Space", "StudyError", "StudyResults", "TrialOutcome", "UsageError",
+           "default_space", "list_studies", "load", "load_space", "run"]
 
 
 def __getattr__(name: str) -> Any:

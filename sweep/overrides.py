@@ -26,6 +26,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "--data-dir": ("data.data_dir", "directory holding the four IDX files"),
     "--train-limit": ("data.train_limit", "use only the first N training images"),
 }
+CHOICES: dict[str, tuple[str, ...]] = {"--dataset": DATASETS, "--schedule": SCHEDULES}
 SWITCHES: dict[str, str] = {
     "batch-norm": "model.batch_norm",
     "augment": "data.augment",
@@ -40,7 +41,11 @@ def add_override_flags(parser: argparse.ArgumentParser,
     group = parser.add_argument_group("configuration overrides")
     for flag, (key, help_text) in FLAGS.items():
         if only is None or flag in only:
-            group.add_argument(flag, dest=key, default=None, metavar="V", help=help_text)
+            if flag in CHOICES:  # --help lists them; a wrong one is named at once
+                group.add_argument(flag, dest=key, default=None, choices=CHOICES[flag],
+                                   help=help_text.partition(":")[0])
+            else:
+                group.add_argument(flag, dest=key, default=None, metavar="V", help=help_text)
     if only is not None:
         return
     for name, key in SWITCHES.items():
@@ -64,10 +69,9 @@ def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 
-def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
-    """``config`` with the command line's overrides; a bad value is a `UsageError`
-    naming the flag the user typed (``--epochs 0: ...``)."""
-    overrides = collect_overrides(args)
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """``config`` with overrides by dotted key (`collect_overrides` of a command line);
+    a bad value is a `UsageError` naming the flag that sets it (``--epochs 0: ...``)."""
     try:
         return config.with_overrides(overrides)
     except ConfigError as exc:

@@ -1,4 +1,11 @@
-"""Live progress of a running study: a bar on a terminal, plain lines elsewhere."""
+"""Live progress of a running study: a bar on a terminal, plain lines elsewhere.
+
+The status line is redrawn in place with a carriage return, which only works while
+it fits on one row: a line one character wider than the terminal wraps, and every
+redraw then leaves its first row behind. So the line is fitted to the terminal's
+width, read again at every redraw (a resized window): the least useful parts go
+first, then the bar narrows, and what still does not fit is cut.
+"""
 
 from __future__ import annotations
 
@@ -43,18 +50,24 @@ class Progress:
         self._drawn = time.monotonic()
         counts = count(trials)
         done = counts.finished
-        width = 24
-        filled = int(width * min(done / max(self.target, 1), 1.0))
-        best = best_line(trials)
         new = done - self.already
         remaining = ""
         if new > 0 and done < self.target:
             remaining = f", ~{_clock(elapsed / new * (self.target - done))} left"
-        text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.target} trials"
-                f" | {counts.running} running, {counts.pruned} pruned, {counts.failed} failed"
-                f" | {best} | {_clock(elapsed)} elapsed{remaining}")
+        parts = [f"{done}/{self.target} trials", best_line(trials),
+                 f"{_clock(elapsed)} elapsed{remaining}",
+                 f"{counts.running} running, {counts.pruned} pruned, {counts.failed} failed"]
+        text = fit_status(done / max(self.target, 1), parts, self.columns())
         self._write("\r\x1b[2K" + text)
         self._last = text
+
+    def columns(self) -> int:
+        """The terminal's width now, one column spare (a line that fills the last column
+        makes some terminals wrap at the next character)."""
+        try:
+            return max(os.get_terminal_size(self.stream.fileno()).columns - 1, 1)
+        except (OSError, ValueError, AttributeError):
+            return 79
 
     def line(self, message: str) -> None:
         if self.live:
@@ -81,6 +94,26 @@ class Progress:
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
+
+
+BAR_WIDTH = 24  # the bar's width when there is room
+MIN_BAR = 6
+
+
+def fit_status(fraction: float, parts: list[str], columns: int) -> str:
+    """``[####....] part0 | part1 | ...`` in at most ``columns`` characters: trailing
+    parts are dropped until it fits with a bar of at least `MIN_BAR`, the bar then
+    shrinks, and a line that still does not fit is cut."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    while True:
+        tail = " | ".join(parts)
+        room = columns - len(tail) - 3  # the brackets and a space
+        if room >= MIN_BAR or len(parts) <= 1:
+            break
+        parts = parts[:-1]
+    width = min(BAR_WIDTH, max(room, MIN_BAR))
+    filled = int(width * fraction)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {tail}"[:columns]
 
 
 def best_line(trials: list[FrozenTrial]) -> str:

@@ -105,8 +105,14 @@ class TrialOutcome:
 
     @property
     def duration_seconds(self) -> float | None:
-        if self.datetime_start is None or self.datetime_complete is None:
+        """Start to finish; for a trial still running, how long it has run so far (its
+        state says which). Optuna's times are the local clock's, without a zone."""
+        if self.datetime_start is None:
             return None
+        if self.datetime_complete is None:
+            if self.state != "RUNNING":
+                return None
+            return max((datetime.now() - self.datetime_start).total_seconds(), 0.0)
         return (self.datetime_complete - self.datetime_start).total_seconds()
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +148,10 @@ TABLE_COLUMNS = ("number", "state", "value", "test_accuracy", "epochs_trained", 
                  "last_epoch", "last_value", "train_seconds", "duration_seconds",
                  "parameter_count", "worker_peak_rss_mb", "classic", "diverged", "reason",
                  "datetime_start", "datetime_complete", "experiment_dir")
+
+
+# columns that hold whole numbers, shown as such even where a running trial leaves a gap
+INTEGER_COLUMNS = ("number", "epochs_trained", "best_epoch", "last_epoch", "parameter_count")
 
 
 def columns(param_names: list[str]) -> list[str]:

@@ -9,6 +9,8 @@ share::
     s.trials            # the same as a table: state, value, params_<name>, ...
     s.best(5)           # the five best completed trials
     s.trial_dir(7)      # studies/mnist-mlp/trials/0007
+    s.history(7)        # trial 7's epochs: losses, accuracies, learning rate, seconds
+    s.histories()       # every trial's, by number
 """
 
 from __future__ import annotations
@@ -92,6 +94,25 @@ class StudyResults:
 
     def trial_dir(self, number: int) -> Path:
         return self.paths.trial_dir(number)
+
+    def history(self, number: int) -> pd.DataFrame | None:
+        """Trial ``number``'s per-epoch history as its history.csv has it now (a running
+        trial's grows): epoch, lr_end, train and validation loss and accuracy (fractions),
+        seconds; sorted by epoch. None where the trial has none yet or it is unreadable."""
+        try:
+            h = pd.read_csv(self.trial_dir(number) / "history.csv")
+        except (OSError, ValueError, pd.errors.ParserError):
+            return None
+        if not {"epoch", "val_acc"} <= set(h.columns) or not len(h):
+            return None
+        h = h.sort_values("epoch").reset_index(drop=True)
+        h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
+        return h
+
+    def histories(self) -> dict[int, pd.DataFrame]:
+        """`history` of every trial that has one, by trial number."""
+        found = {o.number: self.history(o.number) for o in self.outcomes}
+        return {n: h for n, h in found.items() if h is not None}
 
 
 def load(study: str = "mnist-mlp", studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,

@@ -7,6 +7,8 @@ time-out, Ctrl-C. Every way out leaves no trial RUNNING.
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -102,7 +104,10 @@ class _Run:
             self.progress.line(message)
 
     def use_terminal(self, terminal: IO[str]) -> None:
-        if self.progress is not None:
+        """While the pool runs, file descriptor 2 goes to workers.log: progress written to
+        the process's real stderr goes to ``terminal`` instead. A stream of another kind
+        (a notebook kernel's, which sends text to the notebook) is left as it is."""
+        if self.progress is not None and _is_descriptor_2(self.progress.stream):
             self.progress.stream = terminal
 
     def halt(self, reason: str) -> None:
@@ -122,6 +127,8 @@ class _Run:
                           "worker process gone (found by a later run)")
         sync_records(self.study, self.job.paths)
         self.pool.run(self.on_event)
+        if self.progress is not None and self.progress.stream.closed:
+            self.progress.stream = sys.stderr  # the pool's terminal stream is closed now
         if self.pool.interrupted:
             self.summary.interrupted = True
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
@@ -212,6 +219,13 @@ class _Run:
         if self.fail_streak >= FAIL_STREAK:
             self.halt(f"{self.fail_streak} trials failed in a row (last: {outcome.reason}); "
                       "stopping instead of burning the budget")
+
+
+def _is_descriptor_2(stream: IO[str]) -> bool:
+    try:
+        return isinstance(stream, io.TextIOWrapper) and stream.fileno() == 2
+    except (OSError, ValueError):
+        return False
 
 
 def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, target: int,

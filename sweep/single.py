@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlp.config import Config, ConfigError
+from mlp.config import DATASETS, Config, ConfigError
 from mlp.data import load_dataset
 from mlp.experiment import load_experiment, read_config_file, run_experiment
 from mlp.memory import check_fits, training_bytes
@@ -305,7 +305,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or idx")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS, help="dataset (mnist)")
     p.add_argument("--data-dir", help="directory holding the four IDX files")
 
 

@@ -111,38 +111,46 @@ def load_space(path: str | Path | None) -> Space:
     if path is None:
         return default_space()
     path = Path(path)
-    raw = _read_toml(path)
+    return space_from_changes(_read_toml(path), f"--space {path}")
+
+
+def space_from_changes(raw: dict[str, Any], source: str = "space") -> Space:
+    """The default space with changes laid out as in a space file: ``{"params": {NAME:
+    {low, high, log, type, choices}}, "fixed": {NAME: value}}``; ``source`` names them in
+    errors."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: expected a table with [params] and [fixed]")
     unknown = set(raw) - {"params", "fixed"}
     if unknown:
-        raise UsageError(f"--space {path}: unknown table [{sorted(unknown)[0]}] "
+        raise UsageError(f"{source}: unknown table [{sorted(unknown)[0]}] "
                          "(expected [params.NAME] and [fixed])")
     merged = {p.name: p.to_dict() | {"type": p.type} for p in DEFAULT_PARAMS}
     changes = raw.get("params", {})
     if not isinstance(changes, dict):
-        raise UsageError(f"--space {path}: [params] must be a table of settings")
+        raise UsageError(f"{source}: [params] must be a table of settings")
     for name, spec in changes.items():
-        name = _bare(name, f"--space {path}")
+        name = _bare(name, source)
         if not isinstance(spec, dict):
-            raise UsageError(f"--space {path}: params.{name} must be a table")
+            raise UsageError(f"{source}: params.{name} must be a table")
         if name in merged and "type" not in spec and "choices" not in spec:
             merged[name] = merged[name] | spec  # change part of a default range
         else:
             merged[name] = spec
     fixed = raw.get("fixed", {})
     if not isinstance(fixed, dict):
-        raise UsageError(f"--space {path}: [fixed] must be a table of settings")
-    fixed = _fixed_names(fixed, f"--space {path}")
-    both = sorted(set(fixed) & {_bare(n, f"--space {path}") for n in changes})
+        raise UsageError(f"{source}: [fixed] must be a table of settings")
+    fixed = _fixed_names(fixed, source)
+    both = sorted(set(fixed) & {_bare(n, source) for n in changes})
     if both:
-        raise UsageError(f"--space {path}: {both[0]} is both sampled ([params]) and fixed "
+        raise UsageError(f"{source}: {both[0]} is both sampled ([params]) and fixed "
                          "([fixed]); keep one")
     for name in fixed:
         merged.pop(name, None)
-    space = Space.from_dict({"params": merged, "fixed": fixed}, f"--space {path}")
+    space = Space.from_dict({"params": merged, "fixed": fixed}, source)
     try:
         Config().with_overrides(space.fixed_overrides())
     except ConfigError as exc:
-        raise UsageError(f"--space {path}: [fixed] {exc}") from None
+        raise UsageError(f"{source}: [fixed] {exc}") from None
     return space
 
 

@@ -29,6 +29,7 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, run_experiment
 from mlp.memory import check_fits
 
+from .artifacts import upload_trial_files
 from .heartbeat import beating, beats, fail_dead_trials, retry
 from .lag import LaggedStorage, next_number, unfinished_before
 from .liveness import fail_stale_trials
@@ -193,6 +194,7 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
                         retry(storage, job.paths.name, storage.get_trial(trial._trial_id))
                 raise
             return outcome
+        upload_trial_files(trial, job.paths.root, trial_dir)  # while the trial still runs
         try:
             return _tell_result(study, trial, trial_dir, result)
         except UpdateFinishedTrialError:

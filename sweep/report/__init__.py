@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     from .document import Document
 
 __all__ = ["Document", "Importance", "StudyData", "best", "build", "figures", "findings",
-           "importances", "prepare", "seeds", "style", "write_report"]
+           "importances", "interaction_pairs", "prepare", "seeds", "style", "write_report"]
 
 _LAZY = {"Document": "document", "build": "document", "Importance": "importance",
-         "importances": "importance", "StudyData": "analysis", "prepare": "analysis"}
+         "importances": "importance", "StudyData": "analysis", "prepare": "analysis",
+         "interaction_pairs": "analysis"}
 _MODULES = {"analysis", "best", "document", "figures", "findings", "html", "importance",
             "markdown", "seeds", "style"}
 

@@ -174,18 +174,7 @@ class StudyData:
     @cached_property
     def histories(self) -> dict[int, pd.DataFrame]:
         """history.csv of every trial that has one, by trial number."""
-        out = {}
-        for n in self.trials["number"]:
-            path = self.trial_dir(n) / "history.csv"
-            try:
-                h = pd.read_csv(path)
-            except (OSError, ValueError, pd.errors.ParserError):
-                continue
-            if {"epoch", "val_acc"} <= set(h.columns) and len(h):
-                h = h.sort_values("epoch")
-                h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
-                out[int(n)] = h
-        return out
+        return self.results.histories()
 
 
 def prepare(results: StudyResults) -> StudyData:

@@ -55,3 +55,46 @@ def test_version_and_a_closed_pipe(main_study, sweep_cli):
     reader.stdout.close()  # the reader is gone before anything is written, like `| head -0`
     _, err = reader.communicate(timeout=120)
     assert b"Traceback" not in err and b"error" not in err, err
+
+
+def test_help_lists_the_choices_and_every_command_has_a_description(sweep_cli):
+    from mlp.config import DATASETS, SCHEDULES
+    from sweep.cli import COMMANDS
+    from sweep.samplers import PRUNERS, SAMPLERS
+
+    run = sweep_cli("run", "--help").stdout
+    for choices in (DATASETS, SAMPLERS, PRUNERS):
+        assert "{" + ",".join(choices) + "}" in run, (choices, run)
+    assert "{" + ",".join(DATASETS) + "}" in sweep_cli("data", "--help").stdout
+    assert "{" + ",".join(SCHEDULES) + "}" in sweep_cli("train", "--help").stdout
+    for command in COMMANDS:
+        assert command.help, command.name
+    top = sweep_cli("--help").stdout
+    for command in COMMANDS:
+        assert command.name in top
+
+
+def test_counts_and_epochs_are_whole_numbers_in_every_format(main_study, sweep_cli):
+    where = ["--studies-dir", main_study.studies_dir, "--study", main_study.name]
+    for command in ("trials", "best"):
+        rows = list(csv.DictReader(io.StringIO(
+            sweep_cli(command, *where, "-f", "csv").stdout)))
+        assert rows
+        for row in rows:
+            for column in ("number", "parameter_count", "epochs_trained", "last_epoch",
+                           "params_hidden_size", "params_batch_size"):
+                assert row[column].isdigit(), (command, column, row[column])
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--watch", "0"], "--watch 0"),
+    (["--watch", "nan"], "--watch nan"),
+    (["--watch", "1", "-f", "json"], "--watch"),
+    (["--watch", "1", "--out", "x.txt"], "--watch"),
+])
+def test_bad_watch_options_are_usage_errors(args, needle, main_study, sweep_cli, check_error,
+                                            tmp_path):
+    proc = sweep_cli("trials", "--studies-dir", main_study.studies_dir, "--study",
+                     main_study.name, *args, cwd=tmp_path, timeout=60)
+    check_error(proc, 2, needle)
+    assert not (tmp_path / "x.txt").exists()

@@ -116,7 +116,7 @@ def test_divergence_exits_1_and_records_where(work, tiny_idx_dir):
     (["--epochs", "-1"], ["training.epochs", "-1"]),
     (["--epochs", "1.5"], ["training.epochs", "1.5"]),
     (["--dropout", "1.5"], ["model.dropout", "1.5"]),
-    (["--dataset", "nope"], ["data.dataset", "nope"]),
+    (["--dataset", "nope"], ["--dataset", "nope"]),  # argparse choices name the flag
     (["--dataset", "idx", "--data-dir", "/nonexistent"], ["/nonexistent"]),
     (["--dataset", "idx"], ["data.data_dir"]),
     (["--lr", "abc"], ["training.lr", "abc"]),
