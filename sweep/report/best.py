@@ -101,7 +101,7 @@ def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion
     cm, classes = best.confusion, best.classes
     if cm is None or len(classes) != len(cm):
         return None
-    title = f"Best trial {best.number}: confusion matrix (test set)"
+    title = f"Selected trial {best.number}: confusion matrix (test set)"
     return tuple(P.confusion_heatmap(cm, classes, folder / f"{name}.{ext}", title=title)
                  for ext in ("png", "svg"))
 
@@ -160,7 +160,7 @@ def per_class_figure(best: BestTrial) -> Figure | None:
                       f"{max(r['recall_n'] for r in scores):,})")
         ax.set_ylabel(f"Score (%; axis {lo:.1%}–{hi:.1%})")
         ax.legend(loc="lower left", frameon=True, fontsize=8)
-        fig.suptitle(f"Best trial {best.number}: per-class recall and precision on the test "
+        fig.suptitle(f"Selected trial {best.number}: per-class recall and precision on the test "
                      "set, with 95% intervals")
     return fig
 
@@ -241,6 +241,6 @@ def confused_figure(ex: ConfusedExamples) -> Figure:
             axes[r, 0].set_ylabel(f"true {pair['true']}\n→ predicted {pair['predicted']}\n"
                                   f"({pair['count']}×)", rotation=0, ha="right", va="center",
                                   fontsize=9, labelpad=8)
-        fig.suptitle(f"Best trial {ex.number}: most-confused pairs (test images)\n"
+        fig.suptitle(f"Selected trial {ex.number}: most-confused pairs (test images)\n"
                      "above each: test index, confidence in the wrong class")
     return fig

@@ -188,6 +188,7 @@ def _importance(r: _Report) -> Section:
                     "for at least 5).")
     boot = imp.n_boot if imp is not None else 0
     n = imp.n if imp is not None else 0
+    has_rho = imp is not None and bool(imp.spearman["rho"].notna().any())
     s.blocks += r.figure(
         "importance", "Parameter importance and rank correlation",
         "Left: Optuna's importances, PED-ANOVA (its default) and fANOVA, as shares of the "
@@ -195,13 +196,17 @@ def _importance(r: _Report) -> Section:
         f"{boot} resamples of the completed trials drawn with replacement, the importances "
         f"recomputed on each (fANOVA's resamples use forests of {FANOVA_BOOT_TREES} trees, "
         f"the estimate one of {FANOVA_TREES}, so the forest's own randomness widens its "
-        "intervals a little); a percentile interval need not contain the estimate, and "
-        "the notes below say where it does not." + quantile
-        + " Right: Spearman's rank correlation of each setting with validation accuracy "
-        "(positive: larger values do better), with its "
-        f"95% percentile-bootstrap interval, only for settings with at least {MIN_PER_LEVEL} "
-        f"completed trials in each of at least {MIN_LEVELS} levels (choices, or thirds "
-        "of the range); the notes below say why the others are left out.",
+        "intervals a little); a percentile interval need not contain the estimate"
+        + ("; the notes below say where it does not." if imp is not None and imp.outside()
+           else ", but here every estimate lies inside its own.") + quantile
+        + (" Right: Spearman's rank correlation of each setting with validation accuracy "
+           "(positive: larger values do better), with its 95% percentile-bootstrap interval, "
+           if has_rho else " No Spearman panel: a setting's rank correlation with validation "
+           "accuracy is drawn ")
+        + f"only for settings with at least {MIN_PER_LEVEL} completed trials in each of at "
+        f"least {MIN_LEVELS} levels (choices, or thirds of the range)"
+        + ("" if has_rho else ", and none has them here")
+        + "; the notes below say why the others are left out.",
         lambda: F.importance_figure(imp) if imp else None,
         "No importances: they need at least 3 completed trials and a setting that varies.")
     if imp is not None:
@@ -413,7 +418,7 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
                                                        for k, v in settings.space.fixed)))
     row = data.best
     if row is not None:
-        facts.append(("Best", f"trial {int(row['number'])}: validation {pct(row['value'])}, "
+        facts.append(("Selected", f"trial {int(row['number'])}: validation {pct(row['value'])}, "
                               f"test {pct(row['test_accuracy'])} (one seed)"))
         facts.append(("Seed noise", _seed_fact(r)))
     return facts
@@ -453,7 +458,8 @@ def _best_finding(r: _Report) -> str:
     data = r.data
     row, classic = data.best, data.classic
     values = ", ".join(f"{p.name}={fmt(row[p.column])}" for p in data.params)
-    text = (f"Best: trial {int(row['number'])} with validation accuracy {pct(row['value'])} "
+    text = (f"Selected (highest single-seed validation accuracy): trial {int(row['number'])} "
+            f"with validation accuracy {pct(row['value'])} "
             f"(test {pct(row['test_accuracy'])}) using {values}.")
     if classic is None:
         return text

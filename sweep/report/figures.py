@@ -24,6 +24,7 @@ from . import style as S
 from .analysis import (
     MIN_SUPPORT,
     StudyData,
+    Trend,
     acc_limits,
     binned,
     completed,
@@ -236,7 +237,8 @@ def setting_effects(data: StudyData, importance: Importance | None = None) -> Fi
             ax.set_ylabel(S.ACC_LABEL)
         extra = []
         if len(data.completed) >= 2:
-            extra = [S.line_handle("trend (per choice: mean), 95% bootstrap band",
+            extra = [S.line_handle(f"trend over neighbouring bins of {MIN_SUPPORT}+ trials "
+                                   "(per choice: mean), 95% bootstrap band",
                                    S.TREND_COLOR, linewidth=2),
                      S.line_handle("best trial per bin (not re-optimised per value)",
                                    S.BEST_COLOR, linestyle="--", marker="s", markersize=5),
@@ -269,13 +271,14 @@ def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float
         x = pd.to_numeric(df[s.column], errors="coerce")
         drawn = _plot_trials(ax, df, x, ylim)
         if s.varies:
-            t = trend(s.scale(done[s.column]), done["value"].to_numpy())
+            bins = s.bins(n_bins(len(done), 3, 6))
+            stats = binned(s, done, bins)
+            t = _supported_trend(s, done, stats, bins)
             if t is not None:
                 gx = s.unscale(t.x)
                 ax.fill_between(gx, np.clip(t.lo, *ylim), np.clip(t.hi, *ylim),
                                 color=S.TREND_COLOR, alpha=0.15, linewidth=0, zorder=1)
                 sns.lineplot(x=gx, y=t.y, ax=ax, color=S.TREND_COLOR, linewidth=2, zorder=4)
-            stats = binned(s, done, s.bins(n_bins(len(done), 3, 6)))
             _bin_marks(ax, stats, s.unscale(stats["center"]), line=True, means=False)
             lo, hi = float(s.low), float(s.high)
             if s.log:
@@ -295,6 +298,31 @@ def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float
     S.percent_axis(ax.yaxis)
     ax.set_xlabel(s.label)
     return drawn
+
+
+def _supported_trend(s: Param, done: pd.DataFrame, stats: pd.DataFrame, bins: Bins
+                     ) -> Trend | None:
+    """The trend over the longest run of neighbouring bins that each hold at least
+    `MIN_SUPPORT` trials (two bins or more), fitted to the trials in it alone: a curve
+    never reaches into a stretch of the range the report refuses to read."""
+    supported = (stats["n"] >= MIN_SUPPORT).to_numpy()
+    best: tuple[int, int, int] | None = None  # (trials, first bin, last bin)
+    start = None
+    for b in range(len(supported) + 1):
+        if b < len(supported) and supported[b]:
+            start = b if start is None else start
+            continue
+        if start is not None and b - start >= 2:
+            trials = int(stats["n"].iloc[start:b].sum())
+            if best is None or trials > best[0]:
+                best = (trials, start, b - 1)
+        start = None
+    if best is None or bins.edges is None:
+        return None
+    lo, hi = bins.edges[best[1]], bins.edges[best[2] + 1]
+    x = s.scale(done[s.column])
+    inside = (x >= lo) & (x <= hi)
+    return trend(x[inside], done["value"].to_numpy()[inside])
 
 
 def _bin_marks(ax: Axes, stats: pd.DataFrame, x: pd.Series, *, line: bool,
@@ -562,7 +590,7 @@ def _curve_handles(looks: set[S.Look], best_n: int | None, classic_n: list[int],
            for lk in S.LOOKS if lk in looks]
     if best_n is not None:
         both = ", the classic configuration" if best_n in classic_n else ""
-        out.append(S.line_handle(f"best trial ({best_n}{both})", S.BEST_COLOR, linewidth=3))
+        out.append(S.line_handle(f"selected trial ({best_n}{both})", S.BEST_COLOR, linewidth=3))
     if any(n != best_n and n in hist for n in classic_n):
         out.append(S.line_handle("classic configuration", S.CLASSIC_COLOR, linewidth=2,
                                  marker="*", markersize=10, markeredgecolor="black"))
@@ -611,7 +639,7 @@ def cost(data: StudyData) -> Figure | None:
                                marker="o", markerfacecolor="none"),
                  *S.below_handle(below, ylim[0])]
         tied = data.tied
-        best = ("best trial (one seed)" if tied is None else
+        best = ("selected trial (one seed)" if tied is None else
                 f"tied with the best mean over seeds ({len(tied)})")
         _legend(fig, S.handles({S.COMPLETED}, best=best, classic=bool(done["classic"].any()),
                                extra=extra), ncol=4)

@@ -347,7 +347,8 @@ def _edge_warnings(data: StudyData) -> list[str]:
         else:
             values = ", ".join(f"trial {n}: {v}" for n, v, _ in hits)
             who = (f"{len(hits)} of the {len(tied)} trials tied with the best mean over "
-                   f"{seeds_behind(data.confirmation, tied['number'])} ({values}) sit")
+                   f"{seeds_behind(data.confirmation, tied['number'])} ({values}) "
+                   + ("sits" if len(hits) == 1 else "sit"))
         out.append(f"{s.name}: {who} at the {side} of the range searched {s.range_text()}; "
                    "the optimum may lie outside it: widen the range if the setting allows.")
     return out
@@ -502,14 +503,14 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
     best, classic = data.best, data.classic
     if best is None:
         return None
-    cols = [("Best", best)]
+    cols = [("Selected", best)]
     if classic is not None and int(classic["number"]) != int(best["number"]):
         cols.append(("Classic", classic))
     trials = [r for _, r in cols]
     header = ["", *[f"{name} (trial {int(r['number'])}, {S.outcome(r)})" for name, r in cols]]
     blank = [""] if len(cols) == 2 else []
     if len(cols) == 2:
-        header.append("Best − classic")
+        header.append("Selected − classic")
     val = [r["value"] if r["state"] == "COMPLETE" else np.nan for r in trials]
     test = [r["test_accuracy"] for r in trials]
     seconds = [r["train_seconds"] for r in trials]

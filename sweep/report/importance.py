@@ -276,7 +276,7 @@ def agreement(imp: Importance, top: int = 3) -> str:
         return head + (f" Both methods rank {setting} first"
                        + (" and its interval lies above the runner-up's estimate in both."
                           if settled else ", but its interval overlaps the runner-up's estimate:"
-                          " the order below it is not settled by "
+                          " not even its first place is settled by "
                           f"{imp.n} trials."))
     return head + (f" The methods disagree: {a} ranks {first[a]} first, {b} ranks {first[b]} "
                    f"first; with {imp.n} completed trials the ranking is not settled, and "

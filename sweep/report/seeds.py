@@ -94,7 +94,8 @@ def glance(data: StudyData) -> str:
     if vs is not None:
         d = vs["diff"]
         text += (f", {points(d['mean'])} against the classic configuration (trial "
-                 f"{vs['other']}; paired over {seeds_text(d['n'])}, t-test p = {_p(vs['t_p'])})")
+                 f"{vs['other']}; paired over {seeds_text(d['n'])}, t-test p = {_p(vs['t_p'])}, "
+                 "unadjusted, on the seeds that chose it)")
     return text + ". See Seed noise."
 
 
@@ -166,7 +167,10 @@ def _classic_sentence(conf: Confirmation) -> str:
     return (f"Trial {rec} against the classic configuration (trial {c}), paired over "
             f"{seeds_text(d['n'])}: {points(d['mean'])} (95% t-interval {_pts(d['low'])} to "
             f"{_pts(d['high'])} points; paired t-test p = {_p(vs['t_p'])}, sign-flip p = "
-            f"{_p(vs['sign_flip_p'])}): {word} the classic configuration at 5%.")
+            f"{_p(vs['sign_flip_p'])}): {word} the classic configuration at 5%. "
+            f"Trial {rec} was chosen on these same seeds and this test is outside the Holm "
+            "family, so its p-value is unadjusted and optimistic; more seeds (a larger "
+            "`sweep confirm --seeds`) would narrow the interval.")
 
 
 def _test_sentence(conf: Confirmation) -> str:

@@ -127,6 +127,9 @@ def on_floor(ax: Axes, x, lk: Look, size: float = 34) -> None:
                zorder=4, clip_on=False)
 
 
+SELECTED = "selected trial (highest single seed)"
+
+
 def handles(looks: Iterable[Look], best: bool | str = False, classic: bool = False,
             extra: Iterable[Line2D] = ()) -> list[Line2D]:
     """Legend entries for the outcomes present, the best trial (``best``: its label, or
@@ -141,7 +144,7 @@ def handles(looks: Iterable[Look], best: bool | str = False, classic: bool = Fal
         out.append(Line2D([], [], linestyle="none", marker="o", markersize=11,
                           markerfacecolor="none", markeredgecolor=BEST_COLOR,
                           markeredgewidth=2,
-                          label=best if isinstance(best, str) else "best trial"))
+                          label=best if isinstance(best, str) else SELECTED))
     if classic:
         out.append(Line2D([], [], linestyle="none", marker="*", markersize=13,
                           color=CLASSIC_COLOR, markeredgecolor="black",

@@ -705,7 +705,7 @@ def test_report_without_seed_noise_results_names_the_confirm_command(real_report
     assert 'id="seed-noise"' not in html and "## Seed noise" not in md
     # no binomial interval on the selected maximum's validation accuracy; the test
     # accuracy's says what it is
-    best_fact = next(line for line in md.splitlines() if line.startswith("- **Best:**"))
+    best_fact = next(line for line in md.splitlines() if line.startswith("- **Selected:**"))
     assert "CI" not in best_fact and "(one seed)" in best_fact
     section = md_section(md, "Best trials")
     table = md_tables(section)[0]
