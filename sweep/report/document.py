@@ -337,8 +337,10 @@ def _rings(r: _Report) -> str:
     numbers = tied["number"]
     return (f"Green rings: {findings.trial_list(numbers)}, the set tied with the best mean "
             f"over {findings.seeds_behind(conf, numbers)} (see Seed noise), not the single "
-            f"best trial; trial {conf.recommended}, the cheapest of them over seeds, is the "
-            "recommended one.")
+            f"best trial; trial {conf.recommended}, the cheapest of them by mean training time "
+            "over the re-runs, is the recommended one. The x-axis is each trial's single "
+            "training in the sweep, measured while other trials shared the machine, so it "
+            "can differ from the re-runs' times.")
 
 
 def _best_failures(r: _Report) -> Section:

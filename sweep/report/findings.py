@@ -490,10 +490,13 @@ def _top_caption(data: StudyData, shown: int, k: int) -> str:
                        "with the best.")
     numbers = list(tied["number"].astype(int))
     text += (f" Highlighted: {trial_list(numbers)}, the set tied with the best mean over "
-             f"{seeds_behind(conf, numbers)} (Seed noise section), not the single best trial: "
-             f"their order here is within seed noise. Trial {conf.recommended} is "
-             "recommended (the cheapest of them by training time). \"Over seeds\": the mean "
-             "best-epoch validation accuracy of the re-runs and the verdict.")
+             f"{seeds_behind(conf, numbers)} (not distinguishable from it at these seeds; "
+             "Seed noise section), not the single best trial: their order here is within "
+             f"seed noise. Trial {conf.recommended} is recommended (the cheapest of them by "
+             "mean training time over the re-runs, not by the single-seed times of this "
+             "table, which were measured while other trials shared the machine). "
+             "\"Over seeds\": the mean best-epoch validation accuracy of the re-runs and "
+             "the verdict.")
     if shown > min(k, len(done)):
         text += " Tied trials outside the top rows are added below them."
     return text
