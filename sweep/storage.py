@@ -229,6 +229,7 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
             hide_password=False)
     beats = {} if heartbeat is None else {"heartbeat_interval": heartbeat,
                                           "grace_period": grace_seconds(heartbeat)}
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     try:
@@ -239,9 +240,10 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
                     return RDBStorage(engine_url, engine_kwargs={"connect_args": connect_args}
                                       if connect_args else None,
                                       skip_table_creation=not create, **beats)
-            except (IntegrityError, ProgrammingError):
+            except (IntegrityError, ProgrammingError, StorageInternalError):
                 # machines that start on a new database together all create Optuna's
-                # tables; the losers fail on a duplicate, and find the tables made
+                # tables; the losers fail on a duplicate (or on a table another one has
+                # not finished), and find the tables made
                 if not create or attempt == TABLE_RACE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.2 + random.random())

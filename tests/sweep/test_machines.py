@@ -13,8 +13,10 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from tests.sweep.faults.harness import Running, wait_for
 
@@ -26,16 +28,26 @@ _STORAGES: dict[str, RDBStorage] = {}
 
 
 def shared_trials(url: str) -> list[FrozenTrial]:
+    """The study's trials as the database has them; none while the machines are still
+    creating its tables (the test only reads: it must not race them to create them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if url not in _STORAGES:
-            _STORAGES[url] = RDBStorage(url)
-        storage = _STORAGES[url]
+        storage = _STORAGES.get(url)
+        if storage is None:
+            try:
+                storage = RDBStorage(url, skip_table_creation=True)
+                optuna.get_all_study_names(storage)
+            except (SQLAlchemyError, StorageInternalError):  # no tables yet
+                return []
+            _STORAGES[url] = storage
         try:
             study = optuna.load_study(study_name=STUDY, storage=storage)
+            return study.get_trials(deepcopy=False)
         except KeyError:  # not created yet
             return []
-    return study.get_trials(deepcopy=False)
+        except (SQLAlchemyError, StorageInternalError):  # tables half made
+            del _STORAGES[url]
+            return []
 
 
 def start_machines(tmp_path: Path, run_args, url: str, trials: int, faults: dict,
