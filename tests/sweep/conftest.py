@@ -79,18 +79,20 @@ def data_args(tiny_idx_dir: Path) -> list[str]:
     return ["--dataset", "idx", "--data-dir", str(tiny_idx_dir)]
 
 
+def space_file(factory: pytest.TempPathFactory, name: str, text: str) -> Path:
+    path = factory.mktemp("spaces") / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="session")
 def small_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("spaces") / "small.toml"
-    path.write_text(SMALL_SPACE)
-    return path
+    return space_file(tmp_path_factory, "small", SMALL_SPACE)
 
 
 @pytest.fixture(scope="session")
 def narrow_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("spaces") / "narrow.toml"
-    path.write_text(NARROW_SPACE)
-    return path
+    return space_file(tmp_path_factory, "narrow", NARROW_SPACE)
 
 
 def load_optuna(studies_dir: Path, name: str) -> optuna.Study:
@@ -210,9 +212,7 @@ def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small networks and few steps: a trial takes a fraction of a second of CPU."""
     from tests.sweep.faults.harness import TINY_SPACE
 
-    path = tmp_path_factory.mktemp("tiny-space") / "tiny.toml"
-    path.write_text(TINY_SPACE)
-    return path
+    return space_file(tmp_path_factory, "tiny", TINY_SPACE)
 
 
 @pytest.fixture(scope="session")
