@@ -33,7 +33,15 @@ from .runner import STALL_LIMIT, RunSummary, run_workers
 from .samplers import PRUNERS, SAMPLERS, make_sampler
 from .space import Space, default_space
 from .storage import mask_url, open_storage, sqlite_file
-from .study import Settings, StudyPaths, count, create_or_check, storage_url_of, stored_settings
+from .study import (
+    Settings,
+    StudyPaths,
+    count,
+    create_or_check,
+    storage_url_of,
+    stored_settings,
+    study_locks,
+)
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,9 @@ def _open_or_create(request: RunRequest, paths: StudyPaths,
     """The study's settings and how many trials it has finished, creating it if new."""
     storage = open_storage(paths.journal, storage_url)
     stored = None
-    if paths.name in optuna.get_all_study_names(storage):
-        stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
+    with study_locks(paths, storage):  # another machine may be half way through creating it
+        if paths.name in optuna.get_all_study_names(storage):
+            stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
     settings = settings_for(request, stored)
     _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
