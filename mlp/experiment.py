@@ -17,6 +17,7 @@ run, each file on disk is whole.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -69,16 +70,22 @@ class ExperimentResult:
 
 def environment() -> dict[str, Any]:
     """What a reader needs to reproduce the run's numbers: versions and BLAS threads."""
+    return {"versions": dict(_versions()), "blas": blas_info(), "host": socket.gethostname(),
+            "platform": platform.platform(), "created": datetime.now(UTC).isoformat()}
+
+
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    # read once per process: package metadata lookups cost a short trial 30 ms
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"python": platform.python_version()}
+    versions = [("python", platform.python_version())]
     for pkg in ("numpy", "pandas", "seaborn", "matplotlib"):
         try:
-            versions[pkg] = version(pkg)
+            versions.append((pkg, version(pkg)))
         except PackageNotFoundError:
             pass
-    return {"versions": versions, "blas": blas_info(), "host": socket.gethostname(),
-            "platform": platform.platform(), "created": datetime.now(UTC).isoformat()}
+    return tuple(versions)
 
 
 def blas_info() -> dict[str, Any]:

@@ -28,28 +28,35 @@ from .study_run import RunRequest, run_study
 SpaceLike = Space | dict[str, Any] | str | os.PathLike | None
 
 
-def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | None = None,
+def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = None,
+        threads: int | None = None,
         space: SpaceLike = None, epochs: int | None = None, dataset: str | None = None,
         data_dir: str | os.PathLike | None = None, train_limit: int | None = None,
         sampler: str | None = None, pruner: str | None = None, seed: int | None = None,
         lag: int | str | None = None, timeout: float | str | None = None,
         stall_timeout: float | str | None = None,
         studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR, storage: str | None = None,
-        plots: bool = True, report: bool = True, quiet: bool = True) -> StudyResults:
+        plots: str | bool = "best", report: bool = True, quiet: bool = True) -> StudyResults:
     """Run the study until it has ``trials`` finished trials; its results.
 
     Arguments are the options of ``python -m sweep run`` (None: the study's stored
     value, or the default for a new study). ``space`` is a `Space`, a dict laid out as a
     space file (``{"params": {"lr": {"low": 0.01, "high": 0.5}}, "fixed": {"dropout":
-    0.2}}``) or the path of one; ``lag`` a number or "off"; ``timeout`` and
+    0.2}}``) or the path of one; ``jobs`` a number or "auto" (None is auto too);
+    ``plots`` "best", "all" or "none"; ``lag`` a number or "off"; ``timeout`` and
     ``stall_timeout`` seconds or text such as "30m". ``quiet`` (the default here) prints
     plain lines instead of a progress bar.
     """
-    for name, value in (("trials", trials), ("jobs", jobs)):
+    if jobs == "auto":
+        jobs = None
+    if plots is True or plots is False:
+        plots = "best" if plots else "none"
+    for name, value in (("trials", trials), ("jobs", jobs), ("threads", threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise UsageError(f"{name} {value!r}: must be a whole number")
     request = RunRequest(
         trials=trials, study=study, studies_dir=studies_dir, storage=storage, jobs=jobs,
+        threads=threads,
         overrides=_overrides(epochs=epochs, dataset=dataset, data_dir=data_dir,
                              train_limit=train_limit),
         space=_space(space), space_source=_space_source(space), sampler=sampler,

@@ -7,7 +7,6 @@ rest, the same code as the Python API's ``sweep.run()``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .errors import UsageError
@@ -19,6 +18,7 @@ from .runner import STALL_LIMIT
 from .samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS
 from .space import load_space
 from .study_run import RunRequest, run_study
+from .trial import PLOTS
 
 RUN_HELP = """\
 Run (or resume, or extend) a study. --trials N is the number of finished trials
@@ -33,8 +33,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, required=True,
                    help="finished trials the study should have in the end")
     add_study_args(p)
-    p.add_argument("--jobs", type=int, default=None,
-                   help=f"parallel worker processes (default: cores, {os.cpu_count()})")
+    p.add_argument("--jobs", type=parse_jobs, default=None, metavar="N|auto",
+                   help="parallel worker processes (default auto: one per core while "
+                        "trials, the lag and memory allow; see sweep/jobs.py)")
+    p.add_argument("--threads", type=parse_threads, default=None, metavar="T",
+                   help="BLAS threads per worker (default: the cores shared out among "
+                        "the workers)")
     add_override_flags(p, only=STUDY_OPTIONS)
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler (tpe)")
     p.add_argument("--pruner", default=None, choices=PRUNERS, help=f"pruner ({DEFAULT_PRUNER})")
@@ -56,7 +60,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="fail a trial whose worker shows no progress this long, and replace "
                         f"the worker (default {STALL_LIMIT / 60:.0f}m, or 10 epochs if longer)")
     p.add_argument("--space", default=None, help="TOML file changing the search space")
-    p.add_argument("--no-plots", action="store_true", help="skip per-trial figures")
+    p.add_argument("--plots", default=None, choices=list(PLOTS),
+                   help="which trials draw their figures as they finish: "
+                        + "; ".join(f"{k}: {v}" for k, v in PLOTS.items())
+                        + " (default best; sweep plots --trial N draws any later)")
+    p.add_argument("--no-plots", action="store_true", help="the same as --plots none")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bar")
 
@@ -84,7 +92,8 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     explore(args)
     return RunRequest(
         trials=args.trials, study=args.study, studies_dir=args.studies_dir,
-        storage=args.storage, jobs=args.jobs, overrides=collect_overrides(args),
+        storage=args.storage, jobs=args.jobs, threads=args.threads,
+        overrides=collect_overrides(args),
         space=load_space(args.space) if args.space else None,
         space_source=f"--space {args.space}" if args.space else "space",
         sampler=args.sampler, pruner=args.pruner, seed=args.seed, lag=args.lag,
@@ -92,14 +101,33 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         timeout=parse_duration(args.timeout) if args.timeout is not None else None,
         stall_limit=(parse_duration(args.stall_timeout, "--stall-timeout")
                      if args.stall_timeout is not None else STALL_LIMIT),
-        plots=not args.no_plots, report=not args.no_report, quiet=args.quiet)
+        plots=plots_choice(args), report=not args.no_report, quiet=args.quiet)
+
+
+def plots_choice(args: argparse.Namespace) -> str:
+    if args.no_plots and args.plots not in (None, "none"):
+        raise UsageError(f"--no-plots means --plots none; --plots {args.plots} contradicts it")
+    return "none" if args.no_plots else (args.plots or "best")
+
+
+def parse_jobs(text: str) -> int | None:
+    """``--jobs``: a whole number of workers from 1, or auto (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    if not (text.strip().isdigit() and text.strip().isascii()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1, or auto")
+    return int(text)
+
+
+def parse_threads(text: str) -> int:
+    if not (text.strip().isdigit() and text.strip().isascii()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1")
+    return int(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise UsageError(f"--trials {args.trials}: must be >= 1")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     summary = run_study(request_from_args(args)).summary
     if summary is None:
         return 0

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from mlp.experiment import read_history
 
 from .heartbeat import beats, fail_dead_trials
+from .jobs import Workers
 from .liveness import fail_stale_trials, sync_records
 from .progress import Progress
 from .records import TrialOutcome
@@ -82,15 +83,16 @@ class RunSummary:
 class _Run:
     """The parent's side of a run: reacts to what the worker slots report."""
 
-    def __init__(self, job: TrialJob, jobs: int, timeout: float | None, stall_limit: float,
+    def __init__(self, job: TrialJob, workers: Workers, timeout: float | None,
+                 stall_limit: float,
                  progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None
                  ) -> None:
         self.job, self.timeout, self.progress, self.on_result = job, timeout, progress, on_result
         self.storage = open_storage(job.paths.journal, job.storage_url,
                                     heartbeat=job.settings.heartbeat)
         self.study = load_study(job.paths, self.storage)
-        self.pool = Pool(lambda: (run_trial, job), jobs, job.paths.root, say=self.say,
-                         on_start=self.use_terminal)
+        self.pool = Pool(lambda: (run_trial, job), workers.jobs, job.paths.root, say=self.say,
+                         on_start=self.use_terminal, threads=workers.threads)
         self.summary = RunSummary()
         self.started = time.monotonic()
         self.fail_streak = 0
@@ -229,15 +231,17 @@ def _is_descriptor_2(stream: IO[str]) -> bool:
 
 
 def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, target: int,
-                jobs: int, timeout: float | None = None, progress: Progress | None = None,
-                plots: bool = True, on_result: Callable[[TrialOutcome], None] | None = None,
+                workers: Workers, timeout: float | None = None,
+                progress: Progress | None = None, plots: str = "best",
+                on_result: Callable[[TrialOutcome], None] | None = None,
                 stall_limit: float = STALL_LIMIT) -> RunSummary:
-    """Run trials with ``jobs`` workers until the study has ``target`` finished trials.
+    """Run trials with ``workers`` until the study has ``target`` finished trials.
 
     Ctrl-C or SIGTERM stops it: in-flight trials are interrupted and recorded as
     failed ("interrupted"); a second signal kills the workers at once. Either way
     no trial is left RUNNING by a worker of this run.
     """
     not_after = time.time() + timeout if timeout is not None else None
-    return _Run(TrialJob(paths, storage_url, settings, target, plots, not_after), jobs, timeout,
+    job = TrialJob(paths, storage_url, settings, target, plots, not_after, workers.to_dict())
+    return _Run(job, workers, timeout,
                 stall_limit, progress, on_result).run()

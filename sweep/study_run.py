@@ -24,6 +24,7 @@ from mlp.config import Config
 
 from .errors import UsageError
 from .heartbeat import MAX_HEARTBEAT
+from .jobs import choose_workers, largest
 from .lag import MAX_LAG
 from .options import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .overrides import apply_overrides
@@ -42,6 +43,7 @@ from .study import (
     stored_settings,
     study_locks,
 )
+from .trial import PLOTS
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class RunRequest:
     study: str = DEFAULT_STUDY
     studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
     storage: str | None = None
-    jobs: int | None = None
+    jobs: int | None = None  # None: auto (sweep/jobs.py)
+    threads: int | None = None  # BLAS threads per worker; None: the rule's
     overrides: dict[str, Any] = field(default_factory=dict)
     space: Space | None = None
     space_source: str = "space"  # how errors name the space: "--space FILE"
@@ -65,7 +68,7 @@ class RunRequest:
     heartbeat: int | None = None  # seconds, database storages (sweep/heartbeat.py)
     timeout: float | None = None
     stall_limit: float = STALL_LIMIT
-    plots: bool = True
+    plots: str = "best"  # which trials draw their figures (trial.PLOTS)
     report: bool = True
     quiet: bool = False
 
@@ -175,24 +178,27 @@ def _check_studies_dir(folder: Path) -> None:
 
 
 def _open_or_create(request: RunRequest, paths: StudyPaths,
-                    storage_url: str | None) -> tuple[Settings, int]:
-    """The study's settings and how many trials it has finished, creating it if new."""
+                    storage_url: str | None) -> tuple[Settings, int, tuple[int, int]]:
+    """The study's settings, how many trials it has finished, and its data's features
+    and classes; the study is created if new."""
     storage = open_storage(paths.journal, storage_url)
     stored = None
     with study_locks(paths, storage):  # another machine may be half way through creating it
         if paths.name in optuna.get_all_study_names(storage):
             stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
     settings = settings_for(request, stored)
-    _check_data(settings.config)
+    shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
-    return settings, count(study.get_trials(deepcopy=False)).finished
+    return settings, count(study.get_trials(deepcopy=False)).finished, shape
 
 
-def _check_data(config: Config) -> None:
-    """Fetch and verify the data once, before any worker starts."""
+def _check_data(config: Config) -> tuple[int, int]:
+    """Fetch and verify the data once, before any worker starts; its features and
+    classes."""
     from mlp.data import load_dataset
 
-    load_dataset(config.data.dataset, config.data.data_dir)
+    data = load_dataset(config.data.dataset, config.data.data_dir)
+    return data.n_features, data.n_classes
 
 
 def run_study(request: RunRequest) -> RunOutcome:
@@ -200,29 +206,36 @@ def run_study(request: RunRequest) -> RunOutcome:
     and write the report."""
     if request.trials < 1:
         raise UsageError(f"--trials {request.trials}: must be >= 1")
-    jobs = request.jobs if request.jobs is not None else (os.cpu_count() or 1)
-    if jobs < 1:
-        raise UsageError(f"--jobs {jobs}: must be >= 1")
+    for name, value in (("--jobs", request.jobs), ("--threads", request.threads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} {value}: must be >= 1")
+    if request.plots not in PLOTS:
+        raise UsageError(f"--plots {request.plots!r}: choose from {', '.join(PLOTS)}")
     paths = StudyPaths.of(request.studies_dir, request.study)
     _check_studies_dir(Path(request.studies_dir))
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
-        settings, finished = _open_or_create(request, paths, storage)
+        settings, finished, shape = _open_or_create(request, paths, storage)
     if finished >= request.trials:
         print(f"study {paths.name!r} already has {finished} finished trials "
               f"(asked for {request.trials}); nothing to run")
         return RunOutcome(paths, storage, None)
-    jobs = min(jobs, request.trials - finished)  # no more workers than trials to run
+    workers = choose_workers(request.jobs, request.threads, to_run=request.trials - finished,
+                             lag=settings.lag, biggest=largest(settings.config, settings.space),
+                             n_features=shape[0], n_classes=shape[1])
+    jobs = workers.jobs
     progress = Progress(request.trials, finished, quiet=request.quiet)
     where = mask_url(storage) or str(paths.journal)
+    threads = f"{workers.threads} BLAS thread{'s' if workers.threads > 1 else ''} each"
     progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished; "
-                  f"{jobs} workers; storage {where}")
+                  f"{jobs} worker{'s' if jobs > 1 else ''}, {threads} ({workers.rule}); "
+                  f"storage {where}")
     if settings.lag is not None and jobs > settings.lag + 1:
         progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
                       f"{settings.lag + 1} run at once (each trial waits for trials "
                       f"{settings.lag + 1} and more before it); a study made with "
                       f"--lag {jobs - 1} or more would use them all")
-    summary = run_workers(paths, storage, settings, request.trials, jobs, request.timeout,
+    summary = run_workers(paths, storage, settings, request.trials, workers, request.timeout,
                           progress, plots=request.plots, on_result=progress.trial_done,
                           stall_limit=request.stall_limit)
     outcome = RunOutcome(paths, storage, summary)

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
-from mlp.experiment import ExperimentResult, run_experiment
+from mlp.experiment import ExperimentResult, plot_experiment, run_experiment
 from mlp.memory import check_fits
 
 from .artifacts import upload_trial_files
@@ -38,6 +38,12 @@ from .samplers import trial_seed
 from .storage import open_storage
 from .study import Settings, StudyPaths, count, load_study, study_locks
 
+PLOTS = {
+    "best": "a completed trial at least as good as every completed trial before it",
+    "all": "every completed trial",
+    "none": "no trial",
+}  # which trials draw their figures as they finish; `sweep plots` draws any later
+
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -47,8 +53,9 @@ class TrialJob:
     storage_url: str | None
     settings: Settings
     target: int  # finished trials the study should have
-    plots: bool = True
+    plots: str = "best"  # per-trial figures: one of PLOTS
     not_after: float | None = None  # time.time() after which no trial starts (--timeout)
+    workers: dict | None = None  # the run's workers and threads (jobs.Workers), recorded
 
 
 class WorkerTerminated(BaseException):
@@ -97,8 +104,13 @@ def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
 
 
 def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
-              plots: bool = True) -> ExperimentResult:
+              plots: str = "best", workers: dict | None = None) -> ExperimentResult:
     """Train the trial's configuration, reporting validation accuracy every epoch.
+
+    Figures (``plots``, see `PLOTS`) cost more than a short trial's training, so by
+    default only a completed trial at least as good as every trial completed before it
+    draws them: the study's best trial always has its figures, at a cost that grows
+    with the number of new bests, not of trials. `sweep plots` draws the others.
 
     A configuration that cannot fit in the memory available now fails at once, with
     the estimate in its reason, instead of dying of a MemoryError (or the kernel's
@@ -118,12 +130,29 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
             return True
         return False
 
+    extra = {"study": paths.name, "trial": trial.number}
+    if workers is not None:
+        extra["workers"] = workers
     result = run_experiment(config, paths.trial_dir(trial.number), data=data,
-                            on_epoch=on_epoch, plots=plots, plot_stopped=False,
-                            extra={"study": paths.name, "trial": trial.number})
+                            on_epoch=on_epoch, plots=plots == "all", plot_stopped=False,
+                            extra=extra)
     if pruned_at:
         result.message = f"pruned at epoch {pruned_at[0]}"
+    if plots == "best" and result.status == "completed" and \
+            _at_least_as_good(trial.study, result.val_accuracy):
+        plot_experiment(result.out_dir, data)
     return result
+
+
+def _at_least_as_good(study: optuna.Study, value: float) -> bool:
+    """Whether ``value`` ties or beats every trial of the study completed so far (all
+    of them, not only those a lagged trial learned from: figures change nothing the
+    study computes)."""
+    storage = study._storage
+    storage = storage._storage if isinstance(storage, LaggedStorage) else storage
+    done = storage.get_all_trials(study._study_id, deepcopy=False,
+                                  states=(TrialState.COMPLETE,))
+    return all(value >= t.value for t in done if t.value is not None)
 
 
 def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Trial] | None:
@@ -185,7 +214,7 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
         try:
             _make_trial_dir(trial_dir)
             write_record(trial_dir, TrialOutcome.running(trial))
-            result = objective(trial, job.settings, job.paths, job.plots)
+            result = objective(trial, job.settings, job.paths, job.plots, job.workers)
         except BaseException as exc:
             outcome = _tell_failure(study, trial, trial_dir, exc)
             if isinstance(exc, KeyboardInterrupt | SystemExit | WorkerTerminated | RunGone):

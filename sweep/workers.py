@@ -233,7 +233,8 @@ class Pool:
 
     def __init__(self, next_task: Callable[[], Task | None], jobs: int, folder: Path,
                  say: Callable[[str], None] | None = None,
-                 on_start: Callable[[IO[str]], None] | None = None) -> None:
+                 on_start: Callable[[IO[str]], None] | None = None,
+                 threads: int | None = None) -> None:
         lock = threading.Lock()
 
         def one_at_a_time() -> Task | None:
@@ -242,7 +243,7 @@ class Pool:
 
         self.events: queue.Queue[Event] = queue.Queue()
         self.stop = threading.Event()
-        threads = blas_threads_per_worker(jobs)
+        threads = threads or blas_threads_per_worker(jobs)
         self.slots = [Slot(one_at_a_time, threads, self.events, self.stop) for _ in range(jobs)]
         self.folder = folder
         self.interrupted = False

@@ -675,7 +675,7 @@ def test_no_more_workers_than_trials_to_run(finished_study, tmp_path, run_args):
     args[args.index("--jobs") + 1] = 6
     proc = sweep(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "1 workers" in proc.stderr, proc.stderr
+    assert "1 worker, " in proc.stderr, proc.stderr
 
 
 def test_a_dumb_terminal_gets_plain_lines(finished_study, tmp_path, run_args):

@@ -33,6 +33,26 @@ def test_main_study_has_the_trials_asked_for(main_study):
     assert stored_settings(study).sampler == "tpe"  # the default
 
 
+def test_by_default_a_trial_draws_figures_when_it_is_the_best_so_far(main_study):
+    """--plots best: the best trial has every figure; a trial has figures only if no trial
+    completed before it started was better, and lacks them only if one completed before
+    it finished was better."""
+    trials = main_study.optuna().get_trials()
+    best = max(trials, key=lambda t: t.value)
+    for t in trials:
+        folder = StudyPaths(main_study.root).trial_dir(t.number) / "plots"
+        drawn = [(folder / name).is_file() for name in PLOTS]
+        assert all(drawn) or not any(drawn), (t.number, drawn)
+        before_start = [u.value for u in trials if u.datetime_complete < t.datetime_start]
+        before_end = [u.value for u in trials if u.datetime_complete < t.datetime_complete]
+        if all(drawn):
+            assert all(t.value >= v for v in before_start), t.number
+        else:
+            assert any(v > t.value for v in before_end), t.number
+    assert all((StudyPaths(main_study.root).trial_dir(best.number) / "plots" / name).is_file()
+               for name in PLOTS)
+
+
 def test_every_trial_directory_is_complete_and_matches_the_storage(main_study):
     study = main_study.optuna()
     for t in study.get_trials():
@@ -41,9 +61,6 @@ def test_every_trial_directory_is_complete_and_matches_the_storage(main_study):
             assert (d / name).is_file(), f"{d / name} missing"
         if t.state == TrialState.COMPLETE:
             assert (d / "checkpoints" / "best.npz").is_file()
-        for name in PLOTS:
-            assert (d / "plots" / name).is_file(), f"{d / 'plots' / name} missing"
-
         record = json.loads((d / "trial.json").read_text())
         assert record["number"] == t.number
         assert record["state"] == t.state.name
@@ -70,6 +87,9 @@ def test_every_trial_directory_is_complete_and_matches_the_storage(main_study):
         assert config["training"]["seed"] == t.user_attrs["seed"]
         assert config["environment"]["study"] == "main"
         assert config["environment"]["trial"] == t.number
+        assert config["environment"]["workers"] == {
+            "jobs": main_study.jobs, "threads": blas_threads_per_worker(main_study.jobs),
+            "rule": f"--jobs {main_study.jobs}"}
 
         history = read_history(d / "history.csv")
         assert [h["epoch"] for h in history] == list(range(1, main_study.epochs + 1))
