@@ -85,11 +85,20 @@ def dataset_for(config: Config) -> Dataset:
 
 def _storage(job: TrialJob) -> BaseStorage:
     # one storage per worker process: a journal is then read once, not once per trial
-    key = (job.paths, job.storage_url, job.settings.heartbeat)
+    key = (job.paths, job.storage_url, job.settings.heartbeat, _identity(job.paths.journal))
     if key not in _STORAGES:
         _STORAGES[key] = open_storage(job.paths.journal, job.storage_url,
                                       heartbeat=job.settings.heartbeat)
     return _STORAGES[key]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    # a worker kept between runs may meet a study deleted and made again at the same path
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def seed_of(settings: Settings, trial: optuna.Trial) -> int:

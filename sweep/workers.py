@@ -10,6 +10,7 @@ slots their own tasks.
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import signal
@@ -121,8 +122,15 @@ class Slot(threading.Thread):
         self.next_task, self.threads, self.events, self.stop = next_task, threads, events, stop
         self.executor: ProcessPoolExecutor | None = None
         self.pid: int | None = None
+        self.log: Path | None = None  # where the worker's stderr goes (the pool's log)
 
     def _start_worker(self) -> None:
+        kept = _take_kept(self.threads)
+        if kept is not None:
+            self.executor, self.pid = kept
+            if self.log is not None:  # it wrote to the log of the run that started it
+                self.executor.submit(_stderr_to_file, str(self.log)).result()
+            return
         env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                "MKL_NUM_THREADS")}
         self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
@@ -207,6 +215,12 @@ def stderr_to(log: Path) -> Iterator[IO[str]]:
         os.close(terminal)
 
 
+def _stderr_to_file(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _death_reason(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     for sig in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT"):
@@ -245,6 +259,8 @@ class Pool:
         self.stop = threading.Event()
         threads = threads or blas_threads_per_worker(jobs)
         self.slots = [Slot(one_at_a_time, threads, self.events, self.stop) for _ in range(jobs)]
+        for slot in self.slots:
+            slot.log = folder / WORKERS_LOG
         self.folder = folder
         self.interrupted = False
         self.say = say or (lambda message: print(message, flush=True))
@@ -298,5 +314,52 @@ class Pool:
         for slot in self.slots:
             if not self.interrupted:
                 slot.join()
-            if slot.executor is not None:
+            if slot.executor is None:
+                continue
+            if self.interrupted or not _keep(slot.executor, slot.pid, slot.threads):
                 slot.executor.shutdown(wait=not self.interrupted, kill_workers=self.interrupted)
+
+
+# -- workers kept between runs ------------------------------------------------------
+# A process that runs several studies or confirmations (a notebook calling sweep.run
+# again, a resumed study) keeps its idle workers, with their imports and loaded data,
+# instead of paying a worker's start-up (about 2 s) again. Only workers of a run that
+# ended normally are kept: an interrupted worker has used up its signal handler.
+
+_KEPT: list[tuple[int, ProcessPoolExecutor, int]] = []  # (threads, executor, pid)
+_KEPT_LOCK = threading.Lock()
+
+
+def _keep(executor: ProcessPoolExecutor, pid: int | None, threads: int) -> bool:
+    if pid is None or not pid_alive(pid):
+        return False
+    with _KEPT_LOCK:
+        _KEPT.append((threads, executor, pid))
+    return True
+
+
+def _take_kept(threads: int) -> tuple[ProcessPoolExecutor, int] | None:
+    while True:
+        with _KEPT_LOCK:
+            found = next((k for k in _KEPT if k[0] == threads), None)
+            if found is None:
+                return None
+            _KEPT.remove(found)
+        _, executor, pid = found
+        try:
+            if executor.submit(os.getpid).result(timeout=10) == pid:
+                return executor, pid
+        except Exception:  # died while idle: start a new one
+            pass
+        executor.shutdown(wait=False, kill_workers=True)
+
+
+def close_kept_workers() -> None:
+    """End the workers kept for a next run (also done at exit)."""
+    with _KEPT_LOCK:
+        kept, _KEPT[:] = list(_KEPT), []
+    for _, executor, _ in kept:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
+atexit.register(close_kept_workers)
