@@ -1,8 +1,8 @@
 """``python -m sweep plots --trial N``: draw a trial's figures when somebody wants them.
 
-A sweep draws figures only for completed trials (most of a Hyperband study is pruned
-after an epoch or three, and drawing costs more than such a trial's training); this
-draws them for any trained trial, from its directory, as the run would have.
+By default a sweep draws figures only for each new best as it completes (drawing costs
+more than a short trial's training, and most trials are never looked at); this draws
+them for any trained trial, from its directory, as the run would have.
 """
 
 from __future__ import annotations
@@ -43,5 +43,5 @@ def cmd_plots(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (Command("plots", "draw a trial's figures (a sweep draws them for completed "
-                    "trials only)", add_plots_arguments, cmd_plots, __doc__.split("\n\n", 1)[1]),)
+COMMANDS = (Command("plots", "draw a trial's figures (a sweep draws them for new bests "
+                    "only)", add_plots_arguments, cmd_plots, __doc__.split("\n\n", 1)[1]),)

@@ -12,9 +12,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import StudyError, UsageError
 from .options import Command, add_studies_dir_arg, add_study_args
@@ -22,6 +20,9 @@ from .records import INTEGER_COLUMNS, TrialOutcome
 from .results import BrokenStudy, StudyResults, list_studies, load
 from .space import Space
 from .watch import clock, watch
+
+if TYPE_CHECKING:  # imported where a table is printed: `sweep run` needs no pandas
+    import pandas as pd
 
 FORMATS = ("table", "json", "csv")
 
@@ -172,6 +173,8 @@ def cmd_trials(args: argparse.Namespace) -> int:
             rows = [{k: v for k, v in o.to_json().items() if k != "traceback"}
                     for o in results.outcomes]
             return json.dumps({"study": results.name, "trials": _json_ready(rows)}, indent=2)
+        import pandas as pd
+
         shown = df.drop(columns=["datetime_start", "datetime_complete", "experiment_dir"])
         with pd.option_context("display.max_rows", None, "display.width", 200,
                                "display.max_columns", None,
@@ -193,6 +196,8 @@ def _watch(args: argparse.Namespace) -> int:
 def whole_numbers(df: pd.DataFrame, space: Space) -> pd.DataFrame:
     """Counts, epochs and integer settings as integers: pandas makes a column with a gap
     (a running trial's) float, and a parameter count of 15134.0 reads wrong."""
+    import pandas as pd
+
     names = list(INTEGER_COLUMNS)
     for p in space.params:
         choices = p.choices or ()
@@ -266,6 +271,8 @@ def cmd_studies(args: argparse.Namespace) -> int:
         if fmt == "json":
             return json.dumps({"studies": _json_ready(rows)}, indent=2)
         if fmt == "csv":
+            import pandas as pd
+
             buf = io.StringIO()
             pd.DataFrame(rows).to_csv(buf, index=False)
             return buf.getvalue()

@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
-import pandas as pd
 from optuna.trial import TrialState
 
 from .options import DEFAULT_STUDIES_DIR
@@ -35,6 +35,9 @@ from .study import (
     storage_for_existing,
     stored_settings,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's run needs none
+    import pandas as pd
 
 
 @dataclass
@@ -74,6 +77,8 @@ class StudyResults:
     @cached_property
     def trials(self) -> pd.DataFrame:
         """One row per trial (waiting ones left out), sorted by number."""
+        import pandas as pd
+
         return pd.DataFrame([o.row() for o in self.outcomes],
                             columns=columns(self.param_names))
 
@@ -99,6 +104,8 @@ class StudyResults:
         """Trial ``number``'s per-epoch history as its history.csv has it now (a running
         trial's grows): epoch, lr_end, train and validation loss and accuracy (fractions),
         seconds; sorted by epoch. None where the trial has none yet or it is unreadable."""
+        import pandas as pd
+
         try:
             h = pd.read_csv(self.trial_dir(number) / "history.csv")
         except (OSError, ValueError, pd.errors.ParserError):
