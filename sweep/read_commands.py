@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,8 +79,15 @@ def _json_ready(v: Any) -> Any:
     return v
 
 
+def note_unreachable(results: StudyResults) -> None:
+    note = results.unreachable_note()
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def _load_nonempty(args: argparse.Namespace) -> StudyResults:
     results = load(args.study, args.studies_dir, args.storage)
+    note_unreachable(results)
     if results.counts.complete == 0:
         c = results.counts
         running = running_text(results)
@@ -162,6 +170,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
     if args.watch is not None:
         return _watch(args)
     results = load(args.study, args.studies_dir, args.storage)
+    note_unreachable(results)
     df = whole_numbers(results.trials, results.settings.space)
     if df.empty:
         raise StudyError(f"study {args.study!r} has no trials yet")

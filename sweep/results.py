@@ -100,6 +100,31 @@ class StudyResults:
     def trial_dir(self, number: int) -> Path:
         return self.paths.trial_dir(number)
 
+    def unreachable(self) -> dict[str, list[int]]:
+        """Trained trials (completed or pruned) whose directory this reader cannot find
+        under its studies folder, by the host that ran them: in a study shared by
+        machines whose ``--studies-dir`` is each machine's own disk, their histories,
+        checkpoints and figures are on those machines."""
+        away: dict[str, list[int]] = {}
+        for o in self.outcomes:
+            if o.state in ("COMPLETE", "PRUNED") and not self.trial_dir(o.number).is_dir():
+                away.setdefault(o.host or "an unrecorded host", []).append(o.number)
+        return away
+
+    def unreachable_note(self) -> str:
+        """`unreachable` in one sentence, or "" when every trained trial is here."""
+        away = self.unreachable()
+        if not away:
+            return ""
+        n = sum(len(v) for v in away.values())
+        where = "; ".join(f"trial{'s' if len(v) > 1 else ''} "
+                          f"{', '.join(map(str, v[:8]))}{' ...' if len(v) > 8 else ''} "
+                          f"on {host}" for host, v in sorted(away.items()))
+        return (f"{n} of {self.counts.complete + self.counts.pruned} trained trials have no "
+                f"directory under {self.paths.root / 'trials'} on this machine ({where}): "
+                "their histories, checkpoints and figures are left out; their values come "
+                "from the storage. Read from a machine that has them, or share --studies-dir.")
+
     def history(self, number: int) -> pd.DataFrame | None:
         """Trial ``number``'s per-epoch history as its history.csv has it now (a running
         trial's grows): epoch, lr_end, train and validation loss and accuracy (fractions),

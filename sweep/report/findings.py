@@ -326,6 +326,9 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
         out.append(text + ". See the failures table.")
     if imp is not None:
         out.extend(imp.notes)
+    away = data.results.unreachable_note()
+    if away:
+        out.append(away)
     return out
 
 

@@ -49,11 +49,12 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def dashboard_study(sweep_cli, data_args, tiny_space, tmp_path):
-    """A 3-trial study with figures, and optuna-dashboard serving it on 127.0.0.1."""
+    """A 3-trial study with every trial's figures, and optuna-dashboard serving it on
+    127.0.0.1."""
     studies = tmp_path / "studies"
     proc = sweep_cli("run", "--trials", TRIALS, "--jobs", 2, "--epochs", EPOCHS, *data_args,
                      "--space", tiny_space, "--pruner", "none", "--studies-dir", studies,
-                     "--study", "dash", "--no-report", "--quiet")
+                     "--study", "dash", "--plots", "all", "--no-report", "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     root = studies / "dash"
     port = _free_port()

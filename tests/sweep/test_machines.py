@@ -18,7 +18,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from tests.sweep.faults.harness import Running, wait_for
+from tests.sweep.faults.harness import Running, sweep, wait_for
 
 STUDY = "shared"
 MACHINES = ("machine-a", "machine-b", "machine-c")
@@ -137,6 +137,29 @@ def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres):
     assert sorted(t.number for t in stored) == list(range(trials))
     assert len({t.user_attrs["host"] for t in stored}) >= 2  # more than one machine worked
     check_where_they_ran(tmp_path, stored)
+    check_readers_name_what_they_cannot_reach(tmp_path, url, stored)
+
+
+def check_readers_name_what_they_cannot_reach(tmp_path: Path, url: str,
+                                              stored: list[FrozenTrial]) -> None:
+    """Read from one machine's studies folder, `best`, `trials` and `report` name the
+    trials whose directories are on the other machines, by host."""
+    here = next(t.user_attrs["host"] for t in stored)
+    away = sorted(t.number for t in stored if t.user_attrs["host"] != here
+                  and t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    assert away  # more than one machine worked
+    for command in ("trials", "best", "report"):
+        proc = sweep(command, "--storage", url, "--study", STUDY, "--studies-dir",
+                     tmp_path / here, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
+        assert len(notes) == 1, proc.stderr
+        assert f"{len(away)} of " in notes[0] and "left out" in notes[0]
+        for host in {t.user_attrs["host"] for t in stored if t.number in away}:
+            assert host in notes[0]
+        assert f"on {here}" not in notes[0]
+    report = (tmp_path / here / STUDY / "report" / "report.md").read_text()
+    assert f"{len(away)} of " in report and "left out" in report
 
 
 def test_a_plain_postgresql_url_runs_and_reads_a_study(tmp_path, run_args, postgres, sweep_cli,
