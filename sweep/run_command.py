@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from .dask_backend import BACKENDS
 from .errors import UsageError
 from .heartbeat import DEFAULT_HEARTBEAT, GRACE_BEATS
 from .lag import DEFAULT_LAG
@@ -18,7 +19,7 @@ from .overrides import add_override_flags, collect_overrides
 from .runner import STALL_LIMIT
 from .samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS
 from .space import load_space
-from .study_run import RunRequest, run_study
+from .study_run import RunRequest, check_backend, run_study
 
 RUN_HELP = """\
 Run (or resume, or extend) a study. --trials N is the number of finished trials
@@ -34,7 +35,14 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="finished trials the study should have in the end")
     add_study_args(p)
     p.add_argument("--jobs", type=int, default=None,
-                   help=f"parallel worker processes (default: cores, {os.cpu_count()})")
+                   help=f"parallel worker processes (default: cores, {os.cpu_count()}); "
+                        "with --backend dask, trials in flight at once (default: the "
+                        "cluster's worker threads)")
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
+                   help="where trials run: worker processes here (loky, the default) or "
+                        "the workers of a Dask cluster (dask, with --scheduler)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786")
     add_override_flags(p, only=STUDY_OPTIONS)
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler (tpe)")
     p.add_argument("--pruner", default=None, choices=PRUNERS, help=f"pruner ({DEFAULT_PRUNER})")
@@ -84,7 +92,8 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     explore(args)
     return RunRequest(
         trials=args.trials, study=args.study, studies_dir=args.studies_dir,
-        storage=args.storage, jobs=args.jobs, overrides=collect_overrides(args),
+        storage=args.storage, jobs=args.jobs, backend=args.backend,
+        scheduler=args.scheduler, overrides=collect_overrides(args),
         space=load_space(args.space) if args.space else None,
         space_source=f"--space {args.space}" if args.space else "space",
         sampler=args.sampler, pruner=args.pruner, seed=args.seed, lag=args.lag,
@@ -100,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trials {args.trials}: must be >= 1")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
+    check_backend(args.backend, args.scheduler)
     summary = run_study(request_from_args(args)).summary
     if summary is None:
         return 0

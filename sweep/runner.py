@@ -14,12 +14,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from optuna.trial import TrialState
 
 from mlp.experiment import read_history
 
+from .dask_backend import DaskPool
 from .heartbeat import beats, fail_dead_trials
 from .liveness import fail_stale_trials, sync_records
 from .progress import Progress
@@ -83,14 +84,18 @@ class _Run:
     """The parent's side of a run: reacts to what the worker slots report."""
 
     def __init__(self, job: TrialJob, jobs: int, timeout: float | None, stall_limit: float,
-                 progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None
-                 ) -> None:
+                 progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None,
+                 client: Any = None) -> None:
         self.job, self.timeout, self.progress, self.on_result = job, timeout, progress, on_result
         self.storage = open_storage(job.paths.journal, job.storage_url,
                                     heartbeat=job.settings.heartbeat)
         self.study = load_study(job.paths, self.storage)
-        self.pool = Pool(lambda: (run_trial, job), jobs, job.paths.root, say=self.say,
-                         on_start=self.use_terminal)
+        if client is None:
+            self.pool = Pool(lambda: (run_trial, job), jobs, job.paths.root, say=self.say,
+                             on_start=self.use_terminal)
+        else:
+            self.pool = DaskPool(client, lambda: (run_trial, job), jobs, job.paths.root,
+                                 say=self.say, on_start=self.use_terminal)
         self.summary = RunSummary()
         self.started = time.monotonic()
         self.fail_streak = 0
@@ -125,6 +130,10 @@ class _Run:
     def run(self) -> RunSummary:
         fail_stale_trials(self.storage, self.study, self.job.paths,
                           "worker process gone (found by a later run)")
+        dask = isinstance(self.pool, DaskPool)
+        if dask:
+            fail_stale_trials(self.storage, self.study, self.job.paths,
+                              "Dask worker gone (found by a later run)", which=self.pool.gone())
         sync_records(self.study, self.job.paths)
         self.pool.run(self.on_event)
         if self.progress is not None and self.progress.stream.closed:
@@ -133,6 +142,9 @@ class _Run:
             self.summary.interrupted = True
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
                               pids=self.pool.pids())
+        if dask:  # cancelled (Ctrl-C, time-out): their Dask workers' results are discarded
+            fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
+                              which=self.pool.own)
         self.refresh()
         if self.progress is not None:
             self.progress.close()
@@ -146,7 +158,8 @@ class _Run:
         if isinstance(event, TaskDone):
             self.trial_finished(event.result)
         elif isinstance(event, WorkerDied):
-            failed = fail_stale_trials(self.storage, self.study, self.job.paths, event.reason)
+            failed = fail_stale_trials(self.storage, self.study, self.job.paths, event.reason,
+                                       which=event.which)
             sync_records(self.study, self.job.paths)  # it may have died after tell
             for number in failed:
                 self.say(f"trial {number} failed: {event.reason}")
@@ -231,13 +244,14 @@ def _is_descriptor_2(stream: IO[str]) -> bool:
 def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, target: int,
                 jobs: int, timeout: float | None = None, progress: Progress | None = None,
                 plots: bool = True, on_result: Callable[[TrialOutcome], None] | None = None,
-                stall_limit: float = STALL_LIMIT) -> RunSummary:
+                stall_limit: float = STALL_LIMIT, client: Any = None) -> RunSummary:
     """Run trials with ``jobs`` workers until the study has ``target`` finished trials.
 
     Ctrl-C or SIGTERM stops it: in-flight trials are interrupted and recorded as
     failed ("interrupted"); a second signal kills the workers at once. Either way
-    no trial is left RUNNING by a worker of this run.
+    no trial is left RUNNING by a worker of this run. With a Dask ``client`` the trials
+    run on its cluster's workers, ``jobs`` at a time (sweep/dask_backend.py).
     """
     not_after = time.time() + timeout if timeout is not None else None
     return _Run(TrialJob(paths, storage_url, settings, target, plots, not_after), jobs, timeout,
-                stall_limit, progress, on_result).run()
+                stall_limit, progress, on_result, client).run()

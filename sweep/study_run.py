@@ -54,7 +54,9 @@ class RunRequest:
     study: str = DEFAULT_STUDY
     studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
     storage: str | None = None
-    jobs: int | None = None
+    jobs: int | None = None  # with the dask backend: trials in flight at once
+    backend: str = "loky"  # or "dask": the trials run on the cluster of ``scheduler``
+    scheduler: str | None = None  # a Dask scheduler's address, tcp://HOST:8786
     overrides: dict[str, Any] = field(default_factory=dict)
     space: Space | None = None
     space_source: str = "space"  # how errors name the space: "--space FILE"
@@ -200,11 +202,37 @@ def run_study(request: RunRequest) -> RunOutcome:
     and write the report."""
     if request.trials < 1:
         raise UsageError(f"--trials {request.trials}: must be >= 1")
-    jobs = request.jobs if request.jobs is not None else (os.cpu_count() or 1)
-    if jobs < 1:
-        raise UsageError(f"--jobs {jobs}: must be >= 1")
-    paths = StudyPaths.of(request.studies_dir, request.study)
+    if request.jobs is not None and request.jobs < 1:
+        raise UsageError(f"--jobs {request.jobs}: must be >= 1")
+    check_backend(request.backend, request.scheduler)
     _check_studies_dir(Path(request.studies_dir))
+    if request.backend != "dask":
+        return _run_study(request, request.jobs or os.cpu_count() or 1)
+    from .dask_backend import cluster_threads, connect
+
+    client = connect(request.scheduler)  # before anything is made
+    try:
+        return _run_study(request, request.jobs or cluster_threads(client), client)
+    finally:
+        with suppress(Exception):
+            client.close()
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """--backend dask takes --scheduler ADDRESS, and only it does."""
+    from .dask_backend import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r}: choose from {', '.join(BACKENDS)}")
+    if backend == "dask" and not scheduler:
+        raise UsageError("--backend dask needs --scheduler ADDRESS (a running Dask "
+                         "scheduler, e.g. tcp://HOST:8786)")
+    if backend != "dask" and scheduler:
+        raise UsageError(f"--scheduler {scheduler}: only with --backend dask")
+
+
+def _run_study(request: RunRequest, jobs: int, client: Any = None) -> RunOutcome:
+    paths = StudyPaths.of(request.studies_dir, request.study)
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
         settings, finished = _open_or_create(request, paths, storage)
@@ -215,8 +243,10 @@ def run_study(request: RunRequest) -> RunOutcome:
     jobs = min(jobs, request.trials - finished)  # no more workers than trials to run
     progress = Progress(request.trials, finished, quiet=request.quiet)
     where = mask_url(storage) or str(paths.journal)
+    workers = f"{jobs} workers" if client is None else \
+        f"{jobs} at a time on the Dask cluster at {request.scheduler}"
     progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished; "
-                  f"{jobs} workers; storage {where}")
+                  f"{workers}; storage {where}")
     if settings.lag is not None and jobs > settings.lag + 1:
         progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
                       f"{settings.lag + 1} run at once (each trial waits for trials "
@@ -224,7 +254,7 @@ def run_study(request: RunRequest) -> RunOutcome:
                       f"--lag {jobs - 1} or more would use them all")
     summary = run_workers(paths, storage, settings, request.trials, jobs, request.timeout,
                           progress, plots=request.plots, on_result=progress.trial_done,
-                          stall_limit=request.stall_limit)
+                          stall_limit=request.stall_limit, client=client)
     outcome = RunOutcome(paths, storage, summary)
     report = _print_summary(outcome, request)
     return RunOutcome(paths, storage, summary, report)

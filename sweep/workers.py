@@ -47,6 +47,8 @@ class TaskDone:
 class WorkerDied:
     reason: str
     task: Any  # what the worker was doing when it died
+    # the RUNNING trials it lost; None: those whose recorded pid is dead (liveness.py)
+    which: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,12 +244,15 @@ class Pool:
 
         self.events: queue.Queue[Event] = queue.Queue()
         self.stop = threading.Event()
-        threads = blas_threads_per_worker(jobs)
-        self.slots = [Slot(one_at_a_time, threads, self.events, self.stop) for _ in range(jobs)]
+        self.slots = self._make_slots(one_at_a_time, jobs)
         self.folder = folder
         self.interrupted = False
         self.say = say or (lambda message: print(message, flush=True))
         self.on_start = on_start
+
+    def _make_slots(self, next_task: Callable[[], Task | None], jobs: int) -> list[Any]:
+        threads = blas_threads_per_worker(jobs)
+        return [Slot(next_task, threads, self.events, self.stop) for _ in range(jobs)]
 
     def run(self, on_event: Callable[[Event | None], None]) -> None:
         old_term = signal.signal(signal.SIGTERM, _raise_terminate)

@@ -1,0 +1,195 @@
+"""``sweep run --backend dask`` on a real Dask cluster on 127.0.0.1.
+
+The cluster is started as the README says: ``dask scheduler``, then ``dask worker
+--nworkers 2 --nthreads 1`` (each worker process under a nanny that restarts it), as
+real processes; the run is the real CLI in its own process. Nothing of Dask is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.sweep.faults.harness import (
+    Running,
+    cmdline,
+    pid_alive,
+    read_json,
+    stored_trials,
+    sweep_env,
+    wait_for,
+)
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] comes with the "
+                                  "test extra")
+
+REPO = Path(__file__).resolve().parents[2]
+STUDY = "on-dask"
+
+
+def _dask(*args: object) -> list[str]:
+    """The ``dask`` command of this interpreter's environment."""
+    return [str(Path(sys.executable).with_name("dask")), *map(str, args)]
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    scheduler: subprocess.Popen
+    workers: subprocess.Popen
+
+    def client(self):
+        return distributed.Client(self.address, timeout=10, set_as_default=False)
+
+
+def _env(faults: dict[str, object]) -> dict[str, str]:
+    env = sweep_env(faults)
+    env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], str(REPO)))
+    return env
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(10)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    """A scheduler and two one-thread worker processes whose epochs sleep 1 s (the fault
+    injection on their path): trials slow enough to be killed mid-way."""
+    env = _env({"SWEEP_FAULT_SLEEP": 1.0})
+    file = tmp_path / "scheduler.json"
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    scheduler = subprocess.Popen(
+        _dask("scheduler", "--host", "127.0.0.1", "--port", 0, "--no-dashboard",
+              "--scheduler-file", file),
+        env=env, cwd=logs, stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    workers = None
+    try:
+        wait_for(file.is_file, 30, "the scheduler's file")
+        address = read_json(file)["address"]
+        workers = subprocess.Popen(
+            _dask("worker", address, "--nworkers", 2, "--nthreads", 1, "--host", "127.0.0.1",
+                  "--no-dashboard"),
+            env=env, cwd=logs, stdout=open(logs / "workers.log", "w"),
+            stderr=subprocess.STDOUT, start_new_session=True)
+        cluster = DaskCluster(address, scheduler, workers)
+        with cluster.client() as client:
+            client.wait_for_workers(2, timeout=60)
+        yield cluster
+    finally:
+        if workers is not None:
+            _stop(workers)
+        _stop(scheduler)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _dask_worker_processes(cluster: DaskCluster) -> set[int]:
+    """The pids of the cluster's worker processes, as the workers report them."""
+    with cluster.client() as client:
+        return set(client.run(os.getpid).values())
+
+
+def test_a_killed_dask_worker_fails_only_its_trial_and_the_study_completes(
+        tmp_path, run_args, dask_cluster):
+    """A Dask worker process SIGKILLed mid-trial: that trial fails naming the worker,
+    no task is run again (which would ask for a new trial), the restarted worker goes
+    on, and the study ends with exactly its trials, all agreeing with their folders."""
+    studies = tmp_path / "studies"
+    trials = 6
+    run = Running(*run_args(studies, STUDY, trials=trials, jobs=2, epochs=3),
+                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        workers_before = _dask_worker_processes(dask_cluster)
+        victim = wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json")
+                                               .is_file() else [])
+                                   if t.state == TrialState.RUNNING and t.intermediate_values
+                                   and "dask_worker" in t.user_attrs],
+                          90, "a trial past its first epoch on a Dask worker")[0]
+        pid = victim.user_attrs["pid"]
+        # the trial runs in a Dask worker process, not in the run or a process of its own
+        assert pid in workers_before and pid_alive(pid), (pid, workers_before)
+        assert _parent(pid) == dask_cluster.workers.pid, (pid, cmdline(pid))
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, "the killed worker to be gone")
+        rc = run.wait(180)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    stored = stored_trials(root)
+    by_number = {t.number: t for t in stored}
+    assert sorted(by_number) == list(range(trials)), sorted(by_number)  # exact, none extra
+    assert not [t.number for t in stored if not t.state.is_finished()]
+    dead = by_number[victim.number]
+    assert dead.state == TrialState.FAIL, dead.state
+    reason = dead.user_attrs["reason"]
+    assert victim.user_attrs["dask_worker"] in reason and "died" in reason, reason
+    others = [t for t in stored if t.number != victim.number]
+    assert all(t.state == TrialState.COMPLETE for t in others), \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in others]
+    assert {t.user_attrs["dask_run"] for t in stored} == {victim.user_attrs["dask_run"]}
+    assert len({t.user_attrs["dask_worker"] for t in stored}) >= 2  # both workers ran trials
+    assert not [t for t in stored if t.user_attrs["pid"] == os.getpid()
+                or t.user_attrs["pid"] == run.pid]
+    for t in stored:
+        folder = root / "trials" / f"{t.number:04d}"
+        assert Path(t.user_attrs["experiment_dir"]) == folder.resolve()
+        doc = read_json(folder / "trial.json")
+        assert doc["state"] == t.state.name, (t.number, doc["state"], t.state.name)
+        assert doc["reason"] == t.user_attrs.get("reason", ""), (t.number, doc["reason"])
+        if t.state == TrialState.COMPLETE:
+            assert doc["value"] == t.value and (folder / "metrics.json").is_file()
+    assert f"trial {victim.number} failed: Dask worker" in run.stdout + run.stderr, run.output()
+    # the nanny restarted the killed worker; the cluster is whole again
+    with dask_cluster.client() as client:
+        client.wait_for_workers(2, timeout=30)
+    assert pid not in _dask_worker_processes(dask_cluster)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, run_args,
+                                                                      sweep_cli, check_error):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    studies = tmp_path / "studies"
+    started = time.monotonic()
+    proc = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask",
+                     "--scheduler", address, timeout=60)
+    seconds = time.monotonic() - started
+    check_error(proc, 2, address, "Dask scheduler")
+    assert seconds < 20, seconds
+    assert not studies.exists()  # nothing made
+
+
+def test_backend_and_scheduler_go_together(tmp_path, run_args, sweep_cli, check_error):
+    studies = tmp_path / "studies"
+    alone = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask")
+    check_error(alone, 2, "--backend dask needs --scheduler")
+    stray = sweep_cli(*run_args(studies, STUDY, trials=2), "--scheduler", "tcp://x:8786")
+    check_error(stray, 2, "--scheduler tcp://x:8786", "only with --backend dask")
+    assert not studies.exists()
