@@ -143,7 +143,10 @@ class _Run:
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
                               pids=self.pool.pids())
         if dask:  # cancelled (Ctrl-C, time-out): their Dask workers' results are discarded
-            fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
+            cut = self.pool.interrupted or self.cut_at is not None
+            fail_stale_trials(self.storage, self.study, self.job.paths,
+                              "interrupted" if cut else "its Dask task ended without it "
+                              "(worker lost and the task run again elsewhere?)",
                               which=self.pool.own)
         self.refresh()
         if self.progress is not None:

@@ -161,10 +161,51 @@ def test_a_killed_dask_worker_fails_only_its_trial_and_the_study_completes(
         if t.state == TrialState.COMPLETE:
             assert doc["value"] == t.value and (folder / "metrics.json").is_file()
     assert f"trial {victim.number} failed: Dask worker" in run.stdout + run.stderr, run.output()
+    log = (tmp_path / "dask-logs" / "workers.log").read_text()
+    assert f"Worker process {pid} was killed by signal 9" in log  # the nanny saw the SIGKILL
     # the nanny restarted the killed worker; the cluster is whole again
     with dask_cluster.client() as client:
         client.wait_for_workers(2, timeout=30)
     assert pid not in _dask_worker_processes(dask_cluster)
+
+
+def test_ctrl_c_fails_the_trials_in_flight_and_their_workers_let_go(tmp_path, run_args,
+                                                                    dask_cluster):
+    """A Ctrl-C cancels the futures in flight and fails their trials ("interrupted");
+    the Dask workers, which cannot be interrupted from outside, find their trial failed
+    at its next epoch and stop it, leaving the storage's word and trial.json alone."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
+                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        in_flight = wait_for(lambda: len(busy := [
+            t for t in (stored_trials(root) if (root / "study.json").is_file() else [])
+            if t.state == TrialState.RUNNING and t.intermediate_values]) == 2 and busy,
+            90, "two trials past their first epoch")
+        run.signal(signal.SIGINT)
+        rc = run.wait(30)
+    finally:
+        run.close()
+    assert rc == 130, run.output()
+    numbers = {t.number for t in in_flight}
+
+    # a task for each worker runs once the worker's thread is free: within a few
+    # seconds, not after the 20 one-second epochs a trial left to run would take
+    started = time.monotonic()
+    with dask_cluster.client() as client:
+        for address in {t.user_attrs["dask_worker"] for t in in_flight}:
+            client.submit(os.getpid, workers=[address], pure=False).result(timeout=60)
+    assert time.monotonic() - started < 10, time.monotonic() - started
+    stored = stored_trials(root)
+    assert not [t.number for t in stored if not t.state.is_finished()]
+    for t in stored:
+        if t.number in numbers:
+            assert t.state == TrialState.FAIL and t.user_attrs["reason"] == "interrupted", t
+            assert len(t.intermediate_values) < 10, t.intermediate_values  # stopped early
+        doc = read_json(root / "trials" / f"{t.number:04d}" / "trial.json")
+        assert doc["state"] == t.state.name and doc["reason"] == t.user_attrs.get("reason", "")
 
 
 def _closed_port() -> int:
