@@ -120,8 +120,11 @@ class DaskSlot(threading.Thread):
                         key=f"sweep-trial-{uuid.uuid4().hex}", pure=False, retries=0)
                 try:
                     result = self.future.result()
-                except CancelledError:
-                    break  # interrupted: the run fails the trial
+                except CancelledError as exc:
+                    if self.cancelled:
+                        break  # interrupted: the run fails the trial
+                    raise RuntimeError(f"the Dask task was cancelled by the cluster ({exc}): "
+                                       "scheduler lost?") from exc
                 except KilledWorker as exc:
                     address = exc.last_worker.address
                     self.events.put(WorkerDied(f"Dask worker {address} died (lost by the "

@@ -145,8 +145,8 @@ class _Run:
         if dask:  # cancelled (Ctrl-C, time-out): their Dask workers' results are discarded
             cut = self.pool.interrupted or self.cut_at is not None
             fail_stale_trials(self.storage, self.study, self.job.paths,
-                              "interrupted" if cut else "its Dask task ended without it "
-                              "(worker lost and the task run again elsewhere?)",
+                              "interrupted" if cut else "lost with its Dask task (the "
+                              "scheduler gone, or the task run again after a worker died)",
                               which=self.pool.own)
         self.refresh()
         if self.progress is not None:

@@ -208,6 +208,33 @@ def test_ctrl_c_fails_the_trials_in_flight_and_their_workers_let_go(tmp_path, ru
         assert doc["state"] == t.state.name and doc["reason"] == t.user_attrs.get("reason", "")
 
 
+def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, dask_cluster):
+    """The scheduler SIGKILLed mid-run: the run stops within seconds (exit 1, saying
+    why), and its trials in flight are failed, not left RUNNING."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
+                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json").is_file()
+                                      else []) if t.intermediate_values],
+                 90, "a trial past its first epoch")
+        os.killpg(dask_cluster.scheduler.pid, signal.SIGKILL)
+        started = time.monotonic()
+        rc = run.wait(60)
+        seconds = time.monotonic() - started
+    finally:
+        run.close()
+    assert rc == 1, run.output()
+    assert seconds < 30, seconds
+    assert "stopped: worker error:" in run.stderr and "scheduler" in run.stderr, run.output()
+    stored = stored_trials(root)
+    assert stored and all(t.state == TrialState.FAIL for t in stored), \
+        [(t.number, t.state.name) for t in stored]
+    assert all("scheduler gone" in t.user_attrs["reason"] for t in stored)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
