@@ -44,6 +44,16 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     except ImportError:
         raise UsageError("--backend dask needs dask.distributed: pip install -e "
                          "'.[distributed]'") from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # before a client exists: one made with a bad address hangs at exit
+        scheme, location = parse_address(address)
+        parse_host_port(location)
+        if scheme != "tcp":
+            raise ValueError(f"{scheme}:// is not supported here, only tcp://")
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address}: not a scheduler address, such as "
+                         f"tcp://HOST:8786 ({exc})") from None
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -54,7 +64,13 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     def no_retries(dask_scheduler: Any) -> None:  # nested: sent by value, not by name
         dask_scheduler.allowed_failures = 0
 
-    client.run_on_scheduler(no_retries)
+    try:
+        client.run_on_scheduler(no_retries)
+    except Exception as exc:  # a scheduler that takes no pickled functions
+        client.close()
+        raise UsageError(f"--scheduler {address}: cannot set the scheduler's allowed-failures "
+                         f"to 0 ({type(exc).__name__}); start it with "
+                         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0") from None
     return client
 
 

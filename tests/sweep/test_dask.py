@@ -254,6 +254,16 @@ def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, r
     assert not studies.exists()  # nothing made
 
 
+@pytest.mark.parametrize("address", ["nonsense", "tls://127.0.0.1:8786"])
+def test_a_bad_scheduler_address_is_a_usage_error(tmp_path, run_args, sweep_cli, check_error,
+                                                  address):
+    started = time.monotonic()
+    proc = sweep_cli(*run_args(tmp_path / "studies", STUDY, trials=2), "--backend", "dask",
+                     "--scheduler", address, timeout=60)
+    check_error(proc, 2, f"--scheduler {address}: not a scheduler address")
+    assert time.monotonic() - started < 8  # no client left to hang at exit
+
+
 def test_backend_and_scheduler_go_together(tmp_path, run_args, sweep_cli, check_error):
     studies = tmp_path / "studies"
     alone = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask")
