@@ -47,6 +47,7 @@ class DaskCluster:
     address: str
     scheduler: subprocess.Popen
     workers: subprocess.Popen
+    logs: Path
 
     def client(self):
         return distributed.Client(self.address, timeout=10, set_as_default=False)
@@ -67,13 +68,12 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+def _start_cluster(folder: Path) -> Iterator[DaskCluster]:
     """A scheduler and two one-thread worker processes whose epochs sleep 1 s (the fault
     injection on their path): trials slow enough to be killed mid-way."""
     env = _env({"SWEEP_FAULT_SLEEP": 1.0})
-    file = tmp_path / "scheduler.json"
-    logs = tmp_path / "dask-logs"
+    file = folder / "scheduler.json"
+    logs = folder / "dask-logs"
     logs.mkdir()
     scheduler = subprocess.Popen(
         _dask("scheduler", "--host", "127.0.0.1", "--port", 0, "--no-dashboard",
@@ -89,7 +89,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
                   "--no-dashboard"),
             env=env, cwd=logs, stdout=open(logs / "workers.log", "w"),
             stderr=subprocess.STDOUT, start_new_session=True)
-        cluster = DaskCluster(address, scheduler, workers)
+        cluster = DaskCluster(address, scheduler, workers, logs)
         with cluster.client() as client:
             client.wait_for_workers(2, timeout=60)
         yield cluster
@@ -97,6 +97,26 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
         if workers is not None:
             _stop(workers)
         _stop(scheduler)
+
+
+@pytest.fixture(scope="module")
+def shared_dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    yield from _start_cluster(tmp_path_factory.mktemp("dask"))
+
+
+@pytest.fixture
+def dask_cluster(shared_dask_cluster: DaskCluster) -> DaskCluster:
+    """One cluster for the tests that kill no more than its workers, whole again (both
+    workers back) before each test."""
+    with shared_dask_cluster.client() as client:
+        client.wait_for_workers(2, timeout=60)
+    return shared_dask_cluster
+
+
+@pytest.fixture
+def own_dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    """A cluster for a test that breaks it."""
+    yield from _start_cluster(tmp_path)
 
 
 def _parent(pid: int) -> int:
@@ -161,7 +181,7 @@ def test_a_killed_dask_worker_fails_only_its_trial_and_the_study_completes(
         if t.state == TrialState.COMPLETE:
             assert doc["value"] == t.value and (folder / "metrics.json").is_file()
     assert f"trial {victim.number} failed: Dask worker" in run.stdout + run.stderr, run.output()
-    log = (tmp_path / "dask-logs" / "workers.log").read_text()
+    log = (dask_cluster.logs / "workers.log").read_text()
     assert f"Worker process {pid} was killed by signal 9" in log  # the nanny saw the SIGKILL
     # the nanny restarted the killed worker; the cluster is whole again
     with dask_cluster.client() as client:
@@ -208,19 +228,19 @@ def test_ctrl_c_fails_the_trials_in_flight_and_their_workers_let_go(tmp_path, ru
         assert doc["state"] == t.state.name and doc["reason"] == t.user_attrs.get("reason", "")
 
 
-def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, dask_cluster):
+def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, own_dask_cluster):
     """The scheduler SIGKILLed mid-run: the run stops within seconds (exit 1, saying
     why), and its trials in flight are failed, not left RUNNING."""
     studies = tmp_path / "studies"
     run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
-                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  "--backend", "dask", "--scheduler", own_dask_cluster.address, "--lag", "off",
                   cwd=tmp_path, log=tmp_path / "run")
     root = studies / STUDY
     try:
         wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json").is_file()
                                       else []) if t.intermediate_values],
                  90, "a trial past its first epoch")
-        os.killpg(dask_cluster.scheduler.pid, signal.SIGKILL)
+        os.killpg(own_dask_cluster.scheduler.pid, signal.SIGKILL)
         started = time.monotonic()
         rc = run.wait(60)
         seconds = time.monotonic() - started
@@ -233,6 +253,39 @@ def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, dask_c
     assert stored and all(t.state == TrialState.FAIL for t in stored), \
         [(t.number, t.state.name) for t in stored]
     assert all("scheduler gone" in t.user_attrs["reason"] for t in stored)
+
+
+def test_in_a_database_a_killed_dask_workers_trial_is_retried(tmp_path, run_args,
+                                                               dask_cluster, postgres):
+    """With PostgreSQL storage the Dask worker's lost trial gets its one retry, with the
+    same settings and seed, and the retry counts toward --trials instead."""
+    from tests.sweep.test_machines import STUDY as SHARED
+    from tests.sweep.test_machines import finished_for_the_budget, shared_trials
+
+    url = postgres.new_database()
+    trials = 4
+    run = Running(*run_args(tmp_path / "studies", SHARED, trials=trials, jobs=2, epochs=3),
+                  "--storage", url, "--backend", "dask", "--scheduler", dask_cluster.address,
+                  "--lag", "off", cwd=tmp_path, log=tmp_path / "run")
+    try:
+        victim = wait_for(lambda: [t for t in shared_trials(url)
+                                   if t.state == TrialState.RUNNING and t.intermediate_values],
+                          90, "a trial past its first epoch")[0]
+        os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+        rc = run.wait(180)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    stored = shared_trials(url)
+    assert all(t.state.is_finished() for t in stored), [(t.number, t.state.name) for t in stored]
+    dead = next(t for t in stored if t.number == victim.number)
+    assert dead.state == TrialState.FAIL
+    assert victim.user_attrs["dask_worker"] in dead.user_attrs["reason"], dead.user_attrs
+    retries = [t for t in stored if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE, retries
+    assert retries[0].params == dead.params
+    assert retries[0].user_attrs["seed"] == dead.user_attrs["seed"]
+    assert len(finished_for_the_budget(stored)) == trials and len(stored) == trials + 1
 
 
 def _closed_port() -> int:
