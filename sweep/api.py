@@ -36,6 +36,7 @@ def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = Non
         lag: int | str | None = None, timeout: float | str | None = None,
         stall_timeout: float | str | None = None,
         studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR, storage: str | None = None,
+        backend: str = "loky", scheduler: str | None = None,
         plots: str | bool = "best", report: bool = True, quiet: bool = True) -> StudyResults:
     """Run the study until it has ``trials`` finished trials; its results.
 
@@ -45,7 +46,8 @@ def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = Non
     0.2}}``) or the path of one; ``jobs`` a number or "auto" (None is auto too);
     ``plots`` "best", "all" or "none"; ``lag`` a number or "off"; ``timeout`` and
     ``stall_timeout`` seconds or text such as "30m". ``quiet`` (the default here) prints
-    plain lines instead of a progress bar.
+    plain lines instead of a progress bar. ``backend="dask"`` with ``scheduler`` (an
+    address, ``tcp://HOST:8786``) runs the trials on that Dask cluster.
     """
     if jobs == "auto":
         jobs = None
@@ -63,7 +65,7 @@ def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = Non
         pruner=pruner, seed=seed, lag=None if lag is None else str(lag),
         timeout=_seconds(timeout, "timeout"),
         stall_limit=_seconds(stall_timeout, "stall_timeout") or STALL_LIMIT,
-        plots=plots, report=report, quiet=quiet)
+        backend=backend, scheduler=scheduler, plots=plots, report=report, quiet=quiet)
     outcome = run_study(request)
     summary = outcome.summary
     if summary is not None and summary.interrupted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import optuna
@@ -53,15 +54,20 @@ def fail_trial(storage: BaseStorage, study: optuna.Study, paths: StudyPaths, num
 
 
 def fail_stale_trials(storage: BaseStorage, study: optuna.Study, paths: StudyPaths,
-                      reason: str, pids: set[int] | None = None) -> list[int]:
+                      reason: str, pids: set[int] | None = None,
+                      which: Callable[[optuna.trial.FrozenTrial], bool] | None = None
+                      ) -> list[int]:
     """Fail RUNNING trials whose worker process is gone; ``pids`` restricts the sweep
-    to trials of those workers (a run cleaning up after its own). Such trials were lost
+    to trials of those workers (a run cleaning up after its own). ``which`` instead
+    names the lost trials outright, pid or no pid (a Dask worker the scheduler lost, a
+    Dask run's trials left behind: sweep/dask_backend.py). Such trials were lost
     to the infrastructure (a killed or stalled worker, an interrupt, a run that died),
     so in a shared database study each gets one retry (heartbeat.py), under the same
     locks."""
     with study_locks(paths, storage):
         stale = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                 if _is_stale(t, isinstance(storage, JournalStorage), pids)]
+                 if (which(t) if which is not None
+                     else _is_stale(t, isinstance(storage, JournalStorage), pids))]
         for number in stale:
             fail_trial(storage, study, paths, number, reason)
             if beats(storage):
@@ -78,7 +84,8 @@ def _trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
 def _is_stale(t: optuna.trial.FrozenTrial, local: bool, pids: set[int] | None) -> bool:
     """``local``: the storage is a journal file, which only this machine writes, so a
     worker that recorded another host name (a container restarted under a new name)
-    ran here all the same and is judged by its pid."""
+    ran here all the same and is judged by its pid; not a trial of a Dask worker (which
+    may run on any machine) that recorded another host."""
     pid = t.user_attrs.get("pid")
     if pid is None:
         # A worker asks for a trial and records its pid under the study lock, which
@@ -86,7 +93,8 @@ def _is_stale(t: optuna.trial.FrozenTrial, local: bool, pids: set[int] | None) -
         # between. A shared database may hold other machines' trials: give them time.
         started = t.datetime_start or datetime.now(UTC).replace(tzinfo=None)
         return local or datetime.now(UTC).replace(tzinfo=None) - started > PID_GRACE
-    if not local and t.user_attrs.get("host") != socket.gethostname():
+    if (not local or "dask_worker" in t.user_attrs) and \
+            t.user_attrs.get("host") != socket.gethostname():
         return False
     if pids is not None:
         return pid in pids and not pid_alive(pid)

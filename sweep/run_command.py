@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .dask_backend import BACKENDS
 from .errors import UsageError
 from .heartbeat import DEFAULT_HEARTBEAT, GRACE_BEATS
 from .lag import DEFAULT_LAG
@@ -17,7 +18,7 @@ from .overrides import add_override_flags, collect_overrides
 from .runner import STALL_LIMIT
 from .samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS
 from .space import load_space
-from .study_run import RunRequest, run_study
+from .study_run import RunRequest, check_backend, run_study
 from .trial import PLOTS
 
 RUN_HELP = """\
@@ -39,6 +40,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=parse_threads, default=None, metavar="T",
                    help="BLAS threads per worker (default: the cores shared out among "
                         "the workers)")
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
+                   help="where trials run: worker processes here (loky, the default) or "
+                        "the workers of a Dask cluster (dask, with --scheduler; --jobs is "
+                        "then the trials in flight, default the cluster's worker threads)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786")
     add_override_flags(p, only=STUDY_OPTIONS)
     p.add_argument("--sampler", default=None, choices=SAMPLERS, help="sampler (tpe)")
     p.add_argument("--pruner", default=None, choices=PRUNERS, help=f"pruner ({DEFAULT_PRUNER})")
@@ -92,8 +99,8 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     explore(args)
     return RunRequest(
         trials=args.trials, study=args.study, studies_dir=args.studies_dir,
-        storage=args.storage, jobs=args.jobs, threads=args.threads,
-        overrides=collect_overrides(args),
+        storage=args.storage, jobs=args.jobs, threads=args.threads, backend=args.backend,
+        scheduler=args.scheduler, overrides=collect_overrides(args),
         space=load_space(args.space) if args.space else None,
         space_source=f"--space {args.space}" if args.space else "space",
         sampler=args.sampler, pruner=args.pruner, seed=args.seed, lag=args.lag,
@@ -128,6 +135,7 @@ def parse_threads(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise UsageError(f"--trials {args.trials}: must be >= 1")
+    check_backend(args.backend, args.scheduler)
     summary = run_study(request_from_args(args)).summary
     if summary is None:
         return 0

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from optuna.trial import TrialState
 
 from mlp.experiment import read_history
 
+from .dask_backend import DaskPool
 from .heartbeat import beats, fail_dead_trials
 from .jobs import Workers
 from .liveness import fail_stale_trials, sync_records
@@ -85,14 +86,19 @@ class _Run:
 
     def __init__(self, job: TrialJob, workers: Workers, timeout: float | None,
                  stall_limit: float,
-                 progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None
-                 ) -> None:
+                 progress: Progress | None, on_result: Callable[[TrialOutcome], None] | None,
+                 client: Any = None) -> None:
         self.job, self.timeout, self.progress, self.on_result = job, timeout, progress, on_result
         self.storage = open_storage(job.paths.journal, job.storage_url,
                                     heartbeat=job.settings.heartbeat)
         self.study = load_study(job.paths, self.storage)
-        self.pool = Pool(lambda: (run_trial, job), workers.jobs, job.paths.root, say=self.say,
-                         on_start=self.use_terminal, threads=workers.threads)
+        if client is None:
+            self.pool = Pool(lambda: (run_trial, job), workers.jobs, job.paths.root,
+                             say=self.say, on_start=self.use_terminal, threads=workers.threads)
+        else:
+            self.pool = DaskPool(client, lambda: (run_trial, job), workers.jobs,
+                                 job.paths.root, say=self.say, on_start=self.use_terminal,
+                                 threads=workers.threads)
         self.summary = RunSummary()
         self.started = time.monotonic()
         self.fail_streak = 0
@@ -127,6 +133,10 @@ class _Run:
     def run(self) -> RunSummary:
         fail_stale_trials(self.storage, self.study, self.job.paths,
                           "worker process gone (found by a later run)")
+        dask = isinstance(self.pool, DaskPool)
+        if dask:
+            fail_stale_trials(self.storage, self.study, self.job.paths,
+                              "Dask worker gone (found by a later run)", which=self.pool.gone())
         sync_records(self.study, self.job.paths)
         self.pool.run(self.on_event)
         if self.progress is not None and self.progress.stream.closed:
@@ -135,6 +145,12 @@ class _Run:
             self.summary.interrupted = True
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
                               pids=self.pool.pids())
+        if dask:  # cancelled (Ctrl-C, time-out): their Dask workers' results are discarded
+            cut = self.pool.interrupted or self.cut_at is not None
+            fail_stale_trials(self.storage, self.study, self.job.paths,
+                              "interrupted" if cut else "lost with its Dask task (the "
+                              "scheduler gone, or the task run again after a worker died)",
+                              which=self.pool.own)
         self.refresh()
         if self.progress is not None:
             self.progress.close()
@@ -148,7 +164,8 @@ class _Run:
         if isinstance(event, TaskDone):
             self.trial_finished(event.result)
         elif isinstance(event, WorkerDied):
-            failed = fail_stale_trials(self.storage, self.study, self.job.paths, event.reason)
+            failed = fail_stale_trials(self.storage, self.study, self.job.paths, event.reason,
+                                       which=event.which)
             sync_records(self.study, self.job.paths)  # it may have died after tell
             for number in failed:
                 self.say(f"trial {number} failed: {event.reason}")
@@ -234,14 +251,14 @@ def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, 
                 workers: Workers, timeout: float | None = None,
                 progress: Progress | None = None, plots: str = "best",
                 on_result: Callable[[TrialOutcome], None] | None = None,
-                stall_limit: float = STALL_LIMIT) -> RunSummary:
+                stall_limit: float = STALL_LIMIT, client: Any = None) -> RunSummary:
     """Run trials with ``workers`` until the study has ``target`` finished trials.
 
     Ctrl-C or SIGTERM stops it: in-flight trials are interrupted and recorded as
     failed ("interrupted"); a second signal kills the workers at once. Either way
-    no trial is left RUNNING by a worker of this run.
+    no trial is left RUNNING by a worker of this run. With a Dask ``client`` the trials
+    run on its cluster's workers, ``jobs`` at a time (sweep/dask_backend.py).
     """
     not_after = time.time() + timeout if timeout is not None else None
     job = TrialJob(paths, storage_url, settings, target, plots, not_after, workers.to_dict())
-    return _Run(job, workers, timeout,
-                stall_limit, progress, on_result).run()
+    return _Run(job, workers, timeout, stall_limit, progress, on_result, client).run()

@@ -24,7 +24,7 @@ from mlp.config import Config
 
 from .errors import UsageError
 from .heartbeat import MAX_HEARTBEAT
-from .jobs import choose_workers, largest
+from .jobs import Workers, choose_workers, largest
 from .lag import MAX_LAG
 from .options import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .overrides import apply_overrides
@@ -56,8 +56,10 @@ class RunRequest:
     study: str = DEFAULT_STUDY
     studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
     storage: str | None = None
-    jobs: int | None = None  # None: auto (sweep/jobs.py)
+    jobs: int | None = None  # None: auto (sweep/jobs.py); dask: trials in flight at once
     threads: int | None = None  # BLAS threads per worker; None: the rule's
+    backend: str = "loky"  # or "dask": the trials run on the cluster of ``scheduler``
+    scheduler: str | None = None  # a Dask scheduler's address, tcp://HOST:8786
     overrides: dict[str, Any] = field(default_factory=dict)
     space: Space | None = None
     space_source: str = "space"  # how errors name the space: "--space FILE"
@@ -211,8 +213,35 @@ def run_study(request: RunRequest) -> RunOutcome:
             raise UsageError(f"{name} {value}: must be >= 1")
     if request.plots not in PLOTS:
         raise UsageError(f"--plots {request.plots!r}: choose from {', '.join(PLOTS)}")
-    paths = StudyPaths.of(request.studies_dir, request.study)
+    check_backend(request.backend, request.scheduler)
     _check_studies_dir(Path(request.studies_dir))
+    if request.backend != "dask":
+        return _run_study(request)
+    from .dask_backend import cluster_threads, connect
+
+    client = connect(request.scheduler)  # before anything is made
+    try:
+        return _run_study(request, client, request.jobs or cluster_threads(client))
+    finally:
+        with suppress(Exception):
+            client.close()
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """--backend dask takes --scheduler ADDRESS, and only it does."""
+    from .dask_backend import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r}: choose from {', '.join(BACKENDS)}")
+    if backend == "dask" and not scheduler:
+        raise UsageError("--backend dask needs --scheduler ADDRESS (a running Dask "
+                         "scheduler, e.g. tcp://HOST:8786)")
+    if backend != "dask" and scheduler:
+        raise UsageError(f"--scheduler {scheduler}: only with --backend dask")
+
+
+def _run_study(request: RunRequest, client: Any = None, in_flight: int = 0) -> RunOutcome:
+    paths = StudyPaths.of(request.studies_dir, request.study)
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
         settings, finished, shape = _open_or_create(request, paths, storage)
@@ -220,9 +249,16 @@ def run_study(request: RunRequest) -> RunOutcome:
         print(f"study {paths.name!r} already has {finished} finished trials "
               f"(asked for {request.trials}); nothing to run")
         return RunOutcome(paths, storage, None)
-    workers = choose_workers(request.jobs, request.threads, to_run=request.trials - finished,
-                             lag=settings.lag, biggest=largest(settings.config, settings.space),
-                             n_features=shape[0], n_classes=shape[1])
+    to_run = request.trials - finished
+    if client is None:
+        workers = choose_workers(request.jobs, request.threads, to_run=to_run,
+                                 lag=settings.lag,
+                                 biggest=largest(settings.config, settings.space),
+                                 n_features=shape[0], n_classes=shape[1])
+    else:  # each Dask worker thread runs one trial; its BLAS threads are the task's
+        jobs = min(in_flight, to_run)
+        workers = Workers(jobs, request.threads or 1,
+                          f"dask: {jobs} at a time on the cluster at {request.scheduler}")
     jobs = workers.jobs
     progress = Progress(request.trials, finished, quiet=request.quiet)
     where = mask_url(storage) or str(paths.journal)
@@ -237,7 +273,7 @@ def run_study(request: RunRequest) -> RunOutcome:
                       f"--lag {jobs - 1} or more would use them all")
     summary = run_workers(paths, storage, settings, request.trials, workers, request.timeout,
                           progress, plots=request.plots, on_result=progress.trial_done,
-                          stall_limit=request.stall_limit)
+                          stall_limit=request.stall_limit, client=client)
     outcome = RunOutcome(paths, storage, summary)
     report = _print_summary(outcome, request)
     return RunOutcome(paths, storage, summary, report)

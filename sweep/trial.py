@@ -14,6 +14,7 @@ import time
 import traceback
 import warnings
 from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,9 @@ LAG_POLL = 0.2  # seconds between looks at the trials a new trial waits for
 SHARED_POLL = 1.0  # ... at a shared study whose last trials run on other machines
 
 _DATA: dict[tuple, Dataset] = {}
+# more user attributes a trial records with its pid and host, set by the code that runs
+# it (a Dask worker's address and the run's token: sweep/dask_backend.py)
+WORKER_ATTRS: ContextVar[dict[str, object] | None] = ContextVar("worker_attrs", default=None)
 _STORAGES: dict[tuple, BaseStorage] = {}
 
 
@@ -200,6 +204,8 @@ def _ask(job: TrialJob, storage: BaseStorage) -> tuple[optuna.Study, optuna.Tria
                     storage.record_heartbeat(trial._trial_id)
                 trial.set_user_attr("pid", os.getpid())
                 trial.set_user_attr("host", socket.gethostname())
+                for key, value in (WORKER_ATTRS.get() or {}).items():
+                    trial.set_user_attr(key, value)
                 return study, trial
         if not shared and time.monotonic() - looked >= DEAD_LOOK:
             # what we wait for may belong to a run that was killed: nobody else may look

@@ -48,6 +48,8 @@ class TaskDone:
 class WorkerDied:
     reason: str
     task: Any  # what the worker was doing when it died
+    # the RUNNING trials it lost; None: those whose recorded pid is dead (liveness.py)
+    which: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -257,14 +259,18 @@ class Pool:
 
         self.events: queue.Queue[Event] = queue.Queue()
         self.stop = threading.Event()
-        threads = threads or blas_threads_per_worker(jobs)
-        self.slots = [Slot(one_at_a_time, threads, self.events, self.stop) for _ in range(jobs)]
+        self.slots = self._make_slots(one_at_a_time, jobs,
+                                      threads or blas_threads_per_worker(jobs))
         for slot in self.slots:
             slot.log = folder / WORKERS_LOG
         self.folder = folder
         self.interrupted = False
         self.say = say or (lambda message: print(message, flush=True))
         self.on_start = on_start
+
+    def _make_slots(self, next_task: Callable[[], Task | None], jobs: int,
+                    threads: int) -> list[Any]:
+        return [Slot(next_task, threads, self.events, self.stop) for _ in range(jobs)]
 
     def run(self, on_event: Callable[[Event | None], None]) -> None:
         old_term = signal.signal(signal.SIGTERM, _raise_terminate)

@@ -1,0 +1,326 @@
+"""``sweep run --backend dask`` on a real Dask cluster on 127.0.0.1.
+
+The cluster is started as the README says: ``dask scheduler``, then ``dask worker
+--nworkers 2 --nthreads 1`` (each worker process under a nanny that restarts it), as
+real processes; the run is the real CLI in its own process. Nothing of Dask is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.sweep.faults.harness import (
+    Running,
+    cmdline,
+    pid_alive,
+    read_json,
+    stored_trials,
+    sweep_env,
+    wait_for,
+)
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] comes with the "
+                                  "test extra")
+
+REPO = Path(__file__).resolve().parents[2]
+STUDY = "on-dask"
+
+
+def _dask(*args: object) -> list[str]:
+    """The ``dask`` command of this interpreter's environment."""
+    return [str(Path(sys.executable).with_name("dask")), *map(str, args)]
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    scheduler: subprocess.Popen
+    workers: subprocess.Popen
+    logs: Path
+
+    def client(self):
+        return distributed.Client(self.address, timeout=10, set_as_default=False)
+
+
+def _env(faults: dict[str, object]) -> dict[str, str]:
+    env = sweep_env(faults)
+    env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], str(REPO)))
+    return env
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(10)
+
+
+def _start_cluster(folder: Path) -> Iterator[DaskCluster]:
+    """A scheduler and two one-thread worker processes whose epochs sleep 1 s (the fault
+    injection on their path): trials slow enough to be killed mid-way."""
+    env = _env({"SWEEP_FAULT_SLEEP": 1.0})
+    file = folder / "scheduler.json"
+    logs = folder / "dask-logs"
+    logs.mkdir()
+    scheduler = subprocess.Popen(
+        _dask("scheduler", "--host", "127.0.0.1", "--port", 0, "--no-dashboard",
+              "--scheduler-file", file),
+        env=env, cwd=logs, stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    workers = None
+    try:
+        wait_for(file.is_file, 30, "the scheduler's file")
+        address = read_json(file)["address"]
+        workers = subprocess.Popen(
+            _dask("worker", address, "--nworkers", 2, "--nthreads", 1, "--host", "127.0.0.1",
+                  "--no-dashboard"),
+            env=env, cwd=logs, stdout=open(logs / "workers.log", "w"),
+            stderr=subprocess.STDOUT, start_new_session=True)
+        cluster = DaskCluster(address, scheduler, workers, logs)
+        with cluster.client() as client:
+            client.wait_for_workers(2, timeout=60)
+        yield cluster
+    finally:
+        if workers is not None:
+            _stop(workers)
+        _stop(scheduler)
+
+
+@pytest.fixture(scope="module")
+def shared_dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    yield from _start_cluster(tmp_path_factory.mktemp("dask"))
+
+
+@pytest.fixture
+def dask_cluster(shared_dask_cluster: DaskCluster) -> DaskCluster:
+    """One cluster for the tests that kill no more than its workers, whole again (both
+    workers back) before each test."""
+    with shared_dask_cluster.client() as client:
+        client.wait_for_workers(2, timeout=60)
+    return shared_dask_cluster
+
+
+@pytest.fixture
+def own_dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    """A cluster for a test that breaks it."""
+    yield from _start_cluster(tmp_path)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _dask_worker_processes(cluster: DaskCluster) -> set[int]:
+    """The pids of the cluster's worker processes, as the workers report them."""
+    with cluster.client() as client:
+        return set(client.run(os.getpid).values())
+
+
+def test_a_killed_dask_worker_fails_only_its_trial_and_the_study_completes(
+        tmp_path, run_args, dask_cluster):
+    """A Dask worker process SIGKILLed mid-trial: that trial fails naming the worker,
+    no task is run again (which would ask for a new trial), the restarted worker goes
+    on, and the study ends with exactly its trials, all agreeing with their folders."""
+    studies = tmp_path / "studies"
+    trials = 6
+    run = Running(*run_args(studies, STUDY, trials=trials, jobs=2, epochs=3),
+                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        workers_before = _dask_worker_processes(dask_cluster)
+        victim = wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json")
+                                               .is_file() else [])
+                                   if t.state == TrialState.RUNNING and t.intermediate_values
+                                   and "dask_worker" in t.user_attrs],
+                          90, "a trial past its first epoch on a Dask worker")[0]
+        pid = victim.user_attrs["pid"]
+        # the trial runs in a Dask worker process, not in the run or a process of its own
+        assert pid in workers_before and pid_alive(pid), (pid, workers_before)
+        assert _parent(pid) == dask_cluster.workers.pid, (pid, cmdline(pid))
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, "the killed worker to be gone")
+        rc = run.wait(180)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    stored = stored_trials(root)
+    by_number = {t.number: t for t in stored}
+    assert sorted(by_number) == list(range(trials)), sorted(by_number)  # exact, none extra
+    assert not [t.number for t in stored if not t.state.is_finished()]
+    dead = by_number[victim.number]
+    assert dead.state == TrialState.FAIL, dead.state
+    reason = dead.user_attrs["reason"]
+    assert victim.user_attrs["dask_worker"] in reason and "died" in reason, reason
+    others = [t for t in stored if t.number != victim.number]
+    assert all(t.state == TrialState.COMPLETE for t in others), \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in others]
+    assert {t.user_attrs["dask_run"] for t in stored} == {victim.user_attrs["dask_run"]}
+    assert len({t.user_attrs["dask_worker"] for t in stored}) >= 2  # both workers ran trials
+    assert not [t for t in stored if t.user_attrs["pid"] == os.getpid()
+                or t.user_attrs["pid"] == run.pid]
+    for t in stored:
+        folder = root / "trials" / f"{t.number:04d}"
+        assert Path(t.user_attrs["experiment_dir"]) == folder.resolve()
+        doc = read_json(folder / "trial.json")
+        assert doc["state"] == t.state.name, (t.number, doc["state"], t.state.name)
+        assert doc["reason"] == t.user_attrs.get("reason", ""), (t.number, doc["reason"])
+        if t.state == TrialState.COMPLETE:
+            assert doc["value"] == t.value and (folder / "metrics.json").is_file()
+    assert f"trial {victim.number} failed: Dask worker" in run.stdout + run.stderr, run.output()
+    log = (dask_cluster.logs / "workers.log").read_text()
+    assert f"Worker process {pid} was killed by signal 9" in log  # the nanny saw the SIGKILL
+    # the nanny restarted the killed worker; the cluster is whole again
+    with dask_cluster.client() as client:
+        client.wait_for_workers(2, timeout=30)
+    assert pid not in _dask_worker_processes(dask_cluster)
+
+
+def test_ctrl_c_fails_the_trials_in_flight_and_their_workers_let_go(tmp_path, run_args,
+                                                                    dask_cluster):
+    """A Ctrl-C cancels the futures in flight and fails their trials ("interrupted");
+    the Dask workers, which cannot be interrupted from outside, find their trial failed
+    at its next epoch and stop it, leaving the storage's word and trial.json alone."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
+                  "--backend", "dask", "--scheduler", dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        in_flight = wait_for(lambda: len(busy := [
+            t for t in (stored_trials(root) if (root / "study.json").is_file() else [])
+            if t.state == TrialState.RUNNING and t.intermediate_values]) == 2 and busy,
+            90, "two trials past their first epoch")
+        run.signal(signal.SIGINT)
+        rc = run.wait(30)
+    finally:
+        run.close()
+    assert rc == 130, run.output()
+    numbers = {t.number for t in in_flight}
+
+    # a task for each worker runs once the worker's thread is free: within a few
+    # seconds, not after the 20 one-second epochs a trial left to run would take
+    started = time.monotonic()
+    with dask_cluster.client() as client:
+        for address in {t.user_attrs["dask_worker"] for t in in_flight}:
+            client.submit(os.getpid, workers=[address], pure=False).result(timeout=60)
+    assert time.monotonic() - started < 10, time.monotonic() - started
+    stored = stored_trials(root)
+    assert not [t.number for t in stored if not t.state.is_finished()]
+    for t in stored:
+        if t.number in numbers:
+            assert t.state == TrialState.FAIL and t.user_attrs["reason"] == "interrupted", t
+            assert len(t.intermediate_values) < 10, t.intermediate_values  # stopped early
+        doc = read_json(root / "trials" / f"{t.number:04d}" / "trial.json")
+        assert doc["state"] == t.state.name and doc["reason"] == t.user_attrs.get("reason", "")
+
+
+def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, own_dask_cluster):
+    """The scheduler SIGKILLed mid-run: the run stops within seconds (exit 1, saying
+    why), and its trials in flight are failed, not left RUNNING."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
+                  "--backend", "dask", "--scheduler", own_dask_cluster.address, "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json").is_file()
+                                      else []) if t.intermediate_values],
+                 90, "a trial past its first epoch")
+        os.killpg(own_dask_cluster.scheduler.pid, signal.SIGKILL)
+        started = time.monotonic()
+        rc = run.wait(60)
+        seconds = time.monotonic() - started
+    finally:
+        run.close()
+    assert rc == 1, run.output()
+    assert seconds < 30, seconds
+    assert "stopped: worker error:" in run.stderr and "scheduler" in run.stderr, run.output()
+    stored = stored_trials(root)
+    assert stored and all(t.state == TrialState.FAIL for t in stored), \
+        [(t.number, t.state.name) for t in stored]
+    assert all("scheduler gone" in t.user_attrs["reason"] for t in stored)
+
+
+def test_in_a_database_a_killed_dask_workers_trial_is_retried(tmp_path, run_args,
+                                                               dask_cluster, postgres):
+    """With PostgreSQL storage the Dask worker's lost trial gets its one retry, with the
+    same settings and seed, and the retry counts toward --trials instead."""
+    from tests.sweep.test_machines import STUDY as SHARED
+    from tests.sweep.test_machines import finished_for_the_budget, shared_trials
+
+    url = postgres.new_database()
+    trials = 4
+    run = Running(*run_args(tmp_path / "studies", SHARED, trials=trials, jobs=2, epochs=3),
+                  "--storage", url, "--backend", "dask", "--scheduler", dask_cluster.address,
+                  "--lag", "off", cwd=tmp_path, log=tmp_path / "run")
+    try:
+        victim = wait_for(lambda: [t for t in shared_trials(url)
+                                   if t.state == TrialState.RUNNING and t.intermediate_values],
+                          90, "a trial past its first epoch")[0]
+        os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+        rc = run.wait(180)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    stored = shared_trials(url)
+    assert all(t.state.is_finished() for t in stored), [(t.number, t.state.name) for t in stored]
+    dead = next(t for t in stored if t.number == victim.number)
+    assert dead.state == TrialState.FAIL
+    assert victim.user_attrs["dask_worker"] in dead.user_attrs["reason"], dead.user_attrs
+    retries = [t for t in stored if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE, retries
+    assert retries[0].params == dead.params
+    assert retries[0].user_attrs["seed"] == dead.user_attrs["seed"]
+    assert len(finished_for_the_budget(stored)) == trials and len(stored) == trials + 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, run_args,
+                                                                      sweep_cli, check_error):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    studies = tmp_path / "studies"
+    started = time.monotonic()
+    proc = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask",
+                     "--scheduler", address, timeout=60)
+    seconds = time.monotonic() - started
+    check_error(proc, 2, address, "Dask scheduler")
+    assert seconds < 20, seconds
+    assert not studies.exists()  # nothing made
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tls://127.0.0.1:8786"])
+def test_a_bad_scheduler_address_is_a_usage_error(tmp_path, run_args, sweep_cli, check_error,
+                                                  address):
+    started = time.monotonic()
+    proc = sweep_cli(*run_args(tmp_path / "studies", STUDY, trials=2), "--backend", "dask",
+                     "--scheduler", address, timeout=60)
+    check_error(proc, 2, f"--scheduler {address}: not a scheduler address")
+    assert time.monotonic() - started < 8  # no client left to hang at exit
+
+
+def test_backend_and_scheduler_go_together(tmp_path, run_args, sweep_cli, check_error):
+    studies = tmp_path / "studies"
+    alone = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask")
+    check_error(alone, 2, "--backend dask needs --scheduler")
+    stray = sweep_cli(*run_args(studies, STUDY, trials=2), "--scheduler", "tcp://x:8786")
+    check_error(stray, 2, "--scheduler tcp://x:8786", "only with --backend dask")
+    assert not studies.exists()
