@@ -28,6 +28,11 @@ from optuna.storages.journal import BaseJournalBackend, JournalStorage
 from .errors import StudyError, UsageError
 from .heartbeat import grace_seconds
 
+# Journal op codes (part of Optuna's file format) of appends that ride on a later
+# fsync: SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE, SET_TRIAL_USER_ATTR and
+# SET_TRIAL_SYSTEM_ATTR.
+IN_TRIAL = frozenset((5, 7, 8, 9))
+
 
 class JournalDamaged(StudyError):
     """A line of a journal file that is not one of Optuna's log records."""
@@ -67,6 +72,13 @@ class JournalFile(BaseJournalBackend):
     the next append, and a line that is not a log record stops every reader and
     writer with the file and line number, so that nothing is ever written after it
     (``sweep doctor`` repairs it).
+
+    An append is made durable (fsync) when it creates or finishes something: a study,
+    a trial, a trial's state. A running trial's parameters, reports and attributes are
+    written without their own fsync (about 20 per trial, 2-3 ms each, a tenth of a
+    short trial): fsync flushes every earlier write to the file, whoever made it, so
+    the fsync of the trial's end makes them durable with it. A kill never loses them
+    (the kernel has them); a power cut loses at most a running trial's latest reports.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -103,7 +115,8 @@ class JournalFile(BaseJournalBackend):
                     view = memoryview(payload)
                     while view:
                         view = view[f.write(view):]
-                    os.fsync(f.fileno())
+                    if any(log.get("op_code") not in IN_TRIAL for log in logs):
+                        os.fsync(f.fileno())
                 except OSError as exc:
                     with suppress(OSError):
                         f.truncate(end)

@@ -741,3 +741,40 @@ def test_a_full_disk_during_the_report_names_the_path(finished_study, tmp_path):
             assert not path.name.startswith("."), f"temporary file left: {path}"
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_only_appends_inside_a_running_trial_skip_their_own_fsync(tmp_path):
+    """The journal's op codes the fsync skips are Optuna's in-trial operations (a code
+    renumbered by Optuna would make a trial's end skip its fsync), and an append that
+    finishes a trial is synced."""
+    import optuna
+    from optuna.storages.journal._storage import JournalOperation as Op
+
+    from sweep.storage import IN_TRIAL, JournalFile
+
+    assert IN_TRIAL == {Op.SET_TRIAL_PARAM, Op.SET_TRIAL_INTERMEDIATE_VALUE,
+                        Op.SET_TRIAL_USER_ATTR, Op.SET_TRIAL_SYSTEM_ATTR}
+    synced: list[list[int]] = []
+    real_fsync = os.fsync
+
+    class Counting(JournalFile):
+        def append_logs(self, logs):
+            before = len(calls)
+            super().append_logs(logs)
+            synced.append([log["op_code"] for log in logs] + [len(calls) - before])
+
+    calls: list[int] = []
+    os.fsync = lambda fd: (calls.append(fd), real_fsync(fd))[1]
+    try:
+        storage = optuna.storages.JournalStorage(Counting(tmp_path / "j.log"))
+        study = optuna.create_study(storage=storage, direction="maximize")
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        trial.report(0.5, 1)
+        trial.set_user_attr("a", 1)
+        study.tell(trial, 0.5)
+    finally:
+        os.fsync = real_fsync
+    for *codes, fsyncs in synced:
+        assert fsyncs == (0 if set(codes) <= IN_TRIAL else 1), (codes, fsyncs)
+    assert synced[-1][0] == Op.SET_TRIAL_STATE_VALUES and synced[-1][-1] == 1
