@@ -42,9 +42,10 @@ def run_all() -> None:
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     run([str(HERE / "bench_epoch.py"), *torch, "--threads", "2", "--epochs", "3",
          "--json", str(RESULTS / "epoch_native_kernel.json")], env=env)
-    for what, name in (("throughput", "throughput"), ("pruning", "pruning"),
-                       ("end-to-end", "end_to_end")):
+    for what, name in (("throughput", "throughput"), ("rates", "rates"),
+                       ("pruning", "pruning"), ("end-to-end", "end_to_end")):
         run([str(HERE / "bench_sweep.py"), what, "--json", str(RESULTS / f"{name}.json")])
+    run([str(HERE / "bench_machines.py"), "--json", str(RESULTS / "machines.json")])
 
 
 def load(name: str) -> dict | None:
@@ -59,6 +60,7 @@ def verdict(ok: bool) -> str:
 def render() -> str:
     epoch, native = load("epoch"), load("epoch_native_kernel")
     tp, pr, e2e = load("throughput"), load("pruning"), load("end_to_end")
+    rates, machines, chance = load("rates"), load("machines"), load("chance")
     lines = []
     if epoch:
         m = epoch["machine"]
@@ -100,28 +102,45 @@ def render() -> str:
     if tp:
         t = tp["throughput"]
         lines += ["### 2. Sweep throughput", "",
-                  "A fixed small study on real MNIST (seed 1, hidden size up to 512, batch 64 "
-                  "to 256, 3 epochs, no pruning, 12 trials), with and without the per-trial "
-                  "figures:", "",
-                  "| --jobs | figures | wall s | trials per hour | harness overhead | peak "
-                  "memory per worker |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
-        for key in ("jobs1", "jobs2", "jobs1_no_plots", "jobs2_no_plots"):
-            if key not in t:
+                  f"Measured {tp.get('date', '')}. A fixed small study on real MNIST (seed 1, "
+                  "hidden size up to 512, batch 64 to 256, 3 epochs, no pruning, 12 trials), "
+                  "with the per-trial figures at their default (`--plots best`: only new "
+                  "bests draw them) and without (`--plots none`), the six runs interleaved:",
+                  "", "| --jobs | workers × threads | figures | figures drawn | wall s | "
+                  "trials per hour | harness overhead | peak memory per worker |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for key, j in t.items():
+            if not isinstance(j, dict):
                 continue
-            j = t[key]
-            figures = "no" if key.endswith("no_plots") else "yes"
-            lines.append(f"| {j['jobs']} | {figures} | {j['wall_seconds']:.1f} | "
+            figures = "none" if key.endswith("no_plots") else "best"
+            label = key.removesuffix("_no_plots").removeprefix("jobs")
+            lines.append(f"| {label} | {j['jobs']} × {j.get('threads') or '?'} | {figures} | "
+                         f"{j.get('figures_drawn', '?')} | {j['wall_seconds']:.1f} | "
                          f"{j['trials_per_hour']:.0f} | {j['overhead']:.1%} | "
                          f"{j['peak_rss_mb']:.0f} MB |")
-        speedups = f"**{t['speedup']:.2f}×**"
-        if "speedup_no_plots" in t:
-            speedups += f" ({t['speedup_no_plots']:.2f}× without figures)"
-        lines += ["", f"`--jobs 2` gives {speedups} the trials per hour of `--jobs 1`. "
-                  "Harness overhead is 1 − (sum of the trials' training seconds) / (wall time "
-                  "× jobs): worker start-up, data loading, evaluation on the test set, "
-                  "checkpoints, per-trial figures and Optuna's storage. Peak memory is the "
-                  "worker's peak resident set, which counts the shared memory-mapped data "
-                  "pages in full.", ""]
+        lines += ["", f"`--jobs 2` gives **{t['speedup']:.2f}×** the trials per hour of "
+                  f"`--jobs 1` ({t.get('speedup_no_plots', float('nan')):.2f}× without "
+                  "figures). Harness overhead is 1 − (sum of the trials' training seconds) / "
+                  "(wall time × workers): process and worker start-up, data loading, "
+                  "evaluation on the test set, checkpoints, figures and Optuna's storage. "
+                  "Peak memory is the worker's peak resident set, which counts the shared "
+                  "memory-mapped data pages in full.", ""]
+    if rates:
+        r = rates["rates"]
+        lines += ["### 2b. The default study by --jobs", "",
+                  f"Measured {rates.get('date', '')}. The first {r['jobs1']['trials']} trials "
+                  "of the default study (`python -m sweep run --trials "
+                  f"{r['jobs1']['trials']}`, real MNIST, 20 epochs, Hyperband; with the lag "
+                  "these are the same trials whatever the workers), one run each, "
+                  "interleaved:", "",
+                  "| --jobs | workers × threads | wall s | trials per hour | harness overhead "
+                  "| best val acc |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for key in ("jobs1", "jobs2", "jobsauto"):
+            j = r[key]
+            lines.append(f"| {key.removeprefix('jobs')} | {j['jobs']} × {j.get('threads')} | "
+                         f"{j['wall_seconds']:.0f} | {j['trials_per_hour']:.0f} | "
+                         f"{j['overhead']:.1%} | {j['best_val']:.2%} |")
+        lines.append("")
     if pr:
         p = pr["pruning"]
         lines += ["### 3. Pruners", "",
@@ -140,11 +159,40 @@ def render() -> str:
     if e2e:
         r = e2e["end_to_end"]
         lines += ["### 4. End to end", "",
-                  f"`python -m sweep run --trials 50` with defaults on real MNIST: "
-                  f"**{r['wall_seconds'] / 60:.1f} minutes** wall time, {r['completed']} "
-                  f"completed, {r['pruned']} pruned, {r['failed']} failed, "
-                  f"{r['epochs_trained']} epochs trained; best validation accuracy "
-                  f"{r['best_val']:.2%}, its test accuracy **{r['best_test']:.2%}**.", ""]
+                  f"Measured {e2e.get('date', '')}. `python -m sweep run --trials 50` with "
+                  f"defaults on real MNIST ({r['jobs']} workers × {r.get('threads')} threads, "
+                  f"--jobs auto): **{r['wall_seconds'] / 60:.1f} minutes** wall time, "
+                  f"{r['completed']} completed, {r['pruned']} pruned, {r['failed']} failed, "
+                  f"{r['epochs_trained']} epochs trained, harness overhead "
+                  f"{r['overhead']:.1%}, figures drawn for {r.get('figures_drawn', '?')} "
+                  f"trials; best validation accuracy {r['best_val']:.2%}, its test accuracy "
+                  f"**{r['best_test']:.2%}**.", ""]
+    if chance:
+        b, a = chance["before"], chance["after"]
+        lines += ["### 5. Trials stuck at chance level", "",
+                  "The default 50-trial study with the chance-level stop turned off "
+                  "(`[fixed] chance_epochs = 0` in a space file) and on (the default, 3 "
+                  "epochs): trials whose last validation accuracy is within 5 points of "
+                  "1/10, and the epochs they trained.", "",
+                  "| chance stop | trials at chance | their epochs | all epochs | wall s |",
+                  "| --- | ---: | ---: | ---: | ---: |",
+                  f"| off | {b['chance_trials']} | {b['chance_epochs']} | "
+                  f"{b['epochs_trained']} | {b['wall_seconds']:.0f} |",
+                  f"| on | {a['chance_trials']} | {a['chance_epochs']} | "
+                  f"{a['epochs_trained']} | {a['wall_seconds']:.0f} |", ""]
+    if machines:
+        lines += ["### 6. One PostgreSQL study shared by local processes", "",
+                  f"Measured {machines['measured']}. `python benchmarks/bench_machines.py`: "
+                  f"{machines['trials']} real MNIST trials of {machines['epochs']} epochs "
+                  "(hidden size up to 512), each `sweep run` process with one worker and one "
+                  "BLAS thread and its own studies folder, as separate machines would be; "
+                  "the journal row is the same study in one process, for reference.", "",
+                  "| storage | processes | wall s | trials per hour | busy (training / "
+                  "wall × processes) |", "| --- | ---: | ---: | ---: | ---: |"]
+        for row in machines["rows"]:
+            lines.append(f"| {row['storage']} | {row['processes']} | {row['wall_seconds']:.0f} "
+                         f"| {row['trials_per_hour']} | {row['busy']:.0%} |")
+        lines.append("")
     return "\n".join(lines)
 
 
