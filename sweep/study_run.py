@@ -44,6 +44,7 @@ from .study import (
     study_locks,
 )
 from .trial import PLOTS
+from .workers import prestart
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,9 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 
 def _run_study(request: RunRequest, client: Any = None, in_flight: int = 0) -> RunOutcome:
+    if client is None:  # the likely workers start while the study is opened
+        guess = choose_workers(request.jobs, request.threads, to_run=request.trials, lag=None)
+        prestart(guess.jobs, guess.threads, modules=("sweep.trial",))
     paths = StudyPaths.of(request.studies_dir, request.study)
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):

@@ -133,11 +133,7 @@ class Slot(threading.Thread):
             if self.log is not None:  # it wrote to the log of the run that started it
                 self.executor.submit(_stderr_to_file, str(self.log)).result()
             return
-        env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                               "MKL_NUM_THREADS")}
-        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
-                                            initargs=(self.threads,), env=env)
-        self.pid = self.executor.submit(os.getpid).result()
+        self.executor, self.pid = _new_worker(self.threads)
 
     def _replace_worker(self, reason: str, task: Any) -> None:
         self.events.put(WorkerDied(reason, task))
@@ -333,7 +329,52 @@ class Pool:
 # ended normally are kept: an interrupted worker has used up its signal handler.
 
 _KEPT: list[tuple[int, ProcessPoolExecutor, int]] = []  # (threads, executor, pid)
-_KEPT_LOCK = threading.Lock()
+_KEPT_LOCK = threading.Condition()
+_STARTING: dict[int, int] = {}  # threads -> workers `prestart` is still starting
+
+
+def _new_worker(threads: int) -> tuple[ProcessPoolExecutor, int]:
+    env = {v: str(threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS")}
+    executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
+                                   initargs=(threads,), env=env)
+    return executor, executor.submit(os.getpid).result()
+
+
+def _import(modules: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+
+
+def prestart(jobs: int, threads: int, modules: tuple[str, ...] = ()) -> None:
+    """Start ``jobs`` workers with ``threads`` BLAS threads in the background, importing
+    ``modules`` in each, and keep them for the next `Pool`: a run starts its workers
+    while it opens the study, instead of after. A guess that turns out wrong (the run
+    wants other threads, or fails) costs only those processes, ended at exit."""
+    with _KEPT_LOCK:
+        have = sum(1 for k in _KEPT if k[0] == threads) + _STARTING.get(threads, 0)
+        missing = max(0, jobs - have)
+        _STARTING[threads] = _STARTING.get(threads, 0) + missing
+
+    def start() -> None:
+        started = None
+        try:
+            started = _new_worker(threads)
+            started[0].submit(_import, modules).result()
+        except Exception:  # the slot will start one itself
+            if started is not None:
+                started[0].shutdown(wait=False, kill_workers=True)
+            started = None
+        with _KEPT_LOCK:
+            _STARTING[threads] -= 1
+            if started is not None:
+                _KEPT.append((threads, *started))
+            _KEPT_LOCK.notify_all()
+
+    for _ in range(missing):
+        threading.Thread(target=start, daemon=True).start()
 
 
 def _keep(executor: ProcessPoolExecutor, pid: int | None, threads: int) -> bool:
@@ -348,6 +389,9 @@ def _take_kept(threads: int) -> tuple[ProcessPoolExecutor, int] | None:
     while True:
         with _KEPT_LOCK:
             found = next((k for k in _KEPT if k[0] == threads), None)
+            while found is None and _STARTING.get(threads, 0):
+                _KEPT_LOCK.wait(1.0)  # one being started is nearer than a new one
+                found = next((k for k in _KEPT if k[0] == threads), None)
             if found is None:
                 return None
             _KEPT.remove(found)
