@@ -37,11 +37,12 @@ choices = [64, 128, 256]
 
 
 def run(folder: Path, processes: int, trials: int, epochs: int, url: str | None) -> dict:
+    study = folder.name  # one study per row, also in a database of yours
     folder.mkdir(parents=True)
     space = folder / "space.toml"
     space.write_text(SPACE)
     common = ["--trials", str(trials), "--jobs", "1", "--threads", "1", "--epochs", str(epochs),
-              "--space", str(space), "--study", "m", "--seed", "1", "--no-report", "--quiet"]
+              "--space", str(space), "--study", study, "--seed", "1", "--no-report", "--quiet"]
     if url:
         common += ["--storage", url]
     started = time.perf_counter()
@@ -53,7 +54,7 @@ def run(folder: Path, processes: int, trials: int, epochs: int, url: str | None)
     wall = time.perf_counter() - started
     if any(p.returncode for p in procs):
         raise SystemExit("a run failed:\n" + "\n".join(e[-1500:] for e in errors))
-    results = sweep.load("m", folder / "machine-0", url)
+    results = sweep.load(study, folder / "machine-0", url)
     outcomes = results.outcomes
     train = sum(o.train_seconds or 0 for o in outcomes)
     row = {"storage": "postgresql" if url else "journal", "processes": processes,
@@ -62,7 +63,7 @@ def run(folder: Path, processes: int, trials: int, epochs: int, url: str | None)
            "train_seconds_sum": round(train, 1),
            "busy": round(train / (wall * processes), 3),
            "hosts_dirs": sum(1 for i in range(processes)
-                             if (folder / f"machine-{i}" / "m" / "trials").is_dir())}
+                             if (folder / f"machine-{i}" / study / "trials").is_dir())}
     print(row, flush=True)
     return row
 

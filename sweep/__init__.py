@@ -23,19 +23,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import run
+    from .api import close_workers, run
     from .errors import StudyError, UsageError
     from .records import TrialOutcome
     from .results import StudyResults, list_studies, load
     from .space import Param, Space, default_space, load_space
 
-_HOME = {"run": "api", "StudyError": "errors", "UsageError": "errors",
+_HOME = {"run": "api", "close_workers": "api", "StudyError": "errors", "UsageError": "errors",
          "TrialOutcome": "records", "StudyResults": "results", "list_studies": "results",
          "load": "results", "Param": "space", "Space": "space", "default_space": "space",
          "load_space": "space"}
 
 __all__ = ["Param", "Space", "StudyError", "StudyResults", "TrialOutcome", "UsageError",
-           "default_space", "list_studies", "load", "load_space", "run"]
+           "close_workers", "default_space", "list_studies", "load", "load_space", "run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -76,6 +76,14 @@ def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = Non
     return outcome.results()
 
 
+
+def close_workers() -> None:
+    """End the worker processes `run` keeps for a next call in this process (they hold
+    the data they loaded); they also end when the process exits."""
+    from .workers import close_kept_workers
+
+    close_kept_workers()
+
 _KEYS = {"epochs": "training.epochs", "dataset": "data.dataset", "data_dir": "data.data_dir",
          "train_limit": "data.train_limit"}
 

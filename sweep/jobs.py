@@ -69,13 +69,16 @@ def choose_workers(jobs: int | None, threads: int | None, *, to_run: int, lag: i
     """Workers and threads for a run with ``to_run`` trials left (``jobs`` None: auto).
 
     An explicit ``jobs`` is kept, with the cores shared out among its workers as
-    threads; an explicit ``threads`` is kept whatever the rule says.
+    threads; an explicit ``threads`` is kept, and auto then starts no more workers than
+    the cores hold at that many threads each. Threads are the cores divided by the
+    workers, rounded down: every worker gets the same count, which a reproducible study
+    needs, even where that leaves a core idle (8 cores, lag 4: 5 workers of 1 thread).
     """
     n = n_cores or cores()
     if jobs is not None:
         jobs = max(1, min(jobs, to_run))
         return Workers(jobs, threads or max(1, n // jobs), f"--jobs {jobs}")
-    limits = {"cores": n, "trials left": max(1, to_run)}
+    limits = {"cores": max(1, n // threads) if threads else n, "trials left": max(1, to_run)}
     if lag is not None:
         limits["lag"] = lag + 1
     if biggest is not None:

@@ -116,10 +116,18 @@ class StudyResults:
         away = self.unreachable()
         if not away:
             return ""
+        import socket
+
+        here = socket.gethostname()
         n = sum(len(v) for v in away.values())
-        where = "; ".join(f"trial{'s' if len(v) > 1 else ''} "
-                          f"{', '.join(map(str, v[:8]))}{' ...' if len(v) > 8 else ''} "
-                          f"on {host}" for host, v in sorted(away.items()))
+
+        def listed(numbers: list[int]) -> str:
+            return (f"trial{'s' if len(numbers) > 1 else ''} "
+                    f"{', '.join(map(str, numbers[:8]))}{' ...' if len(numbers) > 8 else ''}")
+
+        where = "; ".join(f"{listed(v)} on {host}" if host != here else
+                          f"{listed(v)} ran on this machine: deleted, or under another "
+                          "--studies-dir" for host, v in sorted(away.items()))
         return (f"{n} of {self.counts.complete + self.counts.pruned} trained trials have no "
                 f"directory under {self.paths.root / 'trials'} on this machine ({where}): "
                 "their histories, checkpoints and figures are left out; their values come "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -260,5 +261,6 @@ def run_workers(paths: StudyPaths, storage_url: str | None, settings: Settings, 
     run on its cluster's workers, ``jobs`` at a time (sweep/dask_backend.py).
     """
     not_after = time.time() + timeout if timeout is not None else None
-    job = TrialJob(paths, storage_url, settings, target, plots, not_after, workers.to_dict())
+    job = TrialJob(paths, storage_url, settings, target, plots, not_after, workers,
+                   uuid.uuid4().hex)
     return _Run(job, workers, timeout, stall_limit, progress, on_result, client).run()

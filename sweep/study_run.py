@@ -25,7 +25,7 @@ from mlp.config import Config
 from .errors import UsageError
 from .heartbeat import MAX_HEARTBEAT
 from .jobs import Workers, choose_workers, largest
-from .lag import MAX_LAG
+from .lag import DEFAULT_LAG, MAX_LAG
 from .options import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .overrides import apply_overrides
 from .progress import Progress
@@ -44,7 +44,7 @@ from .study import (
     study_locks,
 )
 from .trial import PLOTS
-from .workers import prestart
+from .workers import prestart, trim_kept
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,8 @@ def check_backend(backend: str, scheduler: str | None) -> None:
 
 def _run_study(request: RunRequest, client: Any = None, in_flight: int = 0) -> RunOutcome:
     if client is None:  # the likely workers start while the study is opened
-        guess = choose_workers(request.jobs, request.threads, to_run=request.trials, lag=None)
+        lag = DEFAULT_LAG if request.lag is None else parse_lag(request.lag)
+        guess = choose_workers(request.jobs, request.threads, to_run=request.trials, lag=lag)
         prestart(guess.jobs, guess.threads, modules=("sweep.trial",))
     paths = StudyPaths.of(request.studies_dir, request.study)
     storage = storage_url_of(paths, request.storage)
@@ -259,6 +260,7 @@ def _run_study(request: RunRequest, client: Any = None, in_flight: int = 0) -> R
                                  lag=settings.lag,
                                  biggest=largest(settings.config, settings.space),
                                  n_features=shape[0], n_classes=shape[1])
+        trim_kept(workers.threads, workers.jobs)  # a wrong guess, earlier runs' leftovers
     else:  # each Dask worker thread runs one trial; its BLAS threads are the task's
         jobs = min(in_flight, to_run)
         workers = Workers(jobs, request.threads or 1,

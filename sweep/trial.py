@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 import warnings
@@ -32,6 +33,7 @@ from mlp.memory import check_fits
 
 from .artifacts import upload_trial_files
 from .heartbeat import beating, beats, fail_dead_trials, retry
+from .jobs import Workers
 from .lag import LaggedStorage, next_number, unfinished_before
 from .liveness import fail_stale_trials
 from .records import TrialOutcome, write_record
@@ -56,7 +58,8 @@ class TrialJob:
     target: int  # finished trials the study should have
     plots: str = "best"  # per-trial figures: one of PLOTS
     not_after: float | None = None  # time.time() after which no trial starts (--timeout)
-    workers: dict | None = None  # the run's workers and threads (jobs.Workers), recorded
+    workers: Workers | None = None  # the run's workers and threads, recorded per trial
+    run_id: str = ""  # new for each run: a worker kept between runs re-reads the storage
 
 
 class WorkerTerminated(BaseException):
@@ -89,20 +92,12 @@ def dataset_for(config: Config) -> Dataset:
 
 def _storage(job: TrialJob) -> BaseStorage:
     # one storage per worker process: a journal is then read once, not once per trial
-    key = (job.paths, job.storage_url, job.settings.heartbeat, _identity(job.paths.journal))
+    key = (job.paths, job.storage_url, job.settings.heartbeat, job.run_id)
     if key not in _STORAGES:
+        _STORAGES.clear()  # an earlier run's: the study may have been deleted and made again
         _STORAGES[key] = open_storage(job.paths.journal, job.storage_url,
                                       heartbeat=job.settings.heartbeat)
     return _STORAGES[key]
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    # a worker kept between runs may meet a study deleted and made again at the same path
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def seed_of(settings: Settings, trial: optuna.Trial) -> int:
@@ -117,7 +112,7 @@ def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
 
 
 def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
-              plots: str = "best", workers: dict | None = None) -> ExperimentResult:
+              plots: str = "best", workers: Workers | None = None) -> ExperimentResult:
     """Train the trial's configuration, reporting validation accuracy every epoch.
 
     Figures (``plots``, see `PLOTS`) cost more than a short trial's training, so by
@@ -145,16 +140,27 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
 
     extra = {"study": paths.name, "trial": trial.number}
     if workers is not None:
-        extra["workers"] = workers
+        extra["workers"] = workers.to_dict()
     result = run_experiment(config, paths.trial_dir(trial.number), data=data,
                             on_epoch=on_epoch, plots=plots == "all", plot_stopped=False,
                             extra=extra)
     if pruned_at:
         result.message = f"pruned at epoch {pruned_at[0]}"
-    if plots == "best" and result.status == "completed" and \
-            _at_least_as_good(trial.study, result.val_accuracy):
-        plot_experiment(result.out_dir, data)
+    if plots == "best" and result.status == "completed":
+        _draw_if_best(trial.study, result, data)
     return result
+
+
+def _draw_if_best(study: optuna.Study, result: ExperimentResult, data: Dataset) -> None:
+    """The figures of a new best. They are a view of a finished training: a failure to
+    draw them (a storage hiccup, a full disk) is noted in workers.log and costs the
+    trial nothing."""
+    try:
+        if _at_least_as_good(study, result.val_accuracy):
+            plot_experiment(result.out_dir, data)
+    except Exception as exc:  # anything, as long as the trial survives
+        print(f"trial {result.out_dir.name}: figures not drawn ({type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
 
 
 def _at_least_as_good(study: optuna.Study, value: float) -> bool:

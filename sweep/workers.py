@@ -68,7 +68,9 @@ Event = TaskDone | WorkerDied | SlotFailed | SlotClosed
 # -- the worker process ----------------------------------------------------------
 
 def blas_threads_per_worker(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // jobs)
+    from .jobs import cores
+
+    return max(1, cores() // jobs)
 
 
 def _init_worker(threads: int) -> None:
@@ -125,9 +127,10 @@ class Slot(threading.Thread):
         self.executor: ProcessPoolExecutor | None = None
         self.pid: int | None = None
         self.log: Path | None = None  # where the worker's stderr goes (the pool's log)
+        self.spent = False  # its worker has taken a signal: its handler is used up
 
     def _start_worker(self) -> None:
-        kept = _take_kept(self.threads)
+        kept = _take_kept(self.threads, self.stop)
         if kept is not None:
             self.executor, self.pid = kept
             if self.log is not None:  # it wrote to the log of the run that started it
@@ -151,6 +154,8 @@ class Slot(threading.Thread):
                 try:
                     if self.executor is None:
                         self._start_worker()
+                        if self.stop.is_set():  # stopped while the worker started
+                            break
                     result = self.executor.submit(function, argument).result()
                 except (BrokenProcessPool, TerminatedWorkerError, ShutdownExecutorError) as exc:
                     self._replace_worker(_death_reason(exc), argument)
@@ -159,6 +164,7 @@ class Slot(threading.Thread):
                     self._replace_worker("worker process was terminated (SIGTERM)", argument)
                     continue
                 except KeyboardInterrupt:
+                    self.spent = True
                     break  # the worker's task was interrupted and recorded as such
                 if result is None:
                     break
@@ -170,6 +176,7 @@ class Slot(threading.Thread):
 
     def interrupt(self) -> None:
         if self.pid is not None:
+            self.spent = True
             try:
                 os.kill(self.pid, signal.SIGINT)
             except ProcessLookupError:
@@ -318,19 +325,23 @@ class Pool:
                 slot.join()
             if slot.executor is None:
                 continue
-            if self.interrupted or not _keep(slot.executor, slot.pid, slot.threads):
+            if self.interrupted or slot.spent or \
+                    not _keep(slot.executor, slot.pid, slot.threads):
                 slot.executor.shutdown(wait=not self.interrupted, kill_workers=self.interrupted)
 
 
 # -- workers kept between runs ------------------------------------------------------
 # A process that runs several studies or confirmations (a notebook calling sweep.run
 # again, a resumed study) keeps its idle workers, with their imports and loaded data,
-# instead of paying a worker's start-up (about 2 s) again. Only workers of a run that
-# ended normally are kept: an interrupted worker has used up its signal handler.
+# instead of paying a worker's start-up (about 2 s) again. Only workers that were never
+# signalled are kept: an interrupted worker has used up its signal handler.
 
 _KEPT: list[tuple[int, ProcessPoolExecutor, int]] = []  # (threads, executor, pid)
 _KEPT_LOCK = threading.Condition()
 _STARTING: dict[int, int] = {}  # threads -> workers `prestart` is still starting
+
+
+WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
 
 
 def _new_worker(threads: int) -> tuple[ProcessPoolExecutor, int]:
@@ -338,7 +349,29 @@ def _new_worker(threads: int) -> tuple[ProcessPoolExecutor, int]:
                                      "MKL_NUM_THREADS")}
     executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
                                    initargs=(threads,), env=env)
-    return executor, executor.submit(os.getpid).result()
+    try:
+        return executor, executor.submit(os.getpid).result(timeout=WORKER_START_LIMIT)
+    except BaseException:
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
+
+
+def _start_tracker_quietly() -> None:
+    """loky's resource tracker keeps the stderr it starts with for the life of the
+    process, and prints a traceback for every resource of a killed worker it never
+    saw. Started here, before any worker and outside `stderr_to`, it would print over
+    the run's progress line: it gets /dev/null instead."""
+    from loky.backend import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+        return
+    saved = sys.stderr
+    with open(os.devnull, "w") as quiet:
+        sys.stderr = quiet
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
 
 
 def _import(modules: tuple[str, ...]) -> None:
@@ -353,6 +386,7 @@ def prestart(jobs: int, threads: int, modules: tuple[str, ...] = ()) -> None:
     ``modules`` in each, and keep them for the next `Pool`: a run starts its workers
     while it opens the study, instead of after. A guess that turns out wrong (the run
     wants other threads, or fails) costs only those processes, ended at exit."""
+    _start_tracker_quietly()
     with _KEPT_LOCK:
         have = sum(1 for k in _KEPT if k[0] == threads) + _STARTING.get(threads, 0)
         missing = max(0, jobs - have)
@@ -362,19 +396,32 @@ def prestart(jobs: int, threads: int, modules: tuple[str, ...] = ()) -> None:
         started = None
         try:
             started = _new_worker(threads)
-            started[0].submit(_import, modules).result()
-        except Exception:  # the slot will start one itself
+            started[0].submit(_import, modules).result(timeout=WORKER_START_LIMIT)
+        except BaseException:  # the slot will start one itself
             if started is not None:
                 started[0].shutdown(wait=False, kill_workers=True)
             started = None
-        with _KEPT_LOCK:
-            _STARTING[threads] -= 1
-            if started is not None:
-                _KEPT.append((threads, *started))
-            _KEPT_LOCK.notify_all()
+        finally:
+            with _KEPT_LOCK:
+                _STARTING[threads] -= 1
+                if started is not None:
+                    _KEPT.append((threads, *started))
+                _KEPT_LOCK.notify_all()
 
     for _ in range(missing):
         threading.Thread(target=start, daemon=True).start()
+
+
+def trim_kept(threads: int, jobs: int) -> None:
+    """End the kept workers a run with ``jobs`` workers of ``threads`` threads will not
+    use: other thread counts, and any beyond ``jobs``. Kept workers hold the data they
+    loaded, so they never pile up across runs."""
+    with _KEPT_LOCK:
+        wanted = [k for k in _KEPT if k[0] == threads][:jobs]
+        spare = [k for k in _KEPT if k not in wanted]
+        _KEPT[:] = wanted
+    for _, executor, _ in spare:
+        executor.shutdown(wait=False, kill_workers=True)
 
 
 def _keep(executor: ProcessPoolExecutor, pid: int | None, threads: int) -> bool:
@@ -385,12 +432,15 @@ def _keep(executor: ProcessPoolExecutor, pid: int | None, threads: int) -> bool:
     return True
 
 
-def _take_kept(threads: int) -> tuple[ProcessPoolExecutor, int] | None:
+def _take_kept(threads: int, stop: threading.Event | None = None
+               ) -> tuple[ProcessPoolExecutor, int] | None:
+    deadline = time.monotonic() + WORKER_START_LIMIT
     while True:
         with _KEPT_LOCK:
             found = next((k for k in _KEPT if k[0] == threads), None)
-            while found is None and _STARTING.get(threads, 0):
-                _KEPT_LOCK.wait(1.0)  # one being started is nearer than a new one
+            while found is None and _STARTING.get(threads, 0) and \
+                    time.monotonic() < deadline and not (stop and stop.is_set()):
+                _KEPT_LOCK.wait(0.5)  # one being started is nearer than a new one
                 found = next((k for k in _KEPT if k[0] == threads), None)
             if found is None:
                 return None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..options import Command, add_study_args
+from ..read_commands import note_unreachable
 from ..results import load
 
 HELP = """\
@@ -21,9 +21,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import write_report
 
     results = load(args.study, args.studies_dir, args.storage)  # StudyError if missing
-    note = results.unreachable_note()
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    note_unreachable(results)
     index = write_report(results)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
