@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -171,3 +172,48 @@ def test_a_second_run_in_one_process_keeps_the_workers_and_their_data(tmp_path, 
     assert [o.number for o in again.outcomes] == [0, 1]
     assert pids(again, (0, 1)) <= workers
     check_study(again.paths.root, finished=2)
+
+
+SPENT_SCRIPT = """
+import sys
+import sweep
+kw = dict(jobs=1, epochs=20, dataset="idx", data_dir=sys.argv[1], pruner="none",
+          space={"params": {"hidden_size": {"low": 16, "high": 32}}}, studies_dir=sys.argv[2],
+          plots=False, report=False)
+sweep.run("cut", trials=3, timeout=8, **kw)  # its trial is cut 5 s after the time-out
+print("second run", flush=True)
+try:
+    sweep.run("next", trials=3, **kw)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_a_worker_interrupted_by_a_time_out_is_not_kept_for_the_next_run(tmp_path,
+                                                                          tiny_idx_dir):
+    """A worker whose trial was cut at the time-out has used up its signal handler; the
+    next run in the process must start a fresh one, so that a Ctrl-C still interrupts
+    its trial at once (recorded as "interrupted") instead of waiting out the grace."""
+    studies = tmp_path / "studies"
+    proc = subprocess.Popen([sys.executable, "-c", SPENT_SCRIPT, str(tiny_idx_dir), str(studies)],
+                            cwd=tmp_path, env=sweep_env({"SWEEP_FAULT_SLEEP": 1}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=default_signals)
+    try:
+        wait_for(lambda: running_trials(studies / "next"), 120, "the second run's trial")
+        signalled = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 130, out + err
+    cut = check_study(studies / "cut")
+    assert any(t.user_attrs.get("reason") == "interrupted" for t in cut), \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in cut]
+    later = check_study(studies / "next")
+    assert [t.user_attrs["reason"] for t in later if t.state.name == "FAIL"] == ["interrupted"]
+    assert {t.user_attrs["pid"] for t in later}.isdisjoint(t.user_attrs["pid"] for t in cut)
+    assert took < 10, took  # not the 15 s grace of a worker that ignores the signal

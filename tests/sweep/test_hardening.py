@@ -778,3 +778,19 @@ def test_only_appends_inside_a_running_trial_skip_their_own_fsync(tmp_path):
     for *codes, fsyncs in synced:
         assert fsyncs == (0 if set(codes) <= IN_TRIAL else 1), (codes, fsyncs)
     assert synced[-1][0] == Op.SET_TRIAL_STATE_VALUES and synced[-1][-1] == 1
+
+
+def test_a_trial_folder_missing_on_its_own_machine_is_named_as_such(finished_study, tmp_path):
+    """A trained trial whose folder is gone here, run on this very host, is not sent to
+    another machine: the note says it ran here and was deleted or lives elsewhere."""
+    studies = copy_of(finished_study, tmp_path)
+    shutil.rmtree(studies / "done" / "trials" / "0001")
+    for command in ("best", "trials"):
+        proc = sweep(command, "--studies-dir", studies, "--study", "done", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
+        assert len(notes) == 1, proc.stderr
+        assert "1 of 3 trained trials" in notes[0] and "trial 1 ran on this machine" in notes[0]
+    whole = copy_of(finished_study, tmp_path / "whole")
+    proc = sweep("best", "--studies-dir", whole, "--study", "done", cwd=tmp_path)
+    assert proc.returncode == 0 and "note:" not in proc.stderr, proc.stderr

@@ -47,6 +47,8 @@ def test_explicit_jobs_and_threads_are_kept():
     assert (w.jobs, w.threads, w.rule) == (3, 1, "--jobs 3")
     assert choose_workers(1, None, to_run=50, lag=4, n_cores=2).threads == 2
     assert choose_workers(None, 3, to_run=50, lag=4, n_cores=2, available=20 * GB).threads == 3
+    bounded = choose_workers(None, 4, to_run=50, lag=None, n_cores=8, available=20 * GB)
+    assert (bounded.jobs, bounded.threads) == (2, 4)  # no more BLAS threads than cores
     assert choose_workers(4, None, to_run=2, lag=4, n_cores=8).jobs == 2  # never idle workers
 
 
