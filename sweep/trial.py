@@ -96,13 +96,19 @@ def _storage(job: TrialJob) -> BaseStorage:
     return _STORAGES[key]
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    # a worker kept between runs may meet a study deleted and made again at the same path
+def _identity(path: Path) -> tuple[int, int, bytes] | None:
+    """Which journal file is at ``path``: a worker kept between runs may meet a study
+    deleted and made again at the same path. The file system hands a deleted file's
+    inode number to the next file made (ext4 does at once), so the journal's first
+    line, which names the storage that created the study (a random worker id), tells
+    the two apart too."""
     try:
         st = path.stat()
+        with open(path, "rb") as f:
+            first = f.readline(4096)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, first
 
 
 def seed_of(settings: Settings, trial: optuna.Trial) -> int:
