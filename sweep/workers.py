@@ -125,6 +125,9 @@ class Slot(threading.Thread):
         self.executor: ProcessPoolExecutor | None = None
         self.pid: int | None = None
         self.log: Path | None = None  # where the worker's stderr goes (the pool's log)
+        # the worker was sent SIGINT (Ctrl-C, a time-out's grace over): its handler is
+        # used up, so it must not be kept for a next run, which could not interrupt it
+        self.signalled = False
 
     def _start_worker(self) -> None:
         kept = _take_kept(self.threads)
@@ -174,6 +177,7 @@ class Slot(threading.Thread):
 
     def interrupt(self) -> None:
         if self.pid is not None:
+            self.signalled = True
             try:
                 os.kill(self.pid, signal.SIGINT)
             except ProcessLookupError:
@@ -322,7 +326,8 @@ class Pool:
                 slot.join()
             if slot.executor is None:
                 continue
-            if self.interrupted or not _keep(slot.executor, slot.pid, slot.threads):
+            if self.interrupted or slot.signalled or \
+                    not _keep(slot.executor, slot.pid, slot.threads):
                 slot.executor.shutdown(wait=not self.interrupted, kill_workers=self.interrupted)
 
 
