@@ -1,0 +1,104 @@
+"""Hostile tests of --jobs/--threads, kept workers and the reading commands' notes:
+each one a problem found by attacking those features, with real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import sweep
+from sweep.errors import UsageError
+from sweep.jobs import cores
+from tests.sweep.faults.harness import check_study, sweep_env
+
+SPACE = {"params": {"hidden_size": {"low": 16, "high": 32},
+                    "batch_size": {"choices": [128, 256]}}}
+
+
+def _script(body: str, *args: object, timeout: float = 240,
+            faults: dict[str, object] | None = None) -> subprocess.CompletedProcess:
+    """``body`` run by a fresh Python process (its own kept workers), sys.argv = args."""
+    return subprocess.run([sys.executable, "-c", body, *map(str, args)], env=sweep_env(faults),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+RECREATE = """
+import shutil, sys
+import sweep
+studies, data = sys.argv[1], sys.argv[2]
+kw = dict(jobs=2, epochs=1, dataset="idx", data_dir=data, pruner="none", plots=False,
+          report=False, studies_dir=studies,
+          space={"params": {"hidden_size": {"low": 16, "high": 32}}})
+sweep.run("b", trials=2, **kw)
+shutil.rmtree(studies + "/b")  # ext4 gives the next file the journal's inode number
+again = sweep.run("b", trials=3, **kw)
+print("finished", again.counts.finished, sorted(o.number for o in again.outcomes))
+"""
+
+
+def test_kept_workers_read_a_study_deleted_and_made_again_afresh(tmp_path, tiny_idx_dir):
+    """A kept worker knew the deleted study's journal by its inode number, which the
+    file system gave straight to the new journal: the worker replayed the new file
+    from the old one's offsets and every slot failed ("'JournalStorageReplayResult'
+    object has no attribute '_last_created_trial_id_by_this_process'")."""
+    studies = tmp_path / "studies"
+    proc = _script(RECREATE, studies, tiny_idx_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "finished 3 [0, 1, 2]" in proc.stdout, proc.stdout + proc.stderr
+    check_study(studies / "b", finished=3)
+
+
+DEAF = """
+import os, signal, sys, threading, time
+import sweep
+studies, data = sys.argv[1], sys.argv[2]
+kw = dict(jobs=1, epochs=50, dataset="idx", data_dir=data, pruner="none", plots=False,
+          report=False, studies_dir=studies,
+          space={"params": {"hidden_size": {"low": 16, "high": 32}}})
+sweep.run("slow", trials=2, timeout=4, **kw)  # its grace (5 s) runs out: trials interrupted
+threading.Timer(4, os.kill, (os.getpid(), signal.SIGINT)).start()
+start = time.monotonic()
+try:
+    sweep.run("next", trials=2, **kw)
+except KeyboardInterrupt:
+    print(f"interrupt took {time.monotonic() - start - 4:.1f}")
+"""
+
+
+def test_a_worker_interrupted_at_a_time_out_is_not_kept_deaf_to_ctrl_c(tmp_path, tiny_idx_dir):
+    """A --timeout whose grace ran out sends the workers SIGINT, which uses up their
+    handler; such a worker was kept for the next run in the process, whose Ctrl-C it
+    then ignored: the run waited the whole INTERRUPT_GRACE (15 s) and killed it."""
+    studies = tmp_path / "studies"
+    proc = _script(DEAF, studies, tiny_idx_dir, faults={"SWEEP_FAULT_SLEEP": 1})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    took = [float(line.split()[-1]) for line in proc.stdout.splitlines()
+            if line.startswith("interrupt took")]
+    assert took and took[0] < 8, proc.stdout + proc.stderr
+    check_study(studies / "next")
+
+
+@pytest.mark.parametrize("threads", [cores() + 1, 99999, 10**30])
+def test_threads_beyond_the_cores_are_refused_before_anything_is_made(
+        threads, tmp_path, sweep_cli, run_args, check_error):
+    """--threads 10**30 made every worker die at start-up (threadpoolctl's C int
+    overflows) and the run started replacements forever; --threads 99999 ran OpenBLAS
+    with 64 threads on 2 cores and recorded 99999."""
+    args = run_args(tmp_path, "t", 1)
+    i = args.index("--jobs")
+    proc = sweep_cli(*args[:i], *args[i + 2:], "--threads", threads, timeout=120)
+    check_error(proc, 2, "--threads", str(threads))
+    assert not (tmp_path / "t").exists()
+
+
+def test_the_api_takes_auto_as_the_command_line_does(tmp_path, tiny_idx_dir):
+    """`--jobs AUTO` works on the command line; ``jobs="AUTO"`` was refused with "must be
+    a whole number", which did not say that auto exists."""
+    results = sweep.run("auto", trials=1, jobs=" AUTO", epochs=1, dataset="idx",
+                        data_dir=tiny_idx_dir, space=SPACE, pruner="none",
+                        studies_dir=tmp_path, plots=False, report=False)
+    assert results.counts.finished == 1
+    with pytest.raises(UsageError, match='auto'):
+        sweep.run("auto", trials=2, jobs="all", studies_dir=tmp_path)
