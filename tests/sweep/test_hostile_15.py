@@ -3,6 +3,7 @@ each one a problem found by attacking those features, with real processes."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -102,3 +103,21 @@ def test_the_api_takes_auto_as_the_command_line_does(tmp_path, tiny_idx_dir):
     assert results.counts.finished == 1
     with pytest.raises(UsageError, match='auto'):
         sweep.run("auto", trials=2, jobs="all", studies_dir=tmp_path)
+
+
+def test_a_trial_whose_directory_cannot_be_resolved_is_failed_not_left_running(
+        tmp_path, sweep_cli, run_args, open_optuna):
+    """``trials/`` turned into a symbolic link loop: the worker's
+    ``trial_dir.resolve()`` raised RuntimeError before the trial's try, so the slot
+    failed and the trial stayed RUNNING after the run (its worker alive and idle)."""
+    first = sweep_cli(*run_args(tmp_path, "loop", 1, jobs=1))
+    assert first.returncode == 0, first.stdout + first.stderr
+    trials = tmp_path / "loop" / "trials"
+    shutil.rmtree(trials)
+    trials.symlink_to("trials")
+    second = sweep_cli(*run_args(tmp_path, "loop", 2, jobs=1))
+    states = {t.number: t.state.name for t in open_optuna(tmp_path, "loop").trials}
+    assert states == {0: "COMPLETE", 1: "FAIL"}, second.stdout + second.stderr
+    failed = open_optuna(tmp_path, "loop").trials[1]
+    assert "Symlink loop" in failed.user_attrs["reason"] or \
+        "symbolic links" in failed.user_attrs["reason"], failed.user_attrs
