@@ -133,8 +133,11 @@ class Slot(threading.Thread):
         kept = _take_kept(self.threads)
         if kept is not None:
             self.executor, self.pid = kept
-            if self.log is not None:  # it wrote to the log of the run that started it
-                self.executor.submit(_stderr_to_file, str(self.log)).result()
+            # as a new worker would: this run's working directory (its tasks' paths may
+            # be relative: --studies-dir studies after an os.chdir in a notebook), and
+            # this run's log (it wrote to the log of the run that started it)
+            self.executor.submit(_adopt, os.getcwd(),
+                                 None if self.log is None else str(self.log)).result()
             return
         env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                "MKL_NUM_THREADS")}
@@ -219,6 +222,13 @@ def stderr_to(log: Path) -> Iterator[IO[str]]:
         stream.close()
         os.dup2(terminal, 2)
         os.close(terminal)
+
+
+def _adopt(cwd: str, log: str | None) -> None:
+    """A kept worker taken by a new run: its working directory and stderr."""
+    os.chdir(cwd)
+    if log is not None:
+        _stderr_to_file(log)
 
 
 def _stderr_to_file(path: str) -> None:

@@ -121,3 +121,33 @@ def test_a_trial_whose_directory_cannot_be_resolved_is_failed_not_left_running(
     failed = open_optuna(tmp_path, "loop").trials[1]
     assert "Symlink loop" in failed.user_attrs["reason"] or \
         "symbolic links" in failed.user_attrs["reason"], failed.user_attrs
+
+
+CHDIR = """
+import os, sys
+import sweep
+one, two, data = sys.argv[1:4]
+kw = dict(jobs=2, epochs=1, dataset="idx", data_dir=data, pruner="none", plots=False,
+          report=False, studies_dir="studies",
+          space={"params": {"hidden_size": {"low": 16, "high": 32}}})
+os.chdir(one)
+sweep.run("s", trials=2, **kw)
+os.chdir(two)  # a notebook that moved on: the same relative --studies-dir, another study
+again = sweep.run("s", trials=3, **kw)
+print("finished", again.counts.finished)
+"""
+
+
+def test_kept_workers_follow_the_working_directory_of_the_next_run(tmp_path, tiny_idx_dir):
+    """Kept workers stayed in the directory of the run that started them: after an
+    os.chdir, ``studies_dir="studies"`` named another folder to them than to the run,
+    whose study then finished no trial ("0 of 3") while the workers added trials to
+    the first directory's study of the same name."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    proc = _script(CHDIR, one, two, tiny_idx_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "finished 3" in proc.stdout, proc.stdout + proc.stderr
+    check_study(two / "studies" / "s", finished=3)
+    check_study(one / "studies" / "s", finished=2)
