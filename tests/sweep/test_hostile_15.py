@@ -151,3 +151,30 @@ def test_kept_workers_follow_the_working_directory_of_the_next_run(tmp_path, tin
     assert "finished 3" in proc.stdout, proc.stdout + proc.stderr
     check_study(two / "studies" / "s", finished=3)
     check_study(one / "studies" / "s", finished=2)
+
+
+def test_the_note_on_missing_trial_directories_of_this_machine(tmp_path, sweep_cli, run_args):
+    """Trial folders moved, replaced by a file or a link loop, or all gone: `best`,
+    `trials` and `report` still answer, and the note counts them. Trials that ran on
+    this very machine were said to be "on <this host>" with the advice to "read from a
+    machine that has them": they were moved or deleted here."""
+    proc = sweep_cli(*run_args(tmp_path, "gone", 4, jobs=1))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = tmp_path / "gone" / "trials"
+    (trials / "0001").rename(tmp_path / "moved")
+    shutil.rmtree(trials / "0002")
+    (trials / "0002").write_text("not a folder")
+    shutil.rmtree(trials / "0003")
+    (trials / "0003").symlink_to("0003")
+    where = ("--studies-dir", tmp_path, "--study", "gone")
+    for command in ("best", "trials", "report"):
+        out = sweep_cli(command, *where)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Traceback" not in out.stderr, out.stderr
+        text = out.stdout + out.stderr
+        assert "note: 3 of 4 trained trials have no directory" in text, text
+        assert "trials 1, 2, 3, run here: moved or deleted" in text, text
+        assert "Read from a machine that has them" not in text, text
+    shutil.rmtree(trials)
+    out = sweep_cli("best", *where)
+    assert out.returncode == 0 and "note: 4 of 4 trained trials" in out.stderr, out.stderr
