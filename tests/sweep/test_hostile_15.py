@@ -178,3 +178,16 @@ def test_the_note_on_missing_trial_directories_of_this_machine(tmp_path, sweep_c
     shutil.rmtree(trials)
     out = sweep_cli("best", *where)
     assert out.returncode == 0 and "note: 4 of 4 trained trials" in out.stderr, out.stderr
+
+
+def test_confirm_takes_jobs_auto_as_run_does(tmp_path, sweep_cli, run_args, check_error):
+    """`sweep run --jobs auto` is the default, yet `sweep confirm --jobs auto` was
+    refused ("invalid int value"), and confirm's default counted os.cpu_count(), not
+    the cores the process may run on."""
+    proc = sweep_cli(*run_args(tmp_path, "conf", 2, jobs=1))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    where = ("--studies-dir", tmp_path, "--study", "conf")
+    auto = sweep_cli("confirm", "--top", 1, "--seeds", 1, "--jobs", "auto", *where)
+    assert auto.returncode == 0, auto.stdout + auto.stderr
+    check_error(sweep_cli("confirm", "--top", 1, "--seeds", 1, "--jobs", "0", *where),
+                2, "--jobs", "0")
