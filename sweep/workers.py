@@ -287,7 +287,10 @@ class Pool:
         return [Slot(next_task, threads, self.events, self.stop) for _ in range(jobs)]
 
     def run(self, on_event: Callable[[Event | None], None]) -> None:
-        old_term = signal.signal(signal.SIGTERM, _raise_terminate)
+        # only the main thread may set a handler: a run started from another thread (a
+        # notebook's background study) leaves SIGTERM to the process's own handler
+        main = threading.current_thread() is threading.main_thread()
+        old_term = signal.signal(signal.SIGTERM, _raise_terminate) if main else None
         with stderr_to(self.folder / WORKERS_LOG) as terminal:
             if self.on_start is not None:
                 self.on_start(terminal)
@@ -296,7 +299,8 @@ class Pool:
             except (KeyboardInterrupt, _Terminate):
                 self.interrupt()
             finally:
-                signal.signal(signal.SIGTERM, old_term)
+                if main:
+                    signal.signal(signal.SIGTERM, old_term)
                 self._close()
 
     def _loop(self, on_event: Callable[[Event | None], None]) -> None:

@@ -191,3 +191,33 @@ def test_confirm_takes_jobs_auto_as_run_does(tmp_path, sweep_cli, run_args, chec
     assert auto.returncode == 0, auto.stdout + auto.stderr
     check_error(sweep_cli("confirm", "--top", 1, "--seeds", 1, "--jobs", "0", *where),
                 2, "--jobs", "0")
+
+
+THREAD = """
+import sys, threading
+import sweep
+studies, data = sys.argv[1:3]
+out = {}
+def go():
+    try:
+        out["finished"] = sweep.run(
+            "bg", trials=2, jobs=2, epochs=1, dataset="idx", data_dir=data, pruner="none",
+            plots=False, report=False, studies_dir=studies,
+            space={"params": {"hidden_size": {"low": 16, "high": 32}}}).counts.finished
+    except BaseException as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+t = threading.Thread(target=go)
+t.start()
+t.join(120)
+print(out)
+"""
+
+
+def test_a_study_runs_from_a_thread_other_than_the_main_one(tmp_path, tiny_idx_dir):
+    """A notebook's study in a background thread: the pool set its SIGTERM handler
+    unconditionally, so the call failed with "ValueError: signal only works in main
+    thread of the main interpreter" after creating the study."""
+    proc = _script(THREAD, tmp_path, tiny_idx_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "{'finished': 2}" in proc.stdout, proc.stdout + proc.stderr
+    check_study(tmp_path / "bg", finished=2)
