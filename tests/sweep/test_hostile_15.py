@@ -221,3 +221,25 @@ def test_a_study_runs_from_a_thread_other_than_the_main_one(tmp_path, tiny_idx_d
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "{'finished': 2}" in proc.stdout, proc.stdout + proc.stderr
     check_study(tmp_path / "bg", finished=2)
+
+
+ASK = """
+import sys
+import sweep
+studies, data = sys.argv[1:3]
+r = sweep.run("ask", trials=1, jobs=1, timeout=5, epochs=1, dataset="idx", data_dir=data,
+              pruner="none", plots=False, report=False, studies_dir=studies,
+              space={"params": {"hidden_size": {"low": 16, "high": 32}}})
+print("states", [o.state for o in r.outcomes])
+"""
+
+
+def test_a_time_out_inside_ask_leaves_no_trial_running(tmp_path, tiny_idx_dir):
+    """The time-out's interrupt reached the worker inside Study.ask (where the sampler
+    runs), after the trial was created and before its pid was recorded: sweep.run
+    returned with the trial still RUNNING."""
+    proc = _script(ASK, tmp_path, tiny_idx_dir, faults={"SWEEP_FAULT_ASK_SLEEP": 30})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "states ['FAIL']" in proc.stdout, proc.stdout + proc.stderr
+    (trial,) = check_study(tmp_path / "ask")
+    assert trial.user_attrs["reason"] == "interrupted"
