@@ -49,13 +49,14 @@ def run(study: str = DEFAULT_STUDY, *, trials: int, jobs: int | str | None = Non
     plain lines instead of a progress bar. ``backend="dask"`` with ``scheduler`` (an
     address, ``tcp://HOST:8786``) runs the trials on that Dask cluster.
     """
-    if jobs == "auto":
+    if isinstance(jobs, str) and jobs.strip().lower() == "auto":  # as --jobs takes it
         jobs = None
     if plots is True or plots is False:
         plots = "best" if plots else "none"
     for name, value in (("trials", trials), ("jobs", jobs), ("threads", threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise UsageError(f"{name} {value!r}: must be a whole number")
+            raise UsageError(f"{name} {value!r}: must be a whole number"
+                             + (' or "auto"' if name == "jobs" else ""))
     request = RunRequest(
         trials=trials, study=study, studies_dir=studies_dir, storage=storage, jobs=jobs,
         threads=threads,

@@ -278,17 +278,20 @@ def add_confirm_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
     p.add_argument("--top", type=int, default=5, help="configurations to confirm (5)")
     p.add_argument("--seeds", type=int, default=5, help=f"seeds each (5; at most {MAX_SEEDS})")
-    p.add_argument("--jobs", type=int, default=None, help="parallel worker processes")
+    from .run_command import parse_jobs
+
+    p.add_argument("--jobs", type=parse_jobs, default=None, metavar="N|auto",
+                   help="parallel worker processes (default auto: one per core)")
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    import os
-
     if args.top < 1:
         raise UsageError(f"--top {args.top}: must be >= 1")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise UsageError(f"--seeds {args.seeds}: must be between 1 and {MAX_SEEDS}")
-    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    from .jobs import cores
+
+    jobs = args.jobs if args.jobs is not None else cores()  # as `sweep run` counts them
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be >= 1")
     results = load(args.study, args.studies_dir, args.storage)

@@ -120,18 +120,17 @@ class StudyResults:
 
         here = socket.gethostname()
         n = sum(len(v) for v in away.values())
-
-        def listed(numbers: list[int]) -> str:
-            return (f"trial{'s' if len(numbers) > 1 else ''} "
-                    f"{', '.join(map(str, numbers[:8]))}{' ...' if len(numbers) > 8 else ''}")
-
-        where = "; ".join(f"{listed(v)} on {host}" if host != here else
-                          f"{listed(v)} ran on this machine: deleted, or under another "
-                          "--studies-dir" for host, v in sorted(away.items()))
+        where = "; ".join(f"trial{'s' if len(v) > 1 else ''} "
+                          f"{', '.join(map(str, v[:8]))}{' ...' if len(v) > 8 else ''}"
+                          + (", run here: moved or deleted" if host == here
+                             else f" on {host}")
+                          for host, v in sorted(away.items()))
+        advice = " Read from a machine that has them, or share --studies-dir." \
+            if set(away) != {here} else ""
         return (f"{n} of {self.counts.complete + self.counts.pruned} trained trials have no "
                 f"directory under {self.paths.root / 'trials'} on this machine ({where}): "
                 "their histories, checkpoints and figures are left out; their values come "
-                "from the storage. Read from a machine that has them, or share --studies-dir.")
+                f"from the storage.{advice}")
 
     def history(self, number: int) -> pd.DataFrame | None:
         """Trial ``number``'s per-epoch history as its history.csv has it now (a running

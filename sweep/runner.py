@@ -8,6 +8,7 @@ time-out, Ctrl-C. Every way out leaves no trial RUNNING.
 from __future__ import annotations
 
 import io
+import socket
 import sys
 import time
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from mlp.experiment import read_history
@@ -146,6 +148,8 @@ class _Run:
             self.summary.interrupted = True
             fail_stale_trials(self.storage, self.study, self.job.paths, "interrupted",
                               pids=self.pool.pids())
+        if not dask:
+            self.fail_leftovers()
         if dask:  # cancelled (Ctrl-C, time-out): their Dask workers' results are discarded
             cut = self.pool.interrupted or self.cut_at is not None
             fail_stale_trials(self.storage, self.study, self.job.paths,
@@ -157,6 +161,22 @@ class _Run:
             self.progress.close()
         self.summary.seconds = time.monotonic() - self.started
         return self.summary
+
+    def fail_leftovers(self) -> None:
+        """Once the pool has ended no worker of this run is in a trial: a trial still
+        RUNNING under one of its pids (kept workers live on), or without a pid in a
+        journal study, was lost on the way, e.g. to a time-out's interrupt inside
+        ``Study.ask`` (the sampler runs there), before the worker recorded its pid."""
+        own, here = self.pool.pids(), socket.gethostname()
+        local = isinstance(self.storage, JournalStorage)
+
+        def lost(t: Any) -> bool:
+            pid = t.user_attrs.get("pid")
+            return (pid is None and local) or (pid in own and t.user_attrs.get("host") == here)
+
+        cut = self.pool.interrupted or self.cut_at is not None
+        fail_stale_trials(self.storage, self.study, self.job.paths,
+                          "interrupted" if cut else "lost by its worker", which=lost)
 
     def on_event(self, event: Event | None) -> None:
         self.watch_the_clock()

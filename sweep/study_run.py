@@ -24,7 +24,7 @@ from mlp.config import Config
 
 from .errors import UsageError
 from .heartbeat import MAX_HEARTBEAT
-from .jobs import Workers, choose_workers, largest
+from .jobs import Workers, choose_workers, cores, largest
 from .lag import DEFAULT_LAG, MAX_LAG
 from .options import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .overrides import apply_overrides
@@ -212,6 +212,7 @@ def run_study(request: RunRequest) -> RunOutcome:
     for name, value in (("--jobs", request.jobs), ("--threads", request.threads)):
         if value is not None and value < 1:
             raise UsageError(f"{name} {value}: must be >= 1")
+    _check_threads(request.threads, request.backend)
     if request.plots not in PLOTS:
         raise UsageError(f"--plots {request.plots!r}: choose from {', '.join(PLOTS)}")
     check_backend(request.backend, request.scheduler)
@@ -226,6 +227,22 @@ def run_study(request: RunRequest) -> RunOutcome:
     finally:
         with suppress(Exception):
             client.close()
+
+
+MAX_THREADS = 1024  # BLAS threads a Dask worker's trial may ask for (its machine's cores)
+
+
+def _check_threads(threads: int | None, backend: str) -> None:
+    """More BLAS threads than cores only slows a worker down; OpenBLAS quietly runs at
+    most its build's maximum (64 here) whatever it is told, so config.json would record
+    a count the trial never ran with, and a count past a C int kills every worker at
+    start-up. Dask workers run on other machines: only the C int's bound is known."""
+    if threads is None:
+        return
+    most, why = (MAX_THREADS, "a Dask worker's") if backend == "dask" else \
+        (cores(), "this run's")
+    if threads > most:
+        raise UsageError(f"--threads {threads}: at most {most} ({why} cores)")
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:

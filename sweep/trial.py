@@ -230,9 +230,10 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
     study, trial = asked
     trial_dir = job.paths.trial_dir(trial.number)
     with beating(storage, trial._trial_id):
-        trial.set_user_attr("seed", seed_of(job.settings, trial))
-        trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
-        try:
+        try:  # from here on, whatever goes wrong fails the trial: none is left RUNNING
+            trial.set_user_attr("seed", seed_of(job.settings, trial))
+            # resolve() raises RuntimeError on a symbolic link loop (Python 3.11)
+            trial.set_user_attr("experiment_dir", str(trial_dir.resolve()))
             _make_trial_dir(trial_dir)
             write_record(trial_dir, TrialOutcome.running(trial))
             result = objective(trial, job.settings, job.paths, job.plots, job.workers)
@@ -283,7 +284,9 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, trial_dir: Path,
     except UpdateFinishedTrialError:  # already failed by a run that found it silent
         frozen = study._storage.get_trial(trial._trial_id)
     outcome = TrialOutcome.from_frozen(frozen)
-    with suppress(OSError):  # the storage has it; a folder that cannot be written is why
+    # the storage has it; a folder that cannot be written (or a link loop: RuntimeError)
+    # is why
+    with suppress(OSError, RuntimeError):
         write_record(trial_dir, outcome)
     return outcome
 

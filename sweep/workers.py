@@ -133,8 +133,11 @@ class Slot(threading.Thread):
         kept = _take_kept(self.threads, self.stop)
         if kept is not None:
             self.executor, self.pid = kept
-            if self.log is not None:  # it wrote to the log of the run that started it
-                self.executor.submit(_stderr_to_file, str(self.log)).result()
+            # as a new worker would: this run's working directory (its tasks' paths may
+            # be relative: --studies-dir studies after an os.chdir in a notebook), and
+            # this run's log (it wrote to the log of the run that started it)
+            self.executor.submit(_adopt, os.getcwd(),
+                                 None if self.log is None else str(self.log)).result()
             return
         self.executor, self.pid = _new_worker(self.threads)
 
@@ -220,6 +223,13 @@ def stderr_to(log: Path) -> Iterator[IO[str]]:
         os.close(terminal)
 
 
+def _adopt(cwd: str, log: str | None) -> None:
+    """A kept worker taken by a new run: its working directory and stderr."""
+    os.chdir(cwd)
+    if log is not None:
+        _stderr_to_file(log)
+
+
 def _stderr_to_file(path: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 2)
@@ -276,7 +286,10 @@ class Pool:
         return [Slot(next_task, threads, self.events, self.stop) for _ in range(jobs)]
 
     def run(self, on_event: Callable[[Event | None], None]) -> None:
-        old_term = signal.signal(signal.SIGTERM, _raise_terminate)
+        # only the main thread may set a handler: a run started from another thread (a
+        # notebook's background study) leaves SIGTERM to the process's own handler
+        main = threading.current_thread() is threading.main_thread()
+        old_term = signal.signal(signal.SIGTERM, _raise_terminate) if main else None
         with stderr_to(self.folder / WORKERS_LOG) as terminal:
             if self.on_start is not None:
                 self.on_start(terminal)
@@ -285,7 +298,8 @@ class Pool:
             except (KeyboardInterrupt, _Terminate):
                 self.interrupt()
             finally:
-                signal.signal(signal.SIGTERM, old_term)
+                if main:
+                    signal.signal(signal.SIGTERM, old_term)
                 self._close()
 
     def _loop(self, on_event: Callable[[Event | None], None]) -> None:

@@ -790,7 +790,7 @@ def test_a_trial_folder_missing_on_its_own_machine_is_named_as_such(finished_stu
         assert proc.returncode == 0, proc.stderr
         notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
         assert len(notes) == 1, proc.stderr
-        assert "1 of 3 trained trials" in notes[0] and "trial 1 ran on this machine" in notes[0]
+        assert "1 of 3 trained trials" in notes[0] and "trial 1, run here" in notes[0]
     whole = copy_of(finished_study, tmp_path / "whole")
     proc = sweep("best", "--studies-dir", whole, "--study", "done", cwd=tmp_path)
     assert proc.returncode == 0 and "note:" not in proc.stderr, proc.stderr
