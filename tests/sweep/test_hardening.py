@@ -41,11 +41,6 @@ def finished_study(tmp_path_factory, run_args) -> Path:
     return studies
 
 
-# the report tests here are about damaged files, concurrency and full disks, not the
-# importance numbers: the report's --resamples option keeps its bootstrap short
-QUICK_REPORT = ["--resamples", "20"]
-
-
 def copy_of(finished_study: Path, tmp_path: Path) -> Path:
     studies = tmp_path / "studies"
     shutil.copytree(finished_study, studies)
@@ -585,7 +580,7 @@ def test_a_fifo_in_place_of_a_study_file_is_an_error_not_a_hang(victim, finished
     path.unlink()
     os.mkfifo(path)
     commands = [["best", "--studies-dir", studies, "--study", "done"],
-                ["report", "--studies-dir", studies, "--study", "done", *QUICK_REPORT],
+                ["report", "--studies-dir", studies, "--study", "done"],
                 run_args(studies, "done", trials=4)]
     for command in commands:
         proc = sweep(*command, cwd=tmp_path, timeout=120)
@@ -613,8 +608,7 @@ def test_a_damaged_best_metrics_json_is_skipped_with_a_note(metrics, finished_st
     best = json.loads(sweep("best", "-f", "json", "--studies-dir", studies, "--study", "done",
                             cwd=tmp_path).stdout)["best"][0]["number"]
     (studies / "done" / "trials" / f"{best:04d}" / "metrics.json").write_text(metrics)
-    proc = sweep("report", "--studies-dir", studies, "--study", "done", *QUICK_REPORT,
-                 cwd=tmp_path)
+    proc = sweep("report", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = (studies / "done" / "report" / "report.md").read_text()
     assert "metrics.json" in text
@@ -649,7 +643,7 @@ def test_an_old_trial_folder_is_kept_aside_not_mixed(finished_study, tmp_path, r
 def test_two_reports_at_once_both_succeed(finished_study, tmp_path):
     studies = copy_of(finished_study, tmp_path)
     cmd = [sys.executable, "-m", "sweep", "report", "--studies-dir", str(studies), "--study",
-           "done", *QUICK_REPORT]
+           "done"]
     for _ in range(3):
         procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -740,7 +734,7 @@ def test_a_full_disk_during_the_report_names_the_path(finished_study, tmp_path):
             f.write(b"\0" * (4 << 20))
             f.flush()
         proc = sweep("report", "--studies-dir", disk / "studies", "--study", "done",
-                     *QUICK_REPORT, cwd=tmp_path)
+                     cwd=tmp_path)
         line = one_error(proc, 1, "No space left on device")
         assert str(disk / "studies" / "done" / "report") in line, line
         for path in (disk / "studies" / "done" / "report").rglob("*"):
