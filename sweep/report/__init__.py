@@ -48,9 +48,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def write_report(results: StudyResults, out_dir: str | Path | None = None) -> Path:
+def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
+                 resamples: int | None = None) -> Path:
     """Write the report of a study (into ``results.paths.report`` by default); returns the
-    path of its index.html. Every file is written atomically."""
+    path of its index.html. Every file is written atomically. ``resamples`` is the number
+    of bootstrap resamples behind the importance and rank-correlation intervals (default
+    `importance.N_BOOT`, 200; fewer make a quicker report with rougher intervals)."""
     from mlp.atomic import write_text
 
     from . import html, markdown
@@ -58,7 +61,7 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None) -> Pa
 
     out = Path(out_dir) if out_dir is not None else results.paths.report
     out.mkdir(parents=True, exist_ok=True)
-    doc = build(results, out)
+    doc = build(results, out, resamples=resamples)
     write_text(out / "report.md", markdown.render(doc))
     index = write_text(out / "index.html", html.render(doc))
     _remove_stale_figures(out, doc)

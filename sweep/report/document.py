@@ -32,6 +32,7 @@ from .importance import (
     FANOVA_TREES,
     MIN_LEVELS,
     MIN_PER_LEVEL,
+    N_BOOT,
     agreement,
     importances,
     spearman_text,
@@ -89,12 +90,12 @@ class _Report:
     """What the sections are made of: the study's numbers, its importances and best
     trial; and the folder its figures are drawn into."""
 
-    def __init__(self, results: StudyResults, out: Path) -> None:
+    def __init__(self, results: StudyResults, out: Path, resamples: int | None = None) -> None:
         self.out = out
         self.problems: list[str] = []  # figures that failed unexpectedly
         self.data = prepare(results)
         try:
-            self.imp = importances(self.data)
+            self.imp = importances(self.data, n_boot=N_BOOT if resamples is None else resamples)
         except Exception as exc:
             self.problems.append(f"importance: {type(exc).__name__}: {exc}")
             self.imp = None
@@ -129,10 +130,11 @@ class _Report:
         return [FigureRef(rel(png), rel(svg), title, caption)]
 
 
-def build(results: StudyResults, out: Path) -> Document:
-    """Analyse the study, draw every figure into ``out/figures`` and lay out the document."""
+def build(results: StudyResults, out: Path, resamples: int | None = None) -> Document:
+    """Analyse the study, draw every figure into ``out/figures`` and lay out the document;
+    ``resamples`` bootstrap resamples behind the importances (None: `N_BOOT`)."""
     started = time.perf_counter()
-    r = _Report(results, out)
+    r = _Report(results, out, resamples)
     sections = [s for s in (make(r) for make in SECTIONS) if s.blocks]
     doc = Document(f"Study {r.data.name}", _facts(r), sections,
                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -8,6 +8,7 @@ session-scoped `main_study` runs one 2-worker study once; many tests read it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -205,6 +206,29 @@ def resumed_study(sweep_cli: Sweep, data_args: list[str], narrow_space: Path,
     third = sweep_cli("run", "--trials", 6, "--jobs", 2, *where)
     return ResumedStudy(studies, "resume", first, second, third, after_first, dirs, meta,
                         settings, journal)
+
+
+@pytest.fixture(scope="session")
+def five_trial_study(data_args: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The studies folder of a finished 5-trial study "c" (2 workers, 2 epochs, hidden_size
+    16-48, no pruning), made once per session for the confirm tests and the report's seed-
+    noise tests. Never written to: every user takes a copy (`copy_study`)."""
+    from tests.sweep.faults.harness import sweep
+
+    studies = tmp_path_factory.mktemp("five-trial-studies")
+    space = studies / "space.toml"
+    space.write_text("[params.hidden_size]\nlow = 16\nhigh = 48\n")
+    proc = sweep("run", "--trials", 5, "--jobs", 2, "--epochs", 2, *data_args, "--space", space,
+                 "--pruner", "none", "--studies-dir", studies, "--study", "c", "--no-report",
+                 "--no-plots", "--quiet", cwd=studies)
+    assert proc.returncode == 0, proc.stderr
+    return studies
+
+
+def copy_study(studies: Path, to: Path) -> Path:
+    """A copy of the studies folder ``studies`` at ``to`` (for tests that write into it)."""
+    shutil.copytree(studies, to)
+    return to
 
 
 @pytest.fixture(scope="session")

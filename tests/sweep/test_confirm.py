@@ -15,22 +15,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tests.sweep.conftest import copy_study
 from tests.sweep.faults.harness import Running, children, cmdline, sweep, wait_for
 
 TOP, SEEDS = 2, 3
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, data_args) -> Path:
-    """A finished 5-trial study with its classic trial outside the top 2 or inside it."""
-    studies = tmp_path_factory.mktemp("confirm-studies")
-    space = studies / "space.toml"
-    space.write_text("[params.hidden_size]\nlow = 16\nhigh = 48\n")
-    proc = sweep("run", "--trials", 5, "--jobs", 2, "--epochs", 2, *data_args, "--space", space,
-                 "--pruner", "none", "--studies-dir", studies, "--study", "c", "--no-report",
-                 "--no-plots", "--quiet", cwd=studies)
-    assert proc.returncode == 0, proc.stderr
-    return studies
+def study(five_trial_study, tmp_path_factory) -> Path:
+    """A finished 5-trial study with its classic trial outside the top 2 or inside it: this
+    module's own copy of the session's, as `confirmed` writes into it."""
+    return copy_study(five_trial_study, tmp_path_factory.mktemp("confirm") / "studies")
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,18 @@ from PIL import Image
 
 from mlp.config import Config
 from sweep.cli import build_parser
-from sweep.errors import StudyError
+from sweep.errors import StudyError, UsageError
 from sweep.report import write_report
 from sweep.results import load
 from sweep.space import Space, load_space
 from sweep.storage import open_storage
 from sweep.study import Settings, StudyPaths, create_or_check
+from tests.sweep.conftest import copy_study
+
+# Reports whose tests are about structure, layout or words other than the importance
+# numbers are written with fewer bootstrap resamples (the report's public --resamples
+# option); the importance statistics and the timing tests keep the default, N_BOOT.
+QUICK = 20
 
 FIGURES = ("importance", "effects", "interactions", "history", "learning_curves", "cost",
            "best_confusion", "best_per_class", "best_confused_examples", "edf", "parallel",
@@ -227,6 +233,12 @@ def test_report_is_quick(real_report):
     assert seconds < 60, seconds
 
 
+def test_report_refuses_a_resample_count_below_one(tmp_path):
+    with pytest.raises(UsageError, match="--resamples 0: must be >= 1"):
+        report_command(["--study", "nope", "--studies-dir", str(tmp_path), "--resamples", "0"])
+    assert not any(tmp_path.iterdir())
+
+
 def test_report_of_a_missing_study_is_a_study_error(tmp_path):
     with pytest.raises(StudyError, match="no study named 'nope'"):
         report_command(["--study", "nope", "--studies-dir", str(tmp_path)])
@@ -244,7 +256,8 @@ def test_regenerated_without_the_data_the_examples_are_skipped_with_a_note(
     before = (report / "figures" / "effects.png").stat().st_mtime_ns
     try:
         config.write_text(original.replace('"data_dir": "', '"data_dir": "/nonexistent'))
-        assert report_command(["--study", "real", "--studies-dir", str(real_study)]) == 0
+        assert report_command(["--study", "real", "--studies-dir", str(real_study),
+                               "--resamples", str(QUICK)]) == 0
     finally:
         config.write_text(original)
     assert "report: " in capsys.readouterr().out
@@ -282,7 +295,7 @@ def test_report_with_a_fixed_setting_and_an_extra_one(sweep_cli, data_args, tmp_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = load("spaced", tmp_path)
     assert "momentum" in results.param_names and "l2" not in results.param_names
-    index = write_report(results)
+    index = write_report(results, resamples=QUICK)
     check_report(index.parent)
     html = index.read_text()
     assert "momentum" in html
@@ -325,7 +338,7 @@ def test_report_of_a_study_still_running(tmp_path):
     add(study, dists, rng, TrialState.PRUNED, value=None)
     results = load("running", tmp_path)
     assert results.counts.running == 1
-    index = write_report(results)
+    index = write_report(results, resamples=QUICK)
     check_report(index.parent)
     html = index.read_text()
     assert "still running (1 trial running)" in html
@@ -369,11 +382,12 @@ def test_report_with_extra_settings_of_every_kind(tmp_path):
         add(study, dists, rng, TrialState.COMPLETE, value=float(rng.uniform(0.6, 0.97)))
         if k % 4 == 0:
             add(study, dists, rng, TrialState.PRUNED, value=None, diverged=k % 8 == 0)
-    index = write_report(load("extra", tmp_path))
+    index = write_report(load("extra", tmp_path), resamples=QUICK)
     page = check_report(index.parent)
     assert {"importance", "effects", "interactions", "history", "cost"} <= {
         Path(s).stem for s in page.images}
     md = (index.parent / "report.md").read_text()
+    assert f"{QUICK} resamples of the completed trials" in md  # the option is honoured
     for name in ("hidden_size", "dropout", "l2", "lr", "batch_size", "hidden_layers",
                  "schedule", "momentum"):
         assert f"| {name} |" in md, name  # its row in the settings table
@@ -444,7 +458,7 @@ def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
     from sweep.report import figures, importances, prepare
 
     data = prepare(load("zoom", zoom_study))
-    effects = figures.setting_effects(data, importances(data))
+    effects = figures.setting_effects(data, importances(data, n_boot=QUICK))
     history, cost = figures.optimisation_history(data), figures.cost(data)
     for fig in (effects, history, cost):
         axes = [ax for ax in fig.axes if ax.get_ylabel() and ax.axison]
@@ -563,25 +577,21 @@ def md_tables(text: str) -> list[list[list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def confirmed_study(sweep_cli, data_args, tmp_path_factory) -> Path:
-    """A real 5-trial study (2 epochs, small networks) whose top 3 trials and classic one
-    the real ``sweep confirm`` re-trained over 3 seeds; then its report."""
-    studies = tmp_path_factory.mktemp("confirmed-studies")
-    space = studies / "space.toml"
-    space.write_text("[params.hidden_size]\nlow = 16\nhigh = 48\n")
-    where = ["--studies-dir", studies, "--study", "conf"]
-    proc = sweep_cli("run", "--trials", 5, "--jobs", 2, "--epochs", 2, *data_args,
-                     "--space", space, "--pruner", "none", *where, "--no-report",
-                     "--no-plots", "--quiet")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def confirmed_study(five_trial_study, sweep_cli, tmp_path_factory) -> Path:
+    """A real 5-trial study (2 epochs, small networks; a copy of the session's) whose top
+    3 trials and classic one the real ``sweep confirm`` re-trained over 3 seeds; then its
+    report."""
+    studies = copy_study(five_trial_study, tmp_path_factory.mktemp("confirmed") / "studies")
+    where = ["--studies-dir", studies, "--study", "c"]
     proc = sweep_cli("confirm", "--top", 3, "--seeds", 3, "--jobs", 2, *where)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert report_command(["--study", "conf", "--studies-dir", str(studies)]) == 0
+    assert report_command(["--study", "c", "--studies-dir", str(studies),
+                           "--resamples", str(QUICK)]) == 0
     return studies
 
 
 def _confirmed(studies: Path) -> tuple[Path, dict, str]:
-    root = studies / "conf"
+    root = studies / "c"
     summary = json.loads((root / "confirm" / "confirm.json").read_text())
     md = (root / "report" / "report.md").read_text()
     return root / "report", summary, md_section(md, "Seed noise")
@@ -681,7 +691,7 @@ def test_confirmed_report_goes_by_the_tied_set(confirmed_study):
                    and " best of " in line)
     assert f"Highlighted: {_trials(tied)}, the set tied with the best mean over" in caption
     assert "not the single best trial" in caption and "has not been checked" not in md
-    data = prepare(load("conf", confirmed_study))
+    data = prepare(load("c", confirmed_study))
     top = findings.top_table(data)
     marked = {int(row[1].split()[0]) for row, m in zip(top.rows, top.highlight, strict=True)
               if m == "best"}
@@ -976,7 +986,7 @@ def test_the_top_table_shows_test_accuracy_for_the_selected_trial_only(known):
 
 
 def test_report_of_the_known_study_has_every_new_figure(known_study):
-    index = write_report(load("known", known_study))
+    index = write_report(load("known", known_study), resamples=QUICK)
     page = check_report(index.parent)
     stems = {Path(s).stem for s in page.images}
     assert {"rungs", "edf", "parallel", "sampler", "timeline", "importance", "effects",

@@ -25,6 +25,9 @@ CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-bro
 DRIVER = shutil.which("chromedriver") or next(
     (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
      if os.path.exists(p)), None)
+# the browser checks layout and images, not the importance numbers: the report's
+# --resamples option keeps its bootstrap short
+QUICK = 20
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1366,800")
@@ -77,7 +80,7 @@ def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cl
     proc = sweep_cli("confirm", "--studies-dir", studies, "--study", main_study.name, "--top", 2,
                      "--seeds", 2, "--jobs", 2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    index = write_report(load(main_study.name, studies), tmp_path / "report")
+    index = write_report(load(main_study.name, studies), tmp_path / "report", resamples=QUICK)
     images = load_images(browser, index)
     assert len(images) >= 7, images
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
@@ -115,7 +118,7 @@ def test_the_rungs_figure_of_a_pruned_study_opens_in_chromium(browser, tmp_path)
     study, dists, rng = api_study(tmp_path, "pruned")
     for k in range(20):
         add_known(study, dists, rng, k, *((TrialState.PRUNED, 1) if k % 4 == 1 else ()))
-    index = write_report(load("pruned", tmp_path))
+    index = write_report(load("pruned", tmp_path), resamples=QUICK)
     images = load_images(browser, index)
     srcs = [i["src"] for i in images]
     assert "figures/rungs.png" in srcs and "figures/edf.png" in srcs, srcs
