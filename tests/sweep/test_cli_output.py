@@ -59,8 +59,13 @@ def test_version_and_a_closed_pipe(main_study, sweep_cli):
 
 def test_help_lists_the_choices_and_every_command_has_a_description(sweep_cli):
     from mlp.config import DATASETS, SCHEDULES
-    from sweep.cli import COMMANDS
+    from sweep.cli import HOMES, commands
     from sweep.samplers import PRUNERS, SAMPLERS
+
+    COMMANDS = commands()
+    assert [c.name for c in COMMANDS] == list(HOMES)  # every command's home is right
+    for name in HOMES:  # and a call that imports only its home finds it
+        assert name in [c.name for c in commands(name)]
 
     run = sweep_cli("run", "--help").stdout
     for choices in (DATASETS, SAMPLERS, PRUNERS):
