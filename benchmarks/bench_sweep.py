@@ -77,7 +77,7 @@ def summarize(studies: Path, name: str, wall: float, jobs: int | None) -> dict:
         "trials_per_hour": round(len(df) / wall * 3600, 1),
         "train_seconds_sum": round(train_seconds, 2),
         "overhead": round(1 - train_seconds / (wall * jobs), 4),
-        "epochs_trained": int(df["epochs"].fillna(0).sum()),
+        "epochs_trained": int(df["epochs_trained"].fillna(0).sum()),
         "completed": int((df["state"] == "COMPLETE").sum()),
         "pruned": int((df["state"] == "PRUNED").sum()),
         "failed": int((df["state"] == "FAIL").sum()),
