@@ -476,4 +476,16 @@ def close_kept_workers() -> None:
         executor.shutdown(wait=False, kill_workers=True)
 
 
-atexit.register(close_kept_workers)
+def _close_at_exit() -> None:
+    """At exit, kept workers end with the process's stderr silenced: their shutdown
+    talks to loky's resource tracker, and one restarted after a crash would print a
+    traceback for every resource it never saw, after the run's last line."""
+    if not _KEPT:
+        return
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 2)
+    os.close(quiet)
+    close_kept_workers()
+
+
+atexit.register(_close_at_exit)
