@@ -6,6 +6,7 @@ a worker waiting for earlier trials: a killed run's trial, the time-out."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import optuna
@@ -155,6 +156,11 @@ def test_a_worker_waiting_for_a_killed_runs_trial_fails_it_and_goes_on(tmp_path,
         b = Running("run", "--trials", 3, "--jobs", 1, *where, cwd=tmp_path,
                     log=tmp_path / "b")
         wait_for(lambda: worker_pids(b.pid), 120, "run B's worker")
+        # B's workers start while B opens the study: wait until B has also made its own
+        # check for dead trials at the start of its run, so that only the waiting worker
+        # is left to find A's
+        wait_for(lambda: "trials finished;" in b.stderr, 120, "run B's start")
+        time.sleep(3)
         a.signal_group(signal.SIGKILL)
         assert b.wait(180) == 0, b.output()
     finally:
