@@ -117,19 +117,24 @@ def plots_choice(args: argparse.Namespace) -> str:
     return "none" if args.no_plots else (args.plots or "best")
 
 
+def _whole(text: str) -> int | None:
+    digits = text.strip().removeprefix("-")
+    return int(text) if digits.isdigit() and digits.isascii() else None
+
+
 def parse_jobs(text: str) -> int | None:
-    """``--jobs``: a whole number of workers from 1, or auto (None)."""
+    """``--jobs``: a whole number, or auto (None); the run names one below 1."""
     if text.strip().lower() == "auto":
         return None
-    if not (text.strip().isdigit() and text.strip().isascii()) or int(text) < 1:
+    if _whole(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1, or auto")
-    return int(text)
+    return _whole(text)
 
 
 def parse_threads(text: str) -> int:
-    if not (text.strip().isdigit() and text.strip().isascii()) or int(text) < 1:
+    if _whole(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1")
-    return int(text)
+    return _whole(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

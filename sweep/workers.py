@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -482,6 +482,9 @@ def _close_at_exit() -> None:
     traceback for every resource it never saw, after the run's last line."""
     if not _KEPT:
         return
+    for stream in (sys.stdout, sys.stderr):  # what is still buffered is not for /dev/null
+        with suppress(Exception):
+            stream.flush()
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 2)
     os.close(quiet)
