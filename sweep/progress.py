@@ -44,8 +44,10 @@ class Progress:
         self._last = ""
         self._drawn = 0.0
 
-    def update(self, trials: list[FrozenTrial], elapsed: float) -> None:
-        if not self.live or time.monotonic() - self._drawn < 0.2:
+    def update(self, trials: list[FrozenTrial], elapsed: float, final: bool = False) -> None:
+        """Redraw the status line, at most every 0.2 s; ``final`` always (the run's last
+        state must not be dropped for coming soon after a redraw)."""
+        if not self.live or (not final and time.monotonic() - self._drawn < 0.2):
             return
         self._drawn = time.monotonic()
         counts = count(trials)

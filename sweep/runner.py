@@ -128,10 +128,10 @@ class _Run:
             self.summary.stopped_reason = reason
             self.say(reason)
 
-    def refresh(self) -> None:
+    def refresh(self, final: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(self.study.get_trials(deepcopy=False),
-                                 time.monotonic() - self.started)
+                                 time.monotonic() - self.started, final)
 
     def run(self) -> RunSummary:
         fail_stale_trials(self.storage, self.study, self.job.paths,
@@ -156,7 +156,7 @@ class _Run:
                               "interrupted" if cut else "lost with its Dask task (the "
                               "scheduler gone, or the task run again after a worker died)",
                               which=self.pool.own)
-        self.refresh()
+        self.refresh(final=True)
         if self.progress is not None:
             self.progress.close()
         self.summary.seconds = time.monotonic() - self.started

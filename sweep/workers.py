@@ -479,7 +479,13 @@ def close_kept_workers() -> None:
 def _close_at_exit() -> None:
     """At exit, kept workers end with the process's stderr silenced: their shutdown
     talks to loky's resource tracker, and one restarted after a crash would print a
-    traceback for every resource it never saw, after the run's last line."""
+    traceback for every resource it never saw, after the run's last line. Workers still
+    starting (a run that stopped at a usage error) are waited for first: one whose
+    parent is gone mid-start prints a traceback of its own."""
+    deadline = time.monotonic() + 15
+    with _KEPT_LOCK:
+        while any(_STARTING.values()) and time.monotonic() < deadline:
+            _KEPT_LOCK.wait(0.2)
     if not _KEPT:
         return
     for stream in (sys.stdout, sys.stderr):  # what is still buffered is not for /dev/null

@@ -12,7 +12,7 @@ import pytest
 import sweep
 from sweep.errors import UsageError
 from sweep.jobs import cores
-from tests.sweep.faults.harness import check_study, sweep_env
+from tests.sweep.faults.harness import check_study, default_signals, sweep_env
 
 SPACE = {"params": {"hidden_size": {"low": 16, "high": 32},
                     "batch_size": {"choices": [128, 256]}}}
@@ -22,7 +22,8 @@ def _script(body: str, *args: object, timeout: float = 240,
             faults: dict[str, object] | None = None) -> subprocess.CompletedProcess:
     """``body`` run by a fresh Python process (its own kept workers), sys.argv = args."""
     return subprocess.run([sys.executable, "-c", body, *map(str, args)], env=sweep_env(faults),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=default_signals)  # SIGINT is ignored under `cmd &`
 
 
 RECREATE = """
