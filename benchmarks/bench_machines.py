@@ -25,15 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import sweep  # noqa: E402
+from bench_sweep import SMALL_SPACE as SPACE  # noqa: E402  the throughput study's space
 
-SPACE = """\
-[params.hidden_size]
-high = 512
-[params.batch_size]
-type = "categorical"
-choices = [64, 128, 256]
-"""
+import sweep  # noqa: E402
 
 
 def run(folder: Path, processes: int, trials: int, epochs: int, url: str | None) -> dict:
