@@ -87,7 +87,7 @@ def main() -> None:
         if cluster is not None:
             cluster.stop()
     if args.json:
-        Path(args.json).write_text(json.dumps({"measured": time.strftime("%Y-%m-%dT%H:%M"),
+        Path(args.json).write_text(json.dumps({"measured": time.strftime("%Y-%m-%d %H:%M"),
                                                "trials": args.trials, "epochs": args.epochs,
                                                "rows": rows}, indent=2) + "\n")
 

@@ -165,7 +165,8 @@ def render() -> str:
         lines.append("")
     if e2e:
         r = e2e["end_to_end"]
-        how = (f"{r['jobs']} workers × {r['threads']} threads, {r['rule']}" if r.get("rule")
+        threads = f"{r.get('threads')} thread" + ("" if r.get("threads") == 1 else "s")
+        how = (f"{r['jobs']} workers × {threads}; {r['rule']}" if r.get("rule")
                else f"{r['jobs']} workers, before --jobs auto")
         lines += ["### 4. End to end", "",
                   f"Measured {e2e.get('date', '')}. `python -m sweep run --trials 50` with "
