@@ -26,6 +26,7 @@ from .errors import UsageError
 from .heartbeat import MAX_HEARTBEAT
 from .jobs import Workers, choose_workers, cores, largest
 from .lag import DEFAULT_LAG, MAX_LAG
+from .liveness import sync_records
 from .options import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .overrides import apply_overrides
 from .progress import Progress
@@ -192,7 +193,10 @@ def _open_or_create(request: RunRequest, paths: StudyPaths,
     settings = settings_for(request, stored)
     shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
-    return settings, count(study.get_trials(deepcopy=False)).finished, shape
+    finished = count(study.get_trials(deepcopy=False)).finished
+    if finished >= request.trials:  # no runner will mend a trial.json the storage outdates
+        sync_records(study, paths)
+    return settings, finished, shape
 
 
 def _check_data(config: Config) -> tuple[int, int]:

@@ -175,6 +175,37 @@ def test_worker_killed_between_tell_and_trial_json(tmp_path, run_args):
     check_study(root, finished=2)
 
 
+def test_a_run_with_nothing_left_to_run_still_mends_trial_json(tmp_path, run_args):
+    # The whole run is SIGKILLed after its last trial was told COMPLETE and before that
+    # trial's trial.json was rewritten. The next run of the same command finds the study
+    # finished and starts no runner, the only other place that mends trial.json; it must
+    # mend it all the same (found as a flaky disk-full test, whose re-run was such a run).
+    studies, root = tmp_path / "studies", tmp_path / "studies" / "last"
+    cmd = run_args(studies, "last", trials=2, jobs=1)
+    run = Running(*cmd, cwd=tmp_path, log=tmp_path / "run",
+                  faults={"SWEEP_FAULT_TELL_SLEEP": 2})
+
+    def last_told() -> bool:
+        docs = trial_docs(root)
+        if docs.get(1, {}).get("state") != "RUNNING":
+            return False
+        return any(t.number == 1 and t.state.name == "COMPLETE"
+                   and docs.get(1, {}).get("state") == "RUNNING" for t in stored_trials(root))
+
+    try:
+        wait_for(last_told, 90, "the last trial told COMPLETE, its trial.json not rewritten")
+        run.signal_group(signal.SIGKILL)
+        run.wait(30)
+    finally:
+        run.close()
+    assert trial_docs(root)[1]["state"] == "RUNNING"
+    again = sweep(*cmd, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to run" in again.stdout, again.stdout
+    assert trial_docs(root)[1]["state"] == "COMPLETE"
+    check_study(root, finished=2)
+
+
 # 2 and 3. ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["SIGINT to the group", "SIGTERM to the run"])
