@@ -130,11 +130,21 @@ def render() -> str:
         lines += ["### 2b. The default study by --jobs", "",
                   f"Measured {rates.get('date', '')}. The first {r['jobs1']['trials']} trials "
                   "of the default study (`python -m sweep run --trials "
-                  f"{r['jobs1']['trials']}`, real MNIST, 20 epochs, Hyperband; with the lag "
-                  "the same trials whatever the workers), one run each, back to back. On "
-                  "this machine `--jobs auto` chooses 2 workers × 1 thread, the `--jobs 2` "
-                  "row" + (" (run separately below)." if "jobsauto" in r else
-                           "; its own run was left out for time.")
+                  f"{r['jobs1']['trials']}`, real MNIST, 20 epochs, Hyperband), one run "
+                  "each, back to back. "
+                  + ("Every row is a study of the same name, so with the lag they are the same "
+                     "trials up to the last digits that BLAS threads change. "
+                     if r.get("same_study_name") else
+                     "The rows' studies had different names, and Hyperband puts a trial in a "
+                     "bracket by a hash of the study's name, so each row pruned other trials "
+                     "(epochs trained: " + ", ".join(
+                         str(r[k]["epochs_trained"]) for k in ("jobs1", "jobs2", "jobsauto")
+                         if k in r) + "); read them as samples of the default study, not as "
+                     "the same trials (the benchmark now gives every row one name). ")
+                  + "On this machine `--jobs auto` chooses 2 workers × 1 thread, the "
+                  "`--jobs 2` configuration"
+                  + (", measured in its own row." if "jobsauto" in r else
+                     "; its own run was left out for time.")
                   + " Overhead here counts a worker's idle time too: the waits the lag "
                   "imposes and the end of the run, when one long trial runs while the other "
                   "worker has nothing left to start.", "",
