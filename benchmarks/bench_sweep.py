@@ -138,8 +138,8 @@ def rates(studies: Path, trials: int) -> dict:
         key = f"jobs{jobs or 'auto'}"
         (studies / key).mkdir(parents=True, exist_ok=True)
         out[key] = run_study(studies / key, "rates", trials, jobs, [], space=None)
-        out["same_study_name"] = True
         print(f"{key}: {out[key]}", flush=True)
+    out["same_study_name"] = True
     return out
 
 
