@@ -126,15 +126,15 @@ def parse_jobs(text: str) -> int | None:
     """``--jobs``: a whole number, or auto (None); the run names one below 1."""
     if text.strip().lower() == "auto":
         return None
-    if _whole(text) is None:
+    if (number := _whole(text)) is None:
         raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1, or auto")
-    return _whole(text)
+    return number
 
 
 def parse_threads(text: str) -> int:
-    if _whole(text) is None:
+    if (number := _whole(text)) is None:
         raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1")
-    return _whole(text)
+    return number
 
 
 def cmd_run(args: argparse.Namespace) -> int:

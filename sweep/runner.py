@@ -140,7 +140,6 @@ class _Run:
         if dask:
             fail_stale_trials(self.storage, self.study, self.job.paths,
                               "Dask worker gone (found by a later run)", which=self.pool.gone())
-        sync_records(self.study, self.job.paths)
         self.pool.run(self.on_event)
         if self.progress is not None and self.progress.stream.closed:
             self.progress.stream = sys.stderr  # the pool's terminal stream is closed now

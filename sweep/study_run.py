@@ -193,10 +193,8 @@ def _open_or_create(request: RunRequest, paths: StudyPaths,
     settings = settings_for(request, stored)
     shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
-    finished = count(study.get_trials(deepcopy=False)).finished
-    if finished >= request.trials:  # no runner will mend a trial.json the storage outdates
-        sync_records(study, paths)
-    return settings, finished, shape
+    sync_records(study, paths)  # here, for a run with nothing left to run mends them too
+    return settings, count(study.get_trials(deepcopy=False)).finished, shape
 
 
 def _check_data(config: Config) -> tuple[int, int]:
