@@ -109,6 +109,7 @@ class DaskSlot(threading.Thread):
 
     executor = None  # nothing local to shut down
     pid = None  # no local process to signal, kill or watch
+    interrupted_outside = False  # a Ctrl-C reaches the run, not the cluster's workers
 
     def __init__(self, client: Any, next_task: Callable[[], Task | None], threads: int,
                  attrs: dict[str, object], events: Any, stop: threading.Event) -> None:

@@ -128,6 +128,7 @@ class Slot(threading.Thread):
         self.pid: int | None = None
         self.log: Path | None = None  # where the worker's stderr goes (the pool's log)
         self.spent = False  # its worker has taken a signal: its handler is used up
+        self.interrupted_outside = False  # its worker took a SIGINT this run never sent
 
     def _start_worker(self) -> None:
         kept = _take_kept(self.threads, self.stop)
@@ -166,9 +167,12 @@ class Slot(threading.Thread):
                 except WorkerTerminated:
                     self._replace_worker("worker process was terminated (SIGTERM)", argument)
                     continue
-                except KeyboardInterrupt:
+                except KeyboardInterrupt:  # the task was interrupted and recorded as such
+                    # not by this run (which marks the slot spent first): a Ctrl-C to the
+                    # whole group, whose signal the main thread may not see in time
+                    self.interrupted_outside = not self.spent
                     self.spent = True
-                    break  # the worker's task was interrupted and recorded as such
+                    break
                 if result is None:
                     break
                 self.events.put(TaskDone(result))
@@ -314,6 +318,8 @@ class Pool:
                 continue
             open_slots -= isinstance(event, SlotClosed)
             on_event(event)
+            if any(slot.interrupted_outside for slot in self.slots):
+                raise KeyboardInterrupt
 
     def pids(self) -> set[int]:
         return {s.pid for s in self.slots if s.pid is not None}

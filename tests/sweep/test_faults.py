@@ -205,6 +205,26 @@ def test_a_run_with_nothing_left_to_run_still_mends_trial_json(tmp_path, run_arg
     check_study(root, finished=2)
 
 
+def test_a_sigint_only_its_worker_took_still_stops_the_run_as_interrupted(tmp_path, run_args):
+    # A Ctrl-C goes to the whole group, but the run's main thread may act on its own
+    # SIGINT only after the worker's interrupted trial has closed the last slot; then
+    # the run ended with exit 0 and its trials missing. Sending SIGINT to the worker
+    # alone is that race made certain: the run must still stop as interrupted.
+    studies, root = tmp_path / "studies", tmp_path / "studies" / "outside"
+    cmd = run_args(studies, "outside", trials=3, jobs=1, epochs=8)
+    run = Running(*cmd, cwd=tmp_path, log=tmp_path / "run", faults=SLOW)
+    try:
+        wait_for(in_flight(root, 1), 90, "a trial in flight")
+        for pid in worker_pids(run.pid):
+            os.kill(pid, signal.SIGINT)
+        rc = run.wait(60)
+    finally:
+        run.close()
+    assert rc == 130, run.output()
+    assert "interrupted" in run.stderr, run.output()
+    check_study(root)
+
+
 # 2 and 3. ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["SIGINT to the group", "SIGTERM to the run"])
