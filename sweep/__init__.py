@@ -1,4 +1,5 @@
-"""Hyperparameter sweeps of the NumPy MLP: Optuna studies run by joblib worker processes.
+"""Hyperparameter sweeps of the NumPy MLP: Optuna studies whose trials run in parallel
+worker processes (loky, joblib's process executor).
 
 The public API, for notebooks and scripts::
 
@@ -23,19 +24,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import close_workers, run
+    from .api import run
     from .errors import StudyError, UsageError
-    from .records import TrialOutcome
-    from .results import StudyResults, list_studies, load
-    from .space import Param, Space, default_space, load_space
+    from .study.records import TrialOutcome
+    from .study.results import StudyResults, list_studies, load
+    from .study.space import Param, Space, default_space, load_space
 
-_HOME = {"run": "api", "close_workers": "api", "StudyError": "errors", "UsageError": "errors",
-         "TrialOutcome": "records", "StudyResults": "results", "list_studies": "results",
-         "load": "results", "Param": "space", "Space": "space", "default_space": "space",
-         "load_space": "space"}
+_HOME = {"run": "api", "StudyError": "errors", "UsageError": "errors",
+         "TrialOutcome": "study.records", "StudyResults": "study.results",
+         "list_studies": "study.results", "load": "study.results", "Param": "study.space",
+         "Space": "study.space", "default_space": "study.space", "load_space": "study.space"}
 
 __all__ = ["Param", "Space", "StudyError", "StudyResults", "TrialOutcome", "UsageError",
-           "close_workers", "default_space", "list_studies", "load", "load_space", "run"]
+           "default_space", "list_studies", "load", "load_space", "run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..results import StudyResults
+    from ..study.results import StudyResults
     from .document import Document
 
 __all__ = ["Document", "Importance", "StudyData", "best", "build", "figures", "findings",

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..confirm import read_summary
 from ..errors import StudyError
-from ..param import Bins, Param, fmt
-from ..results import StudyResults
-from ..study import Counts, Settings
+from ..study.confirmations import read_summary
+from ..study.param import Bins, Param
+from ..study.records import Counts
+from ..study.results import StudyResults
+from ..study.settings import Settings
+from ..text import short
 
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
 NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds",
@@ -471,7 +473,7 @@ def unexplored(setting: Param, df: pd.DataFrame) -> list[str]:
     for a, b in zip(points[:-1], points[1:], strict=True):
         if b - a < GAP * (hi - lo):
             continue
-        ua, ub = fmt(setting.unscale(a)), fmt(setting.unscale(b))
+        ua, ub = short(setting.unscale(a)), short(setting.unscale(b))
         if a == lo and b == hi:
             out.append(f"all of it ({setting.range_text()})")
         elif a == lo:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure as MplFigure
 
-from ..param import fmt
-from ..results import StudyResults
+from ..study.results import StudyResults
+from ..text import short
 from . import best as B
 from . import figures as F
 from . import findings, seeds, views
@@ -418,7 +418,7 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
          or "(empty)"),
     ]
     if settings.space.fixed:
-        facts.append(("Fixed for the study", ", ".join(f"{k} = {fmt(v)}"
+        facts.append(("Fixed for the study", ", ".join(f"{k} = {short(v)}"
                                                        for k, v in settings.space.fixed)))
     row = data.best
     if row is not None:
@@ -461,7 +461,7 @@ def _best_finding(r: _Report) -> str:
     """The best trial, and how the classic configuration compares with it."""
     data = r.data
     row, classic = data.best, data.classic
-    values = ", ".join(f"{p.name}={fmt(row[p.column])}" for p in data.params)
+    values = ", ".join(f"{p.name}={short(row[p.column])}" for p in data.params)
     text = (f"Selected (highest single-seed validation accuracy): trial {int(row['number'])} "
             f"with validation accuracy {pct(row['value'])} "
             f"(test {pct(row['test_accuracy'])}) using {values}.")

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from ..param import Bins, Param, fmt
+from ..study.param import Bins, Param
+from ..text import short
 from . import style as S
 from .analysis import (
     MIN_SUPPORT,
@@ -120,7 +121,7 @@ def count_label(v: float) -> str:
     return f"{v:g}"
 
 
-def log_axis(ax: Axes, lo: float, hi: float, axis: str = "x", label=fmt) -> None:
+def log_axis(ax: Axes, lo: float, hi: float, axis: str = "x", label=short) -> None:
     """A log axis labelled in plain numbers: 1, 2, 5 steps over up to two decades,
     whole decades beyond."""
     from matplotlib.ticker import LogLocator, NullFormatter
@@ -625,7 +626,7 @@ def cost(data: StudyData) -> Figure | None:
             sns.lineplot(x=f[col].to_numpy(), y=f["value"].to_numpy(), ax=ax,
                          drawstyle="steps-post", color="black", linewidth=1.2, zorder=4,
                          legend=False)
-            tick = count_label if col == "parameter_count" else fmt
+            tick = count_label if col == "parameter_count" else short
             pos = x[x > 0]
             if len(pos) and pos.max() / pos.min() > 20:
                 log_axis(ax, float(pos.min()), float(pos.max()), label=tick)

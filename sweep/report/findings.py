@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..param import Bins, Param, fmt
+from ..study.param import Bins, Param
+from ..text import short
 from . import style as S
 from .analysis import (
     GAP,
@@ -122,9 +123,9 @@ def top_trials(done: pd.DataFrame) -> pd.DataFrame:
 def values_text(s: Param, rows: pd.DataFrame) -> str:
     """Where a setting lies in some trials: ``64 (3×), 128 (1×)`` or ``0.01–0.3``."""
     if s.categorical:
-        counts = rows[s.column].map(fmt).value_counts()
+        counts = rows[s.column].map(short).value_counts()
         return ", ".join(f"{v} ({c}×)" for v, c in counts.items())
-    lo, hi = fmt(rows[s.column].min()), fmt(rows[s.column].max())
+    lo, hi = short(rows[s.column].min()), short(rows[s.column].max())
     return lo if lo == hi else f"{lo}–{hi}"
 
 
@@ -229,7 +230,7 @@ def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
     top = top_trials(done)
     where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
     if tied is None:
-        return f"{values_text(s, top)} {where}; best trial: {fmt(top.iloc[0][s.column])}"
+        return f"{values_text(s, top)} {where}; best trial: {short(top.iloc[0][s.column])}"
     return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
 
 
@@ -339,7 +340,7 @@ def _edge_warnings(data: StudyData) -> list[str]:
     leaders = data.leaders
     out = []
     for s in data.varied:
-        hits = [(int(r["number"]), fmt(r[s.column]), edge) for _, r in leaders.iterrows()
+        hits = [(int(r["number"]), short(r[s.column]), edge) for _, r in leaders.iterrows()
                 if (edge := _edge(s, r[s.column]))]
         if not hits:
             continue
@@ -460,7 +461,7 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
         label = str(n) + (" (classic)" if r["classic"] else "")
         test = pct(r["test_accuracy"]) if n == selected else "withheld"
         rows.append([str(rank[n]), label, pct(r["value"]), test,
-                     *[fmt(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
+                     *[short(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
                      secs(r["train_seconds"]), _count(r["parameter_count"]),
                      *([_over_seeds(conf, n)] if conf is not None else [])])
         marks.append("best" if n in leaders else "classic" if r["classic"] else "")
@@ -527,7 +528,7 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
             ["Training time", *map(secs, seconds), *_diff(seconds, _ratio)],
             ["Parameters", *map(_count, size), *_diff(size, _ratio)],
             ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
-    rows += [[s.name, *[fmt(r[s.column]) for r in trials], *blank] for s in data.params]
+    rows += [[s.name, *[short(r[s.column]) for r in trials], *blank] for s in data.params]
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
                "Validation accuracy: one training's best epoch; the best trial's is the "
                "highest of many trials, an optimistic pick, so no interval is given for it "

@@ -36,7 +36,7 @@ from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvalu
 from optuna.trial import FrozenTrial, TrialState, create_trial
 from scipy.stats import spearmanr
 
-from ..param import Param
+from ..study.param import Param
 from .analysis import StudyData
 
 METHODS = ("PED-ANOVA", "fANOVA")

@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from ..param import Param, fmt
+from ..study.param import Param
+from ..text import short
 from . import style as S
 from .analysis import StudyData, acc_limits, ranked, rung_epochs, values_at
 from .figures import TOP_LABELLED, _legend, log_axis
@@ -146,8 +147,8 @@ def parallel_coordinates(data: StudyData) -> Figure | None:
         for k, s in enumerate(params):
             ax.axvline(k, color="0.6", linewidth=0.8, zorder=1)
             lo, hi = (s.choices[0], s.choices[-1]) if s.categorical else (s.low, s.high)
-            ax.text(k, -0.06, fmt(lo), ha="center", va="top", fontsize=8)
-            ax.text(k, 1.04, fmt(hi), ha="center", va="bottom", fontsize=8)
+            ax.text(k, -0.06, short(lo), ha="center", va="top", fontsize=8)
+            ax.text(k, 1.04, short(hi), ha="center", va="bottom", fontsize=8)
         k = len(params)
         ax.axvline(k, color="0.6", linewidth=0.8, zorder=1)
         ax.text(k, -0.06, f"{ylim[0]:.1%}", ha="center", va="top", fontsize=8)

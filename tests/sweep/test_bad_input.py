@@ -26,7 +26,7 @@ from faults.harness import Running, sweep, sweep_env, wait_for
 
 from mlp.checkpoint import CheckpointError, load_checkpoint
 from mlp.network import MLP
-from sweep.cli import build_parser
+from sweep.commands.cli import build_parser
 
 SECRET = "s3cret"
 PG_URL = f"postgresql://u:{SECRET}@127.0.0.1:1/db"

@@ -750,7 +750,7 @@ def test_only_appends_inside_a_running_trial_skip_their_own_fsync(tmp_path):
     import optuna
     from optuna.storages.journal._storage import JournalOperation as Op
 
-    from sweep.storage import IN_TRIAL, JournalFile
+    from sweep.study.storage import IN_TRIAL, JournalFile
 
     assert IN_TRIAL == {Op.SET_TRIAL_PARAM, Op.SET_TRIAL_INTERMEDIATE_VALUE,
                         Op.SET_TRIAL_USER_ATTR, Op.SET_TRIAL_SYSTEM_ATTR}

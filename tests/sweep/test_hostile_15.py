@@ -11,7 +11,7 @@ import pytest
 
 import sweep
 from sweep.errors import UsageError
-from sweep.jobs import cores
+from sweep.execution.jobs import cores
 from tests.sweep.faults.harness import check_study, default_signals, sweep_env
 
 SPACE = {"params": {"hidden_size": {"low": 16, "high": 32},

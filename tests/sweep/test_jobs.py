@@ -9,8 +9,8 @@ import uuid
 
 from mlp.config import Config
 from mlp.memory import training_bytes
-from sweep.jobs import INTERPRETER_BYTES, choose_workers, cores, largest
-from sweep.space import default_space
+from sweep.execution.jobs import INTERPRETER_BYTES, choose_workers, cores, largest
+from sweep.study.space import default_space
 
 GB = 2**30
 

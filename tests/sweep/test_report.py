@@ -29,13 +29,14 @@ from optuna.trial import TrialState, create_trial
 from PIL import Image
 
 from mlp.config import Config
-from sweep.cli import build_parser
+from sweep.commands.cli import build_parser
 from sweep.errors import StudyError, UsageError
 from sweep.report import write_report
-from sweep.results import load
-from sweep.space import Space, load_space
-from sweep.storage import open_storage
-from sweep.study import Settings, StudyPaths, create_or_check
+from sweep.study.results import load
+from sweep.study.space import Space, load_space
+from sweep.study.storage import open_storage
+from sweep.study.paths import StudyPaths
+from sweep.study.settings import Settings, create_or_check
 from tests.sweep.conftest import copy_study
 
 # Reports whose tests are about structure, layout or words other than the importance
@@ -963,7 +964,7 @@ def test_unexplored_stretches_of_a_continuous_range():
     import pandas as pd
 
     from sweep.report.analysis import unexplored
-    from sweep.space import load_space
+    from sweep.study.space import load_space
 
     space = load_space(None)
     dropout = space.param("dropout")  # [0, 0.7]

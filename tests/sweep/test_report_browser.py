@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sweep.report import write_report
-from sweep.results import load
+from sweep.study.results import load
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
                                                         "google-chrome")) if p), None)

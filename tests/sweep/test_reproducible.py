@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweep.lag import LaggedStorage, next_number, unfinished_before
+from sweep.study.lag import LaggedStorage, next_number, unfinished_before
 from tests.sweep.faults.harness import (
     Running,
     running_trials,
@@ -125,7 +125,7 @@ def test_an_enqueued_trial_is_still_taken_through_the_view():
 def test_a_bad_lag_is_named(value, sweep_cli, data_args, tmp_path, check_error):
     proc = sweep_cli("run", "--trials", 1, "--lag", value, *data_args,
                      "--studies-dir", tmp_path, "--no-report")
-    check_error(proc, 2, f"--lag {value!r}")
+    check_error(proc, 2, f"--lag {value}:")
     assert not any(tmp_path.iterdir())
 
 

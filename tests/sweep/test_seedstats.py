@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweep.seedstats import (
+from sweep.statistics.seeds import (
     compare_with_best,
     holm,
     paired_t_p,

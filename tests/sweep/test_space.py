@@ -7,9 +7,9 @@ import json
 import pytest
 
 from sweep.errors import UsageError
-from sweep.samplers import DEFAULT_PRUNER, PRUNERS
-from sweep.space import default_space, load_space
-from sweep.study import stored_settings
+from sweep.study.samplers import DEFAULT_PRUNER, PRUNERS
+from sweep.study.space import default_space, load_space
+from sweep.study.settings import stored_settings
 
 
 def _space(tmp_path, text: str, name: str = "space.toml"):
@@ -99,7 +99,7 @@ def test_narrowed_space_leaves_out_classic_values_outside_it(tmp_path):
 def test_space_round_trips_through_its_stored_form(tmp_path):
     space = load_space(_space(tmp_path, '[params.momentum]\ntype = "float"\nlow = 0.8\n'
                                         'high = 0.99\n[fixed]\ndropout = 0.2\n'))
-    from sweep.space import Space
+    from sweep.study.space import Space
 
     assert Space.from_dict(space.to_dict()) == space
 

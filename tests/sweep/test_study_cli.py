@@ -10,7 +10,7 @@ import sys
 import pytest
 from optuna.trial import TrialState
 
-from sweep.results import load
+from sweep.study.results import load
 
 # ------------------------------------------------------------------ bad options
 
@@ -27,7 +27,7 @@ BAD_OPTIONS = [
     pytest.param(["--study", "../../etc"], ["--study", "../../etc"], id="study-dotdot"),
     pytest.param(["--study", "a/b"], ["--study", "a/b"], id="study-slash"),
     pytest.param(["--study", ".hidden"], ["--study", ".hidden"], id="study-dot"),
-    pytest.param(["--train-limit", "0"], ["train_limit"], id="train-limit-0"),
+    pytest.param(["--train-limit", "0"], ["--train-limit 0"], id="train-limit-0"),
     pytest.param(["--dataset", "cifar"], ["cifar"], id="dataset"),
 ]
 

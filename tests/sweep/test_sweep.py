@@ -10,8 +10,9 @@ import pytest
 from optuna.trial import TrialState
 
 from mlp.experiment import read_history
-from sweep.runner import blas_threads_per_worker
-from sweep.study import StudyPaths, stored_settings
+from sweep.execution.jobs import cores
+from sweep.study.paths import StudyPaths
+from sweep.study.settings import stored_settings
 
 # the mission's classic configuration, spelled out rather than imported
 CLASSIC = {"hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
@@ -88,7 +89,7 @@ def test_every_trial_directory_is_complete_and_matches_the_storage(main_study):
         assert config["environment"]["study"] == "main"
         assert config["environment"]["trial"] == t.number
         assert config["environment"]["workers"] == {
-            "jobs": main_study.jobs, "threads": blas_threads_per_worker(main_study.jobs),
+            "jobs": main_study.jobs, "threads": max(1, cores() // main_study.jobs),
             "rule": f"--jobs {main_study.jobs}"}
 
         history = read_history(d / "history.csv")
@@ -106,7 +107,7 @@ def test_two_workers_ran_the_trials(main_study):
     seeds = [t.user_attrs["seed"] for t in trials]
     assert len(set(seeds)) == len(seeds)  # every trial trains with its own seed
     # each worker limits its BLAS pool to its share of the cores, and records it
-    threads = blas_threads_per_worker(main_study.jobs)
+    threads = max(1, cores() // main_study.jobs)
     for t in trials:
         config = json.loads((main_study.root / "trials" / f"{t.number:04d}" / "config.json")
                             .read_text())
@@ -182,7 +183,7 @@ def test_retraining_in_the_default_environment_is_bit_for_bit(
         main_study, best_trial, retrained):
     """`train --config` re-uses the recorded BLAS thread count (the worker had fewer)."""
     config = json.loads((retrained / "config.json").read_text())
-    assert config["environment"]["blas"]["threads"] == blas_threads_per_worker(main_study.jobs)
+    assert config["environment"]["blas"]["threads"] == max(1, cores() // main_study.jobs)
     metrics, history = _trained(retrained)
     want_metrics, want_history = _trained(main_study.root / "trials"
                                           / f"{best_trial.number:04d}")

@@ -23,13 +23,13 @@ Nothing happens unless one of these variables is set:
     SWEEP_FAULT_HOST    the host name this process reports (socket.gethostname): several
                         runs on one machine act as runs on machines of those names
     SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
-                        and is about to create one (sweep.lag.next_number): a window in
+                        and is about to create one (sweep.study.lag.next_number): a window in
                         which another machine's count would go stale
 
 It replaces module attributes looked up at call time: ``mlp.experiment.train`` and
 ``mlp.train.softmax_cross_entropy``, ``socket.gethostname``, and
 ``mlp.experiment.run_experiment`` (which is told the trial number) and
-``sweep.lag.next_number`` before ``sweep.trial`` imports them. Production code has no hooks.
+``sweep.study.lag.next_number`` before ``sweep.execution.trial`` imports them. Production code has no hooks.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _install() -> None:
 
     count_sleep = float(os.environ.get("SWEEP_FAULT_COUNT_SLEEP", "0") or 0)
     if count_sleep > 0:
-        L = importlib.import_module("sweep.lag")
+        L = importlib.import_module("sweep.study.lag")
         real_next = L.next_number
 
         def next_number(trials):

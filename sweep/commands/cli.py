@@ -1,0 +1,125 @@
+"""The command line: ``python -m sweep COMMAND`` (or the ``sweep`` console script).
+
+`COMMANDS` is the whole command table. Command ``NAME`` lives in the module
+``sweep.commands.NAME``, which has ``DESCRIPTION`` (its --help text), ``add_arguments``
+and ``run``; only the command called is imported, so a call starts quickly.
+
+Errors the user can fix become one line on stderr: exit code 2 for bad input, 1 for a
+failed run or a missing study, 130 for Ctrl-C. A usage error never repeats what was
+typed after the option it names: an argument can be a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ..errors import StudyError, UsageError
+
+COMMANDS: dict[str, str] = {
+    "train": "train one network and write its experiment directory",
+    "predict": "show a trained network's predictions for test images",
+    "data": "fetch and verify a dataset ahead of time",
+    "run": "run, resume or extend a study",
+    "best": "the best trial(s) of a study",
+    "trials": "all trials of a study, or a live view of them",
+    "studies": "the studies in a folder",
+    "confirm": "re-train the top trials over fresh seeds and compare them",
+    "rerun": "re-train one trial and check it reproduces exactly",
+    "plots": "draw a trial's figures (a sweep draws them for new bests only)",
+    "report": "write a study's HTML and Markdown report",
+    "doctor": "check a study's journal and repair a damaged one",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is one --help away), and an
+    abbreviated option is not taken for a whole one."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_without_values(message)} (see --help)\n")
+
+
+def _without_values(message: str) -> str:
+    """argparse's message with the arguments it quotes back cut to their option names:
+    ``unrecognized arguments: --storgae postgresql://u:secret@h/db`` names
+    ``--storgae`` only."""
+    head, sep, rest = message.partition("unrecognized arguments: ")
+    if not sep:
+        return message
+    names = [word.partition("=")[0] for word in rest.split() if word.startswith("-")]
+    shown = ", ".join(names) if names else f"{len(rest.split())} extra argument(s)"
+    return f"{head}unrecognized arguments: {shown}"
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the arguments of command ``only`` alone (or of every command)."""
+    parser = _Parser(prog="sweep",
+                     description="Hyperparameter sweeps of a from-scratch NumPy MLP.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        module = _module(name) if only in (None, name) else None
+        p = sub.add_parser(name, help=help_text,
+                           description=getattr(module, "DESCRIPTION", None) or help_text)
+        if module is not None:
+            module.add_arguments(p)
+            p.set_defaults(func=module.run)
+    return parser
+
+
+def _module(name: str) -> object:
+    return importlib.import_module(f".{name}", __package__)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlp-sweep")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code of an error the user can act on, or None for a bug."""
+    from mlp.checkpoint import CheckpointError
+    from mlp.config import ConfigError
+    from mlp.data import DataError
+
+    if isinstance(exc, UsageError | ConfigError | CheckpointError | DataError):
+        return 2
+    if isinstance(exc, StudyError | OSError):
+        return 1
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(first) if first else build_parser("")
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (``sweep trials | head``): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print(f"sweep {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        code = exit_code(exc)
+        if code is None:
+            raise
+        print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
+        return code

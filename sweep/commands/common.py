@@ -1,0 +1,31 @@
+"""What every study command shares: the options that name the study, and opening it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..options import add_arguments, build, from_namespace
+from ..study.paths import StudyLocation
+from ..study.results import StudyResults, load
+
+
+def add_study_args(p: argparse.ArgumentParser) -> None:
+    """--study, --studies-dir and --storage (defaults from SWEEP_STUDY, SWEEP_STUDIES_DIR
+    and SWEEP_STORAGE)."""
+    add_arguments(p, StudyLocation)
+
+
+def location(args: argparse.Namespace) -> StudyLocation:
+    return build(StudyLocation, from_namespace(args, StudyLocation), cli=True)
+
+
+def open_results(args: argparse.Namespace) -> StudyResults:
+    """The study the command line names, for reading; a note on stderr for the trials
+    whose folders this machine cannot reach."""
+    where = location(args)
+    results = load(where.study, where.studies_dir, where.storage)
+    note = results.unreachable_note()
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return results

@@ -1,0 +1,95 @@
+"""How the reading commands print: a table on the screen, or ``-f json`` / ``-f csv``
+(Optuna's CLI has the same ``-f``), to standard output or ``--out FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from ..study.records import INTEGER_COLUMNS
+from ..study.space import Space
+
+if TYPE_CHECKING:  # imported where a table is made: `sweep run` needs no pandas
+    import pandas as pd
+
+FORMATS = ("table", "json", "csv")
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", choices=FORMATS, default="table",
+                   help="output format (table)")
+    p.add_argument("--out", default=None, help="write to this file instead of the screen")
+
+
+def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--out") -> int:
+    """Print ``render(format)``, or write it atomically to --out (never onto a study)."""
+    text = render(args.format)
+    if not args.out:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return 0
+    from mlp.atomic import write_text
+
+    check_export_target(Path(args.out), flag)
+    write_text(args.out, text)
+    print(f"{args.format} -> {args.out}")
+    return 0
+
+
+def json_ready(v: Any) -> Any:
+    """NaN and infinities as null (JSON has no such numbers), times as ISO text."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [json_ready(x) for x in v]
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        return json_ready(v.item())
+    return v
+
+
+def whole_numbers(df: pd.DataFrame, space: Space) -> pd.DataFrame:
+    """Counts, epochs and integer settings as integers: pandas makes a column with a gap
+    (a running trial's) float, and a parameter count of 15134.0 reads wrong."""
+    import pandas as pd
+
+    names = list(INTEGER_COLUMNS)
+    for p in space.params:
+        choices = p.choices or ()
+        if p.type == "int" or (choices and all(type(c) is int for c in choices)):
+            names.append(p.column)
+    df = df.copy()
+    for name in names:
+        if name in df.columns:
+            values = pd.to_numeric(df[name], errors="coerce")
+            whole = values.dropna()
+            if len(whole) == values.notna().sum() == df[name].notna().sum() and \
+                    (whole == whole.round()).all():
+                df[name] = values.astype("Int64")
+    return df
+
+
+def check_export_target(target: Path, flag: str = "--out") -> None:
+    """An export lands only on a new or regular file outside every study folder, and
+    never on a file that holds a study's storage (a journal, a SQLite database). A
+    device, a FIFO or a link is refused: the atomic write would replace it."""
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise UsageError(f"{flag} {target}: not a regular file (a link, device, pipe or "
+                         "folder); name a new or ordinary file")
+    resolved = target.resolve()
+    for folder in resolved.parents:
+        if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
+            raise UsageError(f"{flag} {target}: inside the study folder {folder}; write the "
+                             "table elsewhere")
+    if resolved.is_file():
+        with open(resolved, "rb") as f:
+            head = f.read(64)
+        if head.startswith(b"SQLite format 3") or b'"op_code"' in head:
+            raise UsageError(f"{flag} {target}: holds a study's storage; refusing to "
+                             "overwrite it")

@@ -1,0 +1,115 @@
+"""``sweep predict``: a trained network's prediction for test images, as a figure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mlp.experiment import load_experiment
+from mlp.train import evaluate
+
+from ..errors import UsageError
+
+DESCRIPTION = ("The prediction figure for test images of a trained network: one image, a "
+               "grid of several (--index N [N ...]), or K misclassified ones (--wrong K).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", required=True, help="experiment directory of a run")
+    p.add_argument("--index", type=int, nargs="+", help="test image index (several: a grid)")
+    p.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
+                   help="pick K misclassified test images instead (default 16)")
+    p.add_argument("--out", help="figure file to write (default EXPERIMENT/predictions/...)")
+    p.add_argument("--show", action="store_true", help="also open the figure in a window")
+    p.add_argument("--data-dir", help="directory holding the dataset's IDX files")
+
+
+MAX_FIGURE_IMAGES = 100  # a grid of more is unreadable, and its size grows without bound
+
+
+def run(args: argparse.Namespace) -> int:
+    exp = Path(args.experiment)
+    _check_predict_args(args, exp)
+    run = load_experiment(exp, data_dir=args.data_dir)
+    data = run.data
+    n_test = len(data.test_y)
+    if args.wrong is None:
+        bad = [i for i in args.index if not 0 <= i < n_test]
+        if bad:
+            raise UsageError(f"--index {bad[0]}: out of range (the test set has {n_test} "
+                             f"images, 0 to {n_test - 1})")
+    with np.errstate(all="ignore"):
+        _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
+                               run.config.training.eval_batch_size)
+    if not np.all(np.isfinite(probs)):
+        raise UsageError(f"--experiment {exp}: checkpoints/best.npz gives non-finite "
+                         "probabilities (its weights overflow float32): not a trained network")
+    if args.wrong is not None:
+        indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
+        if not indices:
+            print("no misclassified test images")
+            return 0
+    else:
+        indices = args.index
+    from mlp import plots
+
+    name = f"index-{indices[0]}" if len(indices) == 1 else f"grid-{indices[0]}-n{len(indices)}"
+    out = Path(args.out) if args.out else exp / "predictions" / f"{name}.png"
+    classes = list(data.classes)
+    if len(indices) == 1:
+        i = indices[0]
+        plots.prediction_figure(np.asarray(data.test_x[i]), probs[i], int(data.test_y[i]),
+                                classes, out, index=i)
+    else:
+        plots.prediction_grid(np.asarray(data.test_x[indices]), probs[indices],
+                              np.asarray(data.test_y[indices]), classes, out, indices=indices)
+    for i in indices:
+        p = probs[i]
+        verdict = "right" if p.argmax() == data.test_y[i] else "WRONG"
+        print(f"test #{i}: predicted {classes[p.argmax()]} ({p.max():.1%}), "
+              f"true {classes[data.test_y[i]]}, {verdict}")
+    print(f"figure: {out}")
+    if args.show:
+        _show(out)
+    return 0
+
+
+def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
+    """Everything about the arguments that can be refused before data and model load."""
+    if not (exp / "config.json").is_file():
+        raise UsageError(f"--experiment {exp}: not an experiment directory (no config.json)")
+    if not (exp / "checkpoints" / "best.npz").is_file():
+        raise UsageError(f"--experiment {exp}: no checkpoint (checkpoints/best.npz is missing)")
+    if args.wrong is not None and not 1 <= args.wrong <= MAX_FIGURE_IMAGES:
+        raise UsageError(f"--wrong {args.wrong}: must be between 1 and {MAX_FIGURE_IMAGES}")
+    if args.wrong is None and not args.index:
+        raise UsageError("give --index N [N ...] or --wrong [K]")
+    if args.wrong is None and len(args.index) > MAX_FIGURE_IMAGES:
+        raise UsageError(f"--index: {len(args.index)} images, at most {MAX_FIGURE_IMAGES} "
+                         "fit in one figure")
+    if args.out:
+        from mlp import plots
+
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out}: a directory; give a file name such as "
+                             f"{out / 'prediction.png'}")
+        try:
+            plots.image_format(out)
+        except ValueError as exc:
+            raise UsageError(f"--out {exc}") from None
+
+
+def _show(path: Path) -> None:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("no display: --show skipped, open the file above instead")
+        return
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    plt.imshow(mpimg.imread(path))
+    plt.axis("off")
+    plt.show()

@@ -1,0 +1,37 @@
+"""``sweep report``: write (or rewrite) a study's report."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+from .common import add_study_args, open_results
+
+DESCRIPTION = (
+    "Write (or rewrite) a study's report into STUDIES_DIR/STUDY/report/: index.html for a "
+    "browser, report.md for a terminal or code host, and the figures. It reads the storage "
+    "and the trial directories only, so it can run at any time, also while the study is "
+    "still running (it covers the finished trials).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_study_args(p)
+    p.add_argument("--resamples", type=int, default=None, metavar="N",
+                   help="bootstrap resamples for the importance intervals (200)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    if args.resamples is not None and args.resamples < 1:
+        raise UsageError(f"--resamples {args.resamples}: must be >= 1")
+    results = open_results(args)  # StudyError if missing
+    index = write_report(results, resamples=args.resamples)
+    c = results.counts
+    print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
+          f"{c.failed} failed" + (f", {c.running} running" if c.running else "") + ")")
+    print(f"report: {index}")
+    print(f"        {index.with_name('report.md')}")
+    return 0
+
+

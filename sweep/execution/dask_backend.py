@@ -1,0 +1,183 @@
+"""``sweep run --backend dask``: trials run on the workers of a Dask cluster.
+
+The same slots as the local workers (backend.py), fed the same tasks, but each task is
+sent to the cluster as one future (``client.submit``, never retried by Dask: a
+re-run would ask Optuna for a new trial, not redo the lost one) and the slot waits for
+it. The function runs in the Dask worker process, so its per-process caches (the
+dataset and the storage, trial.py) load once per Dask worker, and it opens the
+study's storage itself: a journal file on a filesystem every worker shares, or a
+database.
+
+Every trial records the Dask worker that runs it (``dask_worker``, its address), the
+scheduler and this run's token (``dask_run``) with its pid and host. A worker that
+dies (killed, out of memory, its machine gone) loses its task: the scheduler is told
+to allow no failures, so the future fails at once with ``KilledWorker`` instead of
+being run again, and the run fails exactly the trials that recorded that worker (in a
+database storage, each with one retry). A Ctrl-C or the run's time-out cancels the
+futures in flight and fails this run's trials still RUNNING ("interrupted"); a Dask
+worker cannot be interrupted from outside, so such a trial goes on until its next
+epoch, whose report finds it failed and ends it, and its result is discarded.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import CancelledError
+from functools import partial
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from ..errors import UsageError
+from .backend import Backend, Cancelled, Lost, Worker
+from .liveness import Selector
+from .trial import WORKER_ATTRS
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler before the run gives up
+BACKENDS = ("loky", "dask")
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A client of the scheduler at ``address``, which from now on allows no failures (a
+    task whose worker dies fails instead of running again). A scheduler that cannot be
+    reached is a usage error, within ``timeout`` seconds."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--backend dask needs dask.distributed: pip install -e "
+                         "'.[distributed]'") from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # before a client exists: one made with a bad address hangs at exit
+        scheme, location = parse_address(address)
+        parse_host_port(location)
+        if scheme != "tcp":
+            raise ValueError(f"{scheme}:// is not supported here, only tcp://")
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address}: not a scheduler address, such as "
+                         f"tcp://HOST:8786 ({exc})") from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler "
+                         f"({first})") from None
+
+    def no_retries(dask_scheduler: Any) -> None:  # nested: sent by value, not by name
+        dask_scheduler.allowed_failures = 0
+
+    try:
+        client.run_on_scheduler(no_retries)
+    except Exception as exc:  # a scheduler that takes no pickled functions
+        print(f"note: could not set the Dask scheduler's allowed-failures to 0 "
+              f"({type(exc).__name__}): a task whose worker dies may be run again, and its "
+              "lost trial is then failed only when the run ends", file=sys.stderr)
+    return client
+
+
+def cluster_threads(client: Any) -> int:
+    """The cluster's worker threads now: the default number of trials in flight."""
+    threads = sum(client.nthreads().values())
+    if threads < 1:
+        raise UsageError(f"--scheduler {client.scheduler.address}: the Dask cluster has no "
+                         "workers (start them, or give --jobs)")
+    return threads
+
+
+def run_in_dask_worker(function: Callable[[Any], Any], argument: Any, threads: int,
+                       attrs: dict[str, object]) -> Any:
+    """A task, in the Dask worker: BLAS limited to ``threads`` threads (per process, so
+    meant for workers of one thread), the worker and run recorded by the trial."""
+    from distributed import get_worker
+    from threadpoolctl import threadpool_limits
+
+    token = WORKER_ATTRS.set({**attrs, "dask_worker": get_worker().address})
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return function(argument)
+    finally:
+        WORKER_ATTRS.reset(token)
+
+
+def ran_on(address: str, trial: Any) -> bool:
+    return trial.user_attrs.get("dask_worker") == address
+
+
+class DaskWorker(Worker):
+    """One trial in flight on the cluster at a time: a future, waited for."""
+
+    def __init__(self, client: Any, threads: int, attrs: dict[str, object]) -> None:
+        self.client, self.threads, self.attrs = client, threads, attrs
+        self.lock = threading.Lock()
+        self.future: Any = None
+        self.cancelled = False
+
+    def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
+        from distributed.scheduler import KilledWorker
+
+        with self.lock:
+            if self.cancelled:
+                raise Cancelled
+            self.future = self.client.submit(
+                run_in_dask_worker, function, argument, self.threads, self.attrs,
+                key=f"sweep-trial-{uuid.uuid4().hex}", pure=False, retries=0)
+        try:
+            return self.future.result()
+        except CancelledError as exc:
+            if self.cancelled:
+                raise Cancelled from None  # interrupted: the run fails the trial
+            raise RuntimeError(f"the Dask task was cancelled by the cluster ({exc}): "
+                               "scheduler lost?") from exc
+        except KilledWorker as exc:
+            address = exc.last_worker.address
+            raise Lost(f"Dask worker {address} died (lost by the scheduler)",
+                       partial(ran_on, address)) from None
+        finally:
+            with self.lock:
+                self.future = None
+
+    def interrupt(self) -> None:
+        """Cancel the future in flight (its trial is failed by the run) and start no more."""
+        with self.lock:
+            self.cancelled = True
+            if self.future is not None:
+                self.future.cancel()
+
+    def kill(self) -> None:
+        self.interrupt()
+
+    def holds(self, trial: FrozenTrial) -> bool:
+        return False  # no process here to watch or replace: --stall-timeout does not apply
+
+
+class DaskBackend(Backend):
+    """Trials on the workers of the Dask cluster ``client`` is connected to."""
+
+    leftover_reason = ("lost with its Dask task (the scheduler gone, or the task run again "
+                       "after a worker died)")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.token = uuid.uuid4().hex  # this run's: its trials record it as dask_run
+        self.scheduler = client.scheduler.address
+
+    def new_worker(self, threads: int) -> Worker:
+        return DaskWorker(self.client, threads,
+                          {"dask_scheduler": self.scheduler, "dask_run": self.token})
+
+    def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
+        return lambda t: t.user_attrs.get("dask_run") == self.token
+
+    def lost_earlier(self) -> Selector:
+        """Trials of this scheduler whose Dask worker is no longer in the cluster (a run
+        that died left them RUNNING; pids are no use for another machine's worker)."""
+        workers = set(self.client.scheduler_info(n_workers=-1)["workers"])
+
+        def lost(trial: FrozenTrial) -> bool:
+            return (trial.user_attrs.get("dask_scheduler") == self.scheduler
+                    and "dask_worker" in trial.user_attrs
+                    and trial.user_attrs["dask_worker"] not in workers)
+        return lost

@@ -1,0 +1,228 @@
+"""Workers that are processes of this machine, started by loky.
+
+loky is the process executor behind joblib. Each worker is its own one-process
+executor, not one slot of a shared pool: when a worker dies (killed, out of memory,
+sent SIGTERM), only its own task is lost, its slot starts a new worker, and the other
+workers never notice (joblib's ``Parallel`` would abandon the whole batch). Worker
+processes live as long as their run: a run's workers start with it and end with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loky import ProcessPoolExecutor
+from loky.process_executor import (
+    BrokenProcessPool,
+    ShutdownExecutorError,
+    TerminatedWorkerError,
+)
+from optuna.trial import FrozenTrial
+
+from .backend import INTERRUPT_GRACE, Backend, Lost, Worker
+from .ledger import RunGone, WorkerTerminated
+from .liveness import Selector, either, pid_alive, run_by, unclaimed
+
+WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
+
+
+def _init_worker(threads: int) -> None:
+    """Runs first in every worker: BLAS threads, and signals turned into exceptions.
+
+    SIGINT comes from the run (or a Ctrl-C to the terminal's process group) and
+    interrupts the trial; SIGTERM from anything else (an out-of-memory killer, a
+    user) ends this worker like a kill, failing only its trial. After the first,
+    signals are ignored so that recording the trial's state is never interrupted.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+    received: list[int] = []
+    orphaned: list[bool] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not received:
+            received.append(signum)
+            if orphaned:
+                raise RunGone
+            raise KeyboardInterrupt if signum == signal.SIGINT else WorkerTerminated
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    threading.Thread(target=_watch_parent, args=(os.getppid(), orphaned), daemon=True).start()
+
+
+def _watch_parent(parent: int, orphaned: list[bool]) -> None:
+    """A worker whose run died (SIGKILL, a crash) interrupts its trial, so that the
+    trial is recorded as failed, and exits: workers never outlive their run."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    orphaned.append(True)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(INTERRUPT_GRACE)
+    os._exit(1)
+
+
+def _stderr_to(log: str) -> None:
+    """In the worker: what it prints from now on goes to ``log``."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _death_reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for sig in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT"):
+        if sig in str(exc):
+            return f"worker process was killed ({sig})"
+    return f"worker process died ({text[:200]})"
+
+
+_DIED = (BrokenProcessPool, TerminatedWorkerError, ShutdownExecutorError)
+
+
+class LokyWorker(Worker):
+    """One worker process with ``threads`` BLAS threads, replaced when it dies."""
+
+    def __init__(self, threads: int, log: Path | None = None) -> None:
+        self.threads, self.log = threads, log
+        self.executor: ProcessPoolExecutor | None = None
+        self.pid: int | None = None
+        self.pids: set[int] = set()  # every process this slot ran, replacements included
+        self._pid: Any = None  # the future of the new process's pid
+
+    def begin(self) -> LokyWorker:
+        """Start the process without waiting for it (a run starts its likely workers
+        while it opens the study)."""
+        if self.executor is None:
+            env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                  "MKL_NUM_THREADS")}
+            self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
+                                                initargs=(self.threads,), env=env)
+            self.pid = None
+            self._pid = self.executor.submit(os.getpid)
+        return self
+
+    def start(self) -> None:
+        self.begin()
+        if self.pid is not None:
+            return
+        assert self.executor is not None
+        try:
+            self.pid = self._pid.result(timeout=WORKER_START_LIMIT)
+            if self.log is not None:  # the study's folder exists once the pool runs
+                self.executor.submit(_stderr_to, str(self.log)).result(WORKER_START_LIMIT)
+        except _DIED as exc:
+            self.executor.shutdown(wait=False, kill_workers=True)
+            self.executor = None
+            raise Lost(_death_reason(exc), lambda t: False) from None
+        except BaseException:
+            self.executor.shutdown(wait=False, kill_workers=True)
+            self.executor = None
+            raise
+        self.pids.add(self.pid)
+        self.spent = False
+
+    def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
+        self.start()
+        assert self.executor is not None
+        try:
+            return self.executor.submit(function, argument).result()
+        except _DIED as exc:
+            raise self._lost(_death_reason(exc)) from None
+        except WorkerTerminated:
+            raise self._lost("worker process was terminated (SIGTERM)") from None
+
+    def _lost(self, reason: str) -> Lost:
+        """The process is gone (or going): a new one starts for the next task."""
+        which = run_by({self.pid} if self.pid is not None else set())
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, kill_workers=True)
+        self.executor = None
+        return Lost(reason, which)
+
+    def interrupt(self) -> None:
+        if self.pid is not None and self.executor is not None:
+            self.spent = True
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """Kill the worker now and wait until it is gone, so that its trial can be failed."""
+        pid, executor = self.pid, self.executor
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+        deadline = time.monotonic() + 3
+        while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def holds(self, trial: FrozenTrial) -> bool:
+        return self.pid is not None and self.executor is not None and \
+            run_by({self.pid})(trial)
+
+    def close(self, kill: bool = False) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=not kill, kill_workers=kill)
+            self.executor = None
+
+
+class LokyBackend(Backend):
+    """Worker processes of this machine, whose stderr goes to ``log`` (the study's
+    workers.log), so that what they print never lands over the run's progress line."""
+
+    def __init__(self, log: Path | None = None) -> None:
+        _start_tracker_quietly()  # from the main thread, before any worker
+        self.log = log
+        self.spare: list[LokyWorker] = []
+
+    def prestart(self, jobs: int, threads: int) -> None:
+        """Start ``jobs`` workers now, for the pool to take: a guess made before the study
+        is opened; the ones the run does not take end with `close`."""
+        self.spare += [LokyWorker(threads, self.log).begin() for _ in range(jobs)]
+
+    def new_worker(self, threads: int) -> Worker:
+        ready = next((w for w in self.spare if w.threads == threads), None)
+        if ready is not None:
+            self.spare.remove(ready)
+            return ready
+        return LokyWorker(threads, self.log)
+
+    def close(self) -> None:
+        for worker in self.spare:
+            worker.close(kill=True)
+        self.spare = []
+
+    def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
+        pids = set().union(*(w.pids for w in workers if isinstance(w, LokyWorker)))
+        return either(run_by(pids), unclaimed(local))
+
+
+def _start_tracker_quietly() -> None:
+    """loky's resource tracker keeps the stderr it starts with for the life of the
+    process, and prints a traceback for every resource of a killed worker it never
+    saw. Started by a worker, under the run's stderr, it would print over the run's
+    progress line: it is started first, with /dev/null."""
+    from loky.backend import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+        return
+    saved = sys.stderr
+    with open(os.devnull, "w") as quiet:
+        sys.stderr = quiet
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved

@@ -1,0 +1,253 @@
+"""Running a study from a `RunRequest`: what ``sweep run`` and ``sweep.run()`` share.
+
+A request says what the user asked for; the study's stored settings fill in what was
+left out (a resumed study keeps the values it was created with) and refuse what
+differs. `run_study` then creates or checks the study, chooses the workers, runs the
+missing trials on the backend and prints the summary. The callers turn its outcome
+into what they return: an exit code, or results and exceptions (and both write the
+report: sweep/commands/run.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from mlp.config import Config, ConfigError
+
+from ..errors import UsageError
+from ..options import declared, spell
+from ..study.lag import DEFAULT_LAG
+from ..study.locks import study_locks
+from ..study.paths import StudyPaths, storage_url_of
+from ..study.records import count
+from ..study.results import StudyResults, load
+from ..study.samplers import make_sampler
+from ..study.settings import Settings, create_or_check, stored_settings
+from ..study.space import default_space
+from ..study.storage import mask_url, open_storage, sqlite_file
+from ..text import plural
+from .backend import WORKERS_LOG, Backend
+from .controller import RunSummary, run_trials
+from .jobs import Workers, choose_workers, largest
+from .ledger import Ledger
+from .loky_backend import LokyBackend
+from .progress import Progress
+from .request import RunRequest
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended. ``summary`` is None when the study already had its trials."""
+
+    paths: StudyPaths
+    storage: str | None
+    summary: RunSummary | None
+
+    def results(self) -> StudyResults:
+        return load(self.paths.name, self.paths.root.parent, self.storage)
+
+
+def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Settings:
+    """The study's settings: stored ones for anything not given, checked for conflicts."""
+    space = request.space
+    if stored is None:
+        space = space or default_space()
+        base = Config().with_overrides(space.fixed_overrides())
+    else:
+        space = space or stored.space
+        base = stored.config
+    config = _apply(base, request, cli)
+    if config.data.data_dir and request.data_dir:
+        # stored resolved, so the study resumes the same from any working directory
+        config = config.with_overrides({"data.data_dir": str(Path(config.data.data_dir).resolve())})
+    space.check_against(config, space.source)
+    defaults = stored or Settings(config, space)
+    settings = Settings(config, space, request.sampler or defaults.sampler,
+                        request.pruner or defaults.pruner,
+                        defaults.seed if request.seed is None else request.seed,
+                        request.lag_setting(defaults.lag),
+                        defaults.heartbeat if request.heartbeat is None else request.heartbeat)
+    make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
+    return settings
+
+
+def _apply(config: Config, request: RunRequest, cli: bool) -> Config:
+    """``config`` with the request's config options; a bad value is a `UsageError`
+    naming the option that set it (``--epochs 0: ...``)."""
+    overrides = request.overrides
+    try:
+        return config.with_overrides(overrides)
+    except ConfigError as exc:
+        key = str(exc).partition(":")[0]
+        name = next((f.name for f, o in declared(RunRequest) if o.config_key == key), None)
+        where = f"{spell(RunRequest, name, cli)} {overrides[key]}: " \
+            if name and key in overrides else ""
+        raise UsageError(f"{where}{exc}") from None
+
+
+@contextmanager
+def _cleaned_up_on_failure(paths: StudyPaths, storage: str | None) -> Iterator[None]:
+    """Undo what a rejected first run made, and nothing else.
+
+    Only folders this run created are removed, and only while they are empty once
+    this run's own files are gone: another study started meanwhile in the same
+    studies folder, or the same study created by a concurrent run, stays whole.
+    """
+    created, folder = [], paths.root
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
+    database = sqlite_file(storage)
+    new_database = database is not None and not database.exists()
+    try:
+        yield
+    except BaseException:
+        if new_database and not paths.meta.exists():
+            database.unlink(missing_ok=True)  # made by this run, for a study never created
+        if created:
+            _remove_own_files(paths)
+            for folder in created:  # innermost first
+                with suppress(OSError):
+                    folder.rmdir()
+        raise
+
+
+def _remove_own_files(paths: StudyPaths) -> None:
+    if paths.meta.exists():
+        return  # a concurrent run created the study: all of it is theirs
+    with suppress(OSError):
+        if paths.journal.stat().st_size == 0:
+            paths.journal.unlink()
+    for leftover in (paths.lock, Path(str(paths.journal) + ".flock")):
+        with suppress(OSError):
+            leftover.unlink()
+
+
+def _check_studies_dir(folder: Path) -> None:
+    """A studies folder that cannot hold studies is named before anything is made."""
+    for part in (folder, *folder.parents):
+        if part.is_symlink() and not part.exists():
+            raise UsageError(f"--studies-dir {folder}: {part} is a symbolic link to "
+                             f"{os.readlink(part)}, which does not exist")
+        if part.exists() and not part.is_dir():
+            raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
+
+
+def _check_studies_dir(folder: Path) -> None:
+    """A studies folder that cannot hold studies is named before anything is made."""
+    for part in (folder, *folder.parents):
+        if part.is_symlink() and not part.exists():
+            raise UsageError(f"--studies-dir {folder}: {part} is a symbolic link to "
+                             f"{os.readlink(part)}, which does not exist")
+        if part.exists() and not part.is_dir():
+            raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
+
+
+def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | None,
+                    cli: bool) -> tuple[Settings, int, tuple[int, int]]:
+    """The study's settings, how many trials it has finished, and its data's features
+    and classes; the study is created if new, and its trial.json files mended (a run
+    with nothing left to run mends them too)."""
+    storage = open_storage(paths.journal, storage_url)
+    stored = None
+    with study_locks(paths, storage):  # another machine may be half way through creating it
+        if paths.name in optuna.get_all_study_names(storage):
+            stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
+    settings = settings_for(request, stored, cli)
+    shape = _check_data(settings.config)
+    study = create_or_check(paths, storage, settings, storage_url)
+    Ledger(paths, storage).mend()
+    return settings, count(study.get_trials(deepcopy=False)).finished, shape
+
+
+def _check_data(config: Config) -> tuple[int, int]:
+    """Fetch and verify the data once, before any worker starts; its features and
+    classes."""
+    from mlp.data import load_dataset
+
+    data = load_dataset(config.data.dataset, config.data.data_dir)
+    return data.n_features, data.n_classes
+
+
+def run_study(request: RunRequest, cli: bool = False) -> RunOutcome:
+    """Create, resume or extend the study and run its missing trials; print the summary."""
+    _check_studies_dir(Path(request.studies_dir))
+    if request.backend != "dask":
+        backend = LokyBackend(request.paths.root / WORKERS_LOG)
+        # the likely workers start while the study is opened
+        guess = choose_workers(request.jobs, request.threads, to_run=request.trials,
+                               lag=request.lag_setting(DEFAULT_LAG))
+        backend.prestart(guess.jobs, guess.threads)
+        try:
+            return _run_study(request, cli, backend)
+        finally:
+            backend.close()
+    from .dask_backend import DaskBackend, connect
+
+    client = connect(request.scheduler)  # before anything is made
+    try:
+        return _run_study(request, cli, DaskBackend(client))
+    finally:
+        with suppress(Exception):
+            client.close()
+
+
+def _workers(request: RunRequest, backend: Backend, settings: Settings, to_run: int,
+             shape: tuple[int, int]) -> Workers:
+    from .dask_backend import DaskBackend, cluster_threads
+
+    if isinstance(backend, DaskBackend):  # each Dask worker thread runs one trial
+        jobs = min(request.jobs or cluster_threads(backend.client), to_run)
+        return Workers(jobs, request.threads or 1,
+                       f"dask: {jobs} at a time on the cluster at {request.scheduler}")
+    return choose_workers(request.jobs, request.threads, to_run=to_run, lag=settings.lag,
+                          biggest=largest(settings.config, settings.space),
+                          n_features=shape[0], n_classes=shape[1])
+
+
+def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
+    paths = request.paths
+    storage = storage_url_of(paths, request.storage)
+    with _cleaned_up_on_failure(paths, storage):
+        settings, finished, shape = _open_or_create(request, paths, storage, cli)
+    if finished >= request.trials:
+        print(f"study {paths.name!r} already has {finished} finished trials "
+              f"(asked for {request.trials}); nothing to run")
+        return RunOutcome(paths, storage, None)
+    workers = _workers(request, backend, settings, request.trials - finished, shape)
+    jobs = workers.jobs
+    progress = Progress(request.trials, finished, quiet=request.quiet)
+    where = mask_url(storage) or str(paths.journal)
+    progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished; "
+                  f"{plural(jobs, 'worker')}, {plural(workers.threads, 'BLAS thread')} each "
+                  f"({workers.rule}); storage {where}")
+    if settings.lag is not None and jobs > settings.lag + 1:
+        progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
+                      f"{settings.lag + 1} run at once (each trial waits for trials "
+                      f"{settings.lag + 1} and more before it); a study made with "
+                      f"--lag {jobs - 1} or more would use them all")
+    summary = run_trials(paths, storage, settings, request.trials, backend, workers,
+                         request.timeout, progress, plots=request.plots,
+                         on_result=progress.trial_done, stall_limit=request.stall_timeout,
+                         fail_streak=request.fail_streak)
+    outcome = RunOutcome(paths, storage, summary)
+    print_summary(outcome, request)
+    return outcome
+
+
+def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
+    results = outcome.results()
+    c = results.counts
+    seconds = outcome.summary.seconds if outcome.summary else 0.0
+    print(f"{c.finished} of {request.trials} trials finished ({c.complete} completed, "
+          f"{c.pruned} pruned, {c.failed} failed) in {seconds:.0f}s", flush=True)
+    best = results.best_outcomes(1)
+    if best:
+        print(f"best: {best[0].line()}", flush=True)
+

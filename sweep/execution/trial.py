@@ -1,0 +1,233 @@
+"""One trial, as a worker process runs it: ask, suggest, train, report, tell.
+
+The objective itself is `objective`: suggest -> config -> train -> report -> return.
+`run_trial` wraps it with what a study on disk needs: the count check under the
+study lock, and the ledger's steps (ledger.py): claim the trial, open its experiment
+directory, and turn every way a training can end into an Optuna state with a reason.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from mlp.config import Config
+from mlp.data import load_dataset
+from mlp.dataset import Dataset
+from mlp.experiment import ExperimentResult, plot_experiment, run_experiment
+from mlp.memory import check_fits
+
+from ..study.lag import LaggedStorage, next_number, unfinished_before
+from ..study.locks import study_locks
+from ..study.paths import StudyPaths
+from ..study.records import TrialOutcome, count
+from ..study.samplers import trial_seed
+from ..study.settings import Settings, load_study
+from ..study.storage import beats, open_storage
+from .artifacts import upload_trial_files
+from .heartbeat import beating, fail_silent_trials
+from .jobs import Workers
+from .ledger import LOST, Ledger
+from .liveness import dead_worker
+
+PLOTS = {
+    "best": "a completed trial at least as good as every completed trial before it",
+    "all": "every completed trial",
+    "none": "no trial",
+}  # which trials draw their figures as they finish; `sweep plots` draws any later
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What a worker needs to run the next trial of a study (picklable, small)."""
+
+    paths: StudyPaths
+    storage_url: str | None
+    settings: Settings
+    target: int  # finished trials the study should have
+    plots: str = "best"  # per-trial figures: one of PLOTS
+    not_after: float | None = None  # time.time() after which no trial starts (--timeout)
+    workers: Workers | None = None  # the run's workers and threads, recorded per trial
+    run_id: str = ""  # new for each run: a Dask worker, which outlives runs, re-reads it
+
+
+DEAD_LOOK = 2.0  # seconds between a waiting worker's looks for trials whose worker died
+LAG_POLL = 0.2  # seconds between looks at the trials a new trial waits for
+SHARED_POLL = 1.0  # ... at a shared study whose last trials run on other machines
+
+_DATA: dict[tuple, Dataset] = {}
+# more user attributes a trial records with its pid and host, set by the code that runs
+# it (a Dask worker's address and the run's token: dask_backend.py)
+WORKER_ATTRS: ContextVar[dict[str, object] | None] = ContextVar("worker_attrs", default=None)
+_STORAGES: dict[tuple, BaseStorage] = {}
+
+
+def dataset_for(config: Config) -> Dataset:
+    # one memory-mapped dataset per worker process, shared by all its trials
+    key = (config.data.dataset, config.data.data_dir, config.data.train_limit)
+    if key not in _DATA:
+        _DATA[key] = load_dataset(config.data.dataset, config.data.data_dir,
+                                  train_limit=config.data.train_limit, progress=False)
+    return _DATA[key]
+
+
+def _storage(job: TrialJob) -> BaseStorage:
+    # one storage per worker process: a journal is then read once, not once per trial
+    key = (job.paths, job.storage_url, job.settings.heartbeat, job.run_id)
+    if key not in _STORAGES:
+        _STORAGES.clear()  # an earlier run's: the study may have been deleted and made again
+        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url,
+                                      heartbeat=job.settings.heartbeat)
+    return _STORAGES[key]
+
+
+def seed_of(settings: Settings, trial: optuna.Trial) -> int:
+    """A trial's training seed; a retry (``retry_of``) trains with its original's."""
+    return trial_seed(settings.seed, int(trial.user_attrs.get("retry_of", trial.number)))
+
+
+def trial_config(settings: Settings, trial: optuna.Trial) -> Config:
+    overrides = settings.space.suggest(trial)
+    overrides["training.seed"] = seed_of(settings, trial)
+    return settings.config.with_overrides(overrides)
+
+
+def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
+              plots: str = "best", workers: Workers | None = None) -> ExperimentResult:
+    """Train the trial's configuration, reporting validation accuracy every epoch.
+
+    Figures (``plots``, see `PLOTS`) cost more than a short trial's training, so by
+    default only a completed trial at least as good as every trial completed before it
+    draws them: the study's best trial always has its figures, at a cost that grows
+    with the number of new bests, not of trials. `sweep plots` draws the others.
+
+    A configuration that cannot fit in the memory available now fails at once, with
+    the estimate in its reason, instead of dying of a MemoryError (or the kernel's
+    out-of-memory killer) part way through.
+    """
+    config = trial_config(settings, trial)
+    data = dataset_for(config)
+    check_fits(config, data.n_features, data.n_classes, n_train=len(data.train_y),
+               n_val=len(data.val_y), n_test=len(data.test_y))
+    pruned_at: list[int] = []
+
+    def on_epoch(m) -> bool:
+        trial.report(m.val_acc, m.epoch)
+        # a trial that has trained its last epoch is complete whatever the pruner says
+        if m.epoch < config.training.epochs and trial.should_prune():
+            pruned_at.append(m.epoch)
+            return True
+        return False
+
+    extra = {"study": paths.name, "trial": trial.number}
+    if workers is not None:
+        extra["workers"] = workers.to_dict()
+    result = run_experiment(config, paths.trial_dir(trial.number), data=data,
+                            on_epoch=on_epoch, plots=plots == "all", plot_stopped=False,
+                            extra=extra)
+    if pruned_at:
+        result.message = f"pruned at epoch {pruned_at[0]}"
+    if plots == "best" and result.status == "completed":
+        _draw_if_best(trial.study, result, data)
+    return result
+
+
+def _draw_if_best(study: optuna.Study, result: ExperimentResult, data: Dataset) -> None:
+    """The figures of a new best. They are a view of a finished training: a failure to
+    draw them (a storage hiccup, a full disk) is noted in workers.log and costs the
+    trial nothing."""
+    try:
+        if _at_least_as_good(study, result.val_accuracy):
+            plot_experiment(result.out_dir, data)
+    except Exception as exc:  # anything, as long as the trial survives
+        print(f"trial {result.out_dir.name}: figures not drawn ({type(exc).__name__}: {exc})",
+              file=sys.stderr, flush=True)
+
+
+def _at_least_as_good(study: optuna.Study, value: float) -> bool:
+    """Whether ``value`` ties or beats every trial of the study completed so far (all
+    of them, not only those a lagged trial learned from: figures change nothing the
+    study computes)."""
+    storage = study._storage
+    storage = storage._storage if isinstance(storage, LaggedStorage) else storage
+    done = storage.get_all_trials(study._study_id, deepcopy=False,
+                                  states=(TrialState.COMPLETE,))
+    return all(value >= t.value for t in done if t.value is not None)
+
+
+def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | None:
+    """The study's next trial, created and claimed under the study's locks, or None
+    when it has enough.
+
+    In a study with a lag, the trial waits first (outside the locks) for the trials it
+    learns from, and its sampler and pruner see only those (sweep/study/lag.py). In a
+    study whose trials beat (a database shared by machines), trials that stopped beating
+    are failed and retried first, and a worker with no trial to start waits while others
+    run, until the study has enough: one of them may die and need its retry run."""
+    storage = ledger.storage
+    lag = job.settings.lag
+    shared = beats(storage)
+    swept = looked = float("-inf")
+    while True:
+        if job.not_after is not None and time.time() >= job.not_after:
+            return None
+        with study_locks(job.paths, storage):
+            if shared and time.monotonic() - swept >= job.settings.heartbeat:
+                fail_silent_trials(ledger)
+                swept = time.monotonic()
+            trials = storage.get_all_trials(ledger.study_id, deepcopy=False)
+            counts = count(trials)
+            if counts.finished >= job.target or (
+                    not shared and counts.finished + counts.running >= job.target):
+                return None
+            number = next_number(trials)
+            room = counts.finished + counts.running < job.target
+            if room and (lag is None or not unfinished_before(trials, number, lag)):
+                view = storage if lag is None else LaggedStorage(storage, number - lag)
+                study = load_study(job.paths, view, job.settings, number)
+                with warnings.catch_warnings():  # "heartbeat is meant for optimize()"
+                    warnings.simplefilter("ignore")
+                    trial = study.ask()
+                ledger.claim(trial, WORKER_ATTRS.get())
+                return study, trial
+        if not shared and time.monotonic() - looked >= DEAD_LOOK:
+            # what we wait for may belong to a run that was killed: nobody else may look
+            ledger.fail(dead_worker(local=True),
+                        "worker process gone (found by a waiting worker)")
+            looked = time.monotonic()
+        time.sleep(LAG_POLL if room else SHARED_POLL)
+
+
+def run_trial(job: TrialJob) -> TrialOutcome | None:
+    """Run the study's next trial, if it still needs one; its outcome for the parent."""
+    ledger = Ledger(job.paths, _storage(job))
+    asked = _ask(job, ledger)
+    if asked is None:
+        return None
+    study, trial = asked
+    with beating(ledger.storage, trial._trial_id):
+        try:  # from here on, whatever goes wrong fails the trial: none is left RUNNING
+            trial_dir = ledger.open(trial, seed_of(job.settings, trial))
+            result = objective(trial, job.settings, job.paths, job.plots, job.workers)
+        except BaseException as exc:
+            outcome = ledger.fail_own(study, trial, exc)
+            if isinstance(exc, LOST):  # the worker's end: its slot hears of it too
+                raise
+            return outcome
+        upload_trial_files(trial, job.paths.root, trial_dir)  # while the trial still runs
+        return ledger.finish(study, trial, result,
+                             {"worker_peak_rss_mb": round(peak_rss_mb(), 1)})
+
+
+def peak_rss_mb() -> float:
+    """This worker process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,146 @@
+"""A study's folder, and where its storage is.
+
+    studies/<name>/journal.log    Optuna's JournalStorage (file backend), unless --storage
+    studies/<name>/study.json     where the storage is (password masked), when it was made
+    studies/<name>/trials/NNNN/   one experiment directory per trial
+    studies/<name>/confirm/       what ``sweep confirm`` re-trained (confirmations.py)
+    studies/<name>/report/        the report
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optuna.storages import BaseStorage
+
+from mlp.experiment import read_json
+
+from ..errors import StudyError, UsageError
+from ..options import option, text
+from .storage import absolute_url, mask_url, open_storage
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+DEFAULT_STUDY = "mnist-mlp"
+DEFAULT_STUDIES_DIR = "studies"
+
+
+NAME_RULE = ("a study name is letters, digits, '.', '_' and '-' (not starting with '.' or "
+             "'-', at most 100 characters)")
+
+
+def study_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(NAME_RULE)
+    return name
+
+
+def check_name(name: str) -> str:
+    try:
+        return study_name(name)
+    except ValueError:
+        raise UsageError(f"--study {name!r}: {NAME_RULE}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyLocation:
+    """Which study a command works on: the options every study command takes."""
+
+    study: str = option(DEFAULT_STUDY, env="SWEEP_STUDY", convert=study_name,
+                        metavar="NAME", help=f"the study's name ({DEFAULT_STUDY})")
+    studies_dir: str = option(DEFAULT_STUDIES_DIR, env="SWEEP_STUDIES_DIR", convert=text,
+                              metavar="DIR", help="the folder of studies (studies)")
+    storage: str | None = option(None, env="SWEEP_STORAGE", convert=text, metavar="URL",
+                                 help="an Optuna database URL instead of the study's "
+                                      "journal file")
+
+    def check(self, cli: bool) -> StudyLocation:
+        return self
+
+    @property
+    def paths(self) -> StudyPaths:
+        return StudyPaths.of(self.studies_dir, self.study)
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.log"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "study.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def trial_dir(self, number: int) -> Path:
+        return self.trials / f"{number:04d}"
+
+    @classmethod
+    def of(cls, studies_dir: str | os.PathLike, name: str) -> StudyPaths:
+        return cls(Path(studies_dir) / check_name(name))
+
+
+def read_meta(paths: StudyPaths) -> dict[str, Any]:
+    """study.json: where the study's storage is. Checked as a user's file would be."""
+    if not paths.meta.exists() and not paths.meta.is_symlink():
+        return {}
+    try:
+        meta = read_json(paths.meta)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    storage = meta.get("storage") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or not (storage is None or (isinstance(storage, str)
+                                                             and "://" in storage)):
+        raise StudyError(f"{paths.meta}: unreadable (not a study's record: expected an object "
+                         "whose storage is a database URL or null)")
+    return meta
+
+
+def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
+    """The storage of the study in this folder: the one study.json records (or its
+    journal), which ``url``, when given, must name too. A folder never mixes a study
+    from one storage with trials from another."""
+    url = absolute_url(url) if url else None
+    stored = read_meta(paths).get("storage")
+    has_journal = paths.journal.is_file() and paths.journal.stat().st_size > 0
+    if url and ((stored and mask_url(url) != stored) or (not stored and has_journal)):
+        where = stored or f"its journal file {paths.journal}"
+        raise UsageError(f"--storage {mask_url(url)}: study {paths.name!r} in {paths.root} "
+                         f"lives in {where}; use another --study or --studies-dir")
+    if not url and stored:
+        if "***" in stored:
+            raise UsageError(f"study {paths.name!r} lives in {stored}; pass --storage with "
+                             "its password")
+        url = stored
+    return url
+
+
+def storage_for_existing(paths: StudyPaths, url: str | None) -> BaseStorage:
+    """The storage of a study that must already exist (for best, trials, report)."""
+    if not paths.root.is_dir():
+        raise StudyError(f"no study named {paths.name!r} in {paths.root.parent}")
+    url = storage_url_of(paths, url)
+    if not url and not paths.journal.exists():
+        raise StudyError(f"study {paths.name!r} has no storage in {paths.root}")
+    return open_storage(paths.journal, url, create=False)

@@ -1,0 +1,178 @@
+"""Reading a study: its trials as records and as a table, the best ones, their directories.
+
+This is the API the CLI's ``best`` and ``trials``, the report and the notebook
+share::
+
+    import sweep
+    s = sweep.load("mnist-mlp")
+    s.outcomes          # one TrialOutcome per trial
+    s.trials            # the same as a table: state, value, params_<name>, ...
+    s.best(5)           # the five best completed trials
+    s.trial_dir(7)      # studies/mnist-mlp/trials/0007
+    s.history(7)        # trial 7's epochs: losses, accuracies, learning rate, seconds
+    s.histories()       # every trial's, by number
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import TrialState
+
+from .paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyPaths, storage_for_existing
+from .records import Counts, TrialOutcome, columns, count
+from .settings import Settings, load_study, stored_settings
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's run needs none
+    import pandas as pd
+
+
+@dataclass
+class StudyResults:
+    paths: StudyPaths
+    study: optuna.Study
+
+    @property
+    def name(self) -> str:
+        return self.paths.name
+
+    @cached_property
+    def settings(self) -> Settings:
+        return stored_settings(self.study)
+
+    @cached_property
+    def frozen_trials(self) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self.study.get_trials(deepcopy=False)
+                if t.state != TrialState.WAITING]
+
+    @cached_property
+    def outcomes(self) -> list[TrialOutcome]:
+        """Every trial but the waiting ones, by number; ``experiment_dir`` as this
+        reader finds it (under its studies folder)."""
+        return [replace(TrialOutcome.from_frozen(t),
+                        experiment_dir=str(self.paths.trial_dir(t.number)))
+                for t in sorted(self.frozen_trials, key=lambda t: t.number)]
+
+    @property
+    def counts(self) -> Counts:
+        return count(self.frozen_trials)
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.settings.space.names
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial (waiting ones left out), sorted by number."""
+        import pandas as pd
+
+        return pd.DataFrame([o.row() for o in self.outcomes],
+                            columns=columns(self.param_names))
+
+    def completed(self) -> pd.DataFrame:
+        df = self.trials
+        return df[df["state"] == "COMPLETE"]
+
+    def best_outcomes(self, k: int = 1) -> list[TrialOutcome]:
+        """The k completed trials with the highest validation accuracy (ties: lower number)."""
+        done = [o for o in self.outcomes if o.state == "COMPLETE" and o.value is not None]
+        return sorted(done, key=lambda o: (-o.value, o.number))[:k]
+
+    def best(self, k: int = 1) -> pd.DataFrame:
+        """`best_outcomes` as rows of the trials table."""
+        numbers = [o.number for o in self.best_outcomes(k)]
+        df = self.trials.set_index("number", drop=False)
+        return df.loc[numbers].reset_index(drop=True)
+
+    def trial_dir(self, number: int) -> Path:
+        return self.paths.trial_dir(number)
+
+    def unreachable(self) -> dict[str, list[int]]:
+        """Trained trials (completed or pruned) whose directory this reader cannot find
+        under its studies folder, by the host that ran them: in a study shared by
+        machines whose ``--studies-dir`` is each machine's own disk, their histories,
+        checkpoints and figures are on those machines."""
+        away: dict[str, list[int]] = {}
+        for o in self.outcomes:
+            if o.state in ("COMPLETE", "PRUNED") and not self.trial_dir(o.number).is_dir():
+                away.setdefault(o.host or "an unrecorded host", []).append(o.number)
+        return away
+
+    def unreachable_note(self) -> str:
+        """`unreachable` in one sentence, or "" when every trained trial is here."""
+        away = self.unreachable()
+        if not away:
+            return ""
+        import socket
+
+        here = socket.gethostname()
+        n = sum(len(v) for v in away.values())
+        where = "; ".join(f"trial{'s' if len(v) > 1 else ''} "
+                          f"{', '.join(map(str, v[:8]))}{' ...' if len(v) > 8 else ''}"
+                          + (", run here: moved or deleted" if host == here
+                             else f" on {host}")
+                          for host, v in sorted(away.items()))
+        advice = " Read from a machine that has them, or share --studies-dir." \
+            if set(away) != {here} else ""
+        return (f"{n} of {self.counts.complete + self.counts.pruned} trained trials have no "
+                f"directory under {self.paths.root / 'trials'} on this machine ({where}): "
+                "their histories, checkpoints and figures are left out; their values come "
+                f"from the storage.{advice}")
+
+    def history(self, number: int) -> pd.DataFrame | None:
+        """Trial ``number``'s per-epoch history as its history.csv has it now (a running
+        trial's grows): epoch, lr_end, train and validation loss and accuracy (fractions),
+        seconds; sorted by epoch. None where the trial has none yet or it is unreadable."""
+        import pandas as pd
+
+        try:
+            h = pd.read_csv(self.trial_dir(number) / "history.csv")
+        except (OSError, ValueError, pd.errors.ParserError):
+            return None
+        if not {"epoch", "val_acc"} <= set(h.columns) or not len(h):
+            return None
+        h = h.sort_values("epoch").reset_index(drop=True)
+        h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
+        return h
+
+    def histories(self) -> dict[int, pd.DataFrame]:
+        """`history` of every trial that has one, by trial number."""
+        found = {o.number: self.history(o.number) for o in self.outcomes}
+        return {n: h for n, h in found.items() if h is not None}
+
+
+def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
+         storage: str | None = None) -> StudyResults:
+    """Open a study written by ``sweep run`` for reading."""
+    paths = StudyPaths.of(studies_dir, study)
+    return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
+
+
+@dataclass(frozen=True)
+class BrokenStudy:
+    """A study folder that cannot be read, and why."""
+
+    name: str
+    problem: str
+
+
+def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
+                 ) -> list[StudyResults | BrokenStudy]:
+    """Every study folder under ``studies_dir`` (one with a study.json), readable or not."""
+    found: list[StudyResults | BrokenStudy] = []
+    root = Path(studies_dir)
+    if not root.is_dir():
+        return found
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and (child / "study.json").is_file():
+            try:
+                found.append(load(child.name, root))
+            except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
+                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                found.append(BrokenStudy(child.name, problem))
+    return found

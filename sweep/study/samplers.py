@@ -1,0 +1,69 @@
+"""Optuna's samplers and pruners by name, and the seeds that make a study repeatable."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from ..errors import UsageError
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+PRUNERS = ("median", "hyperband", "none")
+DEFAULT_PRUNER = "hyperband"  # chosen on benchmarks/README.md, section 3
+
+
+def make_sampler(name: str, seed: int, number: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` for the trial numbered ``number`` of a study seeded ``seed``."""
+    return _sampler(name, sampler_seed(name, seed, number), number)
+
+
+def _sampler(name: str, seed: int, number: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import scipy  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            raise UsageError("--sampler gp: Optuna's GP sampler needs PyTorch and SciPy "
+                             "(pip install -e '.[gp]')") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "qmc":
+        # points of the sequence need the search space, which QMC reads from an earlier
+        # trial: a trial that sees none (the first, and those a lag hides) is drawn at
+        # random, with its own seed, not the same "random" point as the others
+        independent = optuna.samplers.RandomSampler(seed=trial_seed(seed, number) % 2**31)
+        return optuna.samplers.QMCSampler(seed=seed, independent_sampler=independent,
+                                          warn_independent_sampling=False)
+    raise UsageError(f"--sampler {name!r}: unknown sampler (choose from {', '.join(SAMPLERS)})")
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        # five trials before it judges anyone, and never in the first two epochs, which
+        # say little about where a run ends up
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                              reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UsageError(f"--pruner {name!r}: unknown pruner (choose from {', '.join(PRUNERS)})")
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """A trial's training seed: fixed by the study seed and the trial number alone."""
+    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
+
+
+def sampler_seed(sampler: str, study_seed: int, next_number: int) -> int:
+    # Every worker builds its own sampler; seeding it by the trial it is about to
+    # create keeps workers from drawing the same "random" start-up points. QMC is the
+    # exception: its sequence is indexed by trial number and needs one seed.
+    if sampler == "qmc":
+        return study_seed
+    return trial_seed(study_seed, next_number) % (2**31)

@@ -1,0 +1,123 @@
+"""A study's settings, stored in the study itself, and opening or creating the study.
+
+The settings (base config, space, sampler, pruner, seed, lag, heartbeat) are a study
+user attribute, so that a study is always resumed the way it was started, from any
+machine that reaches its storage; a different space or config is refused rather than
+silently mixed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+from mlp.atomic import write_json
+from mlp.config import Config
+
+from ..errors import StudyError, UsageError
+from .lag import DEFAULT_LAG
+from .locks import study_locks
+from .paths import StudyPaths
+from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler
+from .space import Space, describe_difference
+from .storage import DEFAULT_HEARTBEAT, mask_url
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything fixed for the life of a study: stored in the study when it is created,
+    and every later run must agree with it.
+
+    ``config`` is the base configuration of every trial (the space's fixed values and
+    the run's options applied); each trial overrides the sampled settings and its seed.
+    ``lag``: trial k learns from trials 0..k-1-lag only (lag.py); None in studies
+    made before it existed, whose trials learn from whatever has finished.
+    ``heartbeat``: seconds between a running trial's heartbeats in a database storage
+    (sweep/execution/heartbeat.py); stored so that every machine judges dead trials alike.
+    """
+
+    config: Config
+    space: Space
+    sampler: str = "tpe"
+    pruner: str = DEFAULT_PRUNER
+    seed: int = 0
+    lag: int | None = DEFAULT_LAG
+    heartbeat: int = DEFAULT_HEARTBEAT
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form. The space's fixed values live in the config; the space
+        names which settings they are."""
+        space = self.space.to_dict()
+        space["fixed"] = sorted(space["fixed"])
+        return {"config": self.config.to_dict(), "space": space, "sampler": self.sampler,
+                "pruner": self.pruner, "seed": self.seed, "lag": self.lag,
+                "heartbeat": self.heartbeat}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Settings:
+        config = Config.from_record(raw["config"])
+        fixed = raw["space"].get("fixed", [])  # names; studies before 0.2 stored values
+        space = Space.from_dict({"params": raw["space"].get("params", {}),
+                                 "fixed": {name: config.value(name) for name in fixed}})
+        lag = raw.get("lag")
+        return cls(config, space, raw["sampler"], raw["pruner"], int(raw["seed"]),
+                   None if lag is None else int(lag),
+                   int(raw.get("heartbeat", DEFAULT_HEARTBEAT)))
+
+
+def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | None = None,
+               next_number: int | None = None) -> optuna.Study:
+    """Open an existing study; with ``settings``, with the sampler (seeded for the trial
+    numbered ``next_number``) and the pruner they name."""
+    kwargs: dict[str, Any] = {}
+    if settings is not None:
+        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0)
+        kwargs["pruner"] = make_pruner(settings.pruner, settings.config.training.epochs)
+    try:
+        return optuna.load_study(study_name=paths.name, storage=storage, **kwargs)
+    except KeyError:
+        raise StudyError(f"no study named {paths.name!r} in {paths.root}") from None
+
+
+def stored_settings(study: optuna.Study) -> Settings:
+    raw = study.user_attrs.get("settings")
+    if raw is None:
+        raise StudyError(f"study {study.study_name!r} was not created by sweep (no settings)")
+    try:
+        return Settings.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StudyError(f"study {study.study_name!r}: its stored settings are unreadable "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def create_or_check(paths: StudyPaths, storage: BaseStorage, settings: Settings,
+                    storage_url: str | None) -> optuna.Study:
+    """Create the study with its settings, or check that an existing one has the same."""
+    with study_locks(paths, storage):
+        if paths.name in optuna.get_all_study_names(storage):
+            study = optuna.load_study(study_name=paths.name, storage=storage)
+            stored = stored_settings(study)
+            if stored != settings:
+                diff = describe_difference(stored.to_dict(), settings.to_dict())
+                raise UsageError(f"study {paths.name!r} exists with other settings ({diff}); "
+                                 "use a new --study name to change them")
+            return study
+        study = optuna.create_study(study_name=paths.name, storage=storage, direction="maximize")
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_accuracy"])
+        study.set_user_attr("settings", settings.to_dict())
+        study.set_user_attr("created", datetime.now(UTC).isoformat())
+        classic = settings.space.classic_params()
+        if classic:
+            study.enqueue_trial(classic, user_attrs={"classic": True})
+        write_json(paths.meta, {"name": paths.name, "storage": mask_url(storage_url) or None,
+                                "created": study.user_attrs["created"]})
+        return study
