@@ -58,7 +58,7 @@ from .selection import (
     stepdown_worse,
 )
 
-MIN_FINAL_SEEDS = 10  # the contenders' seeds at the end: power 0.85 at 0.1 points (docs)
+MIN_FINAL_SEEDS = 10  # contenders end with >= 10 seeds: 0.1 points excluded 96-100% (docs)
 DEFAULT_LOOKS = (5, 10)
 DEFAULT_SPENDING = 2.0  # rho in A(t) = alpha t^rho
 
