@@ -161,6 +161,8 @@ def race_status(accuracies: Any, plan: RacePlan, *, done: Any = None,
     x = _pad(x, width, np.nan)
     ran = _pad(ran, width, False)
     labels = list(range(k)) if labels is None else list(labels)
+    if len(labels) != k:
+        raise ValueError(f"labels: {len(labels)} for {k} configurations")
     alive = np.ones(k, dtype=bool)
     eliminated_at = np.zeros(k, dtype=int)  # seeds an eliminated configuration stopped at
     worse_p = np.ones(k)

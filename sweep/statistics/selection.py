@@ -24,8 +24,9 @@ The methods, and why (the referee's points in brackets).
    "configuration i has the highest true mean" (possibly tied). Closed testing of these
    hypotheses, each intersection H_S ("every member of S is a best") tested by the
    Bonferroni test of the |S|(F-1) one-sided paired t-tests "j is better than i" for i in
-   S, j != i (F = the family size). Because the intersection tests only grow with |S|,
-   the closure has a Holm-like shortcut: with P_i = min_j p(j better than i), sorted from
+   S, j != i (F = the family size). Each intersection test compares the smallest p-value
+   of its members with a level that shrinks as |S| grows, so the closure has a Holm-like
+   shortcut: with P_i = min_j p(j better than i), sorted from
    the largest (most plausibly best, rank 1) to the smallest, the configuration at rank
    r is excluded iff P_(s) < alpha / (s (F-1)) for every s >= r. Guarantee (strong
    family-wise error, any means, any covariance, exact t under normal differences):
@@ -34,7 +35,7 @@ The methods, and why (the referee's points in brackets).
    P(any is declared "worse") <= alpha.
    Why not Gupta's subset with Hsu's MCB constant: it guarantees a set containing *a*
    best, and with all configurations equal it excludes one of them more often than
-   alpha (measured: benchmarks/bench_selection.py, "gupta" rows); its exact constant
+   alpha (measured: benchmarks/bench_selection.py, "baselines"); its exact constant
    also needs equal variances and correlations (a pooled two-way ANOVA), which these
    data do not have. The price of a guarantee valid for any covariance is Bonferroni's
    conservatism.
@@ -370,13 +371,15 @@ def build_selection(x: np.ndarray, labels: Sequence[Any], in_set: np.ndarray,
 
 
 def guarantee_text(alpha: float = ALPHA, margin: float = DEFAULT_MARGIN) -> str:
-    """The guarantee in words, for the command to print."""
+    """The guarantee in two sentences, for the command to print (docs/confirm-statistics.md)."""
     return (f"With probability at least {1 - alpha:.0%}, the best set contains every "
-            f"configuration whose true mean accuracy is the highest (the classic one "
-            f"included), so a configuration called worse is worse; and, with probability "
-            f"at least {1 - alpha:.0%}, every configuration called equivalent is within "
-            f"{margin * 100:.2g} points of the best. Seeds are paired blocks; no equal "
-            f"variances or correlations are assumed.")
+            f"configuration whose true mean validation accuracy over seeds is the highest, "
+            f"the classic configuration included, so a configuration called worse is worse; "
+            f"and, with probability at least {1 - alpha:.0%}, every configuration called "
+            f"equivalent is within {margin * 100:.2g} accuracy points of the best, with seeds "
+            f"as paired blocks and no equal spreads or correlations assumed. The chosen "
+            f"configuration's difference from the classic one is estimated, with a "
+            f"{1 - alpha:.0%} interval, on fresh seeds that played no part in choosing it.")
 
 
 # -- power and the seeds it takes ------------------------------------------------------------
