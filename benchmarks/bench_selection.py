@@ -6,7 +6,7 @@ six configurations (five top ones and the classic, all in the family), a per-see
 0.0005 (0.05 points), seeds as blocks with the correlations confirm measured between
 configurations (-0.32 to +0.86, "varied"), or 0.4, or none; accuracies rounded to
 1/10,000. Every rate comes with its Monte Carlo standard error. Run from the repository
-root (about 5 minutes on 2 cores; nice it):
+root (about 3 minutes on 2 cores; nice it):
 
     nice python benchmarks/bench_selection.py                    # 20,000 repetitions a cell
     nice python benchmarks/bench_selection.py --reps 2000 --out /tmp/quick.json
