@@ -19,6 +19,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 FAULTS_DIR = Path(__file__).resolve().parent
+REPO = FAULTS_DIR.parents[2]  # the checkout under test: its sweep and mlp, not an installed copy
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FAULT_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_RAISE_EPOCH", "SWEEP_FAULT_NAN",
               "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
@@ -35,12 +36,13 @@ COMPLETE_FILES = ("trial.json", "config.json", "metrics.json", "history.csv",
 
 def sweep_env(faults: dict[str, object] | None = None) -> dict[str, str]:
     """The environment of a ``sweep`` process: no inherited BLAS, storage or fault settings,
-    the fault injection on its path, and ``faults`` (SWEEP_FAULT_* values) set."""
+    the fault injection and this checkout first on its path (so that the process runs the
+    code under test, whatever is installed), and ``faults`` (SWEEP_FAULT_* values) set."""
     env = {k: v for k, v in os.environ.items()
            if k not in BLAS_VARS + FAULT_VARS and k not in ("SWEEP_STORAGE", "MLP_DATA_DIR")}
     env["MPLBACKEND"] = "Agg"
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(FAULTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (str(FAULTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env.update({k: str(v) for k, v in (faults or {}).items()})
     return env
 
