@@ -13,7 +13,6 @@ tests that read it share it; they are all `slow`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

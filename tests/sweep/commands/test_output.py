@@ -1,4 +1,6 @@
-"""One output option on every reading command, environment defaults, --version, pipes."""
+"""How the reading commands print (sweep/commands/output.py), in process: a table, JSON or
+CSV, to the screen or ``--out FILE``; and an export never lands on a study's files, its
+storage, a link, a device or a pipe."""
 
 from __future__ import annotations
 
@@ -6,96 +8,90 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
+import shutil
 
 import pytest
 
+from tests.sweep.studies import finished_study
+
 
 @pytest.mark.parametrize("command", ["best", "trials", "studies"])
-def test_every_reading_command_speaks_table_json_and_csv(command, main_study, sweep_cli):
-    where = ["--studies-dir", main_study.studies_dir]
+def test_every_reading_command_speaks_table_json_and_csv(command, made_study, cli):
+    where = ["--studies-dir", made_study.parent]
     if command != "studies":
-        where += ["--study", main_study.name]
+        where += ["--study", "done"]
     outputs = {}
     for fmt in ("table", "json", "csv"):
-        proc = sweep_cli(command, *where, "-f", fmt)
+        proc = cli(command, *where, "-f", fmt)
         assert proc.returncode == 0, proc.stderr
         outputs[fmt] = proc.stdout
     doc = json.loads(outputs["json"])
     rows = list(csv.DictReader(io.StringIO(outputs["csv"])))
     if command == "trials":
-        assert len(doc["trials"]) == len(rows) == main_study.trials
+        assert len(doc["trials"]) == len(rows) == 3
         assert [t["number"] for t in doc["trials"]] == [int(r["number"]) for r in rows]
         assert "params_hidden_size" in rows[0]
     elif command == "best":
-        assert doc["best"][0]["number"] == int(rows[0]["number"])
-        assert f"trial {doc['best'][0]['number']}:" in outputs["table"]
+        assert doc["best"][0]["number"] == int(rows[0]["number"]) == 2
+        assert "trial 2:" in outputs["table"]
     else:
-        assert doc["studies"][0]["name"] == rows[0]["name"] == main_study.name
-        assert int(rows[0]["finished"]) == main_study.trials
+        assert doc["studies"][0]["name"] == rows[0]["name"] == "done"
+        assert int(rows[0]["finished"]) == 3
 
 
-def test_out_writes_a_file_and_env_variables_name_the_study(main_study, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWEEP_")}
-    env |= {"SWEEP_STUDY": main_study.name, "SWEEP_STUDIES_DIR": str(main_study.studies_dir)}
-    out = tmp_path / "best.json"
-    proc = subprocess.run([sys.executable, "-m", "sweep", "best", "-f", "json", "--out", out],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["study"] == main_study.name
-
-
-def test_version_and_a_closed_pipe(main_study, sweep_cli):
-    proc = sweep_cli("--version")
-    assert proc.returncode == 0 and proc.stdout.startswith("sweep 0."), proc.stdout
-    cmd = [sys.executable, "-m", "sweep", "trials", "-f", "json", "--studies-dir",
-           str(main_study.studies_dir), "--study", main_study.name]
-    reader = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    reader.stdout.close()  # the reader is gone before anything is written, like `| head -0`
-    _, err = reader.communicate(timeout=120)
-    assert b"Traceback" not in err and b"error" not in err, err
-
-
-def test_help_lists_the_choices_and_every_command_has_a_description(sweep_cli):
-    from mlp.config import DATASETS, SCHEDULES
-    from sweep.commands.cli import COMMANDS, build_parser
-    from sweep.study.samplers import PRUNERS, SAMPLERS
-
-    build_parser()  # every command's module is where the table says, with its two functions
-
-    run = sweep_cli("run", "--help").stdout
-    for choices in (DATASETS, SAMPLERS, PRUNERS):
-        assert "{" + ",".join(choices) + "}" in run, (choices, run)
-    assert "{" + ",".join(DATASETS) + "}" in sweep_cli("data", "--help").stdout
-    assert "{" + ",".join(SCHEDULES) + "}" in sweep_cli("train", "--help").stdout
-    top = sweep_cli("--help").stdout
-    for name, help_line in COMMANDS.items():
-        assert help_line and name in top
-        assert sweep_cli(name, "--help").returncode == 0
-
-
-def test_counts_and_epochs_are_whole_numbers_in_every_format(main_study, sweep_cli):
-    where = ["--studies-dir", main_study.studies_dir, "--study", main_study.name]
+def test_counts_and_epochs_are_whole_numbers_in_every_format(made_study, cli):
+    where = ["--studies-dir", made_study.parent, "--study", "done"]
     for command in ("trials", "best"):
-        rows = list(csv.DictReader(io.StringIO(
-            sweep_cli(command, *where, "-f", "csv").stdout)))
+        rows = list(csv.DictReader(io.StringIO(cli(command, *where, "-f", "csv").stdout)))
         assert rows
         for row in rows:
             for column in ("number", "parameter_count", "epochs_trained", "last_epoch",
                            "params_hidden_size", "params_batch_size"):
                 assert row[column].isdigit(), (command, column, row[column])
+        doc = json.loads(cli(command, *where, "-f", "json").stdout)
+        first = (doc.get("trials") or doc["best"])[0]
+        assert isinstance(first["epochs_trained"], int) and isinstance(first["number"], int)
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--watch", "0"], "--watch 0"),
-    (["--watch", "nan"], "--watch nan"),
-    (["--watch", "1", "-f", "json"], "--watch"),
-    (["--watch", "1", "--out", "x.txt"], "--watch"),
-])
-def test_bad_watch_options_are_usage_errors(args, needle, main_study, sweep_cli, check_error,
-                                            tmp_path):
-    proc = sweep_cli("trials", "--studies-dir", main_study.studies_dir, "--study",
-                     main_study.name, *args, cwd=tmp_path, timeout=60)
-    check_error(proc, 2, needle)
-    assert not (tmp_path / "x.txt").exists()
+def test_out_writes_the_file_and_says_where(made_study, tmp_path, cli):
+    out = tmp_path / "trials.csv"
+    proc = cli("trials", "--csv", out, "--studies-dir", made_study.parent, "--study", "done")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(csv.DictReader(out.open(newline="")))) == 3
+    again = cli("trials", "-f", "json", "--out", out, "--studies-dir", made_study.parent,
+                "--study", "done")
+    assert again.returncode == 0 and json.loads(out.read_text())["trials"], again.stderr
+
+
+def test_no_export_lands_on_any_study_its_storage_or_a_special_file(tmp_path, cli,
+                                                                   check_error):
+    """Onto a journal, another study's study.json or trial file, a new file inside a study
+    folder, a copy of a journal outside any study, a SQLite database, a FIFO or a link:
+    refused with one line naming the target, exit 2, nothing changed."""
+    studies = tmp_path / "studies"
+    finished_study(studies, "done")
+    finished_study(studies, "other")
+    journal = studies / "done" / "journal.log"
+    copy = tmp_path / "elsewhere.log"  # a copy of a journal outside any study folder
+    shutil.copy(journal, copy)
+    database = tmp_path / "o.db"
+    finished_study(tmp_path / "db-studies", "d", storage=f"sqlite:///{database}")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "target.txt")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    targets = {journal: str(journal), studies / "other" / "study.json": "inside the study",
+               studies / "other" / "trials" / "0000" / "trial.json": "inside the study",
+               studies / "done" / "new.csv": "inside the study", copy: "storage",
+               database: "storage", fifo: "not a regular file", link: "not a regular file"}
+    where = ["--studies-dir", studies]
+    for target, why in targets.items():
+        for command in (["studies", *where], ["trials", *where, "--study", "done"],
+                        ["best", *where, "--study", "done"]):
+            check_error(cli(*command, "-f", "csv", "--out", target), 2, str(target), why)
+        check_error(cli("trials", *where, "--study", "done", "--csv", target), 2, "--csv")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert fifo.exists() and not fifo.is_file() and link.is_symlink()
+    assert not (tmp_path / "target.txt").exists()
+    assert not (studies / "done" / "new.csv").exists()

@@ -33,7 +33,8 @@ from tests.sweep.faults.harness import (
 distributed = pytest.importorskip("distributed", reason="dask[distributed] comes with the "
                                   "test extra")
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
 STUDY = "on-dask"
 
 
@@ -53,12 +54,6 @@ class DaskCluster:
         return distributed.Client(self.address, timeout=10, set_as_default=False)
 
 
-def _env(faults: dict[str, object]) -> dict[str, str]:
-    env = sweep_env(faults)
-    env["PYTHONPATH"] = os.pathsep.join((env["PYTHONPATH"], str(REPO)))
-    return env
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -71,7 +66,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def _start_cluster(folder: Path) -> Iterator[DaskCluster]:
     """A scheduler and two one-thread worker processes whose epochs sleep 1 s (the fault
     injection on their path): trials slow enough to be killed mid-way."""
-    env = _env({"SWEEP_FAULT_SLEEP": 1.0})
+    env = sweep_env({"SWEEP_FAULT_SLEEP": 1.0})  # this checkout first on the path
     file = folder / "scheduler.json"
     logs = folder / "dask-logs"
     logs.mkdir()
@@ -259,8 +254,8 @@ def test_in_a_database_a_killed_dask_workers_trial_is_retried(tmp_path, run_args
                                                                dask_cluster, postgres):
     """With PostgreSQL storage the Dask worker's lost trial gets its one retry, with the
     same settings and seed, and the retry counts toward --trials instead."""
-    from tests.sweep.test_machines import STUDY as SHARED
-    from tests.sweep.test_machines import finished_for_the_budget, shared_trials
+    from tests.sweep.postgres import STUDY as SHARED
+    from tests.sweep.postgres import finished_for_the_budget, shared_trials
 
     url = postgres.new_database()
     trials = 4
@@ -305,22 +300,3 @@ def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, r
     check_error(proc, 2, address, "Dask scheduler")
     assert seconds < 20, seconds
     assert not studies.exists()  # nothing made
-
-
-@pytest.mark.parametrize("address", ["nonsense", "tls://127.0.0.1:8786"])
-def test_a_bad_scheduler_address_is_a_usage_error(tmp_path, run_args, sweep_cli, check_error,
-                                                  address):
-    started = time.monotonic()
-    proc = sweep_cli(*run_args(tmp_path / "studies", STUDY, trials=2), "--backend", "dask",
-                     "--scheduler", address, timeout=60)
-    check_error(proc, 2, f"--scheduler {address}: not a scheduler address")
-    assert time.monotonic() - started < 8  # no client left to hang at exit
-
-
-def test_backend_and_scheduler_go_together(tmp_path, run_args, sweep_cli, check_error):
-    studies = tmp_path / "studies"
-    alone = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask")
-    check_error(alone, 2, "--backend dask needs --scheduler")
-    stray = sweep_cli(*run_args(studies, STUDY, trials=2), "--scheduler", "tcp://x:8786")
-    check_error(stray, 2, "--scheduler tcp://x:8786", "only with --backend dask")
-    assert not studies.exists()
