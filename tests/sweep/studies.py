@@ -151,6 +151,28 @@ def finished_study(studies: Path, name: str = "done", trials: int = 3,
     return paths.root
 
 
+# ways to damage a journal file: each adds one line that is not a log record
+DAMAGE = {
+    "junk-last-line": lambda lines: lines + [b"junk\n"],
+    "empty-line-inside": lambda lines: lines[:3] + [b"\n"] + lines[3:],
+    "not-utf8-inside": lambda lines: lines[:2] + [b"\xff\xfe\x00\n"] + lines[2:],
+    "json-not-an-object": lambda lines: lines[:4] + [b"[1, 2]\n"] + lines[4:],
+    "object-not-a-record": lambda lines: lines[:4] + [b'{"a": 1}\n'] + lines[4:],
+}
+
+
+def damage(journal: Path, kind: str) -> tuple[bytes, int]:
+    """Damage ``journal`` as ``kind`` says: its bytes before, and the damaged line."""
+    before = journal.read_bytes()
+    lines = before.splitlines(keepends=True)
+    damaged = DAMAGE[kind](lines)
+    line = next(i for i, (a, b) in enumerate(zip(damaged, lines + [b""], strict=False), 1)
+                if a != b)
+    journal.write_bytes(b"".join(damaged))
+    return before, line
+
+
+
 def resume(studies: Path, name: str, trials: int, jobs: int = 2) -> list[object]:
     """The arguments of a ``sweep run`` that extends a study to ``trials`` with its stored
     settings (no study option given), quietly, without figures or report."""

@@ -8,15 +8,12 @@ left out, then 6 again)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 from optuna.trial import TrialState
@@ -28,6 +25,7 @@ from sweep.study.settings import stored_settings
 from tests.sweep.conftest import error_lines
 from tests.sweep.faults.harness import (
     Running,
+    SilentServer,
     check_study,
     default_signals,
     sweep,
@@ -222,34 +220,6 @@ def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_i
 
 
 # ------------------------------------------------------- a first run rejected or interrupted
-
-
-class SilentServer:
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self.stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self.stop:
-            with contextlib.suppress(OSError):
-                conn, _ = self.sock.accept()
-                self.conns.append(conn)
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join(2)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
 
 
 def test_an_interrupted_first_run_never_deletes_other_studies(tmp_path, run_args):
