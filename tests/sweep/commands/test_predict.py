@@ -220,6 +220,7 @@ def test_predict_refuses_an_output_it_cannot_write_before_any_work(tmp_path, exp
     assert sorted(p.name for p in tmp_path.iterdir()) == cwd_before
 
 
+@pytest.mark.slow  # mounts a tmpfs
 def test_predict_into_a_read_only_experiment(tmp_path, experiment, cli):
     ro = tmp_path / "ro"
     ro.mkdir()

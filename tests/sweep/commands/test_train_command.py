@@ -279,6 +279,7 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
+@pytest.mark.slow  # mounts a tmpfs
 def test_train_into_a_read_only_file_system(tmp_path, tiny_idx_dir, tmpfs, cli):
     ro = tmpfs("ro", "ro")
     proc = cli("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--out", ro / "a" / "X",
@@ -287,6 +288,7 @@ def test_train_into_a_read_only_file_system(tmp_path, tiny_idx_dir, tmpfs, cli):
     assert list(ro.iterdir()) == []
 
 
+@pytest.mark.slow  # mounts a tmpfs
 def test_train_onto_a_disk_that_fills(tmp_path, tiny_idx_dir, tmpfs, cli):
     disk = tmpfs("disk", "size=64k")  # config and history fit; the checkpoints do not
     proc = cli("train", *TINY_TRAIN, "--data-dir", tiny_idx_dir, "--hidden-size", 64,
