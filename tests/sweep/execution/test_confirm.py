@@ -146,13 +146,6 @@ def test_a_killed_worker_loses_only_its_rerun(tmp_path, study):
     assert again.returncode == 0 and "1 of" in again.stdout, again.stdout
 
 
-@pytest.mark.parametrize(("args", "code", "needle"), [
-    (["--study", "nope"], 1, "no study named 'nope'"),
-    (["--top", "0"], 2, "--top 0"),
-    (["--seeds", "0"], 2, "--seeds 0"),
-    (["--seeds", "101"], 2, "--seeds 101"),
-    (["--jobs", "0"], 2, "--jobs 0"),
-])
 def test_rerun_matches_exactly_then_names_a_changed_history(study, tmp_path):
     studies = tmp_path / "studies"
     shutil.copytree(study, studies)

@@ -53,6 +53,8 @@ def test_main_study_has_the_trials_asked_for(main_study):
     assert (f"{main_study.trials} of {main_study.trials} trials finished "
             f"({main_study.trials} completed, 0 pruned, 0 failed)") in main_study.proc.stdout
     assert stored_settings(study).sampler == "tpe"  # the default
+    best = max(trials, key=lambda t: (t.value, -t.number))
+    assert f"best: trial {best.number}:" in main_study.proc.stdout
 
 
 def test_by_default_a_trial_draws_figures_when_it_is_the_best_so_far(main_study):
@@ -192,16 +194,6 @@ def test_classic_values_that_fit_a_narrowed_space_are_still_trial_zero(resumed_s
     assert {k: zero.params[k] for k in expected} == expected
     assert 32 <= zero.params["hidden_size"] <= 64
     assert not any(t.user_attrs.get("classic") for t in trials[1:])
-
-
-def test_the_same_options_again_are_accepted(resumed_study, sweep_cli, data_args,
-                                             narrow_space):
-    r = resumed_study
-    proc = sweep_cli("run", "--trials", 6, "--epochs", 2, *data_args, "--space",
-                     narrow_space, "--studies-dir", r.studies_dir, "--study", r.name,
-                     "--no-report")
-    assert proc.returncode == 0, proc.stderr
-    assert "nothing to run" in proc.stdout
 
 
 def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
