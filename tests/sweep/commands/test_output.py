@@ -4,11 +4,13 @@ storage, a link, a device or a pipe."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import shutil
+import sqlite3
 
 import pytest
 
@@ -74,8 +76,10 @@ def test_no_export_lands_on_any_study_its_storage_or_a_special_file(tmp_path, cl
     journal = studies / "done" / "journal.log"
     copy = tmp_path / "elsewhere.log"  # a copy of a journal outside any study folder
     shutil.copy(journal, copy)
-    database = tmp_path / "o.db"
-    finished_study(tmp_path / "db-studies", "d", storage=f"sqlite:///{database}")
+    database = tmp_path / "o.db"  # any SQLite database: it may hold a study
+    with contextlib.closing(sqlite3.connect(database)) as con:
+        con.execute("CREATE TABLE studies (id INTEGER)")
+        con.commit()
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     link = tmp_path / "link.csv"
@@ -87,10 +91,11 @@ def test_no_export_lands_on_any_study_its_storage_or_a_special_file(tmp_path, cl
                database: "storage", fifo: "not a regular file", link: "not a regular file"}
     where = ["--studies-dir", studies]
     for target, why in targets.items():
-        for command in (["studies", *where], ["trials", *where, "--study", "done"],
-                        ["best", *where, "--study", "done"]):
-            check_error(cli(*command, "-f", "csv", "--out", target), 2, str(target), why)
-        check_error(cli("trials", *where, "--study", "done", "--csv", target), 2, "--csv")
+        check_error(cli("trials", *where, "--study", "done", "-f", "csv", "--out", target), 2,
+                    str(target), why)
+        check_error(cli("trials", *where, "--study", "done", "--csv", target), 2, "--csv", why)
+    for command in (["studies", *where], ["best", *where, "--study", "done"]):  # one check
+        check_error(cli(*command, "-f", "json", "--out", journal), 2, str(journal))
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert fifo.exists() and not fifo.is_file() and link.is_symlink()
     assert not (tmp_path / "target.txt").exists()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -39,13 +41,27 @@ DAMAGED_METRICS = ['[1, 2]', 'NaN', '{"most_confused": 5}', '{"most_confused": [
                    + ', "confusion_matrix": [[1]]}', "{not json"]
 
 
-@pytest.mark.parametrize("metrics", DAMAGED_METRICS)
+@pytest.mark.parametrize("metrics", [*DAMAGED_METRICS, "FIFO"])
 def test_a_damaged_metrics_json_of_the_best_trial_is_skipped_with_a_note(metrics, tmp_path):
+    """Each a note instead of the failure analysis; a FIFO in its place is not waited on
+    (in a thread: if it hangs, the test opens the FIFO's other end, and fails)."""
     from sweep.report.best import load_best
 
-    (tmp_path / "metrics.json").write_text(metrics)
+    path = tmp_path / "metrics.json"
+    if metrics == "FIFO":
+        os.mkfifo(path)
+    else:
+        path.write_text(metrics)
     data = SimpleNamespace(best={"number": 3}, trial_dir=lambda number: tmp_path)
-    best, note = load_best(data)
+    found: list = []
+    thread = threading.Thread(target=lambda: found.append(load_best(data)), daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(10)
+        pytest.fail("the report hung reading a FIFO in place of metrics.json")
+    best, note = found[0]
     assert best is None and note.startswith("Trial 3: metrics.json "), note
     assert "\n" not in note
 

@@ -54,9 +54,9 @@ def test_explicit_jobs_and_threads_are_kept():
 @pytest.mark.slow
 def test_a_real_run_records_the_choice_and_runs_with_it(sweep_cli, run_args, tmp_path):
     """One trial to run: auto gives it one worker with every core as a BLAS thread, and
-    config.json says so; --threads 1 overrides the threads, --plots all draws figures
-    for every completed trial."""
-    args = [a for a in run_args(tmp_path, "auto", 1, epochs=1) if a not in ("--no-plots",)]
+    config.json says so; --threads 1 overrides the threads. (--plots all: the dashboard
+    test.)"""
+    args = run_args(tmp_path, "auto", 1, epochs=1)
     i = args.index("--jobs")
     del args[i:i + 2]
     proc = sweep_cli(*args)
@@ -68,11 +68,10 @@ def test_a_real_run_records_the_choice_and_runs_with_it(sweep_cli, run_args, tmp
     assert env["environment"]["blas"]["threads"] == cores()
     assert f"1 worker, {cores()} BLAS thread" in proc.stderr
 
-    proc = sweep_cli(*args[:2], "3", *args[3:], "--threads", "1", "--plots", "all")
+    proc = sweep_cli(*args[:2], "3", *args[3:], "--threads", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for n in (1, 2):
         folder = tmp_path / "auto" / "trials" / f"{n:04d}"
         env = json.loads((folder / "config.json").read_text())
         assert env["environment"]["blas"]["threads"] == 1
         assert env["environment"]["workers"]["threads"] == 1
-        assert len(list((folder / "plots").glob("*.png"))) == 4

@@ -5,6 +5,7 @@ written through Optuna in this process. Every test here draws a whole report."""
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -31,21 +32,19 @@ pytestmark = pytest.mark.slow
 # ------------------------------------------------------------------ a real study
 
 @pytest.fixture(scope="module")
-def real_study(sweep_cli, data_args, small_space, tmp_path_factory) -> Path:
-    """8 trials, 2 workers, 3 epochs, Hyperband pruning: completed and pruned trials."""
+def real_study(main_study, tmp_path_factory) -> Path:
+    """A copy of the session's real study (6 trials, 2 workers, 2 epochs, the figures of
+    each new best): the report is written into it."""
     studies = tmp_path_factory.mktemp("report-studies")
-    proc = sweep_cli("run", "--trials", 8, "--jobs", 2, "--epochs", 3, *data_args,
-                     "--space", small_space, "--pruner", "hyperband", "--studies-dir", studies,
-                     "--study", "real", "--no-report", "--quiet")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shutil.copytree(main_study.root, studies / "main")
     return studies
 
 
 @pytest.fixture(scope="module")
 def real_report(real_study) -> Path:
-    assert report_command(["--study", "real", "--studies-dir", str(real_study),
+    assert report_command(["--study", "main", "--studies-dir", str(real_study),
                            "--resamples", str(QUICK)]) == 0
-    return real_study / "real" / "report"
+    return real_study / "main" / "report"
 
 
 def test_report_of_a_real_study_has_every_file(real_report):
@@ -55,7 +54,7 @@ def test_report_of_a_real_study_has_every_file(real_report):
         svg = report / "figures" / f"{name}.svg"
         assert ET.parse(svg).getroot().tag.endswith("svg"), svg
     page = check_report(report)
-    trials = load("real", real_report.parent.parent).trials
+    trials = load("main", real_report.parent.parent).trials
     pruned = ((trials["state"] == "PRUNED") & (trials["last_epoch"] < 3)).any()
     expected = sorted(FIGURES + (("rungs",) if pruned else ()))
     assert sorted(Path(src).stem for src in page.images) == expected
@@ -66,7 +65,7 @@ def test_report_answers_the_questions(real_report, real_study):
     report = real_report
     html = (report / "index.html").read_text()
     md = (report / "report.md").read_text()
-    results = load("real", real_study)
+    results = load("main", real_study)
     best = results.best(1).iloc[0]
     for text in (html, md):
         assert f"trial {int(best['number'])}" in text
@@ -86,7 +85,7 @@ def test_report_answers_the_questions(real_report, real_study):
 
 def test_report_without_seed_noise_results_names_the_confirm_command(real_report):
     report = real_report
-    command = "python -m sweep confirm --study real"
+    command = "python -m sweep confirm --study main"
     md = (report / "report.md").read_text()
     html = (report / "index.html").read_text()
     glance = md_section(md, "At a glance")
@@ -115,13 +114,13 @@ def test_regenerated_without_the_data_the_examples_are_skipped_with_a_note(
     """Run last on the real study: the report is rewritten in place, and a best trial
     whose dataset cannot be loaded loses its example images, not the report."""
     report = real_report
-    results = load("real", real_study)
+    results = load("main", real_study)
     config = Path(results.best(1).iloc[0]["experiment_dir"]) / "config.json"
     original = config.read_text()
     before = (report / "figures" / "effects.png").stat().st_mtime_ns
     try:
         config.write_text(original.replace('"data_dir": "', '"data_dir": "/nonexistent'))
-        assert report_command(["--study", "real", "--studies-dir", str(real_study),
+        assert report_command(["--study", "main", "--studies-dir", str(real_study),
                                "--resamples", str(QUICK)]) == 0
     finally:
         config.write_text(original)

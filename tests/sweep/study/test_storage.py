@@ -237,6 +237,7 @@ def test_a_journal_study_is_never_mixed_with_another_storage(made_study, tmp_pat
     assert not db.exists()
 
 
+@pytest.mark.slow  # creates a SQLite database of Optuna's: seconds
 def test_a_relative_sqlite_path_is_stored_absolute(tmp_path, monkeypatch, cli):
     """A study in ``sqlite:///rel.db`` made from folder a is found from folder b: its
     study.json records where the database is, not where it was relative to a."""
@@ -248,7 +249,7 @@ def test_a_relative_sqlite_path_is_stored_absolute(tmp_path, monkeypatch, cli):
     assert absolute_url(url) == url and absolute_url("postgresql://h/db") == "postgresql://h/db"
     paths = StudyPaths(tmp_path / "studies" / "q")
     assert storage_url_of(paths, "sqlite:///rel.db") == url
-    finished_study(tmp_path / "studies", "q", storage=url)
+    finished_study(tmp_path / "studies", "q", trials=1, storage=url)
     assert json.loads(paths.meta.read_text())["storage"] == url
     monkeypatch.chdir(tmp_path / "b")
     assert storage_url_of(paths, None) == url  # no --storage: the recorded one
