@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -29,7 +30,7 @@ from ..study.records import count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
 from ..study.settings import Settings, create_or_check, stored_settings
-from ..study.space import default_space
+from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
 from ..text import plural
 from .backend import WORKERS_LOG, Backend
@@ -160,10 +161,41 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
         if paths.name in optuna.get_all_study_names(storage):
             stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
     settings = settings_for(request, stored, cli)
+    picked = _configuration(request, settings.space, cli) if request.enqueue else None
     shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
+    if picked:
+        with study_locks(paths, storage):
+            study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
     Ledger(paths, storage).mend()
     return settings, count(study.get_trials(deepcopy=False)).finished, shape
+
+
+def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, Any]:
+    """``--enqueue``'s settings as values of the study's space."""
+    given, flag = request.enqueue or {}, spell(RunRequest, "enqueue", cli)
+    params: dict[str, Any] = {}
+    for name, text in given.items():
+        try:
+            p = space.param(name)
+        except KeyError:
+            raise UsageError(f"{flag}: {name} is not a sampled setting of this study "
+                             f"(those are {', '.join(space.names)})") from None
+        value = _typed(p.choices, p.type, text)
+        if value is None or not p.contains(value):
+            raise UsageError(f"{flag}: {name}={text} is outside the study's space "
+                             f"({p.range_text()})")
+        params[name] = value
+    return params
+
+
+def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
+    if choices is not None:
+        return next((c for c in choices if str(c) == text), None)
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        return None
 
 
 def _check_data(config: Config) -> tuple[int, int]:
