@@ -140,16 +140,6 @@ def _check_studies_dir(folder: Path) -> None:
             raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
 
 
-def _check_studies_dir(folder: Path) -> None:
-    """A studies folder that cannot hold studies is named before anything is made."""
-    for part in (folder, *folder.parents):
-        if part.is_symlink() and not part.exists():
-            raise UsageError(f"--studies-dir {folder}: {part} is a symbolic link to "
-                             f"{os.readlink(part)}, which does not exist")
-        if part.exists() and not part.is_dir():
-            raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
-
-
 def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | None,
                     cli: bool) -> tuple[Settings, int, tuple[int, int]]:
     """The study's settings, how many trials it has finished, and its data's features
