@@ -16,6 +16,9 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
+    p.add_argument("--svg", action="store_true",
+                   help="draw every figure as SVG too (PNG only by default: drawing a "
+                        "figure twice is most of a report's time)")
     p.add_argument("--resamples", type=int, default=None, metavar="N",
                    help="bootstrap resamples for the importance intervals (200)")
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resamples is not None and args.resamples < 1:
         raise UsageError(f"--resamples {args.resamples}: must be >= 1")
     results = open_results(args)  # StudyError if missing
-    index = write_report(results, resamples=args.resamples)
+    index = write_report(results, resamples=args.resamples, vector=args.svg)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
           f"{c.failed} failed" + (f", {c.running} running" if c.running else "") + ")")

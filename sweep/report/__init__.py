@@ -15,8 +15,8 @@ usable on their own, e.g. in a notebook::
 The modules, one job each: `analysis` (the study as numbers), `importance`,
 `figures` and `best` (the drawings), `findings` (words, warnings, tables), `seeds`
 (the seed-noise section: what ``sweep confirm`` found, in tables, words and a figure),
-`document` (the layout), `html` and `markdown` (the two renderings), `cli` (the
-``report`` command). They are imported on first use, so that registering the
+`document` (the layout), `markdown` (the document as Markdown) and `html` (that
+Markdown rendered once more, as a page). They are imported on first use, so that registering the
 command does not load matplotlib for every other command.
 """
 
@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
 
 
 def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
-                 resamples: int | None = None) -> Path:
+                 resamples: int | None = None, vector: bool = False) -> Path:
     """Write the report of a study (into ``results.paths.report`` by default); returns the
     path of its index.html. Every file is written atomically. ``resamples`` is the number
     of bootstrap resamples behind the importance and rank-correlation intervals (default
@@ -61,9 +61,10 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
 
     out = Path(out_dir) if out_dir is not None else results.paths.report
     out.mkdir(parents=True, exist_ok=True)
-    doc = build(results, out, resamples=resamples)
-    write_text(out / "report.md", markdown.render(doc))
-    index = write_text(out / "index.html", html.render(doc))
+    doc = build(results, out, resamples=resamples, vector=vector)
+    text = markdown.render(doc)
+    write_text(out / "report.md", text)
+    index = write_text(out / "index.html", html.render(doc, text))
     _remove_stale_figures(out, doc)
     return index
 

@@ -50,7 +50,7 @@ _ZOOM = ("Completed trials are drawn at their objective, the best validation acc
 @dataclass
 class FigureRef:
     png: str  # relative to the report folder
-    svg: str
+    svg: str | None  # the vector twin, when asked for
     title: str
     caption: str = ""
 
@@ -90,8 +90,9 @@ class _Report:
     """What the sections are made of: the study's numbers, its importances and best
     trial; and the folder its figures are drawn into."""
 
-    def __init__(self, results: StudyResults, out: Path, resamples: int | None = None) -> None:
-        self.out = out
+    def __init__(self, results: StudyResults, out: Path, resamples: int | None = None,
+                 vector: bool = False) -> None:
+        self.out, self.vector = out, vector
         self.problems: list[str] = []  # figures that failed unexpectedly
         self.data = prepare(results)
         try:
@@ -123,18 +124,20 @@ class _Report:
         if made is None:
             return [Notes([missing])] if missing else []
         if isinstance(made, MplFigure):
-            png, svg = S.save_figure(made, self.figures, name)
+            png, svg = S.save_figure(made, self.figures, name, self.vector)
         else:
             png, svg = made
         rel = lambda p: Path(p).relative_to(self.out).as_posix()  # noqa: E731
-        return [FigureRef(rel(png), rel(svg), title, caption)]
+        return [FigureRef(rel(png), rel(svg) if svg else None, title, caption)]
 
 
-def build(results: StudyResults, out: Path, resamples: int | None = None) -> Document:
-    """Analyse the study, draw every figure into ``out/figures`` and lay out the document;
-    ``resamples`` bootstrap resamples behind the importances (None: `N_BOOT`)."""
+def build(results: StudyResults, out: Path, resamples: int | None = None,
+          vector: bool = False) -> Document:
+    """Analyse the study, draw every figure into ``out/figures`` (PNG; SVG too with
+    ``vector``) and lay out the document; ``resamples`` bootstrap resamples behind the
+    importances (None: `N_BOOT`)."""
     started = time.perf_counter()
-    r = _Report(results, out, resamples)
+    r = _Report(results, out, resamples, vector)
     sections = [s for s in (make(r) for make in SECTIONS) if s.blocks]
     doc = Document(f"Study {r.data.name}", _facts(r), sections,
                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -357,7 +360,7 @@ def _best_failures(r: _Report) -> Section:
                          "chosen; nothing here chooses anything."))
     s.blocks += r.figure("best_confusion", "Confusion matrix of the best trial",
                          "Counts per cell; colour by the share of the true class.",
-                         lambda: B.confusion_figures(best, r.figures),
+                         lambda: B.confusion_figures(best, r.figures, vector=r.vector),
                          "No confusion matrix in the best trial's metrics.json.")
     s.blocks += r.figure("best_per_class", "Per-class recall and precision",
                          "On the test set: recall is the share of a class's test images "

@@ -96,11 +96,13 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_figure(fig: Figure, folder: str | os.PathLike, name: str) -> tuple[Path, Path]:
-    """Write ``name.png`` (for the page) and ``name.svg`` atomically; returns both paths."""
+def save_figure(fig: Figure, folder: str | os.PathLike, name: str, vector: bool = False
+                ) -> tuple[Path, Path | None]:
+    """Write ``name.png`` (for the page) atomically, and ``name.svg`` when ``vector``
+    (drawing a figure twice is most of a report's time); returns both paths."""
     folder = Path(folder)
-    png = P.save(fig, folder / f"{name}.png", close=False)
-    svg = P.save(fig, folder / f"{name}.svg", close=True)
+    png = P.save(fig, folder / f"{name}.png", close=not vector)
+    svg = P.save(fig, folder / f"{name}.svg", close=True) if vector else None
     return png, svg
 
 

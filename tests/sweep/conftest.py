@@ -19,8 +19,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweep.study.storage import open_storage
 from sweep.study.paths import StudyPaths
+from sweep.study.storage import open_storage
 from tests.sweep.postgres import Cluster
 
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -8,8 +8,8 @@ import pytest
 
 from sweep.errors import UsageError
 from sweep.study.samplers import DEFAULT_PRUNER, PRUNERS
-from sweep.study.space import default_space, load_space
 from sweep.study.settings import stored_settings
+from sweep.study.space import default_space, load_space
 
 
 def _space(tmp_path, text: str, name: str = "space.toml"):
