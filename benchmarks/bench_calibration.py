@@ -21,6 +21,9 @@ Sections:
 - ``bands``: coverage of the partial-dependence bands (pointwise, averaged over the grid;
   simultaneous), of the effect-size interval and of the importance-share intervals, on
   the reference truth and on a truth with an lr x hidden_size interaction, by n.
+- ``forest``: Optuna's fANOVA on the analysis scale (`importance.forest_shares`): the
+  Monte Carlo sd of a share between forests of 32, 128 and 256 trees, and its mean share
+  on the reference truth, beside the surrogate's, where lr and l2 are correlated and not.
 - ``minimum``: the smallest n at which the test finds the reference lr effect with the
   power required (see `MIN_RULE`), from the reference section's power curve.
 
@@ -52,7 +55,7 @@ from sweep.statistics.effects import (  # noqa: E402
     permutation_test,
     permutations,
 )
-from sweep.statistics.importance import share_draws  # noqa: E402
+from sweep.statistics.importance import forest_shares, share_draws  # noqa: E402
 from sweep.statistics.surrogate import AdditiveSurrogate  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "calibration.json"
@@ -213,6 +216,43 @@ def bands_section(scale: float) -> list[dict]:
     return rows
 
 
+def forest_section(scale: float) -> list[dict]:
+    rows = []
+    for name in ("reference-tpe-like", "reference-uniform"):
+        sc = SCENARIOS[name]
+        n, reps = 30, max(4, int(40 * scale))
+        X, y = S.simulate(sc, np.random.default_rng(4000), reps, n)
+        for trees in (32, 128, 256):
+            t0 = time.time()
+            sds, means, surrogate = [], [], []
+            for r in range(reps):
+                d = from_arrays(X[r], y[r], S.DEFAULT_SETTINGS)
+                f = forest_shares(d, n_trees=trees, seeds=4)
+                sds.append(f["mc_error"].to_numpy() * 2)  # sd of one forest = se x sqrt(4)
+                means.append(f["share"].to_numpy())
+                if trees == 128:
+                    model = AdditiveSurrogate(d)
+                    fits = model.mixture(np.random.default_rng([r, 1]))
+                    surrogate.append(share_draws(model, fits,
+                                                 np.random.default_rng([r, 3])).mean(axis=0))
+            sds, means = np.array(sds), np.array(means)
+            row = {"scenario": name, "n": n, "reps": reps, "trees": trees,
+                   "seconds_per_forest": round((time.time() - t0) / reps / 4, 3),
+                   "forest_sd_of_share_max_over_settings": round(float(sds.max(axis=1).mean()),
+                                                                 4),
+                   "true_share": dict(zip(S.NAMES, np.round(S.true_shares(sc.truth), 4)
+                                          .tolist(), strict=True)),
+                   "mean_forest_share": dict(zip(S.NAMES, np.round(means.mean(axis=0), 4)
+                                                 .tolist(), strict=True))}
+            if surrogate:
+                row["mean_surrogate_share"] = dict(zip(
+                    S.NAMES, np.round(np.mean(surrogate, axis=0), 4).tolist(), strict=True))
+            rows.append(row)
+            log(f"forest {name} trees={trees}: sd {row['forest_sd_of_share_max_over_settings']}"
+                f" mean {row['mean_forest_share']} ({time.time() - t0:.0f}s)")
+    return rows
+
+
 def minimum(reference: list[dict], bands: list[dict]) -> dict:
     def power(name: str) -> dict[int, float]:
         return {r["n"]: r["power_lr"]["rate"] for r in reference
@@ -232,7 +272,7 @@ def minimum(reference: list[dict], bands: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="repetitions x this")
-    ap.add_argument("--only", default="null,reference,bands",
+    ap.add_argument("--only", default="null,reference,bands,forest",
                     help="comma-separated sections")
     ap.add_argument("--json", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -243,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     out.update({"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "command": "nice python benchmarks/bench_calibration.py"
                            + (f" --scale {args.scale}" if args.scale != 1 else "")
-                           + (f" --only {args.only}" if args.only != "null,reference,bands"
-                              else ""),
+                           + (f" --only {args.only}"
+                              if args.only != "null,reference,bands,forest" else ""),
                 "machine": f"{platform.processor() or platform.machine()}, Python "
                            f"{platform.python_version()}, numpy {np.__version__}",
                 "alpha": ALPHA, "noise_sd_points": S.NOISE * 100})
@@ -254,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         out["reference"] = reference_section(args.scale)
     if "bands" in only:
         out["bands"] = bands_section(args.scale)
+    if "forest" in only:
+        out["forest"] = forest_section(args.scale)
     if "reference" in out and "bands" in out:
         out["minimum_trials"] = minimum(out["reference"], out["bands"])
     out["seconds"] = round(time.time() - started)

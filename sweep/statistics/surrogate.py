@@ -244,9 +244,9 @@ class AdditiveSurrogate:
         determination), each chosen by maximising the marginal likelihood (L-BFGS on
         log precision within the grid's bounds, from the shared precision's optimum).
 
-        A single shared precision is a compromise between a setting with a large effect
-        (lr), whose curve it then shrinks, and the settings with none; per-setting
-        precisions let the large curve keep its size, which is what the bands need."""
+        Not what the bands use: a weak effect's precision maximised this way often goes
+        to its bound and the curve to nothing with a narrow band (its measured coverage
+        fell to 0.6-0.8); `mixture` integrates over the precisions instead."""
         y = self.design.y if y is None else np.asarray(y, dtype=np.float64)
         start = self.refit(y)
         varied = [j for j, t in enumerate(self.terms) if t is not None]
@@ -324,15 +324,16 @@ class AdditiveSurrogate:
         """Posterior fits at draws of the per-setting precisions from their posterior;
         together (an equal-weight mixture) they are the posterior with the precisions
         integrated out. Random-walk Metropolis on the log precisions: ``chains`` chains
-        run side by side from the marginal-likelihood maximum (`fit_ard`) spread by a
-        unit normal, reflected at the grid's bounds; after ``burn`` steps each keeps
+        run side by side from the shared precision's optimum spread by a normal of sd 2
+        (a factor of 7), reflected at the grid's bounds; after ``burn`` steps each keeps
         ``keep`` states spread over ``steps`` more."""
         varied, _, logp = self._log_posterior(self.design.y)
         if not varied:
             return [self.fit]
         m = len(varied)
         lo, hi = np.log(self.lambdas[0]), np.log(self.lambdas[-1])
-        theta = np.log(self.fit_ard().lam[varied])[None, :] + rng.standard_normal((chains, m))
+        start = np.log(self.fit.lam[varied])
+        theta = start[None, :] + 2.0 * rng.standard_normal((chains, m))
         theta = _reflect(theta, lo, hi)
         cur = logp(theta)
         step = MIX_STEP / math.sqrt(m)
