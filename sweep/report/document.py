@@ -26,17 +26,8 @@ from . import figures as F
 from . import findings, seeds, views
 from . import style as S
 from .analysis import MIN_SUPPORT, failed_or_diverged, interaction_pairs, prepare, rung_epochs
+from .effects import DASHBOARD, Analysis, analyse, stated_sentences
 from .findings import Table, pct, points
-from .importance import (
-    FANOVA_BOOT_TREES,
-    FANOVA_TREES,
-    MIN_LEVELS,
-    MIN_PER_LEVEL,
-    N_BOOT,
-    agreement,
-    importances,
-    spearman_text,
-)
 
 FIGURES_DIR = "figures"
 _ZOOM = ("Completed trials are drawn at their objective, the best validation accuracy over "
@@ -90,16 +81,16 @@ class _Report:
     """What the sections are made of: the study's numbers, its importances and best
     trial; and the folder its figures are drawn into."""
 
-    def __init__(self, results: StudyResults, out: Path, resamples: int | None = None,
-                 vector: bool = False) -> None:
+    def __init__(self, results: StudyResults, out: Path, vector: bool = False) -> None:
         self.out, self.vector = out, vector
         self.problems: list[str] = []  # figures that failed unexpectedly
         self.data = prepare(results)
+        self.analysis: Analysis | None
         try:
-            self.imp = importances(self.data, n_boot=N_BOOT if resamples is None else resamples)
+            self.analysis = analyse(self.data)
         except Exception as exc:
-            self.problems.append(f"importance: {type(exc).__name__}: {exc}")
-            self.imp = None
+            self.problems.append(f"effects: {type(exc).__name__}: {exc}")
+            self.analysis = None
         self.best, self.best_note = B.load_best(self.data)
 
     @property
@@ -131,13 +122,11 @@ class _Report:
         return [FigureRef(rel(png), rel(svg) if svg else None, title, caption)]
 
 
-def build(results: StudyResults, out: Path, resamples: int | None = None,
-          vector: bool = False) -> Document:
+def build(results: StudyResults, out: Path, vector: bool = False) -> Document:
     """Analyse the study, draw every figure into ``out/figures`` (PNG; SVG too with
-    ``vector``) and lay out the document; ``resamples`` bootstrap resamples behind the
-    importances (None: `N_BOOT`)."""
+    ``vector``) and lay out the document."""
     started = time.perf_counter()
-    r = _Report(results, out, resamples, vector)
+    r = _Report(results, out, vector)
     sections = [s for s in (make(r) for make in SECTIONS) if s.blocks]
     doc = Document(f"Study {r.data.name}", _facts(r), sections,
                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -149,7 +138,7 @@ def build(results: StudyResults, out: Path, resamples: int | None = None,
 # ------------------------------------------------------------------ the sections
 
 def _glance(r: _Report) -> Section:
-    warnings = findings.warnings_for(r.data, r.imp)
+    warnings = findings.warnings_for(r.data, r.analysis)
     return Section("glance", "At a glance", [Notes(_key_findings(r), "finding")]
                    + ([Notes(warnings, "warning")] if warnings else []))
 
@@ -185,74 +174,75 @@ def _sample(r: _Report) -> Section:
 
 def _importance(r: _Report) -> Section:
     s = Section("importance", "Which settings matter")
-    imp = r.imp
-    quantile = ""
-    if imp is not None and imp.quantile is not None:
-        quantile = (f" PED-ANOVA's quantile is set to {imp.quantile:.3f}, so that the top "
-                    f"{imp.above} of the {imp.n} completed trials lie above it (Optuna asks "
-                    "for at least 5).")
-    boot = imp.n_boot if imp is not None else 0
-    n = imp.n if imp is not None else 0
-    has_rho = imp is not None and bool(imp.spearman["rho"].notna().any())
-    s.blocks += r.figure(
-        "importance", "Parameter importance and rank correlation",
-        "Left: Optuna's importances, PED-ANOVA (its default) and fANOVA, as shares of the "
-        f"total over the {n} completed trials. Whiskers: 95% percentile-bootstrap intervals, "
-        f"{boot} resamples of the completed trials drawn with replacement, the importances "
-        f"recomputed on each (fANOVA's resamples use forests of {FANOVA_BOOT_TREES} trees, "
-        f"the estimate one of {FANOVA_TREES}, so the forest's own randomness widens its "
-        "intervals a little); a percentile interval need not contain the estimate"
-        + ("; the notes below say where it does not." if imp is not None and imp.outside()
-           else ", but here every estimate lies inside its own.") + quantile
-        + (" Right: Spearman's rank correlation of each setting with validation accuracy "
-           "(positive: larger values do better), with its 95% percentile-bootstrap interval, "
-           if has_rho else " No Spearman panel: a setting's rank correlation with validation "
-           "accuracy is drawn ")
-        + f"only for settings with at least {MIN_PER_LEVEL} completed trials in each of at "
-        f"least {MIN_LEVELS} levels (choices, or thirds of the range)"
-        + ("" if has_rho else ", and none has them here")
-        + "; the notes below say why the others are left out.",
-        lambda: F.importance_figure(imp) if imp else None,
-        "No importances: they need at least 3 completed trials and a setting that varies.")
-    if imp is not None:
-        lines = ([agreement(imp)] if imp.methods() else []) + spearman_text(imp)
-        outside = imp.outside()
-        if outside:
-            lines.append("Estimates outside their own bootstrap interval (the importance "
-                         "shifts when trials are resampled; read them as unstable): "
-                         + ", ".join(f"{m} {st}" for m, st in outside) + ".")
-        if lines:
-            s.blocks.append(Notes(lines))
+    a = r.analysis
+    if a is None:
+        s.blocks.append(Notes(["No analysis of the settings: see the problems above."]))
+        return s
+    imp = a.importances
+    if imp.mode == "shares":
+        caption = (f"Each setting's share of the variance its main effect makes over the "
+                   f"search space (each setting uniform on its sampled scale, log where the "
+                   f"space samples one), from an additive model of validation accuracy fitted "
+                   f"on {a.sample}. Whiskers: the {imp.level:.0%} posterior interval of the "
+                   f"share ({imp.label}); Monte Carlo error of a share at most "
+                   f"{imp.mc_error:.1%}. Blue: the setting's effect is stated (permutation "
+                   "test, family-wise 5%); grey: no effect shown, and its interval starts "
+                   "at 0.")
+    else:
+        caption = (f"Below the minimum for shares: each setting's permutation test of \"no "
+                   f"effect\" on {a.sample}, as −log10 of its p-value adjusted over the "
+                   "settings (Westfall-Young); right of the dashed line the effect would be "
+                   "stated at family-wise 5%.")
+    s.blocks += r.figure("importance", "Which settings matter", caption,
+                         lambda: F.importance_figure(a),
+                         "No importances: they need at least 5 completed, converged trials "
+                         "and a setting that varies.")
+    notes = a.notes() + [DASHBOARD]
+    if not a.own:
+        notes.insert(0, f"Effects and importances use {a.sample}, which covers the space "
+                        "evenly; the rest of the report is about this study.")
+    s.blocks.append(Notes(notes))
     if r.data.params:
-        s.blocks.append(findings.setting_summaries(r.data, imp))
+        s.blocks.append(findings.setting_summaries(r.data, a))
     return s
 
 
 def _effects(r: _Report) -> Section:
-    data = r.data
-    n = len(data.completed)
+    data, a = r.data, r.analysis
     s = Section("effects", "Which values are best")
+    if a is None:
+        return s
+    stated = stated_sentences(a)
+    if stated:
+        s.blocks.append(Notes(stated, "finding"))
+    elif a.tested:
+        s.blocks.append(Notes([f"No setting's effect beats the permutation null on {a.sample} "
+                               "(family-wise 5%): within what was searched, none is shown to "
+                               "matter."]))
     s.blocks += r.figure(
         "effects", "Effect of each setting",
-        f"Each dot is one of the {n} completed trials. " + _ZOOM + " The blue line is a "
-        "polynomial trend of the completed trials on the axis with its 95% bootstrap band "
-        "(drawn from 6 trials up); for choices, the mean per choice with its 95% bootstrap "
-        "interval, joined only across 3 or more choices with enough trials. The green "
-        "dashed line is the best trial in each bin: the best found there with every other "
-        "setting as it happened to be, not the setting re-optimised at each value. Bins "
-        f"and choices holding fewer than {MIN_SUPPORT} completed trials are drawn hollow and "
-        "faded and are not read by the text. All of it is marginal: the other settings vary "
-        "too. Log axes where the setting is sampled on a log scale.",
-        lambda: F.setting_effects(data, r.imp),
-        "No effect plots yet: no trial has reported an accuracy.")
-    pairs = interaction_pairs(data, r.imp.ranking() if r.imp else [])
+        f"Each dot is one of {a.sample}, at its validation accuracy (the best of its epochs), "
+        "coloured by the other setting most associated with this one among them (named "
+        "under the panel), so that an effect that belongs to that setting shows as a colour "
+        "gradient. Hollow: trials still improving at their last epoch, left out. "
+        + ("The line is the setting's partial dependence: the additive model's accuracy at "
+           "each value with every other setting averaged over the trials; the band is its "
+           f"simultaneous 95% band ({a.effects.band_label}). The title gives the permutation "
+           "test's verdict, adjusted over the settings." if a.tested else
+           "Too few trials for a curve or a test: the dots are all there is.")
+        + " Log axes where the setting is sampled on a log scale.",
+        lambda: F.setting_effects(data, a),
+        "No effect plots yet: no trial has completed.")
+    pairs = interaction_pairs(data, a.ranking())
+    n = len(data.completed)
     s.blocks += r.figure(
         "interactions", "Interactions between settings",
         f"Mean validation accuracy of the {n} completed trials in each cell of two settings' "
         "bins (log bins for log-scale settings); n is the number of trials per cell. "
         f"Cells with fewer than {MIN_SUPPORT} trials get no colour and no mean (hatched, "
-        "with their count); grey cells hold none. The best trial's cell is outlined in "
-        "green, the classic trial's cell has a star.",
+        "with their count); grey cells hold none. No test stands behind these cells: they "
+        "describe the trials, they do not state an interaction. The best trial's cell is "
+        "outlined in green, the classic trial's cell has a star.",
         lambda: F.interactions(data, pairs),
         "No interaction heatmaps: they need two settings that vary and at least 2 "
         "completed trials." if len(data.completed) < 2 or len(data.varied) < 2 else "")
@@ -440,12 +430,12 @@ def _seed_fact(r: _Report) -> str:
 
 
 def _key_findings(r: _Report) -> list[str]:
-    data, imp, best = r.data, r.imp, r.best
+    data, best = r.data, r.best
     if data.best is None:
         return ["No completed trial yet: nothing to compare."]
     out = [_best_finding(r), seeds.glance(data)]
-    if imp is not None and imp.methods():
-        out.append(agreement(imp))
+    if r.analysis is not None:
+        out.append(_settings_finding(r.analysis))
     if len(data.completed) >= 3 and data.varied:
         top = findings.top_trials(data.completed)
         parts = [f"{p.name} {findings.values_text(p, top)}" for p in data.varied]
@@ -458,6 +448,19 @@ def _key_findings(r: _Report) -> list[str]:
         out.append(f"The best model's most frequent test mistakes: {pairs}"
                    + (f"; test accuracy {acc:.2%}." if acc is not None else "."))
     return out
+
+
+def _settings_finding(a: Analysis) -> str:
+    """Which settings matter, in one sentence, with the trials behind it."""
+    if not a.tested:
+        return (f"Which settings matter is not stated: {a.n} completed, converged trials are "
+                "fewer than the test needs (see Which settings matter).")
+    stated = a.effects.stated
+    if not stated:
+        return f"No setting is shown to matter on {a.sample} (permutation test, family-wise 5%)."
+    order = [name for name in a.ranking() if name in stated]
+    return (f"Settings shown to matter on {a.sample} (permutation test, family-wise 5%), most "
+            "important first: " + ", ".join(order) + ".")
 
 
 def _best_finding(r: _Report) -> str:
