@@ -30,7 +30,7 @@ N_PERM = 199  # shuffles per test here; the adjusted p-values come in steps of 1
 FAST = {"chains": 8, "burn": 60, "steps": 40, "keep": 4}  # shorter Metropolis chains
 CORR = (("lr", "l2", 0.7),)  # lr and l2 correlated in the design: confounding
 # stated in docs/statistics.md from benchmarks/results/calibration.json
-POWER_LR_30_TPE_LIKE = 0.80  # reference lr effect, n=30, TPE-like design (measured ~0.85)
+POWER_LR_30_TPE_LIKE = 0.80  # reference lr effect, n=30, TPE-like design (measured 0.84)
 
 
 def se(p: float, reps: int) -> float:
@@ -114,7 +114,7 @@ def test_bands_and_share_intervals_cover_the_truth() -> None:
     j = {name: i for i, name in enumerate(S.NAMES)}
     mean = pointwise.mean(axis=0)
     err = pointwise.std(axis=0) / math.sqrt(reps)
-    # measured with 250 studies: lr ~0.95, hidden_size ~0.9, the null settings ~0.97
+    # measured with 250 studies: lr 0.94, hidden_size 0.93, the null settings 0.98
     assert mean[j["lr"]] >= 0.90 - 2 * err[j["lr"]]
     assert mean[j["hidden_size"]] >= 0.85 - 2 * err[j["hidden_size"]]
     for name in ("dropout", "l2", "batch_size"):
