@@ -157,17 +157,21 @@ def _sample(r: _Report) -> Section:
         + ", ".join(map(str, epochs)) + "), one column per setting: every trial that "
         "trained that far, at its validation accuracy after that epoch (its reported "
         "intermediate value). Hollow grey: stopped at this epoch; filled blue: trained on. "
+        "With Hyperband, the marker shape is the trial's bracket: a trial is compared only "
+        "with its own bracket, so a stopped trial can sit above one of another bracket that "
+        "trained on. "
         "Unlike the effects figure, which has the completed trials only, this compares "
         "pruned and surviving trials at the same point of training; the row label gives "
         "the number of trials. Trials far below a row's axis sit on its floor.",
         lambda: views.rungs(data), "")
     s.blocks += r.figure(
-        "edf", "Distribution of validation accuracy",
+        "edf", "Distribution of validation accuracy at the same epoch",
         "Empirical distribution function (EDF): for each accuracy, the share of trials at "
-        "or below it. Solid: the completed trials' objective (best epoch); dashed: every "
-        "trial that reached a rung, after that epoch. The number of trials behind each "
-        "curve is in the legend. A curve far to the right of the dashed ones shows how "
-        "much the completed sample is a selection.",
+        "or below it, after the same epoch (each rung the pruner stopped trials at). "
+        "Dashed: every trial that trained that far; solid: the survivors, the trials that "
+        "went on to complete. Both read the same epoch, so the gap between them is the "
+        "pruner's selection alone (not more epochs, not a maximum over epochs). The number "
+        "of trials behind each curve is in the legend.",
         lambda: views.edf(data), "")
     return s
 
@@ -344,8 +348,8 @@ def _best_failures(r: _Report) -> Section:
     if best is None:
         s.blocks.append(Notes([r.best_note]))
         return s
-    s.blocks.append(Text(f"Trial {best.number}, the selected trial (highest validation "
-                         f"accuracy), on the test set ({r.test_n or '?'} images). This failure "
+    s.blocks.append(Text(f"Trial {best.number}, the selected trial ({r.data.best_reason}), "
+                         f"on the test set ({r.test_n or '?'} images). This failure "
                          "analysis uses the test set for this one model only, after it was "
                          "chosen; nothing here chooses anything."))
     s.blocks += r.figure("best_confusion", "Confusion matrix of the best trial",
@@ -415,10 +419,26 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
                                                        for k, v in settings.space.fixed)))
     row = data.best
     if row is not None:
-        facts.append(("Selected", f"trial {int(row['number'])}: validation {pct(row['value'])}, "
-                              f"test {pct(row['test_accuracy'])} (one seed)"))
+        facts.append(("Selected", _selected_text(data)))
         facts.append(("Seed noise", _seed_fact(r)))
     return facts
+
+
+def _selected_text(data) -> str:
+    """The selected trial: over seeds when confirmed, else its one seed."""
+    row = data.best
+    conf = data.confirmation
+    if data.recommended is not None:
+        over = conf.row(int(row["number"]))["best_val"]
+        pick = data.pick
+        return (f"trial {int(row['number'])}, recommended by `sweep confirm`: validation mean "
+                f"{pct(over['mean'])} over {over['n']} seeds"
+                + (f" (95% t-interval {pct(over['low'])}–{pct(over['high'])})"
+                   if over.get("low") is not None else "")
+                + f"; what the sweep alone said: trial {int(pick['number'])} at "
+                f"{pct(pick['value'])} on one seed")
+    return (f"trial {int(row['number'])}: validation {pct(row['value'])}, test "
+            f"{pct(row['test_accuracy'])} (one seed; not checked against seed noise)")
 
 
 def _seed_fact(r: _Report) -> str:
@@ -467,10 +487,8 @@ def _best_finding(r: _Report) -> str:
     """The best trial, and how the classic configuration compares with it."""
     data = r.data
     row, classic = data.best, data.classic
-    values = ", ".join(f"{p.name}={short(row[p.column])}" for p in data.params)
-    text = (f"Selected (highest single-seed validation accuracy): trial {int(row['number'])} "
-            f"with validation accuracy {pct(row['value'])} "
-            f"(test {pct(row['test_accuracy'])}) using {values}.")
+    values = ", ".join(f"{p.name}={p.text(row[p.column])}" for p in data.params)
+    text = f"Selected: {_selected_text(data)}; it uses {values}."
     if classic is None:
         return text
     if int(classic["number"]) == int(row["number"]):
@@ -478,6 +496,14 @@ def _best_finding(r: _Report) -> str:
     if classic["state"] != "COMPLETE":
         return text + (f" The classic configuration (trial {int(classic['number'])}) did not "
                        f"complete ({S.outcome(classic)}).")
+    conf = data.confirmation
+    mine = conf.row(int(row["number"])) if data.recommended is not None else None
+    theirs = conf.row(int(classic["number"])) if mine is not None else None
+    if mine is not None and theirs is not None:
+        a, b = mine["best_val"], theirs["best_val"]
+        return text + (f" The classic configuration (trial {int(classic['number'])}) averaged "
+                       f"{pct(b['mean'])} over {b['n']} seeds: {points(a['mean'] - b['mean'])}"
+                       " between the two means (see Seed noise for the test).")
     gap = row["value"] - classic["value"]
     return text + (f" The classic configuration (trial {int(classic['number'])}) reached "
                    f"{pct(classic['value'])}: {points(gap)}, each with one seed.")

@@ -71,10 +71,6 @@ class Analysis:
     def ranking(self) -> list[str]:
         return self.importances.ranking()
 
-    def integer(self, name: str) -> bool:
-        """Whether the setting takes whole numbers (printed as such)."""
-        p = self.source.param(name)
-        return p is not None and p.type == "int"
 
     def effect(self, name: str):  # -> statistics.effects.Effect | None
         return next((e for e in self.effects.effects if e.setting == name), None)
@@ -185,7 +181,7 @@ def stated_sentences(a: Analysis) -> list[str]:
         if e.verdict != "effect":
             continue
         size, low, high = e.points
-        where = _region(e, a.integer(e.setting))
+        where = _region(e, a.source.param(e.setting))
         out.append(f"{e.setting}: {size:.2f} accuracy points between its best and worst "
                    f"values, the others averaged out (95% interval {low:.2f} to {high:.2f}); "
                    f"{e.direction}{where}; adjusted p = {_p(e.p_adjusted)} "
@@ -205,18 +201,18 @@ def effect_cells(a: Analysis, name: str) -> list[str]:
     verdict = (f"effect: {size:.2f} points ({low:.2f}–{high:.2f}), adjusted p "
                f"{_p(e.p_adjusted)}" if e.verdict == "effect"
                else f"none shown: adjusted p {_p(e.p_adjusted)}")
-    best = f"{e.direction}{_region(e, a.integer(name))}" if e.verdict == "effect" else "–"
+    best = f"{e.direction}{_region(e, a.source.param(name))}" if e.verdict == "effect" else "–"
     return [verdict, best]
 
 
-def _region(e, integer: bool = False) -> str:
+def _region(e, param: Param | None) -> str:
     lo, hi = e.region_raw
     if lo is None:
         return ""
+    text = param.text if param is not None else short
     if e.kind == "nominal" or lo == hi:
-        return f" (best: {value_text(e.best_raw, integer)})"
-    return (f" (not distinguishable from the best: {value_text(lo, integer)}–"
-            f"{value_text(hi, integer)})")
+        return f" (best: {text(e.best_raw)})"
+    return f" (not distinguishable from the best: {text(lo)}–{text(hi)})"
 
 
 def _tested(a: Analysis) -> int:
@@ -225,14 +221,6 @@ def _tested(a: Analysis) -> int:
 
 def _p(p: float) -> str:
     return "–" if not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else "< 0.001")
-
-
-def value_text(v, integer: bool = False) -> str:
-    """A setting's value; an integer setting's as an integer (a point of the grid between
-    two sampled values is not one)."""
-    if integer and isinstance(v, int | float) and math.isfinite(v):
-        return str(int(round(v)))
-    return short(v)
 
 
 def _numbers(numbers: list[int], limit: int = 8) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -224,7 +225,9 @@ def setting_effects(data: StudyData, analysis: Analysis) -> Figure | None:
             ax.set_ylabel(S.ACC_LABEL)
         handles = [S.line_handle("trial (colour: the setting named under the panel, "
                                  "dark low, yellow high)", "0.35", linestyle="none",
-                                 marker="o")]
+                                 marker="o"),
+                   S.line_handle("trial below the axis", "0.35", linestyle="none",
+                                 marker="v")]
         if len(late):
             handles.append(S.line_handle("still improving at its last epoch: left out",
                                          "0.35", linestyle="none", marker="o",
@@ -245,15 +248,21 @@ def _effect_panel(ax: Axes, s: Param, analysis: Analysis, used: pd.DataFrame,
     e = analysis.effect(s.name)
     partner = analysis.source.param(e.partner) if e is not None and e.partner else None
     x = _positions(s, used)
-    colour = (pd.Series(partner.scale(used[partner.column]), index=used.index)
-              if partner is not None else None)
-    y = used["value"].clip(lower=ylim[0])
-    ax.scatter(x, y, c=None if colour is None else colour.to_numpy(), cmap=S.CMAP,
-               color=None if colour is not None else S.TREND_COLOR, s=30, alpha=0.9,
-               edgecolors="white", linewidths=0.5, zorder=3)
+    colour = (partner.scale(used[partner.column]) if partner is not None
+              else np.zeros(len(used)))
+    low = (used["value"] < ylim[0]).to_numpy()
+    norm = Normalize(np.nanmin(colour), np.nanmax(colour)) if len(used) else None
+    for part, y, kw in ((~low, used["value"].to_numpy(), {"marker": "o"}),
+                        (low, np.full(len(used), S.FLOOR),  # below the axis: on its floor
+                         {"marker": "v", "transform": ax.get_xaxis_transform(),
+                          "clip_on": False})):
+        if part.any():
+            ax.scatter(x[part], y[part], c=colour[part], cmap=S.CMAP, norm=norm, s=30,
+                       alpha=0.9, edgecolors="white", linewidths=0.5, zorder=3, **kw)
+    late = late[late["value"] >= ylim[0]]
     if len(late):
-        ax.scatter(_positions(s, late), late["value"].clip(lower=ylim[0]), s=30,
-                   facecolors="none", edgecolors="0.45", linewidths=1, zorder=3)
+        ax.scatter(_positions(s, late), late["value"], s=30, facecolors="none",
+                   edgecolors="0.45", linewidths=1, zorder=3)
     if e is not None and analysis.tested and len(e.grid):
         gx = e.grid if s.categorical else s.unscale(e.grid)
         ax.fill_between(gx, np.clip(e.band_low, *ylim), np.clip(e.band_high, *ylim),
@@ -532,6 +541,26 @@ def _curve_handles(looks: set[S.Look], best_n: int | None, classic_n: list[int],
 
 # ------------------------------------------------------------------ 6. cost
 
+def _confirmed_means(data: StudyData) -> pd.DataFrame | None:
+    """The confirmed configurations: mean validation accuracy over seeds with its
+    interval, mean training time of the re-runs and parameter count."""
+    conf = data.confirmation
+    if conf is None:
+        return None
+    done = completed(data.trials).set_index("number")
+    rows = []
+    for r in conf.rows:
+        b, n = r["best_val"], int(r["trial"])
+        if b.get("mean") is None or n not in done.index:
+            continue
+        rows.append({"number": n, "mean": b["mean"],
+                     "low": b["low"] if b.get("low") is not None else b["mean"],
+                     "high": b["high"] if b.get("high") is not None else b["mean"],
+                     "train_seconds": r.get("train_seconds"),
+                     "parameter_count": done.loc[n, "parameter_count"]})
+    return pd.DataFrame(rows) if rows else None
+
+
 def cost(data: StudyData) -> Figure | None:
     """Accuracy against training time and against parameter count, Pareto fronts marked;
     ringed: the best trial, or the trials tied with the best mean over seeds."""
@@ -547,16 +576,22 @@ def cost(data: StudyData) -> Figure | None:
         axes = fig.subplots(1, len(axes_spec), squeeze=False, sharey=True).ravel()
         ylim = trial_acc_limits(done)
         below: dict[str, int] = {}
+        means = _confirmed_means(data)
         for ax, (col, label) in zip(axes, axes_spec, strict=True):
             x = done[col].astype(float)
             _merge(below, _plot_trials(ax, done, x, ylim)[1])
-            front = pareto_front(x.to_numpy(), done["value"].to_numpy())
-            f = done[front].sort_values(col)
-            ax.scatter(f[col], f["value"], s=60, facecolors="none", edgecolors="black",
-                       linewidths=1.2, zorder=5)
-            sns.lineplot(x=f[col].to_numpy(), y=f["value"].to_numpy(), ax=ax,
-                         drawstyle="steps-post", color="black", linewidth=1.2, zorder=4,
-                         legend=False)
+            if means is None:  # the front of the single-seed values
+                fx, fy = x.to_numpy(), done["value"].to_numpy()
+            else:  # the front of the means over seeds, with their intervals
+                fx, fy = means[col].to_numpy(dtype=float), means["mean"].to_numpy(dtype=float)
+                ax.errorbar(fx, fy, yerr=np.vstack([fy - means["low"], means["high"] - fy]),
+                            fmt="D", color="black", markersize=6, capsize=3, zorder=6)
+            front = pareto_front(fx, fy)
+            order = np.argsort(fx[front])
+            ax.scatter(fx[front][order], fy[front][order], s=90, facecolors="none",
+                       edgecolors="black", linewidths=1.2, zorder=5)
+            ax.step(fx[front][order], fy[front][order], where="post", color="black",
+                    linewidth=1.2, zorder=4)
             tick = count_label if col == "parameter_count" else short
             pos = x[x > 0]
             if len(pos) and pos.max() / pos.min() > 20:
@@ -567,9 +602,14 @@ def cost(data: StudyData) -> Figure | None:
             ax.set_ylabel(S.ACC_LABEL)
             S.percent_axis(ax.yaxis)
             ax.set_title(f"Accuracy against {label.split(' (')[0].lower()}")
-        extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
-                               marker="o", markerfacecolor="none"),
+        extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)"
+                               + (" of the means over seeds" if means is not None else ""),
+                               "black", marker="o", markerfacecolor="none"),
                  *S.below_handle(below, ylim[0])]
+        if means is not None:
+            extra.insert(0, S.line_handle("mean over the confirm seeds, 95% t-interval "
+                                          "(time: mean of the re-runs)", "black",
+                                          linestyle="none", marker="D"))
         tied = data.tied
         best = ("selected trial (one seed)" if tied is None else
                 f"tied with the best mean over seeds ({len(tied)})")

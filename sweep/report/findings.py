@@ -120,7 +120,7 @@ def values_text(s: Param, rows: pd.DataFrame) -> str:
     if s.categorical:
         counts = rows[s.column].map(short).value_counts()
         return ", ".join(f"{v} ({c}×)" for v, c in counts.items())
-    lo, hi = short(rows[s.column].min()), short(rows[s.column].max())
+    lo, hi = s.text(rows[s.column].min()), s.text(rows[s.column].max())
     return lo if lo == hi else f"{lo}–{hi}"
 
 
@@ -196,7 +196,7 @@ def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
     top = top_trials(done)
     where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
     if tied is None:
-        return f"{values_text(s, top)} {where}; best trial: {short(top.iloc[0][s.column])}"
+        return f"{values_text(s, top)} {where}; best trial: {s.text(top.iloc[0][s.column])}"
     return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
 
 
@@ -333,7 +333,7 @@ def _edge_warnings(data: StudyData) -> list[str]:
     leaders = data.leaders
     out = []
     for s in data.varied:
-        hits = [(int(r["number"]), short(r[s.column]), edge) for _, r in leaders.iterrows()
+        hits = [(int(r["number"]), s.text(r[s.column]), edge) for _, r in leaders.iterrows()
                 if (edge := _edge(s, r[s.column]))]
         if not hits:
             continue
@@ -454,7 +454,7 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
         label = str(n) + (" (classic)" if r["classic"] else "")
         test = pct(r["test_accuracy"]) if n == selected else "withheld"
         rows.append([str(rank[n]), label, pct(r["value"]), test,
-                     *[short(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
+                     *[s.text(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
                      secs(r["train_seconds"]), _count(r["parameter_count"]),
                      *([_over_seeds(conf, n)] if conf is not None else [])])
         marks.append("best" if n in leaders else "classic" if r["classic"] else "")
@@ -476,8 +476,8 @@ def _top_caption(data: StudyData, shown: int, k: int) -> str:
     done, tied, conf = data.completed, data.tied, data.confirmation
     text = (f"The {min(k, len(done))} best of {len(done)} completed trials by validation "
             "accuracy (each one training with one seed, at its best epoch). Test accuracy "
-            f"is shown for the selected trial (trial {int(data.best['number'])}, the highest "
-            "validation accuracy) only: shown for every row, it would invite choosing by it "
+            f"is shown for the selected trial (trial {int(data.best['number'])}, "
+            f"{data.best_reason}) only: shown for every row, it would invite choosing by it "
             "after the fact.")
     if tied is None:
         return text + (" Highlighted: the single best trial. The ranking of these top trials "
@@ -521,7 +521,7 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
             ["Training time", *map(secs, seconds), *_diff(seconds, _ratio)],
             ["Parameters", *map(_count, size), *_diff(size, _ratio)],
             ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
-    rows += [[s.name, *[short(r[s.column]) for r in trials], *blank] for s in data.params]
+    rows += [[s.name, *[s.text(r[s.column]) for r in trials], *blank] for s in data.params]
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
                "Validation accuracy: one training's best epoch; the best trial's is the "
                "highest of many trials, an optimistic pick, so no interval is given for it "
