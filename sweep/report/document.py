@@ -438,7 +438,7 @@ def _selected_text(data) -> str:
                 + f"; what the sweep alone said: trial {int(pick['number'])} at "
                 f"{pct(pick['value'])} on one seed")
     return (f"trial {int(row['number'])}: validation {pct(row['value'])}, test "
-            f"{pct(row['test_accuracy'])} (one seed; not checked against seed noise)")
+            f"{pct(row['test_accuracy'])} (one seed), not checked against seed noise")
 
 
 def _seed_fact(r: _Report) -> str:

@@ -211,7 +211,7 @@ def setting_effects(data: StudyData, analysis: Analysis) -> Figure | None:
     late = done[done["number"].isin(analysis.unconverged)]
     band = [v for e in analysis.effects.effects if analysis.tested
             for v in (*e.band_low, *e.band_high)]
-    ylim = acc_limits(used["value"], band)
+    ylim = acc_limits(done["value"], band)
     ncols = min(3, len(params))
     nrows = math.ceil(len(params) / ncols)
     with S.style():

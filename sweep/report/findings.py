@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..statistics.effects import MIN_TRIALS
 from ..study.param import Param
 from ..text import short
 from . import style as S
@@ -263,6 +264,10 @@ def warnings_for(data: StudyData, analysis: Analysis | None) -> list[str]:
     elif len(done) == 0:
         out.append(f"None of the {c.finished} finished trials completed ({c.pruned} pruned, "
                    f"{c.failed} failed): there is no accuracy to compare settings by.")
+    elif len(done) < MIN_TRIALS:
+        out.append(f"Only {len(done)} completed trial{'s' if len(done) != 1 else ''} (fewer "
+                   f"than the {MIN_TRIALS} the effect test needs): no effect and no importance "
+                   "share is stated below, and no trend is drawn. Run more trials.")
     nothing = nothing_learned(data)
     if nothing:
         out.insert(0, nothing)
@@ -282,8 +287,8 @@ def warnings_for(data: StudyData, analysis: Analysis | None) -> list[str]:
         if region:
             text += f"; most of them where {region}"
         out.append(text + ". See the failures table.")
-    if analysis is not None:
-        out.extend(analysis.notes())
+    if analysis is not None and analysis.unconverged:
+        out.append(analysis.notes()[0])
     away = data.results.unreachable_note()
     if away:
         out.append(away)
