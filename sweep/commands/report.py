@@ -17,7 +17,7 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
     p.add_argument("--resamples", type=int, default=None, metavar="N",
-                   help="bootstrap resamples for the importance intervals (200)")
+                   help="bootstrap resamples for the importance intervals (default 200)")
 
 
 def run(args: argparse.Namespace) -> int:
