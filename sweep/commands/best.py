@@ -52,7 +52,9 @@ def best_table(results: StudyResults, top: int, width: int | None) -> str:
     """The ranked table, then the running trials (unranked) as a second one."""
     names = ["number", "value", "test_accuracy",
              *(PARAMS_PREFIX + n for n in results.param_names), *AFTER_PARAMS]
-    columns = [Column("rank", keep=99), *(screen_column(n) for n in names)]
+    # a ranking is read for its accuracies: the test accuracy outranks the settings here
+    columns = [Column("rank", keep=99),
+               *(screen_column(n, 75 if n == "test_accuracy" else None) for n in names)]
     rows = [[str(rank), *(cell(n, row.get(n)) for n in names)]
             for rank, row in enumerate((o.row() for o in results.best_outcomes(top)), 1)]
     text = table_text(table(columns, rows, width), width)

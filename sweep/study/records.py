@@ -209,7 +209,7 @@ def cell(name: str, v: Any) -> str:
 
 
 # how the columns give way on a narrow terminal: higher ``keep`` stays longer
-_KEEP = {"number": 100, "state": 90, "value": 80, "test_accuracy": 60, "reason": 50,
+_KEEP = {"number": 100, "state": 90, "value": 80, "reason": 60, "test_accuracy": 55,
          "epochs_trained": 40, "duration_seconds": 35, "train_seconds": 30, "last_epoch": 28,
          "last_value": 27, "best_epoch": 20, "diverged": 15, "classic": 14,
          "parameter_count": 12, "worker_peak_rss_mb": 10, "experiment_dir": 5}
