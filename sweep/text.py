@@ -190,7 +190,7 @@ def terminal_width(stream: IO[str] | None = None) -> int | None:
     try:
         if not stream.isatty() or os.environ.get("TERM", "") in ("dumb", ""):
             return None
-        return max(os.get_terminal_size(stream.fileno()).columns - 1, 20)
+        return max(os.get_terminal_size(stream.fileno()).columns - 1, 1)
     except (OSError, ValueError, AttributeError):
         return None
 

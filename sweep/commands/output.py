@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from ..study.records import INTEGER_COLUMNS
 from ..study.space import Space
-from ..text import Table, terminal_width, wrap
+from ..text import Table, terminal_width
 
 if TYPE_CHECKING:  # imported where a table is made: `sweep run` needs no pandas
     import pandas as pd
@@ -45,11 +45,6 @@ def screen_width(args: argparse.Namespace) -> int | None:
 def table_text(made: Table, width: int | None) -> str:
     """A table and, where columns were left out for the width, the line saying so."""
     return "\n".join([*made.lines, *made.note(width)])
-
-
-def prose(lines: list[str], width: int | None) -> str:
-    """Lines of prose, each broken between words to fit ``width``."""
-    return "\n".join(part for line in lines for part in wrap(line, width))
 
 
 def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--out") -> int:
