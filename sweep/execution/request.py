@@ -151,7 +151,8 @@ class RunRequest(StudyLocation):
     report: bool = option(True, switch=True, negatable=True, convert=switch,
                           help="write the report at the end (default: yes)")
     quiet: bool = option(False, switch=True, convert=switch,
-                         help="plain lines, no progress bar")
+                         help="no progress (no bar, no line per trial): messages and the "
+                              "summary only, as sweep train --quiet")
 
     def check(self, cli: bool) -> RunRequest:
         """The rules between options; the request with ``explore`` spelled out."""

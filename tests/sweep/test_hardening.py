@@ -439,9 +439,9 @@ def test_studies_lists_broken_studies_with_the_reason(finished_study, tmp_path):
     proc = sweep("studies", "--studies-dir", studies, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert any(line.startswith("done: 3 finished") for line in lines), lines
-    broken = [line for line in lines if line.startswith("broken:")]
-    assert broken and "unreadable" in broken[0] and "line 1" in broken[0], lines
+    assert any(line.split()[:2] == ["done", "3"] for line in lines), lines  # 3 finished
+    broken = [line for line in lines if line.startswith("broken ")]
+    assert broken and "line 1" in broken[0], lines
 
 
 def test_a_dangling_symlink_as_studies_folder_is_named(tmp_path, data_args):
@@ -596,7 +596,9 @@ def test_a_wrong_study_json_is_one_line_naming_it(meta, finished_study, tmp_path
     proc = sweep("best", "--studies-dir", studies, "--study", "done", cwd=tmp_path)
     one_error(proc, 1, "study.json")
     listing = sweep("studies", "--studies-dir", studies, cwd=tmp_path)
-    assert listing.returncode == 0 and "done: unreadable" in listing.stdout, listing.stdout
+    assert listing.returncode == 0, listing.stderr
+    assert any(line.startswith("done ") and "unreadable" in line
+               for line in listing.stdout.splitlines()), listing.stdout
 
 
 @pytest.mark.parametrize("metrics", ['[1, 2]', 'NaN', '{"most_confused": 5}',

@@ -15,8 +15,8 @@ from tests.sweep.faults.harness import Running, check_study, stored_trials, swee
 from tests.terminal import Screen, Terminal
 
 EPOCHS = 4
-# trial, state, epoch reached/of, last validation accuracy, elapsed m:ss
-RUNNING_ROW = re.compile(r"^\s*(\d+)\s+running\s+(\d+)/(\d+)\s+(\d+\.\d\d)%\s+(\d+):(\d\d)\b")
+# number, state, last_epoch/of, last_value, duration_seconds
+RUNNING_ROW = re.compile(r"^\s*(\d+)\s+running\s+(\d+)/(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\d)\b")
 
 
 def _slow_study(tmp_path, run_args, trials: int = 4, sleep: float = 1) -> Running:
@@ -58,8 +58,7 @@ def test_watch_redraws_in_place_at_80_columns_while_a_study_runs(tmp_path, run_a
                 m = RUNNING_ROW.match(row)
                 if m and int(m.group(2)) >= 1:
                     assert int(m.group(3)) == EPOCHS, row
-                    seen[(int(m.group(1)), int(m.group(2)))] = (
-                        m.group(4), 60 * int(m.group(5)) + int(m.group(6)))
+                    seen[(int(m.group(1)), int(m.group(2)))] = (m.group(4), float(m.group(5)))
             return len(seen) >= 2
 
         term.wait_for(running_rows, 90, "two running trials shown with an epoch reached")
@@ -133,8 +132,9 @@ def test_trials_and_best_show_running_trials_epoch_value_and_time(tmp_path, run_
 
     def best_with_running() -> tuple[subprocess.CompletedProcess, list] | None:
         proc = sweep_now("best")
-        shown = re.findall(r"trial (\d+) at epoch (\d+)/4 \(val (\d+\.\d\d)%",
-                           proc.stdout + proc.stderr)
+        shown = re.findall(r"trial (\d+) at epoch (\d+)/4 \(last value (\d+\.\d\d)%",
+                           proc.stderr)  # no completed trial yet: in the error
+        shown += re.findall(r"^\s*(\d+)\s+(\d+)/4\s+(\d+\.\d\d)%", proc.stdout, re.M)
         return (proc, shown) if shown else None
 
     try:
@@ -153,7 +153,7 @@ def test_trials_and_best_show_running_trials_epoch_value_and_time(tmp_path, run_
             assert re.fullmatch(r"\d+", r["parameter_count"]), r
 
     if best.returncode == 0:
-        assert "running, not ranked until complete: " in best.stdout
+        assert "running, not ranked until complete:" in best.stdout
     else:
         assert best.returncode == 1 and "no completed trial yet" in best.stderr, best.stderr
     trials = {t.number: t for t in stored_trials(tmp_path / "studies" / "live")}

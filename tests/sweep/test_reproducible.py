@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweep.study.lag import LaggedStorage, next_number, unfinished_before
+from sweep.study.settings import settings_record
 from tests.sweep.faults.harness import (
     Running,
     running_trials,
@@ -135,7 +136,7 @@ def test_the_lag_is_a_setting_of_the_study(sweep_cli, data_args, tmp_path, check
              "--no-plots", "--epochs", 1, *data_args]
     made = sweep_cli("run", "--trials", 1, "--lag", "off", *where)
     assert made.returncode == 0, made.stderr
-    assert open_optuna(tmp_path, "s").user_attrs["settings"]["lag"] is None
+    assert settings_record(open_optuna(tmp_path, "s"))["lag"] is None
     check_error(sweep_cli("run", "--trials", 2, "--lag", 3, *where), 2, "lag")
     resumed = sweep_cli("run", "--trials", 2, *where)  # left out: the stored one
     assert resumed.returncode == 0, resumed.stderr

@@ -8,7 +8,7 @@ import pytest
 
 from sweep.errors import UsageError
 from sweep.study.samplers import DEFAULT_PRUNER, PRUNERS
-from sweep.study.settings import stored_settings
+from sweep.study.settings import settings_record, stored_settings
 from sweep.study.space import default_space, load_space
 
 
@@ -248,7 +248,7 @@ def test_the_same_options_again_are_accepted(resumed_study, sweep_cli, data_args
 def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
     r = resumed_study
     study = r.optuna()
-    assert study.user_attrs["settings"] == r.settings_after_first
+    assert settings_record(study) == r.settings_after_first
     assert (r.root / "study.json").read_text() == r.meta_after_first
     settings = stored_settings(study)
     assert settings.space.param("hidden_size").high == 64
