@@ -103,6 +103,10 @@ class LokyWorker(Worker):
         if self.executor is None:
             env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                   "MKL_NUM_THREADS")}
+            # loky replaces a worker whose memory grew by 300 MB since its first task, as a
+            # leak; ours grow by design (the dataset it keeps for its trials), and a worker
+            # replaced behind the run's back would lose its log, its data and its pid
+            env["LOKY_MAX_MEMORY_LEAK_SIZE"] = str(1 << 60)
             self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
                                                 initargs=(self.threads,), env=env)
             self.pid = None

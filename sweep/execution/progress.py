@@ -28,8 +28,10 @@ from ..study.records import PARAMS_PREFIX, TrialOutcome, cell, count, screen_col
 from ..text import Column, clock, layout, percent, row_line, wrap
 
 # a finished trial's row: these columns, its settings, then the reason; each column as
-# wide as its header or the widest value it usually holds
-TRIAL_COLUMNS = (("number", 6), ("state", 8), ("value", 6), ("test_accuracy", 6))
+# wide as its header or the widest value it usually holds. No test accuracy: the test set
+# never chooses anything, and shown for every trial while the sweep runs it would invite
+# choosing by it; the run's last line gives it for the selected trial only.
+TRIAL_COLUMNS = (("number", 6), ("state", 8), ("value", 6))
 REASON_WIDTH = 40  # the reason takes what room is left, down to a few words
 PARAM_WIDTH = 7  # short(): 0.00316, 1.0e-04, 2048
 

@@ -32,7 +32,7 @@ from ..study.samplers import make_sampler
 from ..study.settings import Settings, create_or_check, stored_settings
 from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
-from ..text import plural
+from ..text import plural, terminal_width, wrap
 from .backend import WORKERS_LOG, Backend
 from .controller import RunSummary, run_trials
 from .jobs import Workers, choose_workers, largest
@@ -270,6 +270,7 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     print(f"{c.finished} of {request.trials} trials finished ({c.complete} completed, "
           f"{c.pruned} pruned, {c.failed} failed) in {seconds:.0f}s", flush=True)
     best = results.best_outcomes(1)
-    if best:
-        print(f"best: {best[0].line()}", flush=True)
+    if best:  # the one trial whose test accuracy the run shows
+        for line in wrap(f"best: {best[0].line()}", terminal_width()):
+            print(line, flush=True)
 
