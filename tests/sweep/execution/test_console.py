@@ -17,5 +17,5 @@ def test_the_run_shows_test_accuracy_for_the_selected_trial_only(sweep_cli, data
     rows = [line for line in lines if line.split()[:2] and line.split()[0].isdigit()
             and line.split()[1] in ("complete", "pruned", "fail")]
     assert len(rows) == 4, lines  # one row per finished trial
-    mentions = [line for line in lines if "test" in line.lower()]
+    mentions = [line for line in lines if "test acc" in line.lower()]
     assert len(mentions) == 1 and mentions[0].startswith("best: trial"), mentions
