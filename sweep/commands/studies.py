@@ -30,7 +30,8 @@ def study_row(r: StudyResults | BrokenStudy) -> dict[str, Any]:
     c = r.counts
     best = r.best_outcomes(1)
     return {"name": r.name, "finished": c.finished, "completed": c.complete,
-            "pruned": c.pruned, "failed": c.failed, "running": c.running,
+            "pruned": c.pruned, "failed": c.failed, "retried": c.retried,
+            "running": c.running,
             "best_value": best[0].value if best else None,
             "best_trial": best[0].number if best else None, "problem": None}
 
@@ -41,7 +42,8 @@ def _study_line(row: dict[str, Any]) -> str:
     best = (f"best val {percent(row['best_value'])} (trial {row['best_trial']})"
             if row["best_trial"] is not None else "no completed trial")
     return (f"{row['name']}: {row['finished']} finished ({row['completed']} completed, "
-            f"{row['pruned']} pruned, {row['failed']} failed, {row['running']} running); "
+            f"{row['pruned']} pruned, {row['failed']} failed, {row['running']} running"
+            f"{'; ' + str(row['retried']) + ' lost and retried' if row['retried'] else ''}); "
             f"{best}")
 
 

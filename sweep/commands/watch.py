@@ -61,7 +61,7 @@ def header(results: StudyResults, every: float) -> list[str]:
     best_text = (f"best val {percent(best[0].value)} (trial {best[0].number})" if best
                  else "no completed trial yet")
     return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed), {c.running} running",
+            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {c.running} running",
             f"{best_text}; {datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits"]
 
 

@@ -26,7 +26,7 @@ from ..options import declared, spell
 from ..study.lag import DEFAULT_LAG
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths, storage_url_of
-from ..study.records import count
+from ..study.records import Counts, count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
 from ..study.settings import Settings, create_or_check, stored_settings
@@ -141,10 +141,10 @@ def _check_studies_dir(folder: Path) -> None:
 
 
 def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | None,
-                    cli: bool) -> tuple[Settings, int, tuple[int, int]]:
-    """The study's settings, how many trials it has finished, and its data's features
-    and classes; the study is created if new, and its trial.json files mended (a run
-    with nothing left to run mends them too)."""
+                    cli: bool) -> tuple[Settings, Counts, tuple[int, int]]:
+    """The study's settings, its trials' counts, and its data's features and classes;
+    the study is created if new, and mended (a run with nothing left to run mends it
+    too): trial.json files a kill left behind, retries a kill kept from being made."""
     storage = open_storage(paths.journal, storage_url)
     stored = None
     with study_locks(paths, storage):  # another machine may be half way through creating it
@@ -158,7 +158,7 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
         with study_locks(paths, storage):
             study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
     Ledger(paths, storage).mend()
-    return settings, count(study.get_trials(deepcopy=False)).finished, shape
+    return settings, count(study.get_trials(deepcopy=False)), shape
 
 
 def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, Any]:
@@ -237,7 +237,8 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     paths = request.paths
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
-        settings, finished, shape = _open_or_create(request, paths, storage, cli)
+        settings, counts, shape = _open_or_create(request, paths, storage, cli)
+    finished = counts.finished
     if finished >= request.trials:
         print(f"study {paths.name!r} already has {finished} finished trials "
               f"(asked for {request.trials}); nothing to run")
@@ -246,7 +247,10 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     jobs = workers.jobs
     progress = Progress(request.trials, finished, quiet=request.quiet)
     where = mask_url(storage) or str(paths.journal)
-    progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished; "
+    first = (f" ({plural(counts.retries_waiting, 'retry', 'retries')} of lost trials "
+             "first)" if counts.retries_waiting else "")
+    progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished"
+                  f"{first}; "
                   f"{plural(jobs, 'worker')}, {plural(workers.threads, 'BLAS thread')} each "
                   f"({workers.rule}); storage {where}")
     if settings.lag is not None and jobs > settings.lag + 1:
@@ -268,7 +272,11 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     c = results.counts
     seconds = outcome.summary.seconds if outcome.summary else 0.0
     print(f"{c.finished} of {request.trials} trials finished ({c.complete} completed, "
-          f"{c.pruned} pruned, {c.failed} failed) in {seconds:.0f}s", flush=True)
+          f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}) in {seconds:.0f}s",
+          flush=True)
+    if c.retries_waiting and c.finished < request.trials:
+        print(f"the same command runs the {plural(c.retries_waiting, 'retry', 'retries')} "
+              "of lost trials first", flush=True)
     best = results.best_outcomes(1)
     if best:
         print(f"best: {best[0].line()}", flush=True)
