@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Set
                         defaults.seed if request.seed is None else request.seed,
                         request.lag_setting(defaults.lag),
                         defaults.heartbeat if request.heartbeat is None else request.heartbeat)
-    make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
+    # a missing optional package, or a grid study's setting without a grid, fails here
+    make_sampler(settings.sampler, settings.seed, space=settings.space)
     return settings
 
 
@@ -151,6 +152,9 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
         if paths.name in optuna.get_all_study_names(storage):
             stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
     settings = settings_for(request, stored, cli)
+    if request.enqueue and settings.sampler == "grid":
+        raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
+                         "and nothing else; put the values in the grid")
     picked = _configuration(request, settings.space, cli) if request.enqueue else None
     shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
@@ -159,6 +163,21 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
             study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
     Ledger(paths, storage).mend()
     return settings, count(study.get_trials(deepcopy=False)), shape
+
+
+def _within_the_grid(request: RunRequest, settings: Settings) -> RunRequest:
+    """A grid study has as many trials as its grid has points: more are not run (said
+    once, here); fewer run the first points of its shuffled grid, and a larger --trials
+    later runs the rest."""
+    if settings.sampler != "grid":
+        return request
+    size = settings.space.grid_size()
+    if request.trials <= size:
+        return request
+    print(f"note: the grid has {plural(size, 'point')} "
+          f"({' x '.join(str(len(v)) for v in settings.space.grid().values())}): the study "
+          f"runs {size} trials, not {request.trials}", flush=True)
+    return replace(request, trials=size)
 
 
 def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, Any]:
@@ -238,6 +257,7 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
         settings, counts, shape = _open_or_create(request, paths, storage, cli)
+    request = _within_the_grid(request, settings)
     finished = counts.finished
     if finished >= request.trials:
         print(f"study {paths.name!r} already has {finished} finished trials "
