@@ -260,7 +260,11 @@ def test_interrupt_stops_fast_then_resumes(tmp_path, run_args, how):
     again = sweep(*cmd, cwd=tmp_path, faults=SLOW)
     assert again.returncode == 0, again.stdout + again.stderr
     trials = check_study(root, finished=5)
-    assert states(trials).get("COMPLETE", 0) >= 5 - len(flying), states(trials)
+    # every interrupted trial was retried: all 5 trials of the study trained
+    retries = check_retries(trials)
+    assert {d["number"] for d in flying} <= set(retries), (flying, retries)
+    assert states(trials) == {"COMPLETE": 5, "FAIL": len(retries)}, \
+        states(trials)
 
 
 def test_second_sigint_stops_at_once_and_storage_stays_consistent(tmp_path, run_args):
