@@ -74,19 +74,25 @@ def run(args: argparse.Namespace) -> int:
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
         except mlflow.exceptions.MlflowException as exc:
-            raise UsageError(f"{named}: {_one_line(exc)}") from None
+            raise UsageError(f"{named}: {_one_line(exc, uri)}") from None
         shown = mask_url(client.tracking_uri) or client.tracking_uri
         try:
             done = export_study(client, results)
         except mlflow.exceptions.MlflowException as exc:
-            raise StudyError(f"{named}: {_one_line(exc)}") from None
+            raise StudyError(f"{named}: {_one_line(exc, uri)}") from None
     print(f"study {results.name!r}: {done.summary()} to MLflow experiment {results.name!r} "
           f"(id {done.experiment_id}) at {shown}; artifacts in {done.artifact_location}")
     return 0
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(getattr(exc, "message", exc)).split())
+def _one_line(exc: Exception, uri: str | None) -> str:
+    """MLflow's message in one line, without the URI's password should it quote it."""
+    text = " ".join(str(getattr(exc, "message", exc)).split())
+    with suppress(ValueError):
+        secret = urlparse(uri or "").password
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _import_mlflow() -> Any:
