@@ -189,7 +189,6 @@ def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | N
     are failed and retried first, and a worker with no trial to start waits while others
     run, until the study has enough: one of them may die and need its retry run."""
     storage = ledger.storage
-    lag = job.settings.lag
     shared = beats(storage)
     swept = looked = float("-inf")
     while True:
@@ -205,6 +204,7 @@ def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | N
                     not shared and counts.finished + counts.running >= job.target):
                 return None
             number = next_number(trials)
+            lag = job.settings.lag_at(number)
             room = counts.finished + counts.running < job.target
             if room and (lag is None or not unfinished_before(trials, number, lag)):
                 view = storage if lag is None else LaggedStorage(storage, number - lag)

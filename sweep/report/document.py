@@ -423,6 +423,16 @@ SECTIONS: tuple[Callable[[_Report], Section], ...] = (
 
 # ------------------------------------------------------------------ facts and findings
 
+def _retried_fact(data) -> str:
+    """``; 2 lost to a fault and retried (trial 0 as 6, trial 3 as 7)``, or ""."""
+    lost = data.trials[data.trials["retried_as"].notna()]
+    if lost.empty:
+        return ""
+    links = ", ".join(f"trial {int(n)} as {int(m)}"
+                      for n, m in zip(lost["number"], lost["retried_as"], strict=True))
+    return f"; {len(lost)} lost to a fault and retried ({links})"
+
+
 def _facts(r: _Report) -> list[tuple[str, str]]:
     data, c, settings = r.data, r.data.counts, r.data.settings
     config = settings.config
@@ -430,7 +440,8 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
     facts = [
         ("Trials", f"{c.finished} finished: {c.complete} completed, {c.pruned} pruned "
                    f"({int(data.trials['diverged'].sum())} of them diverged), "
-                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")),
+                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")
+                   + _retried_fact(data)),
         ("Dataset", config.data.dataset + (f", first {config.data.train_limit} training "
                                            "images" if config.data.train_limit else "")),
         ("Budget", f"{epochs} epoch{'' if epochs == 1 else 's'} per trial; "
