@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from sweep.study.storage import open_storage  # noqa: E402
 from sweep.study.locks import study_locks  # noqa: E402
 from sweep.study.paths import StudyPaths  # noqa: E402
 from sweep.study.records import count  # noqa: E402
+from sweep.study.storage import open_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -66,15 +66,46 @@ def training_bytes(config: Config, n_features: int, n_classes: int, *, n_train: 
     return int(model + batch + data + evaluation)
 
 
-def available_bytes(meminfo: Path = MEMINFO) -> int | None:
-    """MemAvailable from /proc/meminfo: what can be allocated without swapping; None
-    where the kernel does not say (not Linux)."""
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def available_bytes(meminfo: Path = MEMINFO, cgroup: Path = CGROUP) -> int | None:
+    """What can be allocated without swapping: MemAvailable from /proc/meminfo, or less
+    where this process's control group (a container's memory limit) allows less; None
+    where the kernel says nothing (not Linux)."""
+    found = [n for n in (_meminfo_available(meminfo), _cgroup_room(cgroup)) if n is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available(meminfo: Path) -> int | None:
     try:
         for line in meminfo.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
+    return None
+
+
+def _cgroup_room(root: Path) -> int | None:
+    """The control group's limit less what it uses now: cgroup v2's memory.max and
+    memory.current, or v1's memory.limit_in_bytes and memory.usage_in_bytes; None
+    without a limit ("max", or v1's huge number)."""
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes",
+                                    "memory/memory.usage_in_bytes")):
+        try:
+            limit_text = (root / limit_file).read_text().strip()
+            usage = int((root / usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max":
+            return None
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            return None
+        return None if limit >= 1 << 60 else max(limit - usage, 0)
     return None
 
 

@@ -82,7 +82,11 @@ def save(fig: Figure, path: str | os.PathLike[str], *, close: bool = True) -> Pa
     """
     fmt = image_format(path)
     try:
-        return write_with(path, lambda f: fig.savefig(f, format=fmt, dpi=DPI))
+        # the bounding box explicitly: a figure is often saved after its style's context
+        # has ended, and a legend outside the axes would then be cut at the canvas's edge
+        return write_with(path, lambda f: fig.savefig(
+            f, format=fmt, dpi=DPI, bbox_inches=RC["savefig.bbox"],
+            pad_inches=RC["savefig.pad_inches"]))
     finally:
         if close:
             fig.clear()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -32,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "re-train one trial and check it reproduces exactly",
     "plots": "draw a trial's figures (a sweep draws them for new bests only)",
     "report": "write a study's HTML and Markdown report",
+    "export": "export a study's trials as MLflow runs",
     "doctor": "check a study's journal and repair a damaged one",
 }
 
@@ -42,10 +44,23 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {_without_values(message)} (see --help)\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own layout, its prose wrapped to the terminal but never wider than
+    `HELP_WIDTH` (long lines read badly), the options' help in a column of its own."""
+
+    def __init__(self, prog: str) -> None:
+        width = min(shutil.get_terminal_size().columns, HELP_WIDTH) - 2
+        super().__init__(prog, width=max(width, 40), max_help_position=30)
+
+
+HELP_WIDTH = 100
 
 
 def _without_values(message: str) -> str:
@@ -121,5 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code(exc)
         if code is None:
             raise
-        print(f"sweep {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sweep {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
         return code
+
+
+def _hint(exc: BaseException) -> str:
+    """What the user can do about an error, where its message does not say."""
+    from mlp.data import DataError
+
+    if isinstance(exc, DataError) and str(exc).startswith("could not get dataset"):
+        return ("; offline or behind a firewall? Fetch its four IDX files elsewhere and "
+                "pass --data-dir DIR (or set MLP_DATA_DIR)")
+    return ""

@@ -30,17 +30,32 @@ from ..statistics.seeds import Interval, compare_with_best, smallest_sign_flip_p
 from ..study.confirmations import CONFIRM_DIR, SUMMARY, Seeded, candidates, read_seeded
 from ..study.paths import StudyLocation
 from ..study.results import load
-from ..text import percent, points
+from ..text import Column, percent, points, table, terminal_width, wrap
 
-DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+DESCRIPTION = (
+    "A sweep picks its best trial on one seed's validation accuracy, the best over epochs "
+    "and over trials: an optimistic pick, and the differences it ranks are often the size "
+    "of the noise between seeds. This re-trains the top K configurations and the classic "
+    "one (trial 0) with the same S seeds each (all epochs, no pruning), compares them seed "
+    "by seed and names the configuration it recommends: the cheapest of those not "
+    "distinguishable from the best. The study's trials are not touched; running it again "
+    "trains only what is missing, and a larger --top or --seeds extends it.")
 MAX_SEEDS = 100
+# the verdict's table: a configuration's value (best-epoch validation accuracy) over the
+# seeds, as mean, standard deviation (in percentage points) and 95% t-interval, and the
+# value the sweep picked it with (one seed)
+VERDICT_COLUMNS = (Column("number", keep=100), Column("classic", right=False, keep=50),
+                   Column("value_mean", keep=90), Column("value_sd", keep=60),
+                   Column("value_low", keep=70), Column("value_high", keep=70),
+                   Column("seeds", keep=40), Column("value", keep=80))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConfirmRequest(StudyLocation):
-    top: int = option(5, convert=whole(1), metavar="K", help="configurations to confirm (5)")
+    top: int = option(5, convert=whole(1), metavar="K",
+                      help="how many of the best configurations to re-train (default 5)")
     seeds: int = option(5, convert=whole(1, MAX_SEEDS), metavar="S",
-                        help=f"seeds each (5; at most {MAX_SEEDS})")
+                        help=f"seeds for each configuration (default 5, at most {MAX_SEEDS})")
     jobs: int | None = jobs_option()
 
 
@@ -60,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     summary = summarize(read_seeded(results.paths.root, chosen, request.seeds), request.seeds)
     write_json(results.paths.root / CONFIRM_DIR / SUMMARY, summary)
-    for line in verdict_lines(summary):
-        print(line)
+    print("\n".join(verdict_lines(summary, terminal_width())))
     return 0
 
 
@@ -130,18 +144,27 @@ def _comparison_row(c: Any) -> dict[str, Any]:
 
 
 
-def verdict_lines(summary: dict[str, Any]) -> list[str]:
-    """The verdict in words, each figure with the seeds behind it."""
+def sd_points(sd: Any) -> str:
+    """A standard deviation of accuracies, in percentage points (not a percent)."""
+    return "–" if sd is None else points(sd, ".2f")
+
+
+def verdict_lines(summary: dict[str, Any], width: int | None = None) -> list[str]:
+    """The verdict: a table of the configurations over the seeds (fitted to ``width``),
+    then sentences, each figure with the seeds behind it. Differences and standard
+    deviations of accuracies are in percentage points."""
     n = summary["seeds"]
     rows = {r["trial"]: r for r in summary["configurations"]}
-    lines = [f"over {n} seeds ({summary['metric']}):"]
+    cells = []
     for r in summary["configurations"]:
         b = r["best_val"]
-        tag = " (classic)" if r["classic"] else ""
-        ci = (f"95% t-interval {b['low']:.2%}-{b['high']:.2%}" if b["low"] is not None
-              else "no interval from one seed")
-        lines.append(f"  trial {r['trial']}{tag}: mean {b['mean']:.2%} sd {percent(b['sd'])} "
-                     f"({ci}; {b['n']} seeds), single-seed pick {percent(r['original_value'])}")
+        cells.append([str(r["trial"]), "yes" if r["classic"] else "", percent(b["mean"]),
+                      sd_points(b["sd"]), percent(b["low"]), percent(b["high"]), str(b["n"]),
+                      percent(r["original_value"])])
+    made = table(VERDICT_COLUMNS, cells, width)
+    head = wrap(f"over {n} seeds ({summary['metric']}); value_low to value_high: the 95% "
+                "t-interval of the mean; value: the sweep's pick, one seed", width)
+    lines: list[str] = []
     tied = summary["tied_with_best"]
     rec = summary["recommended"]
     lines.append(f"tied with the best mean (trial {summary['best_mean']}): "
@@ -157,8 +180,9 @@ def verdict_lines(summary: dict[str, Any]) -> list[str]:
     for trial, t in summary["test_accuracy"].items():
         lines.append(f"test accuracy of trial {trial}"
                      f"{' (classic)' if rows[int(trial)]['classic'] else ''}: "
-                     f"mean {t['mean']:.2%} sd {percent(t['sd'])} over {t['n']} seeds")
-    return lines
+                     f"mean {t['mean']:.2%}, sd {sd_points(t['sd'])} over {t['n']} seeds")
+    return [*head, *made.lines, *made.note(width),
+            *(part for line in lines for part in wrap(line, width))]
 
 
 

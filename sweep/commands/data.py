@@ -14,8 +14,11 @@ DESCRIPTION = ("Fetch and verify a dataset ahead of time (from --data-dir, the p
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="mnist", choices=DATASETS, help="dataset (mnist)")
-    p.add_argument("--data-dir", help="directory holding the four IDX files")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS,
+                   help="the dataset (default mnist)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="a folder holding the dataset's four IDX files (for idx, or to use "
+                        "files fetched elsewhere)")
 
 
 def run(args: argparse.Namespace) -> int:

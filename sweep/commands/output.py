@@ -1,5 +1,10 @@
 """How the reading commands print: a table on the screen, or ``-f json`` / ``-f csv``
-(Optuna's CLI has the same ``-f``), to standard output or ``--out FILE``."""
+(Optuna's CLI has the same ``-f``), to standard output or ``--out FILE``.
+
+A table on a terminal fits its width (`sweep.text.table`: the least useful columns give
+way, a line saying which); written to a pipe or a file it is whole. JSON and CSV are
+never fitted: they keep every column.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from ..study.records import INTEGER_COLUMNS
 from ..study.space import Space
+from ..text import Table, terminal_width
 
 if TYPE_CHECKING:  # imported where a table is made: `sweep run` needs no pandas
     import pandas as pd
@@ -20,9 +26,25 @@ FORMATS = ("table", "json", "csv")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=FORMATS, default="table",
-                   help="output format (table)")
-    p.add_argument("--out", default=None, help="write to this file instead of the screen")
+    p.add_argument("-f", "--format", choices=FORMATS, default="table", metavar="FORMAT",
+                   help="table (default: fitted to the terminal's width), json or csv "
+                        "(every column, never cut)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the output to this file instead of the screen (a whole "
+                        "table)")
+
+
+def screen_width(args: argparse.Namespace) -> int | None:
+    """The width a table must fit: the terminal's, for a table printed on one; None
+    (the whole table) for a file, a pipe or a machine format."""
+    if args.format != "table" or getattr(args, "out", None):
+        return None
+    return terminal_width()
+
+
+def table_text(made: Table, width: int | None) -> str:
+    """A table and, where columns were left out for the width, the line saying so."""
+    return "\n".join([*made.lines, *made.note(width)])
 
 
 def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--out") -> int:

@@ -11,27 +11,38 @@ import numpy as np
 from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
+from .common import add_study_args, open_results
 
 DESCRIPTION = ("The prediction figure for test images of a trained network: one image, a "
-               "grid of several (--index N [N ...]), or K misclassified ones (--wrong K).")
+               "grid of several (--index N [N ...]), or K misclassified ones (--wrong K). The "
+               "network is a trial of a study (--study S --trial N, as sweep plots and sweep "
+               "rerun name one) or the experiment directory of sweep train (--experiment DIR).")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experiment", required=True, help="experiment directory of a run")
-    p.add_argument("--index", type=int, nargs="+", help="test image index (several: a grid)")
+    add_study_args(p)
+    p.add_argument("--trial", type=int, default=None, metavar="N",
+                   help="the study's trial N (completed or pruned)")
+    p.add_argument("--experiment", default=None, metavar="DIR",
+                   help="an experiment directory instead (of sweep train, or a trial's)")
+    p.add_argument("--index", type=int, nargs="+", metavar="N",
+                   help="the test image with this index (several: a grid)")
     p.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
-                   help="pick K misclassified test images instead (default 16)")
-    p.add_argument("--out", help="figure file to write (default EXPERIMENT/predictions/...)")
+                   help="K misclassified test images instead (default 16)")
+    p.add_argument("--out", metavar="FILE",
+                   help="the figure file to write, .png, .pdf or .svg (default "
+                        "DIR/predictions/...)")
     p.add_argument("--show", action="store_true", help="also open the figure in a window")
-    p.add_argument("--data-dir", help="directory holding the dataset's IDX files")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="a folder holding the dataset's four IDX files")
 
 
 MAX_FIGURE_IMAGES = 100  # a grid of more is unreadable, and its size grows without bound
 
 
 def run(args: argparse.Namespace) -> int:
-    exp = Path(args.experiment)
+    exp = _experiment(args)
     _check_predict_args(args, exp)
     run = load_experiment(exp, data_dir=args.data_dir)
     data = run.data
@@ -45,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
                                run.config.training.eval_batch_size)
     if not np.all(np.isfinite(probs)):
-        raise UsageError(f"--experiment {exp}: checkpoints/best.npz gives non-finite "
+        raise UsageError(f"{_named(args, exp)}: checkpoints/best.npz gives non-finite "
                          "probabilities (its weights overflow float32): not a trained network")
     if args.wrong is not None:
         indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
@@ -77,12 +88,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(args: argparse.Namespace) -> Path:
+    """The experiment directory: --experiment, or the folder of the study's --trial."""
+    if (args.experiment is None) == (args.trial is None):
+        raise UsageError("name the network: --study S --trial N, or --experiment DIR "
+                         "(one of the two)")
+    if args.experiment is not None:
+        return Path(args.experiment)
+    results = open_results(args)
+    outcome = {o.number: o for o in results.outcomes}.get(args.trial)
+    if outcome is None:
+        raise UsageError(f"--trial {args.trial}: study {results.name!r} has no such trial")
+    if outcome.state not in ("COMPLETE", "PRUNED") or outcome.diverged:
+        what = "diverged" if outcome.diverged else outcome.state.lower()
+        raise UsageError(f"--trial {args.trial}: it is {what}: no trained network")
+    folder = results.trial_dir(args.trial)
+    if not folder.is_dir():
+        raise StudyError(f"--trial {args.trial}: its directory {folder} is not on this "
+                         "machine")
+    return folder
+
+
+def _named(args: argparse.Namespace, exp: Path) -> str:
+    """The network as the command line named it."""
+    return f"--experiment {exp}" if args.trial is None else f"--trial {args.trial} ({exp})"
+
+
 def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
     """Everything about the arguments that can be refused before data and model load."""
     if not (exp / "config.json").is_file():
-        raise UsageError(f"--experiment {exp}: not an experiment directory (no config.json)")
+        raise UsageError(f"{_named(args, exp)}: not an experiment directory (no config.json)")
     if not (exp / "checkpoints" / "best.npz").is_file():
-        raise UsageError(f"--experiment {exp}: no checkpoint (checkpoints/best.npz is missing)")
+        raise UsageError(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is "
+                         "missing)")
     if args.wrong is not None and not 1 <= args.wrong <= MAX_FIGURE_IMAGES:
         raise UsageError(f"--wrong {args.wrong}: must be between 1 and {MAX_FIGURE_IMAGES}")
     if args.wrong is None and not args.index:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
 from .common import add_study_args, open_results
 
 DESCRIPTION = (
@@ -16,20 +15,20 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
-    p.add_argument("--resamples", type=int, default=None, metavar="N",
-                   help="bootstrap resamples for the importance intervals (200)")
+    p.add_argument("--svg", action="store_true",
+                   help="draw every figure as SVG too (PNG only by default: drawing a "
+                        "figure twice is most of a report's time)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
-    if args.resamples is not None and args.resamples < 1:
-        raise UsageError(f"--resamples {args.resamples}: must be >= 1")
     results = open_results(args)  # StudyError if missing
-    index = write_report(results, resamples=args.resamples)
+    index = write_report(results, vector=args.svg)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
-          f"{c.failed} failed" + (f", {c.running} running" if c.running else "") + ")")
+          f"{c.failed} failed" + (f", {c.running} running" if c.running else "")
+          + c.retried_text() + ")")
     print(f"report: {index}")
     print(f"        {index.with_name('report.md')}")
     return 0

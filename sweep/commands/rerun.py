@@ -18,9 +18,15 @@ from mlp.experiment import environment, read_config_file, read_history, run_expe
 
 from ..errors import StudyError, UsageError
 from ..execution.trial import dataset_for
+from ..text import plural
 from .common import add_study_args, open_results
 
-DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+DESCRIPTION = (
+    "Re-train one trial from its config.json and check that every epoch's losses and "
+    "accuracies come out the same. The config records everything that decides them: the "
+    "settings, the seed and the BLAS thread count the trial ran with. On the same machine "
+    "the result is an exact match (exit 0); otherwise the differences are listed with "
+    "their likely cause among what the config records of the machine (exit 1).")
 COMPARED = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
@@ -28,7 +34,7 @@ def differences(recorded: list[dict[str, float]], fresh: list[dict[str, float]])
     """Every value of every epoch that differs, in words."""
     out = []
     if len(recorded) != len(fresh):
-        out.append(f"{len(recorded)} epochs recorded, {len(fresh)} re-trained")
+        out.append(f"{plural(len(recorded), 'epoch')} recorded, {len(fresh)} re-trained")
     for old, new in zip(recorded, fresh, strict=False):
         for key in COMPARED:
             if old.get(key) != new.get(key):
@@ -53,7 +59,8 @@ def likely_causes(recorded_env: dict[str, Any], now_env: dict[str, Any]) -> list
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
-    p.add_argument("--trial", type=int, required=True, help="the trial's number")
+    p.add_argument("--trial", type=int, required=True, metavar="N",
+                   help="the trial's number (a completed or pruned trial)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
         now_env = environment()
     diffs = differences(recorded, fresh)
     if not diffs:
-        print(f"trial {args.trial}: exact match ({len(recorded)} epochs, "
+        print(f"trial {args.trial}: exact match ({plural(len(recorded), 'epoch')}, "
               f"{', '.join(COMPARED)})")
         return 0
-    print(f"trial {args.trial}: {len(diffs)} differences")
+    print(f"trial {args.trial}: {plural(len(diffs), 'difference')}")
     for line in diffs[:20]:
         print(f"  {line}")
     causes = likely_causes(recorded_env, now_env)

@@ -20,19 +20,27 @@ from mlp.memory import check_fits, training_bytes
 from mlp.train import EpochMetrics
 
 from ..errors import UsageError
+from ..text import plural
 from .overrides import add_override_flags, collect_overrides
 
 DESCRIPTION = ("Train one network (by default the classic 784-512-10 configuration) and "
-               "write an experiment directory: config, history, metrics, checkpoints, plots. "
-               "Flags override any config value; --config DIR/config.json re-runs a run "
-               "exactly.")
+               "write its experiment directory: config, history, metrics, checkpoints, "
+               "figures. Flags override any config value; --config DIR/config.json re-trains "
+               "an earlier run exactly. sweep predict --experiment DIR reads the result.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="config.json to start from (e.g. of an earlier run)")
-    p.add_argument("--out", help="experiment directory to create (default runs/<timestamp>)")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--quiet", action="store_true", help="only the final summary")
+    p.add_argument("--config", metavar="FILE",
+                   help="a config.json to start from (an earlier run's, to re-train it)")
+    p.add_argument("--experiment", metavar="DIR",
+                   help="the experiment directory to create, new or empty (default "
+                        "runs/<date-time>)")
+    p.add_argument("--out", dest="out_folder", metavar="DIR",
+                   help=argparse.SUPPRESS)  # the earlier spelling of --experiment
+    p.add_argument("--no-plots", action="store_true", help="draw no figures")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (no line per epoch): only the summary, as "
+                        "sweep run --quiet")
     add_override_flags(p)
 
 
@@ -69,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, config: Config) -> int:
     """Refuse what can be refused before anything is written (the out folder, the data,
     the memory the network needs), then train into a folder this process holds."""
-    out = Path(args.out) if args.out else default_run_dir()
-    _check_out(out)
+    if args.experiment and args.out_folder:
+        raise UsageError("--out is the earlier name of --experiment; give one of them")
+    flag = "--out" if args.out_folder else "--experiment"
+    given = args.experiment or args.out_folder
+    out = Path(given) if given else default_run_dir()
+    _check_out(out, flag)
     data = load_dataset(config.data.dataset, config.data.data_dir,
                         train_limit=config.data.train_limit)
     check_fits(config, data.n_features, data.n_classes, n_train=len(data.train_y),
@@ -82,10 +94,10 @@ def _train(args: argparse.Namespace, config: Config) -> int:
         print(f"model: {data.n_features}-" + "-".join([str(m.hidden_size)] * m.hidden_layers)
               + f"-{data.n_classes}, dropout {m.dropout}, batch norm {m.batch_norm}; "
               f"SGD lr {t.lr} ({t.schedule}), momentum {t.momentum}, batch {t.batch_size}, "
-              f"L2 {t.l2}, {t.epochs} epochs, seed {t.seed}")
+              f"L2 {t.l2}, {plural(t.epochs, 'epoch')}, seed {t.seed}")
 
     try:
-        with OutDir(out) as folder:
+        with OutDir(out, flag) as folder:
             def log(e: EpochMetrics) -> None:
                 folder.trained = True
                 if not args.quiet:
@@ -109,13 +121,13 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, flag: str = "--experiment") -> None:
     if out.is_symlink() and not out.exists():
-        raise UsageError(f"--out {out}: a symbolic link to nothing")
+        raise UsageError(f"{flag} {out}: a symbolic link to nothing")
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
+        raise UsageError(f"{flag} {out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"--out {out}: directory exists and is not empty")
+        raise UsageError(f"{flag} {out}: directory exists and is not empty")
 
 
 class OutDir:
@@ -130,8 +142,8 @@ class OutDir:
     keeps its folder: its metrics.json records the failure.
     """
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    def __init__(self, out: Path, flag: str = "--experiment") -> None:
+        self.out, self.flag = out, flag
         self.made: list[Path] = []
         self.trained = False
         self._fd: int | None = None
@@ -152,10 +164,10 @@ class OutDir:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._give_up()
-            raise UsageError(f"--out {self.out}: another run is writing there") from None
+            raise UsageError(f"{self.flag} {self.out}: another run is writing there") from None
         if any(self.out.iterdir()):  # filled between the check and the lock
             self._give_up()
-            raise UsageError(f"--out {self.out}: directory exists and is not empty")
+            raise UsageError(f"{self.flag} {self.out}: directory exists and is not empty")
         return self
 
     def _give_up(self) -> None:

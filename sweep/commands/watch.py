@@ -1,14 +1,19 @@
 """``sweep trials --watch``: a live view of a study, redrawn every few seconds.
 
 On a terminal the view is redrawn in place, like ``watch``: the cursor goes home,
-every line is cut to the terminal's width and the table to its height, and what
-the last frame left below is cleared, so nothing wraps and nothing is left behind
-on a narrow terminal. Off a terminal (a pipe, a log file) each refresh is printed
-as plain lines after the last, with a time stamp, and nothing is redrawn.
+the table is fitted to the terminal's width (`sweep.text.table`: the least useful
+columns give way, nothing wraps) and cut to its height, and what the last frame left
+below is cleared. Off a terminal (a pipe, a log file) each refresh is printed as plain
+lines after the last, with a time stamp, and nothing is redrawn.
 
-Running trials come first, with the epoch they reached, their last validation
-accuracy and how long they have run; then the finished trials, latest first.
-Ctrl-C ends the view (exit 0): watching is left that way.
+Running trials come first, with the last epoch they reported, that epoch's validation
+accuracy (last_value) and how long they have run; then the finished trials, latest
+first. The columns are named as in ``sweep trials`` and its CSV.
+
+The view ends by itself (exit 0), with a last frame saying so, once the study has
+finished trials and none running or waiting, and has stayed so for `SETTLE` seconds
+(over two frames at least): the gap between a trial and the next one a worker starts
+is far shorter. Ctrl-C ends it too (exit 0).
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from datetime import datetime
 from typing import IO
 
 from ..errors import StudyError
-from ..study.records import TrialOutcome
+from ..study.records import PARAMS_PREFIX, TrialOutcome, cell, screen_column
 from ..study.results import StudyResults
-from ..text import clock, percent, short
+from ..text import Column, fit, percent, table
 
 HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
-FIXED_COLUMNS = ("trial", "state", "epoch", "val", "time")
+# the view's columns, then the settings; the earlier ones stay longest on a narrow screen
+FIXED_COLUMNS = ("number", "state", "last_epoch", "last_value", "duration_seconds", "value")
+SETTLE = 5.0  # seconds the study must stay without running or waiting trials
 
 
 def _epochs_of(o: TrialOutcome, default: int) -> int:
@@ -36,14 +43,22 @@ def _epochs_of(o: TrialOutcome, default: int) -> int:
 
 
 def live_row(o: TrialOutcome, epochs: int, names: list[str]) -> list[str]:
-    """One trial as the view shows it. A completed trial's accuracy is its objective
-    (the best epoch); any other trial's is the last epoch it reported."""
-    value = o.value if o.state == "COMPLETE" else o.last_value
-    reached = o.last_epoch if o.state != "COMPLETE" else o.epochs_trained or o.last_epoch
-    epoch = f"{reached or 0}/{_epochs_of(o, epochs)}"
-    return [str(o.number), o.state.lower(), epoch,
-            "-" if value is None else percent(value), clock(o.duration_seconds),
-            *(short(o.params[n]) if n in o.params else "-" for n in names)]
+    """One trial as the view shows it; its last epoch out of the epochs it trains."""
+    row = o.row()
+    cells = [cell(n, row.get(n)) for n in FIXED_COLUMNS]
+    cells[2] = f"{o.last_epoch or 0}/{_epochs_of(o, epochs)}"
+    return cells + [cell(PARAMS_PREFIX + n, o.params.get(n)) for n in names]
+
+
+def view_columns(names: list[str]) -> list[Column]:
+    fixed = [screen_column(n, 100 - i) for i, n in enumerate(FIXED_COLUMNS)]
+    return fixed + [screen_column(PARAMS_PREFIX + n) for n in names]
+
+
+def finished_watching(results: StudyResults) -> bool:
+    """Whether the study has finished trials and none running or waiting to start."""
+    c = results.counts
+    return c.finished > 0 and c.running == 0 and results.waiting == 0
 
 
 def ordered(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
@@ -54,55 +69,57 @@ def ordered(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
     return running + done
 
 
-def header(results: StudyResults, every: float) -> list[str]:
-    """Two lines: the counts, then the best trial and the time of this frame."""
+def header(results: StudyResults, every: float, final: bool = False) -> list[str]:
+    """Two lines: the counts, then the best trial and the time of this frame (or, on
+    the last frame, that the view ends)."""
     c = results.counts
     best = results.best_outcomes(1)
-    best_text = (f"best val {percent(best[0].value)} (trial {best[0].number})" if best
+    best_text = (f"best value {percent(best[0].value)} (trial {best[0].number})" if best
                  else "no completed trial yet")
+    when = (f"{datetime.now():%H:%M:%S}: no trial running or waiting; the view ends" if final
+            else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
     return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed), {c.running} running",
-            f"{best_text}; {datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits"]
+            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {c.running} running",
+            f"{best_text}; {when}"]
 
 
 def render(results: StudyResults, width: int | None = None, height: int | None = None,
-           every: float = 2.0) -> list[str]:
-    """The view's lines: a header, then the table. ``width`` cuts every line (a cut
-    line ends in '~'); ``height`` keeps that many lines, saying how many trials were
-    left out."""
+           every: float = 2.0, final: bool = False) -> list[str]:
+    """The view's lines: a header, then the table fitted to ``width`` (columns left out
+    on a narrow terminal, a line cut with "…" where nothing else helps); ``height``
+    keeps that many lines, saying how many trials were left out."""
     names = results.param_names
     epochs = results.settings.config.training.epochs
     rows = [live_row(o, epochs, names) for o in ordered(results.outcomes)]
-    table = [list(FIXED_COLUMNS) + names, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = ["  ".join(cell.rjust(w) if i != 1 else cell.ljust(w)
-                       for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in table]
-    top = [*header(results, every), ""]
+    lines = table(view_columns(names), rows, width).lines
+    top = [*header(results, every, final), ""]
     if height is not None and len(top) + len(lines) > height:
         keep = max(height - len(top) - 1, 1)
         left_out = len(lines) - keep
         lines = [*lines[:keep], f"... {left_out} more trials (sweep trials shows them all)"]
-    return [_cut(line, width) for line in top + lines]
-
-
-def _cut(line: str, width: int | None) -> str:
-    if width is None or len(line) <= width:
-        return line
-    return line[:max(width - 1, 0)] + "~"
+    return [fit(line, width) for line in top + lines]
 
 
 def watch(load: Callable[[], StudyResults], every: float,
-          stream: IO[str] | None = None) -> int:
-    """Redraw the view every ``every`` seconds until Ctrl-C; exit code 0."""
+          stream: IO[str] | None = None, settle: float = SETTLE) -> int:
+    """Redraw the view every ``every`` seconds until the study has stayed without
+    running or waiting trials for ``settle`` seconds, or Ctrl-C; exit code 0."""
     stream = stream or sys.stdout
     live = stream.isatty() and os.environ.get("TERM", "") not in ("dumb", "")
+    idle_since: float | None = None
     try:
         if live:  # a clean screen once; every frame then overwrites the last in place
             stream.write(HIDE_CURSOR + HOME + CLEAR_BELOW)
         while True:
-            _frame(load, every, stream, live)
-            time.sleep(every)
+            results = _load(load)
+            idle = isinstance(results, StudyResults) and finished_watching(results)
+            now = time.monotonic()
+            idle_since = (idle_since if idle_since is not None else now) if idle else None
+            final = idle_since is not None and now - idle_since >= settle
+            _frame(results, every, stream, live, final)
+            if final:
+                return 0
+            time.sleep(every if idle_since is None else min(every, settle))
     except KeyboardInterrupt:
         pass
     finally:
@@ -112,18 +129,25 @@ def watch(load: Callable[[], StudyResults], every: float,
     return 0
 
 
-def _frame(load: Callable[[], StudyResults], every: float, stream: IO[str],
-           live: bool) -> None:
+def _load(load: Callable[[], StudyResults]) -> StudyResults | StudyError:
+    try:
+        return load()
+    except StudyError as exc:  # a study not made yet, a journal being repaired
+        return exc
+
+
+def _frame(results: StudyResults | StudyError, every: float, stream: IO[str], live: bool,
+           final: bool) -> None:
     if live:
         size = os.get_terminal_size(stream.fileno())
         # one column spare: a line that fills the last column makes some terminals wrap
         width, height = size.columns - 1, size.lines - 1
     else:
         width = height = None
-    try:
-        lines = render(load(), width, height, every)
-    except StudyError as exc:  # a study not made yet, a journal being repaired
-        lines = [_cut(f"{datetime.now():%H:%M:%S} cannot read the study: {exc}", width)]
+    if isinstance(results, StudyError):
+        lines = [fit(f"{datetime.now():%H:%M:%S} cannot read the study: {results}", width)]
+    else:
+        lines = render(results, width, height, every, final)
     if live:
         stream.write(HOME + "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW)
     else:

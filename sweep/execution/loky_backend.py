@@ -31,6 +31,7 @@ from .ledger import RunGone, WorkerTerminated
 from .liveness import Selector, either, pid_alive, run_by, unclaimed
 
 WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
+_TRACKER_LOCK = threading.Lock()
 
 
 def _init_worker(threads: int) -> None:
@@ -103,6 +104,10 @@ class LokyWorker(Worker):
         if self.executor is None:
             env = {v: str(self.threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                   "MKL_NUM_THREADS")}
+            # loky replaces a worker whose memory grew by 300 MB since its first task, as a
+            # leak; ours grow by design (the dataset it keeps for its trials), and a worker
+            # replaced behind the run's back would lose its log, its data and its pid
+            env["LOKY_MAX_MEMORY_LEAK_SIZE"] = str(1 << 60)
             self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
                                                 initargs=(self.threads,), env=env)
             self.pid = None
@@ -217,12 +222,13 @@ def _start_tracker_quietly() -> None:
     progress line: it is started first, with /dev/null."""
     from loky.backend import resource_tracker
 
-    if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
-        return
-    saved = sys.stderr
-    with open(os.devnull, "w") as quiet:
-        sys.stderr = quiet
-        try:
-            resource_tracker.ensure_running()
-        finally:
-            sys.stderr = saved
+    with _TRACKER_LOCK:  # two runs in two threads would swap sys.stderr over each other
+        if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+            return
+        saved = sys.stderr
+        with open(os.devnull, "w") as quiet:
+            sys.stderr = quiet
+            try:
+                resource_tracker.ensure_running()
+            finally:
+                sys.stderr = saved

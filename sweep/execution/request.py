@@ -57,6 +57,17 @@ def lag_value(value: Any) -> int | str:
         raise ValueError(f"must be a whole number from 0 to {MAX_LAG}, or off") from None
 
 
+def assignments(value: Any) -> dict[str, str]:
+    """``name=value,name=value`` (or a dict): a configuration by setting."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs = [item.partition("=") for item in str(value).split(",") if item.strip()]
+    if not pairs or any(not sep or not name.strip() or not text.strip()
+                        for name, sep, text in pairs):
+        raise ValueError("expected NAME=VALUE,... (e.g. lr=0.05,batch_size=64)")
+    return {name.strip(): text.strip() for name, _, text in pairs}
+
+
 def plots_value(value: Any) -> str:
     if value is True or value is False:
         return "best" if value else "none"
@@ -124,6 +135,11 @@ class RunRequest(StudyLocation):
                                   help="fail a trial whose worker shows no progress this long, "
                                        f"and replace the worker (default "
                                        f"{STALL_LIMIT / 60:.0f}m, or 10 epochs if longer)")
+    enqueue: dict[str, str] | None = option(
+        None, convert=assignments, metavar="NAME=VALUE,...",
+        help="run this configuration next, e.g. lr=0.05,batch_size=64 (sampled settings by "
+             "name; those left out are sampled); it counts toward --trials and is enqueued "
+             "once however often the command runs")
     fail_streak: int = option(FAIL_STREAK, convert=whole(1), metavar="N",
                               help="stop the run when this many trials fail in a row "
                                    f"(default {FAIL_STREAK})")
@@ -135,7 +151,8 @@ class RunRequest(StudyLocation):
     report: bool = option(True, switch=True, negatable=True, convert=switch,
                           help="write the report at the end (default: yes)")
     quiet: bool = option(False, switch=True, convert=switch,
-                         help="plain lines, no progress bar")
+                         help="no progress (no bar, no line per trial): messages and the "
+                              "summary only, as sweep train --quiet")
 
     def check(self, cli: bool) -> RunRequest:
         """The rules between options; the request with ``explore`` spelled out."""

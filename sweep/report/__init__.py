@@ -8,15 +8,16 @@ Built from the storage and the trial directories only (nothing is re-trained), s
 it can be regenerated at any time, also while the study runs. The pieces are
 usable on their own, e.g. in a notebook::
 
-    from sweep.report import figures, importances, prepare
+    from sweep.report import analyse, figures, prepare
     data = prepare(load("mnist-mlp"))
-    figures.setting_effects(data, importances(data))   # a matplotlib Figure
+    figures.setting_effects(data, analyse(data))   # a matplotlib Figure
 
-The modules, one job each: `analysis` (the study as numbers), `importance`,
-`figures` and `best` (the drawings), `findings` (words, warnings, tables), `seeds`
+The modules, one job each: `analysis` (the study as numbers), `effects` (which
+settings matter and which values are best, from sweep/statistics), `figures`, `views`
+and `best` (the drawings), `findings` (words, warnings, tables), `seeds`
 (the seed-noise section: what ``sweep confirm`` found, in tables, words and a figure),
-`document` (the layout), `html` and `markdown` (the two renderings), `cli` (the
-``report`` command). They are imported on first use, so that registering the
+`document` (the layout), `markdown` (the document as Markdown) and `html` (that
+Markdown rendered once more, as a page). They are imported on first use, so that registering the
 command does not load matplotlib for every other command.
 """
 
@@ -30,13 +31,14 @@ if TYPE_CHECKING:
     from ..study.results import StudyResults
     from .document import Document
 
-__all__ = ["Document", "Importance", "StudyData", "best", "build", "figures", "findings",
-           "importances", "interaction_pairs", "prepare", "seeds", "style", "write_report"]
+__all__ = ["Analysis", "Document", "StudyData", "analyse", "best", "build", "effects",
+           "figures", "findings", "interaction_pairs", "prepare", "seeds", "style",
+           "write_report"]
 
-_LAZY = {"Document": "document", "build": "document", "Importance": "importance",
-         "importances": "importance", "StudyData": "analysis", "prepare": "analysis",
+_LAZY = {"Document": "document", "build": "document", "Analysis": "effects",
+         "analyse": "effects", "StudyData": "analysis", "prepare": "analysis",
          "interaction_pairs": "analysis"}
-_MODULES = {"analysis", "best", "document", "figures", "findings", "html", "importance",
+_MODULES = {"analysis", "best", "document", "effects", "figures", "findings", "html",
             "markdown", "seeds", "style"}
 
 
@@ -49,11 +51,10 @@ def __getattr__(name: str) -> Any:
 
 
 def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
-                 resamples: int | None = None) -> Path:
+                 vector: bool = False) -> Path:
     """Write the report of a study (into ``results.paths.report`` by default); returns the
-    path of its index.html. Every file is written atomically. ``resamples`` is the number
-    of bootstrap resamples behind the importance and rank-correlation intervals (default
-    `importance.N_BOOT`, 200; fewer make a quicker report with rougher intervals)."""
+    path of its index.html. Every file is written atomically. Figures are PNG, and SVG
+    too with ``vector``."""
     from mlp.atomic import write_text
 
     from . import html, markdown
@@ -61,9 +62,10 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
 
     out = Path(out_dir) if out_dir is not None else results.paths.report
     out.mkdir(parents=True, exist_ok=True)
-    doc = build(results, out, resamples=resamples)
-    write_text(out / "report.md", markdown.render(doc))
-    index = write_text(out / "index.html", html.render(doc))
+    doc = build(results, out, vector=vector)
+    text = markdown.render(doc)
+    write_text(out / "report.md", text)
+    index = write_text(out / "index.html", html.render(doc, text))
     _remove_stale_figures(out, doc)
     return index
 

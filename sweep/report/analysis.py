@@ -30,7 +30,6 @@ from ..study.param import Bins, Param
 from ..study.records import Counts
 from ..study.results import StudyResults
 from ..study.settings import Settings
-from ..text import short
 
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
 NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds",
@@ -134,9 +133,34 @@ class StudyData:
         return next((p for p in self.params if p.name == name), None)
 
     @property
-    def best(self) -> pd.Series | None:
+    def pick(self) -> pd.Series | None:
+        """What the sweep alone says is best: the highest single-seed validation accuracy
+        (an optimistic pick: the best of many trials' best epochs, on one seed each)."""
         done = self.completed
         return None if done.empty else ranked(done).iloc[0]
+
+    @property
+    def best(self) -> pd.Series | None:
+        """The trial the report treats as the answer: the configuration ``sweep confirm``
+        recommends, once it has run, else the single-seed pick."""
+        recommended = self.recommended
+        return recommended if recommended is not None else self.pick
+
+    @property
+    def recommended(self) -> pd.Series | None:
+        if self.confirmation is None:
+            return None
+        done = self.completed
+        rows = done[done["number"] == self.confirmation.recommended]
+        return rows.iloc[0] if len(rows) else None
+
+    @property
+    def best_reason(self) -> str:
+        """Why `best` is the selected trial, in a few words."""
+        if self.recommended is not None:
+            return (f"recommended by `sweep confirm` over {self.confirmation.seeds} seeds; "
+                    f"the sweep alone picked trial {int(self.pick['number'])}")
+        return "highest single-seed validation accuracy"
 
     @property
     def tied(self) -> pd.DataFrame | None:
@@ -167,8 +191,9 @@ class StudyData:
 
     @property
     def classic(self) -> pd.Series | None:
+        """The classic trial; its retry where one was lost to a fault (the latest)."""
         rows = self.trials[self.trials["classic"]]
-        return rows.iloc[0] if len(rows) else None
+        return rows.iloc[-1] if len(rows) else None
 
     def trial_dir(self, number: int) -> Path:
         return self.results.trial_dir(int(number))
@@ -203,7 +228,9 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failed_or_diverged(df: pd.DataFrame) -> pd.Series:
-    return (df["state"] == "FAIL") | df["diverged"]
+    """Failed trials (not those lost to a fault and retried: their retry stands in for
+    them) and diverged ones."""
+    return ((df["state"] == "FAIL") & df["retried_as"].isna()) | df["diverged"]
 
 
 def ranked(df: pd.DataFrame) -> pd.DataFrame:
@@ -473,7 +500,7 @@ def unexplored(setting: Param, df: pd.DataFrame) -> list[str]:
     for a, b in zip(points[:-1], points[1:], strict=True):
         if b - a < GAP * (hi - lo):
             continue
-        ua, ub = short(setting.unscale(a)), short(setting.unscale(b))
+        ua, ub = setting.text(setting.unscale(a)), setting.text(setting.unscale(b))
         if a == lo and b == hi:
             out.append(f"all of it ({setting.range_text()})")
         elif a == lo:
@@ -513,6 +540,26 @@ def rung_epochs(data: StudyData, limit: int = 3) -> list[int]:
         return []
     counts = pruned["last_epoch"].astype(int).value_counts()
     return sorted(int(e) for e in counts.index[:limit])
+
+
+def brackets(data: StudyData) -> dict[int, int]:
+    """Each trial's Hyperband bracket, by number (empty for other pruners). Hyperband
+    compares a trial only with the trials of its own bracket, so a trial stopped at a rung
+    can sit above one that trained on in another bracket. The bracket is Optuna's own
+    assignment (a hash of the study name and the trial number), asked of the pruner the
+    study runs with; a private method of Optuna's, so any failure gives no brackets."""
+    from ..study.samplers import make_pruner
+
+    if data.settings.pruner != "hyperband":
+        return {}
+    try:
+        pruner = make_pruner("hyperband", data.max_epochs)
+        study = data.results.study
+        pruner._try_initialization(study)  # noqa: SLF001
+        return {t.number: int(pruner._get_bracket_id(study, t))  # noqa: SLF001
+                for t in data.results.frozen_trials}
+    except Exception:  # noqa: BLE001
+        return {}
 
 
 def values_at(data: StudyData, epoch: int) -> pd.Series:

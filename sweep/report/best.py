@@ -96,14 +96,16 @@ def _metrics_problem(m: Any) -> str:
     return ""
 
 
-def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion"
-                      ) -> tuple[Path, Path] | None:
+def confusion_figures(best: BestTrial, folder: Path, name: str = "best_confusion",
+                      vector: bool = False) -> tuple[Path, Path | None] | None:
     cm, classes = best.confusion, best.classes
     if cm is None or len(classes) != len(cm):
         return None
     title = f"Selected trial {best.number}: confusion matrix (test set)"
-    return tuple(P.confusion_heatmap(cm, classes, folder / f"{name}.{ext}", title=title)
-                 for ext in ("png", "svg"))
+    png = P.confusion_heatmap(cm, classes, folder / f"{name}.png", title=title)
+    svg = P.confusion_heatmap(cm, classes, folder / f"{name}.svg", title=title) \
+        if vector else None
+    return png, svg
 
 
 def per_class_scores(best: BestTrial) -> list[dict[str, Any]]:

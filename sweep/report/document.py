@@ -26,17 +26,8 @@ from . import figures as F
 from . import findings, seeds, views
 from . import style as S
 from .analysis import MIN_SUPPORT, failed_or_diverged, interaction_pairs, prepare, rung_epochs
+from .effects import DASHBOARD, Analysis, analyse, stated_sentences
 from .findings import Table, pct, points
-from .importance import (
-    FANOVA_BOOT_TREES,
-    FANOVA_TREES,
-    MIN_LEVELS,
-    MIN_PER_LEVEL,
-    N_BOOT,
-    agreement,
-    importances,
-    spearman_text,
-)
 
 FIGURES_DIR = "figures"
 _ZOOM = ("Completed trials are drawn at their objective, the best validation accuracy over "
@@ -50,7 +41,7 @@ _ZOOM = ("Completed trials are drawn at their objective, the best validation acc
 @dataclass
 class FigureRef:
     png: str  # relative to the report folder
-    svg: str
+    svg: str | None  # the vector twin, when asked for
     title: str
     caption: str = ""
 
@@ -90,15 +81,16 @@ class _Report:
     """What the sections are made of: the study's numbers, its importances and best
     trial; and the folder its figures are drawn into."""
 
-    def __init__(self, results: StudyResults, out: Path, resamples: int | None = None) -> None:
-        self.out = out
+    def __init__(self, results: StudyResults, out: Path, vector: bool = False) -> None:
+        self.out, self.vector = out, vector
         self.problems: list[str] = []  # figures that failed unexpectedly
         self.data = prepare(results)
+        self.analysis: Analysis | None
         try:
-            self.imp = importances(self.data, n_boot=N_BOOT if resamples is None else resamples)
+            self.analysis = analyse(self.data)
         except Exception as exc:
-            self.problems.append(f"importance: {type(exc).__name__}: {exc}")
-            self.imp = None
+            self.problems.append(f"effects: {type(exc).__name__}: {exc}")
+            self.analysis = None
         self.best, self.best_note = B.load_best(self.data)
 
     @property
@@ -123,18 +115,18 @@ class _Report:
         if made is None:
             return [Notes([missing])] if missing else []
         if isinstance(made, MplFigure):
-            png, svg = S.save_figure(made, self.figures, name)
+            png, svg = S.save_figure(made, self.figures, name, self.vector)
         else:
             png, svg = made
         rel = lambda p: Path(p).relative_to(self.out).as_posix()  # noqa: E731
-        return [FigureRef(rel(png), rel(svg), title, caption)]
+        return [FigureRef(rel(png), rel(svg) if svg else None, title, caption)]
 
 
-def build(results: StudyResults, out: Path, resamples: int | None = None) -> Document:
-    """Analyse the study, draw every figure into ``out/figures`` and lay out the document;
-    ``resamples`` bootstrap resamples behind the importances (None: `N_BOOT`)."""
+def build(results: StudyResults, out: Path, vector: bool = False) -> Document:
+    """Analyse the study, draw every figure into ``out/figures`` (PNG; SVG too with
+    ``vector``) and lay out the document."""
     started = time.perf_counter()
-    r = _Report(results, out, resamples)
+    r = _Report(results, out, vector)
     sections = [s for s in (make(r) for make in SECTIONS) if s.blocks]
     doc = Document(f"Study {r.data.name}", _facts(r), sections,
                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -146,7 +138,7 @@ def build(results: StudyResults, out: Path, resamples: int | None = None) -> Doc
 # ------------------------------------------------------------------ the sections
 
 def _glance(r: _Report) -> Section:
-    warnings = findings.warnings_for(r.data, r.imp)
+    warnings = findings.warnings_for(r.data, r.analysis)
     return Section("glance", "At a glance", [Notes(_key_findings(r), "finding")]
                    + ([Notes(warnings, "warning")] if warnings else []))
 
@@ -165,91 +157,96 @@ def _sample(r: _Report) -> Section:
         + ", ".join(map(str, epochs)) + "), one column per setting: every trial that "
         "trained that far, at its validation accuracy after that epoch (its reported "
         "intermediate value). Hollow grey: stopped at this epoch; filled blue: trained on. "
+        "With Hyperband, the marker shape is the trial's bracket: a trial is compared only "
+        "with its own bracket, so a stopped trial can sit above one of another bracket that "
+        "trained on. "
         "Unlike the effects figure, which has the completed trials only, this compares "
         "pruned and surviving trials at the same point of training; the row label gives "
         "the number of trials. Trials far below a row's axis sit on its floor.",
         lambda: views.rungs(data), "")
     s.blocks += r.figure(
-        "edf", "Distribution of validation accuracy",
+        "edf", "Distribution of validation accuracy at the same epoch",
         "Empirical distribution function (EDF): for each accuracy, the share of trials at "
-        "or below it. Solid: the completed trials' objective (best epoch); dashed: every "
-        "trial that reached a rung, after that epoch. The number of trials behind each "
-        "curve is in the legend. A curve far to the right of the dashed ones shows how "
-        "much the completed sample is a selection.",
+        "or below it, after the same epoch (each rung the pruner stopped trials at). "
+        "Dashed: every trial that trained that far; solid: the survivors, the trials that "
+        "went on to complete. Both read the same epoch, so the gap between them is the "
+        "pruner's selection alone (not more epochs, not a maximum over epochs). The number "
+        "of trials behind each curve is in the legend.",
         lambda: views.edf(data), "")
     return s
 
 
 def _importance(r: _Report) -> Section:
     s = Section("importance", "Which settings matter")
-    imp = r.imp
-    quantile = ""
-    if imp is not None and imp.quantile is not None:
-        quantile = (f" PED-ANOVA's quantile is set to {imp.quantile:.3f}, so that the top "
-                    f"{imp.above} of the {imp.n} completed trials lie above it (Optuna asks "
-                    "for at least 5).")
-    boot = imp.n_boot if imp is not None else 0
-    n = imp.n if imp is not None else 0
-    has_rho = imp is not None and bool(imp.spearman["rho"].notna().any())
-    s.blocks += r.figure(
-        "importance", "Parameter importance and rank correlation",
-        "Left: Optuna's importances, PED-ANOVA (its default) and fANOVA, as shares of the "
-        f"total over the {n} completed trials. Whiskers: 95% percentile-bootstrap intervals, "
-        f"{boot} resamples of the completed trials drawn with replacement, the importances "
-        f"recomputed on each (fANOVA's resamples use forests of {FANOVA_BOOT_TREES} trees, "
-        f"the estimate one of {FANOVA_TREES}, so the forest's own randomness widens its "
-        "intervals a little); a percentile interval need not contain the estimate"
-        + ("; the notes below say where it does not." if imp is not None and imp.outside()
-           else ", but here every estimate lies inside its own.") + quantile
-        + (" Right: Spearman's rank correlation of each setting with validation accuracy "
-           "(positive: larger values do better), with its 95% percentile-bootstrap interval, "
-           if has_rho else " No Spearman panel: a setting's rank correlation with validation "
-           "accuracy is drawn ")
-        + f"only for settings with at least {MIN_PER_LEVEL} completed trials in each of at "
-        f"least {MIN_LEVELS} levels (choices, or thirds of the range)"
-        + ("" if has_rho else ", and none has them here")
-        + "; the notes below say why the others are left out.",
-        lambda: F.importance_figure(imp) if imp else None,
-        "No importances: they need at least 3 completed trials and a setting that varies.")
-    if imp is not None:
-        lines = ([agreement(imp)] if imp.methods() else []) + spearman_text(imp)
-        outside = imp.outside()
-        if outside:
-            lines.append("Estimates outside their own bootstrap interval (the importance "
-                         "shifts when trials are resampled; read them as unstable): "
-                         + ", ".join(f"{m} {st}" for m, st in outside) + ".")
-        if lines:
-            s.blocks.append(Notes(lines))
+    a = r.analysis
+    if a is None:
+        s.blocks.append(Notes(["No analysis of the settings: see the problems above."]))
+        return s
+    imp = a.importances
+    if imp.mode == "shares":
+        caption = (f"Each setting's share of the variance its main effect makes over the "
+                   f"search space (each setting uniform on its sampled scale, log where the "
+                   f"space samples one), from an additive model of validation accuracy fitted "
+                   f"on {a.sample}. Whiskers: the {imp.level:.0%} posterior interval of the "
+                   f"share ({imp.label}); Monte Carlo error of a share at most "
+                   f"{imp.mc_error:.1%}. Blue: the setting's effect is stated (permutation "
+                   "test, family-wise 5%); grey: no effect shown, and its interval starts "
+                   "at 0.")
+    else:
+        caption = (f"Below the minimum for shares: each setting's permutation test of \"no "
+                   f"effect\" on {a.sample}, as −log10 of its p-value adjusted over the "
+                   "settings (Westfall-Young); right of the dashed line the effect would be "
+                   "stated at family-wise 5%.")
+    s.blocks += r.figure("importance", "Which settings matter", caption,
+                         lambda: F.importance_figure(a),
+                         "No importances: they need at least 5 completed, converged trials "
+                         "and a setting that varies.")
+    notes = a.notes() + [DASHBOARD]
+    if not a.own:
+        notes.insert(0, f"Effects and importances use {a.sample}, which covers the space "
+                        "evenly; the rest of the report is about this study.")
+    s.blocks.append(Notes(notes))
     if r.data.params:
-        s.blocks.append(findings.setting_summaries(r.data, imp))
+        s.blocks.append(findings.setting_summaries(r.data, a))
     return s
 
 
 def _effects(r: _Report) -> Section:
-    data = r.data
-    n = len(data.completed)
+    data, a = r.data, r.analysis
     s = Section("effects", "Which values are best")
+    if a is None:
+        return s
+    stated = stated_sentences(a)
+    if stated:
+        s.blocks.append(Notes(stated, "finding"))
+    elif a.tested:
+        s.blocks.append(Notes([f"No setting's effect beats the permutation null on {a.sample} "
+                               "(family-wise 5%): within what was searched, none is shown to "
+                               "matter."]))
     s.blocks += r.figure(
         "effects", "Effect of each setting",
-        f"Each dot is one of the {n} completed trials. " + _ZOOM + " The blue line is a "
-        "polynomial trend of the completed trials on the axis with its 95% bootstrap band "
-        "(drawn from 6 trials up); for choices, the mean per choice with its 95% bootstrap "
-        "interval, joined only across 3 or more choices with enough trials. The green "
-        "dashed line is the best trial in each bin: the best found there with every other "
-        "setting as it happened to be, not the setting re-optimised at each value. Bins "
-        f"and choices holding fewer than {MIN_SUPPORT} completed trials are drawn hollow and "
-        "faded and are not read by the text. All of it is marginal: the other settings vary "
-        "too. Log axes where the setting is sampled on a log scale.",
-        lambda: F.setting_effects(data, r.imp),
-        "No effect plots yet: no trial has reported an accuracy.")
-    pairs = interaction_pairs(data, r.imp.ranking() if r.imp else [])
+        f"Each dot is one of {a.sample}, at its validation accuracy (the best of its epochs), "
+        "coloured by the other setting most associated with this one among them (named "
+        "under the panel), so that an effect that belongs to that setting shows as a colour "
+        "gradient. Hollow: trials still improving at their last epoch, left out. "
+        + ("The line is the setting's partial dependence: the additive model's accuracy at "
+           "each value with every other setting averaged over the trials; the band is its "
+           f"simultaneous 95% band ({a.effects.band_label}). The title gives the permutation "
+           "test's verdict, adjusted over the settings." if a.tested else
+           "Too few trials for a curve or a test: the dots are all there is.")
+        + " Log axes where the setting is sampled on a log scale.",
+        lambda: F.setting_effects(data, a),
+        "No effect plots yet: no trial has completed.")
+    pairs = interaction_pairs(data, a.ranking())
+    n = len(data.completed)
     s.blocks += r.figure(
         "interactions", "Interactions between settings",
         f"Mean validation accuracy of the {n} completed trials in each cell of two settings' "
         "bins (log bins for log-scale settings); n is the number of trials per cell. "
         f"Cells with fewer than {MIN_SUPPORT} trials get no colour and no mean (hatched, "
-        "with their count); grey cells hold none. The best trial's cell is outlined in "
-        "green, the classic trial's cell has a star.",
+        "with their count); grey cells hold none. No test stands behind these cells: they "
+        "describe the trials, they do not state an interaction. The best trial's cell is "
+        "outlined in green, the classic trial's cell has a star.",
         lambda: F.interactions(data, pairs),
         "No interaction heatmaps: they need two settings that vary and at least 2 "
         "completed trials." if len(data.completed) < 2 or len(data.varied) < 2 else "")
@@ -316,6 +313,7 @@ def _search(r: _Report) -> Section:
         "per trial from its start to its end, coloured by outcome and numbered where wide "
         "enough; failed and diverged trials are hatched.",
         lambda: views.timeline(r.data), "")
+    s.blocks += _expected_best(r)
     s.blocks += r.figure(
         "learning_curves", "Learning curves",
         "Validation accuracy after each epoch, from each trial's history.csv. Pruned and "
@@ -329,6 +327,29 @@ def _search(r: _Report) -> Section:
         "beats. " + _rings(r) + " " + _ZOOM,
         lambda: F.cost(r.data), "No cost plots: no completed trial records time or size.")
     return s
+
+
+def _expected_best(r: _Report) -> list[Block]:
+    """How many trials were needed: the expected best of n trials, from independent ones."""
+    a = r.analysis
+    if a is None or not a.exploration:
+        return [Notes([f"How many trials were needed (the expected best of n trials, Dodge et "
+                       f"al. 2019) is read from independent trials; this study's are not (its "
+                       f"{r.data.settings.sampler} sampler learns from earlier trials, its "
+                       f"{r.data.settings.pruner} pruner stops some). "
+                       f"`{findings.explore_command(r.data)}` runs a study whose trials are."])]
+    source = a.source
+    n = len(source.completed)
+    where = "this study" if a.own else f"the exploration study '{source.name}'"
+    return r.figure(
+        "expected_best", "Expected best of n trials",
+        f"For each budget n, the expected best validation accuracy of n trials drawn at "
+        f"random from the {n} completed trials of {where} (quasi-random or random points, "
+        "none pruned), with one standard deviation (Dodge et al. 2019, 'Show your work'); "
+        "the dashed line is the classic configuration, the budget-1 reference. It is exact "
+        "for the distribution of these trials and estimates random search's curve; a TPE "
+        "study would reach a level sooner.",
+        lambda: views.expected_best(source), "")
 
 
 def _rings(r: _Report) -> str:
@@ -351,13 +372,13 @@ def _best_failures(r: _Report) -> Section:
     if best is None:
         s.blocks.append(Notes([r.best_note]))
         return s
-    s.blocks.append(Text(f"Trial {best.number}, the selected trial (highest validation "
-                         f"accuracy), on the test set ({r.test_n or '?'} images). This failure "
+    s.blocks.append(Text(f"Trial {best.number}, the selected trial ({r.data.best_reason}), "
+                         f"on the test set ({r.test_n or '?'} images). This failure "
                          "analysis uses the test set for this one model only, after it was "
                          "chosen; nothing here chooses anything."))
     s.blocks += r.figure("best_confusion", "Confusion matrix of the best trial",
                          "Counts per cell; colour by the share of the true class.",
-                         lambda: B.confusion_figures(best, r.figures),
+                         lambda: B.confusion_figures(best, r.figures, vector=r.vector),
                          "No confusion matrix in the best trial's metrics.json.")
     s.blocks += r.figure("best_per_class", "Per-class recall and precision",
                          "On the test set: recall is the share of a class's test images "
@@ -402,6 +423,16 @@ SECTIONS: tuple[Callable[[_Report], Section], ...] = (
 
 # ------------------------------------------------------------------ facts and findings
 
+def _retried_fact(data) -> str:
+    """``; 2 lost to a fault and retried (trial 0 as 6, trial 3 as 7)``, or ""."""
+    lost = data.trials[data.trials["retried_as"].notna()]
+    if lost.empty:
+        return ""
+    links = ", ".join(f"trial {int(n)} as {int(m)}"
+                      for n, m in zip(lost["number"], lost["retried_as"], strict=True))
+    return f"; {len(lost)} lost to a fault and retried ({links})"
+
+
 def _facts(r: _Report) -> list[tuple[str, str]]:
     data, c, settings = r.data, r.data.counts, r.data.settings
     config = settings.config
@@ -409,7 +440,8 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
     facts = [
         ("Trials", f"{c.finished} finished: {c.complete} completed, {c.pruned} pruned "
                    f"({int(data.trials['diverged'].sum())} of them diverged), "
-                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")),
+                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")
+                   + _retried_fact(data)),
         ("Dataset", config.data.dataset + (f", first {config.data.train_limit} training "
                                            "images" if config.data.train_limit else "")),
         ("Budget", f"{epochs} epoch{'' if epochs == 1 else 's'} per trial; "
@@ -422,10 +454,26 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
                                                        for k, v in settings.space.fixed)))
     row = data.best
     if row is not None:
-        facts.append(("Selected", f"trial {int(row['number'])}: validation {pct(row['value'])}, "
-                              f"test {pct(row['test_accuracy'])} (one seed)"))
+        facts.append(("Selected", _selected_text(data)))
         facts.append(("Seed noise", _seed_fact(r)))
     return facts
+
+
+def _selected_text(data) -> str:
+    """The selected trial: over seeds when confirmed, else its one seed."""
+    row = data.best
+    conf = data.confirmation
+    if data.recommended is not None:
+        over = conf.row(int(row["number"]))["best_val"]
+        pick = data.pick
+        return (f"trial {int(row['number'])}, recommended by `sweep confirm`: validation mean "
+                f"{pct(over['mean'])} over {over['n']} seeds"
+                + (f" (95% t-interval {pct(over['low'])}–{pct(over['high'])})"
+                   if over.get("low") is not None else "")
+                + f"; what the sweep alone said: trial {int(pick['number'])} at "
+                f"{pct(pick['value'])} on one seed")
+    return (f"trial {int(row['number'])}: validation {pct(row['value'])}, test "
+            f"{pct(row['test_accuracy'])} (one seed), not checked against seed noise")
 
 
 def _seed_fact(r: _Report) -> str:
@@ -437,12 +485,12 @@ def _seed_fact(r: _Report) -> str:
 
 
 def _key_findings(r: _Report) -> list[str]:
-    data, imp, best = r.data, r.imp, r.best
+    data, best = r.data, r.best
     if data.best is None:
         return ["No completed trial yet: nothing to compare."]
     out = [_best_finding(r), seeds.glance(data)]
-    if imp is not None and imp.methods():
-        out.append(agreement(imp))
+    if r.analysis is not None:
+        out.append(_settings_finding(r.analysis))
     if len(data.completed) >= 3 and data.varied:
         top = findings.top_trials(data.completed)
         parts = [f"{p.name} {findings.values_text(p, top)}" for p in data.varied]
@@ -457,14 +505,25 @@ def _key_findings(r: _Report) -> list[str]:
     return out
 
 
+def _settings_finding(a: Analysis) -> str:
+    """Which settings matter, in one sentence, with the trials behind it."""
+    if not a.tested:
+        return (f"Which settings matter is not stated: {a.n} completed, converged trials are "
+                "fewer than the test needs (see Which settings matter).")
+    stated = a.effects.stated
+    if not stated:
+        return f"No setting is shown to matter on {a.sample} (permutation test, family-wise 5%)."
+    order = [name for name in a.ranking() if name in stated]
+    return (f"Settings shown to matter on {a.sample} (permutation test, family-wise 5%), most "
+            "important first: " + ", ".join(order) + ".")
+
+
 def _best_finding(r: _Report) -> str:
     """The best trial, and how the classic configuration compares with it."""
     data = r.data
     row, classic = data.best, data.classic
-    values = ", ".join(f"{p.name}={short(row[p.column])}" for p in data.params)
-    text = (f"Selected (highest single-seed validation accuracy): trial {int(row['number'])} "
-            f"with validation accuracy {pct(row['value'])} "
-            f"(test {pct(row['test_accuracy'])}) using {values}.")
+    values = ", ".join(f"{p.name}={p.text(row[p.column])}" for p in data.params)
+    text = f"Selected: {_selected_text(data)}; it uses {values}."
     if classic is None:
         return text
     if int(classic["number"]) == int(row["number"]):
@@ -472,6 +531,14 @@ def _best_finding(r: _Report) -> str:
     if classic["state"] != "COMPLETE":
         return text + (f" The classic configuration (trial {int(classic['number'])}) did not "
                        f"complete ({S.outcome(classic)}).")
+    conf = data.confirmation
+    mine = conf.row(int(row["number"])) if data.recommended is not None else None
+    theirs = conf.row(int(classic["number"])) if mine is not None else None
+    if mine is not None and theirs is not None:
+        a, b = mine["best_val"], theirs["best_val"]
+        return text + (f" The classic configuration (trial {int(classic['number'])}) averaged "
+                       f"{pct(b['mean'])} over {b['n']} seeds: {points(a['mean'] - b['mean'])}"
+                       " between the two means (see Seed noise for the test).")
     gap = row["value"] - classic["value"]
     return text + (f" The classic configuration (trial {int(classic['number'])}) reached "
                    f"{pct(classic['value'])}: {points(gap)}, each with one seed.")

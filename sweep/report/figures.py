@@ -15,31 +15,29 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
+from ..statistics.effects import ALPHA
 from ..study.param import Bins, Param
 from ..text import short
 from . import style as S
 from .analysis import (
     MIN_SUPPORT,
     StudyData,
-    Trend,
     acc_limits,
-    binned,
     completed,
     finished,
     interaction_grid,
-    n_bins,
     pareto_front,
     ranked,
     robust_range,
-    shown_value,
-    trend,
     trial_acc_limits,
 )
-from .importance import METHODS, Importance
+from .effects import Analysis, importance_table
 
 TOP_LABELLED = 5  # the best trials whose numbers are written next to them
 
@@ -197,161 +195,124 @@ def optimisation_history(data: StudyData) -> Figure | None:
 
 # ------------------------------------------------------------------ 2. effects
 
-def setting_effects(data: StudyData, importance: Importance | None = None) -> Figure | None:
-    """One panel per setting: accuracy against the setting (trend with its 95% band),
-    and the best accuracy found in each bin of it over all other settings."""
-    if not data.params or data.trials.empty:
+def setting_effects(data: StudyData, analysis: Analysis) -> Figure | None:
+    """One panel per setting: the trials the analysis uses, at their validation accuracy,
+    coloured by the other setting most associated with this one among them (a possible
+    confounder); with enough trials, the setting's partial dependence (the others averaged
+    out) and its simultaneous 95% band."""
+    source = analysis.source
+    params = [p for p in source.params if p.varies]
+    done = completed(source.trials)
+    if not params or done.empty:
         return None
-    df = _flags(data)
-    if shown_value(df).notna().sum() == 0:
-        return None
-    order = data.params
-    if importance is not None:
-        rank = {n: i for i, n in enumerate(importance.ranking())}
-        order = sorted(order, key=lambda p: (not p.varies, rank.get(p.name, 99)))
-    n = len(order)
-    ncols = min(3, n)
-    nrows = math.ceil(n / ncols)
-    ylim = trial_acc_limits(df, data.max_epochs)
-    rho = ({r.setting: r.rho for r in importance.spearman.itertuples()}
-           if importance is not None else {})
-    looks: set[S.Look] = set()
-    below: dict[S.Look, int] = {}
+    rank = {n: i for i, n in enumerate(analysis.ranking())}
+    params.sort(key=lambda p: rank.get(p.name, 99))
+    used = done[~done["number"].isin(analysis.unconverged)]
+    late = done[done["number"].isin(analysis.unconverged)]
+    band = [v for e in analysis.effects.effects if analysis.tested
+            for v in (*e.band_low, *e.band_high)]
+    ylim = acc_limits(done["value"], band)
+    ncols = min(3, len(params))
+    nrows = math.ceil(len(params) / ncols)
     with S.style():
-        fig = S.new_figure(4.4 * ncols, 3.6 * nrows + 0.9)
+        fig = S.new_figure(4.4 * ncols, 3.7 * nrows + 1.0)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
-        for ax, param in zip(axes, order, strict=False):
-            drawn, low = _effect_panel(ax, param, df, ylim)
-            looks |= drawn
-            _merge(below, low)
-            title = param.name
-            if not param.varies:
-                title += f": never varied (fixed at {param.fixed_text()})"
-            elif np.isfinite(rho.get(param.name, np.nan)):
-                title += f"  (Spearman ρ = {rho[param.name]:+.2f})"
-            if param.varies and len(data.completed) < 6:
-                title += "\ntoo few completed trials for a trend"
-            ax.set_title(title)
-        for ax in axes[n:]:
+        for ax, param in zip(axes, params, strict=False):
+            _effect_panel(ax, param, analysis, used, late, ylim)
+        for ax in axes[len(params):]:
             ax.set_axis_off()
         for ax in axes[::ncols]:
             ax.set_ylabel(S.ACC_LABEL)
-        extra = []
-        if len(data.completed) >= 2:
-            extra = [S.line_handle(f"trend over neighbouring bins of {MIN_SUPPORT}+ trials "
-                                   "(per choice: mean), 95% bootstrap band",
-                                   S.TREND_COLOR, linewidth=2),
-                     S.line_handle("best trial per bin (not re-optimised per value)",
-                                   S.BEST_COLOR, linestyle="--", marker="s", markersize=5),
-                     S.line_handle(f"bin with fewer than {MIN_SUPPORT} trials (not read)",
-                                   "0.5", linestyle="none", marker="D",
-                                   markerfacecolor="none", alpha=S.THIN_ALPHA)]
-        extra += S.below_handle(below, ylim[0])
-        _legend(fig, S.handles(looks, best=bool(df["is_best"].any()),
-                               classic=bool(df["classic"].any()), extra=extra), ncol=4)
-        fig.suptitle("Effect of each setting on validation accuracy "
-                     f"({len(data.completed)} completed trials)")
+        handles = [S.line_handle("trial (colour: the setting named under the panel, "
+                                 "dark low, yellow high)", "0.35", linestyle="none",
+                                 marker="o"),
+                   S.line_handle("trial below the axis", "0.35", linestyle="none",
+                                 marker="v")]
+        if len(late):
+            handles.append(S.line_handle("still improving at its last epoch: left out",
+                                         "0.35", linestyle="none", marker="o",
+                                         markerfacecolor="none"))
+        if analysis.tested:
+            handles += [S.line_handle("partial dependence (others averaged out)",
+                                      S.TREND_COLOR, linewidth=2),
+                        Patch(color=S.TREND_COLOR, alpha=0.18,
+                              label="simultaneous 95% band")]
+        _legend(fig, handles, ncol=2)
+        fig.suptitle(f"Effect of each setting on validation accuracy ({analysis.n} trials"
+                     + ("" if analysis.tested else "; too few for a curve or a test") + ")")
     return fig
 
 
-def _effect_panel(ax: Axes, s: Param, df: pd.DataFrame, ylim: tuple[float, float]
-                  ) -> tuple[set[S.Look], dict[S.Look, int]]:
-    # trend and bin curves of the completed trials on the axis: one far below (on the
-    # floor) would drag a curve off the zoomed axis, away from the dots it explains
-    done = completed(df)
-    done = done[done["value"] >= ylim[0]]
-    if s.categorical:
-        pos = pd.Series(s.scale(df[s.column]), index=df.index)
-        jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
-        drawn = _plot_trials(ax, df, pos + jitter, ylim)
-        stats = binned(s, done, s.bins(1))
-        _bin_marks(ax, stats, stats["center"], line=s.numeric_choices)
-        ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
-        ax.set_xlim(-0.5, len(s.choices) - 0.5)
-    else:
-        x = pd.to_numeric(df[s.column], errors="coerce")
-        drawn = _plot_trials(ax, df, x, ylim)
-        if s.varies:
-            bins = s.bins(n_bins(len(done), 3, 6))
-            stats = binned(s, done, bins)
-            t = _supported_trend(s, done, stats, bins)
-            if t is not None:
-                gx = s.unscale(t.x)
-                ax.fill_between(gx, np.clip(t.lo, *ylim), np.clip(t.hi, *ylim),
-                                color=S.TREND_COLOR, alpha=0.15, linewidth=0, zorder=1)
-                sns.lineplot(x=gx, y=t.y, ax=ax, color=S.TREND_COLOR, linewidth=2, zorder=4)
-            _bin_marks(ax, stats, s.unscale(stats["center"]), line=True, means=False)
-            lo, hi = float(s.low), float(s.high)
-            if s.log:
-                f = (hi / lo) ** 0.03
-                ax.set_xlim(lo / f, hi * f)
-                log_axis(ax, lo, hi)
-            else:
-                pad = (hi - lo) * 0.03
-                ax.set_xlim(lo - pad, hi + pad)
-                if s.type == "int":
-                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        else:
-            v = float(s.low)
-            pad = abs(v) * 0.5 or 1.0
-            ax.set_xlim(v - pad, v + pad)
+def _effect_panel(ax: Axes, s: Param, analysis: Analysis, used: pd.DataFrame,
+                  late: pd.DataFrame, ylim: tuple[float, float]) -> None:
+    e = analysis.effect(s.name)
+    partner = analysis.source.param(e.partner) if e is not None and e.partner else None
+    x = _positions(s, used)
+    colour = (partner.scale(used[partner.column]) if partner is not None
+              else np.zeros(len(used)))
+    low = (used["value"] < ylim[0]).to_numpy()
+    norm = Normalize(np.nanmin(colour), np.nanmax(colour)) if len(used) else None
+    for part, y, kw in ((~low, used["value"].to_numpy(), {"marker": "o"}),
+                        (low, np.full(len(used), S.FLOOR),  # below the axis: on its floor
+                         {"marker": "v", "transform": ax.get_xaxis_transform(),
+                          "clip_on": False})):
+        if part.any():
+            ax.scatter(x[part], y[part], c=colour[part], cmap=S.CMAP, norm=norm, s=30,
+                       alpha=0.9, edgecolors="white", linewidths=0.5, zorder=3, **kw)
+    late = late[late["value"] >= ylim[0]]
+    if len(late):
+        ax.scatter(_positions(s, late), late["value"], s=30, facecolors="none",
+                   edgecolors="0.45", linewidths=1, zorder=3)
+    if e is not None and analysis.tested and len(e.grid):
+        gx = e.grid if s.categorical else s.unscale(e.grid)
+        ax.fill_between(gx, np.clip(e.band_low, *ylim), np.clip(e.band_high, *ylim),
+                        color=S.TREND_COLOR, alpha=0.18, linewidth=0, zorder=1)
+        ax.plot(gx, e.pd, color=S.TREND_COLOR, linewidth=2, zorder=4)
+    _setting_axis(ax, s)
     ax.set_ylim(*ylim)
     S.percent_axis(ax.yaxis)
-    ax.set_xlabel(s.label)
-    return drawn
+    ax.set_xlabel(s.label + (f"\ncolour: {partner.name} (association "
+                             f"{e.partner_association:.2f})" if partner is not None else ""))
+    ax.set_title(_verdict_title(s.name, e))
 
 
-def _supported_trend(s: Param, done: pd.DataFrame, stats: pd.DataFrame, bins: Bins
-                     ) -> Trend | None:
-    """The trend over the longest run of neighbouring bins that each hold at least
-    `MIN_SUPPORT` trials (two bins or more), fitted to the trials in it alone: a curve
-    never reaches into a stretch of the range the report refuses to read."""
-    supported = (stats["n"] >= MIN_SUPPORT).to_numpy()
-    best: tuple[int, int, int] | None = None  # (trials, first bin, last bin)
-    start = None
-    for b in range(len(supported) + 1):
-        if b < len(supported) and supported[b]:
-            start = b if start is None else start
-            continue
-        if start is not None and b - start >= 2:
-            trials = int(stats["n"].iloc[start:b].sum())
-            if best is None or trials > best[0]:
-                best = (trials, start, b - 1)
-        start = None
-    if best is None or bins.edges is None:
-        return None
-    lo, hi = bins.edges[best[1]], bins.edges[best[2] + 1]
-    x = s.scale(done[s.column])
-    inside = (x >= lo) & (x <= hi)
-    return trend(x[inside], done["value"].to_numpy()[inside])
+def _positions(s: Param, df: pd.DataFrame) -> np.ndarray:
+    if s.categorical:
+        jitter = ((df["number"] * 0.6180339887) % 1.0 - 0.5) * 0.25
+        return s.scale(df[s.column]) + jitter.to_numpy()
+    return pd.to_numeric(df[s.column], errors="coerce").to_numpy()
 
 
-def _bin_marks(ax: Axes, stats: pd.DataFrame, x: pd.Series, *, line: bool,
-               means: bool = True) -> None:
-    """Per bin (or choice): the mean with its 95% bootstrap interval (``means``) and the
-    best trial in it, solid where the bin holds `MIN_SUPPORT` trials, faded and unjoined
-    where it holds fewer. The means are joined only across at least 3 supported bins."""
-    x = pd.Series(np.asarray(x, dtype=np.float64), index=stats.index)
-    held = stats["n"] >= MIN_SUPPORT
-    thin = (stats["n"] > 0) & ~held
-    if means and held.any():
-        st = stats[held]
-        err = np.vstack([st["mean"] - st["lo"].fillna(st["mean"]),
-                         st["hi"].fillna(st["mean"]) - st["mean"]])
-        joined = line and int(held.sum()) >= 3
-        ax.errorbar(x[held], st["mean"], yerr=err, color=S.TREND_COLOR, marker="D",
-                    markersize=6, linewidth=2, capsize=4, zorder=5,
-                    linestyle="-" if joined else "none")
-    if means and thin.any():
-        ax.scatter(x[thin], stats.loc[thin, "mean"], marker="D", s=30, facecolors="none",
-                   edgecolors=S.TREND_COLOR, alpha=S.THIN_ALPHA, zorder=5)
-    if held.any():
-        joined = line and int(held.sum()) >= 2
-        ax.plot(x[held], stats.loc[held, "best"], color=S.BEST_COLOR, marker="s",
-                markersize=5, linewidth=1.4, zorder=5, linestyle="--" if joined else "none")
-    if thin.any():
-        ax.scatter(x[thin], stats.loc[thin, "best"], marker="s", s=22, facecolors="none",
-                   edgecolors=S.BEST_COLOR, alpha=S.THIN_ALPHA, zorder=5)
+def _setting_axis(ax: Axes, s: Param) -> None:
+    if s.categorical:
+        ax.set_xticks(range(len(s.choices)), [str(c) for c in s.choices])
+        ax.set_xlim(-0.5, len(s.choices) - 0.5)
+        return
+    lo, hi = float(s.low), float(s.high)
+    if s.log:
+        f = (hi / lo) ** 0.03
+        ax.set_xlim(lo / f, hi * f)
+        log_axis(ax, lo, hi)
+    else:
+        pad = (hi - lo) * 0.03
+        ax.set_xlim(lo - pad, hi + pad)
+        if s.type == "int":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _verdict_title(name: str, e) -> str:
+    if e is None:
+        return name
+    if e.verdict == "effect":
+        size, _, _ = e.points
+        return f"{name}: effect, {size:.2f} points (adj. p {_p_text(e.p_adjusted)})"
+    if e.verdict == "no effect shown":
+        return f"{name}: no effect shown (adj. p {_p_text(e.p_adjusted)})"
+    return f"{name}: not tested"
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
 # ------------------------------------------------------------------ 3. interactions
@@ -448,65 +409,44 @@ def _rect(c: int, r: int, color: str):
 
 # ------------------------------------------------------------------ 4. importance
 
-def importance_figure(imp: Importance) -> Figure | None:
-    """Importances by both evaluators with bootstrap intervals; Spearman's rho beside."""
-    table, rho = imp.table, imp.spearman.dropna(subset=["rho"])
-    if table.empty and rho.empty:
+def importance_figure(analysis: Analysis) -> Figure | None:
+    """The settings' shares of the main-effect variance with their posterior interval, or
+    below the minimum their permutation tests (adjusted p) in rank order."""
+    imp = analysis.importances
+    t = importance_table(analysis)
+    t = t[t["setting"].isin([p.name for p in analysis.source.varied])]
+    if t.empty or analysis.n < 5:
         return None
-    order = imp.ranking()
-    order += [s for s in rho["setting"] if s not in order]
-    panels = int(not table.empty) + int(not rho.empty)
-    height = max(3.2, 0.55 * len(order) * (1 + (not table.empty)) / 1.4 + 1.8)
+    names = list(t["setting"])
+    ypos = np.arange(len(names))
     with S.style():
-        fig = S.new_figure(6.0 * panels if panels > 1 else 8.0, height)
-        axes = list(fig.subplots(1, panels, squeeze=False).ravel())
-        if not table.empty:
-            ax = axes.pop(0)
-            methods = [m for m in METHODS if m in set(table["method"])]
-            width = 0.8 / len(methods)
-            for j, (method, color) in enumerate(zip(methods, (S.TREND_COLOR, S.SECOND_COLOR),
-                                                    strict=False)):
-                t = table[table["method"] == method].set_index("setting").reindex(order)
-                ypos = np.arange(len(order)) + (j - (len(methods) - 1) / 2) * width
-                share = t["importance"].to_numpy()
-                ax.barh(ypos, share, height=width * 0.9, color=color, label=method)
-                # the interval as it is, not relative to the bar: an estimate outside its
-                # own interval shows as such
-                ax.hlines(ypos, t["low"].to_numpy(), t["high"].to_numpy(), color="0.2",
-                          linewidth=1)
-                for edge in ("low", "high"):
-                    ax.scatter(t[edge].to_numpy(), ypos, marker="|", s=40, color="0.2")
-            ax.set_yticks(range(len(order)), order)
-            ax.invert_yaxis()
+        fig = S.new_figure(7.5, max(2.8, 0.5 * len(names) + 1.9))
+        ax = fig.subplots()
+        if imp.mode == "shares":
+            stated = t["stated"].astype(bool).to_numpy()
+            ax.barh(ypos, t["share"], color=[S.TREND_COLOR if v else "0.75" for v in stated],
+                    height=0.6)
+            ax.hlines(ypos, t["low"], t["high"], color="0.2", linewidth=1.2)
+            for edge in ("low", "high"):
+                ax.scatter(t[edge], ypos, marker="|", s=50, color="0.2")
             ax.set_xlim(0, 1)
             S.percent_axis(ax.xaxis)
-            ax.set_xlabel(f"Importance (share of the total)\nwhiskers: 95% percentile-bootstrap "
-                          f"interval, {imp.n_boot} resamples")
-            ax.set_ylabel("Setting")
+            ax.set_xlabel("Share of the main-effect variance over the search space "
+                          f"(whiskers: {imp.level:.0%} posterior interval)")
+            ax.legend(handles=[Patch(color=S.TREND_COLOR, label="effect stated"),
+                               Patch(color="0.75", label="no effect shown")],
+                      loc="lower right", frameon=True)
+        else:
+            p = t["p_adjusted"].clip(lower=1e-3).to_numpy(dtype=float)
+            ax.barh(ypos, -np.log10(p), color=S.TREND_COLOR, height=0.6)
+            ax.axvline(-math.log10(ALPHA), color=S.NEGATIVE_COLOR, linestyle="--",
+                       label=f"family-wise {ALPHA:.0%}")
+            ax.set_xlabel("−log10 of the adjusted p-value of the permutation test "
+                          "(right of the line: an effect)")
             ax.legend(loc="lower right", frameon=True)
-            ax.set_title(f"Optuna parameter importances ({imp.n} completed trials)")
-        if not rho.empty:
-            ax = axes.pop(0)
-            r = rho.set_index("setting").reindex([s for s in order if s in set(rho["setting"])])
-            colors = [S.TREND_COLOR if v >= 0 else S.NEGATIVE_COLOR for v in r["rho"]]
-            sns.barplot(x=r["rho"].to_numpy(), y=list(r.index), hue=list(r.index),
-                        palette=colors, ax=ax, orient="h", legend=False, width=0.6)
-            lo = (r["rho"] - r["low"]).clip(lower=0).fillna(0).to_numpy()
-            hi = (r["high"] - r["rho"]).clip(lower=0).fillna(0).to_numpy()
-            ax.errorbar(r["rho"], np.arange(len(r)), xerr=np.vstack([lo, hi]), fmt="none",
-                        ecolor="0.2", capsize=3, linewidth=1)
-            ax.axvline(0, color="0.3", linewidth=1)
-            ax.set_xlim(-1, 1)
-            ax.set_xlabel("Spearman ρ with validation accuracy (95% bootstrap interval)")
-            ax.set_ylabel("Setting")
-            ns = sorted({int(n) for n in r["n"]})
-            left = len(imp.spearman) - len(r)
-            ax.set_title("Rank correlation with accuracy (n = "
-                         + ", ".join(str(n) for n in ns) + " trials)"
-                         + (f"\n{left} setting{'s' if left != 1 else ''} left out: too few "
-                            "trials per level (see text)" if left else ""))
-        fig.suptitle("Which settings matter" + (": importance and rank correlation"
-                                                 if panels > 1 else ": importance"))
+        ax.set_yticks(ypos, names)
+        ax.invert_yaxis()
+        ax.set_title(f"Which settings matter ({analysis.n} trials)")
     return fig
 
 
@@ -601,6 +541,26 @@ def _curve_handles(looks: set[S.Look], best_n: int | None, classic_n: list[int],
 
 # ------------------------------------------------------------------ 6. cost
 
+def _confirmed_means(data: StudyData) -> pd.DataFrame | None:
+    """The confirmed configurations: mean validation accuracy over seeds with its
+    interval, mean training time of the re-runs and parameter count."""
+    conf = data.confirmation
+    if conf is None:
+        return None
+    done = completed(data.trials).set_index("number")
+    rows = []
+    for r in conf.rows:
+        b, n = r["best_val"], int(r["trial"])
+        if b.get("mean") is None or n not in done.index:
+            continue
+        rows.append({"number": n, "mean": b["mean"],
+                     "low": b["low"] if b.get("low") is not None else b["mean"],
+                     "high": b["high"] if b.get("high") is not None else b["mean"],
+                     "train_seconds": r.get("train_seconds"),
+                     "parameter_count": done.loc[n, "parameter_count"]})
+    return pd.DataFrame(rows) if rows else None
+
+
 def cost(data: StudyData) -> Figure | None:
     """Accuracy against training time and against parameter count, Pareto fronts marked;
     ringed: the best trial, or the trials tied with the best mean over seeds."""
@@ -616,16 +576,22 @@ def cost(data: StudyData) -> Figure | None:
         axes = fig.subplots(1, len(axes_spec), squeeze=False, sharey=True).ravel()
         ylim = trial_acc_limits(done)
         below: dict[str, int] = {}
+        means = _confirmed_means(data)
         for ax, (col, label) in zip(axes, axes_spec, strict=True):
             x = done[col].astype(float)
             _merge(below, _plot_trials(ax, done, x, ylim)[1])
-            front = pareto_front(x.to_numpy(), done["value"].to_numpy())
-            f = done[front].sort_values(col)
-            ax.scatter(f[col], f["value"], s=60, facecolors="none", edgecolors="black",
-                       linewidths=1.2, zorder=5)
-            sns.lineplot(x=f[col].to_numpy(), y=f["value"].to_numpy(), ax=ax,
-                         drawstyle="steps-post", color="black", linewidth=1.2, zorder=4,
-                         legend=False)
+            if means is None:  # the front of the single-seed values
+                fx, fy = x.to_numpy(), done["value"].to_numpy()
+            else:  # the front of the means over seeds, with their intervals
+                fx, fy = means[col].to_numpy(dtype=float), means["mean"].to_numpy(dtype=float)
+                ax.errorbar(fx, fy, yerr=np.vstack([fy - means["low"], means["high"] - fy]),
+                            fmt="D", color="black", markersize=6, capsize=3, zorder=6)
+            front = pareto_front(fx, fy)
+            order = np.argsort(fx[front])
+            ax.scatter(fx[front][order], fy[front][order], s=90, facecolors="none",
+                       edgecolors="black", linewidths=1.2, zorder=5)
+            ax.step(fx[front][order], fy[front][order], where="post", color="black",
+                    linewidth=1.2, zorder=4)
             tick = count_label if col == "parameter_count" else short
             pos = x[x > 0]
             if len(pos) and pos.max() / pos.min() > 20:
@@ -636,9 +602,14 @@ def cost(data: StudyData) -> Figure | None:
             ax.set_ylabel(S.ACC_LABEL)
             S.percent_axis(ax.yaxis)
             ax.set_title(f"Accuracy against {label.split(' (')[0].lower()}")
-        extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)", "black",
-                               marker="o", markerfacecolor="none"),
+        extra = [S.line_handle("Pareto front (nothing cheaper is as accurate)"
+                               + (" of the means over seeds" if means is not None else ""),
+                               "black", marker="o", markerfacecolor="none"),
                  *S.below_handle(below, ylim[0])]
+        if means is not None:
+            extra.insert(0, S.line_handle("mean over the confirm seeds, 95% t-interval "
+                                          "(time: mean of the re-runs)", "black",
+                                          linestyle="none", marker="D"))
         tied = data.tied
         best = ("selected trial (one seed)" if tied is None else
                 f"tied with the best mean over seeds ({len(tied)})")

@@ -15,27 +15,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..study.param import Bins, Param
+from ..statistics.effects import MIN_TRIALS
+from ..study.param import Param
 from ..text import short
 from . import style as S
 from .analysis import (
     GAP,
-    MIN_COMPLETED,
-    MIN_SUPPORT,
     Confirmation,
     StudyData,
-    bin_difference,
-    binned,
+    completed,
     concentration,
     failed_or_diverged,
     finished,
-    n_bins,
     ranked,
-    supported,
     unexplored,
     wilson,
 )
-from .importance import Importance, share_text
+from .effects import Analysis, effect_cells, importance_table
 
 EDGE = 0.075  # the outer share of a range (on the sampled scale) that counts as its edge
 FAIL_SHARE = 0.15  # warn when at least this share of finished trials failed or diverged
@@ -125,45 +121,58 @@ def values_text(s: Param, rows: pd.DataFrame) -> str:
     if s.categorical:
         counts = rows[s.column].map(short).value_counts()
         return ", ".join(f"{v} ({c}×)" for v, c in counts.items())
-    lo, hi = short(rows[s.column].min()), short(rows[s.column].max())
+    lo, hi = s.text(rows[s.column].min()), s.text(rows[s.column].max())
     return lo if lo == hi else f"{lo}–{hi}"
 
 
 # ------------------------------------------------------------------ per setting
 
-def setting_summaries(data: StudyData, imp: Importance | None) -> Table:
-    """Per setting, in words: both methods' importance, the best range found, how much
-    accuracy changes across the setting's supported bins, and where nothing was tried."""
-    done, tied = data.completed, data.tied
-    ranked = imp.ranking() if imp is not None else []
-    methods = imp.methods() if imp is not None else []
+def setting_summaries(data: StudyData, analysis: Analysis) -> Table:
+    """Per setting: its importance, whether its effect beats the permutation null (with the
+    size and where the best lies when it does), where the top trials lie, and what range
+    holds no trial at all."""
+    source = analysis.source
+    done, tied = completed(source.trials), data.tied if analysis.own else None
+    ranked = analysis.ranking()
+    shares = importance_table(analysis).set_index("setting")
     rows = []
-    for s in sorted(data.params, key=lambda s: (not s.varies, _rank(ranked, s.name))):
-        shares = []
-        for m in methods:
-            r = imp.row(s.name, m)
-            shares.append(share_text(r) if r is not None else "–")
+    for s in sorted(source.params, key=lambda s: (not s.varies, _rank(ranked, s.name))):
+        if not s.varies:
+            rows.append([s.name, f"fixed at {s.fixed_text()}", "–", "never varied", "–", "–",
+                         "–"])
+            continue
         gaps = unexplored(s, done) if len(done) else []
-        rows.append([s.name, s.range_text(), *shares, *_words(s, done, tied),
+        rows.append([s.name, s.range_text(), _importance_cell(analysis, shares, s.name),
+                     *effect_cells(analysis, s.name), _best_range(s, done, tied),
                      "; ".join(gaps) if gaps else "none"])
-    n = len(done)
-    return Table(["Setting", "Range searched",
-                  *[f"{m} share (95% CI)" for m in methods],
-                  "Best range found", "How much accuracy changes across the range",
+    imp = analysis.importances
+    importance = ("Share of the main-effect variance over the search space (sampled scale) "
+                  f"with its {imp.level:.0%} posterior interval, {imp.label}"
+                  if imp.mode == "shares" else
+                  "Rank by the permutation test's statistic, with its adjusted p-value")
+    return Table(["Setting", "Range searched", "Importance", "Effect (permutation test)",
+                  "Best values (partial dependence)", "Where the top trials lie",
                   "Not explored (no completed trial)"], rows,
-                 caption=f"Settings ordered by importance ({n} completed trials behind every "
-                         "column). "
-                         + (f"Shares with 95% percentile-bootstrap intervals over "
-                            f"{imp.n_boot} resamples. " if methods else "")
-                         + "The best range is where the top "
-                         f"20% of completed trials (at least 3) lie; {_after_range(data)}. "
-                         f"Accuracy changes are read from bins holding at least {MIN_SUPPORT} "
-                         "completed trials only, and are marginal: the other settings vary "
-                         "within each bin too, so a bin's mean mixes their effects. "
-                         "The two bins compared are the extremes of those, chosen on the "
-                         "data, so their interval is optimistic. Not explored: stretches "
-                         f"of at least {GAP:.0%} of the range (sampled scale) or choices "
-                         "without a completed trial; nothing there is known.")
+                 caption=f"From {analysis.sample}. {importance}. Effect: the range of the "
+                         "setting's partial dependence (the other settings averaged out) in "
+                         "accuracy points with its 95% interval, stated only when the "
+                         "permutation test, adjusted over the settings (Westfall-Young, "
+                         "family-wise 5%), rejects \"no effect\"; best values: where the "
+                         "partial dependence is not distinguishable from its best. Where the "
+                         "top trials lie: the best 20% (at least 3); " + _after_range(data)
+                         + f". Not explored: stretches of at least {GAP:.0%} of the range "
+                         "(sampled scale) or choices without a completed trial; nothing "
+                         "there is known.")
+
+
+def _importance_cell(analysis: Analysis, shares: pd.DataFrame, name: str) -> str:
+    if name not in shares.index or analysis.n < 5:
+        return "–"
+    r = shares.loc[name]
+    if analysis.importances.mode == "shares":
+        return f"{pct(r['share'], 0)} ({pct(r['low'], 0)}–{pct(r['high'], 0)})"
+    p = r["p_adjusted"]
+    return f"rank {int(r['rank'])}, adjusted p {p:.3f}" if np.isfinite(p) else "–"
 
 
 def _after_range(data: StudyData) -> str:
@@ -182,55 +191,13 @@ def _rank(ranked: list[str], name: str) -> int:
     return ranked.index(name) if name in ranked else len(ranked)
 
 
-def effect_bins(s: Param, n: int) -> Bins:
-    """The bins a setting's effect is read in: one per choice, else 3 to 6 by trials."""
-    return s.bins(n_bins(n, 3, 6))
-
-
-def effect_text(s: Param, done: pd.DataFrame) -> tuple[str, bool]:
-    """How much accuracy changes across a setting, and whether that is an effect sentence:
-    only from bins with `MIN_SUPPORT` trials, only when the difference's interval excludes
-    zero. Every clause names its trials."""
-    n = len(done)
-    bins = effect_bins(s, n)
-    stats = binned(s, done, bins)
-    held = supported(stats)
-    thin = stats[(stats["n"] > 0) & (stats["n"] < MIN_SUPPORT)]
-    thin_text = (f"; bins with fewer than {MIN_SUPPORT} trials not read: "
-                 + ", ".join(f"{r.label} (n={r.n})" for r in thin.itertuples())
-                 if len(thin) else "")
-    if len(held) < 2:
-        verb = "holds" if len(held) == 1 else "hold"
-        return (f"not enough support to tell: {len(held)} of its bins {verb} "
-                f"at least {MIN_SUPPORT} of the {n} completed trials (two are needed)"
-                + thin_text, False)
-    d = bin_difference(s, done, bins)
-    span = (f"mean accuracy {pct(d.low['mean'], 2)} in {d.low['label']} (n={d.low['n']}) to "
-            f"{pct(d.high['mean'], 2)} in {d.high['label']} (n={d.high['n']}): "
-            f"{points(d.diff, '.2f')}, 95% bootstrap interval {d.lo * 100:+.2f} to "
-            f"{d.hi * 100:+.2f}")
-    if not d.clear:
-        return ("no difference distinguishable: " + span + ", which includes zero"
-                + thin_text, False)
-    if n < MIN_COMPLETED:
-        span += " (few trials: rough)"
-    return span + thin_text, True
-
-
-def _words(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> list[str]:
-    if not s.varies:
-        return [f"fixed at {s.fixed_text()}", "never varied: no effect measurable"]
-    values = done[s.column].dropna()
-    if len(values) == 0:
-        return ["no completed trial yet", "–"]
-    return [_best_range(s, done, tied), effect_text(s, done)[0]]
-
-
 def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
+    if done.empty:
+        return "–"
     top = top_trials(done)
     where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
     if tied is None:
-        return f"{values_text(s, top)} {where}; best trial: {short(top.iloc[0][s.column])}"
+        return f"{values_text(s, top)} {where}; best trial: {s.text(top.iloc[0][s.column])}"
     return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
 
 
@@ -283,7 +250,7 @@ def sample_makeup(data: StudyData) -> list[str]:
 
 # ------------------------------------------------------------------ warnings
 
-def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
+def warnings_for(data: StudyData, analysis: Analysis | None) -> list[str]:
     out = []
     c = data.counts
     done = data.completed
@@ -297,18 +264,13 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
     elif len(done) == 0:
         out.append(f"None of the {c.finished} finished trials completed ({c.pruned} pruned, "
                    f"{c.failed} failed): there is no accuracy to compare settings by.")
-    elif len(done) < MIN_COMPLETED:
+    elif len(done) < MIN_TRIALS:
         out.append(f"Only {len(done)} completed trial{'s' if len(done) != 1 else ''} (fewer "
-                   f"than {MIN_COMPLETED}): the effects, trends and importances below are "
-                   "anecdotes, not evidence. Run more trials.")
-    else:
-        for s in data.varied:
-            distinct = done[s.column].nunique()
-            if distinct < 3 and not (s.categorical and distinct == len(s.choices)):
-                out.append(f"{s.name}: only {distinct} distinct value"
-                           f"{'s' if distinct != 1 else ''} among the {len(done)} completed "
-                           f"trials ({values_text(s, done)}), too few for its effect to mean "
-                           "anything.")
+                   f"than the {MIN_TRIALS} the effect test needs): no effect and no importance "
+                   "share is stated below, and no trend is drawn. Run more trials.")
+    nothing = nothing_learned(data)
+    if nothing:
+        out.insert(0, nothing)
     if len(done) >= 3:
         out.extend(_edge_warnings(data))
     out.extend(confirm_warnings(data))
@@ -318,19 +280,55 @@ def warnings_for(data: StudyData, imp: Importance | None) -> list[str]:
                        "it has no measurable effect.")
     bad = int(failed_or_diverged(data.trials).sum())
     if c.finished and bad >= 2 and bad / c.finished >= FAIL_SHARE:
-        n_fail = int((data.trials["state"] == "FAIL").sum())
+        n_fail = bad - int(data.trials["diverged"].sum())
         text = (f"{bad} of {c.finished} finished trials ({bad / c.finished:.0%}) failed "
                 f"({n_fail}) or diverged ({bad - n_fail})")
         region = worst_region(data)
         if region:
             text += f"; most of them where {region}"
         out.append(text + ". See the failures table.")
-    if imp is not None:
-        out.extend(imp.notes)
+    if analysis is not None and analysis.unconverged:
+        out.append(analysis.notes()[0])
     away = data.results.unreachable_note()
     if away:
         out.append(away)
     return out
+
+
+CHANCE_SDS = 4  # how many binomial sds above chance level still counts as chance
+
+
+def nothing_learned(data: StudyData) -> str:
+    """A warning to put first when the best trials are within noise of chance level (a
+    broken dataset, labels that carry nothing): then no other statement means anything."""
+    done = data.completed
+    if done.empty:
+        return ""
+    classes, n_val = _classes_and_val(data)
+    if not classes or not n_val:
+        return ""
+    chance = 1.0 / classes
+    sd = math.sqrt(chance * (1 - chance) / n_val)
+    best = float(done["value"].max())
+    if best > chance + CHANCE_SDS * sd:
+        return ""
+    return (f"Nothing was learned: the best validation accuracy, {pct(best)}, is within "
+            f"{CHANCE_SDS} binomial standard deviations of chance ({pct(chance)} for "
+            f"{classes} classes on {n_val} validation images). Check the data (labels that "
+            "carry nothing, a broken file) before reading anything below.")
+
+
+def _classes_and_val(data: StudyData) -> tuple[int, int]:
+    """The number of classes and validation images, from the best trial's metrics."""
+    from mlp.experiment import read_json
+
+    best = data.best
+    try:
+        metrics = read_json(data.trial_dir(int(best["number"])) / "metrics.json")
+        dataset = metrics.get("dataset") or {}
+        return len(metrics.get("classes") or []), int(dataset.get("val") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0, 0
 
 
 def _edge_warnings(data: StudyData) -> list[str]:
@@ -340,7 +338,7 @@ def _edge_warnings(data: StudyData) -> list[str]:
     leaders = data.leaders
     out = []
     for s in data.varied:
-        hits = [(int(r["number"]), short(r[s.column]), edge) for _, r in leaders.iterrows()
+        hits = [(int(r["number"]), s.text(r[s.column]), edge) for _, r in leaders.iterrows()
                 if (edge := _edge(s, r[s.column]))]
         if not hits:
             continue
@@ -461,7 +459,7 @@ def top_table(data: StudyData, k: int = 10) -> Table | None:
         label = str(n) + (" (classic)" if r["classic"] else "")
         test = pct(r["test_accuracy"]) if n == selected else "withheld"
         rows.append([str(rank[n]), label, pct(r["value"]), test,
-                     *[short(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
+                     *[s.text(r[s.column]) for s in data.params], _int(r["epochs_trained"]),
                      secs(r["train_seconds"]), _count(r["parameter_count"]),
                      *([_over_seeds(conf, n)] if conf is not None else [])])
         marks.append("best" if n in leaders else "classic" if r["classic"] else "")
@@ -483,8 +481,8 @@ def _top_caption(data: StudyData, shown: int, k: int) -> str:
     done, tied, conf = data.completed, data.tied, data.confirmation
     text = (f"The {min(k, len(done))} best of {len(done)} completed trials by validation "
             "accuracy (each one training with one seed, at its best epoch). Test accuracy "
-            f"is shown for the selected trial (trial {int(data.best['number'])}, the highest "
-            "validation accuracy) only: shown for every row, it would invite choosing by it "
+            f"is shown for the selected trial (trial {int(data.best['number'])}, "
+            f"{data.best_reason}) only: shown for every row, it would invite choosing by it "
             "after the fact.")
     if tied is None:
         return text + (" Highlighted: the single best trial. The ranking of these top trials "
@@ -528,7 +526,7 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
             ["Training time", *map(secs, seconds), *_diff(seconds, _ratio)],
             ["Parameters", *map(_count, size), *_diff(size, _ratio)],
             ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
-    rows += [[s.name, *[short(r[s.column]) for r in trials], *blank] for s in data.params]
+    rows += [[s.name, *[s.text(r[s.column]) for r in trials], *blank] for s in data.params]
     caption = ("The best trial beside the classic configuration (trial 0 of every study). "
                "Validation accuracy: one training's best epoch; the best trial's is the "
                "highest of many trials, an optimistic pick, so no interval is given for it "

@@ -1,12 +1,14 @@
-"""The report as one HTML page: opens from disk, inline CSS, no scripts, no network,
-images by relative link."""
+"""The report as one HTML page: the Markdown document rendered by markdown-it-py (a
+CommonMark parser), with inline CSS; opens from disk, no scripts, no network, images
+by relative link."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
-from .document import Document, FigureRef, Notes, Text
-from .findings import Table
+from . import markdown
+from .document import Document
 
 CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #ffffff; --soft: #f6f8fa;
@@ -29,7 +31,10 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1
            margin: 0.5rem 0 1rem; }
 dl.facts dt { font-weight: 600; color: var(--muted); }
 dl.facts dd { margin: 0; }
-ul.notes { border-radius: 6px; padding: 0.6rem 1rem 0.6rem 2rem; margin: 0.8rem 0; }
+img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line);
+      border-radius: 4px; background: #fff; margin: 1.2rem 0 0.4rem; }
+p > em:first-child { color: var(--muted); }
+ul.notes { border-radius: 6px; padding: 0.6rem 1rem; margin: 0.8rem 0; list-style: none; }
 ul.notes li { margin: 0.25rem 0; }
 ul.finding { background: #eef6fb; border-left: 4px solid var(--accent); }
 ul.warning { background: #fdf1ea; border-left: 4px solid var(--warn); }
@@ -53,68 +58,52 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: 0.85rem; }
 """
 
 
-def render(doc: Document) -> str:
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{escape(doc.title)} – sweep report</title>",
-             f"<style>{CSS}</style>", "</head>", "<body>", "<main>",
-             f"<h1>{escape(doc.title)}</h1>",
-             f'<p class="generated">Report generated {escape(doc.generated)} from the study\'s '
-             "storage and trial directories; regenerate with <code>python -m sweep report"
-             "</code>.</p>",
-             '<dl class="facts">']
-    for label, value in doc.facts:
-        parts.append(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>")
-    parts.append("</dl>")
-    parts.append("<nav>" + "".join(f'<a href="#{s.id}">{escape(s.title)}</a>'
-                                   for s in doc.sections) + "</nav>")
-    for section in doc.sections:
-        parts.append(f'<section id="{section.id}">')
-        parts.append(f"<h2>{escape(section.title)}</h2>")
-        for block in section.blocks:
-            parts.append(_block(block))
-        parts.append("</section>")
-    parts.append("<footer>Figures are PNG for this page; each has an SVG twin in "
-                 "<code>figures/</code>. The same content is in <code>report.md</code>."
-                 "</footer>")
-    parts += ["</main>", "</body>", "</html>", ""]
-    return "\n".join(parts)
+def render(doc: Document, text: str | None = None) -> str:
+    """The page: the document's Markdown (``text``, `markdown.render`'s) rendered by a
+    CommonMark parser, inside a template with the style. Every word on the page comes
+    through the parser, so no Markdown can reach the reader raw, and raw HTML in a text
+    (a trial's reason) is shown as text, never run."""
+    ids = {markdown.anchor(s.title): s.id for s in doc.sections}
+    body = _parser().render(text if text is not None else markdown.render(doc), {"ids": ids})
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(doc.title)} – sweep report</title>", f"<style>{CSS}</style>",
+        "</head>", "<body>", "<main>", body, "</main>", "</body>", "</html>", ""])
 
 
-def _block(block) -> str:
-    if isinstance(block, FigureRef):
-        return (f'<figure><img src="{escape(block.png)}" alt="{escape(block.title)}" '
-                f'><figcaption><b>{escape(block.title)}.</b> '
-                f'{escape(block.caption)} <a href="{escape(block.svg)}">SVG</a>'
-                "</figcaption></figure>")
-    if isinstance(block, Table):
-        return _table(block)
-    if isinstance(block, Notes):
-        items = "".join(f"<li>{escape(i)}</li>" for i in block.items)
-        return f'<ul class="notes {block.kind}">{items}</ul>'
-    if isinstance(block, Text):
-        return f"<p>{escape(block.text)}</p>"
-    raise TypeError(f"unknown block {type(block).__name__}")
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
+    md.core.ruler.push("heading_ids", _heading_ids)
+    md.core.ruler.push("note_lists", _note_lists)
+    return md
 
 
-def _table(t: Table) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
-    body = []
-    marks = t.highlight or [""] * len(t.rows)
-    for row, mark in zip(t.rows, marks, strict=True):
-        cells = "".join(f'<td class="num">{escape(v)}</td>' if _numeric(v)
-                        else f"<td>{escape(v)}</td>" for v in row)
-        cls = f' class="{mark}"' if mark else ""
-        body.append(f"<tr{cls}>{cells}</tr>")
-    caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
-    return (f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+def _heading_ids(state: Any) -> None:
+    """A section's heading gets the section's id (its title's slug elsewhere, which
+    report.md's links use on a code host), and the contents' links follow."""
+    ids: dict[str, str] = state.env.get("ids", {})
+    for i, token in enumerate(state.tokens):
+        if token.type == "heading_open" and i + 1 < len(state.tokens):
+            slug = markdown.anchor(state.tokens[i + 1].content)
+            token.attrSet("id", ids.get(slug, slug))
+        for child in token.children or ():
+            href = child.attrGet("href") if child.type == "link_open" else None
+            if isinstance(href, str) and href.startswith("#") and href[1:] in ids:
+                child.attrSet("href", "#" + ids[href[1:]])
 
 
-def _numeric(v: str) -> bool:
-    s = v.replace(",", "").replace("%", "").replace(" s", "").strip()
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+def _note_lists(state: Any) -> None:
+    """A list whose first item starts with a kind marker (`markdown.KIND`) gets that
+    kind as its class, so that findings and warnings are boxed as such."""
+    tokens = state.tokens
+    for i, token in enumerate(tokens):
+        if token.type != "bullet_list_open":
+            continue
+        inline = next((t for t in tokens[i:i + 4] if t.type == "inline"), None)
+        kind = next((k for k, mark in markdown.KIND.items()
+                     if inline is not None and inline.content.startswith(mark)), None)
+        if kind:
+            token.attrSet("class", f"notes {kind}")

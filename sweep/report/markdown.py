@@ -1,11 +1,13 @@
-"""The report as Markdown, for a terminal or a code host; same images, same order."""
+"""The report as Markdown: the one rendering of the document. report.md is this text,
+and index.html is this text rendered by a CommonMark parser (html.py)."""
 
 from __future__ import annotations
 
 from .document import Document, FigureRef, Notes, Text
 from .findings import Table
 
-PREFIX = {"finding": "- ", "warning": "- ⚠ ", "note": "- "}
+# the mark each item of a list of notes starts with, by kind; the page boxes the list
+KIND = {"finding": "▸ ", "warning": "⚠ ", "note": "ℹ "}
 
 
 def render(doc: Document) -> str:
@@ -15,28 +17,28 @@ def render(doc: Document) -> str:
     for label, value in doc.facts:
         lines.append(f"- **{label}:** {_inline(value)}")
     lines.append("")
-    lines.append("Contents: " + " · ".join(f"[{s.title}](#{_anchor(s.title)})"
+    lines.append("Contents: " + " · ".join(f"[{s.title}](#{anchor(s.title)})"
                                            for s in doc.sections))
     lines.append("")
     for section in doc.sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
             lines += _block(block) + [""]
-    lines.append("Figures are PNG; each has an SVG twin in `figures/`. The same content is in "
-                 "`index.html`.")
+    lines.append("Figures are in `figures/` (PNG; SVG too with `sweep report --svg`). The same "
+                 "content is in `index.html`.")
     return "\n".join(lines) + "\n"
 
 
 def _block(block) -> list[str]:
     if isinstance(block, FigureRef):
-        return [f"![{block.title}]({block.png})", "",
-                f"*{block.title}.* {_inline(block.caption)} ([SVG]({block.svg}))"]
+        vector = f" ([SVG]({block.svg}))" if block.svg else ""
+        return [f"![{_inline(block.title)}]({block.png})", "",
+                f"*{_inline(block.title)}.* {_inline(block.caption)}{vector}"]
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Notes):
-        if block.kind == "warning":
-            return ["**Warnings**", ""] + [f"- ⚠ {_inline(i)}" for i in block.items]
-        return [f"{PREFIX[block.kind]}{_inline(i)}" for i in block.items]
+        head = ["**Warnings**", ""] if block.kind == "warning" else []
+        return head + [f"- {KIND[block.kind]}{_inline(i)}" for i in block.items]
     if isinstance(block, Text):
         return [_inline(block.text)]
     raise TypeError(f"unknown block {type(block).__name__}")
@@ -66,5 +68,6 @@ def _inline(text: str) -> str:
     return text.replace("*", "\\*").replace("<", "&lt;")
 
 
-def _anchor(title: str) -> str:
+def anchor(title: str) -> str:
+    """The id of a heading, as GitHub makes it: lower case, spaces as dashes."""
     return "-".join("".join(ch for ch in title.lower() if ch.isalnum() or ch == " ").split())

@@ -19,12 +19,13 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
+from ..statistics.expected_max import expected_max
 from ..study.param import Param
 from ..text import short
 from . import style as S
-from .analysis import StudyData, acc_limits, ranked, rung_epochs, values_at
+from .analysis import StudyData, acc_limits, brackets, ranked, rung_epochs, values_at
 from .figures import TOP_LABELLED, _legend, log_axis
 
 
@@ -53,6 +54,9 @@ def _positions(s: Param, values: pd.Series) -> np.ndarray:
 
 # ------------------------------------------------------------------ every trial at a rung
 
+BRACKET_MARKERS = ("o", "s", "^", "D", "P")  # a Hyperband bracket's marker in the rungs
+
+
 def rungs(data: StudyData) -> Figure | None:
     """One row per pruning rung (the epochs the pruner stopped trials at), one column per
     setting: every trial that trained that far, at its validation accuracy after that
@@ -63,6 +67,7 @@ def rungs(data: StudyData) -> Figure | None:
     if not epochs or not params:
         return None
     t = data.trials.set_index("number")
+    groups = brackets(data)
     ncols = len(params)
     with S.style():
         fig = S.new_figure(3.3 * ncols, 2.7 * len(epochs) + 1.0)
@@ -79,17 +84,22 @@ def rungs(data: StudyData) -> Figure | None:
                 if s.categorical:
                     x = x + ((x.index.to_numpy() * 0.618) % 1.0 - 0.5) * 0.25
                 ax.set_ylim(*ylim)
+                bracket = pd.Series([groups.get(int(n), 0) for n in at.index], index=at.index)
                 for mask, look in ((stopped, "hollow"), (~stopped, "filled")):
-                    y = at[mask]
-                    low = y < ylim[0]
-                    kw = ({"facecolors": "none", "edgecolors": S.PRUNED.color}
-                          if look == "hollow" else {"color": S.COMPLETED.color})
-                    ax.scatter(x[mask][~low], y[~low], s=26, marker="o", linewidths=1.1,
-                               zorder=3, **kw)
-                    if low.any():
-                        ax.scatter(x[mask][low], np.full(int(low.sum()), S.FLOOR), s=30,
-                                   marker=S.BELOW_MARKER, transform=ax.get_xaxis_transform(),
-                                   clip_on=False, zorder=4, linewidths=1.1, **kw)
+                    for b in sorted(set(bracket[mask])):
+                        part = mask & (bracket == b)
+                        y = at[part]
+                        low = y < ylim[0]
+                        kw = ({"facecolors": "none", "edgecolors": S.PRUNED.color}
+                              if look == "hollow" else {"color": S.COMPLETED.color})
+                        marker = BRACKET_MARKERS[b % len(BRACKET_MARKERS)] if groups else "o"
+                        ax.scatter(x[part][~low], y[~low], s=26, marker=marker,
+                                   linewidths=1.1, zorder=3, **kw)
+                        if low.any():
+                            ax.scatter(x[part][low], np.full(int(low.sum()), S.FLOOR), s=30,
+                                       marker=S.BELOW_MARKER, clip_on=False, zorder=4,
+                                       transform=ax.get_xaxis_transform(), linewidths=1.1,
+                                       **kw)
                 _axis_for(ax, s)
                 S.percent_axis(ax.yaxis)
                 if r == len(epochs) - 1:
@@ -103,6 +113,10 @@ def rungs(data: StudyData) -> Figure | None:
                                  linestyle="none", marker="o"),
                    S.line_handle("below the axis", "0.4", linestyle="none",
                                  marker=S.BELOW_MARKER)]
+        for b in sorted(set(groups.values())):
+            handles.append(S.line_handle(f"Hyperband bracket {b}", "0.3", linestyle="none",
+                                         marker=BRACKET_MARKERS[b % len(BRACKET_MARKERS)],
+                                         markerfacecolor="none"))
         _legend(fig, handles, ncol=3)
         fig.suptitle("Every trial at the pruner's rungs: validation accuracy after the same "
                      "epoch (not the completed trials' best)")
@@ -186,15 +200,21 @@ def _number_lines(ax: Axes, done: pd.DataFrame, grid: np.ndarray, top: set[int])
 # ------------------------------------------------------------------ EDF
 
 def edf(data: StudyData) -> Figure | None:
-    """The empirical distribution of validation accuracy: the completed trials' best, and
-    every trial's accuracy after each pruning rung's epoch."""
-    done = data.completed["value"].dropna().to_numpy()
-    curves = [(f"completed trials, best epoch ({len(done)})", done, S.COMPLETED.color, "-")]
-    shades = ("#9a9a9a", "#6f6f6f", "#444444")
+    """The empirical distribution of validation accuracy after the same epoch, for every
+    trial that reached it and for the survivors (the completed trials) alone: the gap
+    between the two is the pruner's selection at equal training, not more epochs or a
+    maximum over epochs."""
+    done = set(data.completed["number"].astype(int))
+    shades = (S.COMPLETED.color, "#DE8F05", "#029E73")
+    curves = []
     for k, epoch in enumerate(rung_epochs(data)):
-        at = values_at(data, epoch).to_numpy()
-        curves.append((f"every trial after epoch {epoch} ({len(at)})", at,
-                       shades[k % len(shades)], "--"))
+        at = values_at(data, epoch)
+        survivors = at[at.index.isin(done)]
+        color = shades[k % len(shades)]
+        curves.append((f"every trial after epoch {epoch} ({len(at)})", at.to_numpy(),
+                       color, "--"))
+        curves.append((f"survivors (completed) after epoch {epoch} ({len(survivors)})",
+                       survivors.to_numpy(), color, "-"))
     curves = [c for c in curves if len(c[1])]
     if not curves:
         return None
@@ -218,8 +238,8 @@ def edf(data: StudyData) -> Figure | None:
         ax.set_xlabel(S.ACC_LABEL)
         ax.set_ylabel("Share of the trials at or below")
         ax.legend(loc="upper left", frameon=True, fontsize=8)
-        fig.suptitle("Empirical distribution (EDF) of validation accuracy "
-                     "(numbers of trials in brackets)")
+        fig.suptitle("Validation accuracy after the same epoch: every trial against the "
+                     "survivors")
     return fig
 
 
@@ -314,4 +334,40 @@ def timeline(data: StudyData) -> Figure | None:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=True)
         fig.suptitle(f"Timeline: {len(df)} trials on {len(workers)} worker processes "
                      "(number in each bar)")
+    return fig
+
+
+# ------------------------------------------------------------------ expected best of n trials
+
+def expected_best(data: StudyData) -> Figure | None:
+    """The expected best validation accuracy of n trials drawn from this study's trials,
+    n = 1..N, with one standard deviation (Dodge et al. 2019); the classic configuration's
+    value as the budget-1 reference. Meant for independent trials (an exploration or random
+    study): the caller decides whether the study's trials are."""
+    done = data.completed
+    values = done["value"].to_numpy(dtype=np.float64)
+    if len(values) < 2:
+        return None
+    curve = expected_max(values)
+    classic = data.classic
+    with S.style():
+        fig = S.new_figure(7.5, 4.2)
+        ax = fig.subplots()
+        n, mean, sd = curve.budgets, curve.mean, curve.sd
+        ax.fill_between(n, mean - sd, np.minimum(mean + sd, 1.0), color=S.TREND_COLOR,
+                        alpha=0.18, linewidth=0, label="± one standard deviation")
+        ax.plot(n, mean, color=S.TREND_COLOR, linewidth=2,
+                label="expected best of n trials")
+        if classic is not None and classic["state"] == "COMPLETE":
+            ax.axhline(classic["value"], color=S.CLASSIC_COLOR, linestyle="--", linewidth=1.5,
+                       label=f"classic configuration (trial {int(classic['number'])})")
+        lo, hi = acc_limits(mean - sd, [mean.max()])
+        ax.set_ylim(lo, hi)
+        ax.set_xlim(1, len(values))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        S.percent_axis(ax.yaxis)
+        ax.set_xlabel("Trials (n)")
+        ax.set_ylabel("Expected best validation accuracy (%)")
+        ax.legend(loc="lower right", frameon=True)
+        fig.suptitle(f"Expected best of n trials, from {len(values)} completed trials")
     return fig

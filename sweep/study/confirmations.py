@@ -55,7 +55,8 @@ def candidates(results: StudyResults, top: int) -> list[Candidate]:
         c = results.counts
         raise StudyError(f"study {results.name!r} has no completed trial to confirm "
                          f"({c.pruned} pruned, {c.failed} failed, {c.running} running)")
-    classic = next((o for o in results.outcomes if o.classic), None)
+    # the latest classic trial: a retry stands in for a classic trial lost to a fault
+    classic = next((o for o in reversed(results.outcomes) if o.classic), None)
     if classic is not None and classic.number not in {c.number for c in chosen}:
         chosen.append(Candidate(classic, reference=True))
     return chosen

@@ -62,6 +62,7 @@ class Param:
     high: float | None = None
     log: bool = False
     choices: tuple[Any, ...] | None = None
+    grid: tuple[Any, ...] | None = None  # the values --sampler grid tries (int and float)
 
     @property
     def key(self) -> str:
@@ -108,6 +109,13 @@ class Param:
             return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def grid_values(self) -> list[Any] | None:
+        """The values a grid study tries: the grid, or a categorical setting's choices;
+        None for a number setting without a grid."""
+        if self.categorical:
+            return list(self.choices)
+        return list(self.grid) if self.grid is not None else None
+
     def contains(self, value: Any) -> bool:
         if self.categorical:
             return value in self.choices
@@ -115,22 +123,31 @@ class Param:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
+        for key in ("choices", "grid"):
+            if d.get(key) is not None:
+                d[key] = list(d[key])
         if self.categorical or not self.log:
             d.pop("log", None)
         return d
 
     # -- the range, as the report reads it -----------------------------------------
 
+    def text(self, value: Any) -> str:
+        """A value of this setting in few characters; an integer setting's as a whole
+        number (a point between two sampled values, a bin edge, is not one)."""
+        if self.type == "int" and isinstance(value, int | float | np.number) and \
+                np.isfinite(value):
+            return str(int(round(float(value))))
+        return short(value)
+
     def fixed_text(self) -> str:
         """The single value of a setting that never varies."""
-        return short(self.choices[0] if self.categorical else self.low)
+        return self.text(self.choices[0] if self.categorical else self.low)
 
     def range_text(self) -> str:
         if self.categorical:
             return "{" + ", ".join(str(c) for c in self.choices) + "}"
-        text = f"[{short(self.low)}, {short(self.high)}]"
+        text = f"[{self.text(self.low)}, {self.text(self.high)}]"
         return text + (" (log)" if self.log else "")
 
     def scale(self, values: Any) -> np.ndarray:
@@ -167,7 +184,7 @@ class Param:
             return Bins(None, tuple(str(c) for c in self.choices))
         lo, hi = self.scale([self.low, self.high])
         if not self.varies:
-            return Bins(np.array([lo - 0.5, hi + 0.5]), (short(self.low),))
+            return Bins(np.array([lo - 0.5, hi + 0.5]), (self.text(self.low),))
         if self.type == "int" and self.high - self.low + 1 <= n:
             values = np.arange(int(self.low), int(self.high) + 1)
             mids = np.concatenate([[values[0] - 0.5], values[:-1] + 0.5, [values[-1] + 0.5]])
@@ -179,7 +196,7 @@ class Param:
             labels = tuple(f"{math.ceil(raw[i] - 1e-9) if i else int(raw[0])}"
                            f"–{math.floor(raw[i + 1] + 1e-9)}" for i in range(n))
         else:
-            labels = tuple(f"{short(raw[i])}–{short(raw[i + 1])}" for i in range(n))
+            labels = tuple(f"{self.text(raw[i])}–{self.text(raw[i + 1])}" for i in range(n))
         return Bins(edges, labels)
 
     def bin_of(self, values: Any, bins: Bins) -> np.ndarray:

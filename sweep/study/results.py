@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import TrialState
 
+from ..errors import UsageError
 from .paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyPaths, storage_for_existing
-from .records import Counts, TrialOutcome, columns, count
-from .settings import Settings, load_study, stored_settings
+from .records import Counts, TrialOutcome, columns, count, retry_links
+from .settings import Settings, load_study, settings_record, stored_settings
+from .storage import open_storage
 
 if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's run needs none
     import pandas as pd
@@ -46,21 +48,32 @@ class StudyResults:
         return stored_settings(self.study)
 
     @cached_property
+    def all_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial, the waiting ones (enqueued, not started) included."""
+        return self.study.get_trials(deepcopy=False)
+
+    @cached_property
     def frozen_trials(self) -> list[optuna.trial.FrozenTrial]:
-        return [t for t in self.study.get_trials(deepcopy=False)
-                if t.state != TrialState.WAITING]
+        return [t for t in self.all_trials if t.state != TrialState.WAITING]
 
     @cached_property
     def outcomes(self) -> list[TrialOutcome]:
-        """Every trial but the waiting ones, by number; ``experiment_dir`` as this
-        reader finds it (under its studies folder)."""
-        return [replace(TrialOutcome.from_frozen(t),
+        """Every trial but the waiting ones, by number, a lost trial with the number of
+        its retry; ``experiment_dir`` as this reader finds it (under its studies folder)."""
+        links = retry_links(self.all_trials)
+        return [replace(TrialOutcome.from_frozen(t, links.get(t.number)),
                         experiment_dir=str(self.paths.trial_dir(t.number)))
                 for t in sorted(self.frozen_trials, key=lambda t: t.number)]
 
     @property
     def counts(self) -> Counts:
-        return count(self.frozen_trials)
+        return count(self.all_trials)
+
+    @property
+    def waiting(self) -> int:
+        """Trials waiting to start: enqueued ones (the classic configuration, an
+        ``--enqueue``, the retry of a trial lost with its machine)."""
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     @property
     def param_names(self) -> list[str]:
@@ -161,11 +174,15 @@ class BrokenStudy:
     problem: str
 
 
-def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
-                 ) -> list[StudyResults | BrokenStudy]:
-    """Every study folder under ``studies_dir`` (one with a study.json), readable or not."""
+def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
+                 storage: str | None = None) -> list[StudyResults | BrokenStudy]:
+    """Every study folder under ``studies_dir`` (one with a study.json), readable or not;
+    with ``storage`` (a database URL), every study in that database instead, its trial
+    folders looked for under ``studies_dir``."""
     found: list[StudyResults | BrokenStudy] = []
     root = Path(studies_dir)
+    if storage:
+        return _database_studies(root, storage)
     if not root.is_dir():
         return found
     for child in sorted(root.iterdir()):
@@ -175,4 +192,24 @@ def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR
             except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
                 problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 found.append(BrokenStudy(child.name, problem))
+    return found
+
+
+def _database_studies(root: Path, url: str) -> list[StudyResults | BrokenStudy]:
+    """The studies of one database: sweep's, readable from any machine that reaches it
+    (their settings are in the database), and any other study with what keeps it from
+    being read as one of sweep's."""
+    storage = open_storage(root / "journal.log", url, create=False)
+    found: list[StudyResults | BrokenStudy] = []
+    for name in sorted(optuna.get_all_study_names(storage)):
+        try:
+            paths = StudyPaths.of(root, name)
+        except UsageError:
+            found.append(BrokenStudy(name, "not a study sweep made (a name sweep never gives)"))
+            continue
+        study = load_study(paths, storage)
+        if settings_record(study) is None:
+            found.append(BrokenStudy(name, "not a study sweep made (no settings)"))
+            continue
+        found.append(StudyResults(paths, study))
     return found

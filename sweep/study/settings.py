@@ -1,14 +1,24 @@
 """A study's settings, stored in the study itself, and opening or creating the study.
 
-The settings (base config, space, sampler, pruner, seed, lag, heartbeat) are a study
-user attribute, so that a study is always resumed the way it was started, from any
-machine that reaches its storage; a different space or config is refused rather than
-silently mixed.
+The settings (base config, space, sampler, pruner, seed, lag, heartbeat) are kept in
+the study's storage, so that a study is always resumed the way it was started, from
+any machine that reaches its storage; a different space or config is refused rather
+than silently mixed.
+
+Where: a study *system* attribute, ``sweep:settings`` (the whole settings as JSON),
+beside ``sweep:created``. Optuna's tools list a study's user attributes in their
+tables (``optuna studies`` printed a line of over 1,000 columns when the settings
+were one), and system attributes live in the same storage, journal or database, so
+every machine still finds them. The one user attribute, ``sweep``, is a short line
+for those tools: what the value is, the dataset, epochs, sampler, pruner and seed.
+Studies made before this kept the settings as the user attribute ``settings``; they
+are read from there (and stay as they are).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +38,12 @@ from .space import Space, describe_difference
 from .storage import DEFAULT_HEARTBEAT, mask_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SETTINGS_ATTR = "sweep:settings"  # a study system attribute: the settings as JSON
+CREATED_ATTR = "sweep:created"  # a study system attribute: when it was made (UTC, ISO)
+SUMMARY_ATTR = "sweep"  # the one user attribute: a short line for Optuna's own tools
+OLD_SETTINGS_ATTR = "settings"  # the user attribute studies made before kept them in
+METRIC_NAME = "value"  # the objective's name in Optuna: the best epoch's validation accuracy
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,16 @@ class Settings:
                 "pruner": self.pruner, "seed": self.seed, "lag": self.lag,
                 "heartbeat": self.heartbeat}
 
+    def lag_at(self, number: int) -> int | None:
+        """The lag trial ``number`` waits with: the study's, except in a grid study for
+        a trial beyond the grid's size. Such a trial takes a point that no earlier trial
+        took (one an enqueued retry left), so it must see every earlier trial: it waits
+        for all of them (lag 0), and no two trials ever take one point."""
+        if self.sampler == "grid" and self.lag is not None \
+                and number >= self.space.grid_size():
+            return 0
+        return self.lag
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
         config = Config.from_record(raw["config"])
@@ -71,6 +97,14 @@ class Settings:
                    None if lag is None else int(lag),
                    int(raw.get("heartbeat", DEFAULT_HEARTBEAT)))
 
+    def summary(self) -> str:
+        """One short line for Optuna's tools (``optuna studies``, the dashboard)."""
+        data, training = self.config.data, self.config.training
+        lag = "off" if self.lag is None else self.lag
+        epochs = f"{training.epochs} epoch{'' if training.epochs == 1 else 's'}"
+        return (f"value: validation accuracy; {data.dataset}, {epochs}, "
+                f"{self.sampler}/{self.pruner}, seed {self.seed}, lag {lag}")
+
 
 def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | None = None,
                next_number: int | None = None) -> optuna.Study:
@@ -78,20 +112,53 @@ def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | Non
     numbered ``next_number``) and the pruner they name."""
     kwargs: dict[str, Any] = {}
     if settings is not None:
-        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0)
+        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0,
+                                         settings.space)
         kwargs["pruner"] = make_pruner(settings.pruner, settings.config.training.epochs)
     try:
         return optuna.load_study(study_name=paths.name, storage=storage, **kwargs)
     except KeyError:
-        raise StudyError(f"no study named {paths.name!r} in {paths.root}") from None
+        raise StudyError(missing_study(paths, storage)) from None
+
+
+def missing_study(paths: StudyPaths, storage: BaseStorage) -> str:
+    """Why study ``paths.name`` is not in ``storage``, naming the studies it holds: a
+    study folder renamed after its study was made keeps a journal of the old name."""
+    try:
+        names = optuna.get_all_study_names(storage)
+    except Exception:  # noqa: BLE001  (the names only help the message)
+        names = []
+    text = f"no study named {paths.name!r} in {paths.root}"
+    if not names:
+        return text
+    held = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    if len(names) == 1 and paths.journal.is_file():
+        return (f"{text}: its journal holds the study {held} (was the folder renamed? A "
+                f"study's folder is named as the study: rename it back to {names[0]})")
+    return f"{text}: the storage holds {held}"
+
+
+def _system_attrs(study: optuna.Study) -> dict[str, Any]:
+    # Optuna 5 has no public reader of a study's system attributes; its storage has
+    # (the study's id and storage are private, as optuna.artifacts uses them too)
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def settings_record(study: optuna.Study) -> Any:
+    """The settings as stored (plain JSON): the system attribute, or where an older
+    version kept them, the user attribute; None in a study sweep did not make."""
+    raw = _system_attrs(study).get(SETTINGS_ATTR)
+    return study.user_attrs.get(OLD_SETTINGS_ATTR) if raw is None else raw
 
 
 def stored_settings(study: optuna.Study) -> Settings:
-    raw = study.user_attrs.get("settings")
+    raw = settings_record(study)
     if raw is None:
         raise StudyError(f"study {study.study_name!r} was not created by sweep (no settings)")
     try:
-        return Settings.from_dict(raw)
+        if not isinstance(raw, Mapping):
+            raise TypeError(f"not an object but {type(raw).__name__}")
+        return Settings.from_dict(dict(raw))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StudyError(f"study {study.study_name!r}: its stored settings are unreadable "
                          f"({type(exc).__name__}: {exc})") from None
@@ -112,12 +179,15 @@ def create_or_check(paths: StudyPaths, storage: BaseStorage, settings: Settings,
         study = optuna.create_study(study_name=paths.name, storage=storage, direction="maximize")
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["val_accuracy"])
-        study.set_user_attr("settings", settings.to_dict())
-        study.set_user_attr("created", datetime.now(UTC).isoformat())
-        classic = settings.space.classic_params()
+            study.set_metric_names([METRIC_NAME])
+        created = datetime.now(UTC).isoformat()
+        storage.set_study_system_attr(study._study_id, SETTINGS_ATTR, settings.to_dict())
+        storage.set_study_system_attr(study._study_id, CREATED_ATTR, created)
+        study.set_user_attr(SUMMARY_ATTR, settings.summary())
+        # a grid study runs its grid and nothing else (put the classic values in the grid)
+        classic = settings.space.classic_params() if settings.sampler != "grid" else {}
         if classic:
             study.enqueue_trial(classic, user_attrs={"classic": True})
         write_json(paths.meta, {"name": paths.name, "storage": mask_url(storage_url) or None,
-                                "created": study.user_attrs["created"]})
+                                "created": created})
         return study

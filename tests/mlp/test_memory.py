@@ -86,9 +86,31 @@ def test_check_fits_refuses_with_the_estimate_in_gb():
 def test_available_memory_is_read_from_meminfo(tmp_path):
     have = available_bytes()
     assert have is not None and 0 < have < 2**50
-    fake = tmp_path / "meminfo"
+    fake, none = tmp_path / "meminfo", tmp_path / "none"
     fake.write_text("MemTotal:       1000 kB\nMemAvailable:     512 kB\n")
-    assert available_bytes(fake) == 512 * 1024
+    assert available_bytes(fake, none) == 512 * 1024
     fake.write_text("garbage")
-    assert available_bytes(fake) is None
-    assert available_bytes(tmp_path / "none") is None
+    assert available_bytes(fake, none) is None
+    assert available_bytes(none, none) is None
+
+
+@pytest.mark.parametrize(("files", "room"), [
+    ({"memory.max": "3000000\n", "memory.current": "1000000\n"}, 2_000_000),
+    ({"memory.max": "max\n", "memory.current": "1000000\n"}, None),
+    ({"memory.max": "500\n", "memory.current": "900\n"}, 0),
+    ({"memory/memory.limit_in_bytes": "4000000", "memory/memory.usage_in_bytes": "1000000"},
+     3_000_000),
+    ({"memory/memory.limit_in_bytes": str(2**63 - 4096),
+      "memory/memory.usage_in_bytes": "1"}, None),
+    ({"memory.max": "garbage", "memory.current": "1"}, None),
+])
+def test_a_container_memory_limit_lowers_what_is_available(tmp_path, files, room):
+    """cgroup v2 and v1: the limit less what the group uses, when lower than MemAvailable."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:  8000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    for name, text in files.items():
+        (cgroup / name).parent.mkdir(parents=True, exist_ok=True)
+        (cgroup / name).write_text(text)
+    expected = 8_000_000 * 1024 if room is None else room
+    assert available_bytes(meminfo, cgroup) == expected

@@ -25,6 +25,7 @@ import optuna
 import pytest
 
 from sweep.study.paths import StudyPaths
+from sweep.study.settings import settings_record
 from sweep.study.storage import open_storage
 from tests.sweep.faults.harness import sweep_env
 from tests.sweep.postgres import Cluster
@@ -242,7 +243,7 @@ def resumed_study(sweep_cli: Sweep, data_args: list[str], narrow_space: Path,
     after_first = [(t.number, t.state.name) for t in study.get_trials()]
     dirs = sorted(p.name for p in (studies / "resume" / "trials").iterdir())
     meta = (studies / "resume" / "study.json").read_text()
-    settings = dict(study.user_attrs["settings"])
+    settings = dict(settings_record(study))
     # every study option left out: they must come from the stored settings
     second = sweep_cli("run", "--trials", 6, "--jobs", 2, *where)
     assert second.returncode == 0, second.stdout + second.stderr

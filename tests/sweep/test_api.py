@@ -19,11 +19,14 @@ import sweep
 from sweep.execution.loky_backend import LokyBackend
 from sweep.execution.request import RunRequest
 from sweep.options import build
+from sweep.study.settings import settings_record
 from tests.sweep.faults.harness import (
     TINY_SPACE,
+    check_retries,
     check_study,
     default_signals,
     running_trials,
+    stored_trials,
     sweep_env,
     wait_for,
 )
@@ -62,8 +65,8 @@ def test_run_makes_the_same_study_as_the_cli(tmp_path, tiny_idx_dir, sweep_cli, 
     assert cli.returncode == 0, cli.stderr
     ours, theirs = open_optuna(tmp_path / "api-studies", "api"), \
         open_optuna(tmp_path / "cli-studies", "api")
-    assert ours.user_attrs["settings"] == theirs.user_attrs["settings"]
-    assert ours.metric_names == theirs.metric_names == ["val_accuracy"]
+    assert settings_record(ours) == settings_record(theirs)
+    assert ours.metric_names == theirs.metric_names == ["value"]
     # the same trials: settings, seeds and values (a study with a lag does not depend on
     # timing; same machine, same --jobs, so the same arithmetic)
     key = lambda t: (t.number, t.state.name, t.params, t.value, t.user_attrs["seed"])  # noqa: E731
@@ -168,9 +171,13 @@ def test_ctrl_c_raises_keyboard_interrupt_after_recording_and_the_call_resumes(
     trials = check_study(studies / "intr")  # nothing left RUNNING, every record whole
     assert any(t.state.name == "FAIL" and t.user_attrs["reason"] == "interrupted"
                for t in trials)
+    lost = {t.number for t in trials if t.state.name == "FAIL"}
     results = sweep.run("intr", trials=4, jobs=2, dataset="idx", data_dir=tiny_idx_dir,
                         studies_dir=studies, plots=False, report=False)
-    assert results.counts.finished == 4
+    # the interrupted trials were retried: the study has its 4 trials, none failed
+    c = results.counts
+    assert (c.finished, c.failed, c.retried) == (4, 0, len(lost)), c
+    assert set(check_retries(stored_trials(studies / "intr"))) == lost
 
 
 THREAD = """

@@ -86,7 +86,7 @@ def test_the_dashboard_shows_the_study_its_trials_and_their_artifacts(dashboard_
     detail = json.loads(_get(f"{base}/api/studies/{study_id}"))
     assert detail["name"] == "dash"
     assert detail["directions"] == ["maximize"]
-    assert detail["objective_names"] == ["val_accuracy"]
+    assert detail["objective_names"] == ["value"]
 
     by_number = {t["number"]: t for t in detail["trials"]}
     assert sorted(by_number) == list(range(TRIALS))

@@ -21,7 +21,7 @@ def test_doctor_names_the_damage_then_repairs_it_keeping_a_copy(kind, made_study
     damaged = journal.read_bytes()
     check = cli("doctor", "--check", *where)
     assert check.returncode == 1 and f"{journal}: line {line}: " in check.stdout, check.stdout
-    assert "1 damaged lines; run without --check to repair" in check.stdout
+    assert "1 damaged line; run without --check to repair" in check.stdout
     assert journal.read_bytes() == damaged
     fix = cli("doctor", *where)
     assert fix.returncode == 0, fix.stdout + fix.stderr

@@ -16,18 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from sweep.errors import StudyError, UsageError
+from sweep.errors import StudyError
 from tests.sweep.conftest import error_lines
 from tests.sweep.faults.harness import sweep_env
 from tests.sweep.report.conftest import report_command
 from tests.sweep.studies import finished_study
-
-
-def test_report_refuses_a_resample_count_below_one(tmp_path, cli, check_error):
-    with pytest.raises(UsageError, match="--resamples 0: must be >= 1"):
-        report_command(["--study", "nope", "--studies-dir", str(tmp_path), "--resamples", "0"])
-    check_error(cli("report", "--studies-dir", tmp_path, "--resamples", "-2"), 2, "--resamples")
-    assert not any(tmp_path.iterdir())
 
 
 def test_report_of_a_missing_study_is_a_study_error(tmp_path):
@@ -70,8 +63,7 @@ def test_a_damaged_metrics_json_of_the_best_trial_is_skipped_with_a_note(metrics
 def test_a_report_with_a_damaged_metrics_json_says_so(made_study):
     """The whole report still comes out, its failure analysis replaced by the note."""
     (made_study / "trials" / "0002" / "metrics.json").write_text('{"most_confused": 5}')
-    assert report_command(["--studies-dir", str(made_study.parent), "--study", "done",
-                           "--resamples", "20"]) == 0
+    assert report_command(["--studies-dir", str(made_study.parent), "--study", "done"]) == 0
     text = (made_study / "report" / "report.md").read_text()
     assert "Trial 2: metrics.json is not a run's record" in text
 
@@ -89,8 +81,7 @@ def test_a_full_disk_during_the_report_names_the_path(tmp_path, cli):
         with open(disk / "filler", "wb") as f, contextlib.suppress(OSError):
             f.write(b"\0" * (4 << 20))
             f.flush()
-        proc = cli("report", "--studies-dir", disk / "studies", "--study", "done",
-                   "--resamples", 20)
+        proc = cli("report", "--studies-dir", disk / "studies", "--study", "done")
         assert proc.returncode == 1, proc.stderr
         lines = error_lines(proc.stderr)
         assert len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
@@ -106,7 +97,7 @@ def test_two_reports_at_once_both_succeed(made_study, tmp_path):
     studies = tmp_path / "copy"
     shutil.copytree(made_study.parent, studies)
     cmd = [sys.executable, "-m", "sweep", "report", "--studies-dir", str(studies), "--study",
-           "done", "--resamples", "20"]
+           "done"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=sweep_env()) for _ in range(2)]
     for p in procs:

@@ -35,7 +35,7 @@ def test_trials_table_prints_every_trial(made_study, cli):
     lines = proc.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["number", "state", "value"]
     assert len(lines) == 1 + 3
-    assert all(" COMPLETE " in line for line in lines[1:])
+    assert all(" complete " in line for line in lines[1:])
 
 
 def test_a_running_trial_shows_its_epoch_last_value_and_time_so_far(tmp_path, cli):

@@ -17,8 +17,8 @@ from tests.sweep.faults.harness import Running, check_study, stored_trials, swee
 from tests.terminal import Screen, Terminal
 
 EPOCHS = 4
-# trial, state, epoch reached/of, last validation accuracy, elapsed m:ss
-RUNNING_ROW = re.compile(r"^\s*(\d+)\s+running\s+(\d+)/(\d+)\s+(\d+\.\d\d)%\s+(\d+):(\d\d)\b")
+# number, state, last_epoch/of, last_value, duration_seconds
+RUNNING_ROW = re.compile(r"^\s*(\d+)\s+running\s+(\d+)/(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\d)\b")
 
 
 def _slow_study(tmp_path, run_args, trials: int = 4, sleep: float = 1) -> Running:
@@ -90,8 +90,7 @@ def test_watch_follows_a_running_study_on_a_terminal_and_off_it(tmp_path, run_ar
                 m = RUNNING_ROW.match(row)
                 if m and int(m.group(2)) >= 1:
                     assert int(m.group(3)) == EPOCHS, row
-                    seen[(int(m.group(1)), int(m.group(2)))] = (
-                        m.group(4), 60 * int(m.group(5)) + int(m.group(6)))
+                    seen[(int(m.group(1)), int(m.group(2)))] = (m.group(4), float(m.group(5)))
             return len(seen) >= 2
 
         term.wait_for(running_rows, 90, "two running trials shown with an epoch reached")

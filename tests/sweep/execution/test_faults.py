@@ -27,6 +27,7 @@ import pytest
 from tests.sweep.faults.harness import (
     Running,
     all_json_parses,
+    check_retries,
     check_study,
     children,
     default_signals,
@@ -79,7 +80,11 @@ def test_sigkilled_worker_fails_only_its_trial(tmp_path, run_args):
     assert "killed" in killed["reason"] and "SIGKILL" in killed["reason"], killed
     assert f"trial {victim['number']} failed: worker process was killed" in run.stderr, \
         run.output()
-    assert states(trials) == {"COMPLETE": 5, "FAIL": 1}, states(trials)
+    # the lost trial is retried in the same run, with its settings and seed
+    retry = check_retries(trials)[victim["number"]]
+    assert f"retried as trial {retry.number}" in run.stderr, run.output()
+    assert killed["retried_as"] == retry.number and retry.state.name == "COMPLETE"
+    assert states(trials) == {"COMPLETE": 6, "FAIL": 1}, states(trials)
     pids = {t.user_attrs["pid"] for t in trials}
     assert len(pids) >= 3, f"expected the other worker and a replacement to run trials: {pids}"
     again = sweep(*cmd, cwd=tmp_path, faults=SLOW)
@@ -259,41 +264,32 @@ def test_a_stopped_worker_is_detected_and_replaced(tmp_path, run_args):
 
 # -- Ctrl-C, or SIGTERM from a batch scheduler --------------------------------------
 
-def test_ctrl_c_and_sigterm_stop_fast_and_the_same_command_resumes(tmp_path, run_args):
-    """Ctrl-C (SIGINT to the process group), then SIGTERM to the run alone (a batch
-    scheduler's), each with two trials in flight: the run stops within seconds, exit 130,
-    its trials in flight failed as "interrupted", no worker left; then the same command
-    reaches the total."""
+def test_sigterm_to_the_run_stops_it_as_ctrl_c_does(tmp_path, run_args):
+    """SIGTERM to the run alone (a batch scheduler's), two trials in flight: the run
+    stops within seconds, exit 130, its trials in flight failed as "interrupted" and
+    their retries waiting, no worker left. (Ctrl-C to the group, then the same command:
+    test_resume_retries.py.)"""
     studies, root = tmp_path / "studies", tmp_path / "studies" / "stop"
     cmd = run_args(studies, "stop", trials=6, epochs=8)
-    interrupted = 0
-    for attempt, how in enumerate(("SIGINT to the group", "SIGTERM to the run")):
-        run = Running(*cmd, cwd=tmp_path, log=tmp_path / f"run{attempt}", faults=SLOW)
-        try:
-            flying = wait_for(in_flight(root, 2), 90, "two trials in flight")
-            started = time.monotonic()
-            if how == "SIGINT to the group":
-                run.signal_group(signal.SIGINT)
-            else:
-                run.signal(signal.SIGTERM)
-            rc = run.wait(30)
-            took = time.monotonic() - started
-        finally:
-            run.close()
-        assert rc == 130, (how, run.output())
-        assert took < 8, f"{how}: took {took:.1f}s to stop"
-        assert "interrupted" in run.stderr, run.output()
-        check_study(root)
-        docs = trial_docs(root)
-        for d in flying:
-            assert docs[d["number"]]["state"] == "FAIL", (how, docs[d["number"]])
-            assert docs[d["number"]]["reason"] == "interrupted", (how, docs[d["number"]])
-        assert not worker_pids(run.pid)
-        interrupted += len(flying)
-    again = sweep(*cmd, cwd=tmp_path, faults=SLOW)
-    assert again.returncode == 0, again.stdout + again.stderr
-    trials = check_study(root, finished=6)
-    assert states(trials).get("FAIL", 0) == interrupted, states(trials)
+    run = Running(*cmd, cwd=tmp_path, log=tmp_path / "run", faults=SLOW)
+    try:
+        flying = wait_for(in_flight(root, 2), 90, "two trials in flight")
+        started = time.monotonic()
+        run.signal(signal.SIGTERM)
+        rc = run.wait(30)
+        took = time.monotonic() - started
+    finally:
+        run.close()
+    assert rc == 130, run.output()
+    assert took < 8, f"took {took:.1f}s to stop"
+    assert "interrupted" in run.stderr, run.output()
+    check_study(root)
+    docs = trial_docs(root)
+    for d in flying:
+        assert docs[d["number"]]["state"] == "FAIL", docs[d["number"]]
+        assert docs[d["number"]]["reason"] == "interrupted", docs[d["number"]]
+    assert {d["number"] for d in flying} <= set(check_retries(stored_trials(root)))
+    assert not worker_pids(run.pid)
 
 
 def test_second_sigint_stops_at_once_and_storage_stays_consistent(tmp_path, run_args):
@@ -320,7 +316,7 @@ def test_second_sigint_stops_at_once_and_storage_stays_consistent(tmp_path, run_
     assert not worker_pids(run.pid)
     assert "Traceback" not in run.stderr, run.output()
     all_json_parses(root)
-    trials = stored_trials(root)  # loadable
+    trials = [t for t in stored_trials(root) if t.state.name != "WAITING"]  # loadable
     left = [t.number for t in trials if t.state.name == "RUNNING"]
     assert len(trials) == len(flying), "a trial was started after the first Ctrl-C"
     # resumable: the next run cleans up whatever was left and reaches the total
@@ -384,6 +380,8 @@ def test_timeout_bounds_the_wall_time_with_trials_in_flight(tmp_path, run_args):
     assert len(trials) < 50
     reasons = {t.number: t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"}
     assert "time-out" in reasons[victim["number"]], reasons
+    # the trial the time-out cut waits for the next run as a retry
+    assert victim["number"] in check_retries(stored_trials(studies / "slow"))
 
 
 ASK = """

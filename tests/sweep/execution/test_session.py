@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from mlp.experiment import read_history
 from sweep.execution.jobs import cores
 from sweep.study.paths import StudyPaths
-from sweep.study.settings import stored_settings
+from sweep.study.settings import settings_record, stored_settings
 from tests.sweep.conftest import error_lines
 from tests.sweep.faults.harness import (
     Running,
@@ -199,7 +199,7 @@ def test_classic_values_that_fit_a_narrowed_space_are_still_trial_zero(resumed_s
 def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
     r = resumed_study
     study = r.optuna()
-    assert study.user_attrs["settings"] == r.settings_after_first
+    assert settings_record(study) == r.settings_after_first
     assert (r.root / "study.json").read_text() == r.meta_after_first
     settings = stored_settings(study)
     assert settings.space.param("hidden_size").high == 64

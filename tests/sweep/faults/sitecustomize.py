@@ -29,8 +29,8 @@ Nothing happens unless one of these variables is set:
 It replaces module attributes looked up at call time: ``mlp.experiment.train`` and
 ``mlp.train.softmax_cross_entropy``, ``socket.gethostname``, and
 ``mlp.experiment.run_experiment`` (which is told the trial number) and
-``sweep.study.lag.next_number`` before ``sweep.execution.trial`` imports them. Production
-code has no hooks.
+``sweep.study.lag.next_number`` before ``sweep.execution.trial`` imports them.
+Production code has no hooks.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Helpers and studies of the report tests: the report's files checked whole (every image
-decodes and is not blank, every link resolves), the Markdown read back as tables, and
-studies written through Optuna whose right answers are known."""
+decodes and is not blank, every link resolves, no Markdown shows raw), the Markdown read
+back as tables, and studies written through Optuna whose right answers are known."""
 
 from __future__ import annotations
 
@@ -17,13 +17,8 @@ from PIL import Image
 from sweep.commands.cli import build_parser
 from tests.sweep.studies import add_known, api_study
 
-# Reports whose tests are about structure, layout or words other than the importance
-# numbers are written with fewer bootstrap resamples (the report's public --resamples
-# option); the importance statistics keep the default, N_BOOT.
-QUICK = 20
-
 FIGURES = ("importance", "effects", "interactions", "history", "learning_curves", "cost",
-           "best_confusion", "best_per_class", "best_confused_examples", "edf", "parallel",
+           "best_confusion", "best_per_class", "best_confused_examples", "parallel",
            "sampler", "timeline")
 
 
@@ -35,11 +30,23 @@ class _Links(HTMLParser):
         self.ids: set[str] = set()
         self.scripts = 0
         self.styles_linked = 0
+        self.text: list[str] = []
+        self._skip = 0  # inside <style> or <title>
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "title"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if "id" in a:
             self.ids.add(a["id"])
+        if tag in ("style", "title"):
+            self._skip += 1
         if tag == "img":
             self.images.append(a.get("src", ""))
         elif tag == "a" and "href" in a:
@@ -97,6 +104,9 @@ def check_report(report: Path) -> _Links:
     md_text = md.read_text()
     for src in page.images:  # the Markdown refers to the same image files
         assert f"]({src})" in md_text, src
+    shown = "".join(page.text)
+    for markup in ("`", "**", "](", "![", "\\*"):  # nothing of the Markdown shows raw
+        assert markup not in shown, (markup, shown[max(0, shown.find(markup) - 80):][:160])
     return page
 
 

@@ -13,7 +13,6 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweep.study.results import load
-from tests.sweep.report.conftest import QUICK
 from tests.sweep.studies import add, api_study, sample
 
 
@@ -90,12 +89,11 @@ def _floor_points(ax) -> int:
 
 @pytest.mark.slow
 def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
-    from sweep.report import figures, importances, prepare
+    from sweep.report import figures, prepare
 
     data = prepare(load("zoom", zoom_study))
-    effects = figures.setting_effects(data, importances(data, n_boot=QUICK))
     history, cost = figures.optimisation_history(data), figures.cost(data)
-    for fig in (effects, history, cost):
+    for fig in (history, cost):
         axes = [ax for ax in fig.axes if ax.get_ylabel() and ax.axison]
         assert axes
         for ax in axes:
@@ -111,27 +109,17 @@ def test_accuracy_figures_zoom_on_the_completed_trials(zoom_study):
         for ax in axes:  # cost: the outlier; else also the pruned, the failed, the diverged
             assert _floor_points(ax) == (1 if fig is cost else 9)
     assert len(history.axes) == 1  # one outlier is no reason for a second, zoomed panel
-    # the trend band and the isolation curve are inside the zoomed axis
-    panel = next(ax for ax in effects.axes if ax.get_title().startswith("lr"))
-    lo, hi = panel.get_ylim()
-    band = [c for c in panel.collections if c.get_paths() and type(c).__name__ in
-            ("PolyCollection", "FillBetweenPolyCollection")]
-    assert band, "no trend band"
-    ys = np.concatenate([p.vertices[:, 1] for p in band[0].get_paths()])
-    assert (ys >= lo - 1e-9).all() and (ys <= hi + 1e-9).all() and np.ptp(ys) > 0
-    isolation = [ln for ln in panel.get_lines() if ln.get_linestyle() == "--"]
-    assert isolation and all(lo <= y <= hi for y in isolation[0].get_ydata())
 
 
 @pytest.mark.slow
 def test_interaction_colours_span_the_cells(zoom_study):
     """Only cells with at least MIN_SUPPORT trials get a colour; the colours span those
     cells, not the outlier; the best trial's cell is outlined in every heatmap."""
-    from sweep.report import figures, importances, prepare
+    from sweep.report import analyse, figures, prepare
     from sweep.report.analysis import MIN_SUPPORT, interaction_grid, interaction_pairs
 
     data = prepare(load("zoom", zoom_study))
-    pairs = interaction_pairs(data, importances(data, n_boot=20).ranking())
+    pairs = interaction_pairs(data, analyse(data).ranking())
     fig = figures.interactions(data, pairs)
     meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None]
     assert meshes and min(m.get_clim()[0] for m in meshes) > 0.95  # not down to the outlier

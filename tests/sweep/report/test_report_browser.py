@@ -28,8 +28,6 @@ DRIVER = shutil.which("chromedriver") or next(
     (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
      if os.path.exists(p)), None)
 # the browser checks layout and images, not the importance numbers: the report's
-# --resamples option keeps its bootstrap short
-QUICK = 20
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1366,800")
@@ -83,15 +81,18 @@ def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cl
     proc = sweep_cli("confirm", "--studies-dir", studies, "--study", main_study.name, "--top", 2,
                      "--seeds", 2, "--jobs", 2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    index = write_report(load(main_study.name, studies), tmp_path / "report", resamples=QUICK)
+    index = write_report(load(main_study.name, studies), tmp_path / "report")
     images = load_images(browser, index)
     assert len(images) >= 7, images
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
     srcs = [i["src"] for i in images]
     assert "figures/seed_noise.png" in srcs
-    for name in ("parallel", "edf", "sampler", "timeline", "best_per_class"):
+    for name in ("parallel", "sampler", "timeline", "best_per_class"):
         assert f"figures/{name}.png" in srcs, (name, srcs)
+    text = browser.execute_script("return document.body.innerText")
+    for markup in ("`", "**", "](", "!["):  # the page shows no raw Markdown
+        assert markup not in text, (markup, text[max(0, text.find(markup) - 80):][:160])
     assert browser.execute_script("return !!document.getElementById('seed-noise')")
     assert browser.title.startswith(f"Study {main_study.name}")
     # laptop screen: the page fits its width, nothing needs a horizontal scroll
@@ -121,7 +122,7 @@ def test_the_rungs_figure_of_a_pruned_study_opens_in_chromium(browser, tmp_path)
     study, dists, rng = api_study(tmp_path, "pruned")
     for k in range(20):
         add_known(study, dists, rng, k, *((TrialState.PRUNED, 1) if k % 4 == 1 else ()))
-    index = write_report(load("pruned", tmp_path), resamples=QUICK)
+    index = write_report(load("pruned", tmp_path))
     images = load_images(browser, index)
     srcs = [i["src"] for i in images]
     assert "figures/rungs.png" in srcs and "figures/edf.png" in srcs, srcs

@@ -66,8 +66,7 @@ def test_a_fifo_in_place_of_a_study_file_is_an_error_not_a_hang(victim, command,
     fifo = fifo_in_place(made_study, victim)
     done = {}
     thread = threading.Thread(target=lambda: done.setdefault("proc", cli(
-        command, "--resamples" if command == "report" else "--top",
-        2, "--studies-dir", made_study.parent, "--study", "done")), daemon=True)
+        command, "--studies-dir", made_study.parent, "--study", "done")), daemon=True)
     thread.start()
     thread.join(60)
     if thread.is_alive():

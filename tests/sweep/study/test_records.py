@@ -15,9 +15,11 @@ from optuna.trial import TrialState, create_trial
 from sweep.study.records import (
     TABLE_COLUMNS,
     TrialOutcome,
+    cell,
     columns,
     count,
-    read_record_state,
+    read_record,
+    retry_links,
 )
 from sweep.study.results import load
 
@@ -80,33 +82,46 @@ def test_the_table_has_the_fields_then_the_sampled_settings():
     assert (row["last_epoch"], row["params_lr"]) == (2, 0.1)
 
 
-def test_a_trial_in_one_line_and_in_brief():
+def test_a_trial_in_one_line():
     o = TrialOutcome(7, "COMPLETE", 0.98765, {"hidden_size": 512, "l2": 1e-4, "lr": 0.00316},
-                     test_accuracy=0.9801, epochs_trained=20, train_seconds=64.12,
-                     worker_peak_rss_mb=331.6, experiment_dir="studies/x/trials/0007")
-    assert o.line() == ("trial 7: val 98.77%, test 98.01% (hidden_size=512, l2=1.0e-04, "
-                        "lr=0.00316) -> studies/x/trials/0007")
-    assert o.brief() == "20 epochs, 64.1s, 332 MB peak"
+                     test_accuracy=0.9801, experiment_dir="studies/x/trials/0007")
+    assert o.line() == ("trial 7: value 98.77%, test accuracy 98.01% (hidden_size=512, "
+                        "l2=1.0e-04, lr=0.00316) -> studies/x/trials/0007")
     failed = TrialOutcome(8, "FAIL", params={"lr": 0.5})
-    assert failed.line() == "trial 8: fail (lr=0.5) -> None" and failed.brief() == ""
+    assert failed.line() == "trial 8: fail (lr=0.5) -> None"
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("value", 0.98765, "98.77%"), ("last_value", None, "–"), ("test_accuracy", float("nan"), "–"),
+    ("state", "COMPLETE", "complete"), ("worker_peak_rss_mb", 331.6, "332"),
+    ("classic", True, "yes"), ("diverged", False, ""), ("params_lr", 1e-4, "1.0e-04"),
+    ("datetime_start", START, "2024-06-11 12:00:00"), ("parameter_count", 12345, "12345"),
+])
+def test_a_cell_reads_as_a_screen_table_shows_it(name, value, shown):
+    assert cell(name, value) == shown
 
 
 def test_counts_leave_a_retried_failure_out_of_the_finished():
     trials = [frozen(0), frozen(1, TrialState.PRUNED), frozen(2, TrialState.FAIL),
-              frozen(3, TrialState.FAIL), frozen(4, TrialState.RUNNING),
-              frozen(5, TrialState.COMPLETE, retry_of=3)]
+              frozen(3, TrialState.FAIL, lost=True), frozen(4, TrialState.RUNNING),
+              frozen(5, TrialState.COMPLETE, retry_of=3),
+              frozen(6, TrialState.FAIL, lost=True), frozen(7, TrialState.WAITING, retry_of=6)]
+    assert retry_links(trials) == {3: 5, 6: 7}
     c = count(trials)
-    assert (c.complete, c.pruned, c.failed, c.running, c.retried) == (2, 1, 1, 1, 1)
+    assert (c.complete, c.pruned, c.failed, c.running, c.retried, c.retries_waiting) == \
+        (2, 1, 1, 1, 2, 1)
     assert c.finished == 4
+    assert c.retried_text() == "; 2 lost to a fault and retried, 1 retry waiting"
+    assert count(trials[:3]).retried_text() == ""
 
 
-def test_the_state_a_trial_json_says(tmp_path):
-    assert read_record_state(tmp_path) is None
+def test_a_trial_json_as_it_is(tmp_path):
+    assert read_record(tmp_path) == {}
     (tmp_path / "trial.json").write_text('{"state": "COMPLETE"}')
-    assert read_record_state(tmp_path) == "COMPLETE"
-    for damaged in ("{not json", "[1, 2]", '{"state": 5}'):
+    assert read_record(tmp_path) == {"state": "COMPLETE"}
+    for damaged in ("{not json", "[1, 2]"):
         (tmp_path / "trial.json").write_text(damaged)
-        assert read_record_state(tmp_path) is None, damaged
+        assert read_record(tmp_path) == {}, damaged
 
 
 @pytest.mark.slow
@@ -126,6 +141,6 @@ def test_a_sampled_epochs_setting_keeps_its_own_column(tmp_path, data_args, swee
     assert doc["params"]["epochs"] in (1, 2) and doc["epochs_trained"] == doc["params"]["epochs"]
     header = list(load("e", studies).trials.columns)
     assert "params_epochs" in header and header.count("epochs_trained") == 1
-    report = sweep_cli("report", "--resamples", 20, "--studies-dir", studies, "--study", "e")
+    report = sweep_cli("report", "--studies-dir", studies, "--study", "e")
     assert report.returncode == 0, report.stderr
     assert (studies / "e" / "report" / "index.html").is_file()

@@ -1,0 +1,38 @@
+"""``--enqueue``: a hand-picked configuration run next, once, within the study's space."""
+
+from __future__ import annotations
+
+import pytest
+
+import sweep
+from sweep.errors import UsageError
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_enqueued_configuration_runs_next_and_only_once(tmp_path, tiny_idx_dir):
+    kw = dict(epochs=1, dataset="idx", data_dir=tiny_idx_dir, studies_dir=tmp_path,
+              plots=False, report=False, jobs=1, enqueue={"lr": 0.05, "batch_size": 64})
+    first = sweep.run("picked", trials=2, **kw)
+    by_number = {o.number: o for o in first.outcomes}
+    assert by_number[0].classic  # the classic trial stays trial 0
+    assert by_number[1].params["lr"] == 0.05 and by_number[1].params["batch_size"] == 64
+    again = sweep.run("picked", trials=4, **kw)  # the same call again: not a second copy
+    picked = [o for o in again.outcomes if o.params.get("lr") == 0.05
+              and o.params.get("batch_size") == 64]
+    assert [o.number for o in picked] == [1] and again.counts.finished == 4
+
+
+@pytest.mark.parametrize(("enqueue", "needle"), [
+    ("lr=5", "lr=5 is outside the study's space"),
+    ("batch_size=100", "batch_size=100 is outside"),
+    ("momentum=0.5", "momentum is not a sampled setting"),
+    ("lr", "expected NAME=VALUE"),
+    ("lr=fast", "lr=fast is outside"),
+])
+def test_a_bad_configuration_is_refused_before_anything_runs(tmp_path, tiny_idx_dir, enqueue,
+                                                             needle):
+    with pytest.raises(UsageError, match=needle):
+        sweep.run("bad", trials=2, epochs=1, dataset="idx", data_dir=tiny_idx_dir,
+                  studies_dir=tmp_path, report=False, enqueue=enqueue)
+    assert not any(tmp_path.iterdir())  # nothing made
