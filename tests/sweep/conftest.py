@@ -27,7 +27,7 @@ import pytest
 from sweep.study.paths import StudyPaths
 from sweep.study.settings import settings_record
 from sweep.study.storage import open_storage
-from tests.sweep.faults.harness import sweep_env
+from tests.sweep.faults.harness import BLAS_VARS, sweep_env  # noqa: F401  (BLAS_VARS: for importers)
 from tests.sweep.postgres import Cluster
 from tests.sweep.studies import finished_study
 

@@ -67,7 +67,7 @@ def test_report_of_a_real_study_has_every_file(real_report):
 
 
 def test_report_answers_the_questions(real_report, real_study):
-    report, _ = real_report
+    report = real_report
     html = (report / "index.html").read_text()
     md = (report / "report.md").read_text()
     results = load("main", real_study)
