@@ -40,7 +40,12 @@ from .common import add_study_args, open_results
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+DESCRIPTION = (
+    "Write a study's finished trials to MLflow, one run per trial in an experiment named "
+    "after the study: its settings as params, its state and retry links as tags, its "
+    "epochs as metrics, its figures and records as artifacts. Running it again updates "
+    "what is there instead of adding runs. MLflow is an optional extra: pip install -e "
+    "'.[mlflow]'.")
 
 # history.csv column -> MLflow metric name, logged at step = epoch
 EPOCH_METRICS = {"val_acc": "val_accuracy", "val_loss": "val_loss",

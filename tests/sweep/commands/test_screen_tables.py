@@ -108,7 +108,7 @@ def test_the_run_prints_a_header_then_one_fitted_row_per_trial(monkeypatch):
     plain = Progress(4, stream=log)
     plain.trial_done(_outcome(1, "PRUNED", reason=long_reason))
     header, row = log.getvalue().splitlines()
-    assert header.split() == ["number", "state", "value", "test_accuracy", "hidden_size", "lr",
+    assert header.split() == ["number", "state", "value", "hidden_size", "lr",
                               "reason"]
     assert row.endswith(long_reason)
     quiet = io.StringIO()

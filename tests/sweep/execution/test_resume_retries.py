@@ -90,5 +90,5 @@ def test_ctrl_c_then_the_same_command_retries_every_interrupted_trial(tmp_path, 
     for number, retry in retries.items():
         assert rows[number]["retried_as"] == retry.number
         assert rows[retry.number]["retry_of"] == number
-    table = sweep("studies", "--studies-dir", studies, cwd=tmp_path)
-    assert f"; {n} lost and retried)" in table.stdout, table.stdout
+    table = sweep("studies", "-f", "json", "--studies-dir", studies, cwd=tmp_path)
+    assert json.loads(table.stdout)["studies"][0]["retried"] == n, table.stdout
