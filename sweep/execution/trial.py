@@ -70,11 +70,16 @@ _STORAGES: dict[tuple, BaseStorage] = {}
 
 
 def dataset_for(config: Config) -> Dataset:
-    # one memory-mapped dataset per worker process, shared by all its trials
-    key = (config.data.dataset, config.data.data_dir, config.data.train_limit)
+    # one memory-mapped dataset per worker process, shared by all its trials; a random
+    # split (confirm --resplit) is a copy per seed, so only the latest one is kept
+    d = config.data
+    key = (d.dataset, d.data_dir, d.train_limit, d.split_seed)
     if key not in _DATA:
-        _DATA[key] = load_dataset(config.data.dataset, config.data.data_dir,
-                                  train_limit=config.data.train_limit, progress=False)
+        if d.split_seed is not None:
+            for old in [k for k in _DATA if k[3] is not None]:
+                del _DATA[old]
+        _DATA[key] = load_dataset(d.dataset, d.data_dir, train_limit=d.train_limit,
+                                  progress=False, split_seed=d.split_seed)
     return _DATA[key]
 
 
