@@ -117,7 +117,7 @@ def number(low: float, high: float):
 
 @dataclass(frozen=True, kw_only=True)
 class ConfirmRequest(StudyLocation):
-    within: float = option(DEFAULT_WITHIN, convert=number(0, 50), metavar="W",
+    within: float = option(DEFAULT_WITHIN, convert=number(0, 1000), metavar="W",
                            help=f"candidates: the configurations within W standard deviations "
                                 f"of a paired single-seed difference ({SEED_SD * 100:.2g} "
                                 f"points x sqrt 2) of the leader's value (default "
@@ -224,7 +224,7 @@ def race(results: StudyResults, trials: list[int], plan: RacePlan, request: Conf
     """Run the race to its end (or an interrupt): read the seed folders, ask the race
     what to train, say what the round costs, train it; again."""
     root = results.paths.root
-    tried: set[tuple[int, int]] = set()
+    attempts: dict[tuple[int, int], int] = {}
     announced = 0
     while True:
         runs = read_runs(root, trials, plan.looks[-1], request.resplit)
@@ -235,12 +235,13 @@ def race(results: StudyResults, trials: list[int], plan: RacePlan, request: Conf
         if status.over:
             return status, False
         pairs = [(trials[i], s) for i, s in status.to_train]
-        again = [p for p in pairs if p in tried]
+        again = [p for p in pairs if attempts.get(p, 0) >= 2]  # lost, retried, lost again
         if again:
             shown = ", ".join(f"trial {t} seed {s}" for t, s in again[:5])
             raise StudyError(f"{plural(len(again), 're-run')} failed twice ({shown}); see "
                              f"{root / 'workers.log'} and run the command again")
-        tried.update(pairs)
+        for p in pairs:
+            attempts[p] = attempts.get(p, 0) + 1
         print(*wrap(round_line(status, pairs, costs, runs, trials), width), sep="\n")
         started = time.monotonic()
         _, interrupted = run_missing(results, plan_runs(results, pairs, request.resplit), jobs)
