@@ -79,7 +79,8 @@ def open_nonempty(args: argparse.Namespace) -> StudyResults:
         c = results.counts
         running = running_text(results)
         raise StudyError(f"study {results.name!r} has no completed trial yet ({c.finished} "
-                         f"finished: {c.pruned} pruned, {c.failed} failed; {c.running} running"
+                         f"finished: {c.pruned} pruned, {c.failed} failed{c.retried_text()}; "
+                         f"{c.running} running"
                          f"{': ' + running if running else ''})")
     return results
 

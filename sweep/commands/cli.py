@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "re-train one trial and check it reproduces exactly",
     "plots": "draw a trial's figures (a sweep draws them for new bests only)",
     "report": "write a study's HTML and Markdown report",
+    "export": "export a study's trials as MLflow runs",
     "doctor": "check a study's journal and repair a damaged one",
 }
 

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     index = write_report(results, vector=args.svg)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "
-          f"{c.failed} failed" + (f", {c.running} running" if c.running else "") + ")")
+          f"{c.failed} failed" + (f", {c.running} running" if c.running else "")
+          + c.retried_text() + ")")
     print(f"report: {index}")
     print(f"        {index.with_name('report.md')}")
     return 0

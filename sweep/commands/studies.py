@@ -22,10 +22,11 @@ DESCRIPTION = (
     "the number of the trial that has it; a study that cannot be read is listed with what "
     "is wrong.")
 # one study's row: its name, trials by state (the names of the states), its best trial
-COLUMNS = ("name", "finished", "complete", "pruned", "fail", "running", "best_value",
-           "best_number", "problem")
+COLUMNS = ("name", "finished", "complete", "pruned", "fail", "retried", "running",
+           "best_value", "best_number", "problem")
 _SCREEN = [Column("name", right=False, keep=100, cut=12), Column("finished", keep=60),
            Column("complete", keep=50), Column("pruned", keep=40), Column("fail", keep=45),
+           Column("retried", keep=30),
            Column("running", keep=55), Column("best_value", keep=90),
            Column("best_number", keep=80), Column("problem", right=False, keep=70, cut=16)]
 
@@ -41,7 +42,7 @@ def study_row(r: StudyResults | BrokenStudy) -> dict[str, Any]:
     c = r.counts
     best = r.best_outcomes(1)
     return {"name": r.name, "finished": c.finished, "complete": c.complete,
-            "pruned": c.pruned, "fail": c.failed, "running": c.running,
+            "pruned": c.pruned, "fail": c.failed, "retried": c.retried, "running": c.running,
             "best_value": best[0].value if best else None,
             "best_number": best[0].number if best else None, "problem": None}
 

@@ -79,7 +79,7 @@ def header(results: StudyResults, every: float, final: bool = False) -> list[str
     when = (f"{datetime.now():%H:%M:%S}: no trial running or waiting; the view ends" if final
             else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
     return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed), {c.running} running",
+            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {c.running} running",
             f"{best_text}; {when}"]
 
 

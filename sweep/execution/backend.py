@@ -20,7 +20,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -45,6 +45,9 @@ class WorkerLost:
     reason: str
     task: Any  # what the worker was doing when it was lost
     which: Selector  # the RUNNING trials it held
+    # set once the parent has acted on it (failed those trials, enqueued their retries):
+    # the slot takes its next task only then, so that a retry is never missed
+    handled: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,10 @@ class Slot(threading.Thread):
                         break
                     result = self.worker.run(function, argument)
                 except Lost as lost:
-                    self.events.put(WorkerLost(lost.reason, argument, lost.which))
+                    event = WorkerLost(lost.reason, argument, lost.which)
+                    self.events.put(event)
+                    while not event.handled.wait(0.5) and not self.stop.is_set():
+                        pass
                     continue
                 except Cancelled:
                     break
@@ -234,7 +240,11 @@ class Pool:
                 on_event(None)
                 continue
             open_slots -= isinstance(event, SlotClosed)
-            on_event(event)
+            try:
+                on_event(event)
+            finally:
+                if isinstance(event, WorkerLost):
+                    event.handled.set()
             if any(slot.interrupted_outside for slot in self.slots):
                 raise KeyboardInterrupt
 

@@ -40,7 +40,7 @@ from .backend import (
 from .heartbeat import fail_silent_trials
 from .jobs import Workers
 from .ledger import Ledger
-from .liveness import dead_worker
+from .liveness import dead_worker, either, unclaimed
 from .progress import Progress
 from .trial import TrialJob, run_trial
 
@@ -149,10 +149,12 @@ class Controller:
         if isinstance(event, TaskDone):
             self.trial_finished(event.result)
         elif isinstance(event, WorkerLost):
-            failed = self.ledger.fail(event.which, event.reason)
+            # in a journal study a trial without a worker is one lost between its creation
+            # and its worker recording itself (both under the study's locks): this one's
+            failed = self.ledger.fail(either(event.which, unclaimed(self.local)), event.reason)
             self.ledger.mend()  # it may have died after its trial's tell
             for number in failed:
-                self.say(f"trial {number} failed: {event.reason}")
+                self.say(f"trial {number} failed: {event.reason}{self.retry_text(number)}")
         elif isinstance(event, SlotFailed):
             first_line = (str(event.error).splitlines() or [""])[0]
             self.halt(f"worker error: {type(event.error).__name__}: {first_line}")
@@ -203,8 +205,8 @@ class Controller:
         with study_locks(self.job.paths, self.storage):
             failed = fail_silent_trials(self.ledger)
         for number in failed:
-            self.say(f"trial {number} failed: its heartbeat stopped (run or machine died); "
-                     "retry enqueued")
+            self.say(f"trial {number} failed: its heartbeat stopped (run or machine died)"
+                     f"{self.retry_text(number)}")
 
     def kill(self, workers: list[Worker], reason: str) -> None:
         """Stop these workers now and fail the trials they held."""
@@ -213,12 +215,17 @@ class Controller:
         numbers = {t.number for t in held}
         for worker in workers:
             worker.kill()
-        self.ledger.fail(lambda t: t.number in numbers, reason)
+        for number in self.ledger.fail(lambda t: t.number in numbers, reason):
+            self.say(f"trial {number} failed: {reason}{self.retry_text(number)}")
+
+    def retry_text(self, number: int) -> str:
+        retry = self.ledger.retried_as.get(number)
+        return f"; retried as trial {retry}" if retry is not None else ""
 
     def trial_finished(self, outcome: TrialOutcome) -> None:
         if self.on_result is not None:
             self.on_result(outcome)
-        failed = outcome.state == "FAIL" and outcome.reason != "interrupted"
+        failed = outcome.state == "FAIL" and not outcome.lost  # its own code failed
         self.fail_streak = self.fail_streak + 1 if failed else 0
         if self.fail_streak >= self.max_fail_streak:
             self.halt(f"{self.fail_streak} trials failed in a row (last: {outcome.reason}); "

@@ -12,8 +12,8 @@ Every trial records the Dask worker that runs it (``dask_worker``, its address),
 scheduler and this run's token (``dask_run``) with its pid and host. A worker that
 dies (killed, out of memory, its machine gone) loses its task: the scheduler is told
 to allow no failures, so the future fails at once with ``KilledWorker`` instead of
-being run again, and the run fails exactly the trials that recorded that worker (in a
-database storage, each with one retry). A Ctrl-C or the run's time-out cancels the
+being run again, and the run fails exactly the trials that recorded that worker (each
+with one retry). A Ctrl-C or the run's time-out cancels the
 futures in flight and fails this run's trials still RUNNING ("interrupted"); a Dask
 worker cannot be interrupted from outside, so such a trial goes on until its next
 epoch, whose report finds it failed and ends it, and its result is discarded.

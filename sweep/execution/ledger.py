@@ -1,13 +1,20 @@
 """The ledger: every change of a trial's state, and the one writer of trial.json.
 
-A trial goes RUNNING -> COMPLETE, PRUNED or FAIL, and a trial lost to the
-infrastructure (a killed worker, an interrupt, a dead machine) may get one retry: a
-WAITING copy with the same settings and seed, linked by ``retry_of``. Whoever makes
-such a change makes it here: the worker that runs the trial (`claim`, `open`,
-`finish`, `fail_own`) or anyone who finds trials whose worker is gone (`fail`, given
-a selector that says which: liveness.py, heartbeat.py and the backends build
-them). Every change rewrites the trial's trial.json, so the file never
-says what the storage does not; `mend` rewrites the files a kill left behind.
+A trial goes RUNNING -> COMPLETE, PRUNED or FAIL. Whoever makes such a change makes it
+here: the worker that runs the trial (`claim`, `open`, `finish`, `fail_own`) or anyone
+who finds trials whose worker is gone (`fail`, given a selector that says which:
+liveness.py, heartbeat.py and the backends build them). Every change rewrites the
+trial's trial.json, so the file never says what the storage does not; `mend` rewrites
+the files a kill left behind.
+
+**The retry rule**, in every storage: a trial lost to the infrastructure (an interrupt,
+a killed, terminated or stalled worker, a dead run or machine, a time-out's cut) is
+marked ``lost`` as it fails and gets one retry, a WAITING copy with the same settings,
+seed and marks (``classic``), linked by ``retry_of``, enqueued in the same hold of the
+study's locks, so that nobody counts the lost trial before its retry exists. A trial
+whose own code raised is not retried (it would raise again), nor is a retry. The lost
+trial then no longer counts toward --trials; its retry does (records.count). A retry a
+kill kept from being enqueued is enqueued by the next `mend`.
 
 Only Optuna's public storage API changes states, so optuna-dashboard and Optuna's own
 tools see the same study.
@@ -19,7 +26,7 @@ import os
 import socket
 import traceback
 import warnings
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +42,7 @@ from mlp.experiment import ExperimentResult
 
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths
-from ..study.records import RECORD, TrialOutcome, read_record_state
+from ..study.records import RECORD, TrialOutcome, read_record, retry_links
 from ..study.storage import beats
 from .liveness import Selector
 
@@ -48,8 +55,10 @@ class RunGone(BaseException):
     """The run that started this worker has died."""
 
 
-# what ends a trial without its code having failed: it is retried where retries apply
+# what ends a trial without its code having failed: it is lost, and retried once
 LOST = (KeyboardInterrupt, SystemExit, WorkerTerminated, RunGone)
+# a lost trial's user attributes its retry keeps: what the trial is, not how it ran
+KEPT = ("classic", "enqueued")
 
 
 def reason_of(exc: BaseException) -> str:
@@ -68,18 +77,13 @@ class Ledger:
     def __init__(self, paths: StudyPaths, storage: BaseStorage) -> None:
         self.paths, self.storage = paths, storage
         self._study_id: int | None = None
+        self.retried_as: dict[int, int] = {}  # the retries this ledger enqueued, by trial
 
     @property
     def study_id(self) -> int:
         if self._study_id is None:
             self._study_id = self.storage.get_study_id_from_name(self.paths.name)
         return self._study_id
-
-    @property
-    def retries(self) -> bool:
-        """Whether a trial lost to the infrastructure gets a retry: in a database study,
-        whose trials beat, so that a machine that dies costs the study nothing."""
-        return beats(self.storage)
 
     # -- the worker's own trial -------------------------------------------------------
 
@@ -128,38 +132,47 @@ class Ledger:
             # failed meanwhile by a run that found it silent (a machine too loaded to
             # beat in time); its retry is enqueued, and the storage's word stands
             frozen = self.storage.get_trial(trial._trial_id)
+            trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+            outcome = TrialOutcome.from_frozen(frozen, retry_links(trials).get(trial.number))
             with suppress(OSError):
-                _write(trial_dir, TrialOutcome.from_frozen(frozen))
-            return TrialOutcome.from_frozen(frozen)
+                _write(trial_dir, outcome)
+            return outcome
         _write(trial_dir, TrialOutcome.from_frozen(frozen))
         return TrialOutcome.from_frozen(frozen)
 
     def fail_own(self, study: optuna.Study, trial: optuna.Trial,
                  exc: BaseException) -> TrialOutcome:
         """Fail the worker's own trial for ``exc``, with its reason and traceback; one
-        lost to the infrastructure (`LOST`) gets its retry where retries apply."""
-        try:
-            trial.set_user_attr("reason", reason_of(exc))
-            trial.set_user_attr("traceback", traceback.format_exc())
-            frozen = study.tell(trial, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:  # already failed by a run that found it silent
-            frozen = self.storage.get_trial(trial._trial_id)
-        outcome = TrialOutcome.from_frozen(frozen)
+        lost to the infrastructure (`LOST`) is marked so and gets its retry, in the
+        same hold of the study's locks."""
+        lost = isinstance(exc, LOST)
+        with study_locks(self.paths, self.storage) if lost else nullcontext():
+            try:
+                trial.set_user_attr("reason", reason_of(exc))
+                if lost:
+                    trial.set_user_attr("lost", True)
+                trial.set_user_attr("traceback", traceback.format_exc())
+                frozen = study.tell(trial, state=TrialState.FAIL)
+            except UpdateFinishedTrialError:  # already failed by a run that found it silent
+                frozen = self.storage.get_trial(trial._trial_id)
+            retry = self._retry(frozen)
+        if retry is None and lost:  # failed and retried first by a run that found it silent
+            trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+            retry = retry_links(trials).get(trial.number)
+        outcome = TrialOutcome.from_frozen(frozen, retry)
         # the storage has it; a folder that cannot be written (or a link loop:
         # RuntimeError) is why
         with suppress(OSError, RuntimeError):
             _write(self.paths.trial_dir(trial.number), outcome)
-        if isinstance(exc, LOST) and self.retries:
-            with study_locks(self.paths, self.storage):
-                self._retry(self.storage.get_trial(trial._trial_id))
         return outcome
 
     # -- anyone's trials -----------------------------------------------------------------
 
     def fail(self, which: Selector, reason: str) -> list[int]:
         """Fail the RUNNING trials ``which`` selects (their worker is gone: their own
-        worker can no longer do it) with ``reason``, under the study's locks; each gets
-        its retry where retries apply. Returns their numbers."""
+        worker can no longer do it) with ``reason``, under the study's locks. Each is
+        lost to the infrastructure and gets its retry (`retried_as` says which).
+        Returns their numbers."""
         failed = []
         with study_locks(self.paths, self.storage):
             running = self.storage.get_all_trials(self.study_id, deepcopy=False,
@@ -169,34 +182,44 @@ class Ledger:
                     continue
                 try:
                     self.storage.set_trial_user_attr(t._trial_id, "reason", reason)
+                    self.storage.set_trial_user_attr(t._trial_id, "lost", True)
                     if not self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
                         continue
                 except UpdateFinishedTrialError:
                     continue  # finished meanwhile, or failed first by another run
                 frozen = self.storage.get_trial(t._trial_id)
-                self._rewrite(frozen, clean=True)
-                if self.retries:
-                    self._retry(frozen)
+                self._rewrite(frozen, self._retry(frozen), clean=True)
                 failed.append(t.number)
         return failed
 
     def mend(self) -> list[int]:
-        """Rewrite the trial.json of finished trials whose file still says otherwise (a
-        worker killed between telling the storage and writing it): the storage is the
-        truth."""
+        """What a kill left behind: enqueue the retry of a lost trial whose failing
+        process died before it could, and rewrite the trial.json of finished trials
+        whose file still says otherwise (a worker killed between telling the storage and
+        writing it): the storage is the truth. Returns the trials whose file changed."""
+        with study_locks(self.paths, self.storage):
+            trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+            links = retry_links(trials)
+            for t in trials:
+                if t.number not in links and self._retry(t, trials) is not None:
+                    links[t.number] = self.retried_as[t.number]
         fixed = []
         for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
             trial_dir = self.paths.trial_dir(t.number)
             if not t.state.is_finished() or not trial_dir.is_dir():
                 continue
-            if read_record_state(trial_dir) != t.state.name:
-                _write(trial_dir, TrialOutcome.from_frozen(t))
+            outcome = TrialOutcome.from_frozen(t, links.get(t.number))
+            record = read_record(trial_dir)
+            if record.get("state") != t.state.name or \
+                    record.get("retried_as") != outcome.retried_as:
+                _write(trial_dir, outcome)
                 fixed.append(t.number)
         return fixed
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _rewrite(self, trial: FrozenTrial, clean: bool = False) -> None:
+    def _rewrite(self, trial: FrozenTrial, retried_as: int | None = None,
+                 clean: bool = False) -> None:
         """The trial's trial.json, where this machine reaches its folder (this studies
         folder, or the recorded one on a shared filesystem; a trial lost before it had
         one gets one); otherwise the storage alone says it. ``clean``: remove the
@@ -214,22 +237,32 @@ class Ledger:
             for leftover in folder.glob("**/.*.tmp"):
                 leftover.unlink(missing_ok=True)
         with suppress(OSError):
-            _write(folder, TrialOutcome.from_frozen(trial))
+            _write(folder, TrialOutcome.from_frozen(trial, retried_as))
 
-    def _retry(self, trial: FrozenTrial) -> int | None:
-        """Enqueue the trial again with its settings, linked by ``retry_of``; the retry's
-        number, or None for a trial that is a retry itself or was retried already."""
-        if "retry_of" in trial.user_attrs:
+    def _retry(self, trial: FrozenTrial,
+               trials: list[FrozenTrial] | None = None) -> int | None:
+        """The retry rule (see the module's docstring), applied to a trial just failed:
+        enqueue its retry if it gets one and has none yet. The retry's number, or None.
+        The caller holds the study's locks."""
+        if trial.state != TrialState.FAIL or not trial.user_attrs.get("lost") \
+                or "retry_of" in trial.user_attrs:
+            return None
+        if trials is None:
+            trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        if trial.number in retry_links(trials):
             return None
         study = optuna.load_study(study_name=self.paths.name, storage=self.storage)
-        trials = study.get_trials(deepcopy=False)
-        if any(t.user_attrs.get("retry_of") == trial.number for t in trials):
-            return None
+        # what it was enqueued with (a trial lost before its settings were suggested has
+        # only those), then what it suggested; and the marks that say what it is
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        attrs = {k: trial.user_attrs[k] for k in KEPT if k in trial.user_attrs}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # enqueue warns of fixed params outside a space
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            study.enqueue_trial(params, user_attrs={**attrs, "retry_of": trial.number})
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        return max(t.number for t in waiting if t.user_attrs.get("retry_of") == trial.number)
+        number = max(t.number for t in waiting if t.user_attrs.get("retry_of") == trial.number)
+        self.retried_as[trial.number] = number
+        return number
 
 
 def _write(trial_dir: Path, outcome: TrialOutcome) -> Path:

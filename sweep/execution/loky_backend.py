@@ -31,6 +31,7 @@ from .ledger import RunGone, WorkerTerminated
 from .liveness import Selector, either, pid_alive, run_by, unclaimed
 
 WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
+_TRACKER_LOCK = threading.Lock()
 
 
 def _init_worker(threads: int) -> None:
@@ -221,12 +222,13 @@ def _start_tracker_quietly() -> None:
     progress line: it is started first, with /dev/null."""
     from loky.backend import resource_tracker
 
-    if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
-        return
-    saved = sys.stderr
-    with open(os.devnull, "w") as quiet:
-        sys.stderr = quiet
-        try:
-            resource_tracker.ensure_running()
-        finally:
-            sys.stderr = saved
+    with _TRACKER_LOCK:  # two runs in two threads would swap sys.stderr over each other
+        if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+            return
+        saved = sys.stderr
+        with open(os.devnull, "w") as quiet:
+            sys.stderr = quiet
+            try:
+                resource_tracker.ensure_running()
+            finally:
+                sys.stderr = saved

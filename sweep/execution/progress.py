@@ -68,7 +68,8 @@ class Progress:
             remaining = f", ~{clock(elapsed / new * (self.target - done))} left"
         parts = [f"{done}/{self.target} trials", best_line(trials),
                  f"{clock(elapsed)} elapsed{remaining}",
-                 f"{counts.running} running, {counts.pruned} pruned, {counts.failed} failed"]
+                 f"{counts.running} running, {counts.pruned} pruned, {counts.failed} failed"
+                 + (f", {counts.retried} retried" if counts.retried else "")]
         text = fit_status(done / max(self.target, 1), parts, self.columns())
         self._write("\r\x1b[2K" + text)
         self._last = text

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..options import declared, spell
 from ..study.lag import DEFAULT_LAG
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths, storage_url_of
-from ..study.records import count
+from ..study.records import Counts, count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
 from ..study.settings import Settings, create_or_check, stored_settings
@@ -74,7 +74,8 @@ def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Set
                         defaults.seed if request.seed is None else request.seed,
                         request.lag_setting(defaults.lag),
                         defaults.heartbeat if request.heartbeat is None else request.heartbeat)
-    make_sampler(settings.sampler, settings.seed)  # a missing optional package fails here
+    # a missing optional package, or a grid study's setting without a grid, fails here
+    make_sampler(settings.sampler, settings.seed, space=settings.space)
     return settings
 
 
@@ -141,16 +142,19 @@ def _check_studies_dir(folder: Path) -> None:
 
 
 def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | None,
-                    cli: bool) -> tuple[Settings, int, tuple[int, int]]:
-    """The study's settings, how many trials it has finished, and its data's features
-    and classes; the study is created if new, and its trial.json files mended (a run
-    with nothing left to run mends them too)."""
+                    cli: bool) -> tuple[Settings, Counts, tuple[int, int]]:
+    """The study's settings, its trials' counts, and its data's features and classes;
+    the study is created if new, and mended (a run with nothing left to run mends it
+    too): trial.json files a kill left behind, retries a kill kept from being made."""
     storage = open_storage(paths.journal, storage_url)
     stored = None
     with study_locks(paths, storage):  # another machine may be half way through creating it
         if paths.name in optuna.get_all_study_names(storage):
             stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
     settings = settings_for(request, stored, cli)
+    if request.enqueue and settings.sampler == "grid":
+        raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
+                         "and nothing else; put the values in the grid")
     picked = _configuration(request, settings.space, cli) if request.enqueue else None
     shape = _check_data(settings.config)
     study = create_or_check(paths, storage, settings, storage_url)
@@ -158,7 +162,22 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
         with study_locks(paths, storage):
             study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
     Ledger(paths, storage).mend()
-    return settings, count(study.get_trials(deepcopy=False)).finished, shape
+    return settings, count(study.get_trials(deepcopy=False)), shape
+
+
+def _within_the_grid(request: RunRequest, settings: Settings) -> RunRequest:
+    """A grid study has as many trials as its grid has points: more are not run (said
+    once, here); fewer run the first points of its shuffled grid, and a larger --trials
+    later runs the rest."""
+    if settings.sampler != "grid":
+        return request
+    size = settings.space.grid_size()
+    if request.trials <= size:
+        return request
+    print(f"note: the grid has {plural(size, 'point')} "
+          f"({' x '.join(str(len(v)) for v in settings.space.grid().values())}): the study "
+          f"runs {size} trials, not {request.trials}", flush=True)
+    return replace(request, trials=size)
 
 
 def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, Any]:
@@ -237,7 +256,9 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     paths = request.paths
     storage = storage_url_of(paths, request.storage)
     with _cleaned_up_on_failure(paths, storage):
-        settings, finished, shape = _open_or_create(request, paths, storage, cli)
+        settings, counts, shape = _open_or_create(request, paths, storage, cli)
+    request = _within_the_grid(request, settings)
+    finished = counts.finished
     if finished >= request.trials:
         print(f"study {paths.name!r} already has {finished} finished trials "
               f"(asked for {request.trials}); nothing to run")
@@ -246,7 +267,10 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     jobs = workers.jobs
     progress = Progress(request.trials, finished, quiet=request.quiet)
     where = mask_url(storage) or str(paths.journal)
-    progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished; "
+    first = (f" ({plural(counts.retries_waiting, 'retry', 'retries')} of lost trials "
+             "first)" if counts.retries_waiting else "")
+    progress.line(f"study {paths.name!r}: {finished} of {request.trials} trials finished"
+                  f"{first}; "
                   f"{plural(jobs, 'worker')}, {plural(workers.threads, 'BLAS thread')} each "
                   f"({workers.rule}); storage {where}")
     if settings.lag is not None and jobs > settings.lag + 1:
@@ -268,7 +292,11 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     c = results.counts
     seconds = outcome.summary.seconds if outcome.summary else 0.0
     print(f"{c.finished} of {request.trials} trials finished ({c.complete} completed, "
-          f"{c.pruned} pruned, {c.failed} failed) in {seconds:.0f}s", flush=True)
+          f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}) in {seconds:.0f}s",
+          flush=True)
+    if c.retries_waiting and c.finished < request.trials:
+        print(f"the same command runs the {plural(c.retries_waiting, 'retry', 'retries')} "
+              "of lost trials first", flush=True)
     best = results.best_outcomes(1)
     if best:  # the one trial whose test accuracy the run shows
         for line in wrap(f"best: {best[0].line()}", terminal_width()):

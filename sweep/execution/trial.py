@@ -8,9 +8,11 @@ directory, and turn every way a training can end into an Optuna state with a rea
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -70,17 +72,29 @@ _STORAGES: dict[tuple, BaseStorage] = {}
 
 
 def dataset_for(config: Config) -> Dataset:
-    # one memory-mapped dataset per worker process, shared by all its trials; a random
-    # split (confirm --resplit) is a copy per seed, so only the latest one is kept
+    """One memory-mapped dataset per worker process, shared by all its trials. The key
+    holds the data folder's files as they are now (name, inode, size, time), so a worker
+    that outlives a run (a Dask worker) reads files replaced in between afresh. A random
+    split (confirm --resplit) is a copy per seed, so only the latest one is kept."""
     d = config.data
-    key = (d.dataset, d.data_dir, d.train_limit, d.split_seed)
+    key = (d.dataset, d.data_dir, d.train_limit, d.split_seed, _files_now(d.data_dir))
     if key not in _DATA:
-        if d.split_seed is not None:
-            for old in [k for k in _DATA if k[3] is not None]:
-                del _DATA[old]
+        for stale in [k for k in _DATA if k[:3] == key[:3]
+                      and (k[3] == key[3] or k[3] is not None and key[3] is not None)]:
+            del _DATA[stale]  # the files were replaced, or another random split
         _DATA[key] = load_dataset(d.dataset, d.data_dir, train_limit=d.train_limit,
                                   progress=False, split_seed=d.split_seed)
     return _DATA[key]
+
+
+def _files_now(folder: str | None) -> tuple:
+    if not folder:
+        return ()
+    try:
+        return tuple(sorted((e.name, e.inode(), e.stat().st_size, e.stat().st_mtime_ns)
+                            for e in os.scandir(folder) if e.is_file()))
+    except OSError:
+        return ()
 
 
 def _storage(job: TrialJob) -> BaseStorage:
@@ -177,7 +191,6 @@ def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | N
     are failed and retried first, and a worker with no trial to start waits while others
     run, until the study has enough: one of them may die and need its retry run."""
     storage = ledger.storage
-    lag = job.settings.lag
     shared = beats(storage)
     swept = looked = float("-inf")
     while True:
@@ -193,6 +206,7 @@ def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | N
                     not shared and counts.finished + counts.running >= job.target):
                 return None
             number = next_number(trials)
+            lag = job.settings.lag_at(number)
             room = counts.finished + counts.running < job.target
             if room and (lag is None or not unfinished_before(trials, number, lag)):
                 view = storage if lag is None else LaggedStorage(storage, number - lag)
@@ -217,6 +231,7 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
     if asked is None:
         return None
     study, trial = asked
+    reset_peak_rss()
     with beating(ledger.storage, trial._trial_id):
         try:  # from here on, whatever goes wrong fails the trial: none is left RUNNING
             trial_dir = ledger.open(trial, seed_of(job.settings, trial))
@@ -231,8 +246,23 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
                              {"worker_peak_rss_mb": round(peak_rss_mb(), 1)})
 
 
+def reset_peak_rss() -> None:
+    """Start measuring this process's peak resident memory afresh (Linux: writing 5 to
+    /proc/self/clear_refs resets the high-water mark), so that a worker's peak is its
+    trial's, not that of the largest trial it ran before."""
+    with suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+
 def peak_rss_mb() -> float:
-    """This worker process's peak resident memory so far (Linux reports KiB)."""
+    """This process's peak resident memory since `reset_peak_rss` (VmHWM), in MB; where
+    the kernel does not say, the peak over the process's life (getrusage)."""
+    with suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

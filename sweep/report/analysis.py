@@ -213,8 +213,9 @@ class StudyData:
 
     @property
     def classic(self) -> pd.Series | None:
+        """The classic trial; its retry where one was lost to a fault (the latest)."""
         rows = self.trials[self.trials["classic"]]
-        return rows.iloc[0] if len(rows) else None
+        return rows.iloc[-1] if len(rows) else None
 
     def trial_dir(self, number: int) -> Path:
         return self.results.trial_dir(int(number))
@@ -249,7 +250,9 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failed_or_diverged(df: pd.DataFrame) -> pd.Series:
-    return (df["state"] == "FAIL") | df["diverged"]
+    """Failed trials (not those lost to a fault and retried: their retry stands in for
+    them) and diverged ones."""
+    return ((df["state"] == "FAIL") & df["retried_as"].isna()) | df["diverged"]
 
 
 def ranked(df: pd.DataFrame) -> pd.DataFrame:

@@ -313,6 +313,7 @@ def _search(r: _Report) -> Section:
         "per trial from its start to its end, coloured by outcome and numbered where wide "
         "enough; failed and diverged trials are hatched.",
         lambda: views.timeline(r.data), "")
+    s.blocks += _expected_best(r)
     s.blocks += r.figure(
         "learning_curves", "Learning curves",
         "Validation accuracy after each epoch, from each trial's history.csv. Pruned and "
@@ -326,6 +327,29 @@ def _search(r: _Report) -> Section:
         "beats. " + _rings(r) + " " + _ZOOM,
         lambda: F.cost(r.data), "No cost plots: no completed trial records time or size.")
     return s
+
+
+def _expected_best(r: _Report) -> list[Block]:
+    """How many trials were needed: the expected best of n trials, from independent ones."""
+    a = r.analysis
+    if a is None or not a.exploration:
+        return [Notes([f"How many trials were needed (the expected best of n trials, Dodge et "
+                       f"al. 2019) is read from independent trials; this study's are not (its "
+                       f"{r.data.settings.sampler} sampler learns from earlier trials, its "
+                       f"{r.data.settings.pruner} pruner stops some). "
+                       f"`{findings.explore_command(r.data)}` runs a study whose trials are."])]
+    source = a.source
+    n = len(source.completed)
+    where = "this study" if a.own else f"the exploration study '{source.name}'"
+    return r.figure(
+        "expected_best", "Expected best of n trials",
+        f"For each budget n, the expected best validation accuracy of n trials drawn at "
+        f"random from the {n} completed trials of {where} (quasi-random or random points, "
+        "none pruned), with one standard deviation (Dodge et al. 2019, 'Show your work'); "
+        "the dashed line is the classic configuration, the budget-1 reference. It is exact "
+        "for the distribution of these trials and estimates random search's curve; a TPE "
+        "study would reach a level sooner.",
+        lambda: views.expected_best(source), "")
 
 
 def _rings(r: _Report) -> str:
@@ -399,6 +423,16 @@ SECTIONS: tuple[Callable[[_Report], Section], ...] = (
 
 # ------------------------------------------------------------------ facts and findings
 
+def _retried_fact(data) -> str:
+    """``; 2 lost to a fault and retried (trial 0 as 6, trial 3 as 7)``, or ""."""
+    lost = data.trials[data.trials["retried_as"].notna()]
+    if lost.empty:
+        return ""
+    links = ", ".join(f"trial {int(n)} as {int(m)}"
+                      for n, m in zip(lost["number"], lost["retried_as"], strict=True))
+    return f"; {len(lost)} lost to a fault and retried ({links})"
+
+
 def _facts(r: _Report) -> list[tuple[str, str]]:
     data, c, settings = r.data, r.data.counts, r.data.settings
     config = settings.config
@@ -406,7 +440,8 @@ def _facts(r: _Report) -> list[tuple[str, str]]:
     facts = [
         ("Trials", f"{c.finished} finished: {c.complete} completed, {c.pruned} pruned "
                    f"({int(data.trials['diverged'].sum())} of them diverged), "
-                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")),
+                   f"{c.failed} failed" + (f"; {c.running} running" if c.running else "")
+                   + _retried_fact(data)),
         ("Dataset", config.data.dataset + (f", first {config.data.train_limit} training "
                                            "images" if config.data.train_limit else "")),
         ("Budget", f"{epochs} epoch{'' if epochs == 1 else 's'} per trial; "

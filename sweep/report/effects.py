@@ -37,7 +37,7 @@ from ..statistics.importance import Importances, importances
 from ..study.param import Param
 from ..study.results import load
 from ..text import short
-from .analysis import StudyData, completed, prepare
+from .analysis import OUTLIER_IQRS, StudyData, completed, prepare, robust_range
 
 SHORT_CURVE = 4  # fewer recorded epochs than this: `still_rising` cannot read the curve
 DASHBOARD = ("optuna-dashboard ranks settings by Optuna's own fANOVA or PED-ANOVA on every "
@@ -58,6 +58,7 @@ class Analysis:
     importances: Importances
     unconverged: list[int] = field(default_factory=list)  # completed trials left out
     short: int = 0  # of those, trials too short for the rule to read
+    broke_down: list[int] = field(default_factory=list)  # far below the others: left out
 
     @property
     def n(self) -> int:
@@ -101,6 +102,15 @@ class Analysis:
                        f"{_numbers(self.unconverged)}): left out of the effects and "
                        "importances, which would read where training stopped, not what the "
                        "settings give.")
+        if self.broke_down:
+            out.append(f"{len(self.broke_down)} completed trial"
+                       f"{'s' if len(self.broke_down) != 1 else ''} far below the others "
+                       f"(trial{'s' if len(self.broke_down) != 1 else ''} "
+                       f"{_numbers(self.broke_down)}: more than {OUTLIER_IQRS:g} interquartile "
+                       "ranges below the median, training that broke down) left out of the "
+                       "effects and importances: one such value would dominate a model of "
+                       "accuracy and hide every other effect. Where they lie is in the "
+                       "effects figure's floor and the failures section.")
         if not self.tested:
             out.append(f"{self.n} completed, converged trials: below the {MIN_TRIALS} the "
                        "permutation test needs to find even a large effect with useful power, "
@@ -165,11 +175,16 @@ def analyse(data: StudyData, seed: int = 0) -> Analysis:
     late, short = unconverged(source)
     done = completed(source.trials)
     done = done[~done["number"].isin(late)]
+    # a rule on the accuracies alone, blind to the settings: under "no setting matters"
+    # the trials kept are still exchangeable, so the permutation test keeps its rate
+    span = robust_range(done["value"])
+    low = done[done["value"] < span[0]] if span is not None else done.iloc[:0]
+    done = done.drop(low.index)
     design = design_matrix(done, specs(source.params))
     found = effects(design, alpha=ALPHA, seed=seed)
     shares = importances(design, seed=seed)
     return Analysis(source, source is data, explore is not None, design, found, shares,
-                    late, short)
+                    late, short, [int(n) for n in low["number"]])
 
 
 def stated_sentences(a: Analysis) -> list[str]:

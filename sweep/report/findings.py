@@ -279,7 +279,7 @@ def warnings_for(data: StudyData, analysis: Analysis | None) -> list[str]:
                        "it has no measurable effect.")
     bad = int(failed_or_diverged(data.trials).sum())
     if c.finished and bad >= 2 and bad / c.finished >= FAIL_SHARE:
-        n_fail = int((data.trials["state"] == "FAIL").sum())
+        n_fail = bad - int(data.trials["diverged"].sum())
         text = (f"{bad} of {c.finished} finished trials ({bad / c.finished:.0%}) failed "
                 f"({n_fail}) or diverged ({bad - n_fail})")
         region = worst_region(data)

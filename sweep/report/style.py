@@ -101,9 +101,24 @@ def save_figure(fig: Figure, folder: str | os.PathLike, name: str, vector: bool 
     """Write ``name.png`` (for the page) atomically, and ``name.svg`` when ``vector``
     (drawing a figure twice is most of a report's time); returns both paths."""
     folder = Path(folder)
+    _freeze_layout(fig)
     png = P.save(fig, folder / f"{name}.png", close=not vector)
     svg = P.save(fig, folder / f"{name}.svg", close=True) if vector else None
     return png, svg
+
+
+def _freeze_layout(fig: Figure) -> None:
+    """Lay the figure out once, then keep that layout: saving with a tight bounding box
+    draws a figure twice, and the constrained layout, redone on every draw, was most of
+    a report's time."""
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    engine.execute(fig)
+    try:
+        fig.set_layout_engine("none")
+    except RuntimeError:  # an engine whose colorbars the placeholder cannot take over
+        pass
 
 
 def mark_best(ax: Axes, x, y, size: float = 170, **kw) -> None:

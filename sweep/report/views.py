@@ -19,8 +19,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
+from ..statistics.expected_max import expected_max
 from ..study.param import Param
 from ..text import short
 from . import style as S
@@ -333,4 +334,40 @@ def timeline(data: StudyData) -> Figure | None:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=True)
         fig.suptitle(f"Timeline: {len(df)} trials on {len(workers)} worker processes "
                      "(number in each bar)")
+    return fig
+
+
+# ------------------------------------------------------------------ expected best of n trials
+
+def expected_best(data: StudyData) -> Figure | None:
+    """The expected best validation accuracy of n trials drawn from this study's trials,
+    n = 1..N, with one standard deviation (Dodge et al. 2019); the classic configuration's
+    value as the budget-1 reference. Meant for independent trials (an exploration or random
+    study): the caller decides whether the study's trials are."""
+    done = data.completed
+    values = done["value"].to_numpy(dtype=np.float64)
+    if len(values) < 2:
+        return None
+    curve = expected_max(values)
+    classic = data.classic
+    with S.style():
+        fig = S.new_figure(7.5, 4.2)
+        ax = fig.subplots()
+        n, mean, sd = curve.budgets, curve.mean, curve.sd
+        ax.fill_between(n, mean - sd, np.minimum(mean + sd, 1.0), color=S.TREND_COLOR,
+                        alpha=0.18, linewidth=0, label="± one standard deviation")
+        ax.plot(n, mean, color=S.TREND_COLOR, linewidth=2,
+                label="expected best of n trials")
+        if classic is not None and classic["state"] == "COMPLETE":
+            ax.axhline(classic["value"], color=S.CLASSIC_COLOR, linestyle="--", linewidth=1.5,
+                       label=f"classic configuration (trial {int(classic['number'])})")
+        lo, hi = acc_limits(mean - sd, [mean.max()])
+        ax.set_ylim(lo, hi)
+        ax.set_xlim(1, len(values))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        S.percent_axis(ax.yaxis)
+        ax.set_xlabel("Trials (n)")
+        ax.set_ylabel("Expected best validation accuracy (%)")
+        ax.legend(loc="lower right", frameon=True)
+        fig.suptitle(f"Expected best of n trials, from {len(values)} completed trials")
     return fig

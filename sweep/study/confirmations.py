@@ -148,7 +148,8 @@ def choose_candidates(results: StudyResults, within: float = DEFAULT_WITHIN,
                     f"stopped at the last rung (epoch {last_rung}), {(top - v) * 100:.2f} "
                     f"points below the best completed trial there"), top - v, last_rung))
     near.sort(key=lambda c: (c.gap, c.number))
-    classic = next((o for o in outcomes if o.classic), None)
+    # the latest classic trial: a retry stands in for a classic trial lost to a fault
+    classic = next((o for o in reversed(outcomes) if o.classic), None)
     others = [c for c in near if classic is None or c.number != classic.number]
     room = max_candidates - (classic is not None)
     chosen, left_out = others[:room], others[room:]

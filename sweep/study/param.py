@@ -62,6 +62,7 @@ class Param:
     high: float | None = None
     log: bool = False
     choices: tuple[Any, ...] | None = None
+    grid: tuple[Any, ...] | None = None  # the values --sampler grid tries (int and float)
 
     @property
     def key(self) -> str:
@@ -108,6 +109,13 @@ class Param:
             return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def grid_values(self) -> list[Any] | None:
+        """The values a grid study tries: the grid, or a categorical setting's choices;
+        None for a number setting without a grid."""
+        if self.categorical:
+            return list(self.choices)
+        return list(self.grid) if self.grid is not None else None
+
     def contains(self, value: Any) -> bool:
         if self.categorical:
             return value in self.choices
@@ -115,8 +123,9 @@ class Param:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
-        if self.choices is not None:
-            d["choices"] = list(self.choices)
+        for key in ("choices", "grid"):
+            if d.get(key) is not None:
+                d[key] = list(d[key])
         if self.categorical or not self.log:
             d.pop("log", None)
         return d

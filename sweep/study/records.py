@@ -29,7 +29,8 @@ lower case, as ``trials --state`` takes them. A diverged trial is PRUNED with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mlp.experiment import read_json
 
-from ..text import Column, finite, percent, seconds, short
+from ..text import Column, finite, percent, plural, seconds, short
 
 # Optuna keeps these itself; every other field is a user attribute of the same name.
 _OPTUNA_FIELDS = ("number", "state", "value", "params", "datetime_start",
                   "datetime_complete", "intermediate_values")
+# Found among the study's trials, never stored as an attribute.
+_DERIVED = ("retried_as",)
 # Earlier versions stored these attributes under other names.
 _OLD_NAMES = {"epochs_trained": "epochs"}
 
@@ -63,8 +66,14 @@ class TrialOutcome:
     classic: bool = False  # trial 0: the classic configuration
     diverged: bool = False
     reason: str = ""  # why a trial was pruned or failed
+    # failed by the infrastructure (an interrupt, a killed or stalled worker, a dead run or
+    # machine, a time-out's cut), not by its own code: it gets one retry (ledger.py)
+    lost: bool = False
     seed: int | None = None
-    retry_of: int | None = None  # the trial this one retries (lost to a dead worker or machine)
+    retry_of: int | None = None  # the lost trial this one retries, with its settings and seed
+    # the trial that retries this one: not stored with it (a finished trial takes no more
+    # attributes) but found among the study's trials by whoever reads them all
+    retried_as: int | None = None
     pid: int | None = None
     host: str | None = None
     experiment_dir: str | None = None
@@ -74,9 +83,12 @@ class TrialOutcome:
     intermediate_values: dict[int, float] = field(default_factory=dict)
 
     @classmethod
-    def from_frozen(cls, t: FrozenTrial) -> TrialOutcome:
-        return cls._from(t.number, t.state.name, t.value, t.params, t.user_attrs,
-                         t.datetime_start, t.datetime_complete, t.intermediate_values)
+    def from_frozen(cls, t: FrozenTrial, retried_as: int | None = None) -> TrialOutcome:
+        """The trial as the storage has it; ``retried_as``: its retry's number, which
+        only the study's other trials say (`retry_links`)."""
+        outcome = cls._from(t.number, t.state.name, t.value, t.params, t.user_attrs,
+                            t.datetime_start, t.datetime_complete, t.intermediate_values)
+        return replace(outcome, retried_as=retried_as) if retried_as is not None else outcome
 
     @classmethod
     def running(cls, trial: optuna.Trial) -> TrialOutcome:
@@ -91,7 +103,7 @@ class TrialOutcome:
         own = {}
         for f in fields(cls):
             key = f.name if f.name in attrs else _OLD_NAMES.get(f.name, f.name)
-            if f.name not in _OPTUNA_FIELDS and key in attrs:
+            if f.name not in _OPTUNA_FIELDS + _DERIVED and key in attrs:
                 own[f.name] = attrs[key]
         return cls(number=number, state=state, value=value, params=dict(params),
                    datetime_start=start, datetime_complete=end,
@@ -100,7 +112,7 @@ class TrialOutcome:
     def to_attrs(self) -> dict[str, Any]:
         """The harness's fields that are set, as Optuna user attributes."""
         attrs = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in _OPTUNA_FIELDS}
+                 if f.name not in _OPTUNA_FIELDS + _DERIVED}
         return {k: v for k, v in attrs.items() if v is not None and v != "" and v is not False}
 
     @property
@@ -167,13 +179,13 @@ class TrialOutcome:
 TABLE_COLUMNS = ("number", "state", "value", "test_accuracy", "epochs_trained", "best_epoch",
                  "last_epoch", "last_value", "train_seconds", "duration_seconds",
                  "parameter_count", "worker_peak_rss_mb", "classic", "diverged", "reason",
-                 "seed", "retry_of", "pid", "host", "datetime_start", "datetime_complete",
-                 "experiment_dir")
+                 "seed", "retry_of", "retried_as", "pid", "host", "datetime_start",
+                 "datetime_complete", "experiment_dir")
 PARAMS_PREFIX = "params_"  # a sampled setting's column: params_lr
 
 # columns that hold whole numbers, shown as such even where a running trial leaves a gap
 INTEGER_COLUMNS = ("number", "epochs_trained", "best_epoch", "last_epoch", "parameter_count",
-                   "seed", "retry_of", "pid")
+                   "seed", "retry_of", "retried_as", "pid")
 
 
 def columns(param_names: list[str]) -> list[str]:
@@ -233,34 +245,53 @@ def screen_column(name: str, keep: float | None = None) -> Column:
 RECORD = "trial.json"  # in the trial's directory; written by sweep/execution/ledger.py only
 
 
-def read_record_state(trial_dir: Path) -> str | None:
-    """The state a trial.json says, or None where it is missing or unreadable."""
+def read_record(trial_dir: Path) -> dict[str, Any]:
+    """A trial's trial.json as it is, or {} where it is missing or unreadable."""
     try:
-        state = read_json(trial_dir / RECORD).get("state")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return state if isinstance(state, str) else None
+        doc = read_json(trial_dir / RECORD)
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 @dataclass(frozen=True)
 class Counts:
     complete: int = 0
     pruned: int = 0
-    failed: int = 0
+    failed: int = 0  # failed for good: by their own code, or lost with no retry (a retry)
     running: int = 0
-    retried: int = 0  # failed trials with a retry: their retry counts instead
+    retried: int = 0  # lost trials with a retry: their retry counts instead
+    retries_waiting: int = 0  # retries not started yet (the next run starts them first)
 
     @property
     def finished(self) -> int:
+        """What ``--trials`` counts: a retried trial is not finished; its retry is."""
         return self.complete + self.pruned + self.failed
+
+    def retried_text(self) -> str:
+        """``; 2 lost to a fault and retried, 1 retry waiting``, or "" when no trial was."""
+        if not self.retried:
+            return ""
+        waiting = (f", {plural(self.retries_waiting, 'retry', 'retries')} waiting"
+                   if self.retries_waiting else "")
+        return f"; {self.retried} lost to a fault and retried{waiting}"
+
+
+def retry_links(trials: Iterable[FrozenTrial]) -> dict[int, int]:
+    """Lost trials and the trials that retry them, by number (waiting retries included)."""
+    return {t.user_attrs["retry_of"]: t.number for t in trials
+            if t.user_attrs.get("retry_of") is not None}
 
 
 def count(trials: list[FrozenTrial]) -> Counts:
     """Trials by state. A failed trial that was retried (sweep/execution/ledger.py) is
-    counted apart, not as finished: its retry takes its place toward --trials."""
-    retried_numbers = {t.user_attrs.get("retry_of") for t in trials} - {None}
-    retried = sum(t.state == TrialState.FAIL and t.number in retried_numbers for t in trials)
+    counted apart, not as finished: its retry takes its place toward --trials. Give all
+    the study's trials, waiting ones included: a retry not started yet still counts."""
+    links = retry_links(trials)
+    retried = sum(t.state == TrialState.FAIL and t.number in links for t in trials)
+    waiting = sum(t.state == TrialState.WAITING and t.user_attrs.get("retry_of") is not None
+                  for t in trials)
     states = [t.state for t in trials]
     return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED),
                   states.count(TrialState.FAIL) - retried, states.count(TrialState.RUNNING),
-                  retried)
+                  retried, waiting)

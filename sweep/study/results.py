@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from ..errors import UsageError
 from .paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyPaths, storage_for_existing
-from .records import Counts, TrialOutcome, columns, count
+from .records import Counts, TrialOutcome, columns, count, retry_links
 from .settings import Settings, load_study, settings_record, stored_settings
 from .storage import open_storage
 
@@ -48,21 +48,26 @@ class StudyResults:
         return stored_settings(self.study)
 
     @cached_property
+    def all_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial, the waiting ones (enqueued, not started) included."""
+        return self.study.get_trials(deepcopy=False)
+
+    @cached_property
     def frozen_trials(self) -> list[optuna.trial.FrozenTrial]:
-        return [t for t in self.study.get_trials(deepcopy=False)
-                if t.state != TrialState.WAITING]
+        return [t for t in self.all_trials if t.state != TrialState.WAITING]
 
     @cached_property
     def outcomes(self) -> list[TrialOutcome]:
-        """Every trial but the waiting ones, by number; ``experiment_dir`` as this
-        reader finds it (under its studies folder)."""
-        return [replace(TrialOutcome.from_frozen(t),
+        """Every trial but the waiting ones, by number, a lost trial with the number of
+        its retry; ``experiment_dir`` as this reader finds it (under its studies folder)."""
+        links = retry_links(self.all_trials)
+        return [replace(TrialOutcome.from_frozen(t, links.get(t.number)),
                         experiment_dir=str(self.paths.trial_dir(t.number)))
                 for t in sorted(self.frozen_trials, key=lambda t: t.number)]
 
     @property
     def counts(self) -> Counts:
-        return count(self.frozen_trials)
+        return count(self.all_trials)
 
     @property
     def waiting(self) -> int:

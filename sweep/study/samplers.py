@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import optuna
 
 from ..errors import UsageError
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+if TYPE_CHECKING:
+    from .space import Space
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
 PRUNERS = ("median", "hyperband", "asha", "none")
 DEFAULT_PRUNER = "hyperband"  # chosen on benchmarks/README.md, section 3
 # Hyperband: rungs from epoch 1, a third of each rung's trials go on (brackets start at
@@ -19,9 +25,29 @@ ASHA_MIN_RUNG, ASHA_REDUCTION = 2, 3
 MEDIAN_STARTUP_TRIALS, MEDIAN_WARMUP_EPOCHS = 5, 2
 
 
-def make_sampler(name: str, seed: int, number: int = 0) -> optuna.samplers.BaseSampler:
-    """The sampler ``name`` for the trial numbered ``number`` of a study seeded ``seed``."""
+def make_sampler(name: str, seed: int, number: int = 0,
+                 space: Space | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` for the trial numbered ``number`` of a study seeded ``seed``
+    (the grid sampler needs the study's ``space``: its grid)."""
+    if name == "grid":
+        if space is None:
+            raise ValueError("the grid sampler needs the study's space")
+        return GridSampler(space.grid(), seed=sampler_seed(name, seed, number))
     return _sampler(name, sampler_seed(name, seed, number), number)
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler. Trial k of a grid study takes the k-th point of the grid,
+    shuffled by the study seed; a trial beyond the grid takes a point no trial took (one
+    that an enqueued trial, a retry, left), seeing every earlier trial (lag.py).
+
+    Its ``after_trial`` would stop a study whose grid is exhausted, which only
+    ``Study.optimize`` may do (a told trial would raise): the harness stops by its count.
+    """
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    state: optuna.trial.TrialState, values: Sequence[float] | None) -> None:
+        return None
 
 
 def _sampler(name: str, seed: int, number: int) -> optuna.samplers.BaseSampler:
@@ -95,7 +121,8 @@ def trial_seed(study_seed: int, number: int) -> int:
 def sampler_seed(sampler: str, study_seed: int, next_number: int) -> int:
     # Every worker builds its own sampler; seeding it by the trial it is about to
     # create keeps workers from drawing the same "random" start-up points. QMC is the
-    # exception: its sequence is indexed by trial number and needs one seed.
-    if sampler == "qmc":
+    # exception: its sequence is indexed by trial number and needs one seed. So is the
+    # grid: every trial must shuffle the grid alike.
+    if sampler in ("qmc", "grid"):
         return study_seed
     return trial_seed(study_seed, next_number) % (2**31)

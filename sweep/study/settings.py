@@ -76,6 +76,16 @@ class Settings:
                 "pruner": self.pruner, "seed": self.seed, "lag": self.lag,
                 "heartbeat": self.heartbeat}
 
+    def lag_at(self, number: int) -> int | None:
+        """The lag trial ``number`` waits with: the study's, except in a grid study for
+        a trial beyond the grid's size. Such a trial takes a point that no earlier trial
+        took (one an enqueued retry left), so it must see every earlier trial: it waits
+        for all of them (lag 0), and no two trials ever take one point."""
+        if self.sampler == "grid" and self.lag is not None \
+                and number >= self.space.grid_size():
+            return 0
+        return self.lag
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
         config = Config.from_record(raw["config"])
@@ -102,7 +112,8 @@ def load_study(paths: StudyPaths, storage: BaseStorage, settings: Settings | Non
     numbered ``next_number``) and the pruner they name."""
     kwargs: dict[str, Any] = {}
     if settings is not None:
-        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0)
+        kwargs["sampler"] = make_sampler(settings.sampler, settings.seed, next_number or 0,
+                                         settings.space)
         kwargs["pruner"] = make_pruner(settings.pruner, settings.config.training.epochs)
     try:
         return optuna.load_study(study_name=paths.name, storage=storage, **kwargs)
@@ -173,7 +184,8 @@ def create_or_check(paths: StudyPaths, storage: BaseStorage, settings: Settings,
         storage.set_study_system_attr(study._study_id, SETTINGS_ATTR, settings.to_dict())
         storage.set_study_system_attr(study._study_id, CREATED_ATTR, created)
         study.set_user_attr(SUMMARY_ATTR, settings.summary())
-        classic = settings.space.classic_params()
+        # a grid study runs its grid and nothing else (put the classic values in the grid)
+        classic = settings.space.classic_params() if settings.sampler != "grid" else {}
         if classic:
             study.enqueue_trial(classic, user_attrs={"classic": True})
         write_json(paths.meta, {"name": paths.name, "storage": mask_url(storage_url) or None,

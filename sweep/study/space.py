@@ -13,6 +13,9 @@ fixes a setting, or adds another one::
     low = 0.8
     high = 0.99
 
+    [params.hidden_size]        # the values a grid study (--sampler grid) tries; the
+    grid = [128, 512, 1024]     # range is the grid's unless low and high are given
+
     [fixed]                     # fix a setting for the whole study
     dropout = 0.2
     epochs = 10
@@ -64,6 +67,21 @@ class Space:
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Config overrides for one trial: its sampled values, keyed by dotted config key."""
         return {p.key: p.suggest(trial) for p in self.params}
+
+    def grid(self, flag: str = "--sampler grid") -> dict[str, list[Any]]:
+        """Each sampled setting's grid values (a categorical setting's choices), for
+        Optuna's GridSampler; a number setting without a grid is a `UsageError` naming
+        every such setting."""
+        missing = [p.name for p in self.params if p.grid_values() is None]
+        if missing:
+            raise UsageError(
+                f"{flag}: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no "
+                "grid: give each `grid = [values]` in a --space file (or fix it in [fixed])")
+        return {p.name: p.grid_values() for p in self.params}
+
+    def grid_size(self) -> int:
+        """How many points the grid has (every combination of the settings' values)."""
+        return math.prod(len(values) for values in self.grid().values())
 
     def fixed_overrides(self) -> dict[str, Any]:
         return {_dotted(name): value for name, value in self.fixed}
@@ -134,7 +152,11 @@ def space_from_changes(raw: dict[str, Any], source: str = "space") -> Space:
         if not isinstance(spec, dict):
             raise UsageError(f"{source}: params.{name} must be a table")
         if name in merged and "type" not in spec and "choices" not in spec:
-            merged[name] = merged[name] | spec  # change part of a default range
+            base = merged[name]
+            if "grid" in spec and not {"low", "high"} & set(spec):
+                # a grid alone: its range is the grid's, not the default one
+                base = {k: v for k, v in base.items() if k not in ("low", "high")}
+            merged[name] = base | spec  # change part of a default range
         else:
             merged[name] = spec
     fixed = raw.get("fixed", {})
@@ -213,7 +235,8 @@ def _param(name: str, spec: dict[str, Any], source: str) -> Param:
     kind = spec.get("type", "categorical" if "choices" in spec else None)
     if kind not in TYPES:
         raise UsageError(f"{where}: type must be one of {', '.join(TYPES)}, got {kind!r}")
-    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "log"}
+    allowed = {"type", "choices"} if kind == "categorical" else \
+        {"type", "low", "high", "log", "grid"}
     extra = set(spec) - allowed
     if extra:
         raise UsageError(f"{where}: unexpected key {sorted(extra)[0]!r} for a {kind} setting")
@@ -224,7 +247,11 @@ def _param(name: str, spec: dict[str, Any], source: str) -> Param:
         param = Param(name, kind, choices=tuple(choices))
         values = list(choices)
     else:
+        grid = _grid(spec.get("grid"), kind, where) if "grid" in spec else None
         low, high, log = spec.get("low"), spec.get("high"), spec.get("log", False)
+        if grid is not None:
+            low = min(grid) if low is None else low
+            high = max(grid) if high is None else high
         for label, v in (("low", low), ("high", high)):
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise UsageError(f"{where}: {label} must be a number, got {v!r}")
@@ -236,7 +263,14 @@ def _param(name: str, spec: dict[str, Any], source: str) -> Param:
             raise UsageError(f"{where}: low ({low}) is above high ({high})")
         if log and low <= 0:
             raise UsageError(f"{where}: a log scale needs a positive low bound, got {low}")
-        param = Param(name, kind, low, high, log)
+        outside = [v for v in grid or () if not low <= v <= high]
+        if outside:
+            raise UsageError(f"{where}: grid value {outside[0]!r} is outside the range "
+                             f"[{low}, {high}]")
+        if log and grid is not None and min(grid) <= 0:
+            raise UsageError(f"{where}: a log scale needs positive grid values, got "
+                             f"{min(grid)!r}")
+        param = Param(name, kind, low, high, log, grid=grid)
         values = [int(low), int(high)] if kind == "int" else [float(low), float(high)]
     for value in values:  # every value the sampler may pick must make a valid config
         try:
@@ -244,6 +278,26 @@ def _param(name: str, spec: dict[str, Any], source: str) -> Param:
         except ConfigError as exc:
             raise UsageError(f"{where}: {exc}") from None
     return param
+
+
+def _grid(raw: Any, kind: str, where: str) -> tuple[Any, ...]:
+    """A space file's ``grid = [...]``: a non-empty list of distinct numbers (integers
+    for an int setting), in the order given."""
+    if not isinstance(raw, list) or not raw or any(
+            isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            for v in raw):
+        raise UsageError(f"{where}: grid must be a non-empty list of numbers, got {raw!r}")
+    if kind == "int":
+        if any(not float(v).is_integer() for v in raw):
+            raise UsageError(f"{where}: grid values of an int setting must be integers, "
+                             f"got {raw!r}")
+        values = tuple(int(v) for v in raw)
+    else:
+        values = tuple(float(v) for v in raw)
+    if len(set(values)) < len(values):
+        twice = next(v for v in values if values.count(v) > 1)
+        raise UsageError(f"{where}: grid names {twice!r} twice")
+    return values
 
 
 def describe_difference(stored: dict[str, Any], new: dict[str, Any]) -> str:

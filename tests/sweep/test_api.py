@@ -17,9 +17,11 @@ import sweep
 from sweep.study.settings import settings_record
 from tests.sweep.faults.harness import (
     TINY_SPACE,
+    check_retries,
     check_study,
     default_signals,
     running_trials,
+    stored_trials,
     sweep_env,
     wait_for,
 )
@@ -148,9 +150,13 @@ def test_ctrl_c_raises_keyboard_interrupt_after_recording_and_the_call_resumes(
     trials = check_study(studies / "intr")  # nothing left RUNNING, every record whole
     assert any(t.state.name == "FAIL" and t.user_attrs["reason"] == "interrupted"
                for t in trials)
+    lost = {t.number for t in trials if t.state.name == "FAIL"}
     results = sweep.run("intr", trials=4, jobs=2, dataset="idx", data_dir=tiny_idx_dir,
                         studies_dir=studies, plots=False, report=False)
-    assert results.counts.finished == 4
+    # the interrupted trials were retried: the study has its 4 trials, none failed
+    c = results.counts
+    assert (c.finished, c.failed, c.retried) == (4, 0, len(lost)), c
+    assert set(check_retries(stored_trials(studies / "intr"))) == lost
 
 
 SPENT_SCRIPT = """
@@ -192,6 +198,9 @@ def test_a_worker_interrupted_by_a_time_out_is_not_kept_for_the_next_run(tmp_pat
     cut = check_study(studies / "cut")
     assert any(t.user_attrs.get("reason") == "interrupted" for t in cut), \
         [(t.number, t.state.name, t.user_attrs.get("reason")) for t in cut]
+    # a trial the time-out cut waits for the next run as a retry
+    assert set(check_retries(stored_trials(studies / "cut"))) == \
+        {t.number for t in cut if t.user_attrs.get("reason") == "interrupted"}
     later = check_study(studies / "next")
     assert [t.user_attrs["reason"] for t in later if t.state.name == "FAIL"] == ["interrupted"]
     assert {t.user_attrs["pid"] for t in later}.isdisjoint(t.user_attrs["pid"] for t in cut)

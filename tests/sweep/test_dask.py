@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from tests.sweep.faults.harness import (
     Running,
+    check_retries,
     cmdline,
     pid_alive,
     read_json,
@@ -159,12 +160,15 @@ def test_a_killed_dask_worker_fails_only_its_trial_and_the_study_completes(
     assert rc == 0, run.output()
     stored = stored_trials(root)
     by_number = {t.number: t for t in stored}
-    assert sorted(by_number) == list(range(trials)), sorted(by_number)  # exact, none extra
+    # exact, none extra: the lost trial and its retry in place of one
+    assert sorted(by_number) == list(range(trials + 1)), sorted(by_number)
     assert not [t.number for t in stored if not t.state.is_finished()]
     dead = by_number[victim.number]
     assert dead.state == TrialState.FAIL, dead.state
     reason = dead.user_attrs["reason"]
     assert victim.user_attrs["dask_worker"] in reason and "died" in reason, reason
+    retry = check_retries(stored)[victim.number]  # with its settings and seed
+    assert retry.state == TrialState.COMPLETE
     others = [t for t in stored if t.number != victim.number]
     assert all(t.state == TrialState.COMPLETE for t in others), \
         [(t.number, t.state.name, t.user_attrs.get("reason")) for t in others]
@@ -218,8 +222,9 @@ def test_ctrl_c_fails_the_trials_in_flight_and_their_workers_let_go(tmp_path, ru
         for address in {t.user_attrs["dask_worker"] for t in in_flight}:
             client.submit(os.getpid, workers=[address], pure=False).result(timeout=60)
     assert time.monotonic() - started < 10, time.monotonic() - started
-    stored = stored_trials(root)
+    stored = [t for t in stored_trials(root) if t.state != TrialState.WAITING]
     assert not [t.number for t in stored if not t.state.is_finished()]
+    assert numbers <= set(check_retries(stored_trials(root)))  # each retried by the next run
     for t in stored:
         if t.number in numbers:
             assert t.state == TrialState.FAIL and t.user_attrs["reason"] == "interrupted", t
@@ -249,10 +254,12 @@ def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, own_da
     assert rc == 1, run.output()
     assert seconds < 30, seconds
     assert "stopped: worker error:" in run.stderr and "scheduler" in run.stderr, run.output()
-    stored = stored_trials(root)
+    everything = stored_trials(root)
+    stored = [t for t in everything if t.state != TrialState.WAITING]
     assert stored and all(t.state == TrialState.FAIL for t in stored), \
         [(t.number, t.state.name) for t in stored]
     assert all("scheduler gone" in t.user_attrs["reason"] for t in stored)
+    assert set(check_retries(everything)) == {t.number for t in stored}  # for the next run
 
 
 def test_in_a_database_a_killed_dask_workers_trial_is_retried(tmp_path, run_args,

@@ -22,6 +22,7 @@ import pytest
 from faults.harness import (
     Running,
     all_json_parses,
+    check_retries,
     check_study,
     open_journal,
     read_json,
@@ -67,7 +68,11 @@ def test_sigkilled_worker_fails_only_its_trial(tmp_path, run_args):
     assert "killed" in killed["reason"] and "SIGKILL" in killed["reason"], killed
     assert f"trial {victim['number']} failed: worker process was killed" in run.stderr, \
         run.output()
-    assert states(trials) == {"COMPLETE": 5, "FAIL": 1}, states(trials)
+    # the lost trial is retried in the same run, with its settings and seed
+    retry = check_retries(trials)[victim["number"]]
+    assert f"retried as trial {retry.number}" in run.stderr, run.output()
+    assert killed["retried_as"] == retry.number and retry.state.name == "COMPLETE"
+    assert states(trials) == {"COMPLETE": 6, "FAIL": 1}, states(trials)
     pids = {t.user_attrs["pid"] for t in trials}
     assert len(pids) >= 3, f"expected the other worker and a replacement to run trials: {pids}"
     again = sweep(*cmd, cwd=tmp_path, faults=SLOW)
@@ -255,7 +260,11 @@ def test_interrupt_stops_fast_then_resumes(tmp_path, run_args, how):
     again = sweep(*cmd, cwd=tmp_path, faults=SLOW)
     assert again.returncode == 0, again.stdout + again.stderr
     trials = check_study(root, finished=5)
-    assert states(trials).get("COMPLETE", 0) >= 5 - len(flying), states(trials)
+    # every interrupted trial was retried: all 5 trials of the study trained
+    retries = check_retries(trials)
+    assert {d["number"] for d in flying} <= set(retries), (flying, retries)
+    assert states(trials) == {"COMPLETE": 5, "FAIL": len(retries)}, \
+        states(trials)
 
 
 def test_second_sigint_stops_at_once_and_storage_stays_consistent(tmp_path, run_args):
@@ -282,7 +291,7 @@ def test_second_sigint_stops_at_once_and_storage_stays_consistent(tmp_path, run_
     assert not worker_pids(run.pid)
     assert "Traceback" not in run.stderr, run.output()
     all_json_parses(root)
-    trials = stored_trials(root)  # loadable
+    trials = [t for t in stored_trials(root) if t.state.name != "WAITING"]  # loadable
     left = [t.number for t in trials if t.state.name == "RUNNING"]
     assert len(trials) == len(flying), "a trial was started after the first Ctrl-C"
     # resumable: the next run cleans up whatever was left and reaches the total

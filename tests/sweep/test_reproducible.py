@@ -17,6 +17,7 @@ from sweep.study.lag import LaggedStorage, next_number, unfinished_before
 from sweep.study.settings import settings_record
 from tests.sweep.faults.harness import (
     Running,
+    check_retries,
     running_trials,
     stored_trials,
     sweep,
@@ -169,8 +170,12 @@ def test_a_worker_waiting_for_a_killed_runs_trial_fails_it_and_goes_on(tmp_path,
         if b is not None:
             b.close()
     trials = stored_trials(tmp_path / "s")
-    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"], trials
+    # trial 0 lost with run A, retried (the classic trial still) with the other two
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"], \
+        trials
     assert "waiting worker" in trials[0].user_attrs["reason"]
+    retry = check_retries(trials)[0]
+    assert retry.state.name == "COMPLETE" and retry.user_attrs["classic"] is True
 
 
 def test_no_trial_starts_after_the_time_out_while_a_worker_waits(tmp_path, data_args,

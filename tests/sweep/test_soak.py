@@ -19,6 +19,7 @@ import time
 from faults.harness import (
     TINY_SPACE,
     Running,
+    check_retries,
     check_study,
     running_trials,
     states,
@@ -78,8 +79,9 @@ def test_soak_workers_killed_at_random(tmp_path, data_args):
     trials = check_study(root, finished=TRIALS,
                          stale_ok=lambda t: t.user_attrs.get("pid") in kills)
     counts = states(trials)
+    retried = check_retries(trials)  # each killed trial once, with its settings and seed
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) + counts.get("FAIL", 0) \
-        == TRIALS, counts
+        == TRIALS + len(retried), (counts, len(retried))
     docs = trial_docs(root)
     for t in trials:
         if t.state.name == "FAIL":

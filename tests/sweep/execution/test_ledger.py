@@ -15,7 +15,8 @@ import numpy as np
 import optuna
 import pytest
 from optuna.exceptions import ExperimentalWarning
-from optuna.storages import InMemoryStorage, RDBStorage
+from optuna.storages import InMemoryStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mlp.experiment import ExperimentResult
@@ -23,6 +24,7 @@ from sweep.execution.heartbeat import fail_silent_trials
 from sweep.execution.ledger import Ledger, WorkerTerminated
 from sweep.execution.liveness import dead_worker, never_claimed, run_by, started_ago
 from sweep.study.paths import StudyPaths
+from sweep.study.records import count
 
 NAME = "s"
 
@@ -120,8 +122,10 @@ def test_fail_takes_only_the_selected_running_trials(tmp_path):
     failed = ledger.fail(lambda t: t.number in (lose.number, done.number), "gone")
     assert failed == [lose.number]  # a finished trial is never failed
     states = {t.number: t.state for t in study.get_trials()}
-    assert states == {0: TrialState.RUNNING, 1: TrialState.FAIL, 2: TrialState.COMPLETE}
+    assert states == {0: TrialState.RUNNING, 1: TrialState.FAIL, 2: TrialState.COMPLETE,
+                      3: TrialState.WAITING}  # 3: the lost trial's retry
     assert record(paths, 1)["reason"] == "gone" and record(paths, 1)["state"] == "FAIL"
+    assert record(paths, 1)["retried_as"] == 3
     assert not list(paths.trial_dir(1).glob(".*.tmp"))
     assert record(paths, keep.number)["state"] == "RUNNING"
 
@@ -136,20 +140,17 @@ def test_mend_rewrites_the_record_a_kill_left_behind(tmp_path):
     assert ledger.mend() == []
 
 
-def test_journal_studies_never_retry(tmp_path):
-    paths, study, ledger = new_study(tmp_path)
-    started(ledger, study)
-    ledger.fail(lambda t: True, "gone")
-    assert not ledger.retries and len(study.get_trials()) == 1
-
-
-def test_in_a_database_a_lost_trial_is_retried_once_with_its_settings(tmp_path):
-    paths, study, ledger = new_study(tmp_path, database(tmp_path))
-    assert ledger.retries
+@pytest.mark.parametrize("kind", ["journal", "database"])
+def test_a_lost_trial_is_retried_once_with_its_settings_in_every_storage(tmp_path, kind):
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log"))) \
+        if kind == "journal" else database(tmp_path)
+    paths, study, ledger = new_study(tmp_path, storage)
     started(ledger, study, lr=0.25)
     assert ledger.fail(lambda t: True, "gone") == [0]
     retry = study.get_trials(states=(TrialState.WAITING,))
     assert len(retry) == 1 and retry[0].user_attrs["retry_of"] == 0
+    assert ledger.retried_as == {0: retry[0].number} and record(paths, 0)["lost"] is True
+    assert record(paths, 0)["retried_as"] == retry[0].number
     # the retry is never retried, and the original never twice
     again = study.ask()
     ledger.claim(again)
@@ -158,22 +159,65 @@ def test_in_a_database_a_lost_trial_is_retried_once_with_its_settings(tmp_path):
     ledger.fail(lambda t: True, "gone again")
     assert not study.get_trials(states=(TrialState.WAITING,))
     assert ledger._retry(study.get_trials()[0]) is None
+    # the lost trial counts apart; its retry, lost again, counts as failed
+    c = count(study.get_trials())
+    assert (c.failed, c.retried, c.finished) == (1, 1, 1)
+
+
+def test_a_lost_classic_trial_is_retried_as_the_classic_trial(tmp_path):
+    paths, study, ledger = new_study(tmp_path)
+    study.enqueue_trial({"lr": 0.1}, user_attrs={"classic": True})
+    trial = study.ask()  # lost before it suggested anything: only what it was enqueued with
+    ledger.claim(trial)
+    ledger.fail_own(study, trial, KeyboardInterrupt())
+    retry = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert retry.user_attrs == {"classic": True, "retry_of": 0}
+    again = study.ask()
+    assert again.number == retry.number and again.suggest_float("lr", 0.001, 1.0) == 0.1
+    assert again.user_attrs["classic"] is True
+
+
+def test_a_retry_is_counted_before_it_starts_and_the_lost_trial_is_not(tmp_path):
+    paths, study, ledger = new_study(tmp_path)
+    done, lost = started(ledger, study), started(ledger, study)
+    ledger.finish(study, done, result(paths.trial_dir(0)))
+    ledger.fail_own(study, lost, KeyboardInterrupt())
+    c = count(study.get_trials())
+    assert (c.complete, c.failed, c.retried, c.retries_waiting, c.finished) == (1, 0, 1, 1, 1)
+    assert c.retried_text() == "; 1 lost to a fault and retried, 1 retry waiting"
+
+
+def test_mend_enqueues_a_retry_a_kill_kept_from_being_made(tmp_path):
+    paths, study, ledger = new_study(tmp_path)
+    trial = started(ledger, study, lr=0.3)
+    trial.set_user_attr("lost", True)
+    study.tell(trial, state=TrialState.FAIL)  # failed as lost, killed before its retry
+    bug = started(ledger, study)
+    study.tell(bug, state=TrialState.FAIL)  # its own code failed: no retry
+    assert ledger.mend() == [0, 1]  # trial.json rewritten, the link included
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [(t.user_attrs["retry_of"], t.params) for t in waiting] == [(0, {})]
+    assert waiting[0].system_attrs["fixed_params"] == {"lr": 0.3}
+    assert record(paths, 0)["retried_as"] == waiting[0].number
+    assert ledger.mend() == [] and len(study.get_trials()) == 3
 
 
 def test_a_trial_lost_to_an_interrupt_is_retried_but_a_bug_is_not(tmp_path):
     paths, study, ledger = new_study(tmp_path, database(tmp_path))
     bug, lost = started(ledger, study), started(ledger, study)
-    ledger.fail_own(study, bug, RuntimeError("a bug"))
+    assert ledger.fail_own(study, bug, RuntimeError("a bug")).lost is False
     ledger.fail_own(study, lost, WorkerTerminated())
     assert record(paths, lost.number)["reason"] == "worker process was terminated (SIGTERM)"
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.user_attrs["retry_of"] for t in waiting] == [lost.number]
+    assert record(paths, lost.number)["retried_as"] == waiting[0].number
+    assert record(paths, bug.number)["retried_as"] is None
 
 
 def test_a_silent_heartbeat_fails_and_retries_its_trial(tmp_path):
     paths, study, ledger = new_study(tmp_path, database(tmp_path, heartbeat=1))
     started(ledger, study)  # claimed: one heartbeat, then silence
-    time.sleep(2.5)
+    time.sleep(3.2)  # grace 2 s; SQLite's clock (CURRENT_TIMESTAMP) counts whole seconds
     assert fail_silent_trials(ledger) == [0]
     assert "heartbeat stopped" in record(paths, 0)["reason"]
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1

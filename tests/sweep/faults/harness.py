@@ -210,6 +210,38 @@ def all_json_parses(folder: Path) -> list[Path]:
     return found
 
 
+def finished_for_the_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Finished trials that count toward --trials: a lost trial that was retried does
+    not (its retry does)."""
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    return [t for t in trials if t.state.is_finished()
+            and not (t.state == TrialState.FAIL and t.number in retried)]
+
+
+def check_retries(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
+    """Every retry retries a lost (failed) trial, once, with its settings, seed and marks,
+    and is no lost trial's retry twice; a retry is never retried. Returns the retries by
+    the trial they retry."""
+    by_number = {t.number: t for t in trials}
+    retries: dict[int, FrozenTrial] = {}
+    for t in trials:
+        of = t.user_attrs.get("retry_of")
+        if of is None:
+            continue
+        assert of not in retries, f"trial {of} retried twice: {retries[of].number}, {t.number}"
+        retries[of] = t
+        lost = by_number[of]
+        assert lost.state == TrialState.FAIL and lost.user_attrs.get("lost"), (of, lost)
+        assert "retry_of" not in lost.user_attrs, f"retry {of} was retried by {t.number}"
+        assert t.number > of
+        if t.state != TrialState.WAITING:
+            assert t.params == lost.params or not lost.params, (t.number, t.params, lost.params)
+            if "seed" in lost.user_attrs:
+                assert t.user_attrs.get("seed") == lost.user_attrs["seed"], t.number
+            assert t.user_attrs.get("classic") == lost.user_attrs.get("classic"), t.number
+    return retries
+
+
 def check_study(root: Path, finished: int | None = None,
                 unwritten: Callable[[FrozenTrial], bool] | None = None,
                 stale_ok: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
@@ -221,13 +253,16 @@ def check_study(root: Path, finished: int | None = None,
     they are not checked. ``stale_ok(trial)`` says whose trial.json may still say RUNNING
     (a known bug, tested on its own): the rest of their directory is checked."""
     all_json_parses(root)
-    trials = [t for t in stored_trials(root) if t.state != TrialState.WAITING]
+    everything = stored_trials(root)
+    trials = [t for t in everything if t.state != TrialState.WAITING]
     numbers = sorted(t.number for t in trials)
     assert numbers == list(range(len(trials))), f"trial numbers not 0..n-1: {numbers}"
     running = [t.number for t in trials if t.state == TrialState.RUNNING]
     assert not running, f"trials left RUNNING: {running}"
+    check_retries(everything)
     if finished is not None:
-        assert len(trials) == finished, f"{len(trials)} finished trials, expected {finished}"
+        done = len(finished_for_the_budget(everything))
+        assert done == finished, f"{done} finished trials, expected {finished}"
     docs = trial_docs(root)
     dirs = sorted(int(p.name) for p in (root / "trials").iterdir()) if trials else []
     assert set(dirs) <= set(numbers), f"trial directories without a trial: {dirs} vs {numbers}"

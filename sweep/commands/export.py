@@ -1,0 +1,348 @@
+"""``sweep export --mlflow [TRACKING_URI]``: a study's trials as MLflow runs.
+
+Each finished trial becomes one run of an MLflow experiment named after the study: run
+name ``trial N``; its sampled settings as params; its state, reason, seed, classic and
+retry links as tags; its epochs (history.csv) as metrics at ``step=epoch``
+(``val_accuracy``, ``val_loss``, ``train_accuracy``, ``train_loss``, ``lr``); the
+objective (``best_val_accuracy``) and ``test_accuracy`` for completed trials only (the
+test set chooses nothing, and a trial that did not complete has no test accuracy); its
+figures (``plots/``), config.json, metrics.json and history.csv as artifacts.
+
+Exporting again adds only what is new: each run carries a tag naming its study, trial
+number and start (``sweep.key``), searched for before a run is made; a run whose export
+was cut short (no ``sweep.complete`` tag) is deleted and made again; the tags of runs
+already there are brought up to date. Trials still running or waiting are left for a
+later export. MLflow is an optional extra (``pip install -e '.[mlflow]'``); only its
+public client API is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from ..errors import StudyError, UsageError
+from ..study.records import TrialOutcome
+from ..study.results import StudyResults
+from ..study.storage import mask_url
+from .common import add_study_args, open_results
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+
+# history.csv column -> MLflow metric name, logged at step = epoch
+EPOCH_METRICS = {"val_acc": "val_accuracy", "val_loss": "val_loss",
+                 "train_acc": "train_accuracy", "train_loss": "train_loss", "lr_end": "lr"}
+# files of a trial's directory logged as artifacts (plots/ as a folder of its own)
+FILES = ("config.json", "metrics.json", "history.csv")
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+KEY_TAG, COMPLETE_TAG = "sweep.key", "sweep.complete"
+MAX_TAG = 5000  # characters of a tag value kept (MLflow's limit is 8000)
+BATCH = 1000  # metrics per log_batch call (MLflow's limit); params and tags: 100
+INSTALL = "pip install -e '.[mlflow]'"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_study_args(p)
+    to = p.add_mutually_exclusive_group(required=True)
+    to.add_argument("--mlflow", nargs="?", const="", default=None, metavar="TRACKING_URI",
+                    help="export to MLflow: a tracking URI (sqlite:///mlflow.db, "
+                         "http://host:5000, ...); without one, MLflow's own default "
+                         "(MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+
+
+def run(args: argparse.Namespace) -> int:
+    mlflow = _import_mlflow()
+    uri = args.mlflow or None
+    if uri is not None:
+        _check_target(uri)
+    results = open_results(args)  # StudyError if missing
+    named = f"--mlflow {mask_url(uri) if uri else ''}".rstrip()
+    with _quiet():
+        try:
+            client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
+        except mlflow.exceptions.MlflowException as exc:
+            raise UsageError(f"{named}: {_one_line(exc, uri)}") from None
+        shown = mask_url(client.tracking_uri) or client.tracking_uri
+        try:
+            done = export_study(client, results)
+        except mlflow.exceptions.MlflowException as exc:
+            raise StudyError(f"{named}: {_one_line(exc, uri)}") from None
+    print(f"study {results.name!r}: {done.summary()} to MLflow experiment {results.name!r} "
+          f"(id {done.experiment_id}) at {shown}; artifacts in {done.artifact_location}")
+    return 0
+
+
+def _one_line(exc: Exception, uri: str | None) -> str:
+    """MLflow's message in one line, without the URI's password should it quote it."""
+    text = " ".join(str(getattr(exc, "message", exc)).split())
+    with suppress(ValueError):
+        secret = urlparse(uri or "").password
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _import_mlflow() -> Any:
+    # a tracking server that does not answer: an error within about half a minute, not
+    # MLflow's default retries of several minutes (its own settings, where set, stand)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        import mlflow
+        import mlflow.exceptions  # noqa: F401  (a submodule the error path needs)
+    except ImportError:
+        raise UsageError(f"--mlflow needs MLflow, an optional extra: {INSTALL}") from None
+    return mlflow
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's INFO lines (creating its tables, migrating them) are not ours to print."""
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _check_target(uri: str) -> None:
+    """A local tracking store never lands in a study folder, nor in a study's SQLite
+    storage (MLflow would add its tables to Optuna's database)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)[1:]  # sqlite:///relative.db, sqlite:////absolute.db
+    elif parsed.scheme in ("", "file") and not parsed.netloc:
+        path = unquote(parsed.path)
+    else:
+        return  # a server or a remote database: not this machine's files
+    if not path or path == ":memory:":
+        return
+    target = Path(path).resolve()
+    for folder in (target, *target.parents):
+        if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
+            raise UsageError(f"--mlflow {uri}: inside the study folder {folder}; keep the "
+                             "MLflow store elsewhere")
+    if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
+        raise UsageError(f"--mlflow {uri}: that file holds an Optuna study's storage; name "
+                         "another database")
+
+
+def _is_optuna_database(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if not f.read(16).startswith(b"SQLite format 3"):
+                return False
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error):
+        return False
+    return {"studies", "trials", "version_info"} <= tables
+
+
+class Exported:
+    """What one export did."""
+
+    def __init__(self, experiment_id: str, artifact_location: str) -> None:
+        self.experiment_id, self.artifact_location = experiment_id, artifact_location
+        self.new: list[int] = []
+        self.redone: list[int] = []
+        self.kept: list[int] = []
+        self.later: list[int] = []  # running or waiting: for a later export
+        self.without_files: list[int] = []  # trained on a machine whose folders are not here
+
+    def summary(self) -> str:
+        n = len(self.new) + len(self.redone) + len(self.kept)
+        parts = [f"{n} finished trial{'' if n == 1 else 's'} exported "
+                 f"({len(self.new) + len(self.redone)} new, {len(self.kept)} already there)"]
+        if self.later:
+            parts.append(f"{len(self.later)} running or waiting left for a later export")
+        if self.without_files:
+            parts.append(f"{len(self.without_files)} without their files (not on this "
+                         "machine)")
+        return "; ".join(parts)
+
+
+def export_study(client: MlflowClient, results: StudyResults) -> Exported:
+    """Every finished trial of ``results`` as a run of the experiment named after the
+    study, made once (see the module's docstring)."""
+    experiment = _experiment(client, results)
+    done = Exported(experiment.experiment_id, experiment.artifact_location)
+    there = _runs_by_key(client, experiment.experiment_id, results.name)
+    for o in results.outcomes:
+        if o.state not in RUN_STATUS:
+            done.later.append(o.number)
+            continue
+        run = there.get(trial_key(results.name, o))
+        if run is not None and run.data.tags.get(COMPLETE_TAG) == "true":
+            _log(client, run.info.run_id, tags=_tags(results.name, o))  # links may be new
+            done.kept.append(o.number)
+            continue
+        if run is not None:  # cut short by an earlier export: made again, whole
+            client.delete_run(run.info.run_id)
+        folder = results.trial_dir(o.number)
+        if not folder.is_dir():
+            done.without_files.append(o.number)
+        _export_trial(client, experiment.experiment_id, results.name, o, folder)
+        (done.redone if run is not None else done.new).append(o.number)
+    done.later.extend(_waiting(results))
+    return done
+
+
+def trial_key(study: str, o: TrialOutcome) -> str:
+    """What names a trial across exports: its study, number and start (a study deleted
+    and made again under the same name has other trials)."""
+    start = o.datetime_start.isoformat() if o.datetime_start else "-"
+    return f"{study}/{o.number}/{start}"
+
+
+def _experiment(client: MlflowClient, results: StudyResults) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    name = results.name
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        settings = results.settings
+        tags = {"sweep.study": name, "sweep.sampler": settings.sampler,
+                "sweep.pruner": settings.pruner, "sweep.seed": str(settings.seed),
+                "sweep.epochs": str(settings.config.training.epochs),
+                "sweep.space": json.dumps(settings.space.to_dict())[:MAX_TAG]}
+        try:
+            client.create_experiment(name, tags=tags)
+        except MlflowException:  # made meanwhile by another export
+            pass
+        experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise StudyError(f"MLflow experiment {name!r} could not be made")
+    if experiment.lifecycle_stage != "active":
+        raise StudyError(f"MLflow experiment {name!r} is deleted; restore it (mlflow "
+                         "experiments restore) or remove it for good, then export again")
+    return experiment
+
+
+def _runs_by_key(client: MlflowClient, experiment_id: str, study: str) -> dict[str, Any]:
+    """The experiment's runs of this study (active ones), by their `trial_key` tag."""
+    runs: dict[str, Any] = {}
+    token = None
+    while True:  # study names are letters, digits, '.', '_' and '-': safe in a filter
+        page = client.search_runs([experiment_id], filter_string=f"tags.`sweep.study` = "
+                                  f"'{study}'", max_results=1000, page_token=token)
+        for run in page:
+            key = run.data.tags.get(KEY_TAG)
+            if key is not None:
+                runs.setdefault(key, run)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _waiting(results: StudyResults) -> list[int]:
+    return [t.number for t in results.all_trials if t.state.name == "WAITING"]
+
+
+def _tags(study: str, o: TrialOutcome) -> dict[str, str]:
+    tags = {"sweep.study": study, "sweep.trial": str(o.number), KEY_TAG: trial_key(study, o),
+            "state": o.state, "classic": str(o.classic).lower(),
+            "diverged": str(o.diverged).lower(), "lost": str(o.lost).lower()}
+    for name in ("reason", "seed", "retry_of", "retried_as", "host"):
+        value = getattr(o, name)
+        if value is not None and value != "":
+            tags[name] = str(value)[:MAX_TAG]
+    return tags
+
+
+def _export_trial(client: MlflowClient, experiment_id: str, study: str, o: TrialOutcome,
+                  folder: Path) -> None:
+    from mlflow.entities import Metric
+
+    start = _millis(o.datetime_start)
+    run = client.create_run(experiment_id, start_time=start, run_name=f"trial {o.number}",
+                            tags=_tags(study, o))
+    run_id = run.info.run_id
+    metrics = [Metric(name, value, stamp, step)
+               for step, stamp, name, value in _epochs(folder / "history.csv", start or 0)]
+    last = _millis(o.datetime_complete) or start or 0
+    if o.state == "COMPLETE":  # the test set is reported for completed trials only
+        final = {"best_val_accuracy": o.value, "test_accuracy": o.test_accuracy}
+    else:
+        final = {}
+    final |= {"epochs_trained": o.epochs_trained, "train_seconds": o.train_seconds,
+              "parameter_count": o.parameter_count}
+    metrics += [Metric(name, float(value), last, 0) for name, value in final.items()
+                if value is not None]
+    _log(client, run_id, metrics=metrics,
+         params={name: _text(value) for name, value in o.params.items()})
+    for name in FILES:
+        if (folder / name).is_file():
+            client.log_artifact(run_id, str(folder / name))
+    plots = folder / "plots"
+    if plots.is_dir() and any(p.is_file() for p in plots.iterdir()):
+        client.log_artifacts(run_id, str(plots), "plots")
+    client.set_tag(run_id, COMPLETE_TAG, "true")  # last: the run is whole
+    client.set_terminated(run_id, RUN_STATUS[o.state], end_time=last or None)
+
+
+def _epochs(history: Path, start: int) -> Iterator[tuple[int, int, str, float]]:
+    """(step, timestamp, metric, value) of every epoch of a history.csv; the timestamp is
+    the trial's start plus the epochs' seconds so far. Nothing where there is no file."""
+    try:
+        with open(history, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return
+    elapsed = 0.0
+    for row in rows:
+        try:
+            step = int(row["epoch"])
+            elapsed += float(row.get("seconds") or 0.0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        stamp = start + int(elapsed * 1000)
+        for column, name in EPOCH_METRICS.items():
+            with suppress(KeyError, TypeError, ValueError):
+                yield step, stamp, name, float(row[column])
+
+
+def _log(client: MlflowClient, run_id: str, metrics: Sequence[Any] = (),
+         params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+    """``log_batch`` in pieces MLflow takes: 1000 metrics, 100 params, 100 tags a call."""
+    from mlflow.entities import Param, RunTag
+
+    params_list = [Param(k, v) for k, v in (params or {}).items()]
+    tags_list = [RunTag(k, v) for k, v in (tags or {}).items()]
+    for i in range(0, len(metrics), BATCH):
+        client.log_batch(run_id, metrics=list(metrics[i:i + BATCH]))
+    for i in range(0, len(params_list), 100):
+        client.log_batch(run_id, params=params_list[i:i + 100])
+    for i in range(0, len(tags_list), 100):
+        client.log_batch(run_id, tags=tags_list[i:i + 100])
+
+
+def _millis(when: Any) -> int | None:
+    return int(when.timestamp() * 1000) if when is not None else None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return str(value)
