@@ -201,6 +201,7 @@ def phase_studies(state: dict[str, Any], args: argparse.Namespace) -> None:
 def phase_confirm(state: dict[str, Any], args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from sweep.execution.confirm import Rerun, confirm_seed, run_missing
+    from sweep.execution.jobs import cores
     from sweep.study.confirmations import is_done, unit_dir
     from sweep.study.results import load
 
@@ -229,7 +230,7 @@ def phase_confirm(state: dict[str, Any], args: argparse.Namespace) -> None:
         started = time.perf_counter()
         if missing:
             results = load(names[0], studies)
-            _, interrupted = run_missing(results, units, None)
+            _, interrupted = run_missing(results, units, cores())
             if interrupted:
                 raise SystemExit("interrupted")
         record = state["confirm"].setdefault(str(seed), {})
@@ -249,58 +250,62 @@ def phase_confirm(state: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def verdicts(state: dict[str, Any], policies: list[str], margin: float) -> dict[str, Any]:
-    """Per study seed, the best set over the policies' picks; over study seeds, each
-    policy's mean difference from the reference with a 95% t-interval."""
+    """Per study seed: the best set over the policies' picks (seeds as blocks), and each
+    policy's pick minus today's (hyperband-20's) on the paired seeds, with an interval at
+    1 - 0.05 / (study seeds), Bonferroni over the study seeds. A policy is equivalent
+    within the margin to today's when that interval's lower end is above -margin at every
+    study seed (an intersection-union test: the claim holds at 95%), and there are at
+    least 3 study seeds."""
     sys.path.insert(0, str(ROOT))
     import numpy as np
+    from scipy import stats
 
     from sweep.statistics.selection import Refusal, best_set
 
-    out: dict[str, Any] = {"per_seed": {}, "over_seeds": {}}
-    diffs: dict[str, list[float]] = {p: [] for p in policies}
-    for seed, rec in sorted(state["confirm"].items()):
-        acc = rec.get("accuracy")
-        if not acc:
-            continue
+    seeds = sorted(s for s, rec in state["confirm"].items() if rec.get("accuracy"))
+    level = 1 - 0.05 / max(len(seeds), 1)
+    out: dict[str, Any] = {"per_seed": {}, "over_seeds": {}, "level": level}
+    claims: dict[str, list[bool]] = {p: [] for p in policies if p != REFERENCE}
+    diffs: dict[str, list[float]] = {p: [] for p in policies if p != REFERENCE}
+    for seed in seeds:
+        acc = state["confirm"][seed]["accuracy"]
         labels = [p for p in policies if study_name(p, int(seed)) in acc]
         x = np.array([[np.nan if v is None else v for v in acc[study_name(p, int(seed))]]
-                      for p in labels])
+                      for p in labels], dtype=float)
+        rows: dict[str, Any] = {}
         try:
             sel = best_set(x, labels, margin=margin)
+            for c in sel.configurations:
+                rows[c.label] = {"mean": c.mean, "sd": c.sd, "low": c.low, "high": c.high,
+                                 "n": c.n_seeds, "in_best_set": c.in_best_set,
+                                 "mcb_low": c.mcb_low, "mcb_high": c.mcb_high,
+                                 "verdict": c.verdict}
         except Refusal as exc:
-            out["per_seed"][seed] = {"refused": exc.reason}
-            continue
-        rows = {c.label: {"mean": c.mean, "sd": c.sd, "low": c.low, "high": c.high,
-                          "in_best_set": c.in_best_set, "mcb_low": c.mcb_low,
-                          "mcb_high": c.mcb_high, "verdict": c.verdict}
-                for c in sel.configurations}
-        ref = labels.index(REFERENCE) if REFERENCE in labels else None
-        for i, p in enumerate(labels):
-            if ref is not None:
-                d = x[i] - x[ref]
+            rows["refused"] = exc.reason
+        if REFERENCE in labels:
+            ref = x[labels.index(REFERENCE)]
+            for i, p in enumerate(labels):
+                if p == REFERENCE:
+                    continue
+                d = x[i] - ref
                 d = d[np.isfinite(d)]
-                rows[p]["minus_reference"] = float(d.mean())
+                n = len(d)
+                half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+                low, high = float(d.mean()) - half, float(d.mean()) + half
+                rows.setdefault(p, {}).update(minus_reference=float(d.mean()),
+                                              minus_reference_low=low,
+                                              minus_reference_high=high, paired_seeds=n)
+                claims[p].append(low > -margin)
                 diffs[p].append(float(d.mean()))
         out["per_seed"][seed] = rows
-    for p, ds in diffs.items():
-        if len(ds) >= 2:
-            mean, sd, low, high = _t(ds)
-            out["over_seeds"][p] = {"n": len(ds), "mean": mean, "sd": sd, "low": low,
-                                    "high": high,
-                                    "equivalent": bool(low > -margin) if p != REFERENCE
-                                    else None}
-
+    for p, ok in claims.items():
+        if not ok:
+            continue
+        mean = statistics.fmean(diffs[p])
+        out["over_seeds"][p] = {"study_seeds": len(ok), "mean": mean,
+                                "equivalent_at_every_seed": all(ok),
+                                "equivalent": all(ok) and len(ok) >= 3}
     return out
-
-
-def _t(values: list[float]) -> tuple[float, float, float, float]:
-    from scipy import stats
-
-    n = len(values)
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if n > 1 else math.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean, sd, mean - half, mean + half
 
 
 # ------------------------------------------------------------------ phase 3: the pipeline
@@ -320,8 +325,9 @@ def phase_pipeline(state: dict[str, Any], args: argparse.Namespace) -> None:
     today = export_today(args.work)
     studies = args.work / "pipeline"
     studies.mkdir(parents=True, exist_ok=True)
-    for seed in args.seeds:
-        for which, code in (("today", today), ("new", ROOT)):
+    for k, seed in enumerate(args.seeds):
+        pair = (("today", today), ("new", ROOT))
+        for which, code in (pair if k % 2 == 0 else pair[::-1]):  # interleaved
             key = f"{which}-s{seed}"
             entry = state["pipeline"].get(key, {})
             if entry.get("done"):
@@ -366,13 +372,27 @@ def table(state: dict[str, Any], margin: float) -> str:
                      f"{e['epochs_trained']} | {e['completed']} / {e['pruned']} | "
                      f"{e['pick_value']:.2%} |")
     v = verdicts(state, list(POLICIES), margin)
+    if v["per_seed"]:
+        lines += ["", f"| policy | study seed | pick's mean over seeds | minus today's pick "
+                  f"(points), {v['level']:.1%} interval | equivalent within the margin |",
+                  "| --- | ---: | ---: | --- | --- |"]
+        for seed, rows in sorted(v["per_seed"].items()):
+            for p in POLICIES:
+                r = rows.get(p)
+                if not r or "mean" not in r:
+                    continue
+                diff = ("reference" if p == REFERENCE else
+                        f"{r['minus_reference'] * 100:+.3f} ({r['minus_reference_low'] * 100:+.3f} "
+                        f"to {r['minus_reference_high'] * 100:+.3f})")
+                eq = "" if p == REFERENCE else str(r["minus_reference_low"] > -margin)
+                lines.append(f"| {p} | {seed} | {r['mean']:.2%} (n {r['n']}) | {diff} | {eq} |")
     if v["over_seeds"]:
-        lines += ["", "| policy | study seeds | pick minus today's pick, mean over seeds "
-                  "(points) | 95% t-interval | equivalent within the margin |",
+        lines += ["", "| policy | study seeds | mean difference (points) | equivalent at every "
+                  "study seed | equivalent (>= 3 study seeds) |",
                   "| --- | ---: | ---: | --- | --- |"]
         for p, o in v["over_seeds"].items():
-            lines.append(f"| {p} | {o['n']} | {o['mean'] * 100:+.3f} | {o['low'] * 100:+.3f} "
-                         f"to {o['high'] * 100:+.3f} | {o['equivalent']} |")
+            lines.append(f"| {p} | {o['study_seeds']} | {o['mean'] * 100:+.3f} | "
+                         f"{o['equivalent_at_every_seed']} | {o['equivalent']} |")
     return "\n".join(lines)
 
 
