@@ -167,6 +167,27 @@ def test_a_killed_worker_loses_only_its_rerun_and_the_race_goes_on(tmp_path, stu
         assert r["best_val"]["n"] == (r["eliminated_at"] or SEEDS)
 
 
+def test_resplit_gives_each_seed_its_own_validation_split(tmp_path, study):
+    studies = tmp_path / "studies"
+    shutil.copytree(study, studies)
+    proc = sweep("confirm", "--studies-dir", studies, "--study", "c", "--within", 1000,
+                 "--max-candidates", 2, "--rule", "best", "--resplit", "--jobs", 2,
+                 cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "--resplit: each seed drew its own" in proc.stdout
+    summary = _summary(studies / "c")
+    assert summary["resplit"] is True
+    trial = summary["configurations"][0]["trial"]
+    folders = sorted((studies / "c" / "confirm" / f"{trial:04d}").iterdir())
+    assert folders and all(f.name.startswith("resplit-") for f in folders)
+    splits = set()
+    for f in folders:
+        config = json.loads((f / "config.json").read_text())
+        assert config["data"]["split_seed"] == config["training"]["seed"]
+        splits.add(config["data"]["split_seed"])
+    assert len(splits) == len(folders)  # one split per seed
+
+
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (["--study", "nope"], 1, "no study named 'nope'"),
     (["--within", "0"], 2, "--within 0"),
