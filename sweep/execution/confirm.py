@@ -27,6 +27,7 @@ from mlp.experiment import run_experiment
 from ..study.confirmations import is_done, unit_dir
 from ..study.results import StudyResults
 from ..study.samplers import trial_seed
+from ..text import clock, terminal_width, wrap
 from .backend import WORKERS_LOG, Event, Pool, TaskDone, WorkerLost
 from .jobs import cores
 from .loky_backend import LokyBackend
@@ -99,7 +100,11 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
                 threads=max(1, cores() // jobs))
     done = [0]
     started = time.monotonic()
-    tell = say or pool.say
+    width = terminal_width()
+
+    def tell(line: str) -> None:
+        for part in wrap(line, width):
+            (say or pool.say)(part)
 
     def on_event(event: Event | None) -> None:
         if isinstance(event, WorkerLost):
@@ -111,8 +116,8 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
             spent = time.monotonic() - started
             left = spent / done[0] * (len(missing) - done[0])
             tell(f"re-run of trial {r['trial']} seed {r['seed_index']}: {r['status']} in "
-                 f"{r['seconds']:.0f} s ({done[0]} of {len(missing)}, {spent:.0f} s so far"
-                 + (f", about {left:.0f} s to go)" if done[0] < len(missing) else ")"))
+                 f"{clock(r['seconds'])} ({done[0]} of {len(missing)}; {clock(spent)} so far"
+                 + (f", about {clock(left)} to go)" if done[0] < len(missing) else ")"))
 
     pool.run(on_event)
     return done[0], pool.interrupted
