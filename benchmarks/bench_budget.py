@@ -143,6 +143,8 @@ def study_facts(studies: Path, name: str) -> dict[str, Any]:
 
     results = sweep.load(name, studies)
     df = results.trials
+    config = results.settings.config
+    n_train = config.data.train_limit or 50_000  # MNIST's training images
     done = df[df["state"] == "COMPLETE"]
     pick = done.sort_values(["value", "number"], ascending=[False, True]).iloc[0]
     classic = df[df["classic"].eq(True)]
@@ -151,6 +153,11 @@ def study_facts(studies: Path, name: str) -> dict[str, Any]:
         "pruned": int((df["state"] == "PRUNED").sum()),
         "failed": int((df["state"] == "FAIL").sum()),
         "epochs_trained": int(df["epochs_trained"].fillna(0).sum()),
+        # parameters x optimiser steps: the cost that does not drift with the host's load
+        "param_steps": float(sum(
+            (r.parameter_count or 0) * (r.epochs_trained or 0)
+            * math.ceil(n_train / r.params_batch_size) for r in df.itertuples()
+            if r.parameter_count == r.parameter_count and r.epochs_trained == r.epochs_trained)),
         "train_seconds_sum": round(float(df["train_seconds"].fillna(0).sum()), 1),
         "pick": int(pick["number"]), "pick_value": float(pick["value"]),
         "pick_params": {c[len("params_"):]: _plain(pick[c]) for c in df.columns
@@ -190,7 +197,8 @@ def phase_studies(state: dict[str, Any], args: argparse.Namespace) -> None:
                              log=args.work / f"{name}.log")
             entry["wall_seconds"] = round(entry.get("wall_seconds", 0.0) + wall, 1)
             entry.update(study_facts(studies, name), done=True, finished=now(),
-                         load_after=load_avg())
+                         load_after=load_avg(),
+                         classic_epoch_seconds_after=classic_epoch_seconds())
             save_state(args.json, state)
             print(f"{now()}   {entry['wall_seconds']:.0f} s, {entry['epochs_trained']} epochs, "
                   f"pick trial {entry['pick']} at {entry['pick_value']:.4f}", flush=True)
@@ -357,9 +365,17 @@ def phase_pipeline(state: dict[str, Any], args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------ tables
 
+def backfill(state: dict[str, Any], work: Path) -> None:
+    """Facts added to `study_facts` after a study was recorded, read from its folder."""
+    for name, e in state["studies"].items():
+        if e.get("done") and "param_steps" not in e and (work / "studies" / name).is_dir():
+            e.update(study_facts(work / "studies", name))
+
+
 def table(state: dict[str, Any], margin: float) -> str:
-    lines = ["| policy | study seed | classic epoch s | wall s | epochs trained | completed / "
-             "pruned | pick value |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| policy | study seed | classic epoch s (before / after) | wall s | epochs "
+             "trained | parameter-steps | completed / pruned | pick value |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for e in sorted(state["studies"].values(), key=lambda e: (e["seed"],
                                                                     list(POLICIES).index(
                                                                         e["policy"]))):
@@ -367,10 +383,11 @@ def table(state: dict[str, Any], margin: float) -> str:
             lines.append(f"| {e['policy']} | {e['seed']} | {e.get('classic_epoch_seconds')} | "
                          "not finished | | | |")
             continue
-        lines.append(f"| {e['policy']} | {e['seed']} | {e['classic_epoch_seconds']} | "
+        lines.append(f"| {e['policy']} | {e['seed']} | {e['classic_epoch_seconds']} / "
+                     f"{e.get('classic_epoch_seconds_after', '–')} | "
                      f"{e['wall_seconds']:.0f}{' (resumed)' if e.get('resumed') else ''} | "
-                     f"{e['epochs_trained']} | {e['completed']} / {e['pruned']} | "
-                     f"{e['pick_value']:.2%} |")
+                     f"{e['epochs_trained']} | {e.get('param_steps', math.nan):.3g} | "
+                     f"{e['completed']} / {e['pruned']} | {e['pick_value']:.2%} |")
     v = verdicts(state, list(POLICIES), margin)
     if v["per_seed"]:
         lines += ["", f"| policy | study seed | pick's mean over seeds | minus today's pick "
@@ -418,6 +435,8 @@ def main() -> None:
     elif args.phase == "pipeline":
         phase_pipeline(state, args)
     else:
+        backfill(state, args.work)
+        save_state(args.json, state)
         print(table(state, args.margin))
 
 
