@@ -29,7 +29,9 @@ COMMANDS: dict[str, str] = {
     "best": "the best trial(s) of a study",
     "trials": "all trials of a study, or a live view of them",
     "studies": "the studies in a folder",
-    "confirm": "re-train the top trials over fresh seeds and compare them",
+    "confirm": "race the near-best configurations over seeds: best set, verdicts, a "
+               "recommendation",
+    "compare": "studies side by side: costs, best so far, EDFs, confirmed bests, effects",
     "rerun": "re-train one trial and check it reproduces exactly",
     "plots": "draw a trial's figures (a sweep draws them for new bests only)",
     "report": "write a study's HTML and Markdown report",
