@@ -2,7 +2,7 @@
 
 ``sweep confirm`` races the study's near-best configurations and the classic one over
 paired seeds and writes ``confirm/confirm.json`` (`sweep.commands.confirm.summarize`),
-read as `analysis.Confirmation`. Here it becomes the section's tables (accuracy against
+read as `study.confirmations.Confirmation`. Here it becomes the section's tables (accuracy against
 cost, with each configuration's verdict; the race round by round), the verdict in words
 (every sentence says how many seeds stand behind it) and its figure. Accuracies are
 fractions; the text and the axis show percent.
@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..study.confirmations import Confirmation
 from . import style as S
-from .analysis import Confirmation, StudyData
+from .analysis import StudyData
 from .findings import (
     Table,
     confirm_command,

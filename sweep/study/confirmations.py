@@ -259,3 +259,78 @@ def read_summary(root: str | Path) -> dict[str, Any] | None:
     if not isinstance(summary, dict) or any(k not in summary for k in SUMMARY_KEYS):
         raise StudyError(f"{path}: not a confirm summary (a field is missing)")
     return summary
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What ``python -m sweep confirm`` found: its confirm.json (`sweep.commands.confirm.
+    summarize`), the near-best configurations and the classic one raced over paired seeds.
+    Intervals are dicts of mean, sd, low, high and n (the seeds behind them; None where one
+    seed gives no interval); accuracies are fractions."""
+
+    summary: dict[str, Any]
+
+    @property
+    def seeds(self) -> int:
+        """Seeds the contenders end the race with (an eliminated one has fewer: its row's
+        ``n``)."""
+        return int(self.summary["seeds"])
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One per configuration raced, best mean first."""
+        return list(self.summary["configurations"])
+
+    def row(self, trial: int) -> dict[str, Any] | None:
+        return next((r for r in self.rows if int(r["trial"]) == int(trial)), None)
+
+    @property
+    def best_mean(self) -> int:
+        return int(self.summary["best_mean"])
+
+    @property
+    def tied(self) -> list[int]:
+        """The best set: the configurations not shown worse, which hold every best one with
+        probability at least 95% (best mean first)."""
+        members = {int(t) for t in self.summary["best_set"]}
+        return [int(r["trial"]) for r in self.rows if int(r["trial"]) in members]
+
+    best_set = tied
+
+    @property
+    def equivalent(self) -> list[int]:
+        """Shown equivalent to the best within the margin."""
+        return [int(t) for t in self.summary.get("equivalent", [])]
+
+    @property
+    def margin(self) -> float:
+        return float(self.summary["margin"])
+
+    @property
+    def recommended(self) -> int:
+        return int(self.summary["recommended"])
+
+    @property
+    def rule(self) -> dict[str, Any]:
+        return dict(self.summary["rule"])
+
+    @property
+    def holdout(self) -> dict[str, Any]:
+        """The recommended configuration against the classic one on fresh seeds (or why
+        not: ``skipped``, ``refused``)."""
+        return dict(self.summary.get("holdout") or {})
+
+    @property
+    def family(self) -> list[int]:
+        """Every configuration raced (the classic one included)."""
+        return [int(r["trial"]) for r in self.rows]
+
+    @property
+    def classic(self) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r.get("classic")), None)
+
+
+def read_confirmation(root: str | Path) -> Confirmation | None:
+    """`read_summary` as a `Confirmation`: None when ``sweep confirm`` has not run."""
+    summary = read_summary(root)
+    return Confirmation(summary) if summary is not None else None

@@ -97,3 +97,6 @@ def test_confirm_fits(pane):
     text = "\n".join(screen.rows)
     assert "value_mean" in text and "recommended: trial" in text
     assert not re.search(r"[+-]\d+\.\d+%", text), text  # differences are points
+    screen = _on_terminal("best", "--studies-dir", work / "studies", "--study", STUDY, cwd=work)
+    _fits(screen)  # now led by the confirmed answer
+    assert "\n".join(screen.rows).startswith("recommended by sweep confirm: trial")

@@ -23,7 +23,7 @@ from tests.sweep.report.conftest import (
     md_tables,
     report_command,
 )
-from tests.sweep.studies import add, api_study, sample
+from tests.sweep.studies import add, api_study, confirm_summary, sample
 
 
 def _pct(v) -> str:
@@ -173,41 +173,6 @@ def test_confirmed_report_goes_by_the_best_set(confirmed_study):
     assert f"Green rings: {_trials(tied)}, the best set" in md
 
 
-def _summary(tied: list[int], others: list[int], seeds: int = 3) -> dict:
-    """A confirm summary in the form `sweep confirm` writes: the first of ``tied`` has the
-    best mean; ``others`` are shown worse."""
-    def row(trial: int, mean: float) -> dict:
-        per = [mean - 0.002, mean, mean + 0.002][:seeds]
-        interval = {"mean": mean, "sd": 0.002, "low": mean - 0.005, "high": mean + 0.005,
-                    "n": seeds}
-        worse = trial in others
-        return {"trial": trial, "classic": False, "params": {}, "original_value": mean + 0.003,
-                "best_val": interval, "final_val": interval, "optimism": 0.003,
-                "train_seconds": 10.0 + trial, "seconds": {"mean": 10.0 + trial, "sd": 0.5,
-                                                           "min": 9.0, "max": 11.0 + trial},
-                "param_steps": 1e9, "cost_ratio": 1.0, "diverged_seeds": 0,
-                "in_best_set": not worse, "mcb_low": -0.004, "mcb_high": 0.001,
-                "verdict": "worse" if worse else "not shown different at this power",
-                "eliminated_at": None, "chosen": trial == tied[-1],
-                "per_seed": {str(s): v for s, v in enumerate(per)}}
-
-    family = tied + others
-    return {"version": 2, "seeds": seeds, "looks": [seeds], "alpha": 0.05, "margin": 0.001,
-            "metric": "best-epoch validation accuracy, paired by seed", "resplit": False,
-            "candidates": {"window": 0.0023, "within": 2.0, "max_candidates": 6},
-            "configurations": [row(t, 0.97 - 0.001 * k) for k, t in enumerate(family)],
-            "best_set": tied, "equivalent": [], "best_mean": tied[0],
-            "recommended": tied[-1],
-            "rule": {"name": "cheapest", "text": "the cheapest among the equivalent",
-                     "cost": "param-steps", "cost_text": "parameters x optimiser steps",
-                     "applied": True, "reason": ""},
-            "race": {"rounds": [], "reason": "", "trainings": 0, "fixed_design_trainings": 0,
-                     "eliminated": []},
-            "holdout": {"skipped": "a test"}, "test_accuracy": {},
-            "pairing": {"statement": "", "correlations": []}, "diverged_runs": 0,
-            "guarantee": "a test"}
-
-
 def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
     """Written through Optuna: trials 10 and 11 are tied with the best mean, at the lower
     and the upper edge of hidden_size (32-2048); then a better trial makes the results
@@ -222,7 +187,7 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
                                      value=0.9 + 0.005 * k, user_attrs={"train_seconds": 5.0}))
     (tmp_path / "tied" / "confirm").mkdir()
     summary_path = tmp_path / "tied" / "confirm" / "confirm.json"
-    summary_path.write_text(json.dumps(_summary([10, 11], [9])))
+    summary_path.write_text(json.dumps(confirm_summary([10, 11], [9])))
     data = prepare(load("tied", tmp_path))
     warnings = findings.warnings_for(data, None)
     edge = next(w for w in warnings if w.startswith("hidden_size:"))
