@@ -39,7 +39,7 @@ from mlp.atomic import write_json
 
 from ..errors import StudyError
 from ..execution.confirm import plan as plan_runs
-from ..execution.confirm import run_missing
+from ..execution.confirm import run_missing, set_aside_foreign
 from ..execution.jobs import cores
 from ..execution.request import jobs_option
 from ..options import add_arguments as add_options
@@ -165,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     for line in candidate_lines(choice):
         print(*wrap(line, width), sep="\n")
     trials = [c.number for c in choice.chosen]
+    for line in set_aside_foreign(results, trials):
+        print(*wrap(line, width), sep="\n")
     plan = race_plan(len(trials), looks_for(request.seeds), margin=request.margin / 100)
     root = results.paths.root
     costs = run_costs(results, trials)

@@ -14,6 +14,7 @@ so across hidden sizes only the batch order (and the split) is shared.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mlp.config import Config
-from mlp.experiment import run_experiment
+from mlp.experiment import read_json, run_experiment
 
-from ..study.confirmations import is_done, unit_dir
+from ..study.confirmations import CONFIRM_DIR, is_done, unit_dir
 from ..study.results import StudyResults
 from ..study.samplers import trial_seed
 from ..text import clock, terminal_width, wrap
@@ -81,6 +82,50 @@ def plan(results: StudyResults, pairs: Sequence[tuple[int, int]], resplit: bool 
         units.append(Rerun(trial, s, config, str(unit_dir(results.paths.root, trial, s,
                                                           resplit))))
     return units
+
+
+def _same_configuration(recorded: Any, wanted: Config) -> bool:
+    """Whether a run's config.json trained ``wanted`` (its sections' common keys agree;
+    where the data lives may differ)."""
+    if not isinstance(recorded, dict):
+        return False
+    want = wanted.to_dict()
+    for section in ("data", "model", "training"):
+        have = recorded.get(section)
+        if not isinstance(have, dict):
+            return False
+        for key in have.keys() & want[section].keys() - {"data_dir"}:
+            if have[key] != want[section][key]:
+                return False
+    return True
+
+
+def set_aside_foreign(results: StudyResults, trials: Sequence[int]) -> list[str]:
+    """Seed folders under ``confirm/NNNN/`` that trained another configuration than trial
+    NNNN's today (the study was deleted and made again under its name, and its numbers
+    now name other configurations) are renamed aside, never read as this trial's, and
+    trained again. A line for each."""
+    lines = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for trial in trials:
+        folder = results.paths.root / CONFIRM_DIR / f"{trial:04d}"
+        for run in sorted(folder.glob("*-*")) if folder.is_dir() else []:
+            kind, _, index = run.name.partition("-")
+            if kind not in ("seed", "resplit") or not index.isdigit() or not run.is_dir():
+                continue
+            unit = plan(results, [(trial, int(index))], kind == "resplit")[0]
+            try:
+                recorded = read_json(run / "config.json")
+            except (OSError, ValueError):
+                continue  # a killed re-run: run_rerun redoes it
+            if _same_configuration(recorded, unit.config):
+                continue
+            aside = run.with_name(f"{run.name}.other-{stamp}-{os.getpid()}")
+            run.rename(aside)
+            lines.append(f"{run.relative_to(results.paths.root)} trained another configuration "
+                         f"than trial {trial}'s (a study made again under this name?): kept "
+                         f"as {aside.name}, trained again")
+    return lines
 
 
 def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
