@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         if confirmation is None:
             return text
         lead = confirmed_lines(results, confirmation, width)
-        return "\n".join(lead) + "\n\nranked by one seed each (the top value is optimistic: " \
-            "it was chosen on that seed):\n" + text
+        return "\n".join(lead) + "\n\nranked by one seed each (the top value is " \
+            "optimistic):\n" + text
 
     return emit(args, render)
 

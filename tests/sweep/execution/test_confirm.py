@@ -170,9 +170,8 @@ def test_a_killed_worker_loses_only_its_rerun_and_the_race_goes_on(tmp_path, stu
         assert r["best_val"]["n"] == (r["eliminated_at"] or SEEDS)
 
 
-def test_resplit_gives_each_seed_its_own_validation_split(tmp_path, study):
-    studies = tmp_path / "studies"
-    shutil.copytree(study, studies)
+def test_resplit_gives_each_seed_its_own_validation_split(tmp_path, five_trial_study):
+    studies = copy_study(five_trial_study, tmp_path / "studies")  # never confirmed
     proc = sweep("confirm", "--studies-dir", studies, "--study", "c", "--within", 1000,
                  "--max-candidates", 2, "--rule", "best", "--resplit", "--jobs", 2,
                  cwd=tmp_path, timeout=600)
