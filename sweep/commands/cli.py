@@ -121,6 +121,8 @@ def exit_code(exc: BaseException) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        _complete()  # the shell asks for completions: answers them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(first) if first else build_parser("")
@@ -140,6 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sweep {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
         return code
+
+
+def _complete() -> None:
+    """Shell completion of commands and options, with argcomplete where it is installed
+    (``pip install argcomplete``, then ``eval "$(register-python-argcomplete sweep)"``)."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(build_parser())
 
 
 def _hint(exc: BaseException) -> str:
