@@ -100,3 +100,17 @@ def test_confirm_fits(pane):
     screen = _on_terminal("best", "--studies-dir", work / "studies", "--study", STUDY, cwd=work)
     _fits(screen)  # now led by the confirmed answer
     assert "\n".join(screen.rows).startswith("recommended by sweep confirm: trial")
+
+
+def test_compare_fits(pane, data_args, tiny_space):
+    """``compare -f table`` of the pane's study and a second one, random-sampled."""
+    work, _ = pane
+    proc = sweep("run", "--trials", 3, "--jobs", 2, "--epochs", 2, *data_args, "--space",
+                 tiny_space, "--sampler", "random", "--studies-dir", work / "studies",
+                 "--study", "second", "--no-report", "--no-plots", "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    screen = _on_terminal("compare", STUDY, "second", "--studies-dir", work / "studies",
+                          "-f", "table", cwd=work)
+    _fits(screen)
+    text = "\n".join(screen.rows)
+    assert STUDY in text and "second" in text
