@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import StudyError, UsageError
 from ..study.confirmations import Confirmation, read_confirmation
@@ -14,13 +15,16 @@ from ..text import Column, percent, plural, table, wrap
 from .common import add_study_args, open_results
 from .output import add_output_args, emit, json_ready, screen_width, table_text, whole_numbers
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DESCRIPTION = ("The study's answer. Once `sweep confirm` has run, it leads with the "
                "configuration confirm recommends (its mean over seeds and interval) and the "
                "best set; then the best completed trials by value (the validation accuracy "
                "of the best epoch, one seed each), ranked, with test accuracy, settings, "
                "epochs, training time, peak memory and directory; trials still running are "
                "listed below, unranked. -f json adds the confirmed answer; -f csv has every "
-               "column of sweep trials.")
+               "column of sweep trials, and after confirm its findings for each trial.")
 # the table's columns after rank and the settings; the earlier ones stay longest
 AFTER_PARAMS = ("epochs_trained", "train_seconds", "worker_peak_rss_mb", "experiment_dir")
 RUNNING_COLUMNS = ("number", "last_epoch", "last_value", "duration_seconds")
@@ -54,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
                 answer["confirmed"] = json_ready(confirmed_record(results, confirmation))
             return json.dumps(answer, indent=2)
         if fmt == "csv":
-            df = whole_numbers(results.best(args.top), results.settings.space)
-            return df.to_csv(index=False)
+            df = results.best(args.top)
+            if confirmation is not None:
+                df = with_confirmed_columns(results, df, confirmation)
+            return whole_numbers(df, results.settings.space).to_csv(index=False)
         width = screen_width(args)
         text = best_table(results, args.top, width)
         if confirmation is None:
@@ -113,6 +119,41 @@ def confirmed_record(results: StudyResults, conf: Confirmation) -> dict:
             "best_val": row.get("best_val"), "seeds": conf.seeds,
             "best_set": conf.best_set, "best_mean": conf.best_mean,
             "margin": conf.margin, "unraced": unraced(results, conf)}
+
+
+CONFIRMED_COLUMNS = ("recommended", "in_best_set", "confirm_mean", "confirm_low",
+                     "confirm_high", "confirm_seeds")
+
+
+def with_confirmed_columns(results: StudyResults, df: pd.DataFrame,
+                           conf: Confirmation) -> pd.DataFrame:
+    """The ranked rows with what confirm found of each (its mean best-epoch validation
+    accuracy over seeds, 95% t-interval, seeds, whether it is in the best set and the
+    recommended one; empty where it was not raced), the recommended trial first when it
+    is not among them."""
+    import pandas as pd
+
+    if conf.recommended not in set(df["number"]):
+        trials = results.trials.set_index("number", drop=False)
+        if conf.recommended in trials.index:
+            df = pd.concat([trials.loc[[conf.recommended]].reset_index(drop=True), df],
+                           ignore_index=True)
+    best_set = set(conf.best_set)
+    extra: dict[str, list] = {c: [] for c in CONFIRMED_COLUMNS}
+    for n in df["number"]:
+        row = conf.row(int(n))
+        b = (row or {}).get("best_val") or {}
+        extra["recommended"].append(int(n) == conf.recommended)
+        extra["in_best_set"].append(int(n) in best_set if row else None)
+        for column, key in (("confirm_mean", "mean"), ("confirm_low", "low"),
+                            ("confirm_high", "high"), ("confirm_seeds", "n")):
+            extra[column].append(b.get(key))
+    df = df.copy()
+    at = list(df.columns).index("value") + 1
+    extra["confirm_seeds"] = pd.array(extra["confirm_seeds"], dtype="Int64")
+    for offset, column in enumerate(CONFIRMED_COLUMNS):
+        df.insert(at + offset, column, extra[column])
+    return df
 
 
 def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None) -> list[str]:

@@ -3,6 +3,8 @@ the best trial(s) by validation accuracy, and the trials still running, unranked
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
@@ -95,6 +97,14 @@ def test_best_leads_with_the_confirmed_answer(tmp_path, cli):
     confirmed = doc["confirmed"]
     assert confirmed["recommended"] == 9 and confirmed["best_set"] == [10, 9]
     assert confirmed["best_val"]["n"] == 3 and confirmed["unraced"] == [11]
+
+    rows = list(csv.DictReader(io.StringIO(cli("best", *where, "-f", "csv", "--top", 2).stdout)))
+    assert [r["number"] for r in rows] == ["9", "11", "10"]  # the recommended one first
+    assert [r["recommended"] for r in rows] == ["True", "False", "False"]
+    assert [r["in_best_set"] for r in rows] == ["True", "", "True"]  # 11 was not raced
+    assert rows[0]["confirm_seeds"] == "3" and rows[1]["confirm_mean"] == ""
+    assert float(rows[0]["confirm_mean"]) == confirmed["best_val"]["mean"]
+    assert list(rows[0])[:3] == ["number", "state", "value"]
 
     add(study, dists, rng, TrialState.COMPLETE, value=0.999)  # trial 12, never raced
     text = " ".join(line.strip() for line in cli("best", *where).stdout.splitlines())
