@@ -18,7 +18,7 @@ from .output import add_output_args, emit, json_ready, screen_width, table_text,
 if TYPE_CHECKING:
     import pandas as pd
 
-DESCRIPTION = ("The study's answer. Once `sweep confirm` has run, it leads with the "
+DESCRIPTION = ("The study's answer. Once sweep confirm has run, it leads with the "
                "configuration confirm recommends (its mean over seeds and interval) and the "
                "best set; then the best completed trials by value (the validation accuracy "
                "of the best epoch, one seed each), ranked, with test accuracy, settings, "

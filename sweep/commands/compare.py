@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = (
     "Studies side by side: how each searched and what it cost (wall time, epochs), what it "
-    "found (its pick, and its confirmed best when `sweep confirm` has run), the best value "
+    "found (its pick, and its confirmed best when sweep confirm has run), the best value "
     "so far against trials and against wall time (repeats that differ only in their seed "
     "drawn as a band), the EDF of each study's values, and which settings' effects agree. "
     "Writes a page (index.html and report.md) unless -f asks for a table, JSON or CSV.")
