@@ -117,3 +117,16 @@ def test_best_does_not_claim_a_rule_confirm_could_not_apply(tmp_path, cli):
     lead = " ".join(line.strip() for line in proc.stdout.split("ranked by one seed")[0]
                     .splitlines())
     assert text not in lead or "instead" in lead, lead
+
+
+@pytest.mark.slow  # draws a report in process
+@pytest.mark.parametrize("kind", ["configurations-not-a-list", "recommended-not-a-number"])
+def test_report_survives_a_summary_of_the_wrong_types(kind, tmp_path, cli):
+    """`sweep report` over such a confirm.json: before, a TypeError / ValueError traceback
+    and an empty report/ folder left behind. An unreadable confirm.json is a warning in
+    the report ("The seed-noise results could not be read"); so must this be."""
+    root = _study_with_summary(tmp_path, DAMAGES[kind])
+    proc = cli("report", "--studies-dir", root.parent, "--study", "done")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "confirm.json" in (root / "report" / "report.md").read_text()
