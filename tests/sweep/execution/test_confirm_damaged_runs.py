@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep.conftest import error_lines, run_sweep
+from tests.sweep.faults.harness import sweep
 from tests.sweep.studies import finished_study
 
 pytestmark = pytest.mark.slow
@@ -108,13 +109,28 @@ def test_a_seed_folder_that_is_a_file_is_named(copy):
     assert (target / "metrics.json").is_file()
 
 
-def test_a_failed_rerun_says_why(copy):
-    """A symlink loop in place of confirm/0000/seed-2: every attempt to train it raises
-    in the worker. The reason must reach the user (a line per failed re-run, as for a
-    killed worker), not only "failed twice; see workers.log" with an empty workers.log."""
+def test_a_symlink_loop_in_place_of_a_run_is_cleared_and_trained_again(copy):
+    """A symlink loop in place of confirm/0000/seed-2: it is no run, so it is cleared and
+    the seed trained again (before: every attempt raised in the worker, unreported)."""
     target = seed_dir(copy, 0, 2)
     shutil.rmtree(target)
     target.symlink_to(target.name)
     proc = confirm(copy)
-    said = proc.stdout + proc.stderr
-    assert "re-run of trial 0 seed 2 failed" in said or "seed-2" in said, said
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not target.is_symlink() and (target / "metrics.json").is_file()
+
+
+def test_a_failed_rerun_says_why(copy):
+    """A re-run whose training raises (an injected bug, in every worker): the reason
+    reaches the user, a line per failed re-run as for a killed worker, then one error
+    line; before, only "failed twice; see workers.log" with an empty workers.log."""
+    shutil.rmtree(seed_dir(copy, 0, 2))
+    proc = sweep("confirm", "--studies-dir", copy, "--study", "done", "--jobs", 2,
+                 cwd=copy.parent, faults={"SWEEP_FAULT_RAISE": "all"}, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    failed = [line for line in proc.stdout.splitlines()
+              if line.startswith("re-run of trial 0 seed 2 failed: InjectedFault")]
+    assert len(failed) == 2, proc.stdout  # tried, retried once
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and "failed twice (trial 0 seed 2)" in lines[0], proc.stderr
