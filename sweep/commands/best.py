@@ -171,7 +171,9 @@ def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None
            else rule.get("reason") or "the highest mean")
     text = [f"recommended by sweep confirm: trial {n}{classic}, {why}: "
             f"mean best-epoch validation accuracy {percent(b.get('mean'))} over "
-            f"{plural(seeds, 'seed')}{interval}.",
+            f"{plural(seeds, 'seed')}{interval}"
+            + (" (each seed with its own validation split, --resplit)."
+               if conf.summary.get("resplit") else "."),
             f"best set (holds the configuration with the highest true mean with probability "
             f"at least 95%): {', '.join(f'trial {t}' for t in conf.best_set)}."]
     late = unraced(results, conf)
