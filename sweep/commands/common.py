@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import UsageError
 from ..options import add_arguments, build, from_namespace
 from ..study.paths import StudyLocation
+from ..study.records import TrialOutcome
 from ..study.results import StudyResults, load
 
 
@@ -29,3 +31,15 @@ def open_results(args: argparse.Namespace) -> StudyResults:
     if note:
         print(f"note: {note}", file=sys.stderr)
     return results
+
+
+def trained_trial(results: StudyResults, number: int, diverged: bool = True) -> TrialOutcome:
+    """Trial ``number`` of the study, which must have trained (completed or pruned; with
+    ``diverged`` False, not diverged): else a usage error naming ``--trial``."""
+    outcome = {o.number: o for o in results.outcomes}.get(number)
+    if outcome is None:
+        raise UsageError(f"--trial {number}: study {results.name!r} has no such trial")
+    if outcome.state not in ("COMPLETE", "PRUNED") or (outcome.diverged and not diverged):
+        what = "diverged" if outcome.diverged else outcome.state
+        raise UsageError(f"--trial {number}: it is {what}: no trained network")
+    return outcome

@@ -14,11 +14,11 @@ import argparse
 from mlp.config import ConfigError
 from mlp.experiment import plot_experiment
 
-from ..errors import StudyError, UsageError
+from ..errors import StudyError
 from ..execution.artifacts import FIGURES, upload_later
 from ..execution.trial import dataset_for
 from ..text import plural
-from .common import add_study_args, open_results
+from .common import add_study_args, open_results, trained_trial
 
 DESCRIPTION = (
     "Draw a trial's figures (learning curves, confusion matrix, per-class F1, "
@@ -37,12 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from mlp.experiment import load_config
 
     results = open_results(args)
-    outcome = {o.number: o for o in results.outcomes}.get(args.trial)
-    if outcome is None:
-        raise UsageError(f"--trial {args.trial}: study {results.name!r} has no such trial")
-    if outcome.state not in ("COMPLETE", "PRUNED") or outcome.diverged:
-        what = "diverged" if outcome.diverged else outcome.state
-        raise UsageError(f"--trial {args.trial}: it is {what}: no trained network to plot")
+    trained_trial(results, args.trial, diverged=False)
     folder = results.trial_dir(args.trial)
     try:
         data = dataset_for(load_config(folder / "config.json"))

@@ -12,7 +12,7 @@ from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
 from ..errors import StudyError, UsageError
-from .common import add_study_args, open_results
+from .common import add_study_args, open_results, trained_trial
 
 DESCRIPTION = ("The prediction figure for test images of a trained network: one image, a "
                "grid of several (--index N [N ...]), or K misclassified ones (--wrong K). The "
@@ -96,12 +96,7 @@ def _experiment(args: argparse.Namespace) -> Path:
     if args.experiment is not None:
         return Path(args.experiment)
     results = open_results(args)
-    outcome = {o.number: o for o in results.outcomes}.get(args.trial)
-    if outcome is None:
-        raise UsageError(f"--trial {args.trial}: study {results.name!r} has no such trial")
-    if outcome.state not in ("COMPLETE", "PRUNED") or outcome.diverged:
-        what = "diverged" if outcome.diverged else outcome.state.lower()
-        raise UsageError(f"--trial {args.trial}: it is {what}: no trained network")
+    trained_trial(results, args.trial, diverged=False)
     folder = results.trial_dir(args.trial)
     if not folder.is_dir():
         raise StudyError(f"--trial {args.trial}: its directory {folder} is not on this "

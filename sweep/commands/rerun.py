@@ -16,10 +16,10 @@ from typing import Any
 
 from mlp.experiment import environment, read_config_file, read_history, run_experiment
 
-from ..errors import StudyError, UsageError
+from ..errors import StudyError
 from ..execution.trial import dataset_for
 from ..text import plural
-from .common import add_study_args, open_results
+from .common import add_study_args, open_results, trained_trial
 
 DESCRIPTION = (
     "Re-train one trial from its config.json and check that every epoch's losses and "
@@ -67,12 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     results = open_results(args)
-    numbers = {o.number: o for o in results.outcomes}
-    if args.trial not in numbers:
-        raise UsageError(f"--trial {args.trial}: study {results.name!r} has no such trial")
-    outcome = numbers[args.trial]
-    if outcome.state not in ("COMPLETE", "PRUNED"):
-        raise UsageError(f"--trial {args.trial}: it is {outcome.state}, not a finished training")
+    trained_trial(results, args.trial)
     folder = results.trial_dir(args.trial)
     try:
         config, recorded_env = read_config_file(folder / "config.json", recorded=True)

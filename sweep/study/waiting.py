@@ -145,7 +145,6 @@ def take_flock(fd: int, path: str | os.PathLike, what: str,
         wait.tick()
 
 
-
 # -- who holds a lock -------------------------------------------------------------------
 
 def who_holds(path: str | os.PathLike) -> int | None:

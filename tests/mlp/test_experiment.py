@@ -158,6 +158,7 @@ def test_stopped_run_keeps_the_best_epoch(tiny, tiny_idx_dir, tmp_path):
     assert not (tmp_path / "stop" / "plots").exists()
 
 
+@pytest.mark.slow  # trains twice and draws every figure
 def test_a_stopped_run_can_skip_its_figures_and_have_them_drawn_later(tiny, tiny_idx_dir,
                                                                       tmp_path, run):
     config = tiny_config(tiny_idx_dir, epochs=4)

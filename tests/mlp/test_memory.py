@@ -50,6 +50,7 @@ print(json.dumps([peak - base, est]))
     {"hidden_size": 2048, "hidden_layers": 2, "epochs": 1},
     {"hidden_size": 4096, "batch_norm": False, "augment": True, "epochs": 1},
 ], ids=["2048x2-bn", "4096-augment"])
+@pytest.mark.slow  # measures a training in a subprocess
 def test_estimate_covers_what_training_allocates(mnist, overrides):
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(overrides)],
                           capture_output=True, text=True, timeout=300)

@@ -154,3 +154,11 @@ def test_plots_leave_global_matplotlib_state_alone(tmp_path, data):
     import matplotlib.pyplot as plt  # only to check no figure was registered with pyplot
 
     assert plt.get_fignums() == []
+
+
+@pytest.mark.slow  # 40,000 annotated cells
+def test_a_confusion_figure_of_many_classes_stays_small(tmp_path):
+    n = 200
+    cm = np.eye(n, dtype=np.int64) * 5 + 1
+    out = plots.confusion_heatmap(cm, [f"c{i}" for i in range(n)], tmp_path / "cm.png")
+    assert out.stat().st_size < 20_000_000

@@ -184,6 +184,7 @@ def test_evaluate_accepts_uint8_and_float(tiny, tiny_idx_dir):
 
 # --------------------------------------------------------------------------- a real run
 
+@pytest.mark.slow  # trains on the real MNIST
 def test_three_epochs_on_real_mnist_reach_94_percent(mnist):
     """The classic 784-512-10 net (dropout 0.3, batch norm, L2 1e-4, cosine from 0.1).
 

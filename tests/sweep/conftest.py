@@ -1,13 +1,18 @@
-"""Shared fixtures for the sweep tests: the CLI as a real process, and small studies.
+"""Shared fixtures for the sweep tests: the CLI in this process and as a real process,
+and small studies.
 
-Every study here is a real ``python -m sweep run`` on the tiny IDX dataset (1000
-train / 200 validation / 300 test images) with a real Optuna JournalStorage. The
-session-scoped `main_study` runs one 2-worker study once; many tests read it.
+`cli` calls the command line's ``main`` in this process (no subprocess: for usage
+errors, parsing and the reading commands); `sweep_cli` starts ``python -m sweep`` as a
+real process, for what needs one (workers, signals, exit). `made_study` is a finished
+study written through Optuna in this process (tests/sweep/studies.py), for tests that
+only read one. The real studies here are real ``python -m sweep run`` on the tiny IDX
+dataset (1000 train / 200 validation / 300 test images) with a real Optuna
+JournalStorage: the session-scoped `main_study` runs one 2-worker study once, and the
+tests that read it share it; they are all `slow`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,9 +27,9 @@ import pytest
 from sweep.study.paths import StudyPaths
 from sweep.study.settings import settings_record
 from sweep.study.storage import open_storage
+from tests.sweep.faults.harness import BLAS_VARS, sweep_env  # noqa: F401  (BLAS_VARS: for importers)
 from tests.sweep.postgres import Cluster
-
-BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from tests.sweep.studies import finished_study
 
 # hidden_size capped at 512: the classic configuration still fits, training stays quick
 SMALL_SPACE = "[params.hidden_size]\nhigh = 512\n"
@@ -40,13 +45,52 @@ Sweep = Callable[..., subprocess.CompletedProcess]
 
 def run_sweep(*args: object, cwd: Path, env: dict[str, str] | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m sweep ARGS`` in a fresh process; never inherits BLAS or storage settings."""
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in BLAS_VARS and k != "SWEEP_STORAGE"}
-    full_env["MPLBACKEND"] = "Agg"
-    full_env.update(env or {})
+    """``python -m sweep ARGS`` in a fresh process running this checkout's code; never
+    inherits BLAS, storage or fault settings (`faults.harness.sweep_env`)."""
     return subprocess.run([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
+                          env=sweep_env() | (env or {}), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+STUDY_VARS = ("SWEEP_STORAGE", "SWEEP_STUDY", "SWEEP_STUDIES_DIR")
+Cli = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The command line in this process: ``cli(*ARGS, env=..., cwd=...)`` calls
+    ``sweep.commands.cli.main(ARGS)`` and gives its exit code (argparse's SystemExit
+    included), stdout and stderr as a CompletedProcess, as `sweep_cli` does. No study
+    variable of the environment is inherited; ``env`` and ``cwd`` hold for the call."""
+    from sweep.commands.cli import main
+
+    for name in STUDY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    def call(*args: object, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
+        argv = [str(a) for a in args]
+        capsys.readouterr()
+        with monkeypatch.context() as m:
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            if cwd is not None:
+                m.chdir(cwd)
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return call
+
+
+@pytest.fixture
+def made_study(tmp_path: Path) -> Path:
+    """A finished 3-trial study "done" in ``tmp_path/studies``, written in this process
+    (tests/sweep/studies.py): its folder."""
+    return finished_study(tmp_path / "studies", "done", trials=3)
 
 
 @pytest.fixture(scope="session")

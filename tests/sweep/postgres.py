@@ -15,9 +15,17 @@ import socket
 import subprocess
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
+import optuna
+from optuna.exceptions import StorageInternalError
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
+
 SUPERUSER = "sweep"
+STUDY = "shared"  # the study the machines of a test share
 
 
 def find_binary(name: str) -> str | None:
@@ -85,3 +93,37 @@ class Cluster:
             self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_STORAGES: dict[str, RDBStorage] = {}
+
+
+def shared_trials(url: str) -> list[FrozenTrial]:
+    """The study's trials as the database has them; none while the machines are still
+    creating its tables (the test only reads: it must not race them to create them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = _STORAGES.get(url)
+        if storage is None:
+            try:
+                storage = RDBStorage(url, skip_table_creation=True)
+                optuna.get_all_study_names(storage)
+            except (SQLAlchemyError, StorageInternalError):  # no tables yet
+                return []
+            _STORAGES[url] = storage
+        try:
+            study = optuna.load_study(study_name=STUDY, storage=storage)
+            return study.get_trials(deepcopy=False)
+        except KeyError:  # not created yet
+            return []
+        except (SQLAlchemyError, StorageInternalError):  # tables half made
+            del _STORAGES[url]
+            return []
+
+
+def finished_for_the_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Finished trials that count toward --trials: a failed trial that was retried does
+    not (its retry does)."""
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    return [t for t in trials if t.state.is_finished()
+            and not (t.state == TrialState.FAIL and t.number in retried)]

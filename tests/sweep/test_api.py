@@ -1,5 +1,8 @@
-"""``sweep.run()`` runs a real small study in this process, with real worker processes,
-and makes the study the CLI makes; histories are read through the public call."""
+"""The Python API (sweep/api.py): ``sweep.run()`` runs a real small study in this process,
+with real worker processes, and makes the study the CLI makes; it resumes, raises
+KeyboardInterrupt on Ctrl-C after recording, runs from a thread other than the main
+one; its bad arguments are usage errors before anything starts (in process).
+(``sweep.load``: study/test_results.py.)"""
 
 from __future__ import annotations
 
@@ -7,13 +10,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import sweep
+from sweep.execution.loky_backend import LokyBackend
+from sweep.execution.request import RunRequest
+from sweep.options import build
 from sweep.study.settings import settings_record
 from tests.sweep.faults.harness import (
     TINY_SPACE,
@@ -38,6 +43,7 @@ def _run(studies, trials: int, tiny_idx_dir):
                      plots=False, report=False)
 
 
+@pytest.mark.slow
 def test_run_makes_the_same_study_as_the_cli(tmp_path, tiny_idx_dir, sweep_cli, tiny_space,
                                              open_optuna, capsys):
     assert tiny_space.read_text() == TINY_SPACE
@@ -71,6 +77,7 @@ def test_run_makes_the_same_study_as_the_cli(tmp_path, tiny_idx_dir, sweep_cli, 
         assert mine == sorted(p.name for p in cli_dir.iterdir())
 
 
+@pytest.mark.slow
 def test_run_resumes_and_histories_are_public(tmp_path, tiny_idx_dir, capsys):
     studies = tmp_path / "studies"
     _run(studies, 3, tiny_idx_dir)
@@ -100,13 +107,26 @@ def test_run_resumes_and_histories_are_public(tmp_path, tiny_idx_dir, capsys):
     ({"trials": 2, "sampler": "bogus"}, "bogus"),
     ({"trials": 2, "timeout": "soon"}, "soon"),
     ({"trials": 2, "epochs": 0}, "epochs"),
+    ({"trials": 2, "jobs": "all"}, "auto"),
 ])
 def test_bad_arguments_raise_usage_errors_and_make_nothing(kwargs, needle, tmp_path,
-                                                           tiny_idx_dir):
+                                                           monkeypatch):
+    def started(*args: object) -> None:
+        raise AssertionError("a worker was started for a call that was to be refused")
+
+    monkeypatch.setattr(LokyBackend, "prestart", started)
     studies = tmp_path / "studies"
     with pytest.raises(sweep.UsageError, match=needle):
-        sweep.run("bad", dataset="idx", data_dir=tiny_idx_dir, studies_dir=studies, **kwargs)
+        sweep.run("bad", dataset="idx", data_dir=tmp_path / "data", studies_dir=studies,
+                  **kwargs)
     assert not studies.exists() or not any(studies.iterdir())
+
+
+def test_the_api_takes_auto_as_the_command_line_does():
+    """`--jobs AUTO` works on the command line; ``jobs="AUTO"`` was refused with "must be
+    a whole number", which did not say that auto exists."""
+    assert build(RunRequest, {"trials": 1, "jobs": " AUTO"}).jobs is None
+    assert build(RunRequest, {"trials": 1, "jobs": 3}).jobs == 3
 
 
 def test_the_readme_example_names_only_public_calls():
@@ -130,6 +150,7 @@ except KeyboardInterrupt as exc:
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_raises_keyboard_interrupt_after_recording_and_the_call_resumes(
         tmp_path, tiny_idx_dir):
     studies = tmp_path / "studies"
@@ -159,49 +180,33 @@ def test_ctrl_c_raises_keyboard_interrupt_after_recording_and_the_call_resumes(
     assert set(check_retries(stored_trials(studies / "intr"))) == lost
 
 
-SPENT_SCRIPT = """
-import sys
+THREAD = """
+import sys, threading
 import sweep
-kw = dict(jobs=1, epochs=20, dataset="idx", data_dir=sys.argv[1], pruner="none",
-          space={"params": {"hidden_size": {"low": 16, "high": 32}}}, studies_dir=sys.argv[2],
-          plots=False, report=False)
-sweep.run("cut", trials=3, timeout=8, **kw)  # its trial is cut 5 s after the time-out
-print("second run", flush=True)
-try:
-    sweep.run("next", trials=3, **kw)
-except KeyboardInterrupt:
-    sys.exit(130)
+studies, data = sys.argv[1:3]
+out = {}
+def go():
+    try:
+        out["finished"] = sweep.run(
+            "bg", trials=2, jobs=2, epochs=1, dataset="idx", data_dir=data, pruner="none",
+            plots=False, report=False, studies_dir=studies,
+            space={"params": {"hidden_size": {"low": 16, "high": 32}}}).counts.finished
+    except BaseException as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+t = threading.Thread(target=go)
+t.start()
+t.join(120)
+print(out)
 """
 
 
-def test_a_worker_interrupted_by_a_time_out_is_not_kept_for_the_next_run(tmp_path,
-                                                                          tiny_idx_dir):
-    """A worker whose trial was cut at the time-out has used up its signal handler; the
-    next run in the process must start a fresh one, so that a Ctrl-C still interrupts
-    its trial at once (recorded as "interrupted") instead of waiting out the grace."""
-    studies = tmp_path / "studies"
-    proc = subprocess.Popen([sys.executable, "-c", SPENT_SCRIPT, str(tiny_idx_dir), str(studies)],
-                            cwd=tmp_path, env=sweep_env({"SWEEP_FAULT_SLEEP": 1}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=default_signals)
-    try:
-        wait_for(lambda: running_trials(studies / "next"), 120, "the second run's trial")
-        signalled = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - signalled
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.returncode == 130, out + err
-    cut = check_study(studies / "cut")
-    assert any(t.user_attrs.get("reason") == "interrupted" for t in cut), \
-        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in cut]
-    # a trial the time-out cut waits for the next run as a retry
-    assert set(check_retries(stored_trials(studies / "cut"))) == \
-        {t.number for t in cut if t.user_attrs.get("reason") == "interrupted"}
-    later = check_study(studies / "next")
-    assert [t.user_attrs["reason"] for t in later if t.state.name == "FAIL"] == ["interrupted"]
-    assert {t.user_attrs["pid"] for t in later}.isdisjoint(t.user_attrs["pid"] for t in cut)
-    assert took < 10, took  # not the 15 s grace of a worker that ignores the signal
+@pytest.mark.slow
+def test_a_study_runs_from_a_thread_other_than_the_main_one(tmp_path, tiny_idx_dir):
+    """A notebook's study in a background thread: the pool set its SIGTERM handler
+    unconditionally, so the call failed with "ValueError: signal only works in main
+    thread of the main interpreter" after creating the study."""
+    proc = subprocess.run([sys.executable, "-c", THREAD, str(tmp_path), str(tiny_idx_dir)],
+                          env=sweep_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "{'finished': 2}" in proc.stdout, proc.stdout + proc.stderr
+    check_study(tmp_path / "bg", finished=2)

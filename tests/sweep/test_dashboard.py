@@ -19,6 +19,8 @@ from tests.sweep.faults.harness import wait_for
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (the test "
                     "extra has it)")
 
+pytestmark = pytest.mark.slow
+
 TRIALS = 3
 EPOCHS = 2
 FIGURES = {"learning_curves.png", "confusion_matrix.png", "per_class_f1.png",

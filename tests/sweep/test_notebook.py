@@ -63,6 +63,7 @@ def test_the_notebook_uses_only_the_public_api():
     assert used_report and used_report <= set(report.__all__), used_report - set(report.__all__)
 
 
+@pytest.mark.slow  # a Jupyter kernel, and the shared real study
 def test_the_notebook_runs_against_a_small_study(main_study, monkeypatch, tmp_path):
     monkeypatch.setenv("SWEEP_STUDY", main_study.name)
     monkeypatch.setenv("SWEEP_STUDIES_DIR", str(main_study.studies_dir))
@@ -86,6 +87,7 @@ def test_the_notebook_runs_against_a_small_study(main_study, monkeypatch, tmp_pa
     assert "<table" in html  # the trials table
 
 
+@pytest.mark.slow
 def test_sweep_run_in_a_real_kernel_shows_its_trials_in_the_cell(tiny_idx_dir, tmp_path):
     """The Python API from a notebook: a real Jupyter kernel runs a small study, and the
     trial lines and the summary land in the cell's output."""

@@ -31,8 +31,10 @@ def test_a_misspelt_option_beside_a_password_never_echoes_it(capsys, command, sp
     assert len([line for line in text.splitlines() if "error" in line]) == 1, text
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("train", "predict",
-                                                                      "data")])
+@pytest.mark.parametrize("command", [
+    # `run` starts its workers before it opens the storage: worker processes
+    pytest.param(c, marks=pytest.mark.slow) if c == "run" else c
+    for c in COMMANDS if c not in ("train", "predict", "data")])
 def test_a_bad_storage_url_is_named_masked(capsys, tmp_path, command):
     extra = {"run": ["--trials", "1"], "plots": ["--trial", "0"],
              "rerun": ["--trial", "0"]}.get(command, [])

@@ -4,11 +4,14 @@ checks that a study on disk is whole."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 FAULTS_DIR = Path(__file__).resolve().parent
+REPO = FAULTS_DIR.parents[2]  # the checkout under test: its sweep and mlp, not an installed copy
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FAULT_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_RAISE_EPOCH", "SWEEP_FAULT_NAN",
               "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
@@ -35,12 +39,13 @@ COMPLETE_FILES = ("trial.json", "config.json", "metrics.json", "history.csv",
 
 def sweep_env(faults: dict[str, object] | None = None) -> dict[str, str]:
     """The environment of a ``sweep`` process: no inherited BLAS, storage or fault settings,
-    the fault injection on its path, and ``faults`` (SWEEP_FAULT_* values) set."""
+    the fault injection and this checkout first on its path (so that the process runs the
+    code under test, whatever is installed), and ``faults`` (SWEEP_FAULT_* values) set."""
     env = {k: v for k, v in os.environ.items()
            if k not in BLAS_VARS + FAULT_VARS and k not in ("SWEEP_STORAGE", "MLP_DATA_DIR")}
     env["MPLBACKEND"] = "Agg"
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(FAULTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (str(FAULTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env.update({k: str(v) for k, v in (faults or {}).items()})
     return env
 
@@ -111,6 +116,34 @@ class Running:
             self.kill_all()
         self.out.close()
         self.err.close()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            with contextlib.suppress(OSError):
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str,

@@ -48,6 +48,7 @@ def stated(scenario: S.Scenario, n: int, reps: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("design", "n"), [("uniform", 14), ("uniform", 30), ("tpe", 14),
                                            ("tpe", 30)])
+@pytest.mark.slow  # thousands of simulated studies: seconds each
 def test_null_family_wise_error(design: str, n: int) -> None:
     """Accuracy independent of every setting: at least one false effect in at most
     ALPHA of the studies (TPE-like: the design chases the noise, as TPE does)."""
@@ -68,6 +69,7 @@ def test_effects_says_nothing_below_its_minimum() -> None:
         assert {x.verdict for x in e.effects} == {"not tested"}
 
 
+@pytest.mark.slow  # thousands of simulated studies: seconds each
 def test_confounded_null_and_power() -> None:
     """lr's inverted U and a weaker hidden_size term, with l2 correlated with lr in a
     TPE-like design: l2 (no effect) is not stated beyond ALPHA, nor any of the three
@@ -81,6 +83,7 @@ def test_confounded_null_and_power() -> None:
     assert s[:, j["lr"]].mean() >= POWER_LR_30_TPE_LIKE - 2 * se(POWER_LR_30_TPE_LIKE, reps)
 
 
+@pytest.mark.slow  # thousands of simulated studies: seconds each
 def test_bands_and_share_intervals_cover_the_truth() -> None:
     """The partial-dependence bands and the share intervals on the reference truth (n=30,
     TPE-like, lr and l2 correlated) cover the truth at the rates docs/statistics.md

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -226,7 +227,7 @@ def test_a_database_study_is_read_from_a_folder_that_never_ran_it(tmp_path, run_
     assert "have no directory" in sweep("best", *where, cwd=tmp_path).stderr
     assert (elsewhere / STUDY / "report" / "index.html").is_file()
     loaded = subprocess.run(
-        [os.sys.executable, "-c", "import sys, sweep; r = sweep.load(sys.argv[1], sys.argv[2], "
+        [sys.executable, "-c", "import sys, sweep; r = sweep.load(sys.argv[1], sys.argv[2], "
          "sys.argv[3]); print(r.counts.finished)", STUDY, str(tmp_path / "nowhere"), url],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0 and loaded.stdout.strip() == "3", loaded.stderr

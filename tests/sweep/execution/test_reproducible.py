@@ -1,20 +1,22 @@
 """A study is fixed by its settings and seed, not by timing: with two workers, one run
-undisturbed and one with every epoch delayed at random in the workers, the trials
-are the same (sweep/lag.py). And the lag itself: what a trial sees, the option, and
-a worker waiting for earlier trials: a killed run's trial, the time-out."""
+undisturbed and one with every epoch delayed at random in the workers, the trials are
+the same (sweep/study/lag.py); a trial re-trained from its config.json gives the same
+numbers to the last bit; and a worker waiting for the trials it learns from neither
+waits for a killed run's trial for ever nor starts a trial after the time-out. (The
+lag's view of a study, in process: study/test_lag.py.)"""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweep.study.lag import LaggedStorage, next_number, unfinished_before
-from sweep.study.settings import settings_record
+from mlp.experiment import read_history
+from sweep.execution.jobs import cores
 from tests.sweep.faults.harness import (
     Running,
     check_retries,
@@ -24,6 +26,8 @@ from tests.sweep.faults.harness import (
     wait_for,
     worker_pids,
 )
+
+pytestmark = pytest.mark.slow
 
 TRIALS = 18  # TPE leaves its 10 random start-up trials at trial 10 + lag
 SPACE = "[params.hidden_size]\nlow = 16\nhigh = 64\n"
@@ -79,68 +83,65 @@ def _check_figures(studies: Path, trials: list[tuple], data_args: list[str]) -> 
     assert missing.returncode == 2 and "--trial 999" in missing.stderr
 
 
-def _study_with(states: list[TrialState]) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
-    storage = optuna.storages.InMemoryStorage()
-    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
-    for number, state in enumerate(states):
-        if state == TrialState.WAITING:
-            study.enqueue_trial({"x": float(number)})
-            continue
-        trial = study.ask()
-        trial.suggest_float("x", 0, 100)
-        trial.report(float(number), 1)
-        if state == TrialState.COMPLETE:
-            study.tell(trial, float(number))
-        elif state in (TrialState.PRUNED, TrialState.FAIL):
-            study.tell(trial, state=state)
-    return study, storage
+# ------------------------------------------------------------------ reproduction from config.json
+
+@pytest.fixture(scope="module")
+def best_trial(main_study):
+    done = main_study.optuna().get_trials(states=(TrialState.COMPLETE,))
+    return max(done, key=lambda t: (t.value, -t.number))
 
 
-def test_a_trial_sees_only_the_trials_behind_its_lag_and_itself():
-    done, running = TrialState.COMPLETE, TrialState.RUNNING
-    study, storage = _study_with([done, TrialState.PRUNED, done, running, done, running])
-    trials = study.get_trials(deepcopy=False)
-    assert next_number(trials) == 6
-    assert unfinished_before(trials, 6, lag=2) == [3]  # trials 0..3 are learned from
-    assert unfinished_before(trials, 6, lag=3) == []
-    view = LaggedStorage(storage, cutoff=3)
-    viewed = optuna.load_study(study_name="s", storage=view)
-    trial = viewed.ask()
-    assert trial.number == 6
-    seen = [t.number for t in viewed.get_trials(deepcopy=False)]
-    assert seen == [0, 1, 2, 6]
-    assert [t.number for t in viewed.get_trials(states=(running,))] == [6]
-    viewed.tell(trial, 1.0)  # writes reach the storage underneath
-    assert storage.get_all_trials(study._study_id)[6].state == done
+@pytest.fixture(scope="module")
+def retrained(main_study, best_trial, sweep_cli, tmp_path_factory):
+    """The best trial re-trained from its config.json, in the default environment."""
+    config = main_study.root / "trials" / f"{best_trial.number:04d}" / "config.json"
+    out = tmp_path_factory.mktemp("retrain") / "default"
+    proc = sweep_cli("train", "--config", config, "--out", out, "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
 
 
-def test_an_enqueued_trial_is_still_taken_through_the_view():
-    study, storage = _study_with([TrialState.COMPLETE, TrialState.WAITING])
-    assert next_number(study.get_trials(deepcopy=False)) == 1
-    viewed = optuna.load_study(study_name="s", storage=LaggedStorage(storage, cutoff=-3))
-    trial = viewed.ask()
-    assert trial.number == 1 and trial.suggest_float("x", 0, 100) == 1.0
-    assert [t.number for t in viewed.get_trials(deepcopy=False)] == [1]
+def _trained(trial_dir):
+    metrics = json.loads((trial_dir / "metrics.json").read_text())
+    history = [{k: v for k, v in row.items() if k != "seconds"}
+               for row in read_history(trial_dir / "history.csv")]
+    return metrics, history
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "10001", "4.5", ""])
-def test_a_bad_lag_is_named(value, sweep_cli, data_args, tmp_path, check_error):
-    proc = sweep_cli("run", "--trials", 1, "--lag", value, *data_args,
-                     "--studies-dir", tmp_path, "--no-report")
-    check_error(proc, 2, f"--lag {value}:")
-    assert not any(tmp_path.iterdir())
+def test_retraining_with_the_recorded_blas_threads_is_bit_for_bit(
+        main_study, best_trial, sweep_cli, tmp_path):
+    trial_dir = main_study.root / "trials" / f"{best_trial.number:04d}"
+    config = json.loads((trial_dir / "config.json").read_text())
+    threads = str(config["environment"]["blas"]["threads"])
+    out = tmp_path / "same-threads"
+    proc = sweep_cli("train", "--config", trial_dir / "config.json", "--out", out,
+                     "--no-plots", "--quiet", env={"OPENBLAS_NUM_THREADS": threads,
+                                                   "OMP_NUM_THREADS": threads})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((out / "config.json").read_text())["environment"]["blas"]["threads"] \
+        == int(threads)
+    metrics, history = _trained(out)
+    want_metrics, want_history = _trained(trial_dir)
+    assert history == want_history
+    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_epoch"):
+        assert metrics[key] == want_metrics[key], key
 
 
-def test_the_lag_is_a_setting_of_the_study(sweep_cli, data_args, tmp_path, check_error,
-                                          open_optuna):
-    where = ["--studies-dir", tmp_path, "--study", "s", "--no-report", "--quiet",
-             "--no-plots", "--epochs", 1, *data_args]
-    made = sweep_cli("run", "--trials", 1, "--lag", "off", *where)
-    assert made.returncode == 0, made.stderr
-    assert settings_record(open_optuna(tmp_path, "s"))["lag"] is None
-    check_error(sweep_cli("run", "--trials", 2, "--lag", 3, *where), 2, "lag")
-    resumed = sweep_cli("run", "--trials", 2, *where)  # left out: the stored one
-    assert resumed.returncode == 0, resumed.stderr
+def test_retraining_in_the_default_environment_is_bit_for_bit(
+        main_study, best_trial, retrained):
+    """`train --config` re-uses the recorded BLAS thread count (the worker had fewer), and
+    gives the trial's value, history and test accuracy to the last bit."""
+    config = json.loads((retrained / "config.json").read_text())
+    assert config["environment"]["blas"]["threads"] == max(1, cores() // main_study.jobs)
+    metrics, history = _trained(retrained)
+    want_metrics, want_history = _trained(main_study.root / "trials"
+                                          / f"{best_trial.number:04d}")
+    assert history == want_history
+    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_epoch"):
+        assert metrics[key] == want_metrics[key], key
+
+
+# ------------------------------------------------------------------ a worker waiting for its lag
 
 
 def test_a_worker_waiting_for_a_killed_runs_trial_fails_it_and_goes_on(tmp_path, data_args,

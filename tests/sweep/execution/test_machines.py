@@ -2,6 +2,7 @@
 
 Each "machine" is a ``sweep run`` process with its own studies folder and its own host
 name (the fault injection's SWEEP_FAULT_HOST), all sharing one database on 127.0.0.1.
+A worker that stops beating while its run is alive is told from a dead machine.
 """
 
 from __future__ import annotations
@@ -9,45 +10,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import warnings
 from pathlib import Path
 
-import optuna
-from optuna.exceptions import StorageInternalError
-from optuna.storages import RDBStorage
+import pytest
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import SQLAlchemyError
 
-from tests.sweep.faults.harness import Running, sweep, wait_for
+from tests.sweep.faults.harness import Running, pid_alive, sweep, wait_for
+from tests.sweep.postgres import STUDY, finished_for_the_budget, shared_trials
 
-STUDY = "shared"
+pytestmark = pytest.mark.slow
+
 MACHINES = ("machine-a", "machine-b", "machine-c")
-
-
-_STORAGES: dict[str, RDBStorage] = {}
-
-
-def shared_trials(url: str) -> list[FrozenTrial]:
-    """The study's trials as the database has them; none while the machines are still
-    creating its tables (the test only reads: it must not race them to create them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        storage = _STORAGES.get(url)
-        if storage is None:
-            try:
-                storage = RDBStorage(url, skip_table_creation=True)
-                optuna.get_all_study_names(storage)
-            except (SQLAlchemyError, StorageInternalError):  # no tables yet
-                return []
-            _STORAGES[url] = storage
-        try:
-            study = optuna.load_study(study_name=STUDY, storage=storage)
-            return study.get_trials(deepcopy=False)
-        except KeyError:  # not created yet
-            return []
-        except (SQLAlchemyError, StorageInternalError):  # tables half made
-            del _STORAGES[url]
-            return []
 
 
 def start_machines(tmp_path: Path, run_args, url: str, trials: int, faults: dict,
@@ -74,14 +47,6 @@ def check_where_they_ran(tmp_path: Path, trials: list[FrozenTrial]) -> None:
         assert doc["state"] == t.state.name, (t.number, doc["state"], t.state.name)
         others = [m for m in MACHINES if m != host]
         assert not any((tmp_path / m / STUDY / "trials" / folder.name).exists() for m in others)
-
-
-def finished_for_the_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Finished trials that count toward --trials: a failed trial that was retried does
-    not (its retry does)."""
-    retried = {t.user_attrs.get("retry_of") for t in trials}
-    return [t for t in trials if t.state.is_finished()
-            and not (t.state == TrialState.FAIL and t.number in retried)]
 
 
 def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_retried(tmp_path, run_args,
@@ -120,10 +85,13 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_retried(tmp_path, 
 
 def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres):
     """Each machine counts, then asks: with the count made stale on purpose (a pause
-    between the two), only a lock in the database keeps them from overshooting."""
+    between the two), only a lock in the database keeps them from overshooting. The
+    machines and the readers are given a plain ``postgresql://`` URL (no driver named),
+    which gets psycopg."""
     url = postgres.new_database()
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
     trials = 7
-    runs = start_machines(tmp_path, run_args, url, trials=trials,
+    runs = start_machines(tmp_path, run_args, plain, trials=trials,
                           faults={"SWEEP_FAULT_COUNT_SLEEP": 0.5})
     try:
         codes = {host: run.wait(180) for host, run in runs.items()}
@@ -137,7 +105,7 @@ def test_three_machines_reach_exactly_the_total(tmp_path, run_args, postgres):
     assert sorted(t.number for t in stored) == list(range(trials))
     assert len({t.user_attrs["host"] for t in stored}) >= 2  # more than one machine worked
     check_where_they_ran(tmp_path, stored)
-    check_readers_name_what_they_cannot_reach(tmp_path, url, stored)
+    check_readers_name_what_they_cannot_reach(tmp_path, plain, stored)
 
 
 def check_readers_name_what_they_cannot_reach(tmp_path: Path, url: str,
@@ -148,8 +116,8 @@ def check_readers_name_what_they_cannot_reach(tmp_path: Path, url: str,
     away = sorted(t.number for t in stored if t.user_attrs["host"] != here
                   and t.state in (TrialState.COMPLETE, TrialState.PRUNED))
     assert away  # more than one machine worked
-    for command in ("trials", "best", "report"):
-        proc = sweep(command, "--storage", url, "--study", STUDY, "--studies-dir",
+    for command in (["trials", "-f", "json"], ["best"], ["report"]):
+        proc = sweep(*command, "--storage", url, "--study", STUDY, "--studies-dir",
                      tmp_path / here, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
@@ -158,26 +126,11 @@ def check_readers_name_what_they_cannot_reach(tmp_path: Path, url: str,
         for host in {t.user_attrs["host"] for t in stored if t.number in away}:
             assert host in notes[0]
         assert f"on {here}" not in notes[0]
+        if command[0] == "trials":
+            listed = sorted(row["number"] for row in json.loads(proc.stdout)["trials"])
+            assert listed == sorted(t.number for t in stored)
     report = (tmp_path / here / STUDY / "report" / "report.md").read_text()
     assert f"{len(away)} of " in report and "left out" in report
-
-
-def test_a_plain_postgresql_url_runs_and_reads_a_study(tmp_path, run_args, postgres, sweep_cli,
-                                                      check_error):
-    """``postgresql://`` (no driver named) gets psycopg; the reading commands read the
-    study from the database; a bad --heartbeat is refused before anything is made."""
-    url = postgres.new_database().replace("postgresql+psycopg://", "postgresql://")
-    studies = tmp_path / "studies"
-    bad = sweep_cli(*run_args(studies, STUDY, trials=2), "--storage", url, "--heartbeat", 0)
-    check_error(bad, 2, "--heartbeat 0")
-    assert not studies.exists()
-    proc = sweep_cli(*run_args(studies, STUDY, trials=2), "--storage", url)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    listed = sweep_cli("trials", "-f", "json", "--study", STUDY, "--studies-dir", studies,
-                       "--storage", url)
-    assert listed.returncode == 0, listed.stderr
-    assert sorted(row["number"] for row in json.loads(listed.stdout)["trials"]) == [0, 1]
-    assert [t.state for t in shared_trials(url)] == [TrialState.COMPLETE] * 2
 
 
 def test_a_killed_worker_is_retried_and_a_raising_trial_is_not(tmp_path, run_args, postgres):
@@ -243,3 +196,32 @@ def test_an_interrupted_trial_is_retried_by_the_next_run(tmp_path, run_args, pos
     assert len(finished_for_the_budget(trials)) == 3
     retry = next(t for t in trials if t.number == waiting[0].number)
     assert retry.state == TrialState.COMPLETE and retry.params == interrupted[0].params
+
+
+def test_a_stopped_worker_of_the_run_is_named_as_stopped_not_dead(tmp_path, run_args,
+                                                                 postgres):
+    """In a database study a SIGSTOPped worker stops beating. The run it belongs to is
+    alive: the trial is failed as its worker "stopped or hung" (not "its run or machine
+    died"), the worker is replaced and the study reaches its total."""
+    url = postgres.new_database()
+    run = Running(*run_args(tmp_path / "studies", STUDY, trials=4, epochs=3),
+                  "--storage", url, "--heartbeat", 1, "--lag", "off", cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 1.0})
+    pid = None
+    try:
+        victim = wait_for(lambda: [t for t in shared_trials(url)
+                                   if t.state == TrialState.RUNNING and t.intermediate_values],
+                          90, "a trial past its first epoch")[0]
+        pid = victim.user_attrs["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        rc = run.wait(120)
+    finally:
+        run.close()
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert rc == 0, run.output()
+    assert not pid_alive(pid), "the stopped worker was left behind"
+    dead = next(t for t in shared_trials(url) if t.number == victim.number)
+    reason = dead.user_attrs["reason"]
+    assert dead.state == TrialState.FAIL and "stopped or hung" in reason, (reason, run.output())
+    assert "machine died" not in reason, reason

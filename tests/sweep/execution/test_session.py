@@ -1,10 +1,19 @@
-"""End-to-end studies: real worker processes, a real JournalStorage, real trial directories."""
+"""A run of a study from start to end (sweep/execution/session.py), in real ``sweep run``
+processes: the study, its trial directories and records, resuming and extending, and a
+first run that is rejected or interrupted removing only what it made.
+
+`main_study` (conftest.py) is one 6-trial, 2-worker study shared by the tests that
+read it; `resumed_study` is one run three times (3 trials, then 6 with every option
+left out, then 6 again)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 from optuna.trial import TrialState
@@ -12,7 +21,19 @@ from optuna.trial import TrialState
 from mlp.experiment import read_history
 from sweep.execution.jobs import cores
 from sweep.study.paths import StudyPaths
-from sweep.study.settings import stored_settings
+from sweep.study.settings import settings_record, stored_settings
+from tests.sweep.conftest import error_lines
+from tests.sweep.faults.harness import (
+    Running,
+    SilentServer,
+    check_study,
+    default_signals,
+    sweep,
+    sweep_env,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
 
 # the mission's classic configuration, spelled out rather than imported
 CLASSIC = {"hidden_size": 512, "dropout": 0.3, "l2": 1e-4, "lr": 0.1, "batch_size": 128}
@@ -32,6 +53,8 @@ def test_main_study_has_the_trials_asked_for(main_study):
     assert (f"{main_study.trials} of {main_study.trials} trials finished "
             f"({main_study.trials} completed, 0 pruned, 0 failed)") in main_study.proc.stdout
     assert stored_settings(study).sampler == "tpe"  # the default
+    best = max(trials, key=lambda t: (t.value, -t.number))
+    assert f"best: trial {best.number}:" in main_study.proc.stdout
 
 
 def test_by_default_a_trial_draws_figures_when_it_is_the_best_so_far(main_study):
@@ -130,68 +153,6 @@ def test_pruner_none_prunes_nothing(main_study):
         assert len(t.intermediate_values) == main_study.epochs
 
 
-# ------------------------------------------------------------------ reproduction from config.json
-
-@pytest.fixture(scope="module")
-def best_trial(main_study):
-    done = main_study.optuna().get_trials(states=(TrialState.COMPLETE,))
-    return max(done, key=lambda t: (t.value, -t.number))
-
-
-@pytest.fixture(scope="module")
-def retrained(main_study, best_trial, sweep_cli, tmp_path_factory):
-    """The best trial re-trained from its config.json, in the default environment."""
-    config = main_study.root / "trials" / f"{best_trial.number:04d}" / "config.json"
-    out = tmp_path_factory.mktemp("retrain") / "default"
-    proc = sweep_cli("train", "--config", config, "--out", out, "--no-plots", "--quiet")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out
-
-
-def _trained(trial_dir):
-    metrics = json.loads((trial_dir / "metrics.json").read_text())
-    history = [{k: v for k, v in row.items() if k != "seconds"}
-               for row in read_history(trial_dir / "history.csv")]
-    return metrics, history
-
-
-def test_retraining_from_config_gives_the_trial_value(main_study, best_trial, retrained):
-    metrics, _ = _trained(retrained)
-    assert metrics["val_accuracy"] == best_trial.value  # exactly
-
-
-def test_retraining_with_the_recorded_blas_threads_is_bit_for_bit(
-        main_study, best_trial, sweep_cli, tmp_path):
-    trial_dir = main_study.root / "trials" / f"{best_trial.number:04d}"
-    config = json.loads((trial_dir / "config.json").read_text())
-    threads = str(config["environment"]["blas"]["threads"])
-    out = tmp_path / "same-threads"
-    proc = sweep_cli("train", "--config", trial_dir / "config.json", "--out", out,
-                     "--no-plots", "--quiet", env={"OPENBLAS_NUM_THREADS": threads,
-                                                   "OMP_NUM_THREADS": threads})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads((out / "config.json").read_text())["environment"]["blas"]["threads"] \
-        == int(threads)
-    metrics, history = _trained(out)
-    want_metrics, want_history = _trained(trial_dir)
-    assert history == want_history
-    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_epoch"):
-        assert metrics[key] == want_metrics[key], key
-
-
-def test_retraining_in_the_default_environment_is_bit_for_bit(
-        main_study, best_trial, retrained):
-    """`train --config` re-uses the recorded BLAS thread count (the worker had fewer)."""
-    config = json.loads((retrained / "config.json").read_text())
-    assert config["environment"]["blas"]["threads"] == max(1, cores() // main_study.jobs)
-    metrics, history = _trained(retrained)
-    want_metrics, want_history = _trained(main_study.root / "trials"
-                                          / f"{best_trial.number:04d}")
-    assert history == want_history
-    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "best_epoch"):
-        assert metrics[key] == want_metrics[key], key
-
-
 # ------------------------------------------------------------------ resume and extend
 
 def test_resume_runs_only_the_missing_trials(resumed_study):
@@ -235,49 +196,118 @@ def test_classic_values_that_fit_a_narrowed_space_are_still_trial_zero(resumed_s
     assert not any(t.user_attrs.get("classic") for t in trials[1:])
 
 
-# ------------------------------------------------------------------ samplers and pruners
-
-@pytest.mark.parametrize(("sampler", "pruner"),
-                         [("random", "hyperband"), ("cmaes", "median"), ("qmc", "none")])
-def test_each_sampler_runs(sampler, pruner, sweep_cli, data_args, narrow_space, tmp_path,
-                           open_optuna):
-    proc = sweep_cli("run", "--trials", 3, "--jobs", 1, "--epochs", 1, *data_args,
-                     "--train-limit", 300, "--space", narrow_space, "--sampler", sampler,
-                     "--pruner", pruner, "--studies-dir", tmp_path, "--study", sampler,
-                     "--no-report", "--no-plots", "--quiet")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    study = open_optuna(tmp_path, sampler)
+def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
+    r = resumed_study
+    study = r.optuna()
+    assert settings_record(study) == r.settings_after_first
+    assert (r.root / "study.json").read_text() == r.meta_after_first
     settings = stored_settings(study)
-    assert (settings.sampler, settings.pruner) == (sampler, pruner)
-    assert settings.config.data.train_limit == 300
-    trials = study.get_trials()
-    assert [t.number for t in trials] == [0, 1, 2]
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert trials[0].user_attrs.get("classic") is True
-    for t in trials:
-        p = t.params
-        assert 32 <= p["hidden_size"] <= 64
-        assert 0.0 <= p["dropout"] <= 0.7
-        assert 1e-6 <= p["l2"] <= 1e-2
-        assert 1e-3 <= p["lr"] <= 1.0
-        assert p["batch_size"] in (32, 64, 128, 256, 512)
-    # the sampler proposed something other than the enqueued classic point
-    assert trials[1].params != trials[0].params and trials[2].params != trials[1].params
-    if pruner == "none":
-        assert not study.get_trials(states=(TrialState.PRUNED,))
+    assert settings.space.param("hidden_size").high == 64
+    for t in study.get_trials()[3:]:  # run by the resume that gave no options
+        config = json.loads((r.root / "trials" / f"{t.number:04d}" / "config.json").read_text())
+        assert config["training"]["epochs"] == 2
+        assert config["data"]["dataset"] == "idx"
+        assert config["data"]["data_dir"] == str(tiny_idx_dir)
+        assert 32 <= t.params["hidden_size"] <= 64
 
 
-def test_gp_sampler_runs_or_names_the_missing_package(sweep_cli, data_args, narrow_space,
-                                                      tmp_path, open_optuna, check_error):
+# ------------------------------------------------------- a first run rejected or interrupted
+
+
+def test_an_interrupted_first_run_never_deletes_other_studies(tmp_path, run_args):
+    """Study b waits for a dataset from a mirror that never answers while study a runs
+    in the same, new studies folder; b is then interrupted (Ctrl-C): it removes its own
+    study folder, and study a goes on whole."""
     studies = tmp_path / "studies"
-    proc = sweep_cli("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *data_args,
-                     "--train-limit", 300, "--space", narrow_space, "--sampler", "gp",
-                     "--studies-dir", studies, "--study", "gp", "--no-report", "--no-plots",
-                     "--quiet")
-    have = all(importlib.util.find_spec(m) is not None for m in ("torch", "scipy"))
-    if have:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert len(open_optuna(studies, "gp").get_trials()) == 2
-    else:
-        check_error(proc, 2, "--sampler gp", "PyTorch")
-        assert not (studies / "gp").exists()
+    server = SilentServer()
+    cache = tmp_path / "empty-cache"
+    env = {"MLP_DATA_MIRRORS": f"http://127.0.0.1:{server.port}/", "XDG_CACHE_HOME": str(cache)}
+    b = None
+    try:
+        b_args = ["run", "--trials", 2, "--dataset", "fashion-mnist", "--studies-dir", studies,
+                  "--study", "b", "--no-report", "--quiet"]
+        b = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, b_args)],
+                             cwd=tmp_path, env=sweep_env() | env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=default_signals)
+        wait_for(lambda: server.conns, 60, "b to connect to the silent mirror")
+        a = Running(*run_args(studies, "a", trials=4, epochs=2), cwd=tmp_path,
+                    log=tmp_path / "a", faults={"SWEEP_FAULT_SLEEP": 0.5})
+        try:
+            wait_for(lambda: (studies / "a" / "study.json").exists(), 60, "study a")
+            os.killpg(b.pid, signal.SIGINT)
+            _, err = b.communicate(timeout=120)
+            assert b.returncode == 130, err
+            assert (studies / "a" / "journal.log").is_file(), "study a was deleted"
+            assert a.wait(120) == 0, a.output()
+        finally:
+            a.close()
+    finally:
+        if b is not None and b.poll() is None:
+            b.kill()
+        server.close()
+    check_study(studies / "a", finished=4)
+    assert not (studies / "b").exists()
+
+
+def test_conflicting_first_run_never_deletes_the_other_study(tmp_path, run_args):
+    # The loser starts first, finds no study folder, and is slow to check its data (a
+    # first download); meanwhile the winner creates the study with other settings and
+    # runs trials. The loser must be refused without touching the winner's study.
+    studies, root = tmp_path / "studies", tmp_path / "studies" / "race"
+    loser = Running(*run_args(studies, "race", trials=6, epochs=8), "--seed", 2, cwd=tmp_path,
+                    log=tmp_path / "loser", faults={"SWEEP_FAULT_LOAD_SLEEP": 5})
+    try:
+        wait_for(root.exists, 60, "the loser to make the study folder")
+        winner = Running(*run_args(studies, "race", trials=6, epochs=8), "--seed", 1,
+                         cwd=tmp_path, log=tmp_path / "winner",
+                         faults={"SWEEP_FAULT_SLEEP": 0.2})
+        try:
+            wait_for(lambda: (root / "study.json").exists(), 60, "the winner's study")
+            rc_loser = loser.wait(60)
+            rc_winner = winner.wait(120)
+        finally:
+            winner.close()
+    finally:
+        loser.close()
+    assert rc_loser == 2 and "exists with other settings" in loser.stderr, loser.output()
+    assert rc_winner == 0 and (root / "journal.log").exists(), (
+        "regressed: sweep/commands.py cmd_run: a rejected run that found no study folder when it "
+        "started removes the folder on error (shutil.rmtree(created)) even though another "
+        "run has since created the study in it and is running trials: the other study is "
+        "deleted. Fix: remove only under study_lock, and only if the storage holds no study "
+        "of that name (or check the settings before creating anything).\n"
+        + winner.output())
+    check_study(root, finished=6)
+
+
+# 7. ------------------------------------------------------------------------------------
+
+
+def test_a_rejected_first_run_removes_only_what_it_made(tmp_path, tiny_idx_dir):
+    """Refused after the run has started its workers and made the study's folder and
+    storage (a dataset that does not verify; a missing data file, with a new SQLite
+    database): the run exits 2 with one line and leaves no studies folder and no database
+    behind."""
+    missing = tmp_path / "missing"
+    shutil.copytree(tiny_idx_dir, missing)
+    (missing / "t10k-labels-idx1-ubyte.gz").unlink()
+    studies, db = tmp_path / "studies", tmp_path / "new.db"
+    problems = []
+    for case in (["--dataset", "mnist", "--data-dir", tiny_idx_dir],
+                 ["--dataset", "idx", "--data-dir", missing, "--storage", f"sqlite:///{db}"]):
+        proc = sweep("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *case, "--studies-dir",
+                     studies, "--study", "bad", "--no-report", "--no-plots", "--quiet",
+                     cwd=tmp_path)
+        assert proc.returncode == 2 and len(error_lines(proc.stderr)) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if studies.exists():
+            problems.append(f"{case}: left {studies} ({list(studies.rglob('*'))})")
+            shutil.rmtree(studies)
+        if db.exists():
+            problems.append(f"{case}: left the database {db} it made")
+            db.unlink()
+    assert not problems, (
+        "regressed: sweep/execution/session.py _cleaned_up_on_failure: a rejected first run "
+        "must remove the folders it created (the --studies-dir too) and a SQLite file it "
+        "made:\n" + "\n".join(problems))

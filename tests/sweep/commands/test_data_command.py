@@ -1,9 +1,12 @@
-"""The progress lines fit the terminal: a real ``sweep run`` and a real download by
-``sweep data`` on pseudo-terminals of 80 and 40 columns leave no wrapped row behind."""
+"""``sweep data`` (sweep/commands/data.py): which dataset, from where, verified. In process:
+what it prints, its refusals, a cache whose content was changed. On a real
+pseudo-terminal: the download's progress bars fit a 40-column window."""
 
 from __future__ import annotations
 
 import functools
+import re
+import shutil
 import sys
 import threading
 import time
@@ -17,33 +20,51 @@ from mlp.idx import write_idx
 from tests.sweep.faults.harness import sweep_env
 from tests.terminal import Screen, Terminal
 
-TRIALS = 6
+
+def one_line(proc, *culprits: object) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep data: error: "), proc.stderr
+    for culprit in culprits:
+        assert str(culprit) in lines[0], (culprit, lines[0])
 
 
-@pytest.mark.parametrize("columns", [80, 40])
-def test_the_run_progress_bar_fits_the_terminal(columns, tmp_path, data_args, tiny_space):
-    argv = [sys.executable, "-m", "sweep", "run", "--trials", str(TRIALS), "--jobs", "2",
-            "--epochs", "2", *data_args, "--space", str(tiny_space), "--pruner", "none",
-            "--studies-dir", str(tmp_path / "studies"), "--study", "bar", "--no-report",
-            "--no-plots"]
-    # each epoch held a moment, so that the bar is redrawn many times
-    term = Terminal(argv, columns=columns, env=sweep_env({"SWEEP_FAULT_SLEEP": 0.4}) | {
-        "TERM": "xterm"}, cwd=tmp_path)
-    try:
-        code = term.wait(180)
-    finally:
-        term.close()
-    assert code == 0, term.output[-3000:]
-    output = term.output
-    redraws = output.count("\r\x1b[2K[")
-    assert redraws >= 5, output  # the bar was drawn, and redrawn, on the terminal
-    screen = Screen(output, columns)
-    bars = [i for i, row in enumerate(screen.rows) if row.startswith("[") and "] " in row]
-    # one bar left on the screen (the final one), whole, on one row
-    assert len(bars) == 1, "\n".join(screen.rows)
-    assert not set(bars) & screen.wrapped, "\n".join(screen.rows)
-    assert len(screen.rows[bars[0]]) <= columns - 1
-    assert f"{TRIALS}/{TRIALS} trial" in screen.rows[bars[0]]
+def test_data_prints_the_source(tiny_idx_dir, tmp_path, cli):
+    proc = cli("data", "--dataset", "idx", "--data-dir", tiny_idx_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "idx: 1000 train, 200 validation, 300 test images, 10 classes" in proc.stdout
+    assert re.search(rf"^source: data dir {re.escape(str(tiny_idx_dir.resolve()))}\b",
+                     proc.stdout, re.M), proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (["--dataset", "nope"], "nope"),
+    (["--dataset", "idx"], "data.data_dir"),
+    (["--dataset", "idx", "--data-dir", "/nonexistent"], "/nonexistent"),
+])
+def test_data_bad_values(tmp_path, args, culprit, cli):
+    one_line(cli("data", *args, cwd=tmp_path), culprit)
+
+
+def test_modified_cache_is_refused_not_labelled_verified(tmp_path, mnist, cli):
+    """Every test label in the MNIST cache set to 7: same shape, same record. This used
+    to train to 19.75% test accuracy from a cache labelled verified."""
+    from mlp.data import cache_root
+
+    xdg = tmp_path / "xdg"
+    cache = xdg / "mlp-sweep" / "mnist"
+    shutil.copytree(cache_root() / "mnist", cache, ignore=shutil.ignore_patterns(".*"))
+    env = {"XDG_CACHE_HOME": str(xdg), "MLP_DATA_MIRRORS": "http://127.0.0.1:9/"}
+    proc = cli("data", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and f"source: cache {cache} (verified" in proc.stdout, proc
+    np.save(cache / "test_y.npy", np.full(10_000, 7, np.uint8))
+    proc = cli("data", cwd=tmp_path, env=env)
+    one_line(proc, cache / "test_y.npy", f"delete {cache}")
+    proc = cli("train", "--epochs", "1", "--train-limit", "500", "--hidden-size", "16",
+               "--no-plots", "--out", "X", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and str(cache / "test_y.npy") in proc.stderr, proc.stderr
+    assert not (tmp_path / "X").exists()
 
 
 class _SlowHandler(SimpleHTTPRequestHandler):
@@ -77,8 +98,11 @@ def mnist_mirror(mnist, tmp_path_factory):
     server.server_close()
 
 
-@pytest.mark.parametrize("columns", [80, 40])
-def test_the_download_bar_fits_the_terminal(columns, tmp_path, mnist_mirror):
+@pytest.mark.slow
+def test_the_download_bar_fits_the_terminal(tmp_path, mnist_mirror):
+    """A real download from a slow mirror on a 40-column pseudo-terminal: one finished
+    bar per file, each whole on its row, none wrapped."""
+    columns = 40
     env = sweep_env() | {"TERM": "xterm", "XDG_CACHE_HOME": str(tmp_path / "cache"),
                          "MLP_DATA_MIRRORS": mnist_mirror, "NO_PROXY": "127.0.0.1",
                          "no_proxy": "127.0.0.1"}

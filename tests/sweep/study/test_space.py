@@ -1,4 +1,5 @@
-"""The search space: the mission's defaults, TOML space files, and their errors."""
+"""The search space (sweep/study/space.py), in process: the mission's defaults, TOML space
+files and their one-line errors; one real study samples a space file's space."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import json
 import pytest
 
 from sweep.errors import UsageError
-from sweep.study.samplers import DEFAULT_PRUNER, PRUNERS
-from sweep.study.settings import settings_record, stored_settings
+from sweep.study.settings import stored_settings
 from sweep.study.space import default_space, load_space
 
 
@@ -153,25 +153,41 @@ def test_missing_space_file(tmp_path):
         load_space(tmp_path / "nope.toml")
 
 
-# ------------------------------------------------------------------ through the CLI
+# ------------------------------------------------------------------ reading the file
 
-CLI_BAD = [p for p in BAD_SPACES if p.id in ("malformed-toml", "low-above-high",
-                                              "log-zero-low", "unknown-setting",
-                                              "string-bound")]
-
-
-@pytest.mark.parametrize(("text", "needles"), CLI_BAD)
-def test_run_with_a_bad_space_file_exits_2_and_writes_nothing(
-        text, needles, sweep_cli, data_args, tmp_path, check_error):
-    path = _space(tmp_path, text)
-    studies = tmp_path / "studies"
-    proc = sweep_cli("run", "--trials", 1, "--epochs", 1, *data_args, "--space", path,
-                     "--studies-dir", studies, "--study", "bad", "--no-report")
-    check_error(proc, 2, *needles)
-    assert not (studies / "bad").exists()
-    assert not studies.exists() or not any(studies.iterdir())
+def test_a_space_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_bytes(b"\xef\xbb\xbf[params.hidden_size]\nlow = 16\nhigh = 32\n")
+    assert _by_name(load_space(path))["hidden_size"].high == 32
 
 
+def test_a_space_file_that_is_not_a_regular_file_or_too_large_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="/dev/zero: not a regular file"):
+        load_space("/dev/zero")  # read whole, it would never end
+    with pytest.raises(UsageError, match="not a regular file"):
+        load_space(tmp_path)
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+    with pytest.raises(UsageError, match="KiB"):
+        load_space(huge)
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("[fixed]\nlr = 0.1\n\"training.lr\" = 0.2\n", ["lr", "twice"]),
+    ("[fixed]\nseed = 3\n", ["seed", "--seed"]),
+    ("[params.seed]\ntype = \"int\"\nlow = 1\nhigh = 100\n", ["params.seed", "--seed"]),
+    ("[params.lr]\nlow = 0.01\nhigh = 0.1\n[fixed]\nlr = 0.05\n", ["lr"]),
+], ids=["fixed-twice", "fixed-seed", "sampled-seed", "sampled-and-fixed"])
+def test_a_setting_named_twice_or_the_seed_is_refused(text, needles, tmp_path):
+    with pytest.raises(UsageError) as caught:
+        load_space(_space(tmp_path, text))
+    for needle in needles:
+        assert needle in str(caught.value), (needle, str(caught.value))
+
+
+# ------------------------------------------------------------------ a real study of a space file
+
+@pytest.mark.slow
 def test_a_space_file_study_samples_its_space(sweep_cli, data_args, tmp_path, open_optuna):
     path = _space(tmp_path, "[params.hidden_size]\nhigh = 64\n"
                             "[params.lr]\nlow = 0.01\nhigh = 0.5\n"
@@ -201,60 +217,3 @@ def test_a_space_file_study_samples_its_space(sweep_cli, data_args, tmp_path, op
         assert config["model"]["dropout"] == 0.2
         assert config["training"]["momentum"] == t.params["momentum"]
         assert config["training"]["lr"] == t.params["lr"]
-
-
-# ------------------------------------------------------------------ an existing study's space
-
-def test_a_space_change_on_an_existing_study_is_refused(resumed_study, sweep_cli, small_space,
-                                                        check_error):
-    r = resumed_study
-    before = len(r.optuna().get_trials())
-    meta = (r.root / "study.json").read_text()
-    proc = sweep_cli("run", "--trials", 8, "--space", small_space, "--studies-dir",
-                     r.studies_dir, "--study", r.name, "--no-report")
-    line = check_error(proc, 2, "hidden_size", "64", "512", "--study")
-    assert "space" in line
-    assert len(r.optuna().get_trials()) == before
-    assert (r.root / "study.json").read_text() == meta
-
-
-@pytest.mark.parametrize(("option", "needle"), [
-    (["--epochs", "3"], "epochs"),
-    (["--sampler", "random"], "sampler"),
-    # a pruner other than the default, which the resumed study was created with
-    (["--pruner", next(p for p in PRUNERS if p != DEFAULT_PRUNER)], "pruner"),
-    (["--seed", "7"], "seed"),
-])
-def test_other_settings_changes_on_an_existing_study_are_refused(
-        resumed_study, sweep_cli, option, needle, check_error):
-    r = resumed_study
-    before = len(r.optuna().get_trials())
-    proc = sweep_cli("run", "--trials", 8, *option, "--studies-dir", r.studies_dir,
-                     "--study", r.name, "--no-report")
-    check_error(proc, 2, needle)
-    assert len(r.optuna().get_trials()) == before
-
-
-def test_the_same_options_again_are_accepted(resumed_study, sweep_cli, data_args,
-                                             narrow_space):
-    r = resumed_study
-    proc = sweep_cli("run", "--trials", 6, "--epochs", 2, *data_args, "--space",
-                     narrow_space, "--studies-dir", r.studies_dir, "--study", r.name,
-                     "--no-report")
-    assert proc.returncode == 0, proc.stderr
-    assert "nothing to run" in proc.stdout
-
-
-def test_options_left_out_on_resume_keep_the_stored_values(resumed_study, tiny_idx_dir):
-    r = resumed_study
-    study = r.optuna()
-    assert settings_record(study) == r.settings_after_first
-    assert (r.root / "study.json").read_text() == r.meta_after_first
-    settings = stored_settings(study)
-    assert settings.space.param("hidden_size").high == 64
-    for t in study.get_trials()[3:]:  # run by the resume that gave no options
-        config = json.loads((r.root / "trials" / f"{t.number:04d}" / "config.json").read_text())
-        assert config["training"]["epochs"] == 2
-        assert config["data"]["dataset"] == "idx"
-        assert config["data"]["data_dir"] == str(tiny_idx_dir)
-        assert 32 <= t.params["hidden_size"] <= 64

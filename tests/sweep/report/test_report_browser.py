@@ -20,6 +20,8 @@ import pytest
 from sweep.report import write_report
 from sweep.study.results import load
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
                                                         "google-chrome")) if p), None)
 DRIVER = shutil.which("chromedriver") or next(
@@ -29,6 +31,7 @@ DRIVER = shutil.which("chromedriver") or next(
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1366,800")
+
 
 def load_images(browser, index: Path) -> list[dict]:
     """Open ``index`` and wait until the page and every image have loaded."""
@@ -114,7 +117,7 @@ def test_the_rungs_figure_of_a_pruned_study_opens_in_chromium(browser, tmp_path)
     gets the rungs figure; it and every other image load in the browser."""
     from optuna.trial import TrialState
 
-    from tests.sweep.test_report import add_known, api_study
+    from tests.sweep.studies import add_known, api_study
 
     study, dists, rng = api_study(tmp_path, "pruned")
     for k in range(20):

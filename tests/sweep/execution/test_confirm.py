@@ -1,6 +1,7 @@
-"""``sweep confirm`` and ``sweep rerun`` on a small study made here (tiny data, real
-worker processes): directories, resuming, extending, statistics recomputed from the
-stored per-seed results, a killed worker, and bad input."""
+"""``sweep confirm`` and ``sweep rerun`` (sweep/execution/confirm.py) on a small real study
+(tiny data, real worker processes): directories, resuming, extending, statistics
+recomputed from the stored per-seed results, a killed worker, an exact re-run. Their
+bad input, in process: commands/test_confirm_command.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from scipy import stats
 
 from tests.sweep.conftest import copy_study
 from tests.sweep.faults.harness import Running, children, cmdline, sweep, wait_for
+
+pytestmark = pytest.mark.slow
 
 TOP, SEEDS = 2, 3
 
@@ -143,28 +146,6 @@ def test_a_killed_worker_loses_only_its_rerun(tmp_path, study):
     assert again.returncode == 0 and "1 of" in again.stdout, again.stdout
 
 
-@pytest.mark.parametrize(("args", "code", "needle"), [
-    (["--study", "nope"], 1, "no study named 'nope'"),
-    (["--top", "0"], 2, "--top 0"),
-    (["--seeds", "0"], 2, "--seeds 0"),
-    (["--seeds", "101"], 2, "--seeds 101"),
-    (["--jobs", "0"], 2, "--jobs 0"),
-])
-def test_confirm_bad_input(args, code, needle, study, check_error):
-    proc = sweep("confirm", "--studies-dir", study, "--study", "c", *args, cwd=study)
-    check_error(proc, code, needle)
-
-
-def test_confirm_needs_a_completed_trial(tmp_path, data_args, check_error):
-    proc = sweep("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *data_args,
-                 "--studies-dir", tmp_path, "--study", "f", "--no-report", "--no-plots",
-                 "--quiet", cwd=tmp_path, faults={"SWEEP_FAULT_RAISE": "all"})
-    assert proc.returncode == 0, proc.stderr
-    proc = sweep("confirm", "--studies-dir", tmp_path, "--study", "f", cwd=tmp_path)
-    check_error(proc, 1, "no completed trial")
-    assert not (tmp_path / "f" / "confirm").exists()
-
-
 def test_rerun_matches_exactly_then_names_a_changed_history(study, tmp_path):
     studies = tmp_path / "studies"
     shutil.copytree(study, studies)
@@ -180,18 +161,3 @@ def test_rerun_matches_exactly_then_names_a_changed_history(study, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "epoch 1 val_acc: recorded 0.123" in proc.stdout, proc.stdout
     assert "likely cause" in proc.stdout
-
-
-@pytest.mark.parametrize(("trial", "code", "needle"), [(99, 2, "--trial 99"),
-                                                        (-1, 2, "--trial -1")])
-def test_rerun_bad_trial(trial, code, needle, study, check_error):
-    proc = sweep("rerun", "--studies-dir", study, "--study", "c", "--trial", trial, cwd=study)
-    check_error(proc, code, needle)
-
-
-def test_rerun_of_a_damaged_directory(study, tmp_path, check_error):
-    studies = tmp_path / "studies"
-    shutil.copytree(study, studies)
-    (studies / "c" / "trials" / "0002" / "config.json").write_text("{not json")
-    proc = sweep("rerun", "--studies-dir", studies, "--study", "c", "--trial", 2, cwd=tmp_path)
-    check_error(proc, 1, "trial 2", "config.json")
