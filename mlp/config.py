@@ -30,6 +30,11 @@ class DataConfig:
     augment: bool = False  # random translations of up to `shift` pixels
     shift: int = 2
     train_limit: int | None = None  # use only the first N training images (tests, quick looks)
+    # None: the last images of the official training file validate (MNIST: the last
+    # 10,000 of 60,000). A number: the validation images are drawn at random, with this
+    # seed, from all the training file's images, the rest train (in their file order);
+    # the test set is never touched. `sweep confirm --resplit` gives each seed its own.
+    split_seed: int | None = None
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:
@@ -40,6 +45,9 @@ class DataConfig:
         _check(0 <= self.shift <= 8, "data.shift", self.shift, "must be between 0 and 8")
         if self.train_limit is not None:
             _check(self.train_limit >= 1, "data.train_limit", self.train_limit, "must be >= 1")
+        if self.split_seed is not None:
+            _check(0 <= self.split_seed < 2**32, "data.split_seed", self.split_seed,
+                   "must be in [0, 2**32) (or null: the fixed split)")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class Dataset:
     test_y: np.ndarray
     classes: tuple[str, ...]
     source: str = ""
+    split_seed: int | None = None  # None: the fixed split; else the seed of a random one
 
     @property
     def n_features(self) -> int:

@@ -203,9 +203,14 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
         from .data import load_dataset
 
         data = load_dataset(config.data.dataset, config.data.data_dir,
-                            train_limit=config.data.train_limit)
-    elif config.data.train_limit is not None:
-        data = _limited(data, config.data.train_limit)
+                            train_limit=config.data.train_limit,
+                            split_seed=config.data.split_seed)
+    else:
+        if data.split_seed != config.data.split_seed:
+            raise ValueError(f"the dataset given was split with seed {data.split_seed}, the "
+                             f"config asks for data.split_seed {config.data.split_seed}")
+        if config.data.train_limit is not None:
+            data = _limited(data, config.data.train_limit)
     history: list[EpochMetrics] = []
 
     def record(m: EpochMetrics) -> bool | None:
@@ -370,6 +375,6 @@ def load_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None, *,
         from .data import load_dataset
 
         data = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
-                            progress=progress)
+                            progress=progress, split_seed=config.data.split_seed)
     model = load_checkpoint(exp / "checkpoints" / f"{which}.npz", build_model(config, data))
     return LoadedExperiment(exp, config, environment, data, model)

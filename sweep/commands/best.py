@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import TYPE_CHECKING
 
 from ..errors import StudyError, UsageError
+from ..study.confirmations import Confirmation, read_confirmation
 from ..study.records import PARAMS_PREFIX, cell, screen_column
 from ..study.results import StudyResults
-from ..text import Column, percent, table
+from ..text import Column, percent, plural, table, wrap
 from .common import add_study_args, open_results
 from .output import add_output_args, emit, json_ready, screen_width, table_text, whole_numbers
 
-DESCRIPTION = ("The best completed trials by value (the validation accuracy of the best "
-               "epoch), ranked, with test accuracy, settings, epochs, training time, peak "
-               "memory and directory; trials still running are listed below, unranked, with "
-               "the epoch they reached. -f json and -f csv have every column of sweep trials.")
+if TYPE_CHECKING:
+    import pandas as pd
+
+DESCRIPTION = ("The study's answer. Once `sweep confirm` has run, it leads with the "
+               "configuration confirm recommends (its mean over seeds and interval) and the "
+               "best set; then the best completed trials by value (the validation accuracy "
+               "of the best epoch, one seed each), ranked, with test accuracy, settings, "
+               "epochs, training time, peak memory and directory; trials still running are "
+               "listed below, unranked. -f json adds the confirmed answer; -f csv has every "
+               "column of sweep trials, and after confirm its findings for each trial.")
 # the table's columns after rank and the settings; the earlier ones stay longest
 AFTER_PARAMS = ("epochs_trained", "train_seconds", "worker_peak_rss_mb", "experiment_dir")
 RUNNING_COLUMNS = ("number", "last_epoch", "last_value", "duration_seconds")
@@ -35,15 +44,31 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--top {args.top}: must be >= 1")
     results = open_nonempty(args)
     best = results.best_outcomes(args.top)
+    try:
+        confirmation = read_confirmation(results.paths.root)
+    except StudyError as exc:  # the ranking stands without it
+        print(f"warning: {exc}", file=sys.stderr)
+        confirmation = None
 
     def render(fmt: str) -> str:
         if fmt == "json":
             rows = [o.record() for o in best]
-            return json.dumps({"study": results.name, "best": json_ready(rows)}, indent=2)
+            answer = {"study": results.name, "best": json_ready(rows)}
+            if confirmation is not None:
+                answer["confirmed"] = json_ready(confirmed_record(results, confirmation))
+            return json.dumps(answer, indent=2)
         if fmt == "csv":
-            df = whole_numbers(results.best(args.top), results.settings.space)
-            return df.to_csv(index=False)
-        return best_table(results, args.top, screen_width(args))
+            df = results.best(args.top)
+            if confirmation is not None:
+                df = with_confirmed_columns(results, df, confirmation)
+            return whole_numbers(df, results.settings.space).to_csv(index=False)
+        width = screen_width(args)
+        text = best_table(results, args.top, width)
+        if confirmation is None:
+            return text
+        lead = confirmed_lines(results, confirmation, width)
+        return "\n".join(lead) + "\n\nranked by one seed each (the top value is " \
+            "optimistic):\n" + text
 
     return emit(args, render)
 
@@ -71,6 +96,86 @@ def best_table(results: StudyResults, top: int, width: int | None) -> str:
         text += ("\n\nrunning, not ranked until complete:\n"
                  + table_text(table(columns, rows, width), width))
     return text
+
+
+def unraced(results: StudyResults, conf: Confirmation) -> list[int]:
+    """Completed trials at or above the lowest single-seed value confirm raced (the classic
+    aside) that it did not race: the study grew after ``sweep confirm`` ran."""
+    family = set(conf.family)
+    done = [o for o in results.outcomes if o.state == "COMPLETE" and o.value is not None]
+    raced = [o.value for o in done if o.number in family and not o.classic] or \
+        [o.value for o in done if o.number in family]
+    if not raced:
+        return []
+    low = min(raced)
+    return sorted(o.number for o in done if o.value >= low and o.number not in family)
+
+
+def confirmed_record(results: StudyResults, conf: Confirmation) -> dict:
+    """The confirmed answer for -f json: the recommendation, its interval over seeds, the
+    best set, and the trials confirm has not raced."""
+    row = conf.row(conf.recommended) or {}
+    return {"recommended": conf.recommended, "rule": conf.rule.get("text"),
+            "best_val": row.get("best_val"), "seeds": conf.seeds,
+            "best_set": conf.best_set, "best_mean": conf.best_mean,
+            "margin": conf.margin, "unraced": unraced(results, conf)}
+
+
+CONFIRMED_COLUMNS = ("recommended", "in_best_set", "confirm_mean", "confirm_low",
+                     "confirm_high", "confirm_seeds")
+
+
+def with_confirmed_columns(results: StudyResults, df: pd.DataFrame,
+                           conf: Confirmation) -> pd.DataFrame:
+    """The ranked rows with what confirm found of each (its mean best-epoch validation
+    accuracy over seeds, 95% t-interval, seeds, whether it is in the best set and the
+    recommended one; empty where it was not raced), the recommended trial first when it
+    is not among them."""
+    import pandas as pd
+
+    if conf.recommended not in set(df["number"]):
+        trials = results.trials.set_index("number", drop=False)
+        if conf.recommended in trials.index:
+            df = pd.concat([trials.loc[[conf.recommended]].reset_index(drop=True), df],
+                           ignore_index=True)
+    best_set = set(conf.best_set)
+    extra: dict[str, list] = {c: [] for c in CONFIRMED_COLUMNS}
+    for n in df["number"]:
+        row = conf.row(int(n))
+        b = (row or {}).get("best_val") or {}
+        extra["recommended"].append(int(n) == conf.recommended)
+        extra["in_best_set"].append(int(n) in best_set if row else None)
+        for column, key in (("confirm_mean", "mean"), ("confirm_low", "low"),
+                            ("confirm_high", "high"), ("confirm_seeds", "n")):
+            extra[column].append(b.get(key))
+    df = df.copy()
+    at = list(df.columns).index("value") + 1
+    extra["confirm_seeds"] = pd.array(extra["confirm_seeds"], dtype="Int64")
+    for offset, column in enumerate(CONFIRMED_COLUMNS):
+        df.insert(at + offset, column, extra[column])
+    return df
+
+
+def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None) -> list[str]:
+    """The confirmed answer in a few wrapped lines: what confirm recommends, its mean over
+    seeds with the 95% t-interval, the best set, and whether the study has grown since."""
+    n = conf.recommended
+    row = conf.row(n) or {}
+    b = row.get("best_val") or {}
+    seeds = b.get("n") or conf.seeds
+    interval = (f", 95% t-interval {percent(b['low'])}-{percent(b['high'])}"
+                if b.get("low") is not None and b.get("high") is not None else "")
+    classic = " (the classic configuration)" if row.get("classic") else ""
+    text = [f"recommended by sweep confirm: trial {n}{classic}, {conf.rule.get('text')}: "
+            f"mean best-epoch validation accuracy {percent(b.get('mean'))} over "
+            f"{plural(seeds, 'seed')}{interval}.",
+            f"best set (holds the configuration with the highest true mean with probability "
+            f"at least 95%): {', '.join(f'trial {t}' for t in conf.best_set)}."]
+    late = unraced(results, conf)
+    if late:
+        text.append(f"not raced, as good on one seed: {', '.join(f'trial {t}' for t in late)}"
+                    f"; run `python -m sweep confirm --study {results.name}` again.")
+    return [line for t in text for line in wrap(t, width)]
 
 
 def open_nonempty(args: argparse.Namespace) -> StudyResults:

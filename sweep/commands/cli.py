@@ -29,7 +29,9 @@ COMMANDS: dict[str, str] = {
     "best": "the best trial(s) of a study",
     "trials": "all trials of a study, or a live view of them",
     "studies": "the studies in a folder",
-    "confirm": "re-train the top trials over fresh seeds and compare them",
+    "confirm": "race the near-best configurations over seeds: best set, verdicts, a "
+               "recommendation",
+    "compare": "studies side by side: costs, best so far, EDFs, confirmed bests, effects",
     "rerun": "re-train one trial and check it reproduces exactly",
     "plots": "draw a trial's figures (a sweep draws them for new bests only)",
     "report": "write a study's HTML and Markdown report",
@@ -119,6 +121,8 @@ def exit_code(exc: BaseException) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        _complete()  # the shell asks for completions: answers them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(first) if first else build_parser("")
@@ -138,6 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sweep {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
         return code
+
+
+def _complete() -> None:
+    """Shell completion of commands and options, with argcomplete where it is installed
+    (``pip install argcomplete``, then ``eval "$(register-python-argcomplete sweep)"``)."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(build_parser())
 
 
 def _hint(exc: BaseException) -> str:

@@ -84,7 +84,8 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     out = Path(given) if given else default_run_dir()
     _check_out(out, flag)
     data = load_dataset(config.data.dataset, config.data.data_dir,
-                        train_limit=config.data.train_limit)
+                        train_limit=config.data.train_limit,
+                        split_seed=config.data.split_seed)
     check_fits(config, data.n_features, data.n_classes, n_train=len(data.train_y),
                n_val=len(data.val_y), n_test=len(data.test_y))
     if not args.quiet:

@@ -1,24 +1,34 @@
-"""Re-training a study's top configurations over fresh seeds, for ``sweep confirm``.
+"""Re-training a study's configurations over confirm seeds, for ``sweep confirm``.
 
 Each (configuration, seed) pair is one task on the same worker processes as a run
-(loky_backend.py), trained into ``studies/<study>/confirm/NNNN/seed-S/`` with full
-epochs and no pruning. It never touches the study's storage, so the sampler never
-sees these runs; what is done is skipped, so it resumes and extends like ``run``.
+(loky_backend.py), trained into ``studies/<study>/confirm/NNNN/seed-S/`` (``resplit-S``
+with ``--resplit``) with full epochs and no pruning. It never touches the study's
+storage, so the sampler never sees these runs; what is done is skipped, so the command
+resumes and extends like ``run``.
+
+Seed s is the same for every configuration (`confirm_seed`): the initial weights' stream
+and the batch order, and with ``--resplit`` the validation split. Configurations of
+different sizes draw different initial weights and dropout masks from the same stream,
+so across hidden sizes only the batch order (and the split) is shared.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlp.config import Config
-from mlp.experiment import run_experiment
+from mlp.experiment import read_json, run_experiment
 
-from ..study.confirmations import Candidate, is_done, unit_dir
+from ..study.confirmations import CONFIRM_DIR, is_done, unit_dir
 from ..study.results import StudyResults
 from ..study.samplers import trial_seed
+from ..text import clock, terminal_width, wrap
 from .backend import WORKERS_LOG, Event, Pool, TaskDone, WorkerLost
 from .jobs import cores
 from .loky_backend import LokyBackend
@@ -47,34 +57,85 @@ def run_rerun(unit: Rerun) -> dict[str, Any]:
     out = Path(unit.out_dir)
     if out.exists():
         shutil.rmtree(out)  # the remains of a killed re-run: ours to redo
-    result = run_experiment(unit.config, out, data=dataset_for(unit.config), plots=False,
-                            extra={"confirm_of_trial": unit.trial, "seed_index": unit.seed_index})
-    return {"trial": unit.trial, "seed_index": unit.seed_index, "status": result.status}
+    data = dataset_for(unit.config)
+    result = run_experiment(unit.config, out, data=data, plots=False,
+                            extra={"confirm_of_trial": unit.trial, "seed_index": unit.seed_index,
+                                   "train_images": len(data.train_y)})
+    return {"trial": unit.trial, "seed_index": unit.seed_index, "status": result.status,
+            "seconds": result.train_seconds}
 
 
-def plan(results: StudyResults, chosen: list[Candidate], seeds: int) -> list[Rerun]:
-    """Every (configuration, seed) pair, with the trial's own settings and a confirm
-    seed; full epochs, no pruning."""
+def plan(results: StudyResults, pairs: Sequence[tuple[int, int]], resplit: bool = False,
+         overrides: dict[str, Any] | None = None) -> list[Rerun]:
+    """The runs of (trial, seed index) ``pairs``: the trial's own settings with confirm
+    seed s (and with ``resplit``, s's own validation split); full epochs, no pruning."""
     settings = results.settings
+    by_number = {o.number: o for o in results.outcomes}
     units = []
-    for c in chosen:
-        overrides = {p.key: c.outcome.params[p.name] for p in settings.space.params
-                     if p.name in c.outcome.params}
-        for s in range(seeds):
-            config = settings.config.with_overrides(
-                overrides | {"training.seed": confirm_seed(settings.seed, s)})
-            units.append(Rerun(c.number, s, config,
-                               str(unit_dir(results.paths.root, c.number, s))))
+    for trial, s in pairs:
+        outcome = by_number[trial]
+        sampled = {p.key: outcome.params[p.name] for p in settings.space.params
+                   if p.name in outcome.params}
+        seed = confirm_seed(settings.seed, s)
+        extra = {"training.seed": seed} | ({"data.split_seed": seed} if resplit else {})
+        config = settings.config.with_overrides(sampled | extra | (overrides or {}))
+        units.append(Rerun(trial, s, config, str(unit_dir(results.paths.root, trial, s,
+                                                          resplit))))
     return units
 
 
+def _same_configuration(recorded: Any, wanted: Config) -> bool:
+    """Whether a run's config.json trained ``wanted`` (its sections' common keys agree;
+    where the data lives may differ)."""
+    if not isinstance(recorded, dict):
+        return False
+    want = wanted.to_dict()
+    for section in ("data", "model", "training"):
+        have = recorded.get(section)
+        if not isinstance(have, dict):
+            return False
+        for key in have.keys() & want[section].keys() - {"data_dir"}:
+            if have[key] != want[section][key]:
+                return False
+    return True
 
-def run_missing(results: StudyResults, units: list[Rerun], jobs: int) -> tuple[int, bool]:
-    """Run the re-runs that have not finished; (how many ran, whether interrupted)."""
+
+def set_aside_foreign(results: StudyResults, trials: Sequence[int]) -> list[str]:
+    """Seed folders under ``confirm/NNNN/`` that trained another configuration than trial
+    NNNN's today (the study was deleted and made again under its name, and its numbers
+    now name other configurations) are renamed aside, never read as this trial's, and
+    trained again. A line for each."""
+    lines = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for trial in trials:
+        folder = results.paths.root / CONFIRM_DIR / f"{trial:04d}"
+        for run in sorted(folder.glob("*-*")) if folder.is_dir() else []:
+            kind, _, index = run.name.partition("-")
+            if kind not in ("seed", "resplit") or not index.isdigit() or not run.is_dir():
+                continue
+            unit = plan(results, [(trial, int(index))], kind == "resplit")[0]
+            try:
+                recorded = read_json(run / "config.json")
+            except (OSError, ValueError):
+                continue  # a killed re-run: run_rerun redoes it
+            if _same_configuration(recorded, unit.config):
+                continue
+            aside = run.with_name(f"{run.name}.other-{stamp}-{os.getpid()}")
+            run.rename(aside)
+            lines.append(f"{run.relative_to(results.paths.root)} trained another configuration "
+                         f"than trial {trial}'s (a study made again under this name?): kept "
+                         f"as {aside.name}, trained again")
+    return lines
+
+
+def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
+                say: Callable[[str], None] | None = None) -> tuple[int, bool]:
+    """Run the re-runs that have not finished; (how many ran, whether interrupted).
+    ``say`` gets a line per finished or lost re-run (default: the pool's own output)."""
     missing = [u for u in units if not is_done(Path(u.out_dir))]
     if not missing:
         return 0, False
-    print(f"confirm: {len(missing)} of {len(units)} re-runs to train with {jobs} workers")
+    jobs = min(jobs or cores(), len(missing))
     todo = list(reversed(missing))
 
     def next_task():
@@ -83,19 +144,25 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int) -> tuple[i
     pool = Pool(LokyBackend(results.paths.root / WORKERS_LOG), next_task, jobs,
                 threads=max(1, cores() // jobs))
     done = [0]
+    started = time.monotonic()
+    width = terminal_width()
+
+    def tell(line: str) -> None:
+        for part in wrap(line, width):
+            (say or pool.say)(part)
 
     def on_event(event: Event | None) -> None:
         if isinstance(event, WorkerLost):
             unit = event.task
-            pool.say(f"re-run of trial {unit.trial} seed {unit.seed_index} failed: "
-                     f"{event.reason}")
+            tell(f"re-run of trial {unit.trial} seed {unit.seed_index} failed: {event.reason}")
         elif isinstance(event, TaskDone):
             done[0] += 1
             r = event.result
-            pool.say(f"re-run of trial {r['trial']} seed {r['seed_index']}: {r['status']} "
-                     f"({done[0]} of {len(missing)})")
+            spent = time.monotonic() - started
+            left = spent / done[0] * (len(missing) - done[0])
+            tell(f"re-run of trial {r['trial']} seed {r['seed_index']}: {r['status']} in "
+                 f"{clock(r['seconds'])} ({done[0]} of {len(missing)}; {clock(spent)} so far"
+                 + (f", about {clock(left)} to go)" if done[0] < len(missing) else ")"))
 
     pool.run(on_event)
     return done[0], pool.interrupted
-
-

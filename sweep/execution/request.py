@@ -24,7 +24,15 @@ from ..errors import UsageError
 from ..options import declared, duration, one_of, option, spell, switch, text, whole, whole_or
 from ..study.lag import DEFAULT_LAG, MAX_LAG
 from ..study.paths import StudyLocation
-from ..study.samplers import DEFAULT_PRUNER, PRUNERS, SAMPLERS
+from ..study.samplers import (
+    ASHA_MIN_RUNG,
+    ASHA_REDUCTION,
+    DEFAULT_PRUNER,
+    HYPERBAND_MIN_RUNG,
+    HYPERBAND_REDUCTION,
+    PRUNERS,
+    SAMPLERS,
+)
 from ..study.space import Space, load_space, space_from_changes
 from ..study.storage import DEFAULT_HEARTBEAT, GRACE_BEATS, MAX_HEARTBEAT
 from .controller import FAIL_STREAK, STALL_LIMIT
@@ -112,7 +120,13 @@ class RunRequest(StudyLocation):
                                  metavar="{" + ",".join(SAMPLERS) + "}", help="sampler (tpe)")
     pruner: str | None = option(None, convert=one_of(*PRUNERS),
                                 metavar="{" + ",".join(PRUNERS) + "}",
-                                help=f"pruner ({DEFAULT_PRUNER})")
+                                help=f"pruner ({DEFAULT_PRUNER}): hyperband (rungs from epoch "
+                                     f"{HYPERBAND_MIN_RUNG}, 1 in {HYPERBAND_REDUCTION} goes "
+                                     f"on, several brackets), asha (successive halving: rungs "
+                                     f"at epoch {ASHA_MIN_RUNG} and every {ASHA_REDUCTION}x "
+                                     f"after, 1 in {ASHA_REDUCTION} goes on), median (below "
+                                     "the median of completed trials at the same epoch) or "
+                                     "none")
     explore: bool = option(False, switch=True, convert=switch,
                            help="an exploration study: --sampler qmc --pruner none "
                                 "(quasi-random points over the whole space, every trial "

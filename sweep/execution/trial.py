@@ -76,14 +76,16 @@ _STORAGES: dict[tuple, BaseStorage] = {}
 def dataset_for(config: Config) -> Dataset:
     """One memory-mapped dataset per worker process, shared by all its trials. The key
     holds the data folder's files as they are now (name, inode, size, time), so a worker
-    that outlives a run (a Dask worker) reads files replaced in between afresh."""
-    key = (config.data.dataset, config.data.data_dir, config.data.train_limit,
-           _files_now(config.data.data_dir))
+    that outlives a run (a Dask worker) reads files replaced in between afresh. A random
+    split (confirm --resplit) is a copy per seed, so only the latest one is kept."""
+    d = config.data
+    key = (d.dataset, d.data_dir, d.train_limit, d.split_seed, _files_now(d.data_dir))
     if key not in _DATA:
-        for stale in [k for k in _DATA if k[:3] == key[:3]]:  # the files were replaced
-            del _DATA[stale]
-        _DATA[key] = load_dataset(config.data.dataset, config.data.data_dir,
-                                  train_limit=config.data.train_limit, progress=False)
+        for stale in [k for k in _DATA if k[:3] == key[:3]
+                      and (k[3] == key[3] or k[3] is not None and key[3] is not None)]:
+            del _DATA[stale]  # the files were replaced, or another random split
+        _DATA[key] = load_dataset(d.dataset, d.data_dir, train_limit=d.train_limit,
+                                  progress=False, split_seed=d.split_seed)
     return _DATA[key]
 
 

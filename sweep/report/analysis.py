@@ -9,7 +9,7 @@ pruned trial Optuna stores its last reported one there, so the report reads ``va
 of completed trials only and ``last_value`` otherwise), ``test_accuracy``, and every
 accuracy a fraction; only the displays turn them into percent. When the study's top
 trials have been re-trained over seeds (``python -m sweep confirm``), its summary is
-`StudyData.confirmation`, and `StudyData.tied` the trials tied with the best mean.
+`StudyData.confirmation`, and `StudyData.tied` the trials in its best set.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import StudyError
-from ..study.confirmations import read_summary
+from ..study.confirmations import Confirmation, read_summary
 from ..study.param import Bins, Param
 from ..study.records import Counts
 from ..study.results import StudyResults
@@ -34,60 +33,6 @@ from ..study.settings import Settings
 MIN_COMPLETED = 10  # fewer completed trials than this and effects are anecdotes
 NUMERIC = ("value", "test_accuracy", "last_value", "last_epoch", "train_seconds",
            "parameter_count", "epochs_trained", "best_epoch")
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """What ``python -m sweep confirm`` found: its confirm.json (`sweep.confirm.summarize`),
-    the top configurations and the classic one re-trained with the same seeds. Intervals
-    are dicts of mean, sd, low, high and n (the seeds behind them; None where one seed
-    gives no interval); accuracies are fractions."""
-
-    summary: dict[str, Any]
-
-    @property
-    def seeds(self) -> int:
-        """Seeds asked for per configuration (a row's ``n`` says how many finished)."""
-        return int(self.summary["seeds"])
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """One per configuration: the top ones by mean, then the classic one if added."""
-        return list(self.summary["configurations"])
-
-    def row(self, trial: int) -> dict[str, Any] | None:
-        return next((r for r in self.rows if int(r["trial"]) == int(trial)), None)
-
-    @property
-    def comparisons(self) -> list[dict[str, Any]]:
-        """The best mean against each other top configuration, paired by seed."""
-        return list(self.summary["comparisons"])
-
-    def comparison(self, trial: int) -> dict[str, Any] | None:
-        return next((c for c in self.comparisons if int(c["other"]) == int(trial)), None)
-
-    @property
-    def best_mean(self) -> int:
-        return int(self.summary["best_mean"])
-
-    @property
-    def tied(self) -> list[int]:
-        """The best mean and the configurations not distinguishable from it."""
-        return [int(t) for t in self.summary["tied_with_best"]]
-
-    @property
-    def recommended(self) -> int:
-        return int(self.summary["recommended"])
-
-    @property
-    def family(self) -> list[int]:
-        """The top configurations compared with the best mean (not the classic one added
-        beside them as a reference)."""
-        return [self.best_mean] + [int(c["other"]) for c in self.comparisons]
-
-    @property
-    def classic(self) -> dict[str, Any] | None:
-        return next((r for r in self.rows if r.get("classic")), None)
 
 
 @dataclass
@@ -164,8 +109,8 @@ class StudyData:
 
     @property
     def tied(self) -> pd.DataFrame | None:
-        """The completed trials tied with the best mean over seeds (`Confirmation.tied`),
-        in its order; None when the study has no seed-noise results."""
+        """The completed trials in the best set over seeds (`Confirmation.tied`), in its
+        order; None when the study has no seed-noise results."""
         if self.confirmation is None:
             return None
         done = self.completed.set_index("number", drop=False)
@@ -174,20 +119,27 @@ class StudyData:
 
     @property
     def leaders(self) -> pd.DataFrame:
-        """The trials the report treats as the best: those tied with the best mean over
-        seeds when there are seed-noise results, else the single best trial."""
+        """The trials the report treats as the best: the best set over seeds when there
+        are seed-noise results, else the single best trial."""
         tied = self.tied
         return tied if tied is not None else ranked(self.completed).head(1)
 
     @property
     def unconfirmed(self) -> list[int]:
-        """Trials now among the top (as many as were confirmed) that the seed-noise results
-        do not cover: the study has grown since ``sweep confirm`` ran."""
+        """Completed trials now at or above the raced configurations' lowest single-seed
+        value that the seed-noise results do not cover: the study has grown since
+        ``sweep confirm`` ran."""
         if self.confirmation is None:
             return []
-        family = self.confirmation.family
-        top = ranked(self.completed).head(len(family))["number"].astype(int)
-        return [n for n in top if n not in family]
+        family = set(self.confirmation.family)
+        raced = self.completed[self.completed["number"].isin(family)]
+        if raced.empty:
+            return []
+        low = float(raced[~raced["classic"]]["value"].min() if (~raced["classic"]).any()
+                    else raced["value"].min())
+        done = ranked(self.completed)
+        return [int(n) for n, v in zip(done["number"], done["value"], strict=True)
+                if v >= low and int(n) not in family]
 
     @property
     def classic(self) -> pd.Series | None:

@@ -277,17 +277,17 @@ def _seed_noise(r: _Report) -> Section:
         return s
     s.blocks += [Text(seeds.intro(conf)), Notes(seeds.verdict(conf), "finding"),
                  seeds.configuration_table(conf)]
-    table = seeds.comparison_table(conf)
+    table = seeds.race_table(conf)
     if table is not None:
         s.blocks.append(table)
     s.blocks += r.figure(
         "seed_noise", "Validation accuracy over seeds",
-        f"Each configuration re-trained with the same {findings.seeds_text(conf.seeds)} "
+        f"Each configuration raced over the same seeds, up to {findings.seeds_text(conf.seeds)} "
         "(full epochs, no pruning; `python -m sweep confirm`). Blue dots: one seed's "
         "best-epoch validation accuracy each; black diamond and bar: their mean and its 95% "
         "Student-t interval; orange plus: the single-seed value the sweep ranked the trial by "
         "(how far it sits above the mean is the optimism of the pick). Green bands: the "
-        "configurations tied with the best mean; dashed pink line: the classic "
+        "configurations in the best set; dashed pink line: the classic "
         "configuration's mean over its seeds.",
         lambda: seeds.figure(conf), "No configuration has a finished re-run.")
     return s
@@ -358,9 +358,9 @@ def _rings(r: _Report) -> str:
     if tied is None:
         return "Green rings: the single best trial (not checked against seed noise)."
     numbers = tied["number"]
-    return (f"Green rings: {findings.trial_list(numbers)}, the set tied with the best mean "
+    return (f"Green rings: {findings.trial_list(numbers)}, the best set "
             f"over {findings.seeds_behind(conf, numbers)} (see Seed noise), not the single "
-            f"best trial; trial {conf.recommended}, the cheapest of them by mean training time "
+            f"best trial; trial {conf.recommended}, chosen by the rule \"{conf.rule['text']}\" "
             "over the re-runs, is the recommended one. The x-axis is each trial's single "
             "training in the sweep, measured while other trials shared the machine, so it "
             "can differ from the re-runs' times.")
@@ -480,7 +480,7 @@ def _seed_fact(r: _Report) -> str:
     conf = r.data.confirmation
     if conf is None:
         return f"not checked: run `{findings.confirm_command(r.data.name)}`"
-    return (f"{findings.trial_list(conf.tied)} tied with the best mean over "
+    return (f"best set {findings.trial_list(conf.tied)} over "
             f"{findings.seeds_behind(conf, conf.tied)}; recommended: trial {conf.recommended}")
 
 

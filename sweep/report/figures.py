@@ -101,7 +101,7 @@ def _merge(total: dict[S.Look, int], more: dict[S.Look, int]) -> None:
 
 def _flags(data: StudyData, leaders: bool = False) -> pd.DataFrame:
     """The trials table with ``is_best``: the best trial, or with ``leaders`` the trials
-    the report treats as the best (tied with the best mean over seeds, when confirmed)."""
+    the report treats as the best (the best set over seeds, when confirmed)."""
     df = data.trials.copy()
     if leaders:
         df["is_best"] = df["number"].isin(data.leaders["number"])
@@ -563,7 +563,7 @@ def _confirmed_means(data: StudyData) -> pd.DataFrame | None:
 
 def cost(data: StudyData) -> Figure | None:
     """Accuracy against training time and against parameter count, Pareto fronts marked;
-    ringed: the best trial, or the trials tied with the best mean over seeds."""
+    ringed: the best trial, or the trials in the best set over seeds."""
     df = _flags(data, leaders=True)
     done = completed(df)
     axes_spec = [(c, label) for c, label in (("train_seconds", "Training time (s)"),
@@ -612,7 +612,7 @@ def cost(data: StudyData) -> Figure | None:
                                           linestyle="none", marker="D"))
         tied = data.tied
         best = ("selected trial (one seed)" if tied is None else
-                f"tied with the best mean over seeds ({len(tied)})")
+                f"best set over seeds ({len(tied)})")
         _legend(fig, S.handles({S.COMPLETED}, best=best, classic=bool(done["classic"].any()),
                                extra=extra), ncol=4)
         fig.suptitle(f"Cost: accuracy against training time and model size "

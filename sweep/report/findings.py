@@ -3,7 +3,7 @@
 Tables come back as a header and rows of text, ready for HTML or Markdown.
 Accuracies arrive as fractions; `pct`, `points` and `ci` write them in percent. Where
 the study has seed-noise results (``sweep confirm``), the best ranges, the edge warnings
-and the top table go by the trials tied with the best mean (`StudyData.tied`), not by
+and the top table go by the trials in the best set over seeds (`StudyData.tied`), not by
 the single best trial; where it has none, they say that nothing has checked the ranking.
 """
 
@@ -94,14 +94,13 @@ def seeds_behind(conf: Confirmation, trials) -> str:
 def standing(conf: Confirmation, trial: int) -> str:
     """A configuration's place in the seed-noise verdict, in words."""
     words = []
+    row = conf.row(trial)
     if trial == conf.best_mean:
         words.append("best mean")
-    elif trial in conf.tied:
-        words.append("tied with the best")
-    elif trial in conf.family:
-        words.append("below the best (distinguishable)")
-    elif conf.row(trial) is not None:
-        words.append("reference, not compared with the best")
+    if row is not None:
+        words.append({"equivalent to the best within the margin":
+                      "equivalent to the best within the margin", "worse": "worse",
+                      }.get(row.get("verdict"), "in the best set, not shown different"))
     if trial == conf.recommended:
         words.append("recommended")
     return "; ".join(words) if words else "not re-trained"
@@ -182,7 +181,7 @@ def _after_range(data: StudyData) -> str:
         return ("then the single best trial's value (the ranking of the top trials is not "
                 f"checked against seed noise: {confirm_command(data.name)})")
     numbers = tied["number"]
-    return (f"then the values of the trials tied with the best mean over "
+    return (f"then the values of the trials in the best set over "
             f"{seeds_behind(data.confirmation, numbers)} ({trial_list(numbers)}; see Seed "
             "noise), not that of the single best trial")
 
@@ -198,7 +197,7 @@ def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
     where = (f"among the top {len(top)}" if s.categorical else f"(top {len(top)})")
     if tied is None:
         return f"{values_text(s, top)} {where}; best trial: {s.text(top.iloc[0][s.column])}"
-    return f"{values_text(s, top)} {where}; tied with the best: {values_text(s, tied)}"
+    return f"{values_text(s, top)} {where}; best set: {values_text(s, tied)}"
 
 
 # ------------------------------------------------------------------ the sample
@@ -333,7 +332,7 @@ def _classes_and_val(data: StudyData) -> tuple[int, int]:
 
 def _edge_warnings(data: StudyData) -> list[str]:
     """Settings whose best value sits at an edge of the range searched: the value of the
-    best trial, or with seed-noise results those of the trials tied with the best mean."""
+    best trial, or with seed-noise results those of the trials in the best set."""
     tied = data.tied
     leaders = data.leaders
     out = []
@@ -348,7 +347,7 @@ def _edge_warnings(data: StudyData) -> list[str]:
             who = f"the best trial's value {hits[0][1]} sits"
         else:
             values = ", ".join(f"trial {n}: {v}" for n, v, _ in hits)
-            who = (f"{len(hits)} of the {len(tied)} trials tied with the best mean over "
+            who = (f"{len(hits)} of the {len(tied)} trials in the best set over "
                    f"{seeds_behind(data.confirmation, tied['number'])} ({values}) "
                    + ("sits" if len(hits) == 1 else "sit"))
         out.append(f"{s.name}: {who} at the {side} of the range searched {s.range_text()}; "
@@ -366,11 +365,10 @@ def confirm_warnings(data: StudyData) -> list[str]:
     if not missing:
         return []
     conf = data.confirmation
-    return [f"The seed-noise results ({len(conf.family)} top configurations over "
-            f"{seeds_text(conf.seeds)}) do not cover {trial_list(missing)}, now among the top "
-            f"{len(conf.family)}: the study has grown since they were made. Run `{command} "
-            f"--top {len(conf.family)} --seeds {conf.seeds}` again (it trains only what is "
-            "missing)."]
+    return [f"The seed-noise results ({len(conf.family)} configurations raced over up to "
+            f"{seeds_text(conf.seeds)}) do not cover {trial_list(missing)}, now at least as "
+            "good on one seed as a configuration raced: the study has grown since they were "
+            f"made. Run `{command}` again (it trains only what is missing)."]
 
 
 def _edge(s: Param, value) -> str:
@@ -487,20 +485,20 @@ def _top_caption(data: StudyData, shown: int, k: int) -> str:
     if tied is None:
         return text + (" Highlighted: the single best trial. The ranking of these top trials "
                        "has not been checked against seed noise; "
-                       f"`{confirm_command(data.name)}` re-trains the top trials and the "
-                       "classic configuration over several seeds and says which are tied "
-                       "with the best.")
+                       f"`{confirm_command(data.name)}` races the near-best configurations "
+                       "and the classic one over paired seeds and names the best set.")
     numbers = list(tied["number"].astype(int))
-    text += (f" Highlighted: {trial_list(numbers)}, the set tied with the best mean over "
-             f"{seeds_behind(conf, numbers)} (not distinguishable from it at these seeds; "
+    text += (f" Highlighted: {trial_list(numbers)}, the best set over "
+             f"{seeds_behind(conf, numbers)} (not shown worse than the best at these seeds; "
              "Seed noise section), not the single best trial: their order here is within "
-             f"seed noise. Trial {conf.recommended} is recommended (the cheapest of them by "
-             "mean training time over the re-runs, not by the single-seed times of this "
-             "table, which were measured while other trials shared the machine). "
+             f"seed noise. Trial {conf.recommended} is recommended (by the rule "
+             f"\"{conf.rule['text']}\", costs from the re-runs, not from the single-seed "
+             "times of this table, which were measured while other trials shared the "
+             "machine). "
              "\"Over seeds\": the mean best-epoch validation accuracy of the re-runs and "
              "the verdict.")
     if shown > min(k, len(done)):
-        text += " Tied trials outside the top rows are added below them."
+        text += " Best-set trials outside the top rows are added below them."
     return text
 
 

@@ -1,10 +1,11 @@
 """Seed noise: what ``python -m sweep confirm`` found, as the report shows it.
 
-``sweep confirm`` re-trains the study's top configurations and the classic one with
-the same seeds and writes ``confirm/confirm.json`` (`sweep.confirm.summarize`), read
-as `analysis.Confirmation`. Here it becomes the section's two tables, the verdict in
-words (every sentence says how many seeds stand behind it) and its figure. Accuracies
-are fractions; the text and the axis show percent.
+``sweep confirm`` races the study's near-best configurations and the classic one over
+paired seeds and writes ``confirm/confirm.json`` (`sweep.commands.confirm.summarize`),
+read as `study.confirmations.Confirmation`. Here it becomes the section's tables (accuracy against
+cost, with each configuration's verdict; the race round by round), the verdict in words
+(every sentence says how many seeds stand behind it) and its figure. Accuracies are
+fractions; the text and the axis show percent.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..study.confirmations import Confirmation
 from . import style as S
-from .analysis import Confirmation, StudyData
+from .analysis import StudyData
 from .findings import (
     Table,
     confirm_command,
@@ -33,6 +35,9 @@ from .findings import (
 
 SINGLE_SEED_MARKER = "P"  # the trial's value in the sweep: one seed, at its best epoch
 SINGLE_SEED_COLOR = S.NEGATIVE_COLOR
+SHORT_VERDICT = {"equivalent to the best within the margin": "equivalent within the margin",
+                 "worse": "worse", "not shown different at this power":
+                 "not shown different at this power"}
 
 
 def _finite(v: Any) -> bool:
@@ -51,26 +56,34 @@ def _pts(v: Any) -> str:
     return f"{v * 100:+.2f}" if _finite(v) else "–"
 
 
-def _p(v: Any) -> str:
-    return f"{v:.3g}" if _finite(v) else "–"
-
-
 def _tag(conf: Confirmation, trial: int) -> str:
     row = conf.row(trial)
     return " (classic)" if row is not None and row.get("classic") else ""
 
 
+def _margin(conf: Confirmation) -> str:
+    return f"{conf.margin * 100:.2g} points"
+
+
 # ------------------------------------------------------------------ words
 
 def intro(conf: Confirmation) -> str:
-    classic = conf.classic
-    added = (" and the classic configuration" if classic is not None
-             and int(classic["trial"]) not in conf.family else "")
-    return (f"`python -m sweep confirm` re-trained the top {len(conf.family)} configurations "
-            f"of the sweep{added} with the same {seeds_text(conf.seeds)} each (seed s is the "
-            "same for every configuration, so comparisons are paired by seed), for all "
-            "epochs and without pruning. The measure is the best-epoch validation accuracy; "
-            "the test set chooses nothing. The study's storage is untouched.")
+    s = conf.summary
+    cand = s["candidates"]
+    resplit = (" Each seed also drew its own 10,000 validation images from the 60,000 "
+               "training+validation images (`--resplit`; the test set untouched)."
+               if s.get("resplit") else "")
+    return (f"`python -m sweep confirm` raced the configurations whose single-seed value lay "
+            f"within {cand['window'] * 100:.2f} points of the leader's ({cand['within']:g} "
+            f"standard deviations of a paired single-seed difference), those the pruner "
+            f"stopped at its last rung judged there, and the classic configuration: "
+            f"{len(conf.family)} in all (at most {cand['max_candidates']}). Every one trained "
+            f"with the same {seeds_text(s['looks'][0])} first (seed s is the same for every "
+            f"configuration, so comparisons are paired by seed), for all epochs and without "
+            f"pruning; at each look the configurations shown worse stopped and the others went "
+            f"on, to {seeds_text(conf.seeds)}. The measure is the best-epoch validation "
+            f"accuracy; the test set chooses nothing. The study's storage is untouched."
+            + resplit)
 
 
 def glance(data: StudyData) -> str:
@@ -80,30 +93,30 @@ def glance(data: StudyData) -> str:
         return ("The ranking of the top trials has not been checked against seed noise: each "
                 "trial trained once, with one seed, and the best is the highest of many "
                 "trials' best epochs, an optimistic pick whose lead may be within the noise "
-                f"between seeds. `{confirm_command(data.name)}` re-trains the top 5 trials "
-                "and the classic configuration over 5 seeds each and says which are tied "
-                "with the best.")
+                f"between seeds. `{confirm_command(data.name)}` races the near-best "
+                "configurations and the classic one over paired seeds and names the best set.")
     b = conf.row(conf.best_mean)["best_val"]
     others = [n for n in conf.tied if n != conf.best_mean]
     text = (f"Seed noise, over {seeds_behind(conf, conf.tied)}: the best mean is trial "
             f"{conf.best_mean}'s ({pct(b['mean'])}); "
-            + (f"tied with it: {trial_list(others)}" if others
-               else "no other top trial is tied with it")
+            + (f"the best set also holds {trial_list(others)}" if others
+               else "every other configuration raced is shown worse")
             + f"; recommended: trial {conf.recommended}{_tag(conf, conf.recommended)}")
-    vs = conf.summary.get("versus_classic")
-    if vs is not None:
-        d = vs["diff"]
-        text += (f", {points(d['mean'])} against the classic configuration (trial "
-                 f"{vs['other']}; paired over {seeds_text(d['n'])}, t-test p = {_p(vs['t_p'])}, "
-                 "unadjusted, on the seeds that chose it)")
+    h = conf.holdout
+    if "mean" in h:
+        text += (f", {points(h['mean'])} against the classic configuration on "
+                 f"{seeds_text(h['n'])} that chose nothing ({h['verdict']})")
     return text + ". See Seed noise."
 
 
 def verdict(conf: Confirmation) -> list[str]:
-    """Which are tied, which is recommended and by which rule, against the classic one,
-    the test accuracies, and how optimistic the sweep's pick was; each with its seeds."""
-    out = [_best_sentence(conf), *_tied_sentences(conf), _recommended_sentence(conf),
-           _classic_sentence(conf), _test_sentence(conf), _optimism_sentence(conf)]
+    """The best set, the equivalence verdicts, the recommendation and its rule, the
+    fresh-seed comparison with the classic one, the test accuracies, the optimism of the
+    sweep's pick, the pairing and the guarantee; each with its seeds."""
+    out = [_best_sentence(conf), _set_sentence(conf), _race_sentence(conf),
+           _recommended_sentence(conf), _classic_sentence(conf), _test_sentence(conf),
+           _optimism_sentence(conf), _pairing_sentence(conf),
+           f"What this guarantees: {conf.summary['guarantee']}"]
     return [s for s in out if s]
 
 
@@ -114,63 +127,62 @@ def _best_sentence(conf: Confirmation) -> str:
             f"(sd {pct(b['sd'])}; 95% t-interval {_ci(b)}).")
 
 
-def _tied_sentences(conf: Confirmation) -> list[str]:
-    comps = conf.comparisons
-    if not comps:
-        return [f"Only one top configuration was re-trained ({seeds_text(conf.seeds)}): "
-                "nothing to be tied with it (`--top K` re-trains more)."]
-    paired = [int(c["diff"]["n"]) for c in comps]
-    rule = (f"paired t-test over {seeds_text(paired)}, Holm-adjusted over the {len(comps)} "
-            "comparisons, family-wise 5%")
-    tied = [int(c["other"]) for c in comps if not c["distinguishable"]]
-    apart = [int(c["other"]) for c in comps if c["distinguishable"]]
-    out = []
-    if tied:
-        out.append(f"Tied with it (not distinguishable; {rule}): {trial_list(tied)}.")
-        if apart:
-            out.append(f"Distinguishable from it, below it ({rule}): {trial_list(apart)}.")
-    else:
-        out.append(f"No other top configuration is tied with it: {trial_list(apart)} "
-                   f"{'is' if len(apart) == 1 else 'are'} distinguishable ({rule}).")
-    n = min(paired)
-    floor = 2.0 / 2 ** n if n else math.nan
-    if floor >= 0.05:
-        out.append(f"With {seeds_text(n)} the exact sign-flip p can never fall below "
-                   f"{floor:.3g}: it is shown beside the t-test as a check, not used to decide.")
-    return out
+def _set_sentence(conf: Confirmation) -> str:
+    equivalent = conf.equivalent
+    worse = [r for r in conf.rows if r["verdict"] == "worse"]
+    text = (f"The best set (it holds every configuration with the highest true mean with "
+            f"probability at least 95%) over {seeds_behind(conf, conf.tied)}: "
+            f"{trial_list(conf.tied)}. Equivalent to the best within {_margin(conf)}: "
+            + (trial_list(equivalent) if equivalent else "none shown at these seeds"))
+    if worse:
+        text += (f"; worse: {trial_list([r['trial'] for r in worse])} (over "
+                 f"{seeds_text([r['best_val']['n'] for r in worse])})")
+    rest = [r["trial"] for r in conf.rows if r["verdict"] not in ("worse",)
+            and int(r["trial"]) not in equivalent]
+    if rest:
+        text += f"; not shown different at this power: {trial_list(rest)}"
+    return text + "."
+
+
+def _race_sentence(conf: Confirmation) -> str:
+    race = conf.summary["race"]
+    out = race.get("eliminated") or []
+    return (f"The race trained {race['trainings']} runs ({race['reason']}); every candidate "
+            f"to the last look would have taken {race['fixed_design_trainings']}"
+            + ("; stopped early as worse: " + ", ".join(
+                f"trial {e['trial']} after {seeds_text(e['seeds'])}" for e in out)
+               if out else "") + ".")
 
 
 def _recommended_sentence(conf: Confirmation) -> str:
-    rec = conf.recommended
+    rec, rule = conf.recommended, conf.rule
     row = conf.row(rec)
-    return (f"Recommended: trial {rec}{_tag(conf, rec)}, by the rule \"{conf.summary['rule']}\" "
-            f"({len(conf.tied)} tied; trial {rec} trains in {secs(row['train_seconds'])} per "
-            f"run on average over {seeds_text(row['best_val']['n'])}).")
+    by = f", by {rule['cost_text']}" if rule.get("name") != "best" else ""
+    text = (f"Recommended: trial {rec}{_tag(conf, rec)}, by the rule \"{rule['text']}\"{by}"
+            f" (`--rule {rule['name']}`, `--cost {rule['cost']}`); it trains in "
+            f"{secs(row['seconds']['mean'])} per run on average over "
+            f"{seeds_text(row['best_val']['n'])}")
+    if _finite(row["seconds"].get("sd")):
+        text += f" (sd {secs(row['seconds']['sd'])})"
+    text += "."
+    if not rule.get("applied", True):
+        text += f" The rule had no candidate: {rule['reason']}."
+    return text
 
 
 def _classic_sentence(conf: Confirmation) -> str:
-    classic, rec = conf.classic, conf.recommended
+    classic, h = conf.classic, conf.holdout
     if classic is None:
-        return (f"No classic configuration was re-trained with the {seeds_text(conf.seeds)} "
-                "(the study has no completed classic trial): no comparison with it.")
-    c = int(classic["trial"])
-    if c == rec:
-        return (f"The recommended configuration is the classic one (trial {c}): over "
-                f"{seeds_text(classic['best_val']['n'])}, no top trial of the sweep is "
-                "distinguishably better.")
-    vs = conf.summary.get("versus_classic")
-    if vs is None:
-        return f"The classic configuration (trial {c}) has no finished re-run: no comparison."
-    d = vs["diff"]
-    word = ("not distinguishable from" if not vs["distinguishable"]
-            else "better than" if d["mean"] > 0 else "worse than")
-    return (f"Trial {rec} against the classic configuration (trial {c}), paired over "
-            f"{seeds_text(d['n'])}: {points(d['mean'])} (95% t-interval {_pts(d['low'])} to "
-            f"{_pts(d['high'])} points; paired t-test p = {_p(vs['t_p'])}, sign-flip p = "
-            f"{_p(vs['sign_flip_p'])}): {word} the classic configuration at 5%. "
-            f"Trial {rec} was chosen on these same seeds and this test is outside the Holm "
-            "family, so its p-value is unadjusted and optimistic; more seeds (a larger "
-            "`sweep confirm --seeds`) would narrow the interval.")
+        return ("No classic configuration was raced (the study has no classic trial): no "
+                "comparison with it.")
+    if "skipped" in h:
+        return f"Against the classic configuration: not estimated ({h['skipped']})."
+    if "refused" in h:
+        return f"Against the classic configuration on fresh seeds: {h['refused']}."
+    return (f"Trial {h['chosen']} against the classic configuration (trial {h['classic']}) "
+            f"on {seeds_text(h['n'])} that played no part in choosing it, paired: "
+            f"{points(h['mean'])} (95% t-interval {_pts(h['low'])} to {_pts(h['high'])} "
+            f"points; paired t-test p = {h['p_value']:.3g}): {h['verdict']}.")
 
 
 def _test_sentence(conf: Confirmation) -> str:
@@ -181,12 +193,11 @@ def _test_sentence(conf: Confirmation) -> str:
     if not parts:
         return ""
     return ("Test accuracy, for the recommended and the classic configuration only (the test "
-            "set never chooses), mean over seeds: " + "; ".join(parts) + ".")
+            "set never chooses), mean over their seeds: " + "; ".join(parts) + ".")
 
 
 def _optimism_sentence(conf: Confirmation) -> str:
-    rows = [r for r in map(conf.row, conf.family)
-            if r is not None and _finite(r.get("original_value"))]
+    rows = [r for r in conf.rows if _finite(r.get("optimism"))]
     if not rows:
         return ""
     pick = max(rows, key=lambda r: (r["original_value"], -int(r["trial"])))
@@ -200,61 +211,82 @@ def _optimism_sentence(conf: Confirmation) -> str:
             + ".")
 
 
+def _pairing_sentence(conf: Confirmation) -> str:
+    p = conf.summary.get("pairing") or {}
+    if not p:
+        return ""
+    text = p["statement"]
+    if p.get("correlations"):
+        text += (f" Measured correlation of the per-seed accuracies between configurations: "
+                 f"{p['min']:+.2f} to {p['max']:+.2f} (median {p['median']:+.2f}, "
+                 f"{len(p['correlations'])} pairs).")
+    return text
+
+
 # ------------------------------------------------------------------ tables
 
 def configuration_table(conf: Confirmation) -> Table:
+    """Accuracy against cost, with each configuration's verdict."""
     rows, marks = [], []
     for r in conf.rows:
         n = int(r["trial"])
-        b, f = r["best_val"], r["final_val"]
+        b, f, sec = r["best_val"], r["final_val"], r["seconds"]
         seeds = str(b["n"]) + (f" (+{r['diverged_seeds']} diverged)"
                                if r.get("diverged_seeds") else "")
         optimism = points(r["optimism"]) if _finite(r.get("optimism")) else "–"
-        rows.append([f"{n}{_tag(conf, n)}", pct(b["mean"]), pct(b["sd"]), _ci(b),
-                     pct(f["mean"]), pct(f["sd"]), _ci(f), seeds,
-                     pct(r.get("original_value")), optimism,
-                     secs(r["train_seconds"]), standing(conf, n)])
+        time = secs(sec["mean"]) + (f" ± {secs(sec['sd'])}" if _finite(sec.get("sd")) else "")
+        rows.append([f"{n}{_tag(conf, n)}", SHORT_VERDICT.get(r["verdict"], r["verdict"]),
+                     pct(b["mean"]), _ci(b), seeds,
+                     f"{_pts(r['mcb_low'])} to {_pts(r['mcb_high'])}",
+                     pct(f["mean"]), pct(r.get("original_value")), optimism, time,
+                     f"{r['param_steps']:.3g}" if _finite(r.get("param_steps")) else "–",
+                     f"{r['cost_ratio']:.2f}×" if _finite(r.get("cost_ratio")) else "–",
+                     standing(conf, n)])
         marks.append("best" if n == conf.recommended else "classic" if r.get("classic")
                      else "")
-    return Table(["Trial", "Best-epoch val. mean", "Best-epoch sd", "Best-epoch 95% t-interval",
-                  "Final-epoch val. mean", "Final-epoch sd", "Final-epoch 95% t-interval",
-                  "Seeds", "Single-seed value (sweep)", "Optimism", "Train time (mean)",
-                  "Verdict"], rows, highlight=marks, caption=(
-        f"Each configuration over the seeds it was re-trained with (up to "
-        f"{seeds_text(conf.seeds)}, the same for all): mean and standard deviation of the "
-        "best-epoch validation accuracy (what the sweep ranks by) and of the final-epoch one, "
-        "each with a 95% Student-t interval for the mean. \"Single-seed value\" is the "
-        "trial's objective in the sweep; the optimism is that value minus the mean over "
-        "seeds. Highlighted: the recommended configuration (green), the classic one (pink)."))
+    rule = conf.rule
+    return Table(["Trial", "Verdict", "Best-epoch val. mean", "95% t-interval", "Seeds",
+                  "MCB interval (points)", "Final-epoch val. mean",
+                  "Single-seed value (sweep)", "Optimism", "Train time (mean ± sd)",
+                  "Parameters × steps", "Cost", "Standing"], rows, highlight=marks, caption=(
+        "Accuracy against cost. Each configuration over the seeds it raced (the same seeds "
+        "for all; one stopped as worse has fewer): mean best-epoch validation accuracy (what "
+        "the sweep ranks by) with its 95% Student-t interval, and the simultaneous 95% MCB "
+        "interval of its mean minus the best other mean, in points (equivalent to the best "
+        f"when its lower end is above −{_margin(conf)}). \"Single-seed value\" is the "
+        "trial's objective in the sweep (for a trial stopped at the last rung, its value "
+        "there); the optimism is that value minus the mean over seeds. Cost: training "
+        "seconds (mean ± sd over the seeds, this machine and its load) and parameters × "
+        "optimiser steps (the same on any machine); the cost column is relative to the "
+        f"recommended configuration, by {rule['cost_text']}. Highlighted: the recommended "
+        "configuration (green), the classic one (pink)."))
 
 
-def comparison_table(conf: Confirmation) -> Table | None:
-    comps = conf.comparisons
-    if not comps:
+def race_table(conf: Confirmation) -> Table | None:
+    rounds = conf.summary["race"].get("rounds") or []
+    if not rounds:
         return None
-    b = conf.best_mean
-    rows, marks = [], []
-    for c in comps:
-        n, d = int(c["other"]), c["diff"]
-        rows.append([f"{n}{_tag(conf, n)}", _pts(d["mean"]),
-                     f"{_pts(d['low'])} to {_pts(d['high'])}", str(d["n"]), _p(c["t_p"]),
-                     _p(c["holm_p"]), _p(c["sign_flip_p"]),
-                     "distinguishable" if c["distinguishable"] else "tied with the best"])
-        marks.append("" if c["distinguishable"] else "best")
-    return Table(["Trial", f"Trial {b} − trial (points)", "95% t-interval (points)",
-                  "Paired seeds", "Paired t-test p", "Holm-adjusted p", "Sign-flip p",
-                  "Verdict"], rows, highlight=marks, caption=(
-        f"The best mean (trial {b}) against each other top configuration, paired by seed: "
-        "the mean of the per-seed differences in percentage points with its 95% t-interval, "
-        f"and the test: {conf.summary.get('test', 'paired t-test, Holm-adjusted')}. Tied "
-        "(highlighted) when the Holm-adjusted p is not below 5%."))
+    out = {int(e["seeds"]): [] for e in conf.summary["race"].get("eliminated") or []}
+    for e in conf.summary["race"].get("eliminated") or []:
+        out[int(e["seeds"])].append(int(e["trial"]))
+    rows = [[str(r["look"]), str(r["seeds"]), f"{r['alpha']:.4g}", str(r["configurations"]),
+             str(r["trainings"]), str(r["total"]), str(r["fixed_design_total"]),
+             trial_list(out[r["seeds"]]) if out.get(r["seeds"]) else "none"]
+            for r in rounds]
+    return Table(["Look", "Seeds", "Alpha spent", "Configurations raced", "Trainings",
+                  "Total", "Fixed design total", "Shown worse, stopped"], rows, caption=(
+        "The race, look by look: every configuration raced to the look's seeds, the closed "
+        "test of the best set at that look's share of alpha (α·t², summing to "
+        f"{conf.summary['alpha']:g}), with the original family size in its counts; the "
+        "configurations it shows worse stop. \"Fixed design\": every candidate to the same "
+        "seeds."))
 
 
 # ------------------------------------------------------------------ the figure
 
 def figure(conf: Confirmation) -> Figure | None:
     """Each configuration's seeds as points, its mean with the 95% t-interval, its
-    single-seed value in the sweep; the tied set shaded, the classic mean as a line."""
+    single-seed value in the sweep; the best set shaded, the classic mean as a line."""
     rows = [r for r in conf.rows if r.get("per_seed")]
     if not rows:
         return None
@@ -270,15 +302,13 @@ def figure(conf: Confirmation) -> Figure | None:
         ax.set_xticks(range(len(rows)), [_tick(conf, int(r["trial"])) for r in rows])
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.grid(False, axis="x")
-        added = classic is not None and int(classic["trial"]) not in conf.family
-        ax.set_xlabel("Configuration (the top ones by mean over seeds"
-                      + (", then the classic one)" if added else ")"))
+        ax.set_xlabel("Configuration raced (by mean over its seeds)")
         ax.set_ylabel("Best-epoch validation accuracy (%)")
         S.percent_axis(ax.yaxis)
         fig.legend(handles=_handles(classic), loc="outside lower center", ncol=2,
                    frameon=False)
         ns = [int(r["best_val"]["n"]) for r in rows]
-        fig.suptitle(f"Seed noise: each configuration re-trained with {seeds_text(ns)}\n"
+        fig.suptitle(f"Seed noise: each configuration raced over {seeds_text(ns)}\n"
                      "(best-epoch validation accuracy, the same seeds for all)")
     return fig
 
@@ -304,8 +334,10 @@ def _configuration(ax, x: int, row: dict[str, Any], tied: bool) -> None:
 
 
 def _tick(conf: Confirmation, trial: int) -> str:
+    row = conf.row(trial) or {}
     roles = [w for w, on in (("classic", _tag(conf, trial)), ("best mean", trial == conf.best_mean),
-                             ("recommended", trial == conf.recommended)) if on]
+                             ("recommended", trial == conf.recommended),
+                             ("worse", row.get("verdict") == "worse")) if on]
     return "\n".join([f"trial {trial}", *roles])
 
 
@@ -317,7 +349,7 @@ def _handles(classic: dict[str, Any] | None) -> list:
            Line2D([], [], linestyle="none", marker=SINGLE_SEED_MARKER, markersize=10,
                   color=SINGLE_SEED_COLOR, markeredgecolor="black",
                   label="single-seed value in the sweep (what it ranked by)"),
-           Patch(color=S.BEST_COLOR, alpha=0.12, label="tied with the best mean")]
+           Patch(color=S.BEST_COLOR, alpha=0.12, label="in the best set")]
     if classic is not None and _finite(classic["best_val"]["mean"]):
         out.append(Line2D([], [], color=S.CLASSIC_COLOR, linestyle="--", linewidth=1.6,
                           label=f"classic configuration (trial {classic['trial']}): mean over "

@@ -158,6 +158,11 @@ def forest_shares(design: Design, n_trees: int = FOREST_TREES, seeds: int = FORE
     see the module's docstring for what it cannot do."""
     import warnings
 
+    try:
+        import sklearn  # noqa: F401  (Optuna's fANOVA fits its forests with it)
+    except ImportError as exc:
+        raise ImportError("forest_shares needs scikit-learn, an optional extra: "
+                          "pip install -e '.[forest]'") from exc
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.importance import FanovaImportanceEvaluator

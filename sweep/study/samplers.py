@@ -14,8 +14,15 @@ if TYPE_CHECKING:
     from .space import Space
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "hyperband", "asha", "none")
 DEFAULT_PRUNER = "hyperband"  # chosen on benchmarks/README.md, section 3
+# Hyperband: rungs from epoch 1, a third of each rung's trials go on (brackets start at
+# later rungs). ASHA (successive halving, one bracket): the first rung at epoch 2, where
+# the cosine schedule has moved and one noisy epoch decides less, and a third of each
+# rung's trials go on: rungs at epochs 2, 6, 18 of 20 (2, 6 of 10).
+HYPERBAND_MIN_RUNG, HYPERBAND_REDUCTION = 1, 3
+ASHA_MIN_RUNG, ASHA_REDUCTION = 2, 3
+MEDIAN_STARTUP_TRIALS, MEDIAN_WARMUP_EPOCHS = 5, 2
 
 
 def make_sampler(name: str, seed: int, number: int = 0,
@@ -72,13 +79,38 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # five trials before it judges anyone, and never in the first two epochs, which
         # say little about where a run ends up
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS,
+                                           n_warmup_steps=MEDIAN_WARMUP_EPOCHS)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
-                                              reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=HYPERBAND_MIN_RUNG,
+                                              max_resource=epochs,
+                                              reduction_factor=HYPERBAND_REDUCTION)
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=ASHA_MIN_RUNG,
+                                                      reduction_factor=ASHA_REDUCTION,
+                                                      min_early_stopping_rate=0)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise UsageError(f"--pruner {name!r}: unknown pruner (choose from {', '.join(PRUNERS)})")
+
+
+def rungs(name: str, epochs: int) -> tuple[int, ...]:
+    """The epochs at which pruner ``name`` may stop a trial of ``epochs`` epochs (below the
+    last epoch); () for none. Median judges at every epoch from its warm-up on."""
+    def geometric(low: int, factor: int) -> tuple[int, ...]:
+        out, r = [], low
+        while r < epochs:
+            out.append(r)
+            r *= factor
+        return tuple(out)
+
+    if name == "hyperband":
+        return geometric(HYPERBAND_MIN_RUNG, HYPERBAND_REDUCTION)
+    if name == "asha":
+        return geometric(ASHA_MIN_RUNG, ASHA_REDUCTION)
+    if name == "median":
+        return tuple(range(MEDIAN_WARMUP_EPOCHS, epochs))
+    return ()
 
 
 def trial_seed(study_seed: int, number: int) -> int:

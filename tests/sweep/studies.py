@@ -178,3 +178,38 @@ def resume(studies: Path, name: str, trials: int, jobs: int = 2) -> list[object]
     settings (no study option given), quietly, without figures or report."""
     return ["run", "--trials", trials, "--jobs", jobs, "--studies-dir", studies, "--study", name,
             "--no-report", "--no-plots", "--quiet"]
+
+
+def confirm_summary(tied: list[int], others: list[int], seeds: int = 3) -> dict:
+    """A confirm.json in the form `sweep confirm` writes: the first of ``tied`` has the
+    best mean; ``others`` are shown worse."""
+    def row(trial: int, mean: float) -> dict:
+        per = [mean - 0.002, mean, mean + 0.002][:seeds]
+        interval = {"mean": mean, "sd": 0.002, "low": mean - 0.005, "high": mean + 0.005,
+                    "n": seeds}
+        worse = trial in others
+        return {"trial": trial, "classic": False, "params": {}, "original_value": mean + 0.003,
+                "best_val": interval, "final_val": interval, "optimism": 0.003,
+                "train_seconds": 10.0 + trial, "seconds": {"mean": 10.0 + trial, "sd": 0.5,
+                                                           "min": 9.0, "max": 11.0 + trial},
+                "param_steps": 1e9, "cost_ratio": 1.0, "diverged_seeds": 0,
+                "in_best_set": not worse, "mcb_low": -0.004, "mcb_high": 0.001,
+                "verdict": "worse" if worse else "not shown different at this power",
+                "eliminated_at": None, "chosen": trial == tied[-1],
+                "per_seed": {str(s): v for s, v in enumerate(per)}}
+
+    family = tied + others
+    return {"version": 2, "seeds": seeds, "looks": [seeds], "alpha": 0.05, "margin": 0.001,
+            "metric": "best-epoch validation accuracy, paired by seed", "resplit": False,
+            "candidates": {"window": 0.0023, "within": 2.0, "max_candidates": 6},
+            "configurations": [row(t, 0.97 - 0.001 * k) for k, t in enumerate(family)],
+            "best_set": tied, "equivalent": [], "best_mean": tied[0],
+            "recommended": tied[-1],
+            "rule": {"name": "cheapest", "text": "the cheapest among the equivalent",
+                     "cost": "param-steps", "cost_text": "parameters x optimiser steps",
+                     "applied": True, "reason": ""},
+            "race": {"rounds": [], "reason": "", "trainings": 0, "fixed_design_trainings": 0,
+                     "eliminated": []},
+            "holdout": {"skipped": "a test"}, "test_accuracy": {},
+            "pairing": {"statement": "", "correlations": []}, "diverged_runs": 0,
+            "guarantee": "a test"}

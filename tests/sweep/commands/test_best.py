@@ -3,13 +3,15 @@ the best trial(s) by validation accuracy, and the trials still running, unranked
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
 from optuna.trial import TrialState
 
 from tests.sweep.conftest import load_optuna
-from tests.sweep.studies import VALUES, api_study
+from tests.sweep.studies import VALUES, add, api_study, confirm_summary
 
 
 def _ranked(study):
@@ -58,3 +60,62 @@ def test_best_lists_running_trials_unranked_with_their_epoch(tmp_path, cli):
     assert lines[1].split()[:3] == ["1", str(done.number), "90.00%"], proc.stdout
     assert "running, not ranked until complete:" in proc.stdout
     assert re.search(rf"^\s*{running.number}\s+2/4\s+84\.56%", proc.stdout, re.M), proc.stdout
+
+
+def _confirmed_study(tmp_path, tied, others):
+    """Trials 1-11 written through Optuna (trial k at 90% + k/2 points), and a confirm.json
+    whose best set is ``tied`` (its last one recommended) and ``others`` shown worse."""
+    study, dists, rng = api_study(tmp_path, "conf")
+    for k in range(1, 12):
+        add(study, dists, rng, TrialState.COMPLETE, value=0.9 + 0.005 * k)
+    (tmp_path / "conf" / "confirm").mkdir()
+    path = tmp_path / "conf" / "confirm" / "confirm.json"
+    path.write_text(json.dumps(confirm_summary(tied, others)))
+    return study, dists, rng, path
+
+
+def test_best_leads_with_the_confirmed_answer(tmp_path, cli):
+    """After `sweep confirm`, `best` answers with the configuration confirm recommends (a
+    mean over seeds with its interval), not the single-seed top trial, and says the
+    ranking below is by one seed; the JSON carries the same answer."""
+    study, dists, rng, _ = _confirmed_study(tmp_path, [10, 9], [8])
+    where = ("--studies-dir", tmp_path, "--study", "conf")
+    proc = cli("best", *where)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("recommended by sweep confirm: trial 9, the cheapest among the "
+                               "equivalent"), lines[0]
+    text = " ".join(line.strip() for line in lines)
+    assert "over 3 seeds, 95% t-interval" in text and "best set" in text
+    assert "trial 10, trial 9." in text
+    assert "not raced, as good on one seed: trial 11;" in text  # above the raced trials
+    ranking = lines.index(next(line for line in lines if line.startswith("ranked by one seed")))
+    assert lines[ranking + 2].split()[:2] == ["1", "11"]  # the single-seed top, trial 11
+
+    doc = json.loads(cli("best", *where, "-f", "json").stdout)
+    assert doc["best"][0]["number"] == 11
+    confirmed = doc["confirmed"]
+    assert confirmed["recommended"] == 9 and confirmed["best_set"] == [10, 9]
+    assert confirmed["best_val"]["n"] == 3 and confirmed["unraced"] == [11]
+
+    rows = list(csv.DictReader(io.StringIO(cli("best", *where, "-f", "csv", "--top", 2).stdout)))
+    assert [r["number"] for r in rows] == ["9", "11", "10"]  # the recommended one first
+    assert [r["recommended"] for r in rows] == ["True", "False", "False"]
+    assert [r["in_best_set"] for r in rows] == ["True", "", "True"]  # 11 was not raced
+    assert rows[0]["confirm_seeds"] == "3" and rows[1]["confirm_mean"] == ""
+    assert float(rows[0]["confirm_mean"]) == confirmed["best_val"]["mean"]
+    assert list(rows[0])[:3] == ["number", "state", "value"]
+
+    add(study, dists, rng, TrialState.COMPLETE, value=0.999)  # trial 12, never raced
+    text = " ".join(line.strip() for line in cli("best", *where).stdout.splitlines())
+    assert "not raced, as good on one seed: trial 11, trial 12" in text
+    assert "python -m sweep confirm --study conf` again" in text
+
+
+def test_best_without_a_readable_confirm_summary_still_ranks(tmp_path, cli):
+    _, _, _, path = _confirmed_study(tmp_path, [10], [])
+    path.write_text("{not json")
+    proc = cli("best", "--studies-dir", tmp_path, "--study", "conf")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].split()[:2] == ["rank", "number"]
+    assert "warning:" in proc.stderr and "confirm.json" in proc.stderr

@@ -13,10 +13,15 @@ from tests.sweep.studies import add, api_study
 
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (["--study", "nope"], 1, "no study named 'nope'"),
-    (["--top", "0"], 2, "--top 0"),
-    (["--seeds", "0"], 2, "--seeds 0"),
+    (["--within", "0"], 2, "--within 0"),
+    (["--max-candidates", "1"], 2, "--max-candidates 1"),
+    (["--seeds", "9"], 2, "--seeds 9"),
     (["--seeds", "101"], 2, "--seeds 101"),
+    (["--margin", "0"], 2, "--margin 0"),
+    (["--rule", "fastest"], 2, "--rule fastest"),
+    (["--cost", "watts"], 2, "--cost watts"),
     (["--jobs", "0"], 2, "--jobs 0"),
+    (["--top", "5"], 2, "--top"),
 ])
 def test_confirm_bad_input(args, code, needle, made_study, cli, check_error):
     proc = cli("confirm", "--studies-dir", made_study.parent, "--study", "done", *args)

@@ -88,12 +88,29 @@ def test_reading_commands_fit_and_a_pipe_gets_the_whole_table(args, pane):
 
 
 def test_confirm_fits(pane):
-    """confirm on the tiny study: the best configuration and the classic one, two seeds
-    each (a few seconds of training on the tiny data)."""
+    """confirm on the tiny study: the best configuration and the classic one raced over
+    10 seeds, then the fresh seeds (seconds of training each on the tiny data)."""
     work, _ = pane
     screen = _on_terminal("confirm", "--studies-dir", work / "studies", "--study", STUDY,
-                          "--top", 1, "--seeds", 2, "--jobs", 2, cwd=work)
+                          "--max-candidates", 2, "--jobs", 2, cwd=work, timeout=600)
     _fits(screen)
     text = "\n".join(screen.rows)
     assert "value_mean" in text and "recommended: trial" in text
     assert not re.search(r"[+-]\d+\.\d+%", text), text  # differences are points
+    screen = _on_terminal("best", "--studies-dir", work / "studies", "--study", STUDY, cwd=work)
+    _fits(screen)  # now led by the confirmed answer
+    assert "\n".join(screen.rows).startswith("recommended by sweep confirm: trial")
+
+
+def test_compare_fits(pane, data_args, tiny_space):
+    """``compare -f table`` of the pane's study and a second one, random-sampled."""
+    work, _ = pane
+    proc = sweep("run", "--trials", 3, "--jobs", 2, "--epochs", 2, *data_args, "--space",
+                 tiny_space, "--sampler", "random", "--studies-dir", work / "studies",
+                 "--study", "second", "--no-report", "--no-plots", "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    screen = _on_terminal("compare", STUDY, "second", "--studies-dir", work / "studies",
+                          "-f", "table", cwd=work)
+    _fits(screen)
+    text = "\n".join(screen.rows)
+    assert STUDY in text and "second" in text

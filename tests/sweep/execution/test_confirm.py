@@ -1,7 +1,7 @@
-"""``sweep confirm`` and ``sweep rerun`` (sweep/execution/confirm.py) on a small real study
-(tiny data, real worker processes): directories, resuming, extending, statistics
-recomputed from the stored per-seed results, a killed worker, an exact re-run. Their
-bad input, in process: commands/test_confirm_command.py."""
+"""``sweep confirm`` and ``sweep rerun`` (sweep/execution/confirm.py) on a small study
+made here (tiny data, real worker processes): the race's seed folders, resuming,
+extending, the verdicts recomputed from the stored per-seed results, a killed worker, an
+exact re-run. Their bad input, in process: commands/test_confirm_command.py."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from tests.sweep.conftest import copy_study
 from tests.sweep.faults.harness import Running, children, cmdline, sweep, wait_for
 
 pytestmark = pytest.mark.slow
 
-TOP, SEEDS = 2, 3
+SEEDS = 10  # the contenders' seeds (the race's last look); the fresh seeds follow them
+HOLDOUT = 5
+ARGS = ("--within", 1000, "--max-candidates", 3, "--jobs", 2)  # the top 2 and the classic
 
 
 @pytest.fixture(scope="module")
@@ -33,37 +34,50 @@ def study(five_trial_study, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def confirmed(study) -> tuple[Path, str]:
-    proc = sweep("confirm", "--studies-dir", study, "--study", "c", "--top", TOP, "--seeds",
-                 SEEDS, "--jobs", 2, cwd=study, timeout=300)
+    proc = sweep("confirm", "--studies-dir", study, "--study", "c", *ARGS, cwd=study,
+                 timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return study / "c", proc.stdout
 
 
-def _best(root: Path, k: int) -> list[int]:
-    best = json.loads(sweep("best", "--json", "--top", k, "--studies-dir", root.parent,
-                            "--study", root.name, cwd=root).stdout)["best"]
-    return [b["number"] for b in best]
+def _summary(root: Path) -> dict:
+    return json.loads((root / "confirm" / "confirm.json").read_text())
 
 
-def test_confirm_writes_one_experiment_per_configuration_and_seed(confirmed):
-    root, _ = confirmed
-    expected = set(_best(root, TOP)) | {0}
+def _runs(root: Path, trial: int) -> dict[int, Path]:
+    return {int(p.name.split("-")[1]): p for p in (root / "confirm" / f"{trial:04d}").iterdir()
+            if p.name.startswith("seed-")}
+
+
+def test_confirm_races_the_candidates_in_paired_seed_folders(confirmed):
+    root, out = confirmed
+    summary = _summary(root)
+    raced = [r["trial"] for r in summary["configurations"]]
+    assert 0 in raced and len(raced) == 3  # the classic is always in the family
+    assert summary["candidates"]["chosen"][0]["trial"] == summary["candidates"]["leader"]
     folders = {int(p.name) for p in (root / "confirm").iterdir() if p.is_dir()}
-    assert folders == expected
-    for trial in expected:
-        for s in range(SEEDS):
-            folder = root / "confirm" / f"{trial:04d}" / f"seed-{s}"
-            metrics = json.loads((folder / "metrics.json").read_text())
-            assert metrics["status"] == "completed"
+    assert folders == set(raced)
+    for r in summary["configurations"]:
+        seeds = sorted(_runs(root, r["trial"]))
+        last = r["eliminated_at"] or SEEDS
+        extra = HOLDOUT if r["trial"] in (summary["recommended"], 0) and \
+            summary["recommended"] != 0 else 0
+        assert seeds == list(range(last + extra)), (r["trial"], seeds)
+        for folder in _runs(root, r["trial"]).values():
+            assert json.loads((folder / "metrics.json").read_text())["status"] == "completed"
             config = json.loads((folder / "config.json").read_text())
-            assert config["training"]["epochs"] == 2  # full epochs
+            assert config["training"]["epochs"] == 2 and config["data"]["split_seed"] is None
     # seed s is the same seed for every configuration: paired by seed
-    seeds = {(t, s): json.loads((root / "confirm" / f"{t:04d}" / f"seed-{s}" / "config.json")
-                                .read_text())["training"]["seed"]
-             for t in expected for s in range(SEEDS)}
-    for s in range(SEEDS):
-        assert len({seeds[(t, s)] for t in expected}) == 1
-    assert len({seeds[(min(expected), s)] for s in range(SEEDS)}) == SEEDS
+    seeds = {(t, s): json.loads((p / "config.json").read_text())["training"]["seed"]
+             for t in raced for s, p in _runs(root, t).items()}
+    for s in range(5):
+        assert len({seeds[(t, s)] for t in raced}) == 1
+    assert len({seeds[(raced[0], s)] for s in range(5)}) == 5
+    # each round said what it would cost before it ran, and the verdict came with the
+    # guarantee and the pairing
+    assert "race, look 1 of 2: " in out and "parameter-steps" in out
+    assert "guarantee: With probability at least 95%, the best set contains" in out
+    assert "only the data order is shared" in out
 
 
 def test_the_study_storage_is_not_touched(confirmed):
@@ -80,70 +94,100 @@ def open_trials(root: Path):
     return open(out, newline="")
 
 
-def test_statistics_equal_a_direct_computation(confirmed):
+def test_the_verdicts_are_the_race_recomputed_from_the_folders(confirmed):
+    from sweep.statistics.racing import race_plan, race_status
+    from sweep.statistics.selection import holdout_difference
+
     root, _ = confirmed
-    summary = json.loads((root / "confirm" / "confirm.json").read_text())
-    assert summary["seeds"] == SEEDS
-    per = {}
-    for row in summary["configurations"]:
-        t = row["trial"]
-        values = [json.loads((root / "confirm" / f"{t:04d}" / f"seed-{s}" / "metrics.json")
-                             .read_text())["val_accuracy"] for s in range(SEEDS)]
-        per[t] = np.array(values)
-        mean, sd = np.mean(values), np.std(values, ddof=1)
-        half = stats.t.ppf(0.975, SEEDS - 1) * sd / np.sqrt(SEEDS)
-        b = row["best_val"]
-        assert b["mean"] == pytest.approx(mean) and b["sd"] == pytest.approx(sd)
-        assert (b["low"], b["high"]) == pytest.approx((mean - half, mean + half))
-        assert row["optimism"] == pytest.approx(row["original_value"] - mean)
-    first = summary["best_mean"]
-    for c in summary["comparisons"]:
-        d = per[first] - per[c["other"]]
-        assert c["diff"]["mean"] == pytest.approx(d.mean())
-        assert c["t_p"] == pytest.approx(stats.ttest_rel(per[first], per[c["other"]]).pvalue,
-                                         nan_ok=True)
-    assert summary["recommended"] in summary["tied_with_best"]
+    summary = _summary(root)
+    raced = [c["trial"] for c in summary["candidates"]["chosen"]]
+    acc = np.full((len(raced), SEEDS), np.nan)
+    for i, t in enumerate(raced):
+        for s, folder in _runs(root, t).items():
+            if s < SEEDS:
+                acc[i, s] = json.loads((folder / "metrics.json").read_text())["val_accuracy"]
+    status = race_status(acc, race_plan(len(raced), (5, 10)), labels=raced)
+    assert status.over
+    rows = {r["trial"]: r for r in summary["configurations"]}
+    for c in status.final.configurations:
+        assert rows[c.label]["verdict"] == c.verdict
+        assert rows[c.label]["best_val"]["mean"] == pytest.approx(c.mean)
+        mean, sd = np.nanmean(acc[raced.index(c.label)]), np.nanstd(
+            acc[raced.index(c.label)], ddof=1)
+        assert c.mean == pytest.approx(mean) and c.sd == pytest.approx(sd)
+    h = summary["holdout"]
+    if summary["recommended"] != 0:
+        fresh = range(SEEDS, SEEDS + HOLDOUT)
+        mine, classic = ([json.loads((_runs(root, t)[s] / "metrics.json").read_text())
+                          ["val_accuracy"] for s in fresh] for t in (summary["recommended"], 0))
+        direct = holdout_difference(np.array(mine), np.array(classic))
+        assert h["mean"] == pytest.approx(direct.mean) and h["verdict"] == direct.verdict
+    else:
+        assert "classic" in h["skipped"]
 
 
 def test_running_again_does_no_work_and_more_seeds_add_only_what_is_missing(confirmed, study):
     root, _ = confirmed
     stamp = {p: p.stat().st_mtime_ns for p in (root / "confirm").rglob("metrics.json")}
-    again = sweep("confirm", "--studies-dir", study, "--study", "c", "--top", TOP, "--seeds",
-                  SEEDS, "--jobs", 2, cwd=study, timeout=300)
-    assert again.returncode == 0 and "re-runs to train" not in again.stdout, again.stdout
+    again = sweep("confirm", "--studies-dir", study, "--study", "c", *ARGS, cwd=study,
+                  timeout=600)
+    assert again.returncode == 0 and "race, look" not in again.stdout, again.stdout
+    assert "fresh seeds:" not in again.stdout
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
-    more = sweep("confirm", "--studies-dir", study, "--study", "c", "--top", TOP, "--seeds",
-                 SEEDS + 1, "--jobs", 2, cwd=study, timeout=300)
-    n_configs = len(set(_best(root, TOP)) | {0})
+    survivors = [r["trial"] for r in _summary(root)["configurations"]
+                 if r["eliminated_at"] is None]
+    more = sweep("confirm", "--studies-dir", study, "--study", "c", *ARGS, "--seeds", 11,
+                 cwd=study, timeout=600)
     assert more.returncode == 0, more.stdout + more.stderr
-    assert f"{n_configs} of {n_configs * (SEEDS + 1)} re-runs to train" in more.stdout
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
+    summary = _summary(root)
+    assert summary["seeds"] == 11
+    if len(survivors) > 1:  # a third look, for the survivors only
+        assert [r["configurations"] for r in summary["race"]["rounds"]][-1] == len(survivors)
+        assert all(r["best_val"]["n"] == 11 for r in summary["configurations"]
+                   if r["trial"] in survivors)
 
 
-def test_a_killed_worker_loses_only_its_rerun(tmp_path, study):
+def test_a_killed_worker_loses_only_its_rerun_and_the_race_goes_on(tmp_path, study):
     studies = tmp_path / "studies"
     shutil.copytree(study, studies)
     shutil.rmtree(studies / "c" / "confirm", ignore_errors=True)
-    run = Running("confirm", "--studies-dir", studies, "--study", "c", "--top", TOP,
-                  "--seeds", SEEDS, "--jobs", 2, cwd=tmp_path, log=tmp_path / "confirm",
-                  faults={"SWEEP_FAULT_SLEEP": 0.4})
+    run = Running("confirm", "--studies-dir", studies, "--study", "c", *ARGS, cwd=tmp_path,
+                  log=tmp_path / "confirm", faults={"SWEEP_FAULT_SLEEP": 0.4})
     try:
         workers = wait_for(lambda: [c for c in children(run.pid) if "popen_loky" in cmdline(c)
                                     and list((studies / "c" / "confirm").glob("*/*/history.csv"))],
                            120, "a re-run under way")
         os.kill(workers[0], signal.SIGKILL)
-        rc = run.wait(300)
+        rc = run.wait(600)
     finally:
         run.close()
     assert rc == 0, run.output()
     assert "failed: worker process was killed" in run.stdout, run.stdout
-    done = [p for p in (studies / "c" / "confirm").glob("*/*/metrics.json")
-            if json.loads(p.read_text())["status"] == "completed"]
-    n_configs = len(set(_best(studies / "c", TOP)) | {0})
-    assert len(done) == n_configs * SEEDS - 1
-    again = sweep("confirm", "--studies-dir", studies, "--study", "c", "--top", TOP, "--seeds",
-                  SEEDS, "--jobs", 2, cwd=tmp_path, timeout=300)
-    assert again.returncode == 0 and "1 of" in again.stdout, again.stdout
+    # the next look asked for the lost run again: every run the race used is there
+    summary = _summary(studies / "c")
+    for r in summary["configurations"]:
+        assert r["best_val"]["n"] == (r["eliminated_at"] or SEEDS)
+
+
+def test_resplit_gives_each_seed_its_own_validation_split(tmp_path, five_trial_study):
+    studies = copy_study(five_trial_study, tmp_path / "studies")  # never confirmed
+    proc = sweep("confirm", "--studies-dir", studies, "--study", "c", "--within", 1000,
+                 "--max-candidates", 2, "--rule", "best", "--resplit", "--jobs", 2,
+                 cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "--resplit: each seed drew its own" in proc.stdout
+    summary = _summary(studies / "c")
+    assert summary["resplit"] is True
+    trial = summary["configurations"][0]["trial"]
+    folders = sorted((studies / "c" / "confirm" / f"{trial:04d}").iterdir())
+    assert folders and all(f.name.startswith("resplit-") for f in folders)
+    splits = set()
+    for f in folders:
+        config = json.loads((f / "config.json").read_text())
+        assert config["data"]["split_seed"] == config["training"]["seed"]
+        splits.add(config["data"]["split_seed"])
+    assert len(splits) == len(folders)  # one split per seed
 
 
 def test_rerun_matches_exactly_then_names_a_changed_history(study, tmp_path):

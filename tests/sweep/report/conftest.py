@@ -78,9 +78,21 @@ def assert_real_png(path: Path) -> None:
     assert pixels.std() > 10.0, f"{path} looks blank"
 
 
+def assert_nothing_cut(path: Path, frame: int = 2) -> None:
+    """A figure saved with a bounding box that cuts a label or a legend leaves ink on the
+    image's edge: the outermost ``frame`` pixels must all be the white background."""
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("L"), dtype=np.float64)
+    edge = np.concatenate([pixels[:frame].ravel(), pixels[-frame:].ravel(),
+                           pixels[:, :frame].ravel(), pixels[:, -frame:].ravel()])
+    dark = int((edge < 240).sum())
+    assert dark == 0, f"{path.name}: {dark} pixels of ink on its edge (something is cut off)"
+
+
 def check_report(report: Path) -> _Links:
-    """index.html and report.md exist; every image decodes and is not blank; every image
-    and link resolves to a file in the report; no figure failed to draw."""
+    """index.html and report.md exist; every image decodes, is not blank and has nothing
+    cut off at its edge; every image and link resolves to a file in the report; no figure
+    failed to draw."""
     index, md = report / "index.html", report / "report.md"
     assert index.is_file() and md.is_file()
     html = index.read_text()
@@ -91,6 +103,7 @@ def check_report(report: Path) -> _Links:
     for src in page.images:
         assert not urlsplit(src).scheme and not src.startswith("/"), src  # relative only
         assert_real_png(report / unquote(src))
+        assert_nothing_cut(report / unquote(src))
     for href in page.links:
         parts = urlsplit(href)
         assert not parts.scheme and not parts.netloc, href  # nothing on the network

@@ -27,13 +27,13 @@ def test_waits_say_what_they_wait_for_and_end(capsys):
     `NOTICE_EVERY`; at its limit one error line naming what it waited for."""
     said: list[str] = []
     with waiting.saying(said.append):
-        wait = waiting.Wait(lambda: "waiting for a thing, held by nobody", limit=0.6)
+        wait = waiting.Wait(lambda: "waiting for a thing, held by nobody",
+                            limit=waiting.NOTICE_AFTER + 0.2)
         wait.started -= waiting.NOTICE_AFTER  # as if it had waited that long already
         wait.next_notice -= waiting.NOTICE_AFTER
-        wait.limit = waiting.NOTICE_AFTER + 0.5
         wait.tick()
         wait.tick()
-        time.sleep(0.6)
+        time.sleep(0.25)
         with pytest.raises(waiting.WaitedTooLong) as caught:
             wait.tick()
     assert said == ["waiting for a thing, held by nobody: 5s"], said
