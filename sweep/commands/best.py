@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import StudyError, UsageError
-from ..study.confirmations import Confirmation, read_confirmation
+from ..study.confirmations import Confirmation, confirmation_of
 from ..study.records import PARAMS_PREFIX, cell, screen_column
 from ..study.results import StudyResults
 from ..text import Column, percent, plural, table, wrap
@@ -18,7 +18,7 @@ from .output import add_output_args, emit, json_ready, screen_width, table_text,
 if TYPE_CHECKING:
     import pandas as pd
 
-DESCRIPTION = ("The study's answer. Once `sweep confirm` has run, it leads with the "
+DESCRIPTION = ("The study's answer. Once sweep confirm has run, it leads with the "
                "configuration confirm recommends (its mean over seeds and interval) and the "
                "best set; then the best completed trials by value (the validation accuracy "
                "of the best epoch, one seed each), ranked, with test accuracy, settings, "
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     results = open_nonempty(args)
     best = results.best_outcomes(args.top)
     try:
-        confirmation = read_confirmation(results.paths.root)
+        confirmation = confirmation_of(results)
     except StudyError as exc:  # the ranking stands without it
         print(f"warning: {exc}", file=sys.stderr)
         confirmation = None
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         if confirmation is None:
             return text
         lead = confirmed_lines(results, confirmation, width)
-        return "\n".join(lead) + "\n\nranked by one seed each (the top value is " \
-            "optimistic):\n" + text
+        ranking = wrap("ranked by one seed each (the top value is optimistic):", width)
+        return "\n".join([*lead, "", *ranking, text])
 
     return emit(args, render)
 
@@ -166,7 +166,10 @@ def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None
     interval = (f", 95% t-interval {percent(b['low'])}-{percent(b['high'])}"
                 if b.get("low") is not None and b.get("high") is not None else "")
     classic = " (the classic configuration)" if row.get("classic") else ""
-    text = [f"recommended by sweep confirm: trial {n}{classic}, {conf.rule.get('text')}: "
+    rule = conf.rule
+    why = (rule.get("text") if rule.get("applied", True)
+           else rule.get("reason") or "the highest mean")
+    text = [f"recommended by sweep confirm: trial {n}{classic}, {why}: "
             f"mean best-epoch validation accuracy {percent(b.get('mean'))} over "
             f"{plural(seeds, 'seed')}{interval}.",
             f"best set (holds the configuration with the highest true mean with probability "

@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = (
     "Studies side by side: how each searched and what it cost (wall time, epochs), what it "
-    "found (its pick, and its confirmed best when `sweep confirm` has run), the best value "
+    "found (its pick, and its confirmed best when sweep confirm has run), the best value "
     "so far against trials and against wall time (repeats that differ only in their seed "
     "drawn as a band), the EDF of each study's values, and which settings' effects agree. "
     "Writes a page (index.html and report.md) unless -f asks for a table, JSON or CSV.")
@@ -141,13 +142,16 @@ def summary_row(r: StudyResults) -> dict[str, Any]:
 
 
 def confirmed(r: StudyResults) -> dict[str, Any] | None:
-    """The study's confirm summary, or None (none, or one this version cannot read)."""
-    from ..study.confirmations import read_summary
+    """The study's confirm summary, or None: none, or one that cannot be read or no
+    longer describes the study's trials (a warning names it)."""
+    from ..study.confirmations import confirmation_of
 
     try:
-        return read_summary(r.paths.root)
-    except StudyError:
+        conf = confirmation_of(r)
+    except StudyError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
         return None
+    return conf.summary if conf is not None else None
 
 
 def summary_rows(studies: list[StudyResults]) -> list[dict[str, Any]]:

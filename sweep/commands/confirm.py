@@ -31,6 +31,7 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     for line in candidate_lines(choice):
         print(*wrap(line, width), sep="\n")
     trials = [c.number for c in choice.chosen]
+    _check_confirm_folder(results.paths.root)
     for line in set_aside_foreign(results, trials):
         print(*wrap(line, width), sep="\n")
     plan = race_plan(len(trials), looks_for(request.seeds), margin=request.margin / 100)
@@ -185,6 +187,18 @@ def run(args: argparse.Namespace) -> int:
     write_json(root / CONFIRM_DIR / SUMMARY, summary)
     print("\n".join(verdict_lines(summary, width)))
     return 0
+
+
+def _check_confirm_folder(root: Path) -> None:
+    """The folder the race writes into, and its summary, must be what they say, before
+    any training: a file in place of ``confirm/`` or a folder in place of the summary is
+    named, not met after an hour of re-runs."""
+    folder, summary = root / CONFIRM_DIR, root / CONFIRM_DIR / SUMMARY
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise StudyError(f"{folder} is not a folder: move it away and run again")
+    if summary.is_dir():
+        raise StudyError(f"{summary} is a folder, not confirm's summary: move it away and "
+                         "run again")
 
 
 # ------------------------------------------------------------------ the race
@@ -240,8 +254,9 @@ def race(results: StudyResults, trials: list[int], plan: RacePlan, request: Conf
         again = [p for p in pairs if attempts.get(p, 0) >= 2]  # lost, retried, lost again
         if again:
             shown = ", ".join(f"trial {t} seed {s}" for t, s in again[:5])
-            raise StudyError(f"{plural(len(again), 're-run')} failed twice ({shown}); see "
-                             f"{root / 'workers.log'} and run the command again")
+            raise StudyError(f"{plural(len(again), 're-run')} failed twice ({shown}): the "
+                             f"reasons are above (and in {root / 'workers.log'}); run the "
+                             "command again once they are dealt with")
         for p in pairs:
             attempts[p] = attempts.get(p, 0) + 1
         print(*wrap(round_line(status, pairs, costs, runs, trials), width), sep="\n")

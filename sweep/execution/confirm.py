@@ -29,7 +29,7 @@ from ..study.confirmations import CONFIRM_DIR, is_done, unit_dir
 from ..study.results import StudyResults
 from ..study.samplers import trial_seed
 from ..text import clock, terminal_width, wrap
-from .backend import WORKERS_LOG, Event, Pool, TaskDone, WorkerLost
+from .backend import WORKERS_LOG, Event, Pool, SlotFailed, TaskDone, WorkerLost
 from .jobs import cores
 from .loky_backend import LokyBackend
 from .trial import dataset_for
@@ -53,16 +53,28 @@ def confirm_seed(study_seed: int, seed_index: int) -> int:
 
 
 def run_rerun(unit: Rerun) -> dict[str, Any]:
-    """In a worker: train one re-run into its own experiment directory."""
+    """In a worker: train one re-run into its own experiment directory. What is in its
+    place (the remains of a killed re-run, a run that cannot be read back, a stray file
+    or link) is ours to redo. A re-run that raises reports why instead of taking its
+    worker down: the command says it and goes on with the others."""
     out = Path(unit.out_dir)
-    if out.exists():
-        shutil.rmtree(out)  # the remains of a killed re-run: ours to redo
-    data = dataset_for(unit.config)
-    result = run_experiment(unit.config, out, data=data, plots=False,
-                            extra={"confirm_of_trial": unit.trial, "seed_index": unit.seed_index,
-                                   "train_images": len(data.train_y)})
-    return {"trial": unit.trial, "seed_index": unit.seed_index, "status": result.status,
-            "seconds": result.train_seconds}
+    done = {"trial": unit.trial, "seed_index": unit.seed_index}
+    try:
+        if out.is_symlink() or (out.exists() and not out.is_dir()):
+            out.unlink()
+        elif out.exists():
+            shutil.rmtree(out)
+        data = dataset_for(unit.config)
+        result = run_experiment(unit.config, out, data=data, plots=False,
+                                extra={"confirm_of_trial": unit.trial,
+                                       "seed_index": unit.seed_index,
+                                       "train_images": len(data.train_y)})
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (its reason goes back to the command)
+        return done | {"status": "failed", "seconds": None,
+                       "error": f"{type(exc).__name__}: {exc}"}
+    return done | {"status": result.status, "seconds": result.train_seconds}
 
 
 def plan(results: StudyResults, pairs: Sequence[tuple[int, int]], resplit: bool = False,
@@ -155,6 +167,11 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
         if isinstance(event, WorkerLost):
             unit = event.task
             tell(f"re-run of trial {unit.trial} seed {unit.seed_index} failed: {event.reason}")
+        elif isinstance(event, SlotFailed):
+            tell(f"a worker failed: {type(event.error).__name__}: {event.error}")
+        elif isinstance(event, TaskDone) and event.result.get("status") == "failed":
+            r = event.result
+            tell(f"re-run of trial {r['trial']} seed {r['seed_index']} failed: {r['error']}")
         elif isinstance(event, TaskDone):
             done[0] += 1
             r = event.result

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StudyError
-from ..study.confirmations import Confirmation, read_summary
+from ..study.confirmations import Confirmation, confirmation_of
 from ..study.param import Bins, Param
 from ..study.records import Counts
 from ..study.results import StudyResults
@@ -164,10 +164,10 @@ def prepare(results: StudyResults) -> StudyData:
     for col in ("classic", "diverged"):
         df[col] = df[col].eq(True)  # missing: False
     try:
-        summary = read_summary(results.paths.root)
+        confirmation = confirmation_of(results)
     except StudyError as exc:
         return StudyData(results, df, None, str(exc))
-    return StudyData(results, df, Confirmation(summary) if summary is not None else None)
+    return StudyData(results, df, confirmation)
 
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ ones left out are named.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,9 @@ def unit_dir(root: Path, trial: int, seed_index: int, resplit: bool = False) -> 
 
 
 def is_done(folder: Path) -> bool:
-    """A run that finished (completed or diverged): it is never trained again."""
-    try:
-        return read_json(folder / "metrics.json").get("status") in (
-            "completed", "diverged")
-    except (OSError, ValueError, AttributeError):
-        return False
+    """A run that finished (completed or diverged) and can be read back: it is never
+    trained again. One that says it completed but cannot be read is trained again."""
+    return read_run(folder) is not None
 
 
 @dataclass(frozen=True)
@@ -192,6 +189,63 @@ class Runs:
         return self.trials.index(trial)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """One finished re-run as its folder has it (accuracies as fractions)."""
+
+    diverged: bool
+    best_val: float = math.nan
+    final_val: float = math.nan
+    test: float = math.nan
+    seconds: float = math.nan
+    parameter_count: int | None = None
+    train_images: int | None = None
+
+
+def _fraction(v: Any) -> float:
+    """An accuracy read from a file: a finite number within [0, 1], else ValueError."""
+    if isinstance(v, bool):
+        raise ValueError(v)
+    f = float(v)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{v!r} is not an accuracy")
+    return f
+
+
+def read_run(folder: Path) -> RunResult | None:
+    """A finished run's numbers; None while it has not finished, or when its files cannot
+    be read or hold impossible values (an accuracy above 1, a negative time): such a run
+    is trained again rather than believed."""
+    try:
+        metrics = read_json(folder / "metrics.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    status = metrics.get("status")
+    if status == "diverged":
+        return RunResult(diverged=True)
+    if status != "completed":
+        return None
+    try:
+        history = read_history(folder / "history.csv")
+        config = read_json(folder / "config.json")
+        seconds = float(metrics["train_seconds"])
+        if not (math.isfinite(seconds) and seconds >= 0):
+            return None
+        result = RunResult(False, _fraction(metrics["val_accuracy"]),
+                           _fraction(history[-1]["val_acc"]),
+                           _fraction(metrics["test_accuracy"]), seconds)
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    count = metrics.get("parameter_count")
+    recorded = config.get("environment") if isinstance(config, dict) else None
+    images = recorded.get("train_images") if isinstance(recorded, dict) else None
+    return replace(result,
+                   parameter_count=count if isinstance(count, int) and count > 0 else None,
+                   train_images=images if isinstance(images, int) else None)
+
+
 def read_runs(root: Path, trials: list[int], seeds: int, resplit: bool = False,
               first: int = 0) -> Runs:
     """Seed indices ``first`` .. ``first + seeds - 1`` of each trial's configuration."""
@@ -202,36 +256,17 @@ def read_runs(root: Path, trials: list[int], seeds: int, resplit: bool = False,
     images: list[int | None] = [None] * len(trials)
     for i, t in enumerate(trials):
         for j in range(seeds):
-            folder = unit_dir(root, t, first + j, resplit)
-            try:
-                metrics = read_json(folder / "metrics.json")
-            except (OSError, ValueError):
-                continue
-            if not isinstance(metrics, dict):
-                continue
-            status = metrics.get("status")
-            if status == "diverged":
-                done[i, j] = diverged[i, j] = True
-                continue
-            if status != "completed":
-                continue
-            try:
-                history = read_history(folder / "history.csv")
-                config = read_json(folder / "config.json")
-                best[i, j] = float(metrics["val_accuracy"])
-                final[i, j] = float(history[-1]["val_acc"])
-                test[i, j] = float(metrics["test_accuracy"])
-                secs[i, j] = float(metrics["train_seconds"])
-            except (OSError, ValueError, KeyError, IndexError, TypeError):
-                best[i, j] = final[i, j] = test[i, j] = secs[i, j] = np.nan
+            run = read_run(unit_dir(root, t, first + j, resplit))
+            if run is None:
                 continue
             done[i, j] = True
-            if metrics.get("parameter_count"):
-                params[i] = int(metrics["parameter_count"])
-            recorded = config.get("environment") if isinstance(config, dict) else None
-            n = recorded.get("train_images") if isinstance(recorded, dict) else None
-            if isinstance(n, int):
-                images[i] = n
+            if run.diverged:
+                diverged[i, j] = True
+                continue
+            best[i, j], final[i, j], test[i, j], secs[i, j] = (
+                run.best_val, run.final_val, run.test, run.seconds)
+            params[i] = run.parameter_count or params[i]
+            images[i] = run.train_images if run.train_images is not None else images[i]
     return Runs(list(trials), best, final, test, secs, done, diverged, params, images)
 
 
@@ -258,7 +293,91 @@ def read_summary(root: str | Path) -> dict[str, Any] | None:
                          "run `sweep confirm` again for the race and the best set")
     if not isinstance(summary, dict) or any(k not in summary for k in SUMMARY_KEYS):
         raise StudyError(f"{path}: not a confirm summary (a field is missing)")
+    problem = _malformed(summary)
+    if problem:
+        raise StudyError(f"{path}: not a confirm summary ({problem})")
     return summary
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_accuracy(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                         and 0.0 <= v <= 1.0)
+
+
+def _malformed(summary: dict[str, Any]) -> str:
+    """What makes a parsed summary unusable, in a few words; "" when nothing does. The
+    fields the readers use, with their types: rows with integer trials and accuracies
+    within [0, 1], a best set, best mean and recommendation among the rows, a rule."""
+    rows = summary["configurations"]
+    if not isinstance(rows, list) or not rows:
+        return "configurations: not a list of rows"
+    trials = set()
+    for row in rows:
+        if not isinstance(row, dict) or not _is_int(row.get("trial")):
+            return "configurations: a row without an integer trial"
+        best = row.get("best_val")
+        if not isinstance(best, dict) or not all(
+                _is_accuracy(best.get(k)) for k in ("mean", "low", "high")):
+            return f"trial {row['trial']}: best_val is not accuracies between 0 and 1"
+        if not isinstance(row.get("params", {}), dict):
+            return f"trial {row['trial']}: params is not an object"
+        trials.add(row["trial"])
+    if not _is_int(summary["seeds"]) or summary["seeds"] < 1:
+        return "seeds: not a positive integer"
+    best_set = summary["best_set"]
+    if not isinstance(best_set, list) or not all(_is_int(t) and t in trials for t in best_set):
+        return "best_set: not a list of the raced trials"
+    for key in ("best_mean", "recommended"):
+        if not _is_int(summary[key]) or summary[key] not in trials:
+            return f"{key}: not one of the raced trials"
+    equivalent = summary.get("equivalent", [])
+    if not isinstance(equivalent, list) or not all(_is_int(t) for t in equivalent):
+        return "equivalent: not a list of trials"
+    rule = summary["rule"]
+    if not isinstance(rule, dict) or not isinstance(rule.get("text"), str):
+        return "rule: not an object with a text"
+    margin = summary["margin"]
+    if not isinstance(margin, int | float) or isinstance(margin, bool) or not margin > 0:
+        return "margin: not a positive number"
+    for key in ("holdout", "test_accuracy", "race"):
+        if not isinstance(summary[key], dict):
+            return f"{key}: not an object"
+    return ""
+
+
+def foreign_trials(summary: dict[str, Any], results: StudyResults) -> list[int]:
+    """The raced trials whose settings in the summary are not the study's trial's today
+    (or that the study no longer has): the study was made again under its name, or the
+    summary came from another study. A row without settings is taken at its word."""
+    by_number = {o.number: o for o in results.outcomes}
+    foreign = []
+    for row in summary["configurations"]:
+        outcome = by_number.get(row["trial"])
+        recorded = row.get("params")
+        if outcome is None or (recorded and recorded != outcome.params):
+            foreign.append(row["trial"])
+    return foreign
+
+
+def confirmation_of(results: StudyResults) -> Confirmation | None:
+    """What ``sweep confirm`` found for this study, read the one way every reader reads
+    it: None when it has not run; a StudyError naming confirm.json when the file cannot
+    be read, is malformed, or describes other configurations than the study's trials."""
+    summary = read_summary(results.paths.root)
+    if summary is None:
+        return None
+    foreign = foreign_trials(summary, results)
+    if foreign:
+        path = results.paths.root / CONFIRM_DIR / SUMMARY
+        listed = ", ".join(str(t) for t in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise StudyError(f"{path} describes other configurations than the study's trials "
+                         f"{listed} (a study made again under this name?); run `sweep "
+                         "confirm` again")
+    return Confirmation(summary)
 
 
 @dataclass(frozen=True)
@@ -328,9 +447,3 @@ class Confirmation:
     @property
     def classic(self) -> dict[str, Any] | None:
         return next((r for r in self.rows if r.get("classic")), None)
-
-
-def read_confirmation(root: str | Path) -> Confirmation | None:
-    """`read_summary` as a `Confirmation`: None when ``sweep confirm`` has not run."""
-    summary = read_summary(root)
-    return Confirmation(summary) if summary is not None else None

@@ -78,8 +78,8 @@ def browser(tmp_path):
 def test_report_opens_in_chromium_with_every_image(browser, main_study, sweep_cli, tmp_path):
     studies = tmp_path / "studies"  # a copy: confirm writes into the study's folder
     shutil.copytree(main_study.root, studies / main_study.name)
-    proc = sweep_cli("confirm", "--studies-dir", studies, "--study", main_study.name, "--top", 2,
-                     "--seeds", 2, "--jobs", 2)
+    proc = sweep_cli("confirm", "--studies-dir", studies, "--study", main_study.name,
+                     "--within", 1000, "--max-candidates", 2, "--jobs", 2, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     index = write_report(load(main_study.name, studies), tmp_path / "report")
     images = load_images(browser, index)

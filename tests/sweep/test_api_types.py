@@ -1,0 +1,46 @@
+"""Hostile tests: wrong types through the Python API (`sweep.load`, `StudyResults`).
+The API's promise (README): instead of exit codes it raises `sweep.UsageError` or
+`sweep.StudyError`; bad values never slip through as a bare TypeError or a wrong answer."""
+
+from __future__ import annotations
+
+import pytest
+
+import sweep
+from tests.sweep.studies import finished_study
+
+
+@pytest.fixture
+def results(tmp_path):
+    finished_study(tmp_path / "studies", "done", trials=3)
+    return sweep.load("done", studies_dir=tmp_path / "studies")
+
+
+def test_load_with_a_studies_dir_of_the_wrong_type_is_a_usage_error(tmp_path):
+    """Before: TypeError: expected str, bytes or os.PathLike object, not int."""
+    with pytest.raises(sweep.UsageError, match="studies_dir"):
+        sweep.load("done", studies_dir=5)
+
+
+def test_best_of_a_string_is_a_usage_error(results):
+    """Before: TypeError: slice indices must be integers or None ..."""
+    with pytest.raises(sweep.UsageError):
+        results.best("x")
+
+
+def test_best_of_a_negative_count_is_refused(results):
+    """`sweep best --top -1` is refused ("must be >= 1"), but `results.best(-1)` returned
+    every completed trial but the worst (a slice [:-1]), silently."""
+    with pytest.raises(sweep.UsageError):
+        results.best(-1)
+
+
+def test_history_of_a_trial_number_given_as_text(results):
+    """`results.history("0")` returned None (as for a trial with no history), although
+    trial 0 has one: either its history or a UsageError, never a silent None."""
+    assert results.history(0) is not None  # trial 0 has a history
+    try:
+        h = results.history("0")
+    except sweep.UsageError:
+        return
+    assert h is not None and len(h) == 2
