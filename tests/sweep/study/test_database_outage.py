@@ -186,6 +186,34 @@ def test_a_server_killed_mid_trial_is_one_line_and_the_next_run_resumes(tmp_path
             t.user_attrs.get("reason", "")], [(t.number, t.user_attrs) for t in stored]
 
 
+def test_a_statement_timeout_is_one_line_and_not_retried(tmp_path, server):
+    """A statement that runs into the server's statement_timeout (a table locked by
+    another session, here a sleep) is a `DatabaseError` of one line with the server's
+    reason, at once: not retried for 30 s, not Optuna's "exceeding max length"."""
+    from sqlalchemy import text
+
+    from sweep.study.database import Database, DatabaseError
+    from sweep.study.storage import open_storage
+
+    storage = open_storage(tmp_path / "journal.log", server.new_database())
+    assert isinstance(storage, Database)
+
+    def sleepy() -> None:
+        with storage.engine.connect() as connection:
+            connection.execute(text("SET statement_timeout = 200"))
+            connection.execute(text("SELECT pg_sleep(5)"))
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatabaseError) as caught:
+            storage.retrying(sleepy)
+    finally:
+        storage.engine.dispose()
+    message = str(caught.value)
+    assert time.monotonic() - started < 4  # once, not retried
+    assert "\n" not in message and "***" in message and "pw@" not in message, message
+    assert "statement timeout" in message and "statement_timeout" in message, message
+
 def test_a_user_who_may_only_read_is_told_before_anything_is_made(tmp_path, run_args, server):
     """A run as a SELECT-only user stops at once with the permission the user lacks, not
     Optuna's "exceeding max length"; nothing is left in the studies folder; the reading
