@@ -77,8 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser, request: type,
                                 action=argparse.BooleanOptionalAction if opt.negatable
                                 else "store_true")
         else:
-            parser.add_argument(flag, dest=f.name, default=None, required=opt.required,
-                                metavar=opt.metavar or f.name.upper(), help=help_text)
+            action = parser.add_argument(flag, dest=f.name, default=None,
+                                         required=opt.required,
+                                         metavar=opt.metavar or f.name.upper(), help=help_text)
+            values = getattr(opt.convert, "choices", None)
+            if values:  # what shell completion offers (argcomplete reads .completer)
+                action.completer = _offer(values)
         for shortcut, value in opt.shortcuts:
             parser.add_argument(shortcut, dest=f"{f.name}:{shortcut}", action="store_const",
                                 const=value, default=None,
@@ -193,7 +197,14 @@ def one_of(*choices: str) -> Convert:
         if not isinstance(value, str) or value not in choices:
             raise ValueError(f"choose from {', '.join(choices)}")
         return value
+    convert.choices = choices  # type: ignore[attr-defined]  (for shell completion)
     return convert
+
+
+def _offer(values: tuple[str, ...]) -> Callable[..., tuple[str, ...]]:
+    def completer(**_: Any) -> tuple[str, ...]:
+        return values
+    return completer
 
 
 def whole_or(word: str, low: int, high: int | None = None) -> Convert:

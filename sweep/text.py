@@ -185,14 +185,19 @@ def row_line(columns: Sequence[Column], cells: Sequence[str], shown: Sequence[in
 def terminal_width(stream: IO[str] | None = None) -> int | None:
     """The width a table may fill on the terminal that ``stream`` (standard output)
     writes to, one column spare (a line that fills the last column makes some terminals
-    wrap); None off a terminal (a pipe, a file, TERM=dumb), where tables are whole."""
+    wrap); None off a terminal (a pipe, a file, TERM=dumb), where tables are whole. A
+    terminal that reports no size takes COLUMNS, or none."""
     stream = stream or sys.stdout
     try:
         if not stream.isatty() or os.environ.get("TERM", "") in ("dumb", ""):
             return None
-        return max(os.get_terminal_size(stream.fileno()).columns - 1, 1)
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (OSError, ValueError, AttributeError):
         return None
+    if columns <= 0:  # a terminal without a size (a pty made by `script`, some CI): COLUMNS
+        given = os.environ.get("COLUMNS", "")
+        columns = int(given) if given.isdigit() else 0
+    return max(columns - 1, 1) if columns > 0 else None
 
 
 def wrap(text: str, width: int | None, indent: str = "  ") -> list[str]:

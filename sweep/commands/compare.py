@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "report":
         out = Path(args.report_dir) if args.report_dir else \
             Path(request.studies_dir) / folder_name(names)
+        if args.report_dir:
+            from .output import check_export_folder
+
+            check_export_folder(out, "--report-dir")
         index = write_page(studies, out)
         print(screen_table(summary_rows(studies), terminal_width()))
         print(f"report: {index}\n        {index.parent / 'report.md'}")

@@ -505,7 +505,8 @@ SHORT_VERDICTS = {"equivalent to the best within the margin": "equivalent",
 
 
 def candidate_lines(choice: CandidateChoice) -> list[str]:
-    near = [c for c in choice.chosen if not (c.classic and c.gap is None)]
+    near = [c for c in choice.chosen if c.gap is not None and c.gap <= choice.window + 1e-12]
+    outside = [c for c in choice.chosen if c.gap is not None and c not in near]
     rung = [c.number for c in near if c.rung is not None]
     out = [f"candidates: {plural(len(near), 'configuration')} within "
            f"{choice.window * 100:.2f} points of the leader, trial {choice.leader} at "
@@ -514,6 +515,8 @@ def candidate_lines(choice: CandidateChoice) -> list[str]:
            f"{', '.join(str(c.number) for c in near)}"
            + (f" (trials {', '.join(map(str, rung))} stopped at the last rung, epoch "
               f"{choice.last_rung}, and judged there)" if rung else "")
+           + "".join(f"; trial {c.number}, {c.gap * 100:.2f} points below, outside the "
+                     "window (a race needs two)" for c in outside)
            + next((f"; and the classic configuration, trial {c.number}"
                    for c in choice.chosen if c.classic and c.gap is None), "")]
     if choice.left_out:

@@ -97,6 +97,21 @@ def whole_numbers(df: pd.DataFrame, space: Space) -> pd.DataFrame:
     return df
 
 
+def check_export_folder(folder: Path, flag: str) -> None:
+    """A folder an export writes its files into: new or a folder (not a file, device or
+    dangling link), and outside every study folder and trial directory."""
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise UsageError(f"{flag} {folder}: not a folder; name a new or existing folder")
+    resolved = folder.resolve()
+    for part in (resolved, *resolved.parents):
+        if (part / "study.json").is_file() or (part / "journal.log").is_file():
+            raise UsageError(f"{flag} {folder}: inside the study folder {part}; write it "
+                             "elsewhere")
+        if (part / "config.json").is_file() and (part / "history.csv").is_file():
+            raise UsageError(f"{flag} {folder}: inside the experiment directory {part}; "
+                             "write it elsewhere")
+
+
 def check_export_target(target: Path, flag: str = "--out") -> None:
     """An export lands only on a new or regular file outside every study folder, and
     never on a file that holds a study's storage (a journal, a SQLite database). A

@@ -95,6 +95,7 @@ class StudyResults:
 
     def best_outcomes(self, k: int = 1) -> list[TrialOutcome]:
         """The k completed trials with the highest validation accuracy (ties: lower number)."""
+        k = _whole(k, "k", least=1)
         done = [o for o in self.outcomes if o.state == "COMPLETE" and o.value is not None]
         return sorted(done, key=lambda o: (-o.value, o.number))[:k]
 
@@ -145,6 +146,7 @@ class StudyResults:
         seconds; sorted by epoch. None where the trial has none yet or it is unreadable."""
         import pandas as pd
 
+        number = _whole(number, "number", least=0)
         try:
             h = pd.read_csv(self.trial_dir(number) / "history.csv")
         except (OSError, ValueError, pd.errors.ParserError):
@@ -165,6 +167,8 @@ def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_ST
          storage: str | None = None) -> StudyResults:
     """Open a study written by ``sweep run`` for reading. A study in a database is read
     from any folder: ``studies_dir`` is only where its trials' folders are looked for."""
+    if not isinstance(studies_dir, str | os.PathLike):
+        raise UsageError(f"studies_dir={studies_dir!r}: a folder path (str or Path)")
     paths = StudyPaths.of(studies_dir, study)
     return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
 
@@ -186,6 +190,15 @@ def reader(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_
         return StudyResults(paths, load_study(paths, opened[0]))
 
     return read
+
+
+def _whole(value: object, name: str, least: int) -> int:
+    """An integer argument of the API (a numpy integer too), at least ``least``."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise UsageError(f"{name}={value!r}: a whole number >= {least}")
+    return int(value)
 
 
 @dataclass(frozen=True)
