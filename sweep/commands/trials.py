@@ -17,7 +17,7 @@ from ..study.records import (
     columns,
     screen_column,
 )
-from ..study.results import StudyResults, load
+from ..study.results import StudyResults, reader
 from ..text import table
 from .common import add_study_args, location, open_results
 from .output import add_output_args, emit, json_ready, screen_width, table_text, whole_numbers
@@ -160,5 +160,6 @@ def _watch(args: argparse.Namespace) -> int:
         raise UsageError("--watch shows its own columns and order; leave out --columns, "
                          "--sort and --state")
     where = location(args)
-    load(where.study, where.studies_dir, where.storage)  # a missing study: an error at once
-    return watch(lambda: load(where.study, where.studies_dir, where.storage), args.watch)
+    read = reader(where.study, where.studies_dir, where.storage)
+    read()  # a missing study: an error at once
+    return watch(read, args.watch)

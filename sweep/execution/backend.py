@@ -102,6 +102,12 @@ class Worker(ABC):
     def holds(self, trial: FrozenTrial) -> bool:
         """Whether this worker is running ``trial`` (for the stall watch)."""
 
+    @property
+    def process_id(self) -> int | None:
+        """The worker's process on this machine, whose progress the run can watch (its
+        CPU time, the locks it holds); None where there is none (a Dask worker)."""
+        return None
+
     def close(self, kill: bool = False) -> None:  # noqa: B027  (most have nothing to end)
         """The pool is done with it."""
 
@@ -114,6 +120,11 @@ class Backend(ABC):
 
     @abstractmethod
     def new_worker(self, threads: int) -> Worker: ...
+
+    def waiting_for(self, workers: list[Worker]) -> str | None:
+        """What the workers' tasks wait for that only the backend can see (a cluster
+        without workers), or None."""
+        return None
 
     def lost_earlier(self) -> Selector | None:
         """Trials that earlier runs left RUNNING on workers of this backend now gone,
@@ -224,6 +235,10 @@ class Pool:
             self._loop(on_event)
         except (KeyboardInterrupt, _Terminate):
             self.interrupt()
+        except BaseException:
+            # the run itself failed: its workers must not go on (and be waited for)
+            self.interrupt(quiet=True)
+            raise
         finally:
             if main:
                 signal.signal(signal.SIGTERM, old_term)
@@ -248,10 +263,11 @@ class Pool:
             if any(slot.interrupted_outside for slot in self.slots):
                 raise KeyboardInterrupt
 
-    def interrupt(self) -> None:
+    def interrupt(self, quiet: bool = False) -> None:
         self.interrupted = True
         self.stop.set()
-        self.say("interrupted: stopping the work in flight (again to stop at once)")
+        if not quiet:
+            self.say("interrupted: stopping the work in flight (again to stop at once)")
         try:
             for worker in self.workers:
                 worker.interrupt()

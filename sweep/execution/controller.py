@@ -1,32 +1,51 @@
 """The parent's side of a run: worker slots pull trials until the study has enough.
 
 The controller only reacts to what the pool reports (a finished trial, a lost worker,
-a slot that failed) and watches three clocks: the run's time-out, trials that show no
-progress (a stopped or hung worker), and, in a database shared by machines, trials
-whose heartbeat stopped. Every trial it ends goes through the ledger, and every way
-out leaves no trial of this run RUNNING. It knows no backend: loky and Dask differ
-only behind `backend.Backend`.
+a slot that failed) and watches: the run's time-out; its workers' progress (CPU time,
+files written) while they hold a trial or one of the study's locks, so that a stopped
+or hung worker is replaced; who holds the study's lock files, named while the workers
+wait; what the backend waits for (a Dask cluster without workers), for at most the
+stall limit; and, in a database shared by machines, trials whose heartbeat stopped.
+Every trial it ends goes through the ledger, and every way out leaves no trial of this
+run RUNNING that a later run cannot fail: when the storage itself goes away (a
+database gone, a damaged journal, a full disk) the run stops at once, in one line. It
+knows no backend: loky and Dask differ only behind `backend.Backend`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from optuna.storages import JournalStorage
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.trial import TrialState
 
 from mlp.experiment import read_history
 
-from ..study.locks import study_locks
+from ..errors import StudyError
+from ..study.database import DatabaseError, DatabaseUnavailable
+from ..study.locks import lock_files, study_locks
 from ..study.paths import StudyPaths
 from ..study.records import TrialOutcome
 from ..study.settings import Settings, load_study
-from ..study.storage import beats, open_storage
+from ..study.storage import JournalDamaged, beats, open_storage
+from ..study.waiting import (
+    NOTICE_AFTER,
+    NOTICE_EVERY,
+    Wait,
+    WaitedTooLong,
+    cpu_seconds,
+    describe_process,
+    saying,
+    stopped,
+    watching,
+    who_holds,
+)
 from .backend import (
     INTERRUPT_GRACE,
     Backend,
@@ -47,6 +66,10 @@ from .trial import TrialJob, run_trial
 FAIL_STREAK = 5  # this many failed trials in a row stop the run
 STALL_LIMIT = 300.0  # seconds without a sign of progress before a trial counts as stalled
 STALL_EPOCHS = 10  # ... or this many times the trial's mean epoch time, if longer
+LOOK_EVERY = 2.0  # seconds between the run's looks at its workers, locks and cluster
+ACTIVE_SHARE = 0.05  # a worker using this share of a core between two looks is working
+# what stops the run at once, its trials in flight interrupted: nothing can be recorded
+FATAL = (DatabaseUnavailable, DatabaseError, JournalDamaged, OSError)
 
 
 def timeout_grace(timeout: float) -> float:
@@ -54,14 +77,18 @@ def timeout_grace(timeout: float) -> float:
     return min(300.0, max(5.0, 0.1 * timeout))
 
 
-def stall_seconds(trial_dir: Path, floor: float) -> tuple[float, float]:
-    """How long a trial has shown no progress (no file of its directory written), and
-    how long it may: ``floor``, or `STALL_EPOCHS` times its mean epoch so far."""
+def stall_seconds(trial_dir: Path, floor: float,
+                  started: float | None = None) -> tuple[float, float]:
+    """How long a trial has shown no progress (no file of its directory written since
+    ``started``, a time.time()), and how long it may: ``floor``, or `STALL_EPOCHS` times
+    its mean epoch so far."""
     try:
         files = [p for p in trial_dir.iterdir() if p.is_file()]
         last = max((p.stat().st_mtime for p in files), default=None)
     except OSError:
-        return 0.0, floor
+        last = None
+    if started is not None:
+        last = started if last is None else max(last, started)
     if last is None:
         return 0.0, floor
     limit = floor
@@ -72,6 +99,27 @@ def stall_seconds(trial_dir: Path, floor: float) -> tuple[float, float]:
             if rows:
                 limit = max(floor, STALL_EPOCHS * sum(r["seconds"] for r in rows) / len(rows))
     return time.time() - last, limit
+
+
+@dataclass
+class Activity:
+    """What the run last saw of one worker process: its CPU time, and when it last
+    worked (used `ACTIVE_SHARE` of a core between two looks) or stopped."""
+
+    cpu: float | None
+    seen: float
+    active_at: float
+    stopped_since: float | None = None
+    held: int | None = None  # the trial it ran at the last look
+
+
+@dataclass
+class Holder:
+    """A process seen holding one of the study's lock files, and since when."""
+
+    pid: int
+    since: float
+    noticed: float = field(default=float("-inf"))
 
 
 @dataclass
@@ -102,9 +150,15 @@ class Controller:
         self.summary = RunSummary()
         self.started = time.monotonic()
         self.fail_streak = 0
-        self.stalls_checked = 0.0
         self.silent_checked = time.monotonic()
         self.cut_at: float | None = None  # when the time-out's grace ran out
+        self.looked = 0.0
+        self.activity: dict[int, Activity] = {}  # by worker pid
+        self.holders: dict[Path, Holder] = {}  # the study's lock files' holders
+        self.backend_wait: Wait | None = None
+        self.fatal: BaseException | None = None  # what stopped the run at once
+        self.fatal_at = 0.0
+        self._watching = False
 
     def say(self, message: str) -> None:
         if self.progress is not None:
@@ -123,28 +177,53 @@ class Controller:
                                  time.monotonic() - self.started, final)
 
     def run(self) -> RunSummary:
-        found_by = "found by a later run"
-        self.ledger.fail(dead_worker(self.local), f"worker process gone ({found_by})")
-        lost = self.backend.lost_earlier()
-        if lost is not None:
-            self.ledger.fail(lost, f"its worker is gone ({found_by})")
-        self.pool.run(self.on_event)
-        self.summary.interrupted = self.pool.interrupted
-        # No worker of this run is in a trial now: what is still RUNNING under one was
-        # lost on the way (an interrupt, a cancelled task, a time-out's interrupt inside
-        # Study.ask before the worker recorded itself).
-        cut = self.pool.interrupted or self.cut_at is not None
-        self.ledger.fail(self.backend.held_by_run(self.pool.workers, self.local),
-                         "interrupted" if cut else self.backend.leftover_reason)
-        self.refresh(final=True)
-        if self.progress is not None:
-            self.progress.close()
+        with saying(self.say), watching(self.on_lock_wait):
+            try:
+                found_by = "found by a later run"
+                self.ledger.fail(dead_worker(self.local), f"worker process gone ({found_by})")
+                lost = self.backend.lost_earlier()
+                if lost is not None:
+                    self.ledger.fail(lost, f"its worker is gone ({found_by})")
+            except BaseException:
+                for worker in self.pool.workers:  # never started: nothing to wait for
+                    worker.close(kill=True)
+                raise
+            self.pool.run(self.on_event)
+            self.summary.interrupted = self.pool.interrupted
+            # No worker of this run is in a trial now: what is still RUNNING under one was
+            # lost on the way (an interrupt, a cancelled task, a time-out's interrupt inside
+            # Study.ask before the worker recorded itself).
+            cut = self.pool.interrupted or self.cut_at is not None or self.fatal is not None
+            left_running = False
+            try:
+                self.ledger.fail(self.backend.held_by_run(self.pool.workers, self.local),
+                                 "interrupted" if cut else self.backend.leftover_reason)
+                self.refresh(final=True)
+            except FATAL + (StudyError,) as exc:
+                self.fatal = self.fatal or exc
+                left_running = True
+            if self.progress is not None:
+                self.progress.close()
         self.summary.seconds = time.monotonic() - self.started
+        if self.fatal is not None:
+            if not left_running:
+                raise self.fatal
+            raise StudyError(f"{self.fatal}; its trials left RUNNING are failed by the next "
+                             "run") from None
         return self.summary
 
     def on_event(self, event: Event | None) -> None:
+        if self.fatal is not None:
+            self.after_fatal(event)
+            return
+        try:
+            self.handle(event)
+        except FATAL + (WaitedTooLong,) as exc:
+            self.stop_for(exc)
+
+    def handle(self, event: Event | None) -> None:
         self.watch_the_clock()
-        self.watch_for_stalls()
+        self.look()
         self.watch_other_machines()
         if isinstance(event, TaskDone):
             self.trial_finished(event.result)
@@ -156,9 +235,35 @@ class Controller:
             for number in failed:
                 self.say(f"trial {number} failed: {event.reason}{self.retry_text(number)}")
         elif isinstance(event, SlotFailed):
-            first_line = (str(event.error).splitlines() or [""])[0]
-            self.halt(f"worker error: {type(event.error).__name__}: {first_line}")
+            self.slot_failed(event.error)
         self.refresh()
+
+    def slot_failed(self, error: BaseException) -> None:
+        if isinstance(error, FATAL):
+            self.stop_for(error)  # the storage is gone for the workers too
+        elif isinstance(error, StudyError):  # already one line for the user
+            self.halt(str(error))
+        else:
+            first_line = (str(error).splitlines() or [""])[0]
+            self.halt(f"worker error: {type(error).__name__}: {first_line}")
+
+    def stop_for(self, error: BaseException) -> None:
+        """Stop at once: what the run needs is gone (its storage). The trials in flight
+        are interrupted (they cannot be recorded either) and the workers killed
+        `INTERRUPT_GRACE` later; the error ends the run."""
+        self.fatal, self.fatal_at = error, time.monotonic()
+        self.pool.stop.set()
+        self.summary.stopped_reason = (str(error).splitlines() or [""])[0]
+        for worker in self.pool.workers:
+            worker.interrupt()
+
+    def after_fatal(self, event: Event | None) -> None:
+        if isinstance(event, TaskDone) and self.on_result is not None:
+            self.on_result(event.result)  # finished before the end: still worth its line
+        if self.fatal_at and time.monotonic() - self.fatal_at > INTERRUPT_GRACE:
+            self.fatal_at = 0.0  # once
+            for worker in self.pool.workers:
+                worker.kill()
 
     def watch_the_clock(self) -> None:
         """--timeout: start no trial after it; interrupt the ones in flight `timeout_grace`
@@ -179,21 +284,130 @@ class Controller:
             self.cut_at = float("inf")  # once
             self.kill(self.pool.workers, "stopped at the run's time-out (worker did not respond)")
 
-    def watch_for_stalls(self) -> None:
-        """Fail the trial of a worker that shows no sign of progress (stopped, hung) for
-        longer than the stall limit, and replace the worker."""
-        if time.monotonic() - self.stalls_checked < 2.0:
+    def look(self) -> None:
+        """Every `LOOK_EVERY` seconds: the workers' progress, the holders of the study's
+        locks, and what the backend waits for."""
+        if self._watching or time.monotonic() - self.looked < LOOK_EVERY:
             return
-        self.stalls_checked = time.monotonic()
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = next((w for w in self.pool.workers if w.holds(t)), None)
-            if worker is None:
+        self._watching = True
+        try:
+            if self.looked and time.monotonic() - self.looked > 5 * LOOK_EVERY:
+                # the run itself was not looking (suspended with its workers, Ctrl-Z): it
+                # cannot tell whether they worked meanwhile, and judges them from now on
+                self.activity.clear()
+                self.holders.clear()
+            self.looked = time.monotonic()
+            self.watch_locks()
+            self.watch_for_stalls()
+            self.watch_backend()
+        finally:
+            self._watching = False
+
+    def on_lock_wait(self, holder: int | None, waited: float) -> None:
+        """While this thread waits for a lock: a worker of this run that holds it and is
+        stopped or hung is replaced, as it would be by `look`."""
+        self.look()
+
+    def watch_locks(self) -> None:
+        """Who holds the study's lock files, and since when (continuously, as far as
+        looks every `LOOK_EVERY` seconds tell). A holder that is not a worker of this run
+        is named now and then: this run's workers wait for it."""
+        now = time.monotonic()
+        own = {w.process_id for w in self.pool.workers} | {os.getpid()}
+        for path in lock_files(self.job.paths):
+            pid = who_holds(path) if path.exists() else None
+            known = self.holders.get(path)
+            if pid is None:
+                self.holders.pop(path, None)
                 continue
-            quiet, limit = stall_seconds(self.job.paths.trial_dir(t.number), self.stall_limit)
-            if quiet > limit:
-                self.say(f"trial {t.number}: no progress for {quiet:.0f}s (limit {limit:.0f}s); "
-                         "its worker is stopped or hung: replacing it")
-                self.kill([worker], f"no progress for {quiet:.0f}s: worker stopped or hung")
+            if known is None or known.pid != pid:
+                known = self.holders[path] = Holder(pid, now)
+            held = now - known.since
+            if pid not in own and held >= NOTICE_AFTER and now - known.noticed >= NOTICE_EVERY:
+                known.noticed = now
+                self.say(f"waiting for the study's lock {path}, held by "
+                         f"{describe_process(pid)}: {held:.0f}s")
+
+    def watch_for_stalls(self) -> None:
+        """Replace a worker of this machine that shows no progress (stopped, hung) for
+        longer than the stall limit, and fail the trial it held: progress is a file of
+        its trial's directory written, or CPU time used; a worker that holds no trial
+        stalls when it holds one of the study's locks, or is stopped."""
+        now = time.monotonic()
+        running = None
+        for worker in self.pool.workers:
+            pid = worker.process_id
+            if pid is None:
+                continue  # no process here (a Dask worker): its scheduler watches it
+            seen = self._activity(pid, now)
+            if running is None:
+                running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            held = [t for t in running if worker.holds(t)]
+            quiet = now - seen.active_at
+            lost, seen.held = seen.held, held[0].number if held else None
+            if not held and lost is not None and seen.stopped_since is not None:
+                # its trial was failed under it (a heartbeat sweep): nothing to wait for
+                self.say(f"worker {pid}: stopped, and its trial {lost} failed meanwhile: "
+                         "replacing it")
+                self.kill([worker], "worker stopped")
+                continue
+            if held:
+                t = held[0]
+                start = t.datetime_start.timestamp() if t.datetime_start else None
+                files, limit = stall_seconds(self.job.paths.trial_dir(t.number),
+                                             self.stall_limit, start)
+                quiet = min(quiet, files)
+                if quiet > limit:
+                    self.say(f"trial {t.number}: no progress for {quiet:.0f}s (limit "
+                             f"{limit:.0f}s); its worker is stopped or hung: replacing it")
+                    self.kill([worker], f"no progress for {quiet:.0f}s: worker stopped or hung")
+                continue
+            holding = [h for h in self.holders.values() if h.pid == pid]
+            if holding:  # inside Study.ask, or failing trials: under the study's lock
+                quiet = min(quiet, now - min(h.since for h in holding))
+                what = "holding the study's lock"
+            elif seen.stopped_since is not None:
+                quiet, what = now - seen.stopped_since, "stopped"
+            else:
+                continue  # waiting for its turn (the lag, other machines' trials)
+            if quiet > self.stall_limit:
+                self.say(f"worker {pid}: {what} with no progress for {quiet:.0f}s (limit "
+                         f"{self.stall_limit:.0f}s): replacing it")
+                self.kill([worker], f"no progress for {quiet:.0f}s: worker stopped or hung "
+                                    f"({what})", in_ask=bool(holding))
+
+    def _activity(self, pid: int, now: float) -> Activity:
+        cpu = cpu_seconds(pid)
+        seen = self.activity.get(pid)
+        if seen is None:
+            seen = self.activity[pid] = Activity(cpu, now, now)
+        elif cpu is not None and seen.cpu is not None and \
+                cpu - seen.cpu >= ACTIVE_SHARE * (now - seen.seen):
+            seen.active_at = now
+        seen.cpu, seen.seen = cpu, now
+        if stopped(pid):
+            seen.stopped_since = seen.stopped_since or now
+        else:
+            seen.stopped_since = None
+        return seen
+
+    def watch_backend(self) -> None:
+        """What the workers wait for that only the backend sees (a Dask cluster left
+        without workers): named now and then; after the stall limit, the run stops."""
+        what = self.backend.waiting_for(self.pool.workers)
+        if what is None:
+            self.backend_wait = None
+            return
+        if self.backend_wait is None:
+            self.backend_wait = Wait(lambda: f"waiting for {what}", self.stall_limit,
+                                     f"the run stops at --stall-timeout "
+                                     f"({self.stall_limit:.0f}s)")
+        try:
+            self.backend_wait.tick()
+        except WaitedTooLong as exc:
+            self.halt(str(exc))
+            for worker in self.pool.workers:
+                worker.interrupt()
 
     def watch_other_machines(self) -> None:
         """In a shared database study, fail (and retry) trials whose heartbeat stopped,
@@ -202,16 +416,36 @@ class Controller:
                 time.monotonic() - self.silent_checked < self.job.settings.heartbeat:
             return
         self.silent_checked = time.monotonic()
+        self.silent_own_workers()
         with study_locks(self.job.paths, self.storage):
             failed = fail_silent_trials(self.ledger)
         for number in failed:
             self.say(f"trial {number} failed: its heartbeat stopped (run or machine died)"
                      f"{self.retry_text(number)}")
 
-    def kill(self, workers: list[Worker], reason: str) -> None:
-        """Stop these workers now and fail the trials they held."""
+    def silent_own_workers(self) -> None:
+        """A trial of this run's own worker whose heartbeat stopped: that worker is
+        stopped or hung (its run is alive: this is it), and is replaced."""
+        assert isinstance(self.storage, RDBStorage)
+        stale = set(self.storage._get_stale_trial_ids(self.ledger.study_id))
+        if not stale:
+            return
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = next((w for w in self.pool.workers
+                           if t._trial_id in stale and w.holds(t)), None)
+            if worker is not None:
+                self.say(f"trial {t.number}: no heartbeat for over {self.storage.grace_period}s;"
+                         " its worker is stopped or hung: replacing it")
+                self.kill([worker], f"no heartbeat for over {self.storage.grace_period}s: "
+                                    "worker stopped or hung")
+
+    def kill(self, workers: list[Worker], reason: str, in_ask: bool = False) -> None:
+        """Stop these workers now and fail the trials they held. ``in_ask``: they held the
+        study's lock, so a trial of a journal study not yet claimed by its worker was
+        theirs (trials are created and claimed under that lock)."""
+        mine = unclaimed(self.local) if in_ask else (lambda t: False)
         held = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if any(w.holds(t) for w in workers)]
+                if any(w.holds(t) for w in workers) or mine(t)]
         numbers = {t.number for t in held}
         for worker in workers:
             worker.kill()
@@ -244,7 +478,8 @@ def run_trials(paths: StudyPaths, storage_url: str | None, settings: Settings, t
     trial is left RUNNING by a worker of this run.
     """
     not_after = time.time() + timeout if timeout is not None else None
-    job = TrialJob(paths, storage_url, settings, target, plots, not_after, workers,
-                   uuid.uuid4().hex)
+    # absolute: a Dask worker runs in a folder of its own (also on this machine)
+    job = TrialJob(StudyPaths(paths.root.absolute()), storage_url, settings, target, plots,
+                   not_after, workers, uuid.uuid4().hex)
     return Controller(job, backend, workers, timeout, stall_limit, progress, on_result,
                       fail_streak).run()

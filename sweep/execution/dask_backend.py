@@ -26,6 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import CancelledError
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -43,7 +44,8 @@ BACKENDS = ("loky", "dask")
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     """A client of the scheduler at ``address``, which from now on allows no failures (a
     task whose worker dies fails instead of running again). A scheduler that cannot be
-    reached is a usage error, within ``timeout`` seconds."""
+    reached, or an address where something else answers (or nothing does), is a usage
+    error within about ``timeout`` seconds."""
     try:
         from distributed import Client
     except ImportError:
@@ -59,6 +61,12 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     except ValueError as exc:
         raise UsageError(f"--scheduler {address}: not a scheduler address, such as "
                          f"tcp://HOST:8786 ({exc})") from None
+    # Client(timeout=) bounds reaching the address, not the handshake after it: a server
+    # that accepts and never speaks Dask's protocol (an HTTP server, a silent listener)
+    # would hold it for ever. A bounded exchange with the scheduler comes first.
+    problem = _probe(address, timeout)
+    if problem:
+        raise UsageError(f"--scheduler {address}: {problem}")
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -76,6 +84,47 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
               f"({type(exc).__name__}): a task whose worker dies may be run again, and its "
               "lost trial is then failed only when the run ends", file=sys.stderr)
     return client
+
+
+def _probe(address: str, timeout: float) -> str:
+    """Why the scheduler at ``address`` cannot be used ("" if it answers as one): a
+    Dask handshake and an identity request, given ``timeout`` seconds in all, in a
+    thread of its own (the caller may be running an event loop: a notebook)."""
+    import asyncio
+
+    from distributed.comm import connect as dask_connect
+
+    async def identity() -> Any:
+        comm = await dask_connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            with suppress(Exception):
+                await comm.close()
+
+    outcome: list[str] = ["no answer"]
+
+    def exchange() -> None:
+        try:
+            reply = asyncio.run(asyncio.wait_for(identity(), timeout))
+        except TimeoutError:
+            outcome[0] = (f"no Dask scheduler answers there within {timeout:g}s (something "
+                          "else listens, or nothing does)")
+        except (OSError, ValueError, TypeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            outcome[0] = f"cannot reach the Dask scheduler ({first})"
+        except Exception as exc:  # noqa: BLE001  (a protocol error: not a scheduler)
+            outcome[0] = f"not a Dask scheduler ({type(exc).__name__}: {exc})"[:300]
+        else:
+            kind = reply.get("type") if isinstance(reply, dict) else None
+            outcome[0] = "" if kind == "Scheduler" else \
+                f"not a Dask scheduler (it answers as {kind or 'something else'})"
+
+    thread = threading.Thread(target=exchange, name="dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    return outcome[0]
 
 
 def cluster_threads(client: Any) -> int:
@@ -170,6 +219,20 @@ class DaskBackend(Backend):
 
     def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
         return lambda t: t.user_attrs.get("dask_run") == self.token
+
+    def waiting_for(self, workers: list[Worker]) -> str | None:
+        """A Dask worker, while tasks are in flight and the cluster has none (its last
+        worker died, or none was ever started): the tasks would wait for ever."""
+        if not any(isinstance(w, DaskWorker) and w.future is not None for w in workers):
+            return None
+        try:
+            threads = self.client.nthreads(callback_timeout=CONNECT_TIMEOUT)
+        except Exception:  # noqa: BLE001  (a lost scheduler fails the tasks by itself)
+            return None
+        if threads:
+            return None
+        return (f"a Dask worker: the cluster at {self.scheduler} has none (start one: dask "
+                f"worker {self.scheduler} --nthreads 1)")
 
     def lost_earlier(self) -> Selector:
         """Trials of this scheduler whose Dask worker is no longer in the cluster (a run

@@ -16,15 +16,17 @@ locks, so that no run counts the failed trial before its retry exists.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import FrozenTrial
 
 from ..study.storage import beats, grace_seconds
 from .ledger import Ledger
-from .liveness import never_claimed
+from .liveness import never_claimed, pid_alive
 
 
 @contextmanager
@@ -61,7 +63,19 @@ def fail_silent_trials(ledger: Ledger) -> list[int]:
     assert isinstance(storage, RDBStorage)
     grace = storage.grace_period or grace_seconds(storage.heartbeat_interval or 1)
     stale = set(storage._get_stale_trial_ids(ledger.study_id))
-    failed = ledger.fail(lambda t: t._trial_id in stale,
-                         f"heartbeat stopped (none for over {grace}s): its run or machine died")
+    silent = f"heartbeat stopped (none for over {grace}s)"
+    # a worker of this machine that is still there did not die: it is stopped or hung
+    failed = ledger.fail(lambda t: t._trial_id in stale and alive_here(t),
+                         f"{silent}: its worker process is alive on this machine but silent "
+                         "(stopped or hung)")
+    failed += ledger.fail(lambda t: t._trial_id in stale,
+                          f"{silent}: its run or machine died")
     return failed + ledger.fail(never_claimed,
                                 "its worker never recorded itself: it died at start")
+
+
+def alive_here(t: FrozenTrial) -> bool:
+    """Whether the trial's worker process is one of this machine's, and alive."""
+    pid = t.user_attrs.get("pid")
+    return isinstance(pid, int) and t.user_attrs.get("host") == socket.gethostname() \
+        and pid_alive(pid)

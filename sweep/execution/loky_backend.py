@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from loky.process_executor import (
 )
 from optuna.trial import FrozenTrial
 
+from ..errors import StudyError
+from ..study.waiting import stopped
 from .backend import INTERRUPT_GRACE, Backend, Lost, Worker
 from .ledger import RunGone, WorkerTerminated
 from .liveness import Selector, either, pid_alive, run_by, unclaimed
@@ -127,6 +130,11 @@ class LokyWorker(Worker):
             self.executor.shutdown(wait=False, kill_workers=True)
             self.executor = None
             raise Lost(_death_reason(exc), lambda t: False) from None
+        except FutureTimeout:
+            self.executor.shutdown(wait=False, kill_workers=True)
+            self.executor = None
+            raise StudyError(f"a worker process did not start within {WORKER_START_LIMIT:.0f}s "
+                             "(the machine overloaded, or out of memory?)") from None
         except BaseException:
             self.executor.shutdown(wait=False, kill_workers=True)
             self.executor = None
@@ -178,8 +186,14 @@ class LokyWorker(Worker):
         return self.pid is not None and self.executor is not None and \
             run_by({self.pid})(trial)
 
+    @property
+    def process_id(self) -> int | None:
+        return self.pid if self.executor is not None else None
+
     def close(self, kill: bool = False) -> None:
         if self.executor is not None:
+            # a stopped process (SIGSTOP while idle) would be waited for for ever
+            kill = kill or (self.pid is not None and stopped(self.pid))
             self.executor.shutdown(wait=not kill, kill_workers=kill)
             self.executor = None
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 
 from mlp.config import Config, ConfigError
 
@@ -34,12 +35,14 @@ from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
 from ..text import plural, terminal_width, wrap
 from .backend import WORKERS_LOG, Backend
-from .controller import RunSummary, run_trials
+from .controller import STALL_LIMIT, RunSummary, run_trials
 from .jobs import Workers, choose_workers, largest
 from .ledger import Ledger
 from .loky_backend import LokyBackend
 from .progress import Progress
 from .request import RunRequest
+
+CLOSE_TIMEOUT = 10  # seconds a Dask client may take to close (a scheduler gone)
 
 
 @dataclass(frozen=True)
@@ -147,22 +150,27 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
     the study is created if new, and mended (a run with nothing left to run mends it
     too): trial.json files a kill left behind, retries a kill kept from being made."""
     storage = open_storage(paths.journal, storage_url)
-    stored = None
-    with study_locks(paths, storage):  # another machine may be half way through creating it
-        if paths.name in optuna.get_all_study_names(storage):
-            stored = stored_settings(optuna.load_study(study_name=paths.name, storage=storage))
-    settings = settings_for(request, stored, cli)
-    if request.enqueue and settings.sampler == "grid":
-        raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
-                         "and nothing else; put the values in the grid")
-    picked = _configuration(request, settings.space, cli) if request.enqueue else None
-    shape = _check_data(settings.config)
-    study = create_or_check(paths, storage, settings, storage_url)
-    if picked:
-        with study_locks(paths, storage):
-            study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
-    Ledger(paths, storage).mend()
-    return settings, count(study.get_trials(deepcopy=False)), shape
+    try:
+        stored = None
+        with study_locks(paths, storage):  # another machine may be half way through making it
+            if paths.name in optuna.get_all_study_names(storage):
+                stored = stored_settings(optuna.load_study(study_name=paths.name,
+                                                           storage=storage))
+        settings = settings_for(request, stored, cli)
+        if request.enqueue and settings.sampler == "grid":
+            raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
+                             "and nothing else; put the values in the grid")
+        picked = _configuration(request, settings.space, cli) if request.enqueue else None
+        shape = _check_data(settings.config)
+        study = create_or_check(paths, storage, settings, storage_url)
+        if picked:
+            with study_locks(paths, storage):
+                study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
+        Ledger(paths, storage).mend()
+        return settings, count(study.get_trials(deepcopy=False)), shape
+    finally:
+        if isinstance(storage, RDBStorage):  # its connections: the run opens its own
+            storage.engine.dispose()
 
 
 def _within_the_grid(request: RunRequest, settings: Settings) -> RunRequest:
@@ -236,7 +244,7 @@ def run_study(request: RunRequest, cli: bool = False) -> RunOutcome:
         return _run_study(request, cli, DaskBackend(client))
     finally:
         with suppress(Exception):
-            client.close()
+            client.close(timeout=CLOSE_TIMEOUT)
 
 
 def _workers(request: RunRequest, backend: Backend, settings: Settings, to_run: int,
@@ -273,6 +281,11 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
                   f"{first}; "
                   f"{plural(jobs, 'worker')}, {plural(workers.threads, 'BLAS thread')} each "
                   f"({workers.rule}); storage {where}")
+    if request.backend == "dask" and request.stall_timeout != STALL_LIMIT:
+        progress.line(f"note: {spell(RunRequest, 'stall_timeout', cli)} watches no Dask "
+                      "worker (none is a process of this run): the scheduler drops a silent "
+                      "worker after its worker-ttl (5 minutes by default), which fails its "
+                      "trial. Here it bounds the wait for a worker when the cluster has none")
     if settings.lag is not None and jobs > settings.lag + 1:
         progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
                       f"{settings.lag + 1} run at once (each trial waits for trials "
@@ -299,6 +312,11 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
               "of lost trials first", flush=True)
     best = results.best_outcomes(1)
     if best:  # the one trial whose test accuracy the run shows
-        for line in wrap(f"best: {best[0].line()}", terminal_width()):
+        text = best[0].line()
+        if not Path(best[0].experiment_dir or "").is_dir():  # run by another machine
+            text = (f"{text.rsplit(' -> ', 1)[0]}; its folder is on "
+                    f"{best[0].host or 'the machine that ran it'}, not under "
+                    f"{outcome.paths.trials}")
+        for line in wrap(f"best: {text}", terminal_width()):
             print(line, flush=True)
 

@@ -9,6 +9,7 @@ directory, and turn every way a training can end into an Optuna state with a rea
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import warnings
@@ -26,6 +27,7 @@ from mlp.dataset import Dataset
 from mlp.experiment import ExperimentResult, plot_experiment, run_experiment
 from mlp.memory import check_fits
 
+from ..errors import StudyError
 from ..study.lag import LaggedStorage, next_number, unfinished_before
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths
@@ -98,11 +100,18 @@ def _files_now(folder: str | None) -> tuple:
 
 
 def _storage(job: TrialJob) -> BaseStorage:
-    # one storage per worker process: a journal is then read once, not once per trial
+    """The study's storage, one per worker process (a journal is then read once, not once
+    per trial). The run made it: a worker never creates one, so a worker that cannot see
+    the run's journal (a Dask worker on a machine without the studies folder) says so
+    instead of starting an empty study of its own."""
     key = (job.paths, job.storage_url, job.settings.heartbeat, job.run_id)
     if key not in _STORAGES:
         _STORAGES.clear()  # an earlier run's: the study may have been deleted and made again
-        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url,
+        if not job.storage_url and not job.paths.journal.is_file():
+            raise StudyError(f"the study's journal {job.paths.journal} is not on this worker's "
+                             f"machine ({socket.gethostname()}): give every machine the "
+                             "studies folder at the same path, or use a database --storage")
+        _STORAGES[key] = open_storage(job.paths.journal, job.storage_url, create=False,
                                       heartbeat=job.settings.heartbeat)
     return _STORAGES[key]
 

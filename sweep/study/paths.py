@@ -21,7 +21,7 @@ from mlp.experiment import read_json
 
 from ..errors import StudyError, UsageError
 from ..options import option, text
-from .storage import absolute_url, mask_url, open_storage
+from .storage import absolute_url, mask_url, open_storage, same_storage
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_STUDY = "mnist-mlp"
@@ -124,10 +124,12 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
     url = absolute_url(url) if url else None
     stored = read_meta(paths).get("storage")
     has_journal = paths.journal.is_file() and paths.journal.stat().st_size > 0
-    if url and ((stored and mask_url(url) != stored) or (not stored and has_journal)):
+    # the same database however spelled (driver, host name, options, user) is the same
+    if url and ((stored and not same_storage(url, stored)) or (not stored and has_journal)):
         where = stored or f"its journal file {paths.journal}"
         raise UsageError(f"--storage {mask_url(url)}: study {paths.name!r} in {paths.root} "
-                         f"lives in {where}; use another --study or --studies-dir")
+                         f"lives in {where}, another storage; a study of this storage needs "
+                         "another --study or --studies-dir")
     if not url and stored:
         if "***" in stored:
             raise UsageError(f"study {paths.name!r} lives in {stored}; pass --storage with "
@@ -137,8 +139,10 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
 
 
 def storage_for_existing(paths: StudyPaths, url: str | None) -> BaseStorage:
-    """The storage of a study that must already exist (for best, trials, report)."""
-    if not paths.root.is_dir():
+    """The storage of a study that must already exist (for best, trials, report). A
+    database study is read from any folder, also one that never ran it (its trials'
+    folders are then on the machines that ran them)."""
+    if not paths.root.is_dir() and not url:
         raise StudyError(f"no study named {paths.name!r} in {paths.root.parent}")
     url = storage_url_of(paths, url)
     if not url and not paths.journal.exists():

@@ -16,12 +16,14 @@ share::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
 from ..errors import UsageError
@@ -163,11 +165,31 @@ class StudyResults:
 
 def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
          storage: str | None = None) -> StudyResults:
-    """Open a study written by ``sweep run`` for reading."""
+    """Open a study written by ``sweep run`` for reading. A study in a database is read
+    from any folder: ``studies_dir`` is only where its trials' folders are looked for."""
     if not isinstance(studies_dir, str | os.PathLike):
         raise UsageError(f"studies_dir={studies_dir!r}: a folder path (str or Path)")
     paths = StudyPaths.of(studies_dir, study)
     return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
+
+
+def reader(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
+           storage: str | None = None) -> Callable[[], StudyResults]:
+    """`load`, again and again (a live view): a database is opened once and its
+    connections kept (they survive a server's restart: sweep/study/database.py); a
+    journal is read anew each time (``sweep doctor`` may have replaced it)."""
+    paths = StudyPaths.of(studies_dir, study)
+    opened: list[BaseStorage] = []
+
+    def read() -> StudyResults:
+        if not opened:
+            found = storage_for_existing(paths, storage)
+            if not isinstance(found, RDBStorage):
+                return StudyResults(paths, load_study(paths, found))
+            opened.append(found)
+        return StudyResults(paths, load_study(paths, opened[0]))
+
+    return read
 
 
 def _whole(value: object, name: str, least: int) -> int:

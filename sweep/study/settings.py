@@ -128,14 +128,16 @@ def missing_study(paths: StudyPaths, storage: BaseStorage) -> str:
         names = optuna.get_all_study_names(storage)
     except Exception:  # noqa: BLE001  (the names only help the message)
         names = []
-    text = f"no study named {paths.name!r} in {paths.root}"
+    masked = getattr(storage, "masked", None)  # a database (sweep/study/database.py)
+    text = f"no study named {paths.name!r} in " + (f"the database {masked}" if masked
+                                                    else str(paths.root))
     if not names:
         return text
     held = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
     if len(names) == 1 and paths.journal.is_file():
         return (f"{text}: its journal holds the study {held} (was the folder renamed? A "
                 f"study's folder is named as the study: rename it back to {names[0]})")
-    return f"{text}: the storage holds {held}"
+    return f"{text}: {'it' if masked else 'the storage'} holds {held}"
 
 
 def _system_attrs(study: optuna.Study) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from ..errors import StudyError, UsageError
+from .waiting import take_flock
 
 # Journal op codes (part of Optuna's file format) of appends that ride on a later
 # fsync: SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE, SET_TRIAL_USER_ATTR and
@@ -153,7 +154,7 @@ class FileLock:
     def acquire(self) -> bool:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            take_flock(fd, self.path, f"the journal's write lock {self.path}")
         except BaseException:
             os.close(fd)
             raise
@@ -214,28 +215,51 @@ def _whole_lines_length(f: Any, path: str) -> int:
 CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up
 STATEMENT_TIMEOUT_MS = 120_000  # a server that accepts and never answers
 TABLE_RACE_ATTEMPTS = 5  # tries to open a new database that other machines set up too
+# TCP keepalives, both ways: the server ends the session of a machine that died without
+# closing its connections (and so frees the study's lock) within about a minute, and the
+# client gives up on a server that vanished (a network gone) in as long
+KEEPALIVE = (30, 10, 3)  # idle seconds, seconds between probes, probes
+UNACKNOWLEDGED_MS = 60_000  # data sent and never acknowledged: the server is gone
 
 # per driver: how to bound the connection and each statement, so a silent server is
 # a one-line error within seconds, never a hang
 _TIMEOUTS: dict[str, dict[str, Any]] = {
     "postgresql": {"connect_timeout": CONNECT_TIMEOUT,
-                   "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+                   "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+                              f"-c tcp_keepalives_idle={KEEPALIVE[0]} "
+                              f"-c tcp_keepalives_interval={KEEPALIVE[1]} "
+                              f"-c tcp_keepalives_count={KEEPALIVE[2]}",
+                   "keepalives": 1, "keepalives_idle": KEEPALIVE[0],
+                   "keepalives_interval": KEEPALIVE[1], "keepalives_count": KEEPALIVE[2],
+                   "tcp_user_timeout": UNACKNOWLEDGED_MS},
     "mysql": {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": STATEMENT_TIMEOUT_MS // 1000,
               "write_timeout": STATEMENT_TIMEOUT_MS // 1000},
 }
+
+
+def application_name() -> str:
+    """How this process names itself to a PostgreSQL server (pg_stat_activity): a lock's
+    holder is then named by machine and process."""
+    import socket
+
+    return f"mlp-sweep pid {os.getpid()} on {socket.gethostname()}"[:63]
 
 
 def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
                  heartbeat: int | None = None) -> BaseStorage:
     """The journal file storage at ``journal``, or any Optuna database URL.
 
-    With ``create`` false (the reading commands) nothing is created: a missing SQLite
-    file or a database without Optuna's tables is an error, not a new empty study.
+    With ``create`` false (the reading commands, and the workers of a run) nothing is
+    created: a missing journal or SQLite file, or a database without Optuna's tables, is
+    an error, not a new empty study. With ``create`` a database's user must be allowed
+    to write Optuna's tables (PostgreSQL), or the run stops before it makes anything.
     ``heartbeat``: a database storage whose running trials beat every that many
     seconds, and whose trials silent for `GRACE_BEATS` beats are dead (see heartbeat.py
     in sweep/execution).
     A plain ``postgresql://`` URL gets the psycopg (3) driver, whatever SQLAlchemy's
-    default for it is (psycopg2 before SQLAlchemy 2.1).
+    default for it is (psycopg2 before SQLAlchemy 2.1). A database is a `Database`:
+    its connections are checked before use and its operations retried while it is
+    briefly away (sweep/study/database.py).
     """
     if not url:
         if not create and not journal.is_file():
@@ -251,35 +275,154 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
         if not create and not Path(database).is_file():
             raise StudyError(f"--storage {mask_url(url)}: no such database file")
         _check_sqlite_is_optunas(Path(database), url)
-    connect_args = _TIMEOUTS.get(parsed.get_backend_name(), {})
+    connect_args = dict(_TIMEOUTS.get(parsed.get_backend_name(), {}))
     engine_url = url
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["application_name"] = application_name()
     if parsed.drivername == "postgresql":
         engine_url = parsed.set(drivername="postgresql+psycopg").render_as_string(
             hide_password=False)
     beats = {} if heartbeat is None else {"heartbeat_interval": heartbeat,
                                           "grace_period": grace_seconds(heartbeat)}
+    engine: dict[str, Any] = {"pool_pre_ping": True}
+    if connect_args:
+        engine["connect_args"] = connect_args
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    from .database import Database
 
     try:
         for attempt in range(TABLE_RACE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():  # the heartbeat is "experimental" (Optuna 2.9)
                     warnings.simplefilter("ignore", ExperimentalWarning)
-                    return RDBStorage(engine_url, engine_kwargs={"connect_args": connect_args}
-                                      if connect_args else None,
-                                      skip_table_creation=not create, **beats)
-            except (IntegrityError, ProgrammingError, StorageInternalError):
+                    storage = Database(engine_url, masked=mask_url(url), engine_kwargs=engine,
+                                       skip_table_creation=not create, **beats)
+                break
+            except (IntegrityError, ProgrammingError, StorageInternalError) as exc:
                 # machines that start on a new database together all create Optuna's
                 # tables; the losers fail on a duplicate (or on a table another one has
                 # not finished), and find the tables made
-                if not create or attempt == TABLE_RACE_ATTEMPTS - 1:
+                if not create or attempt == TABLE_RACE_ATTEMPTS - 1 or _refused(exc):
                     raise
                 time.sleep(0.2 + random.random())
-        raise AssertionError("unreachable")
+        else:
+            raise AssertionError("unreachable")
+        if create:
+            _check_writable(storage)
+        return storage
+    except StudyError as exc:  # the database's own message names it already
+        text = str(exc).removeprefix(f"database {mask_url(url)}: ")
+        raise UsageError(f"--storage {mask_url(url)}: {text}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})") from None
+        from .database import hint, reason_of
+
+        reason = reason_of(exc)
+        raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})"
+                         f"{hint(reason)}") from None
+
+
+def _refused(exc: BaseException) -> bool:
+    """A failure to open that no retry mends (a permission)."""
+    from .database import reason_of
+
+    return "permission denied" in reason_of(exc).lower()
+
+
+# what a run writes in a PostgreSQL database: Optuna's tables, and their sequences
+OPTUNA_TABLES = ("studies", "study_directions", "study_user_attributes",
+                 "study_system_attributes", "trials", "trial_params", "trial_values",
+                 "trial_intermediate_values", "trial_user_attributes",
+                 "trial_system_attributes", "trial_heartbeats")
+
+
+def _check_writable(storage: BaseStorage) -> None:
+    """A run needs to write Optuna's tables; a user who may only read them learns it
+    now, in one line, not from the first trial's commit."""
+    if not isinstance(storage, RDBStorage) or storage.engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    def missing() -> list[str]:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT t.name || ' (' || p.privilege || ')' "
+                "FROM unnest(CAST(:tables AS text[])) AS t(name), "
+                "unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege) "
+                "WHERE to_regclass(t.name) IS NOT NULL "
+                "AND NOT has_table_privilege(to_regclass(t.name), p.privilege) "
+                "UNION ALL "
+                "SELECT DISTINCT s.relname || ' (USAGE)' FROM pg_class s "
+                "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+                "WHERE s.relkind = 'S' AND d.refobjid IN "
+                "(SELECT to_regclass(n) FROM unnest(CAST(:tables AS text[])) AS u(n)) "
+                "AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') "
+                "ELSE false END"),
+                {"tables": list(OPTUNA_TABLES)}).scalars().all()
+        return list(rows)
+
+    retrying = getattr(storage, "retrying", None)
+    lacking = retrying(missing) if retrying is not None else missing()
+    if lacking:
+        shown = ", ".join(lacking[:4]) + (f" and {len(lacking) - 4} more" if len(lacking) > 4
+                                          else "")
+        raise StudyError(f"the database user may not write Optuna's tables ({shown} "
+                         "not granted): a run needs SELECT, INSERT, UPDATE and DELETE on them "
+                         "and USAGE on their sequences; the reading commands (best, trials, "
+                         "report) need SELECT only")
+
+
+def same_storage(a: str | None, b: str | None) -> bool:
+    """Whether two storage URLs name the same database, however spelled: the driver,
+    the password, the user, query options and the spelling of the host (localhost,
+    127.0.0.1) aside; SQLite files by their path. Journals (None) only equal each other."""
+    if not a or not b:
+        return not a and not b
+    if a == b or mask_url(a) == mask_url(b):
+        return True
+    try:
+        x, y = _parse_url(a), _parse_url(b)
+    except UsageError:
+        return False
+    if x.get_backend_name() != y.get_backend_name():
+        return False
+    if x.get_backend_name() == "sqlite":
+        fx, fy = sqlite_file(absolute_url(a)), sqlite_file(absolute_url(b))
+        return fx is not None and fy is not None and (fx == fy or _same_file(fx, fy))
+    return (x.database == y.database and _port(x) == _port(y)
+            and bool(_addresses(x.host) & _addresses(y.host)))
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433,
+                  "oracle": 1521}
+
+
+def _port(url: Any) -> int | None:
+    return url.port or _DEFAULT_PORTS.get(url.get_backend_name())
+
+
+def _addresses(host: str | None) -> set[str]:
+    """The addresses a host name stands for (itself if it does not resolve); no host is
+    the local socket, which is this machine as localhost is."""
+    import socket
+
+    name = (host or "localhost").strip("[]").lower()
+    found = {name}
+    try:
+        found |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except (OSError, UnicodeError):
+        pass
+    if found & {"127.0.0.1", "::1", "localhost"}:
+        found |= {"127.0.0.1", "::1", "localhost"}
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def sqlite_file(url: str | None) -> Path | None:

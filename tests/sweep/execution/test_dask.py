@@ -3,15 +3,20 @@
 The cluster is started as the README says: ``dask scheduler``, then ``dask worker
 --nworkers 2 --nthreads 1`` (each worker process under a nanny that restarts it), as
 real processes; the run is the real CLI in its own process. Nothing of Dask is mocked.
+Also where the cluster is not what it should be (issue 25): an address where something
+else answers, a cluster whose workers are all gone or that never had any, workers
+started in another folder than the run's.
 """
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +27,13 @@ from optuna.trial import TrialState
 
 from tests.sweep.faults.harness import (
     Running,
+    SilentServer,
     check_retries,
     cmdline,
     pid_alive,
     read_json,
     stored_trials,
+    sweep,
     sweep_env,
     wait_for,
 )
@@ -307,3 +314,113 @@ def test_an_unreachable_scheduler_is_a_one_line_error_within_seconds(tmp_path, r
     check_error(proc, 2, address, "Dask scheduler")
     assert seconds < 20, seconds
     assert not studies.exists()  # nothing made
+
+
+class _QuietHTTP(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("listener", ["silent", "http"])
+def test_an_address_where_no_scheduler_answers_is_one_line_within_seconds(
+        tmp_path, run_args, sweep_cli, check_error, listener):
+    """A listener that accepts and never speaks, or an HTTP server: Client(timeout=5)
+    bounds only the connection, and the handshake after it hung for ever."""
+    if listener == "silent":
+        server = SilentServer()
+        port, close = server.port, server.close
+    else:
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHTTP)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        port = httpd.server_address[1]
+
+        def close() -> None:
+            httpd.shutdown()
+            httpd.server_close()
+    address = f"tcp://127.0.0.1:{port}"
+    studies = tmp_path / "studies"
+    try:
+        started = time.monotonic()
+        proc = sweep_cli(*run_args(studies, STUDY, trials=2), "--backend", "dask",
+                         "--scheduler", address, timeout=60)
+        seconds = time.monotonic() - started
+    finally:
+        close()
+    check_error(proc, 2, address, "no Dask scheduler answers")
+    assert seconds < 20, seconds
+    assert not studies.exists()  # nothing made
+
+
+def test_a_cluster_whose_workers_are_all_gone_stops_the_run_with_a_reason(
+        tmp_path, run_args, own_dask_cluster):
+    """Every Dask worker killed (their whole process group) mid-trial: the lost trial
+    fails as before, and then the run says what it waits for and, after
+    --stall-timeout, stops (exit 1) instead of waiting for ever in silence."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, STUDY, trials=6, jobs=2, epochs=20),
+                  "--backend", "dask", "--scheduler", own_dask_cluster.address, "--lag", "off",
+                  "--stall-timeout", "15s", cwd=tmp_path, log=tmp_path / "run")
+    root = studies / STUDY
+    try:
+        wait_for(lambda: [t for t in (stored_trials(root) if (root / "study.json").is_file()
+                                      else []) if t.intermediate_values],
+                 90, "a trial past its first epoch")
+        os.killpg(own_dask_cluster.workers.pid, signal.SIGKILL)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 1, run.output()
+    assert "waiting for a Dask worker" in run.stderr, run.output()
+    assert "stopped: waiting for a Dask worker" in run.stderr, run.output()
+    assert "the run stops at --stall-timeout (15s)" in run.stderr, run.output()
+    assert "Traceback" not in run.stderr
+    stored = stored_trials(root)
+    assert stored and all(t.state.is_finished() or t.state == TrialState.WAITING
+                          for t in stored), [(t.number, t.state.name) for t in stored]
+    assert [t for t in stored if "died" in t.user_attrs.get("reason", "")]
+
+
+@pytest.fixture
+def scheduler_alone(tmp_path: Path) -> Iterator[str]:
+    """A scheduler without a single worker; its address."""
+    file = tmp_path / "scheduler.json"
+    proc = subprocess.Popen(
+        _dask("scheduler", "--host", "127.0.0.1", "--port", 0, "--no-dashboard",
+              "--scheduler-file", file),
+        env=sweep_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        wait_for(file.is_file, 30, "the scheduler's file")
+        yield read_json(file)["address"]
+    finally:
+        _stop(proc)
+
+
+def test_jobs_on_a_cluster_without_workers_stops_with_a_reason(tmp_path, run_args,
+                                                               scheduler_alone):
+    """--jobs 1 on a cluster that has no worker at all: said at once, and the run stops
+    after --stall-timeout, exit 1; --stall-timeout with Dask gets its note."""
+    run = sweep(*run_args(tmp_path / "studies", STUDY, trials=2, jobs=1), "--backend", "dask",
+                "--scheduler", scheduler_alone, "--stall-timeout", "10s", cwd=tmp_path,
+                timeout=90)
+    assert run.returncode == 1, run.stderr
+    assert "note: --stall-timeout watches no Dask worker" in run.stderr, run.stderr
+    assert "stopped: waiting for a Dask worker: the cluster at" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_worker_in_another_folder_runs_a_study_with_a_relative_studies_dir(
+        tmp_path, run_args, dask_cluster):
+    """The Dask workers run in a folder of their own (the cluster's log folder); the run
+    names its studies folder relative to its own: the workers find the same journal, and
+    leave no journal or lock of their own where they run."""
+    before = {p.name for p in dask_cluster.logs.iterdir()}
+    args = run_args(Path("studies"), STUDY, trials=3, jobs=2)
+    proc = sweep(*args, "--backend", "dask", "--scheduler", dask_cluster.address, cwd=tmp_path,
+                 timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    stored = stored_trials(tmp_path / "studies" / STUDY)
+    assert [t.state for t in stored] == [TrialState.COMPLETE] * 3, \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in stored]
+    assert {p.name for p in dask_cluster.logs.iterdir()} == before, \
+        sorted(p.name for p in dask_cluster.logs.rglob("*"))

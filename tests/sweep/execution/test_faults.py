@@ -1,7 +1,9 @@
 """The README's fault table, done for real to real ``sweep run`` processes: a worker
 SIGKILLed (also while it starts, between ``ask`` and recording its pid, between
-``tell`` and its trial.json), SIGTERMed or stopped; Ctrl-C and SIGTERM to the run; the
-time-out; the run process killed; two runs on one study; a full and a read-only disk.
+``tell`` and its trial.json), SIGTERMed or stopped (also inside ``ask``, holding the
+study's lock, and idle at the run's end; a short --stall-timeout takes no computing
+worker for stopped); Ctrl-C and SIGTERM to the run; the time-out; the run process
+killed; two runs on one study; a full and a read-only disk.
 
 Faults inside trials come from ``faults/sitecustomize.py``, which every process of the
 run loads from its PYTHONPATH (see `faults.harness.sweep_env`); slow trials sleep at
@@ -261,6 +263,99 @@ def test_a_stopped_worker_is_detected_and_replaced(tmp_path, run_args):
     assert "no progress" in failed[victim["number"]]
     assert not pid_alive(victim["pid"]), "the stopped worker was left behind"
 
+
+
+def _held_by(path: Path) -> int | None:
+    """The pid /proc/locks names as holding a flock on ``path``."""
+    from sweep.study.waiting import who_holds
+
+    return who_holds(path)
+
+
+def test_a_worker_stopped_while_it_holds_the_studys_lock_is_replaced(tmp_path, run_args):
+    """SIGSTOP to a worker inside ``ask`` (it holds the study's lock; its new trial has no
+    worker recorded yet): every other worker waits for that lock, and --stall-timeout
+    watches it too. The stopped worker is replaced, the trial it was creating fails with
+    the stall's reason, and the study reaches its total."""
+    studies = tmp_path / "studies"
+    run = Running(*run_args(studies, "in-ask", trials=5), "--stall-timeout", "8s",
+                  "--lag", "off", cwd=tmp_path, log=tmp_path / "run",
+                  faults={"SWEEP_FAULT_ASK_SLEEP": 2})
+    lock = studies / "in-ask" / ".lock"
+    victim = None
+    try:
+        victim = wait_for(lambda: lock.exists() and (pid := _held_by(lock)) not in
+                          (None, run.pid) and pid, 60, "a worker inside ask")
+        os.kill(victim, signal.SIGSTOP)
+        rc = run.wait(120)
+    finally:
+        run.close()
+        if victim is not None and pid_alive(victim):
+            os.kill(victim, signal.SIGKILL)
+    assert rc == 0, run.output()
+    assert not pid_alive(victim), "the stopped worker was left behind"
+    assert f"worker {victim}: holding the study's lock" in run.stderr, run.output()
+    trials = check_study(studies / "in-ask", finished=5)
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1, [(t.number, t.state.name) for t in trials]
+    assert "no progress" in failed[0].user_attrs["reason"], failed[0].user_attrs
+    assert "holding the study's lock" in failed[0].user_attrs["reason"]
+
+
+def test_a_short_stall_timeout_fails_no_healthy_trial(tmp_path, mnist):
+    """--stall-timeout 1s with trials whose epochs take longer than that: a worker that
+    computes is making progress, so none is taken for stalled (2 of 4 were)."""
+    import csv
+
+    studies = tmp_path / "studies"
+    space = tmp_path / "space.toml"
+    space.write_text("[params.hidden_size]\nlow = 256\nhigh = 512\n"
+                     "[params.batch_size]\nchoices = [32]\n")
+    proc = sweep("run", "--trials", 4, "--jobs", 2, "--epochs", 2, "--train-limit", 8000,
+                 "--space", space, "--pruner", "none", "--studies-dir", studies, "--study",
+                 "busy", "--no-report", "--no-plots", "--quiet", "--stall-timeout", "1s",
+                 cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    trials = stored_trials(studies / "busy")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4, \
+        [(t.number, t.state.name, t.user_attrs.get("reason")) for t in trials]
+    epochs = []
+    for t in trials:
+        with open(studies / "busy" / "trials" / f"{t.number:04d}" / "history.csv") as f:
+            epochs += [float(row["seconds"]) for row in csv.DictReader(f)]
+    assert max(epochs) > 1.0, epochs  # the limit was really shorter than an epoch
+
+
+def test_a_worker_stopped_while_idle_does_not_hold_up_the_end_of_the_run(tmp_path, run_args):
+    """A worker with nothing left to run, stopped (SIGSTOP) while the last trial trains:
+    the run's end waited for it for ever; it is killed instead, and the run ends."""
+    studies = tmp_path / "studies"
+    root = studies / "idle"
+    run = Running(*run_args(studies, "idle", trials=3, jobs=2, epochs=6), "--lag", "off",
+                  cwd=tmp_path, log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 1.0})
+    pid = None
+    try:
+        def idle_worker() -> int | None:
+            if not (root / "study.json").is_file():
+                return None
+            trials = stored_trials(root)
+            running = [t for t in trials if t.state.name == "RUNNING"]
+            done = [t for t in trials if t.state.is_finished()]
+            if len(done) != 2 or len(running) != 1:
+                return None
+            idle = {t.user_attrs["pid"] for t in done} - {running[0].user_attrs["pid"]}
+            return idle.pop() if idle else None
+
+        pid = wait_for(idle_worker, 120, "one worker idle while the last trial trains")
+        os.kill(pid, signal.SIGSTOP)
+        rc = run.wait(90)
+    finally:
+        run.close()
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert rc == 0, run.output()
+    assert not pid_alive(pid), "the stopped worker was left behind"
+    check_study(root, finished=3)
 
 # -- Ctrl-C, or SIGTERM from a batch scheduler --------------------------------------
 

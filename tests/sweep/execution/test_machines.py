@@ -2,6 +2,7 @@
 
 Each "machine" is a ``sweep run`` process with its own studies folder and its own host
 name (the fault injection's SWEEP_FAULT_HOST), all sharing one database on 127.0.0.1.
+A worker that stops beating while its run is alive is told from a dead machine.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from tests.sweep.faults.harness import Running, sweep, wait_for
+from tests.sweep.faults.harness import Running, pid_alive, sweep, wait_for
 from tests.sweep.postgres import STUDY, finished_for_the_budget, shared_trials
 
 pytestmark = pytest.mark.slow
@@ -195,3 +196,32 @@ def test_an_interrupted_trial_is_retried_by_the_next_run(tmp_path, run_args, pos
     assert len(finished_for_the_budget(trials)) == 3
     retry = next(t for t in trials if t.number == waiting[0].number)
     assert retry.state == TrialState.COMPLETE and retry.params == interrupted[0].params
+
+
+def test_a_stopped_worker_of_the_run_is_named_as_stopped_not_dead(tmp_path, run_args,
+                                                                 postgres):
+    """In a database study a SIGSTOPped worker stops beating. The run it belongs to is
+    alive: the trial is failed as its worker "stopped or hung" (not "its run or machine
+    died"), the worker is replaced and the study reaches its total."""
+    url = postgres.new_database()
+    run = Running(*run_args(tmp_path / "studies", STUDY, trials=4, epochs=3),
+                  "--storage", url, "--heartbeat", 1, "--lag", "off", cwd=tmp_path,
+                  log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 1.0})
+    pid = None
+    try:
+        victim = wait_for(lambda: [t for t in shared_trials(url)
+                                   if t.state == TrialState.RUNNING and t.intermediate_values],
+                          90, "a trial past its first epoch")[0]
+        pid = victim.user_attrs["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        rc = run.wait(120)
+    finally:
+        run.close()
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert rc == 0, run.output()
+    assert not pid_alive(pid), "the stopped worker was left behind"
+    dead = next(t for t in shared_trials(url) if t.number == victim.number)
+    reason = dead.user_attrs["reason"]
+    assert dead.state == TrialState.FAIL and "stopped or hung" in reason, (reason, run.output())
+    assert "machine died" not in reason, reason

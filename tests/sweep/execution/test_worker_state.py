@@ -1,4 +1,5 @@
-"""What a worker process keeps between trials, and what it must not carry over."""
+"""What a worker process keeps between trials, what it must not carry over, and what
+it must not make (a journal of its own)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,24 @@ def test_two_runs_in_two_threads_leave_stderr_alone(tmp_path, tiny_idx_dir):
         assert f"study '{name}'" in proc.stderr + proc.stdout
         log = tmp_path / name / "workers.log"
         assert "stderr is still" not in (log.read_text() if log.exists() else "")
+
+
+def test_a_worker_that_cannot_see_the_runs_journal_says_so_and_makes_none(tmp_path):
+    """A worker (a Dask worker on a machine without the run's studies folder, or in
+    another folder than a relative one) never makes a journal, lock or folder of its own:
+    it names the journal it cannot see and its machine."""
+    import socket
+
+    from sweep.errors import StudyError
+    from sweep.execution.trial import TrialJob
+    from sweep.study.paths import StudyPaths
+    from sweep.study.settings import Settings
+    from sweep.study.space import default_space
+
+    job = TrialJob(StudyPaths(tmp_path / "elsewhere" / "s"), None,
+                   Settings(Config(), default_space()), 3)
+    with pytest.raises(StudyError) as caught:
+        T._storage(job)
+    message = str(caught.value)
+    assert str(job.paths.journal) in message and socket.gethostname() in message, message
+    assert not (tmp_path / "elsewhere").exists()

@@ -29,6 +29,7 @@ from sweep.study.storage import (
     absolute_url,
     mask_url,
     open_storage,
+    same_storage,
 )
 from tests.sweep.conftest import error_lines
 from tests.sweep.faults.harness import SilentServer, sweep
@@ -237,6 +238,26 @@ def test_a_journal_study_is_never_mixed_with_another_storage(made_study, tmp_pat
         check_error(best, 2, "journal")
     assert not db.exists()
 
+
+
+def test_the_same_database_spelled_otherwise_is_the_same_storage(tmp_path, monkeypatch):
+    """The driver, the password, the user, query options and the host's spelling aside,
+    the backend, database name and port must match; SQLite files by their path. (With a
+    real server and real runs: study/test_database_outage.py.)"""
+    url = "postgresql+psycopg://sweep:pw@127.0.0.1:5433/db"
+    for other in ("postgresql://sweep:pw@127.0.0.1:5433/db",
+                  "postgresql://other:secret@localhost:5433/db",
+                  "postgresql+psycopg://sweep:pw@127.0.0.1:5433/db?connect_timeout=5"):
+        assert same_storage(url, other), other
+    for other in ("postgresql://sweep:pw@127.0.0.1:5433/db2",
+                  "postgresql://sweep:pw@127.0.0.1/db",  # the default port, 5432
+                  "mysql://sweep:pw@127.0.0.1:5433/db", "sqlite:///db"):
+        assert not same_storage(url, other), other
+    assert same_storage("postgresql://localhost/db", "postgresql://localhost:5432/db")
+    monkeypatch.chdir(tmp_path)
+    assert same_storage("sqlite:///a.db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert not same_storage("sqlite:///a.db", "sqlite:///b.db")
+    assert same_storage(None, None) and not same_storage(None, "sqlite:///a.db")
 
 @pytest.mark.slow  # creates a SQLite database of Optuna's: seconds
 def test_a_relative_sqlite_path_is_stored_absolute(tmp_path, monkeypatch, cli):

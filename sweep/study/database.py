@@ -1,0 +1,204 @@
+"""A database storage that outlives a dropped connection and fails in one line.
+
+Optuna's `RDBStorage` keeps its connections in a pool and reports any database error
+as "An exception is raised during the commit ... e.g. exceeding max length", whatever
+happened. A server restarted or killed, a network gone, a full ``max_connections`` or
+a user who may only read then surface as pages of traceback with a misleading last
+line. `Database` is Optuna's storage with:
+
+- connections checked before use (SQLAlchemy's ``pool_pre_ping``), so that the pool's
+  connections to a server that has restarted are replaced, not used;
+- every operation retried while the failure is one of connection or availability
+  (a dropped connection, a server starting or shutting down, too many clients, a
+  deadlock), for up to `RECONNECT_LIMIT` seconds since the database was last seen
+  working, saying on one line what it waits for; after that, or for any other
+  failure, one line naming the database and the server's own reason
+  (`DatabaseUnavailable`, `DatabaseError`: StudyErrors, exit code 1).
+
+Once the limit has passed, later operations try once each, until one succeeds: a
+worker whose database is gone fails fast instead of waiting again at every step.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from optuna.exceptions import StorageInternalError
+from optuna.storages import RDBStorage
+
+from ..errors import StudyError
+from .waiting import NOTICE_AFTER, NOTICE_EVERY, say
+
+RECONNECT_LIMIT = 30.0  # seconds a database may be away before operations give up
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(StudyError):
+    """The database could not be reached (or kept failing) for `RECONNECT_LIMIT` seconds."""
+
+
+class DatabaseError(StudyError):
+    """The database refused an operation (a permission, a time-out, a bad value)."""
+
+
+# the storage's operations, as Optuna's _CachedStorage and the harness call them;
+# each is retried as a whole (an inner call made by an outer one is not retried twice)
+OPERATIONS = (
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "get_all_studies",
+    "create_new_trial", "_create_new_trial", "set_trial_param", "_set_trial_param",
+    "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
+    "get_trial", "get_all_trials", "_get_trials", "get_best_trial", "_get_best_trial_id",
+    "get_trial_user_attrs", "get_trial_system_attrs", "record_heartbeat",
+    "_get_stale_trial_ids",
+)
+
+_depth = threading.local()
+
+
+def transient(exc: BaseException) -> str | None:
+    """The server's reason when ``exc`` is a failure worth retrying (the connection, the
+    server's availability, a deadlock); None for any other."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    for e in _chain(exc):
+        if not isinstance(e, DBAPIError):
+            continue
+        reason = first_line(e.orig) if e.orig is not None else first_line(e)
+        if e.connection_invalidated:
+            return reason
+        module = type(e.orig).__module__
+        if module.startswith("psycopg"):
+            import psycopg
+
+            if isinstance(e.orig, psycopg.errors.QueryCanceled):
+                return None  # statement_timeout: the statement would only run as long again
+            return reason if isinstance(e.orig, psycopg.OperationalError) else None
+        if module.startswith("sqlite3"):
+            return reason if "locked" in reason or "busy" in reason else None
+        return reason if isinstance(e, OperationalError) else None
+    return None
+
+
+def reason_of(exc: BaseException) -> str:
+    """The database's own words for what went wrong (not Optuna's wrapper text)."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    for e in _chain(exc):
+        if isinstance(e, DBAPIError) and e.orig is not None:
+            reason = first_line(e.orig)
+            import_name = type(e.orig).__name__
+            if import_name == "QueryCanceled":
+                return f"{reason} (a statement ran into the server's statement_timeout)"
+            return reason
+        if isinstance(e, SQLAlchemyError):
+            return first_line(e)
+    return first_line(exc)
+
+
+def first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    return seen
+
+
+def hint(reason: str) -> str:
+    """What to do about a reason the server gives, where it does not say."""
+    text = reason.lower()
+    if "too many clients" in text or "remaining connection slots" in text:
+        return ("; the server's max_connections is used up (each run holds about 2 "
+                "connections and each of its workers up to 3): raise it, or run fewer workers")
+    if "permission denied" in text or "read-only transaction" in text:
+        return ("; the database user may not write Optuna's tables: a run needs SELECT, INSERT, "
+                "UPDATE and DELETE on them and USAGE on their sequences (reading needs SELECT)")
+    return ""
+
+
+class Database(RDBStorage):
+    """Optuna's RDBStorage whose operations survive a dropped connection (see the module).
+
+    ``masked``: the URL with its password hidden, for messages.
+    """
+
+    def __init__(self, url: str, *, masked: str, **kwargs: Any) -> None:
+        self.masked = masked
+        self._gone_since: float | None = None  # when operations started failing
+        self._last_notice = 0.0
+        super().__init__(url, **kwargs)
+
+    def retrying(self, operation: Callable[[], T]) -> T:
+        """``operation()``, retried while it fails for a transient reason, for up to
+        `RECONNECT_LIMIT` seconds since the database was last seen working."""
+        if getattr(_depth, "inside", False):
+            return operation()  # the outermost call retries
+        _depth.inside = True
+        try:
+            delay = 0.25
+            while True:
+                try:
+                    result = operation()
+                except (StorageInternalError, Exception) as exc:
+                    delay = self._failed(exc, delay)
+                    continue
+                if self._gone_since is not None:
+                    away = time.monotonic() - self._gone_since
+                    self._gone_since = None
+                    if away >= NOTICE_AFTER:
+                        say(f"database {self.masked}: reachable again after {away:.0f}s")
+                return result
+        finally:
+            _depth.inside = False
+
+    def _failed(self, exc: BaseException, delay: float) -> float:
+        """After a failed attempt: the delay before the next, or the one-line error."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, StorageInternalError | SQLAlchemyError):
+            raise exc  # Optuna's own errors (a missing study, a finished trial) and bugs
+        reason = transient(exc)
+        if reason is None:
+            why = reason_of(exc)
+            raise DatabaseError(f"database {self.masked}: {why}{hint(why)}") from None
+        now = time.monotonic()
+        if self._gone_since is None:
+            self._gone_since = now
+        away = now - self._gone_since
+        if away >= RECONNECT_LIMIT:
+            raise DatabaseUnavailable(
+                f"database {self.masked}: unavailable for {away:.0f}s ({reason}){hint(reason)}"
+            ) from None
+        if away >= NOTICE_AFTER and now - self._last_notice >= NOTICE_EVERY:
+            self._last_notice = now
+            say(f"database {self.masked}: unavailable ({reason}); retrying for up to "
+                f"{RECONNECT_LIMIT - away:.0f}s more")
+        time.sleep(min(delay, max(0.0, RECONNECT_LIMIT - away)))
+        return min(2 * delay, 2.0)
+
+
+def _operation(name: str) -> Callable[..., Any]:
+    original = getattr(RDBStorage, name)
+
+    @functools.wraps(original)
+    def operation(self: Database, *args: Any, **kwargs: Any) -> Any:
+        return self.retrying(lambda: original(self, *args, **kwargs))
+
+    return operation
+
+
+for _name in OPERATIONS:
+    setattr(Database, _name, _operation(_name))
