@@ -149,6 +149,7 @@ def test_seed_noise_numbers_equal_confirm_json(confirmed_study):
     assert any("only the data order is shared" in line for line in verdict)
 
 
+@pytest.mark.slow
 def test_confirmed_report_goes_by_the_best_set(confirmed_study):
     from sweep.report import analyse, findings, prepare
 
