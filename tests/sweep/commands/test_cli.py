@@ -99,3 +99,15 @@ def test_a_reader_that_went_away_gets_no_traceback(made_study, tmp_path):
     _, err = reader.communicate(timeout=120)
     assert b"Traceback" not in err and b"error" not in err, err
     assert reader.returncode in (0, 141), (reader.returncode, err)
+
+
+def test_an_abbreviated_option_is_refused_not_guessed(cli, check_error, tmp_path):
+    """`--storag=URL` was taken as --storage: argparse's abbreviations are off, so a
+    misspelt option is named, never silently completed (and never echoed with its value)."""
+    for args in (["studies", "--storag=postgresql://u:Sup3rSecret@h/x"],
+                 ["best", "--stud", "x"], ["run", "--trials", "3", "--epoch", "2"]):
+        proc = cli(*args, "--studies-dir", tmp_path)
+        check_error(proc, 2, "unrecognized arguments: " + args[-2].partition("=")[0]
+                    if args[0] == "run" else
+                    "unrecognized arguments: " + args[1].partition("=")[0])
+        assert "Sup3rSecret" not in proc.stderr + proc.stdout
