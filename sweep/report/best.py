@@ -182,7 +182,7 @@ def confused_examples(best: BestTrial, pairs: int = 5, per_pair: int = 6
     most-confused pairs. Returns (None, reason) when that cannot be done."""
     wanted = best.most_confused[:pairs]
     if not wanted:
-        return None, "The best model makes no mistakes on the test set."
+        return None, "The selected model makes no mistakes on the test set."
     try:
         from mlp.experiment import load_experiment
         from mlp.train import evaluate

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..statistics.design import Design, SettingSpec, design_matrix
-from ..statistics.effects import ALPHA, MIN_TRIALS, Effects, effects, still_rising
+from ..statistics.effects import ALPHA, MIN_LEVEL_TRIALS, MIN_TRIALS, Effects, effects, still_rising
 from ..statistics.importance import Importances, importances
 from ..study.param import Param
 from ..study.results import load
@@ -215,7 +215,10 @@ def effect_cells(a: Analysis, name: str) -> list[str]:
     size, low, high = e.points
     verdict = (f"effect: {size:.2f} points ({low:.2f}–{high:.2f}), adjusted p "
                f"{_p(e.p_adjusted)}" if e.verdict == "effect"
-               else f"none shown: adjusted p {_p(e.p_adjusted)}")
+               else f"none shown: adjusted p {_p(e.p_adjusted)} rests on {e.rests_on} "
+               f"trial{'s' if e.rests_on > 1 else ''} at values held by fewer than "
+               f"{MIN_LEVEL_TRIALS}, not shown without {'them' if e.rests_on > 1 else 'it'}"
+               if e.rests_on else f"none shown: adjusted p {_p(e.p_adjusted)}")
     best = f"{e.direction}{_region(e, a.source.param(name))}" if e.verdict == "effect" else "–"
     return [verdict, best]
 

@@ -347,7 +347,7 @@ def interactions(data: StudyData, pairs: list[tuple[Param, Param]]) -> Figure | 
             _mark_cells(ax, data, *grid)
         for ax in axes[len(grids):]:
             ax.set_axis_off()
-        extra = [S.line_handle("cell of the best trial", S.BEST_COLOR, linewidth=2.5)]
+        extra = [S.line_handle("cell of the selected trial", S.BEST_COLOR, linewidth=2.5)]
         _legend(fig, S.handles((), classic=data.classic is not None, extra=extra), ncol=2)
         fig.suptitle("Interactions: mean validation accuracy (%) by bins of two settings\n"
                      f"({len(done)} completed trials; n per cell; hatched: fewer than "

@@ -525,11 +525,22 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
             ["Parameters", *map(_count, size), *_diff(size, _ratio)],
             ["Epochs trained", *[_int(r["epochs_trained"]) for r in trials], *blank]]
     rows += [[s.name, *[s.text(r[s.column]) for r in trials], *blank] for s in data.params]
-    caption = ("The best trial beside the classic configuration (trial 0 of every study). "
-               "Validation accuracy: one training's best epoch; the best trial's is the "
-               "highest of many trials, an optimistic pick, so no interval is given for it "
-               "(the Seed noise section, or `python -m sweep confirm`, measures it over "
-               "seeds). Test accuracy: never used to choose.")
+    if data.recommended is not None:
+        caption = ("The selected trial, the one `sweep confirm` recommends, beside the "
+                   "classic configuration (trial 0 of every study). Validation accuracy: "
+                   "this training's best epoch, on its one sweep seed; the Seed noise "
+                   "section gives each one's mean over seeds, the figure to compare. "
+                   "Training time: one sweep run each, measured while other trials shared "
+                   "the machine (the Seed noise section has the re-runs' times and the "
+                   "machine-independent parameters x steps). Test accuracy: never used to "
+                   "choose.")
+    else:
+        caption = ("The selected trial, the highest single-seed validation accuracy, beside "
+                   "the classic configuration (trial 0 of every study). Validation "
+                   "accuracy: one training's best epoch; the selected trial's is the "
+                   "highest of many trials, an optimistic pick, so no interval is given "
+                   "for it (`python -m sweep confirm` measures it over seeds). Test "
+                   "accuracy: never used to choose.")
     if test_n:
         caption += (f" Its interval is a 95% binomial (Wilson) interval over the {test_n:,} "
                     "test images: how precisely the test set measures this one trained "
@@ -537,7 +548,7 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
     if classic is None:
         caption += " This study has no classic trial."
     elif len(cols) == 1:
-        caption += " The classic configuration is the best trial."
+        caption += " The classic configuration is the selected trial."
     return Table(header, rows, caption=caption)
 
 
@@ -574,7 +585,7 @@ def confused_table(pairs: list[dict]) -> Table | None:
         return None
     return Table(["True class", "Predicted as", "Test images"],
                  [[str(p["true"]), str(p["predicted"]), str(p["count"])] for p in pairs],
-                 caption="The best model's most frequent mistakes on the test set.")
+                 caption="The selected model's most frequent mistakes on the test set.")
 
 
 def _int(v) -> str:

@@ -77,7 +77,11 @@ def intro(conf: Confirmation) -> str:
             f"within {cand['window'] * 100:.2f} points of the leader's ({cand['within']:g} "
             f"standard deviations of a paired single-seed difference), those the pruner "
             f"stopped at its last rung judged there, and the classic configuration: "
-            f"{len(conf.family)} in all (at most {cand['max_candidates']}). Every one trained "
+            f"{len(conf.family)} in all (at most {cand['max_candidates']})"
+            + (f"; left out by that cap, though within the window: "
+               f"{trial_list([int(c['trial']) for c in cand['left_out']])}, which the best "
+               "set's guarantee does not cover" if cand.get("left_out") else "")
+            + f". Every one trained "
             f"with the same {seeds_text(s['looks'][0])} first (seed s is the same for every "
             f"configuration, so comparisons are paired by seed), for all epochs and without "
             f"pruning; at each look the configurations shown worse stopped and the others went "
@@ -104,8 +108,11 @@ def glance(data: StudyData) -> str:
             + f"; recommended: trial {conf.recommended}{_tag(conf, conf.recommended)}")
     h = conf.holdout
     if "mean" in h:
+        small = abs(h["mean"]) < conf.margin
         text += (f", {points(h['mean'])} against the classic configuration on "
-                 f"{seeds_text(h['n'])} that chose nothing ({h['verdict']})")
+                 f"{seeds_text(h['n'])} that chose nothing ({h['verdict']}"
+                 + (f"; less than the {conf.margin * 100:g}-point margin" if small else "")
+                 + ")")
     return text + ". See Seed noise."
 
 
@@ -147,11 +154,16 @@ def _set_sentence(conf: Confirmation) -> str:
 def _race_sentence(conf: Confirmation) -> str:
     race = conf.summary["race"]
     out = race.get("eliminated") or []
+    last = max((int(e["seeds"]) for e in out), default=0)
+    early = [e for e in out if int(e["seeds"]) < conf.seeds]
+    at_end = [e for e in out if int(e["seeds"]) >= max(conf.seeds, last)]
     return (f"The race trained {race['trainings']} runs ({race['reason']}); every candidate "
             f"to the last look would have taken {race['fixed_design_trainings']}"
             + ("; stopped early as worse: " + ", ".join(
-                f"trial {e['trial']} after {seeds_text(e['seeds'])}" for e in out)
-               if out else "") + ".")
+                f"trial {e['trial']} after {seeds_text(e['seeds'])}" for e in early)
+               if early else "")
+            + ("; shown worse at the last look: " + ", ".join(
+                f"trial {e['trial']}" for e in at_end) if at_end else "") + ".")
 
 
 def _recommended_sentence(conf: Confirmation) -> str:

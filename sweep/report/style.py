@@ -144,7 +144,7 @@ def on_floor(ax: Axes, x, lk: Look, size: float = 34) -> None:
                zorder=4, clip_on=False)
 
 
-SELECTED = "selected trial (highest single seed)"
+SELECTED = "selected trial"  # which one, and why, the caption says
 
 
 def handles(looks: Iterable[Look], best: bool | str = False, classic: bool = False,

@@ -72,6 +72,9 @@ LEVEL = 0.95  # bands and intervals
 N_PERM = 999  # shuffles of the objective (p-values are multiples of 1/1000)
 MIN_TRIALS = 20  # below this many completed trials: no test, no effect sentence
 MIN_FIT = 5  # below this many, not even a partial dependence is drawn
+# A categorical setting's effect must not rest on a level held by fewer trials than this:
+# it is tested again without them, and stated only if it holds (`_rests_on_few`)
+MIN_LEVEL_TRIALS = 3
 N_DRAWS = 4000  # posterior draws for the simultaneous band
 BAND_LABEL = ("95% credible band of the additive surrogate, not a calibrated confidence band: "
               "measured pointwise coverage 0.90-0.99 from 20 trials on an additive truth "
@@ -244,6 +247,7 @@ class Effect:
     band_high: np.ndarray = field(default_factory=lambda: np.empty(0))
     partner: str = ""  # the other setting most associated with this one among the trials
     partner_association: float = math.nan
+    rests_on: int = 0  # trials a withdrawn effect rested on (`_rests_on_few`)
 
     @property
     def points(self) -> tuple[float, float, float]:
@@ -390,7 +394,39 @@ def effects(design: Design, alpha: float = ALPHA, n_perm: int = N_PERM, seed: in
         else:
             e.verdict = "no effect shown"
             e.why = f"adjusted p = {e.p_adjusted:.3g} > {alpha:g} ({shuffles})"
+    if test is not None:
+        for j, e in enumerate(out.effects):
+            if e.verdict == "effect":
+                _rests_on_few(design, j, e, alpha, n_perm, seed, scheme, min_trials)
     return out
+
+
+def _rests_on_few(design: Design, j: int, e: Effect, alpha: float, n_perm: int, seed: int,
+                  scheme: str, min_trials: int) -> None:
+    """A categorical setting's stated effect that may rest on a few trials (a level held
+    by fewer than `MIN_LEVEL_TRIALS`, e.g. the one trial at batch size 512) is tested again
+    without those trials, the whole family adjusted again, and kept only if it holds
+    there too. The rule reads the design, not the objective, and can only withdraw
+    statements, so the family-wise rate stays at most ``alpha``."""
+    s = design.settings[j]
+    if s.kind == "continuous":
+        return
+    levels, counts = np.unique(design.X[:, j], return_counts=True)
+    few = np.isin(design.X[:, j], levels[counts < MIN_LEVEL_TRIALS])
+    if not few.any():
+        return
+    rest = Design(design.X[~few], design.y[~few], design.settings,
+                  tuple(r for r, f in zip(design.rows, few, strict=False) if not f))
+    held = False
+    if rest.n >= min_trials and np.unique(rest.X[:, j]).size >= 2:
+        again = permutation_test(rest, n_perm, np.random.default_rng([seed, 3, j]), scheme)
+        held = float(again.p_adjusted[j]) <= alpha
+    if not held:
+        k = int(few.sum())
+        e.verdict, e.rests_on = "no effect shown", k
+        e.why += (f"; but it rests on {k} trial{'s' if k > 1 else ''} at values held by "
+                  f"fewer than {MIN_LEVEL_TRIALS} trials: without "
+                  f"{'them' if k > 1 else 'it'} it is not shown, so it is not stated")
 
 
 def _scalar(v: Any) -> Any:

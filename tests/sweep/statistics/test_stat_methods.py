@@ -221,3 +221,31 @@ def test_forest_shares_read_the_log_scale() -> None:
     assert f["share"].sum() == pytest.approx(1.0)
     assert f["share"].idxmax() == "lr"
     assert (f["mc_error"] >= 0).all()
+
+
+def test_an_effect_resting_on_one_trial_at_a_rare_level_is_not_stated() -> None:
+    """The example's batch_size: 20 trials at batch sizes 64 and 128, one at 512 whose
+    accuracy is low for another reason (here planted on that trial alone). The permutation
+    test rejects, but the effect rests on that one trial: tested again without it, it is
+    not shown, so `effects` does not state it and says why. With three trials at 512
+    carrying the same drop, the effect stands."""
+    from sweep.statistics.effects import MIN_LEVEL_TRIALS
+
+    rng = np.random.default_rng(5)
+
+    def design(rare: int):
+        n = 21
+        X = np.column_stack([rng.uniform(np.log10(32), np.log10(2048), n),
+                             rng.uniform(0, 0.7, n), rng.uniform(-6, -2, n),
+                             rng.uniform(-1.5, 0, n),
+                             np.array([1.0, 2.0] * 11)[:n]])
+        X[:rare, 4] = 4.0  # batch size 512
+        y = 0.97 + 0.01 * (X[:, 3] + 1.5) / 1.5 + rng.normal(0, 0.0005, n)
+        y[:rare] -= 0.02  # what the rare level's trials lose
+        return from_arrays(X, y, S.DEFAULT_SETTINGS)
+
+    alone = effects(design(1), mcmc=FAST)["batch_size"]
+    assert alone.verdict == "no effect shown" and alone.rests_on == 1, alone.why
+    assert alone.p_adjusted <= 0.05 and "rests on 1 trial" in alone.why
+    held = effects(design(MIN_LEVEL_TRIALS), mcmc=FAST)["batch_size"]
+    assert held.verdict == "effect" and held.rests_on == 0, held.why
