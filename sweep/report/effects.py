@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..statistics.design import Design, SettingSpec, design_matrix
-from ..statistics.effects import ALPHA, MIN_LEVEL_TRIALS, MIN_TRIALS, Effects, effects, still_rising
+from ..statistics.effects import ALPHA, MIN_TRIALS, Effects, effects, still_rising
 from ..statistics.importance import Importances, importances
 from ..study.param import Param
 from ..study.results import load
@@ -182,7 +182,7 @@ def analyse(data: StudyData, seed: int = 0) -> Analysis:
     done = done.drop(low.index)
     design = design_matrix(done, specs(source.params))
     found = effects(design, alpha=ALPHA, seed=seed)
-    shares = importances(design, seed=seed)
+    shares = importances(design, seed=seed, stated=found.stated)
     return Analysis(source, source is data, explore is not None, design, found, shares,
                     late, short, [int(n) for n in low["number"]])
 
@@ -215,12 +215,21 @@ def effect_cells(a: Analysis, name: str) -> list[str]:
     size, low, high = e.points
     verdict = (f"effect: {size:.2f} points ({low:.2f}–{high:.2f}), adjusted p "
                f"{_p(e.p_adjusted)}" if e.verdict == "effect"
-               else f"none shown: adjusted p {_p(e.p_adjusted)} rests on {e.rests_on} "
-               f"trial{'s' if e.rests_on > 1 else ''} at values held by fewer than "
-               f"{MIN_LEVEL_TRIALS}, not shown without {'them' if e.rests_on > 1 else 'it'}"
+               else f"none shown: adjusted p {_p(e.p_adjusted)}, but it rests on "
+               f"{_trials_of(a, e.rests_on_rows)}: not shown without "
+               f"{'them' if e.rests_on > 1 else 'it'}"
                if e.rests_on else f"none shown: adjusted p {_p(e.p_adjusted)}")
     best = f"{e.direction}{_region(e, a.source.param(name))}" if e.verdict == "effect" else "–"
     return [verdict, best]
+
+
+def _trials_of(a: Analysis, rows: tuple) -> str:
+    """The trials behind `Design.rows` labels, as "trial 5" or "trials 4, 9"."""
+    trials = a.source.trials
+    numbers = [int(trials.at[r, "number"]) for r in rows if r in trials.index]
+    if not numbers:
+        return f"{len(rows)} trial{'s' if len(rows) > 1 else ''}"
+    return ("trial " if len(numbers) == 1 else "trials ") + ", ".join(map(str, numbers))
 
 
 def _region(e, param: Param | None) -> str:

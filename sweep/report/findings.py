@@ -517,6 +517,11 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
     val = [r["value"] if r["state"] == "COMPLETE" else np.nan for r in trials]
     test = [r["test_accuracy"] for r in trials]
     seconds = [r["train_seconds"] for r in trials]
+    rerun = [data.confirmation.row(int(r["number"])) if data.recommended is not None
+             else None for r in trials]
+    rerun_seconds = [((x or {}).get("seconds") or {}).get("mean") for x in rerun]
+    if all(v is not None for v in rerun_seconds):  # confirm's times, not one loaded run's
+        seconds = rerun_seconds
     size = [r["parameter_count"] for r in trials]
     val_cells = [_acc_cell(v, None, r) for v, r in zip(val, trials, strict=True)]
     rows = [["Validation accuracy", *val_cells, *_diff(val, _gap)],
@@ -530,10 +535,9 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
                    "classic configuration (trial 0 of every study). Validation accuracy: "
                    "this training's best epoch, on its one sweep seed; the Seed noise "
                    "section gives each one's mean over seeds, the figure to compare. "
-                   "Training time: one sweep run each, measured while other trials shared "
-                   "the machine (the Seed noise section has the re-runs' times and the "
-                   "machine-independent parameters x steps). Test accuracy: never used to "
-                   "choose.")
+                   "Training time: the mean over confirm's re-runs (their spread and the "
+                   "machine-independent parameters x steps are in the Seed noise section). "
+                   "Test accuracy: never used to choose.")
     else:
         caption = ("The selected trial, the highest single-seed validation accuracy, beside "
                    "the classic configuration (trial 0 of every study). Validation "

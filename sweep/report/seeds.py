@@ -103,15 +103,19 @@ def glance(data: StudyData) -> str:
     others = [n for n in conf.tied if n != conf.best_mean]
     text = (f"Seed noise, over {seeds_behind(conf, conf.tied)}: the best mean is trial "
             f"{conf.best_mean}'s ({pct(b['mean'])}); "
-            + (f"the best set also holds {trial_list(others)}" if others
+            + (f"the best set also holds {trial_list(others)} (of the {len(conf.family)} "
+               "configurations raced)" if others
                else "every other configuration raced is shown worse")
             + f"; recommended: trial {conf.recommended}{_tag(conf, conf.recommended)}")
     h = conf.holdout
     if "mean" in h:
+        interval = (f", 95% t-interval {points(h['low'])} to {points(h['high'])}"
+                    if h.get("low") is not None and h.get("high") is not None else "")
         small = abs(h["mean"]) < conf.margin
         text += (f", {points(h['mean'])} against the classic configuration on "
-                 f"{seeds_text(h['n'])} that chose nothing ({h['verdict']}"
-                 + (f"; less than the {conf.margin * 100:g}-point margin" if small else "")
+                 f"{seeds_text(h['n'])} that chose nothing ({h['verdict']}{interval}"
+                 + (f"; the estimate, not the interval, is below the "
+                    f"{conf.margin * 100:g}-point margin" if small else "")
                  + ")")
     return text + ". See Seed noise."
 

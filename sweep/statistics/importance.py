@@ -38,6 +38,7 @@ with l2 correlated with lr, l2 (no effect) getting 0.10; the surrogate's were 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,10 +105,12 @@ def share_draws(model: AdditiveSurrogate, fits: list[Fit], rng: np.random.Genera
 def importances(design: Design, level: float = LEVEL, seed: int = 0,
                 min_trials: int = MIN_TRIALS_SHARES, alpha: float = ALPHA,
                 n_perm: int = N_PERM, test: PermutationTest | None = None,
-                draws: int = N_DRAWS) -> Importances:
+                draws: int = N_DRAWS, stated: Sequence[str] | None = None) -> Importances:
     """The settings' shares with their interval, or below ``min_trials`` completed trials
     their ranks against the permutation null (module docstring). ``test``: the result
-    of `effects.permutation_test` on the same design, if already computed."""
+    of `effects.permutation_test` on the same design, if already computed; ``stated``:
+    the settings whose effects `effects.effects` states (it may withdraw one the test
+    alone would state), so that the two never disagree."""
     n = design.n
     rng = np.random.default_rng(seed)
     names = design.names
@@ -138,14 +141,16 @@ def importances(design: Design, level: float = LEVEL, seed: int = 0,
     S = share_draws(model, fits, np.random.default_rng([seed, 3]), draws)
     tail = (1 - level) / 2
     low, high = np.quantile(S, [tail, 1 - tail], axis=0)
-    stated = np.nan_to_num(test.p_adjusted, nan=1.0) <= alpha
-    low = np.where(stated, low, 0.0)
+    shown = np.nan_to_num(test.p_adjusted, nan=1.0) <= alpha
+    if stated is not None:
+        shown &= np.isin(names, list(stated))
+    low = np.where(shown, low, 0.0)
     share = S.mean(axis=0)
     # draws come in groups sharing one precision draw: one effective draw per group at
     # worst, so this Monte Carlo error of the posterior mean is conservative
     mc = float(np.max(S.std(axis=0)) / np.sqrt(len(fits)))
     table = pd.DataFrame({"setting": names, "share": share, "low": low, "high": high,
-                          "stated": stated, "p_adjusted": test.p_adjusted})
+                          "stated": shown, "p_adjusted": test.p_adjusted})
     return Importances("shares", table, n, level, LABEL, CALIBRATED, mc_error=mc)
 
 

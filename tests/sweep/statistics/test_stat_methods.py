@@ -247,5 +247,6 @@ def test_an_effect_resting_on_one_trial_at_a_rare_level_is_not_stated() -> None:
     alone = effects(design(1), mcmc=FAST)["batch_size"]
     assert alone.verdict == "no effect shown" and alone.rests_on == 1, alone.why
     assert alone.p_adjusted <= 0.05 and "rests on 1 trial" in alone.why
+    assert alone.rests_on_rows == (0,)  # the trial at 512
     held = effects(design(MIN_LEVEL_TRIALS), mcmc=FAST)["batch_size"]
     assert held.verdict == "effect" and held.rests_on == 0, held.why
