@@ -1,0 +1,88 @@
+"""Hostile tester 2: a password is never printed or stored, however the URL carries it.
+
+libpq, psycopg and SQLAlchemy take a password from the URL's query
+(``postgresql://user@host/db?password=...``) as well as from its userinfo; a Dask
+address can carry userinfo too. "No command, error or log line may ever print a
+password from a URL, whatever the arguments."
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sweep.study.storage import mask_url
+
+SECRET = "Sup3rSecret"
+
+
+def test_mask_url_masks_a_password_given_in_the_query():
+    for url in (f"postgresql://user@127.0.0.1:1/x?password={SECRET}",
+                f"postgresql://user@127.0.0.1:1/x?connect_timeout=1&password={SECRET}",
+                f"postgresql+psycopg://user@h/x?password={SECRET}&sslmode=disable"):
+        assert SECRET not in mask_url(url), mask_url(url)
+
+
+@pytest.mark.parametrize("command", ["best", "trials", "studies", "report"])
+def test_a_password_in_the_query_of_a_bad_storage_url_is_never_printed(cli, tmp_path,
+                                                                       command):
+    # found: `sweep best --storage 'postgresql://sweep@127.0.0.1:54329/sweep?password=hunter2'`
+    # printed "--storage postgresql://sweep@127.0.0.1:54329/sweep?password=hunter2: cannot
+    # open (... password authentication failed ...)"
+    proc = cli(command, "--studies-dir", tmp_path, "--storage",
+               f"postgresql://user@127.0.0.1:1/x?connect_timeout=1&password={SECRET}")
+    assert proc.returncode in (1, 2), proc
+    assert SECRET not in proc.stdout + proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # a real server and a real run
+def test_a_run_never_prints_or_stores_a_password_given_in_the_query(postgres, run_args,
+                                                                   tmp_path, sweep_cli):
+    # found: the run's first line said "storage postgresql://sweep@...:54329/sweep?password=
+    # S3cr%23t..." and study.json recorded it so
+    url = postgres.new_database() + f"?password={SECRET}"
+    studies = tmp_path / "studies"
+    proc = sweep_cli(*run_args(studies, "q", trials=1, jobs=1), "--storage", url,
+                     timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    for path in (studies / "q").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    stored = json.loads((studies / "q" / "study.json").read_text())["storage"]
+    assert SECRET not in stored
+
+
+@pytest.mark.slow  # `run` makes its worker pool before it looks at the address
+def test_a_password_in_a_scheduler_address_is_never_printed(cli, tmp_path, check_error):
+    # found: "--scheduler tcp://sched:hunter2@127.0.0.1:38786: not a scheduler address ...
+    # (invalid address 'sched:hunter2@127.0.0.1:38786'; ...)"
+    proc = cli("run", "--trials", "1", "--studies-dir", tmp_path, "--backend", "dask",
+               "--scheduler", f"tcp://user:{SECRET}@127.0.0.1:1")
+    check_error(proc, 2, "--scheduler")
+    assert SECRET not in proc.stdout + proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # MLflow's own retries; a subprocess
+def test_an_mlflow_database_that_cannot_be_opened_is_one_line_not_a_traceback(
+        made_study, tmp_path, check_error):
+    # found: `sweep export --mlflow postgresql://sweep:wrong@127.0.0.1:54329/sweep2` (or a
+    # closed port) printed MLflow's WARNING and retries for 105 s, then a whole Python
+    # traceback ending in sqlalchemy.exc.OperationalError, exit 1, no "error:" line
+    pytest.importorskip("mlflow")
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweep", "export", "--mlflow",
+         f"postgresql://user:{SECRET}@127.0.0.1:1/x", "--study", "done",
+         "--studies-dir", str(made_study.parent)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - start
+    check_error(proc, 1, "--mlflow")
+    assert SECRET not in proc.stdout + proc.stderr
+    assert took < 60, f"{took:.0f}s of silent retries"
+
+
