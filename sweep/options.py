@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import inspect
 import math
+import numbers
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -176,8 +177,9 @@ def whole(low: int | None = None, high: int | None = None) -> Convert:
             if not re.fullmatch(r"[+-]?\d{1,30}", text):
                 raise ValueError(f"must be a whole number{_range(low, high)}")
             value = int(text)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"must be a whole number{_range(low, high)}")
+        value = int(value)  # a NumPy integer too
         if (low is not None and value < low) or (high is not None and value > high):
             raise ValueError(f"must be a whole number{_range(low, high)}")
         return value

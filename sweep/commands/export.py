@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         _check_target(uri)
     results = open_results(args)  # StudyError if missing
     named = f"--mlflow {mask_url(uri) if uri else ''}".rstrip()
+    if uri is not None:
+        _check_database(uri, named)
     with _quiet():
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
@@ -147,6 +149,32 @@ def _check_target(uri: str) -> None:
     if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
         raise UsageError(f"--mlflow {uri}: that file holds an Optuna study's storage; name "
                          "another database")
+
+
+def _check_database(uri: str, named: str) -> None:
+    """A tracking store in a database server is opened here first, within seconds: one
+    that cannot be opened is one line (not MLflow's minutes of retries and a traceback),
+    and one that holds Optuna's tables (a study's own storage) is refused before MLflow
+    adds its tables to it."""
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme not in ("postgresql", "postgres", "mysql", "mssql"):
+        return
+    from sqlalchemy import create_engine, inspect
+
+    engine = None
+    try:
+        engine = create_engine(uri, connect_args={"connect_timeout": 10})
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except Exception as exc:  # noqa: BLE001 (any driver's error: one line, masked)
+        message = _one_line(exc, uri).split(" (Background on this error")[0]
+        raise StudyError(f"{named}: cannot open it: {message}") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if {"studies", "version_info"} <= tables:
+        raise UsageError(f"{named}: that database holds Optuna studies' storage; name "
+                         "another database for MLflow")
 
 
 def _is_optuna_database(path: Path) -> bool:

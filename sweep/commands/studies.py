@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
             import pandas as pd
 
             buf = io.StringIO()
-            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(buf, index=False)
+            df = pd.DataFrame(rows, columns=list(COLUMNS))
+            for name in ("finished", "complete", "pruned", "fail", "retried", "running",
+                         "best_number"):  # a study with a problem has none: still integers
+                df[name] = pd.array(df[name], dtype="Int64")
+            df.to_csv(buf, index=False)
             return buf.getvalue()
         width = screen_width(args)
         screen = list(_SCREEN)

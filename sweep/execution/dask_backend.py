@@ -53,6 +53,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
                          "'.[distributed]'") from None
     from distributed.comm.addressing import parse_address, parse_host_port
 
+    if "@" in address:  # a Dask address has no user or password: never echo one back
+        raise UsageError("--scheduler: a Dask address is tcp://HOST:PORT, without a user "
+                         "or password (this one has an '@'; not shown)")
     try:  # before a client exists: one made with a bad address hangs at exit
         scheme, location = parse_address(address)
         parse_host_port(location)

@@ -183,8 +183,7 @@ class RunRequest(StudyLocation):
             raise UsageError(f"{name('backend')} dask needs {name('scheduler')} ADDRESS (a "
                              "running Dask scheduler, e.g. tcp://HOST:8786)")
         if self.backend != "dask" and self.scheduler:
-            raise UsageError(f"{name('scheduler')} {self.scheduler}: only with "
-                             f"{name('backend')} dask")
+            raise UsageError(f"{name('scheduler')}: only with {name('backend')} dask")
         if self.threads is not None:
             # More BLAS threads than cores only slows a worker down; OpenBLAS quietly runs
             # at most its build's maximum (64 here) whatever it is told, so config.json

@@ -106,7 +106,7 @@ class StudyResults:
         return df.loc[numbers].reset_index(drop=True)
 
     def trial_dir(self, number: int) -> Path:
-        return self.paths.trial_dir(number)
+        return self.paths.trial_dir(_whole(number, "number", least=0))
 
     def unreachable(self) -> dict[str, list[int]]:
         """Trained trials (completed or pruned) whose directory this reader cannot find

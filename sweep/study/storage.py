@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import threading
 import time
 import warnings
@@ -54,6 +55,9 @@ class JournalDamaged(StudyError):
     """A line of a journal file that is not one of Optuna's log records."""
 
 
+SECRET_QUERY_KEYS = ("password", "sslpassword")
+
+
 def mask_url(url: str | None) -> str:
     """The URL with any password replaced by ***, safe for logs and files.
 
@@ -68,15 +72,19 @@ def mask_url(url: str | None) -> str:
 
     try:
         parsed = make_url(url)
-        if parsed.password is None:
+        secret = [k for k in parsed.query if k.lower() in SECRET_QUERY_KEYS]
+        if parsed.password is None and not secret:
             return url
-        return parsed.render_as_string(hide_password=True)
+        shown = parsed.render_as_string(hide_password=True)
     except (ArgumentError, ValueError, TypeError):
+        shown = url
         scheme, sep, rest = url.rpartition("://")
-        if "@" not in rest:
-            return url
-        user, _, _ = rest.rpartition("@")[0].partition(":")
-        return f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
+        if "@" in rest:
+            user, _, _ = rest.rpartition("@")[0].partition(":")
+            shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
+    # a password given as a query parameter (libpq and SQLAlchemy take ?password=...)
+    keys = "|".join(SECRET_QUERY_KEYS)
+    return re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", shown)
 
 
 class JournalFile(BaseJournalBackend):
@@ -391,14 +399,32 @@ def same_storage(a: str | None, b: str | None) -> bool:
         fx, fy = sqlite_file(absolute_url(a)), sqlite_file(absolute_url(b))
         return fx is not None and fy is not None and (fx == fy or _same_file(fx, fy))
     return (x.database == y.database and _port(x) == _port(y)
-            and bool(_addresses(x.host) & _addresses(y.host)))
+            and bool(_addresses(_host(x)) & _addresses(_host(y))))
 
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433,
                   "oracle": 1521}
 
 
+def _query(url: Any, key: str) -> str | None:
+    """A libpq-style query parameter (``?host=...&port=...``): its last value."""
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        value = value[-1] if value else None
+    return value or None
+
+
+def _host(url: Any) -> str | None:
+    given = _query(url, "host")
+    if given and given.startswith("/"):  # a Unix socket's folder: this machine
+        given = None
+    return url.host or given
+
+
 def _port(url: Any) -> int | None:
+    given = _query(url, "port")
+    if url.port is None and given is not None and given.isdigit():
+        return int(given)
     return url.port or _DEFAULT_PORTS.get(url.get_backend_name())
 
 
