@@ -220,9 +220,15 @@ def _effects(r: _Report) -> Section:
     if stated:
         s.blocks.append(Notes(stated, "finding"))
     elif a.tested:
-        s.blocks.append(Notes([f"No setting's effect beats the permutation null on {a.sample} "
-                               "(family-wise 5%): within what was searched, none is shown to "
-                               "matter."]))
+        fragile = [e.setting for e in a.effects.effects if e.rests_on]
+        s.blocks.append(Notes([
+            (f"No setting's effect beats the permutation null on {a.sample} (family-wise 5%)"
+             if not fragile else
+             f"No setting is shown to matter on {a.sample}: {', '.join(fragile)} beat"
+             f"{'s' if len(fragile) == 1 else ''} the permutation null (family-wise 5%) but "
+             "rest on a single trial (the table names it), and an effect one training run "
+             "carries is not stated")
+            + ": within what was searched, none is shown to matter."]))
     s.blocks += r.figure(
         "effects", "Effect of each setting",
         f"Each dot is one of {a.sample}, at its validation accuracy (the best of its epochs), "
@@ -231,8 +237,9 @@ def _effects(r: _Report) -> Section:
         "gradient. Hollow: trials still improving at their last epoch, left out. "
         + ("The line is the setting's partial dependence: the additive model's accuracy at "
            "each value with every other setting averaged over the trials; the band is its "
-           f"simultaneous 95% band ({a.effects.band_label}). The title gives the permutation "
-           "test's verdict, adjusted over the settings." if a.tested else
+           f"band: {a.effects.band_label}. The title gives the verdict: the permutation "
+           "test, adjusted over the settings, and \"not stated\" where the effect rests on "
+           "a single trial." if a.tested else
            "Too few trials for a curve or a test: the dots are all there is.")
         + " Log axes where the setting is sampled on a log scale.",
         lambda: F.setting_effects(data, a),
@@ -512,7 +519,8 @@ def _settings_finding(a: Analysis) -> str:
                 "fewer than the test needs (see Which settings matter).")
     stated = a.effects.stated
     if not stated:
-        return f"No setting is shown to matter on {a.sample} (permutation test, family-wise 5%)."
+        return (f"No setting is shown to matter on {a.sample} (permutation test, family-wise "
+                "5%, and no effect stated that rests on a single trial).")
     order = [name for name in a.ranking() if name in stated]
     return (f"Settings shown to matter on {a.sample} (permutation test, family-wise 5%: "
             "measured 1.5-4.9% when no setting matters and at most 6.6% beside a real "

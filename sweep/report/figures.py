@@ -306,6 +306,9 @@ def _verdict_title(name: str, e) -> str:
     if e.verdict == "effect":
         size, _, _ = e.points
         return f"{name}: effect, {size:.2f} points (adj. p {_p_text(e.p_adjusted)})"
+    if e.verdict == "no effect shown" and e.rests_on:
+        return (f"{name}: not stated, rests on {e.rests_on} trial"
+                f"{'s' if e.rests_on > 1 else ''} (adj. p {_p_text(e.p_adjusted)})")
     if e.verdict == "no effect shown":
         return f"{name}: no effect shown (adj. p {_p_text(e.p_adjusted)})"
     return f"{name}: not tested"

@@ -69,7 +69,7 @@ BAD = [
     ("study-newline", ["--study", "name\n"], ["--study"]),
     ("backend-without-scheduler", ["--backend", "dask"], ["--backend dask needs --scheduler"]),
     ("scheduler-without-backend", ["--scheduler", "tcp://x:8786"],
-     ["--scheduler tcp://x:8786", "only with --backend dask"]),
+     ["--scheduler: only with --backend dask"]),
     ("scheduler-not-an-address", ["--backend", "dask", "--scheduler", "nonsense"],
      ["--scheduler nonsense: not a scheduler address"]),
     ("scheduler-tls", ["--backend", "dask", "--scheduler", "tls://127.0.0.1:8786"],
