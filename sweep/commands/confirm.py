@@ -407,6 +407,47 @@ def guarantee(alpha: float, margin: float) -> str:
             f"in choosing it.")
 
 
+def _row(i: int, c: Candidate, r: dict[str, Any], runs: Runs, mask: np.ndarray,
+         best: np.ndarray, final_val: np.ndarray, cost: RunCost,
+         eliminated_at: int | None) -> dict[str, Any]:
+    """One configuration's row of confirm.json: what it is, its numbers over the seeds the
+    race gave it, its costs and its verdict."""
+    b = _interval(r["mean"], r["sd"], r["low"], r["high"], r["n_seeds"])
+    optimism = (c.outcome.value - r["mean"]
+                if c.outcome.state == "COMPLETE" and c.outcome.value is not None
+                and np.isfinite(r["mean"]) else None)
+    return {
+        "trial": c.number, "classic": c.classic, "params": c.outcome.params,
+        "original_value": c.outcome.value, "state": c.outcome.state, "reason": c.reason,
+        "gap": c.gap, "rung": c.rung, "best_val": b, "final_val": interval_of(final_val[i]),
+        "optimism": optimism, "train_seconds": r["seconds_mean"],
+        "seconds": {"mean": r["seconds_mean"], "sd": r["seconds_sd"],
+                    "min": r["seconds_min"], "max": r["seconds_max"]},
+        "epochs": cost.epochs, "steps": cost.steps,
+        "parameter_count": cost.parameter_count, "param_steps": r["param_steps"],
+        "cost_ratio": r["cost_ratio"], "in_best_set": r["in_best_set"],
+        "worse_p": _num(r["worse_p"]), "diff": _num(r["diff"]),
+        "mcb_low": _num(r["mcb_low"]), "mcb_high": _num(r["mcb_high"]),
+        "equivalent": r["equivalent"], "verdict": r["verdict"],
+        "eliminated_at": eliminated_at,
+        "diverged_seeds": int((runs.diverged[i] & mask[i]).sum()),
+        "rule_candidate": r["candidate"], "chosen": r["chosen"],
+        "per_seed": _per_seed(best[i], list(range(best.shape[1])))}
+
+
+def _test_accuracy(numbers: list[int], runs: Runs, mask: np.ndarray,
+                   holdout: dict[str, Any]) -> dict[str, Any]:
+    """Test accuracy over every seed each of ``numbers`` trained with (the race's and the
+    fresh ones): reported, never used to choose."""
+    tests = {}
+    for t in dict.fromkeys(numbers):
+        i = runs.trials.index(t)
+        values = list(runs.test[i][mask[i]])
+        values += list((holdout.get("test") or {}).get(str(t), {}).values())
+        tests[str(t)] = interval_of(np.array(values, dtype=np.float64))
+    return tests
+
+
 def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
               costs: dict[int, RunCost], request: ConfirmRequest,
               holdout: dict[str, Any]) -> dict[str, Any]:
@@ -426,40 +467,14 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
     by_label = {r["label"]: r for r in rec.rows}
     eliminated = {trials[i]: r.seeds for r in status.rounds for i in r.eliminated}
     candidates = {c.number: c for c in choice.chosen}
-    rows = []
-    for i, t in enumerate(trials):
-        c: Candidate = candidates[t]
-        r = by_label[t]
-        b = _interval(r["mean"], r["sd"], r["low"], r["high"], r["n_seeds"])
-        optimism = (c.outcome.value - r["mean"]
-                    if c.outcome.state == "COMPLETE" and c.outcome.value is not None
-                    and np.isfinite(r["mean"]) else None)
-        rows.append({
-            "trial": t, "classic": c.classic, "params": c.outcome.params,
-            "original_value": c.outcome.value, "state": c.outcome.state, "reason": c.reason,
-            "gap": c.gap, "rung": c.rung, "best_val": b, "final_val": interval_of(final_val[i]),
-            "optimism": optimism, "train_seconds": r["seconds_mean"],
-            "seconds": {"mean": r["seconds_mean"], "sd": r["seconds_sd"],
-                        "min": r["seconds_min"], "max": r["seconds_max"]},
-            "epochs": costs[t].epochs, "steps": costs[t].steps,
-            "parameter_count": costs[t].parameter_count, "param_steps": r["param_steps"],
-            "cost_ratio": r["cost_ratio"], "in_best_set": r["in_best_set"],
-            "worse_p": _num(r["worse_p"]), "diff": _num(r["diff"]),
-            "mcb_low": _num(r["mcb_low"]), "mcb_high": _num(r["mcb_high"]),
-            "equivalent": r["equivalent"], "verdict": r["verdict"],
-            "eliminated_at": eliminated.get(t), "diverged_seeds": int(
-                (runs.diverged[i] & mask[i]).sum()),
-            "rule_candidate": r["candidate"], "chosen": r["chosen"],
-            "per_seed": _per_seed(best[i], list(range(best.shape[1])))})
+    rows = [_row(i, candidates[t], by_label[t], runs, mask, best, final_val, costs[t],
+                 eliminated.get(t)) for i, t in enumerate(trials)]
     rows.sort(key=lambda r: (-(r["best_val"]["mean"] or 0), r["trial"]))
     means = {r["trial"]: r["best_val"]["mean"] for r in rows if r["best_val"]["mean"] is not None}
     best_mean = max(means, key=lambda t: (means[t], -t))
     classic = next((t for t in trials if candidates[t].classic), None)
-    tests = {}
-    for t in dict.fromkeys([rec.chosen, *([classic] if classic is not None else [])]):
-        values = list(runs.test[trials.index(t)][mask[trials.index(t)]])
-        values += [v for v in (holdout.get("test") or {}).get(str(t), {}).values()]
-        tests[str(t)] = interval_of(np.array(values, dtype=np.float64))
+    tests = _test_accuracy([rec.chosen, *([classic] if classic is not None else [])],
+                           runs, mask, holdout)
     pairs = correlations(best, trials)
     rs = [p["r"] for p in pairs]
     return {

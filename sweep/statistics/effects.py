@@ -376,30 +376,38 @@ def effects(design: Design, alpha: float = ALPHA, n_perm: int = N_PERM, seed: in
         e.band_low, e.band_high = band["band_low"], band["band_high"]
         if test is None:
             continue
-        e.size = float(pd_.max() - pd_.min())
-        e.size_low = float(max(0.0, band["band_low"].max() - band["band_high"].min()))
-        e.size_high = float(band["band_high"].max() - band["band_low"].min())
-        i = int(np.argmax(pd_))
-        e.best, e.best_raw = float(grid[i]), _scalar(s.raw(grid[i]))
-        near = grid[band["band_high"] >= band["band_low"].max()]
-        e.region = (float(near.min()), float(near.max()))
-        e.region_raw = (_scalar(s.raw(near.min())), _scalar(s.raw(near.max())))
-        e.direction = _direction(s, grid, pd_)
-        e.statistic = float(test.observed[j])
-        e.p, e.p_adjusted = float(test.p[j]), float(test.p_adjusted[j])
-        shuffles = f"{test.n_perm} shuffles of {n} completed trials"
-        if e.p_adjusted <= alpha:
-            e.verdict = "effect"
-            e.why = (f"adjusted p = {e.p_adjusted:.3g} <= {alpha:g} ({shuffles}, "
-                     "Westfall-Young step-down over the settings)")
-        else:
-            e.verdict = "no effect shown"
-            e.why = f"adjusted p = {e.p_adjusted:.3g} > {alpha:g} ({shuffles})"
+        _judge(e, s, band, test, j, alpha)
     if test is not None:
         for j, e in enumerate(out.effects):
             if e.verdict == "effect":
                 _withdraw_if_fragile(design, j, e, alpha, n_perm, seed, scheme)
     return out
+
+
+def _judge(e: Effect, s: Setting, band: dict[str, np.ndarray], test: PermutationTest,
+           j: int, alpha: float) -> None:
+    """A tested setting's size (the partial dependence's range, with the interval its
+    simultaneous band gives), best value and region, direction and verdict."""
+    grid, pd_ = band["grid"], band["pd"]
+    e.size = float(pd_.max() - pd_.min())
+    e.size_low = float(max(0.0, band["band_low"].max() - band["band_high"].min()))
+    e.size_high = float(band["band_high"].max() - band["band_low"].min())
+    i = int(np.argmax(pd_))
+    e.best, e.best_raw = float(grid[i]), _scalar(s.raw(grid[i]))
+    near = grid[band["band_high"] >= band["band_low"].max()]
+    e.region = (float(near.min()), float(near.max()))
+    e.region_raw = (_scalar(s.raw(near.min())), _scalar(s.raw(near.max())))
+    e.direction = _direction(s, grid, pd_)
+    e.statistic = float(test.observed[j])
+    e.p, e.p_adjusted = float(test.p[j]), float(test.p_adjusted[j])
+    shuffles = f"{test.n_perm} shuffles of {e.n} completed trials"
+    if e.p_adjusted <= alpha:
+        e.verdict = "effect"
+        e.why = (f"adjusted p = {e.p_adjusted:.3g} <= {alpha:g} ({shuffles}, "
+                 "Westfall-Young step-down over the settings)")
+    else:
+        e.verdict = "no effect shown"
+        e.why = f"adjusted p = {e.p_adjusted:.3g} > {alpha:g} ({shuffles})"
 
 
 def _withdraw_if_fragile(design: Design, j: int, e: Effect, alpha: float, n_perm: int,
