@@ -276,25 +276,10 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
         return JournalStorage(JournalFile(journal))
     parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or database.startswith("file::memory:"):
-            raise UsageError(f"--storage {url}: an in-memory database lives in one process; "
-                             "the workers cannot share it (give a file: sqlite:///study.db)")
-        if not create and not Path(database).is_file():
-            raise StudyError(f"--storage {mask_url(url)}: no such database file")
-        _check_sqlite_is_optunas(Path(database), url)
-    connect_args = dict(_TIMEOUTS.get(parsed.get_backend_name(), {}))
-    engine_url = url
-    if parsed.get_backend_name() == "postgresql":
-        connect_args["application_name"] = application_name()
-    if parsed.drivername == "postgresql":
-        engine_url = parsed.set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False)
+        _check_sqlite_file(parsed.database or "", url, create)
+    engine_url, engine = _engine(url, parsed)
     beats = {} if heartbeat is None else {"heartbeat_interval": heartbeat,
                                           "grace_period": grace_seconds(heartbeat)}
-    engine: dict[str, Any] = {"pool_pre_ping": True}
-    if connect_args:
-        engine["connect_args"] = connect_args
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
@@ -329,6 +314,33 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
         reason = reason_of(exc)
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})"
                          f"{hint(reason)}") from None
+
+
+def _check_sqlite_file(database: str, url: str, create: bool) -> None:
+    """A SQLite storage is a file the workers can share, and Optuna's if it exists."""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise UsageError(f"--storage {url}: an in-memory database lives in one process; "
+                         "the workers cannot share it (give a file: sqlite:///study.db)")
+    if not create and not Path(database).is_file():
+        raise StudyError(f"--storage {mask_url(url)}: no such database file")
+    _check_sqlite_is_optunas(Path(database), url)
+
+
+def _engine(url: str, parsed: Any) -> tuple[str, dict[str, Any]]:
+    """The URL SQLAlchemy opens (a plain postgresql:// with the psycopg 3 driver) and the
+    engine's options: connections checked before use, the backend's time-outs, and on
+    PostgreSQL a name that lock waits can show (`application_name`)."""
+    connect_args = dict(_TIMEOUTS.get(parsed.get_backend_name(), {}))
+    engine_url = url
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["application_name"] = application_name()
+    if parsed.drivername == "postgresql":
+        engine_url = parsed.set(drivername="postgresql+psycopg").render_as_string(
+            hide_password=False)
+    engine: dict[str, Any] = {"pool_pre_ping": True}
+    if connect_args:
+        engine["connect_args"] = connect_args
+    return engine_url, engine
 
 
 def _refused(exc: BaseException) -> bool:
