@@ -543,17 +543,7 @@ def candidate_lines(choice: CandidateChoice) -> list[str]:
 def verdict_lines(summary: dict[str, Any], width: int | None = None) -> list[str]:
     """The verdict: the accuracy-against-cost table (fitted to ``width``), then sentences,
     each figure with the seeds behind it. Differences are in percentage points."""
-    cells = []
-    for r in summary["configurations"]:
-        b, s = r["best_val"], r["seconds"]
-        cells.append([str(r["trial"]), "yes" if r["classic"] else "",
-                      SHORT_VERDICTS.get(r["verdict"], r["verdict"]), percent(b["mean"]),
-                      percent(b["low"]), percent(b["high"]), str(b["n"]),
-                      points(r["mcb_low"], "+.2f").replace(" points", ""),
-                      _secs(s["mean"]), _secs(s["sd"]),
-                      f"{r['param_steps']:.3g}" if r["param_steps"] else "–",
-                      f"{r['cost_ratio']:.2f}x" if r["cost_ratio"] else "–",
-                      percent(r["original_value"]), "<- recommended" if r["chosen"] else ""])
+    cells = [_cells(r) for r in summary["configurations"]]
     made = table(TABLE_COLUMNS, cells, width)
     rule = summary["rule"]
     lines = [
@@ -574,16 +564,7 @@ def verdict_lines(summary: dict[str, Any], width: int | None = None) -> list[str
     lines.append(f"recommended: trial {summary['recommended']} (rule: {rule['text']}"
                  + (f", by {rule['cost_text']}" if rule["name"] != "best" else "") + ")"
                  + ("" if rule["applied"] else f"; {rule['reason']}"))
-    h = summary["holdout"]
-    if "skipped" in h:
-        lines.append(f"against the classic configuration: not estimated ({h['skipped']})")
-    elif "refused" in h:
-        lines.append(f"against the classic configuration on fresh seeds: {h['refused']}")
-    else:
-        lines.append(f"trial {h['chosen']} against the classic trial {h['classic']} on "
-                     f"{h['n']} fresh seeds (which chose nothing): {points(h['mean'])} (95% "
-                     f"t-interval {points(h['low'])} to {points(h['high'])}, p = "
-                     f"{h['p_value']:.3g}): {h['verdict']}")
+    lines.append(_holdout_line(summary["holdout"]))
     rows = {r["trial"]: r for r in summary["configurations"]}
     for trial, t in summary["test_accuracy"].items():
         lines.append(f"test accuracy of trial {trial}"
@@ -604,6 +585,31 @@ def verdict_lines(summary: dict[str, Any], width: int | None = None) -> list[str
     lines.append("guarantee: " + summary["guarantee"])
     return [*made.lines, *made.note(width), *(part for line in lines
                                               for part in wrap(line, width))]
+
+
+def _cells(r: dict[str, Any]) -> list[str]:
+    """One configuration's row of the verdict table (`TABLE_COLUMNS`)."""
+    b, s = r["best_val"], r["seconds"]
+    return [str(r["trial"]), "yes" if r["classic"] else "",
+            SHORT_VERDICTS.get(r["verdict"], r["verdict"]), percent(b["mean"]),
+            percent(b["low"]), percent(b["high"]), str(b["n"]),
+            points(r["mcb_low"], "+.2f").replace(" points", ""),
+            _secs(s["mean"]), _secs(s["sd"]),
+            f"{r['param_steps']:.3g}" if r["param_steps"] else "–",
+            f"{r['cost_ratio']:.2f}x" if r["cost_ratio"] else "–",
+            percent(r["original_value"]), "<- recommended" if r["chosen"] else ""]
+
+
+def _holdout_line(h: dict[str, Any]) -> str:
+    """The recommended configuration against the classic one on fresh seeds, or why not."""
+    if "skipped" in h:
+        return f"against the classic configuration: not estimated ({h['skipped']})"
+    if "refused" in h:
+        return f"against the classic configuration on fresh seeds: {h['refused']}"
+    return (f"trial {h['chosen']} against the classic trial {h['classic']} on {h['n']} fresh "
+            f"seeds (which chose nothing): {points(h['mean'])} (95% t-interval "
+            f"{points(h['low'])} to {points(h['high'])}, p = {h['p_value']:.3g}): "
+            f"{h['verdict']}")
 
 
 def _secs(v: Any) -> str:
