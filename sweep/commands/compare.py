@@ -36,7 +36,7 @@ from ..study.results import StudyResults, load
 from ..text import Column, clock, percent, table, terminal_width
 
 if TYPE_CHECKING:
-    from ..report.document import Document
+    from ..report.document import Document, Section
 
 DESCRIPTION = (
     "Studies side by side: how each searched and what it cost (wall time, epochs), what it "
@@ -335,20 +335,23 @@ def write_page(studies: list[StudyResults], out: Path) -> Path:
 
 
 def document(studies: list[StudyResults], out: Path) -> Document:
-    from ..report import style as S
-    from ..report.document import Document, FigureRef, Notes, Section, Text
+    from ..report.document import Document
+
+    names = [r.name for r in studies]
+    facts = [("Studies", ", ".join(names)),
+             ("Designs", "; ".join(f"{g['label']}: {', '.join(g['studies'])}"
+                                   for g in groups(studies)))]
+    sections = [_overview(studies), _searches(studies, out), _effects_section(studies)]
+    return Document(f"Compare {', '.join(names)}", facts, sections,
+                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def _overview(studies: list[StudyResults]) -> Section:
+    """The studies side by side: design, cost, pick and confirmed best."""
+    from ..report.document import Notes, Section, Text
     from ..report.findings import Table
 
     rows = summary_rows(studies)
-    datasets = {r["dataset"] for r in rows}
-    facts = [("Studies", ", ".join(r.name for r in studies)),
-             ("Designs", "; ".join(f"{g['label']}: {', '.join(g['studies'])}"
-                                   for g in groups(studies)))]
-    notes = []
-    if len(datasets) > 1:
-        notes.append("The studies use different datasets: each accuracy is on its own "
-                     "study's validation set, so values compare across datasets only as "
-                     "rankings of each study's trials, not as numbers.")
     overview = Section("studies", "The studies", [
         Text("Each study's design, what it cost and what it found. Wall time runs from its "
              "first trial's start to its last trial's end (the machine's load is in it); "
@@ -368,8 +371,19 @@ def document(studies: list[StudyResults], out: Path) -> Document:
                  f"{percent(r['confirmed_high'])}, {r['confirmed_seeds']} seeds; trial "
                  f"{r['confirmed_trial']})" if r["confirmed_mean"] is not None
                  else "not confirmed")] for r in rows])])
-    if notes:
-        overview.blocks.insert(0, Notes(notes, "warning"))
+    if len({r["dataset"] for r in rows}) > 1:
+        overview.blocks.insert(0, Notes([
+            "The studies use different datasets: each accuracy is on its own study's "
+            "validation set, so values compare across datasets only as rankings of each "
+            "study's trials, not as numbers."], "warning"))
+    return overview
+
+
+def _searches(studies: list[StudyResults], out: Path) -> Section:
+    """Best so far and the EDFs, drawn into ``out``/figures."""
+    from ..report import style as S
+    from ..report.document import FigureRef, Notes, Section
+
     figures = Section("search", "How the searches went")
     for name, title, caption, make in (
             ("best_so_far", "Best so far",
@@ -386,30 +400,31 @@ def document(studies: list[StudyResults], out: Path) -> Document:
         if fig is None:
             figures.blocks.append(Notes([f"No {title.lower()}: no completed trial."]))
             continue
-        png, svg = S.save_figure(fig, out / "figures", name)
+        png, _ = S.save_figure(fig, out / "figures", name)
         figures.blocks.append(FigureRef(Path(png).relative_to(out).as_posix(), None, title,
                                         caption))
+    return figures
+
+
+def _effects_section(studies: list[StudyResults]) -> Section:
+    """Each study's verdict per setting, and whether they agree."""
+    from ..report.document import Section, Text
+    from ..report.findings import Table
+
     agreement = effects_agreement(studies)
     names = [r.name for r in studies]
-    effect_rows = []
-    for setting, a in agreement["settings"].items():
-        cells = []
-        for n in names:
-            v = a["studies"].get(n)
-            cells.append("–" if v is None else _verdict_cell(v))
-        effect_rows.append([setting, *cells, {True: "agree", False: "disagree",
-                                              None: "not comparable"}[a["agree"]]
-                            + f": {a['why']}"])
-    effects = Section("effects", "Which settings' effects agree", [
+    rows = [[setting, *("–" if a["studies"].get(n) is None else _verdict_cell(a["studies"][n])
+                        for n in names),
+             {True: "agree", False: "disagree", None: "not comparable"}[a["agree"]]
+             + f": {a['why']}"] for setting, a in agreement["settings"].items()]
+    return Section("effects", "Which settings' effects agree", [
         Text("Each study's own reading of its settings (the report's method: an additive "
              "surrogate of all settings, a permutation test with the family of settings "
              "adjusted, on the completed, converged trials; nothing is stated below 20 of "
              "them). Settings agree when every study that tested them gives the same verdict "
              "and, for an effect, best regions that overlap. Samples: "
              + "; ".join(f"{k}: {v}" for k, v in agreement["samples"].items()) + "."),
-        Table(["Setting", *names, "Across the studies"], effect_rows)])
-    return Document(f"Compare {', '.join(names)}", facts, [overview, figures, effects],
-                    datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+        Table(["Setting", *names, "Across the studies"], rows)])
 
 
 def _verdict_cell(v: dict[str, Any]) -> str:
