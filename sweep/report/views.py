@@ -84,22 +84,7 @@ def rungs(data: StudyData) -> Figure | None:
                 if s.categorical:
                     x = x + ((x.index.to_numpy() * 0.618) % 1.0 - 0.5) * 0.25
                 ax.set_ylim(*ylim)
-                bracket = pd.Series([groups.get(int(n), 0) for n in at.index], index=at.index)
-                for mask, look in ((stopped, "hollow"), (~stopped, "filled")):
-                    for b in sorted(set(bracket[mask])):
-                        part = mask & (bracket == b)
-                        y = at[part]
-                        low = y < ylim[0]
-                        kw = ({"facecolors": "none", "edgecolors": S.PRUNED.color}
-                              if look == "hollow" else {"color": S.COMPLETED.color})
-                        marker = BRACKET_MARKERS[b % len(BRACKET_MARKERS)] if groups else "o"
-                        ax.scatter(x[part][~low], y[~low], s=26, marker=marker,
-                                   linewidths=1.1, zorder=3, **kw)
-                        if low.any():
-                            ax.scatter(x[part][low], np.full(int(low.sum()), S.FLOOR), s=30,
-                                       marker=S.BELOW_MARKER, clip_on=False, zorder=4,
-                                       transform=ax.get_xaxis_transform(), linewidths=1.1,
-                                       **kw)
+                _rung_points(ax, x, at, stopped, groups, ylim)
                 _axis_for(ax, s)
                 S.percent_axis(ax.yaxis)
                 if r == len(epochs) - 1:
@@ -107,20 +92,46 @@ def rungs(data: StudyData) -> Figure | None:
                 if c == 0:
                     ax.set_ylabel(f"after epoch {epoch}\n({len(at)} trials; "
                                   f"{int(stopped.sum())} stopped)")
-        handles = [S.line_handle("stopped by the pruner at this epoch", S.PRUNED.color,
-                                 linestyle="none", marker="o", markerfacecolor="none"),
-                   S.line_handle("trained on (pruned later or completed)", S.COMPLETED.color,
-                                 linestyle="none", marker="o"),
-                   S.line_handle("below the axis", "0.4", linestyle="none",
-                                 marker=S.BELOW_MARKER)]
-        for b in sorted(set(groups.values())):
-            handles.append(S.line_handle(f"Hyperband bracket {b}", "0.3", linestyle="none",
-                                         marker=BRACKET_MARKERS[b % len(BRACKET_MARKERS)],
-                                         markerfacecolor="none"))
+        handles = _rung_handles(groups)
         _legend(fig, handles, ncol=3)
         fig.suptitle("Every trial at the pruner's rungs: validation accuracy after the same "
                      "epoch (not the completed trials' best)")
     return fig
+
+
+def _rung_points(ax, x: pd.Series, at: pd.Series, stopped: pd.Series, groups: dict,
+                 ylim: tuple[float, float]) -> None:
+    """One panel's trials: hollow if stopped at this rung, filled if they went on, marked
+    by Hyperband bracket, those below the axis on its floor."""
+    bracket = pd.Series([groups.get(int(n), 0) for n in at.index], index=at.index)
+    for mask, look in ((stopped, "hollow"), (~stopped, "filled")):
+        for b in sorted(set(bracket[mask])):
+            part = mask & (bracket == b)
+            y = at[part]
+            low = y < ylim[0]
+            kw = ({"facecolors": "none", "edgecolors": S.PRUNED.color}
+                  if look == "hollow" else {"color": S.COMPLETED.color})
+            marker = BRACKET_MARKERS[b % len(BRACKET_MARKERS)] if groups else "o"
+            ax.scatter(x[part][~low], y[~low], s=26, marker=marker, linewidths=1.1,
+                       zorder=3, **kw)
+            if low.any():
+                ax.scatter(x[part][low], np.full(int(low.sum()), S.FLOOR), s=30,
+                           marker=S.BELOW_MARKER, clip_on=False, zorder=4,
+                           transform=ax.get_xaxis_transform(), linewidths=1.1, **kw)
+
+
+def _rung_handles(groups: dict) -> list:
+    handles = [S.line_handle("stopped by the pruner at this epoch", S.PRUNED.color,
+                             linestyle="none", marker="o", markerfacecolor="none"),
+               S.line_handle("trained on (pruned later or completed)", S.COMPLETED.color,
+                             linestyle="none", marker="o"),
+               S.line_handle("below the axis", "0.4", linestyle="none",
+                             marker=S.BELOW_MARKER)]
+    for b in sorted(set(groups.values())):
+        handles.append(S.line_handle(f"Hyperband bracket {b}", "0.3", linestyle="none",
+                                     marker=BRACKET_MARKERS[b % len(BRACKET_MARKERS)],
+                                     markerfacecolor="none"))
+    return handles
 
 
 # ------------------------------------------------------------------ parallel coordinates
