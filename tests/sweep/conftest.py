@@ -28,7 +28,7 @@ from sweep.study.paths import StudyPaths
 from sweep.study.settings import settings_record
 from sweep.study.storage import open_storage
 from tests.sweep.faults.harness import BLAS_VARS, sweep_env  # noqa: F401  (BLAS_VARS: for importers)
-from tests.sweep.postgres import Cluster
+from tests.sweep.postgres import Cluster, running_cluster
 from tests.sweep.studies import finished_study
 
 # hidden_size capped at 512: the classic configuration still fits, training stays quick
@@ -109,15 +109,7 @@ def sweep_cli(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 def postgres() -> Iterator[Cluster]:
     """A throw-away PostgreSQL server on 127.0.0.1 for the session, stopped at the end
     (also when a test fails). Skips only where PostgreSQL or its driver is missing."""
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the test extra")
-    try:
-        cluster = Cluster()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running_cluster(Cluster)
 
 
 @pytest.fixture(scope="session")

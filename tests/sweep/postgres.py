@@ -16,7 +16,9 @@ import subprocess
 import tempfile
 import uuid
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 from optuna.exceptions import StorageInternalError
@@ -28,6 +30,9 @@ SUPERUSER = "sweep"
 STUDY = "shared"  # the study the machines of a test share
 
 
+C = TypeVar("C")
+
+
 def find_binary(name: str) -> str | None:
     """A PostgreSQL program from PATH, or from Debian's versioned folder."""
     found = shutil.which(name)
@@ -35,6 +40,22 @@ def find_binary(name: str) -> str | None:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return candidates[-1] if candidates else None
+
+
+def running_cluster(make: Callable[[], C]) -> Iterator[C]:
+    """A fixture's body: the server ``make`` starts, stopped afterwards (also when a test
+    fails); the test skips only where PostgreSQL or its driver is missing."""
+    import pytest
+
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the test extra")
+    try:
+        cluster = make()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def free_port() -> int:

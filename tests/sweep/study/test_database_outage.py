@@ -26,7 +26,7 @@ from tests.sweep.faults.harness import (
     sweep,
     wait_for,
 )
-from tests.sweep.postgres import SUPERUSER, Cluster
+from tests.sweep.postgres import SUPERUSER, Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 STUDY = "outage"
@@ -68,15 +68,7 @@ class OwnCluster(Cluster):
 
 
 def _cluster(settings: str = "") -> Iterator[OwnCluster]:
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver comes with the test extra")
-    try:
-        cluster = OwnCluster(settings)
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running_cluster(lambda: OwnCluster(settings))
 
 
 @pytest.fixture(scope="module")
