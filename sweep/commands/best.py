@@ -98,19 +98,6 @@ def best_table(results: StudyResults, top: int, width: int | None) -> str:
     return text
 
 
-def unraced(results: StudyResults, conf: Confirmation) -> list[int]:
-    """Completed trials at or above the lowest single-seed value confirm raced (the classic
-    aside) that it did not race: the study grew after ``sweep confirm`` ran."""
-    family = set(conf.family)
-    done = [o for o in results.outcomes if o.state == "COMPLETE" and o.value is not None]
-    raced = [o.value for o in done if o.number in family and not o.classic] or \
-        [o.value for o in done if o.number in family]
-    if not raced:
-        return []
-    low = min(raced)
-    return sorted(o.number for o in done if o.value >= low and o.number not in family)
-
-
 def confirmed_record(results: StudyResults, conf: Confirmation) -> dict:
     """The confirmed answer for -f json: the recommendation, its interval over seeds, the
     best set, and the trials confirm has not raced."""
@@ -118,7 +105,7 @@ def confirmed_record(results: StudyResults, conf: Confirmation) -> dict:
     return {"recommended": conf.recommended, "rule": conf.rule.get("text"),
             "best_val": row.get("best_val"), "seeds": conf.seeds,
             "best_set": conf.best_set, "best_mean": conf.best_mean,
-            "margin": conf.margin, "unraced": unraced(results, conf)}
+            "margin": conf.margin, "unraced": sorted(conf.unraced(results.outcomes))}
 
 
 CONFIRMED_COLUMNS = ("recommended", "in_best_set", "confirm_mean", "confirm_low",
@@ -176,7 +163,7 @@ def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None
                if conf.summary.get("resplit") else "."),
             f"best set (holds the configuration with the highest true mean with probability "
             f"at least 95%): {', '.join(f'trial {t}' for t in conf.best_set)}."]
-    late = unraced(results, conf)
+    late = sorted(conf.unraced(results.outcomes))
     if late:
         text.append(f"not raced, as good on one seed: {', '.join(f'trial {t}' for t in late)}"
                     f"; run `python -m sweep confirm --study {results.name}` again.")

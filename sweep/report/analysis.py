@@ -131,15 +131,7 @@ class StudyData:
         ``sweep confirm`` ran."""
         if self.confirmation is None:
             return []
-        family = set(self.confirmation.family)
-        raced = self.completed[self.completed["number"].isin(family)]
-        if raced.empty:
-            return []
-        low = float(raced[~raced["classic"]]["value"].min() if (~raced["classic"]).any()
-                    else raced["value"].min())
-        done = ranked(self.completed)
-        return [int(n) for n, v in zip(done["number"], done["value"], strict=True)
-                if v >= low and int(n) not in family]
+        return self.confirmation.unraced(self.results.outcomes)
 
     @property
     def classic(self) -> pd.Series | None:

@@ -447,3 +447,17 @@ class Confirmation:
     @property
     def classic(self) -> dict[str, Any] | None:
         return next((r for r in self.rows if r.get("classic")), None)
+
+    def unraced(self, outcomes: list[TrialOutcome]) -> list[int]:
+        """Completed trials at or above the lowest single-seed value of those it raced
+        (the classic aside) that it did not race, best first: the study has grown since
+        ``sweep confirm`` ran."""
+        family = set(self.family)
+        done = [o for o in outcomes if o.state == "COMPLETE" and o.value is not None]
+        raced = ([o.value for o in done if o.number in family and not o.classic]
+                 or [o.value for o in done if o.number in family])
+        if not raced:
+            return []
+        low = min(raced)
+        return [o.number for o in sorted(done, key=lambda o: (-o.value, o.number))
+                if o.value >= low and o.number not in family]
