@@ -9,8 +9,9 @@ the files a kill left behind.
 
 **The retry rule**, in every storage: a trial lost to the infrastructure (an interrupt,
 a killed, terminated or stalled worker, a dead run or machine, a time-out's cut) is
-marked ``lost`` as it fails and gets one retry, a WAITING copy with the same settings,
-seed and marks (``classic``), linked by ``retry_of``, enqueued in the same hold of the
+marked ``lost`` as it fails and gets one retry, a WAITING copy with the same settings
+(those it had suggested when it was lost; the retry suggests the rest), seed and marks
+(``classic``), linked by ``retry_of``, enqueued in the same hold of the
 study's locks, so that nobody counts the lost trial before its retry exists. A trial
 whose own code raised is not retried (it would raise again), nor is a retry. The lost
 trial then no longer counts toward --trials; its retry does (records.count). A retry a
