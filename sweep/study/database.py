@@ -17,6 +17,12 @@ line. `Database` is Optuna's storage with:
 
 Once the limit has passed, later operations try once each, until one succeeds: a
 worker whose database is gone fails fast instead of waiting again at every step.
+
+A row or table lock held by another session (a migration's ``LOCK TABLE``, a psql
+transaction left open, a process stopped inside a transaction) is a wait like the
+study's own locks: harness sessions run with a short ``lock_timeout`` (storage.py), and
+an operation it cancels is retried, saying on one line which sessions hold locks on the
+study's tables, for up to `TABLE_LOCK_LIMIT` seconds; then one line names them.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 
 from ..errors import StudyError
-from .waiting import NOTICE_AFTER, NOTICE_EVERY, say
+from .waiting import FILE_LOCK_LIMIT, LOCK_ADVICE, NOTICE_AFTER, NOTICE_EVERY, Wait, say
 
 RECONNECT_LIMIT = 30.0  # seconds a database may be away before operations give up
+LOCK_TIMEOUT_S = 5  # a statement waits this long for a lock before it is cancelled
+TABLE_LOCK_LIMIT = FILE_LOCK_LIMIT  # seconds an operation waits for another's table lock
 
 T = TypeVar("T")
 
@@ -85,6 +93,61 @@ def transient(exc: BaseException) -> str | None:
             return reason if "locked" in reason or "busy" in reason else None
         return reason if isinstance(e, OperationalError) else None
     return None
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is a statement cancelled by ``lock_timeout``: another session holds
+    a lock the statement needs."""
+    for e in _chain(exc):
+        orig = getattr(e, "orig", None)
+        if getattr(orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return True
+    return False
+
+
+def lock_holders(storage: RDBStorage) -> str:
+    """The other sessions that hold locks on this database's tables (or sit in an open
+    transaction), as the server describes them: who to look at when a statement waits."""
+    from sqlalchemy import text
+
+    try:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start, "
+                "a.state, string_agg(DISTINCT c.relname || ' ' || l.mode, ', ') "
+                "FROM pg_stat_activity a "
+                "LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted "
+                "AND l.locktype = 'relation' "
+                "AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock') "
+                "LEFT JOIN pg_class c ON c.oid = l.relation AND c.relname NOT LIKE 'pg_%' "
+                "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+                "AND (c.relname IS NOT NULL OR (a.state LIKE 'idle in transaction%' "
+                f"AND a.xact_start < now() - interval '{LOCK_TIMEOUT_S} seconds')) "
+                "GROUP BY a.pid, a.application_name, a.client_addr, a.backend_start, a.state "
+                "ORDER BY a.backend_start LIMIT 3")).all()
+    except Exception:  # noqa: BLE001  (the description only helps the message)
+        return "another session"
+    if not rows:
+        return "another session (gone now)"
+    return "; ".join(describe_session(pid, application, client, since, state, locks)
+                     for pid, application, client, since, state, locks in rows)
+
+
+def describe_session(pid: int, application: str | None, client: str | None,
+                     since: Any, state: str | None, locks: str | None = None) -> str:
+    """``another session (server process 12, application 'psql', client 10.0.0.2, ...)``."""
+    parts = [f"server process {pid}"]
+    if application:
+        parts.append(f"application {application!r}")
+    if client:
+        parts.append(f"client {client}")
+    if since is not None:
+        parts.append(f"connected at {since:%Y-%m-%d %H:%M:%S}")
+    if state:
+        parts.append(str(state))
+    if locks:
+        parts.append(f"holding {locks}")
+    return f"another session ({', '.join(parts)})"
 
 
 def reason_of(exc: BaseException) -> str:
@@ -149,10 +212,14 @@ class Database(RDBStorage):
         _depth.inside = True
         try:
             delay = 0.25
+            locked: Wait | None = None
             while True:
                 try:
                     result = operation()
                 except (StorageInternalError, Exception) as exc:
+                    if lock_timed_out(exc):
+                        locked = self._locked(locked)
+                        continue
                     delay = self._failed(exc, delay)
                     continue
                 if self._gone_since is not None:
@@ -163,6 +230,21 @@ class Database(RDBStorage):
                 return result
         finally:
             _depth.inside = False
+
+    def _locked(self, wait: Wait | None) -> Wait:
+        """After an attempt cancelled by ``lock_timeout``: the wait, said and bounded."""
+        holders = [""]
+        if wait is None:
+            wait = Wait(lambda: f"database {self.masked}: waiting for a lock on the "
+                                f"study's tables, held by {holders[0]}",
+                        TABLE_LOCK_LIMIT, LOCK_ADVICE)
+            wait.started -= LOCK_TIMEOUT_S  # the cancelled statement waited already
+            wait.next_notice -= LOCK_TIMEOUT_S
+        if wait.seconds >= NOTICE_AFTER and time.monotonic() >= wait.next_notice \
+                or wait.limit is not None and wait.seconds >= wait.limit:
+            holders[0] = lock_holders(self)
+        wait.tick()
+        return wait
 
     def _failed(self, exc: BaseException, delay: float) -> float:
         """After a failed attempt: the delay before the next, or the one-line error."""

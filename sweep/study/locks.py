@@ -36,6 +36,7 @@ from typing import Any
 
 from optuna.storages import BaseStorage, RDBStorage
 
+from .database import describe_session
 from .paths import StudyPaths
 from .waiting import FILE_LOCK_LIMIT, LOCK_ADVICE, Wait, take_flock
 
@@ -176,17 +177,7 @@ def _lock_holder(connection: Any, key: int) -> str:
         return "another session"
     if row is None:
         return "another session (gone now)"
-    pid, application, client, since, state = row
-    parts = [f"server process {pid}"]
-    if application:
-        parts.append(f"application {application!r}")
-    if client:
-        parts.append(f"client {client}")
-    if since is not None:
-        parts.append(f"connected at {since:%Y-%m-%d %H:%M:%S}")
-    if state:
-        parts.append(str(state))
-    return f"another session ({', '.join(parts)})"
+    return describe_session(*row)
 
 
 def lock_files(paths: StudyPaths) -> tuple[Path, Path]:

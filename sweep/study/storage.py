@@ -27,6 +27,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from ..errors import StudyError, UsageError
+from .database import LOCK_TIMEOUT_S
 from .waiting import take_flock
 
 # Journal op codes (part of Optuna's file format) of appends that ride on a later
@@ -234,6 +235,7 @@ UNACKNOWLEDGED_MS = 60_000  # data sent and never acknowledged: the server is go
 _TIMEOUTS: dict[str, dict[str, Any]] = {
     "postgresql": {"connect_timeout": CONNECT_TIMEOUT,
                    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+                              f"-c lock_timeout={LOCK_TIMEOUT_S * 1000} "
                               f"-c tcp_keepalives_idle={KEEPALIVE[0]} "
                               f"-c tcp_keepalives_interval={KEEPALIVE[1]} "
                               f"-c tcp_keepalives_count={KEEPALIVE[2]}",
