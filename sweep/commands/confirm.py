@@ -593,7 +593,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
     return [str(r["trial"]), "yes" if r["classic"] else "",
             SHORT_VERDICTS.get(r["verdict"], r["verdict"]), percent(b["mean"]),
             percent(b["low"]), percent(b["high"]), str(b["n"]),
-            points(r["mcb_low"], "+.2f").replace(" points", ""),
+            points(r["mcb_low"], "+.3f").replace(" points", ""),
             _secs(s["mean"]), _secs(s["sd"]),
             f"{r['param_steps']:.3g}" if r["param_steps"] else "–",
             f"{r['cost_ratio']:.2f}x" if r["cost_ratio"] else "–",

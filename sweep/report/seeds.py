@@ -51,9 +51,9 @@ def _ci(iv: dict[str, Any]) -> str:
     return f"{pct(iv['low'])}–{pct(iv['high'])}"
 
 
-def _pts(v: Any) -> str:
+def _pts(v: Any, decimals: int = 2) -> str:
     """A difference of fractions in points, signed: ``+0.12``."""
-    return f"{v * 100:+.2f}" if _finite(v) else "–"
+    return f"{v * 100:+.{decimals}f}" if _finite(v) else "–"
 
 
 def _tag(conf: Confirmation, trial: int) -> str:
@@ -253,7 +253,7 @@ def configuration_table(conf: Confirmation) -> Table:
         time = secs(sec["mean"]) + (f" ± {secs(sec['sd'])}" if _finite(sec.get("sd")) else "")
         rows.append([f"{n}{_tag(conf, n)}", SHORT_VERDICT.get(r["verdict"], r["verdict"]),
                      pct(b["mean"]), _ci(b), seeds,
-                     f"{_pts(r['mcb_low'])} to {_pts(r['mcb_high'])}",
+                     f"{_pts(r['mcb_low'], 3)} to {_pts(r['mcb_high'], 3)}",
                      pct(f["mean"]), pct(r.get("original_value")), optimism, time,
                      f"{r['param_steps']:.3g}" if _finite(r.get("param_steps")) else "–",
                      f"{r['cost_ratio']:.2f}×" if _finite(r.get("cost_ratio")) else "–",
@@ -268,7 +268,8 @@ def configuration_table(conf: Confirmation) -> Table:
         "Accuracy against cost. Each configuration over the seeds it raced (the same seeds "
         "for all; one stopped as worse has fewer): mean best-epoch validation accuracy (what "
         "the sweep ranks by) with its 95% Student-t interval, and the simultaneous 95% MCB "
-        "interval of its mean minus the best other mean, in points (equivalent to the best "
+        "interval of its mean minus the best other mean, in points to three decimals, so "
+        "that an end near the margin is not rounded onto it (equivalent to the best "
         f"when its lower end is above −{_margin(conf)}). \"Single-seed value\" is the "
         "trial's objective in the sweep (for a trial stopped at the last rung, its value "
         "there); the optimism is that value minus the mean over seeds. Cost: training "

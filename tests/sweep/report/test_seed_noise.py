@@ -31,7 +31,7 @@ def _pct(v) -> str:
 
 
 def _signed(v) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v * 100:+.2f}"
+    return "–" if v is None or not math.isfinite(v) else f"{v * 100:+.3f}"
 
 
 def _p(v) -> str:
@@ -210,3 +210,19 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
     assert data.confirmation is None and data.tied is None
     assert any("could not be read" in w and "confirm.json" in w
                for w in findings.warnings_for(data, None))
+
+
+def test_an_mcb_end_near_the_margin_is_not_rounded_onto_it():
+    """A lower end of -0.096 points, inside a 0.1-point margin, reads -0.096, not -0.10
+    (which would read as on the margin); the confirm console table says the same."""
+    from sweep.commands.confirm import _cells
+    from sweep.report import seeds
+    from sweep.study.confirmations import Confirmation
+
+    summary = confirm_summary([10, 11], [9])
+    row = next(r for r in summary["configurations"] if r["trial"] == 11)
+    row["mcb_low"], row["mcb_high"] = -0.00096, 0.0004
+    table = seeds.configuration_table(Confirmation(summary))
+    cells = next(r for r in table.rows if r[0].split()[0] == "11")
+    assert "-0.096 to +0.040" in cells, cells
+    assert "-0.096" in _cells(row)
