@@ -57,6 +57,7 @@ KEY_TAG, COMPLETE_TAG = "sweep.key", "sweep.complete"
 MAX_TAG = 5000  # characters of a tag value kept (MLflow's limit is 8000)
 BATCH = 1000  # metrics per log_batch call (MLflow's limit); params and tags: 100
 INSTALL = "pip install -e '.[mlflow]'"
+SERVER_CHECK_SECONDS = 5.0  # a tracking server that has not answered by then is named
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,13 +71,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     mlflow = _import_mlflow()
-    uri = args.mlflow or None
+    # the store MLflow will open: the one named, else its own default from the environment
+    uri = args.mlflow or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
+    named = (f"--mlflow {mask_url(args.mlflow)}" if args.mlflow else
+             f"MLFLOW_TRACKING_URI={mask_url(uri)}" if uri else "--mlflow")
     if uri is not None:
-        _check_target(uri)
+        _check_target(uri, named)
     results = open_results(args)  # StudyError if missing
-    named = f"--mlflow {mask_url(uri) if uri else ''}".rstrip()
     if uri is not None:
         _check_database(uri, named)
+        _check_server(uri, named)
     with _quiet():
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
@@ -129,7 +133,7 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _check_target(uri: str) -> None:
+def _check_target(uri: str, named: str) -> None:
     """A local tracking store never lands in a study folder, nor in a study's SQLite
     storage (MLflow would add its tables to Optuna's database)."""
     parsed = urlparse(uri)
@@ -144,10 +148,10 @@ def _check_target(uri: str) -> None:
     target = Path(path).resolve()
     for folder in (target, *target.parents):
         if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
-            raise UsageError(f"--mlflow {uri}: inside the study folder {folder}; keep the "
+            raise UsageError(f"{named}: inside the study folder {folder}; keep the "
                              "MLflow store elsewhere")
     if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
-        raise UsageError(f"--mlflow {uri}: that file holds an Optuna study's storage; name "
+        raise UsageError(f"{named}: that file holds an Optuna study's storage; name "
                          "another database")
 
 
@@ -175,6 +179,33 @@ def _check_database(uri: str, named: str) -> None:
     if {"studies", "version_info"} <= tables:
         raise UsageError(f"{named}: that database holds Optuna studies' storage; name "
                          "another database for MLflow")
+
+
+def _check_server(uri: str, named: str) -> None:
+    """A tracking server is asked for its health first, for `SERVER_CHECK_SECONDS`: one
+    that does not answer (a wrong port, a server that accepts and never speaks) is one
+    line within seconds, not half a minute of silence in MLflow's retries. Any HTTP
+    answer will do; what the server then says is MLflow's to report."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    import http.client
+
+    host = parsed.hostname or ""
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+    connection = kind(host, port, timeout=SERVER_CHECK_SECONDS)
+    try:
+        connection.request("GET", parsed.path.rstrip("/") + "/health")
+        connection.getresponse().read(1024)
+    except TimeoutError:
+        raise StudyError(f"{named}: no answer within {SERVER_CHECK_SECONDS:.0f}s; is an "
+                         "MLflow tracking server listening there?") from None
+    except (OSError, http.client.HTTPException) as exc:
+        reason = _one_line(exc, uri) or type(exc).__name__
+        raise StudyError(f"{named}: cannot reach it: {reason}") from None
+    finally:
+        connection.close()
 
 
 def _is_optuna_database(path: Path) -> bool:

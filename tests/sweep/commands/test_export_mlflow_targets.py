@@ -1,14 +1,17 @@
-"""Hostile tester 2: an MLflow store on the study's own PostgreSQL database."""
+"""Where `sweep export --mlflow` sends a study: a store on the study's own PostgreSQL
+database (hostile tester 2), a server that never answers, a store named by the
+environment (hostile tester 3)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tests.sweep.conftest import assert_one_line_error
-from tests.sweep.faults.harness import sweep_env
+from tests.sweep.faults.harness import SilentServer, sweep_env
 from tests.sweep.studies import finished_study
 
 pytestmark = pytest.mark.slow  # a real server, MLflow in a subprocess
@@ -37,3 +40,51 @@ def test_a_store_on_the_studys_own_database_is_refused_and_adds_no_table(postgre
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='public'")}
     assert not tables & {"experiments", "runs", "metrics"}, sorted(tables)
+
+
+def _export(studies, cwd, *mlflow: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sweep", "export", "--mlflow", *mlflow,
+                           "--study", "done", "--studies-dir", str(studies)],
+                          cwd=cwd, env=sweep_env() | (env or {}), capture_output=True,
+                          text=True, timeout=timeout)
+    return proc, time.monotonic() - started
+
+
+def test_a_tracking_server_that_never_answers_is_one_line_within_seconds(made_study,
+                                                                        tmp_path):
+    # found (hostile tester 3): a server that accepts and never answers kept export silent
+    # for about 38 s (MLflow's retries), then an error
+    pytest.importorskip("mlflow")
+    server = SilentServer()
+    try:
+        proc, took = _export(made_study.parent, tmp_path,
+                             f"http://ml:Sup3rSecret@127.0.0.1:{server.port}/")
+    finally:
+        server.close()
+    line = assert_one_line_error(proc, 1, "no answer within 5s", "ml:***@")
+    assert "Sup3rSecret" not in proc.stderr + proc.stdout, line
+    assert took < 30, f"{took:.0f}s before: {line}"  # MLflow's imports, then 5 s
+    refused = SilentServer()
+    port = refused.port
+    refused.close()  # nothing listens there now
+    proc, _ = _export(made_study.parent, tmp_path, f"http://127.0.0.1:{port}")
+    assert_one_line_error(proc, 1, "cannot reach it")
+
+
+def test_a_tracking_store_from_the_environment_is_checked_like_one_named(made_study, tmp_path,
+                                                                        postgres):
+    # found (hostile tester 3): MLFLOW_TRACKING_URI naming a database that does not exist
+    # went past the checks --mlflow URI gets: 106 s of MLflow's retries, then a traceback
+    pytest.importorskip("mlflow")
+    uri = postgres.url("no_such_database_here")
+    proc, took = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert_one_line_error(proc, 1, "MLFLOW_TRACKING_URI=", "cannot open it",
+                          "no_such_database_here")
+    assert took < 40, took
+    # and a store inside the study folder is refused as it is when named
+    inside = f"sqlite:///{made_study}/mlflow.db"
+    proc, _ = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": inside})
+    assert_one_line_error(proc, 2, "MLFLOW_TRACKING_URI=", "inside the study folder")
+    assert not (made_study / "mlflow.db").exists()
