@@ -20,6 +20,7 @@ from typing import Any
 from .commands.run import run_and_report
 from .errors import StudyError
 from .execution.request import RunRequest
+from .logs import optuna_quiet
 from .options import build, docs, signature
 from .study.paths import DEFAULT_STUDY
 from .study.results import StudyResults
@@ -27,7 +28,8 @@ from .study.results import StudyResults
 
 def run(study: str = DEFAULT_STUDY, **options: Any) -> StudyResults:
     request = build(RunRequest, {"study": study, **options})
-    outcome, _ = run_and_report(request)
+    with optuna_quiet():
+        outcome, _ = run_and_report(request)
     summary = outcome.summary
     if summary is not None and summary.interrupted:
         raise KeyboardInterrupt(f"study {study!r} interrupted; run the same call to resume")

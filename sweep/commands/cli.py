@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..errors import StudyError, UsageError
+from ..logs import optuna_quiet
 
 COMMANDS: dict[str, str] = {
     "train": "train one network and write its experiment directory",
@@ -128,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(first) if first else build_parser("")
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with optuna_quiet():
+            return int(args.func(args) or 0)
     except BrokenPipeError:
         # the reader went away (``sweep trials | head``): nothing more to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

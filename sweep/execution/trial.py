@@ -28,6 +28,7 @@ from mlp.experiment import ExperimentResult, plot_experiment, run_experiment
 from mlp.memory import check_fits
 
 from ..errors import StudyError
+from ..logs import optuna_quiet
 from ..study.lag import LaggedStorage, next_number, unfinished_before
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths
@@ -235,6 +236,11 @@ def _ask(job: TrialJob, ledger: Ledger) -> tuple[optuna.Study, optuna.Trial] | N
 
 def run_trial(job: TrialJob) -> TrialOutcome | None:
     """Run the study's next trial, if it still needs one; its outcome for the parent."""
+    with optuna_quiet():
+        return _run_trial(job)
+
+
+def _run_trial(job: TrialJob) -> TrialOutcome | None:
     ledger = Ledger(job.paths, _storage(job))
     asked = _ask(job, ledger)
     if asked is None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..logs import optuna_quiet
 from .design import Design
 from .effects import ALPHA, MIN_FIT, MIN_TRIALS, N_PERM, PermutationTest, permutation_test
 from .surrogate import AdditiveSurrogate, Fit
@@ -194,8 +195,8 @@ def forest_shares(design: Design, n_trees: int = FOREST_TREES, seeds: int = FORE
             params[s.name] = float(v) if s.kind == "continuous" else int(round(v))
         trials.append(create_trial(params=params, distributions=dists,
                                    value=float(design.y[i])))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize")
+    with optuna_quiet():
+        study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     runs = []
     for seed in range(seeds):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..logs import optuna_quiet
 from .design import Setting
 
 DEFAULT_SETTINGS: tuple[Setting, ...] = (
@@ -176,7 +177,6 @@ def optuna_tpe_design(rng: np.random.Generator, reps: int, n: int, truth: Truth,
     ones by choice."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     X = np.empty((reps, n, len(settings)))
     y = np.empty((reps, n))
     for r in range(reps):
@@ -198,9 +198,10 @@ def optuna_tpe_design(rng: np.random.Generator, reps: int, n: int, truth: Truth,
             rows.append(x)
             return float(truth(x) + noise * noise_rng.standard_normal())
 
-        study = optuna.create_study(direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=seed))
-        study.optimize(objective, n_trials=n)
+        with optuna_quiet():
+            study = optuna.create_study(direction="maximize",
+                                        sampler=optuna.samplers.TPESampler(seed=seed))
+            study.optimize(objective, n_trials=n)
         X[r] = np.array(rows)
         y[r] = [t.value for t in study.trials]
     return X, y

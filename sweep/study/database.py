@@ -28,6 +28,7 @@ study's tables, for up to `TABLE_LOCK_LIMIT` seconds; then one line names them.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -192,6 +193,21 @@ def hint(reason: str) -> str:
     return ""
 
 
+class _RetriedHere(logging.Filter):
+    """Drops Optuna's warning that a query failed and it falls back to another ("Caught an
+    error from sqlalchemy: ... [SQL: ...]", eight lines quoting the statement) when the
+    error is one `Database` retries and says in one line: a lock time-out, a connection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Caught an error from sqlalchemy")
+                    and ("psycopg" in text or "lock timeout" in text
+                         or "database is locked" in text))
+
+
+_RETRIED_HERE = _RetriedHere()
+
+
 class Database(RDBStorage):
     """Optuna's RDBStorage whose operations survive a dropped connection (see the module).
 
@@ -202,6 +218,7 @@ class Database(RDBStorage):
         self.masked = masked
         self._gone_since: float | None = None  # when operations started failing
         self._last_notice = 0.0
+        logging.getLogger("optuna.storages._rdb.storage").addFilter(_RETRIED_HERE)  # once
         super().__init__(url, **kwargs)
 
     def retrying(self, operation: Callable[[], T]) -> T:

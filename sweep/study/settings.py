@@ -37,8 +37,6 @@ from .samplers import DEFAULT_PRUNER, make_pruner, make_sampler
 from .space import Space, describe_difference
 from .storage import DEFAULT_HEARTBEAT, mask_url
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 SETTINGS_ATTR = "sweep:settings"  # a study system attribute: the settings as JSON
 CREATED_ATTR = "sweep:created"  # a study system attribute: when it was made (UTC, ISO)
 SUMMARY_ATTR = "sweep"  # the one user attribute: a short line for Optuna's own tools

@@ -69,7 +69,10 @@ def test_a_table_lock_held_by_another_session_is_said_not_waited_for_in_silence(
     lines = [line for line in err.splitlines() if "waiting for a lock" in line]
     assert lines, f"14 s blocked by another session's lock without a word: {err!r}"
     assert "table-locker" in lines[0] and "trials AccessExclusiveLock" in lines[0], lines
-    assert "Sup3r" not in err and "trial" in out
+    assert "trial" in out
+    # hostile tester 3: and not drowned in Optuna's eight-line warnings quoting the SQL
+    # of the query it falls back from
+    assert "[SQL:" not in err and "Caught an error" not in err, err
 
 
 def test_a_table_lock_wait_ends_in_one_line_naming_the_holder(postgres, tmp_path,
