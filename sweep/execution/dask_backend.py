@@ -17,17 +17,23 @@ with one retry). A Ctrl-C or the run's time-out cancels the
 futures in flight and fails this run's trials still RUNNING ("interrupted"); a Dask
 worker cannot be interrupted from outside, so such a trial goes on until its next
 epoch, whose report finds it failed and ends it, and its result is discarded.
+
+While the run uses the cluster, what Dask's client logs (a lost scheduler's reconnection
+attempts, with their tracebacks) goes to the study's workers.log, not the terminal: the
+run says in one line why it stopped.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -87,6 +93,40 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
               f"({type(exc).__name__}): a task whose worker dies may be run again, and its "
               "lost trial is then failed only when the run ends", file=sys.stderr)
     return client
+
+
+class _LogFile(logging.FileHandler):
+    """A log file opened at the first record; a record it cannot write is dropped (the
+    study's folder may not exist yet, or its disk be full): the run reports what matters."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802  (logging's name)
+        pass
+
+
+@contextmanager
+def distributed_logs_to(log: Path) -> Iterator[None]:
+    """Within the block, the loggers Dask configures (``distributed`` and those of its
+    own handlers: ``distributed.client``, ``tornado`` ...) write to ``log`` instead of
+    their handlers (stderr); as they were after it."""
+    to_file = _LogFile(log, delay=True)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    moved: dict[logging.Logger, list[logging.Handler]] = {}
+    for name in ("distributed", *logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if name.split(".")[0] in ("distributed", "tornado", "bokeh") and logger.handlers \
+                and logger not in moved:
+            moved[logger] = list(logger.handlers)
+            for h in moved[logger]:
+                logger.removeHandler(h)
+            logger.addHandler(to_file)
+    try:
+        yield
+    finally:
+        for logger, handlers in moved.items():
+            logger.removeHandler(to_file)
+            for h in handlers:
+                logger.addHandler(h)
+        to_file.close()
 
 
 def _probe(address: str, timeout: float) -> str:

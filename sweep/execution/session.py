@@ -237,14 +237,15 @@ def run_study(request: RunRequest, cli: bool = False) -> RunOutcome:
             return _run_study(request, cli, backend)
         finally:
             backend.close()
-    from .dask_backend import DaskBackend, connect
+    from .dask_backend import DaskBackend, connect, distributed_logs_to
 
     client = connect(request.scheduler)  # before anything is made
-    try:
-        return _run_study(request, cli, DaskBackend(client))
-    finally:
-        with suppress(Exception):
-            client.close(timeout=CLOSE_TIMEOUT)
+    with distributed_logs_to(request.paths.root / WORKERS_LOG):
+        try:
+            return _run_study(request, cli, DaskBackend(client))
+        finally:
+            with suppress(Exception):
+                client.close(timeout=CLOSE_TIMEOUT)
 
 
 def _workers(request: RunRequest, backend: Backend, settings: Settings, to_run: int,
