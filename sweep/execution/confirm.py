@@ -153,6 +153,9 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
     def next_task():
         return (run_rerun, todo.pop()) if todo else None
 
+    # a database study confirmed from a folder that never ran it: its re-runs, summary
+    # and workers' log go in a study folder made here
+    results.paths.root.mkdir(parents=True, exist_ok=True)
     pool = Pool(LokyBackend(results.paths.root / WORKERS_LOG), next_task, jobs,
                 threads=max(1, cores() // jobs))
     done = [0]
