@@ -314,7 +314,7 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     best = results.best_outcomes(1)
     if best:  # the one trial whose test accuracy the run shows
         text = best[0].line()
-        if not Path(best[0].experiment_dir or "").is_dir():  # run by another machine
+        if best[0].experiment_dir is None:  # run by another machine or folder
             text = (f"{text.rsplit(' -> ', 1)[0]}; its folder is on "
                     f"{best[0].host or 'the machine that ran it'}, not under "
                     f"{outcome.paths.trials}")

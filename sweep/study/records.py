@@ -172,7 +172,8 @@ class TrialOutcome:
         test = f", test accuracy {percent(self.test_accuracy)}" \
             if finite(self.test_accuracy) else ""
         value = f"value {percent(self.value)}" if finite(self.value) else self.state.lower()
-        return f"trial {self.number}: {value}{test} ({params}) -> {self.experiment_dir}"
+        where = f" -> {self.experiment_dir}" if self.experiment_dir else ""
+        return f"trial {self.number}: {value}{test} ({params}){where}"
 
 
 # the trials table: these fields, then the sampled settings, in this order

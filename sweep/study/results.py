@@ -61,11 +61,13 @@ class StudyResults:
     @cached_property
     def outcomes(self) -> list[TrialOutcome]:
         """Every trial but the waiting ones, by number, a lost trial with the number of
-        its retry; ``experiment_dir`` as this reader finds it (under its studies folder)."""
+        its retry; ``experiment_dir`` as this reader finds it (under its studies folder),
+        None where it has none (a trial another machine or folder ran: `unreachable`)."""
         links = retry_links(self.all_trials)
         return [replace(TrialOutcome.from_frozen(t, links.get(t.number)),
-                        experiment_dir=str(self.paths.trial_dir(t.number)))
-                for t in sorted(self.frozen_trials, key=lambda t: t.number)]
+                        experiment_dir=str(folder) if folder.is_dir() else None)
+                for t in sorted(self.frozen_trials, key=lambda t: t.number)
+                for folder in (self.paths.trial_dir(t.number),)]
 
     @property
     def counts(self) -> Counts:

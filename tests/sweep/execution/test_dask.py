@@ -243,7 +243,8 @@ def test_a_lost_scheduler_stops_the_run_with_a_reason(tmp_path, run_args, own_da
     # with the report, which gives Dask's client the seconds it takes to log its errors
     args = [a for a in run_args(studies, STUDY, trials=6, jobs=2, epochs=20)
             if a != "--no-report"]
-    run = Running(*args, "--backend", "dask", "--scheduler", own_dask_cluster.address, "--lag", "off",
+    run = Running(*args, "--backend", "dask", "--scheduler", own_dask_cluster.address,
+                  "--lag", "off",
                   cwd=tmp_path, log=tmp_path / "run")
     root = studies / STUDY
     try:
