@@ -77,7 +77,7 @@ def transient(exc: BaseException) -> str | None:
     server's availability, a deadlock); None for any other."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if not isinstance(e, DBAPIError):
             continue
         reason = first_line(e.orig) if e.orig is not None else first_line(e)
@@ -99,7 +99,7 @@ def transient(exc: BaseException) -> str | None:
 def lock_timed_out(exc: BaseException) -> bool:
     """Whether ``exc`` is a statement cancelled by ``lock_timeout``: another session holds
     a lock the statement needs."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         orig = getattr(e, "orig", None)
         if getattr(orig, "sqlstate", None) == "55P03":  # lock_not_available
             return True
@@ -155,7 +155,7 @@ def reason_of(exc: BaseException) -> str:
     """The database's own words for what went wrong (not Optuna's wrapper text)."""
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if isinstance(e, DBAPIError) and e.orig is not None:
             reason = first_line(e.orig)
             import_name = type(e.orig).__name__
@@ -172,7 +172,7 @@ def first_line(exc: object) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     e: BaseException | None = exc
     while e is not None and e not in seen:

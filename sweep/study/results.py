@@ -30,7 +30,7 @@ from ..errors import UsageError
 from .paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyPaths, storage_for_existing
 from .records import Counts, TrialOutcome, columns, count, retry_links
 from .settings import Settings, load_study, settings_record, stored_settings
-from .storage import open_storage
+from .storage import NoStudyTables, open_storage
 
 if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's run needs none
     import pandas as pd
@@ -236,7 +236,10 @@ def _database_studies(root: Path, url: str) -> list[StudyResults | BrokenStudy]:
     """The studies of one database: sweep's, readable from any machine that reaches it
     (their settings are in the database), and any other study with what keeps it from
     being read as one of sweep's."""
-    storage = open_storage(root / "journal.log", url, create=False)
+    try:
+        storage = open_storage(root / "journal.log", url, create=False)
+    except NoStudyTables:
+        return []  # a database no run has used yet
     found: list[StudyResults | BrokenStudy] = []
     for name in sorted(optuna.get_all_study_names(storage)):
         try:

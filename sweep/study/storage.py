@@ -313,9 +313,32 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         from .database import hint, reason_of
 
+        if not create and _no_tables(exc):
+            raise NoStudyTables(f"--storage {mask_url(url)}: no study there (the database "
+                                "has none of Optuna's tables; a run with --storage makes "
+                                "them)") from None
         reason = reason_of(exc)
         raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})"
                          f"{hint(reason)}") from None
+
+
+class NoStudyTables(StudyError):
+    """A database read before any study was made in it: it has no Optuna tables."""
+
+
+def _no_tables(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table is missing (PostgreSQL's undefined_table, MySQL's
+    1146, SQLite's "no such table")."""
+    from .database import exception_chain
+
+    for e in exception_chain(exc):
+        orig = getattr(e, "orig", None)
+        if getattr(orig, "sqlstate", None) == "42P01":
+            return True
+        text = str(orig if orig is not None else e)
+        if "no such table" in text or ("1146" in text and "doesn't exist" in text):
+            return True
+    return False
 
 
 def _check_sqlite_file(database: str, url: str, create: bool) -> None:
