@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from optuna.storages import JournalStorage, RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from mlp.experiment import read_history
 
@@ -31,7 +31,7 @@ from ..errors import StudyError
 from ..study.database import DatabaseError, DatabaseUnavailable
 from ..study.locks import lock_files, study_locks
 from ..study.paths import StudyPaths
-from ..study.records import TrialOutcome
+from ..study.records import TrialOutcome, retry_links
 from ..study.settings import Settings, load_study
 from ..study.storage import JournalDamaged, beats, open_storage
 from ..study.waiting import (
@@ -159,6 +159,7 @@ class Controller:
         self.fatal: BaseException | None = None  # what stopped the run at once
         self.fatal_at = 0.0
         self._watching = False
+        self.said_lost: set[int] = set()  # lost trials whose failure the console has had
 
     def say(self, message: str) -> None:
         if self.progress is not None:
@@ -234,6 +235,8 @@ class Controller:
             self.ledger.mend()  # it may have died after its trial's tell
             for number in failed:
                 self.say(f"trial {number} failed: {event.reason}{self.retry_text(number)}")
+            self.said_lost.update(failed)
+            self.say_failed_on_the_way_out(event.which)
         elif isinstance(event, SlotFailed):
             self.slot_failed(event.error)
         self.refresh()
@@ -451,6 +454,20 @@ class Controller:
             worker.kill()
         for number in self.ledger.fail(lambda t: t.number in numbers, reason):
             self.say(f"trial {number} failed: {reason}{self.retry_text(number)}")
+
+    def say_failed_on_the_way_out(self, which: Callable[[FrozenTrial], bool]) -> None:
+        """The trials a lost worker failed itself as it went (a SIGTERM, an interrupt:
+        `Ledger.fail_own`), which `Ledger.fail` then finds failed already."""
+        trials = self.study.get_trials(deepcopy=False)
+        retries = retry_links(trials)
+        for t in trials:
+            if t.state == TrialState.FAIL and t.user_attrs.get("lost") \
+                    and t.number not in self.said_lost \
+                    and t.number not in self.ledger.retried_as and which(t):
+                self.said_lost.add(t.number)
+                retry = retries.get(t.number)
+                self.say(f"trial {t.number} failed: {t.user_attrs.get('reason', 'lost')}"
+                         + (f"; retried as trial {retry}" if retry is not None else ""))
 
     def retry_text(self, number: int) -> str:
         retry = self.ledger.retried_as.get(number)
