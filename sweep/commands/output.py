@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
 from ..study.records import INTEGER_COLUMNS
 from ..study.space import Space
 from ..text import Table, terminal_width
@@ -56,7 +56,11 @@ def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--
     from mlp.atomic import write_text
 
     check_export_target(Path(args.out), flag)
-    write_text(args.out, text)
+    try:
+        write_text(args.out, text)
+    except OSError as exc:  # the atomic write's temporary file is not the user's to see
+        raise StudyError(f"{flag} {args.out}: cannot write it ({exc.strerror or exc}); "
+                         "name a file in a folder you may write") from None
     print(f"{args.format} -> {args.out}")
     return 0
 
