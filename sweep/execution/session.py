@@ -199,6 +199,9 @@ def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, An
             raise UsageError(f"{flag}: {name} is not a sampled setting of this study "
                              f"(those are {', '.join(space.names)})") from None
         value = _typed(p.choices, p.type, text)
+        if value is None and p.choices is None:
+            raise UsageError(f"{flag}: {name}={text} is not a number (the study's "
+                             f"{name} is {p.range_text()})")
         if value is None or not p.contains(value):
             raise UsageError(f"{flag}: {name}={text} is outside the study's space "
                              f"({p.range_text()})")

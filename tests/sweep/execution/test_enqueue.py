@@ -28,7 +28,8 @@ def test_an_enqueued_configuration_runs_next_and_only_once(tmp_path, tiny_idx_di
     ("batch_size=100", "batch_size=100 is outside"),
     ("momentum=0.5", "momentum is not a sampled setting"),
     ("lr", "expected NAME=VALUE"),
-    ("lr=fast", "lr=fast is outside"),
+    ("lr=fast", "lr=fast is not a number"),
+    ("lr=nan", "lr=nan is outside"),
 ])
 def test_a_bad_configuration_is_refused_before_anything_runs(tmp_path, tiny_idx_dir, enqueue,
                                                              needle):
