@@ -169,6 +169,8 @@ def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_ST
          storage: str | None = None) -> StudyResults:
     """Open a study written by ``sweep run`` for reading. A study in a database is read
     from any folder: ``studies_dir`` is only where its trials' folders are looked for."""
+    if not isinstance(study, str):
+        raise UsageError(f"study={study!r}: a study's name (str)")
     if not isinstance(studies_dir, str | os.PathLike):
         raise UsageError(f"studies_dir={studies_dir!r}: a folder path (str or Path)")
     paths = StudyPaths.of(studies_dir, study)

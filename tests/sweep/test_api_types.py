@@ -22,6 +22,12 @@ def test_load_with_a_studies_dir_of_the_wrong_type_is_a_usage_error(tmp_path):
         sweep.load("done", studies_dir=5)
 
 
+def test_load_of_a_name_that_is_not_text_names_the_keyword(tmp_path):
+    """Before (hostile tester 3): "--study 3: ...", a flag the API does not have."""
+    with pytest.raises(sweep.UsageError, match=r"^study=3: a study's name"):
+        sweep.load(3, studies_dir=tmp_path)
+
+
 def test_best_of_a_string_is_a_usage_error(results):
     """Before: TypeError: slice indices must be integers or None ..."""
     with pytest.raises(sweep.UsageError):
