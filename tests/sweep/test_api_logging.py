@@ -26,7 +26,7 @@ print("verbosity", optuna.logging.get_verbosity())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("level", [optuna.logging.INFO, optuna.logging.DEBUG])
+@pytest.mark.parametrize("level", [optuna.logging.DEBUG])
 def test_run_leaves_the_callers_optuna_verbosity_as_it_was(tmp_path: Path, tiny_idx_dir: Path,
                                                            tiny_space: Path, level: int):
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tiny_idx_dir), str(tiny_space),

@@ -62,12 +62,21 @@ def test_a_table_lock_held_by_another_session_is_said_not_waited_for_in_silence(
                                  "--studies-dir", str(studies), "--storage", url],
                                 cwd=tmp_path, env=sweep_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(14)
+        said: list[str] = []
+        reader = threading.Thread(target=lambda: said.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30  # the first line is due after 5 s
+        while not any("waiting for a lock" in s for s in said) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert proc.poll() is None, "best did not wait for the lock"
-    out, err = proc.communicate(timeout=60)
+    out = proc.stdout.read()
+    proc.wait(60)
+    reader.join(10)
+    err = "".join(said)
     assert proc.returncode == 0, err
     lines = [line for line in err.splitlines() if "waiting for a lock" in line]
-    assert lines, f"14 s blocked by another session's lock without a word: {err!r}"
+    assert lines, f"30 s blocked by another session's lock without a word: {err!r}"
     assert "table-locker" in lines[0] and "trials AccessExclusiveLock" in lines[0], lines
     assert "trial" in out
     # hostile tester 3: and not drowned in Optuna's eight-line warnings quoting the SQL
@@ -114,7 +123,9 @@ def test_a_row_lock_of_a_session_idle_in_its_transaction_is_named_and_outlived(
                    "FOR UPDATE", "row-locker"):
         finisher = threading.Thread(target=finish)
         finisher.start()
-        time.sleep(12)
+        deadline = time.monotonic() + 30  # the first line is due after 5 s
+        while not said and finisher.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert finisher.is_alive() and not done, "the locked row was not waited for"
     finisher.join(30)
     assert done == [True]
