@@ -85,7 +85,32 @@ def mask_url(url: str | None) -> str:
             shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
     # a password given as a query parameter (libpq and SQLAlchemy take ?password=...)
     keys = "|".join(SECRET_QUERY_KEYS)
-    return re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", shown)
+    shown = re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", shown)
+    # or in a libpq keyword string ("host=h user=u password='p w'"), which is refused as
+    # no URL, but named in the refusal
+    return re.sub(rf"(?i)(^|\s)((?:{keys})\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)",
+                  r"\1\2***", shown)
+
+
+def hide_secret(text: str, url: str) -> str:
+    """``text`` (a server's or a parser's message about ``url``) with the URL's password
+    replaced by ***, wherever it is quoted; nothing else in it is touched (a database
+    named "x@y" stays whole)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    secrets: list[str] = []
+    try:
+        parsed = make_url(url)
+        secrets += [parsed.password] if parsed.password else []
+        secrets += [str(v) for k, v in parsed.query.items() if k.lower() in SECRET_QUERY_KEYS]
+    except (ArgumentError, ValueError, TypeError):
+        rest = url.rpartition("://")[2]
+        if "@" in rest:
+            secrets.append(rest.rpartition("@")[0].partition(":")[2])
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class JournalFile(BaseJournalBackend):
@@ -318,7 +343,7 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
                                 "has none of Optuna's tables; a run with --storage makes "
                                 "them)") from None
         reason = reason_of(exc)
-        raise UsageError(f"--storage {mask_url(url)}: cannot open ({mask_url(reason)})"
+        raise UsageError(f"--storage {mask_url(url)}: cannot open ({hide_secret(reason, url)})"
                          f"{hint(reason)}") from None
 
 
@@ -541,5 +566,5 @@ def _parse_url(url: str) -> Any:
         parsed.port  # noqa: B018  (a non-integer port raises here)
     except (ArgumentError, ValueError) as exc:
         raise UsageError(f"--storage {mask_url(url)}: not a valid database URL "
-                         f"({mask_url(str(exc))})") from None
+                         f"({hide_secret(str(exc), url)})") from None
     return parsed

@@ -86,3 +86,25 @@ def test_an_mlflow_database_that_cannot_be_opened_is_one_line_not_a_traceback(
     assert took < 60, f"{took:.0f}s of silent retries"
 
 
+
+
+def test_a_libpq_keyword_string_is_refused_without_its_password(cli, tmp_path, check_error):
+    # hostile tester 4: "host=... password=S3cretPW dbname=db1", what psql users type, was
+    # refused as no URL with the password quoted whole
+    dsn = "host=127.0.0.1 port=1 user=sweep password=S3cretPW dbname=db1"
+    proc = cli("trials", "--study", "a", "--studies-dir", tmp_path, "--storage", dsn)
+    line = check_error(proc, 2, "not a database URL", "password=***")
+    assert "S3cretPW" not in proc.stdout + proc.stderr, line
+    assert mask_url("host=h password='p w\\' x' dbname=d") == "host=h password=*** dbname=d"
+
+
+@pytest.mark.slow
+def test_a_server_reason_naming_a_database_with_an_at_sign_is_whole(cli, postgres, tmp_path,
+                                                                     check_error):
+    # hostile tester 4: the server's "database "x@y" does not exist" was masked as if it
+    # were a URL, to "...failed:***@y..."
+    url = postgres.url("x@y").replace(":pw@", ":S3cretPW@")
+    proc = cli("trials", "--study", "a", "--studies-dir", tmp_path, "--storage", url)
+    line = check_error(proc, 2, "cannot open")
+    assert "S3cretPW" not in proc.stdout + proc.stderr, line
+    assert "failed:***@" not in line and '"x@y"' in line, line
