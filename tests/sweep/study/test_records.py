@@ -91,7 +91,7 @@ def test_a_trial_in_one_line():
     assert o.line() == ("trial 7: value 98.77%, test accuracy 98.01% (hidden_size=512, "
                         "l2=1.0e-04, lr=0.00316) -> studies/x/trials/0007")
     failed = TrialOutcome(8, "FAIL", params={"lr": 0.5})
-    assert failed.line() == "trial 8: fail (lr=0.5) -> None"
+    assert failed.line() == "trial 8: fail (lr=0.5)"  # no folder here: none named
 
 
 @pytest.mark.parametrize(("name", "value", "shown"), [
