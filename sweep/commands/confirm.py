@@ -480,7 +480,10 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
     return {
         "version": SUMMARY_VERSION,
         "metric": "best-epoch validation accuracy, paired by seed",
-        "seeds": plan.looks[-1], "looks": list(plan.looks), "alpha": plan.alpha,
+        # the seeds the contenders reached: the last look, or fewer when the race ended
+        # early (one contender left); "looks" has the plan
+        "seeds": int(mask.sum(axis=1).max()),
+        "looks": list(plan.looks), "alpha": plan.alpha,
         "margin": plan.margin, "resplit": request.resplit,
         "candidates": choice.to_dict() | {"max_candidates": request.max_candidates},
         "race": {"rounds": status.cost_table(), "reason": status.reason,
