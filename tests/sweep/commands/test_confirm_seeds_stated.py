@@ -1,6 +1,7 @@
-"""Hostile tester 4: `sweep confirm` stated "over N paired seeds for the contenders" with N the planned
-last look (--seeds, 10), also when the race ended at its first look (5 seeds): the
-table beside it says 5 and the race line says 10 trainings for 2 configurations."""
+"""Hostile tester 4: `sweep confirm` stated "over N paired seeds for the contenders"
+with N the planned last look (--seeds, 10), also when the race ended at its first look
+(5 seeds): the table beside it said 5 and the race line 10 trainings for 2
+configurations."""
 
 from __future__ import annotations
 
