@@ -132,16 +132,11 @@ def unconverged(data: StudyData) -> tuple[list[int], int]:
     were judged by their shortness alone (see the module's docstring)."""
     out, short = [], 0
     histories = data.histories
-    # a trial whose folder this reader does not have (another machine's): the epochs'
-    # values the storage has, so that the count does not depend on the folders present
-    reported = {o.number: o.intermediate_values for o in data.results.outcomes}
     for row in completed(data.trials).itertuples():
         h = histories.get(int(row.number))
-        if h is not None and not h.empty:
-            curve = h["val_acc"].to_numpy(dtype=np.float64)
-        else:
-            steps = reported.get(int(row.number)) or {}
-            curve = np.array([steps[k] for k in sorted(steps)], dtype=np.float64)
+        if h is None or h.empty:
+            continue
+        curve = h["val_acc"].to_numpy(dtype=np.float64)
         curve = curve[np.isfinite(curve)]
         if len(curve) == 0:
             continue
