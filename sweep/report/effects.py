@@ -58,6 +58,7 @@ class Analysis:
     importances: Importances
     unconverged: list[int] = field(default_factory=list)  # completed trials left out
     short: int = 0  # of those, trials too short for the rule to read
+    unjudged: int = 0  # completed trials without a history here: kept, not judged
     broke_down: list[int] = field(default_factory=list)  # far below the others: left out
 
     @property
@@ -102,6 +103,12 @@ class Analysis:
                        f"{_numbers(self.unconverged)}): left out of the effects and "
                        "importances, which would read where training stopped, not what the "
                        "settings give.")
+        if self.unjudged:
+            have = "s have" if self.unjudged != 1 else " has"
+            out.append(f"{self.unjudged} completed trial{have} no history on this machine "
+                       "(the folder is elsewhere), so whether "
+                       f"{'they were' if self.unjudged != 1 else 'it was'} still improving "
+                       "could not be judged; kept in the effects and importances.")
         if self.broke_down:
             out.append(f"{len(self.broke_down)} completed trial"
                        f"{'s' if len(self.broke_down) != 1 else ''} far below the others "
@@ -127,14 +134,16 @@ def specs(params: list[Param]) -> list[SettingSpec]:
             for p in params]
 
 
-def unconverged(data: StudyData) -> tuple[list[int], int]:
-    """The completed trials still improving at their last epoch, and how many of them
-    were judged by their shortness alone (see the module's docstring)."""
-    out, short = [], 0
+def unconverged(data: StudyData) -> tuple[list[int], int, int]:
+    """The completed trials still improving at their last epoch, how many of them were
+    judged by their shortness alone (see the module's docstring), and how many could not
+    be judged: no history here (their folders are on another machine)."""
+    out, short, unjudged = [], 0, 0
     histories = data.histories
     for row in completed(data.trials).itertuples():
         h = histories.get(int(row.number))
         if h is None or h.empty:
+            unjudged += 1
             continue
         curve = h["val_acc"].to_numpy(dtype=np.float64)
         curve = curve[np.isfinite(curve)]
@@ -146,7 +155,7 @@ def unconverged(data: StudyData) -> tuple[list[int], int]:
                 short += 1
         elif still_rising(curve):
             out.append(int(row.number))
-    return out, short
+    return out, short, unjudged
 
 
 def exploration_of(data: StudyData) -> StudyData | None:
@@ -172,7 +181,7 @@ def analyse(data: StudyData, seed: int = 0) -> Analysis:
     """The settings' effects and importances, from the best sample at hand."""
     explore = exploration_of(data)
     source = explore or data
-    late, short = unconverged(source)
+    late, short, unjudged = unconverged(source)
     done = completed(source.trials)
     done = done[~done["number"].isin(late)]
     # a rule on the accuracies alone, blind to the settings: under "no setting matters"
@@ -184,7 +193,7 @@ def analyse(data: StudyData, seed: int = 0) -> Analysis:
     found = effects(design, alpha=ALPHA, seed=seed)
     shares = importances(design, seed=seed, stated=found.stated)
     return Analysis(source, source is data, explore is not None, design, found, shares,
-                    late, short, [int(n) for n in low["number"]])
+                    late, short, unjudged, [int(n) for n in low["number"]])
 
 
 def stated_sentences(a: Analysis) -> list[str]:

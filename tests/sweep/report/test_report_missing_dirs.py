@@ -1,0 +1,38 @@
+"""Hostile tester 4: a study read from a folder that holds only some of its trial
+folders counted the trials without a history as converged, so "N completed trials were
+still improving" changed with the folders present. Now the trials it cannot judge are
+counted and said, and kept (not silently called converged)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.sweep.faults.harness import sweep
+
+pytestmark = pytest.mark.slow
+
+
+def _count(pattern: str, report: str) -> int:
+    found = re.search(pattern, report)
+    return int(found.group(1)) if found else 0
+
+
+def test_trials_without_a_folder_here_are_said_unjudged_not_converged(tmp_path: Path,
+                                                                      run_args) -> None:
+    studies = tmp_path / "studies"
+    proc = sweep(*run_args(studies, "part", trials=6, epochs=2), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    root = studies / "part"
+    for number in (1, 2, 3):
+        shutil.rmtree(root / "trials" / f"{number:04d}")
+    proc = sweep("report", "--study", "part", "--studies-dir", studies, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join((root / "report" / "report.md").read_text().split())
+    improving = _count(r"(\d+) completed trials? (?:were|was) still improving", text)
+    unjudged = _count(r"(\d+) completed trials? ha(?:ve|s) no history on this machine", text)
+    # 2 epochs each: the three with folders were at their best at the last one
+    assert (improving, unjudged) == (3, 3), text[:3000]
