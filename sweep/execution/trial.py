@@ -39,7 +39,7 @@ from ..study.storage import beats, open_storage
 from .artifacts import upload_trial_files
 from .heartbeat import beating, fail_silent_trials
 from .jobs import Workers
-from .ledger import LOST, Ledger
+from .ledger import LOST, Ledger, RunGone
 from .liveness import dead_worker
 
 PLOTS = {
@@ -240,6 +240,13 @@ def run_trial(job: TrialJob) -> TrialOutcome | None:
         return _run_trial(job)
 
 
+def _exit_now() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(1)
+
+
 def _run_trial(job: TrialJob) -> TrialOutcome | None:
     ledger = Ledger(job.paths, _storage(job))
     asked = _ask(job, ledger)
@@ -253,6 +260,8 @@ def _run_trial(job: TrialJob) -> TrialOutcome | None:
             result = objective(trial, job.settings, job.paths, job.plots, job.workers)
         except BaseException as exc:
             outcome = ledger.fail_own(study, trial, exc)
+            if isinstance(exc, RunGone):  # its trial recorded, nobody left to tell: end now
+                _exit_now()                 # (not after the grace, holding the run's pipes)
             if isinstance(exc, LOST):  # the worker's end: its slot hears of it too
                 raise
             return outcome
