@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlparse
 from ..errors import StudyError, UsageError
 from ..study.records import TrialOutcome
 from ..study.results import StudyResults
-from ..study.storage import mask_url
+from ..study.storage import hide_secret, mask_url
 from .common import add_study_args, open_results
 
 if TYPE_CHECKING:
@@ -99,10 +99,8 @@ def run(args: argparse.Namespace) -> int:
 def _one_line(exc: Exception, uri: str | None) -> str:
     """MLflow's message in one line, without the URI's password should it quote it."""
     text = " ".join(str(getattr(exc, "message", exc)).split())
-    with suppress(ValueError):
-        secret = urlparse(uri or "").password
-        if secret:
-            text = text.replace(secret, "***")
+    if uri:
+        text = hide_secret(text.replace(uri, mask_url(uri)), uri)
     return text
 
 

@@ -88,3 +88,13 @@ def test_a_tracking_store_from_the_environment_is_checked_like_one_named(made_st
     proc, _ = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": inside})
     assert_one_line_error(proc, 2, "MLFLOW_TRACKING_URI=", "inside the study folder")
     assert not (made_study / "mlflow.db").exists()
+
+
+def test_a_keyword_string_given_as_the_store_never_shows_its_password(made_study, tmp_path):
+    # hostile tester 4: "--mlflow host=127.0.0.1 password=S3cretPW" was echoed whole in
+    # MLflow's refusal
+    pytest.importorskip("mlflow")
+    proc, _ = _export(made_study.parent, tmp_path, "host=127.0.0.1 password=S3cretPW")
+    assert proc.returncode != 0
+    assert "S3cretPW" not in proc.stdout + proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
