@@ -56,9 +56,24 @@ def view_columns(names: list[str]) -> list[Column]:
 
 
 def finished_watching(results: StudyResults) -> bool:
-    """Whether the study has finished trials and none running or waiting to start."""
+    """Whether the study has finished trials and none running or waiting to start (a
+    trial whose worker on this machine is gone is not running: `orphans`)."""
     c = results.counts
-    return c.finished > 0 and c.running == 0 and results.waiting == 0
+    gone = len(orphans(results)) if c.running else 0
+    return (c.finished > 0 or gone > 0) and c.running == gone and results.waiting == 0
+
+
+def orphans(results: StudyResults) -> list[int]:
+    """Trials RUNNING in the storage whose worker, on this machine, is gone (a run
+    killed with its workers): nobody will finish them; the next run fails and retries
+    them."""
+    from optuna.storages import JournalStorage
+    from optuna.trial import TrialState
+
+    from ..execution.liveness import dead_worker
+
+    dead = dead_worker(local=isinstance(results.study._storage, JournalStorage))
+    return [t.number for t in results.frozen_trials if t.state == TrialState.RUNNING and dead(t)]
 
 
 def ordered(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
@@ -78,8 +93,12 @@ def header(results: StudyResults, every: float, final: bool = False) -> list[str
                  else "no completed trial yet")
     when = (f"{datetime.now():%H:%M:%S}: no trial running or waiting; the view ends" if final
             else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
+    gone = orphans(results) if c.running else []
+    running = f"{c.running} running" + (
+        f" ({len(gone)} of them with their worker gone: trial{'s' if len(gone) > 1 else ''} "
+        f"{', '.join(map(str, gone))}; the next run fails and retries them)" if gone else "")
     return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {c.running} running",
+            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {running}",
             f"{best_text}; {when}"]
 
 

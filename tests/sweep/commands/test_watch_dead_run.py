@@ -1,0 +1,47 @@
+"""Hostile tester 4: `trials --watch` redraws until no trial runs or waits. When the run
+and its workers were killed together (SIGKILL to the group: an OOM killer, a node lost),
+their trial stays RUNNING in the storage until the next run; the watch on this very
+machine, whose records name the dead pids, showed it running for ever. Now it says the
+worker is gone and ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sweep.faults.harness import default_signals, running_trials, sweep_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_watch_ends_when_the_running_trials_belong_to_dead_processes(tmp_path: Path,
+                                                                     run_args) -> None:
+    studies = tmp_path / "studies"
+    args = run_args(studies, "dead", trials=2, jobs=1, epochs=30)
+    proc = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, args)], cwd=tmp_path,
+                            env=sweep_env({"SWEEP_FAULT_SLEEP": 1}), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=default_signals)
+    wait_for(lambda: running_trials(studies / "dead"), 60, "a trial running")
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers at once
+    proc.wait(10)
+    time.sleep(2)
+    watch = subprocess.Popen([sys.executable, "-m", "sweep", "trials", "--study", "dead",
+                              "--studies-dir", studies, "--watch", "0.5"], cwd=tmp_path,
+                             env=sweep_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        out, err = watch.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        watch.kill()
+        out, err = watch.communicate()
+        pytest.fail("--watch still redrawing a dead run's trial as running after 30 s: "
+                    + out.strip().splitlines()[-2])
+    assert watch.returncode == 0, err
+    assert "with their worker gone" in out and "the view ends" in out, out[-2000:]
