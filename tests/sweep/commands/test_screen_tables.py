@@ -119,7 +119,9 @@ def test_the_run_prints_a_header_then_one_fitted_row_per_trial(monkeypatch):
 def test_the_watch_ends_once_nothing_runs_or_waits():
     def study(complete: int, running: int, waiting: int) -> SimpleNamespace:
         counts = SimpleNamespace(finished=complete, running=running)
-        return SimpleNamespace(counts=counts, waiting=waiting)
+        # no trial's worker is known gone (the running ones' are alive)
+        return SimpleNamespace(counts=counts, waiting=waiting, frozen_trials=[],
+                               study=SimpleNamespace(_storage=None))
 
     assert watch.finished_watching(study(3, 0, 0))
     assert not watch.finished_watching(study(3, 1, 0))
