@@ -332,19 +332,23 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
         if create:
             _check_writable(storage)
         return storage
-    except StudyError as exc:  # the database's own message names it already
-        text = str(exc).removeprefix(f"database {mask_url(url)}: ")
-        raise UsageError(f"--storage {mask_url(url)}: {text}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
-        from .database import hint, reason_of
+        raise _open_error(exc, url, create) from None
 
-        if not create and _no_tables(exc):
-            raise NoStudyTables(f"--storage {mask_url(url)}: no study there (the database "
-                                "has none of Optuna's tables; a run with --storage makes "
-                                "them)") from None
-        reason = reason_of(exc)
-        raise UsageError(f"--storage {mask_url(url)}: cannot open ({hide_secret(reason, url)})"
-                         f"{hint(reason)}") from None
+
+def _open_error(exc: Exception, url: str, create: bool) -> StudyError:
+    """Why a database could not be opened, in one line naming it (password hidden)."""
+    from .database import hint, reason_of
+
+    if isinstance(exc, StudyError):  # the database's own message names it already
+        text = str(exc).removeprefix(f"database {mask_url(url)}: ")
+        return UsageError(f"--storage {mask_url(url)}: {text}")
+    if not create and _no_tables(exc):
+        return NoStudyTables(f"--storage {mask_url(url)}: no study there (the database has "
+                             "none of Optuna's tables; a run with --storage makes them)")
+    reason = reason_of(exc)
+    return UsageError(f"--storage {mask_url(url)}: cannot open ({hide_secret(reason, url)})"
+                      f"{hint(reason)}")
 
 
 class NoStudyTables(StudyError):
