@@ -59,13 +59,13 @@ def test_a_tracking_server_that_never_answers_is_one_line_within_seconds(made_st
     pytest.importorskip("mlflow")
     server = SilentServer()
     try:
-        proc, took = _export(made_study.parent, tmp_path,
-                             f"http://ml:Sup3rSecret@127.0.0.1:{server.port}/")
+        # MLflow's imports, then 5 s; its own retries took 38 s: the time-out fails those
+        proc, _ = _export(made_study.parent, tmp_path,
+                          f"http://ml:Sup3rSecret@127.0.0.1:{server.port}/", timeout=30)
     finally:
         server.close()
     line = assert_one_line_error(proc, 1, "no answer within 5s", "ml:***@")
     assert "Sup3rSecret" not in proc.stderr + proc.stdout, line
-    assert took < 30, f"{took:.0f}s before: {line}"  # MLflow's imports, then 5 s
     refused = SilentServer()
     port = refused.port
     refused.close()  # nothing listens there now
@@ -79,10 +79,10 @@ def test_a_tracking_store_from_the_environment_is_checked_like_one_named(made_st
     # went past the checks --mlflow URI gets: 106 s of MLflow's retries, then a traceback
     pytest.importorskip("mlflow")
     uri = postgres.url("no_such_database_here")
-    proc, took = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    proc, _ = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": uri},
+                      timeout=40)  # MLflow's own retries took 106 s
     assert_one_line_error(proc, 1, "MLFLOW_TRACKING_URI=", "cannot open it",
                           "no_such_database_here")
-    assert took < 40, took
     # and a store inside the study folder is refused as it is when named
     inside = f"sqlite:///{made_study}/mlflow.db"
     proc, _ = _export(made_study.parent, tmp_path, env={"MLFLOW_TRACKING_URI": inside})
