@@ -64,16 +64,23 @@ def finished_watching(results: StudyResults) -> bool:
 
 
 def orphans(results: StudyResults) -> list[int]:
-    """Trials RUNNING in the storage whose worker, on this machine, is gone (a run
-    killed with its workers): nobody will finish them; the next run fails and retries
-    them."""
-    from optuna.storages import JournalStorage
+    """Trials RUNNING in the storage that nobody will finish: their worker on this
+    machine is gone (a run killed with its workers), or, in a database whose trials
+    beat, their heartbeat stopped or never started (a machine died). The next run fails
+    and retries them."""
+    from optuna.storages import JournalStorage, RDBStorage
     from optuna.trial import TrialState
 
-    from ..execution.liveness import dead_worker
+    from ..execution.heartbeat import silent_trial_ids
+    from ..execution.liveness import claim_grace, dead_worker
 
-    dead = dead_worker(local=isinstance(results.study._storage, JournalStorage))
-    return [t.number for t in results.frozen_trials if t.state == TrialState.RUNNING and dead(t)]
+    storage, heartbeat = results.study._storage, results.settings.heartbeat
+    local = isinstance(storage, JournalStorage)
+    dead = dead_worker(local, claim_grace(local, heartbeat))
+    silent = (silent_trial_ids(storage, results.study._study_id, heartbeat)
+              if isinstance(storage, RDBStorage) else set())
+    return [t.number for t in results.frozen_trials
+            if t.state == TrialState.RUNNING and (dead(t) or t._trial_id in silent)]
 
 
 def ordered(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:

@@ -59,7 +59,7 @@ from .backend import (
 from .heartbeat import fail_silent_trials
 from .jobs import Workers
 from .ledger import Ledger
-from .liveness import dead_worker, either, unclaimed
+from .liveness import claim_grace, dead_worker, either, unclaimed
 from .progress import Progress
 from .trial import TrialJob, run_trial
 
@@ -181,7 +181,9 @@ class Controller:
         with saying(self.say), watching(self.on_lock_wait):
             try:
                 found_by = "found by a later run"
-                self.ledger.fail(dead_worker(self.local), f"worker process gone ({found_by})")
+                grace = claim_grace(self.local, self.job.settings.heartbeat)
+                self.ledger.fail(dead_worker(self.local, grace),
+                                 f"worker process gone ({found_by})")
                 lost = self.backend.lost_earlier()
                 if lost is not None:
                     self.ledger.fail(lost, f"its worker is gone ({found_by})")

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial
 
 from ..study.storage import beats, grace_seconds
 from .ledger import Ledger
-from .liveness import never_claimed, pid_alive
+from .liveness import claim_grace, never_claimed, pid_alive
 
 
 @contextmanager
@@ -70,7 +70,7 @@ def fail_silent_trials(ledger: Ledger) -> list[int]:
                          "(stopped or hung)")
     failed += ledger.fail(lambda t: t._trial_id in stale,
                           f"{silent}: its run or machine died")
-    return failed + ledger.fail(never_claimed,
+    return failed + ledger.fail(never_claimed(claim_grace(False, storage.heartbeat_interval)),
                                 "its worker never recorded itself: it died at start")
 
 
@@ -79,3 +79,14 @@ def alive_here(t: FrozenTrial) -> bool:
     pid = t.user_attrs.get("pid")
     return isinstance(pid, int) and t.user_attrs.get("host") == socket.gethostname() \
         and pid_alive(pid)
+
+
+def silent_trial_ids(storage: RDBStorage, study_id: int, heartbeat: int) -> set[int]:
+    """The study's RUNNING trials whose heartbeat stopped, judged by the study's own
+    heartbeat setting whatever the storage was opened with (a reader opens it without)."""
+    kept = storage.heartbeat_interval, storage.grace_period
+    storage.heartbeat_interval, storage.grace_period = heartbeat, grace_seconds(heartbeat)
+    try:
+        return set(storage._get_stale_trial_ids(study_id))
+    finally:
+        storage.heartbeat_interval, storage.grace_period = kept

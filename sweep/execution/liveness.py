@@ -17,10 +17,28 @@ from datetime import datetime, timedelta
 
 from optuna.trial import FrozenTrial
 
+from ..study.storage import grace_seconds
+
 Selector = Callable[[FrozenTrial], bool]
 
-# a trial in a shared database that never recorded its worker is given this long
+# a trial in a shared database that never recorded its worker is given this long; where
+# the study's trials beat, its heartbeat grace, but never less than CLAIM_FLOOR (a worker
+# records itself within a second of creating its trial, unless the database stalls)
 PID_GRACE = timedelta(minutes=10)
+CLAIM_FLOOR = timedelta(seconds=30)
+
+
+def claim_grace(local: bool, heartbeat: int | None) -> timedelta:
+    """How long a trial may go without recording its worker before it counts as lost:
+    at once in a journal study (only this machine writes it, and creating and recording
+    happen under one lock); in a database whose trials beat every ``heartbeat`` seconds,
+    the heartbeat's grace (at least `CLAIM_FLOOR`), since a live worker beats from its
+    first step; in any other database `PID_GRACE`."""
+    if local:
+        return timedelta(0)
+    if heartbeat:
+        return max(timedelta(seconds=grace_seconds(heartbeat)), CLAIM_FLOOR)
+    return PID_GRACE
 
 
 def pid_alive(pid: int) -> bool:
@@ -43,7 +61,7 @@ def started_ago(t: FrozenTrial) -> timedelta:
     return datetime.now() - (t.datetime_start or datetime.now())
 
 
-def dead_worker(local: bool) -> Selector:
+def dead_worker(local: bool, grace: timedelta = PID_GRACE) -> Selector:
     """Trials whose worker process, on this machine, is dead.
 
     ``local``: the storage is a journal file, which only this machine writes, so a
@@ -51,15 +69,15 @@ def dead_worker(local: bool) -> Selector:
     ran here all the same and is judged by its pid; a Dask worker's trial of another
     host is not. A trial without a pid lost its worker between creating it and
     recording itself, which happen under one lock: in a journal study it is dead at
-    once, in a shared database (other machines' trials) after `PID_GRACE`. The caller
-    holds the study's locks.
+    once, in a shared database (other machines' trials) after ``grace`` (the storage's
+    `claim_grace`). The caller holds the study's locks.
     """
     here = socket.gethostname()
 
     def dead(t: FrozenTrial) -> bool:
         pid = t.user_attrs.get("pid")
         if pid is None:
-            return local or never_claimed(t)
+            return local or never_claimed(grace)(t)
         if (not local or "dask_worker" in t.user_attrs) and t.user_attrs.get("host") != here:
             return False
         return not pid_alive(pid)
@@ -67,10 +85,10 @@ def dead_worker(local: bool) -> Selector:
     return dead
 
 
-def never_claimed(t: FrozenTrial) -> bool:
-    """A trial that has not recorded its worker for `PID_GRACE`: its worker died right
+def never_claimed(grace: timedelta) -> Selector:
+    """Trials that have not recorded their worker for ``grace``: the worker died right
     after creating it (on any machine)."""
-    return t.user_attrs.get("pid") is None and started_ago(t) > PID_GRACE
+    return lambda t: t.user_attrs.get("pid") is None and started_ago(t) > grace
 
 
 def run_by(pids: set[int]) -> Selector:

@@ -21,7 +21,7 @@ from mlp.experiment import read_json
 
 from ..errors import StudyError, UsageError
 from ..options import option, text
-from .storage import absolute_url, mask_url, open_storage, same_storage
+from .storage import absolute_url, named, open_storage, same_storage
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_STUDY = "mnist-mlp"
@@ -127,7 +127,7 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
     # the same database however spelled (driver, host name, options, user) is the same
     if url and ((stored and not same_storage(url, stored)) or (not stored and has_journal)):
         where = stored or f"its journal file {paths.journal}"
-        raise UsageError(f"--storage {mask_url(url)}: study {paths.name!r} in {paths.root} "
+        raise UsageError(f"{named(url)}: study {paths.name!r} in {paths.root} "
                          f"lives in {where}, another storage; a study of this storage needs "
                          "another --study or --studies-dir")
     if not url and stored:

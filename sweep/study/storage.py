@@ -92,6 +92,14 @@ def mask_url(url: str | None) -> str:
                   r"\1\2***", shown)
 
 
+def named(url: str) -> str:
+    """The storage as an error names it: ``--storage URL``, or ``SWEEP_STORAGE=URL`` when
+    that is where it came from; the password masked."""
+    if os.environ.get("SWEEP_STORAGE") == url:
+        return f"SWEEP_STORAGE={mask_url(url)}"
+    return f"{named(url)}"
+
+
 def hide_secret(text: str, url: str) -> str:
     """``text`` (a server's or a parser's message about ``url``) with the URL's password
     replaced by ***, wherever it is quoted; nothing else in it is touched (a database
@@ -342,12 +350,12 @@ def _open_error(exc: Exception, url: str, create: bool) -> StudyError:
 
     if isinstance(exc, StudyError):  # the database's own message names it already
         text = str(exc).removeprefix(f"database {mask_url(url)}: ")
-        return UsageError(f"--storage {mask_url(url)}: {text}")
+        return UsageError(f"{named(url)}: {text}")
     if not create and _no_tables(exc):
-        return NoStudyTables(f"--storage {mask_url(url)}: no study there (the database has "
+        return NoStudyTables(f"{named(url)}: no study there (the database has "
                              "none of Optuna's tables; a run with --storage makes them)")
     reason = reason_of(exc)
-    return UsageError(f"--storage {mask_url(url)}: cannot open ({hide_secret(reason, url)})"
+    return UsageError(f"{named(url)}: cannot open ({hide_secret(reason, url)})"
                       f"{hint(reason)}")
 
 
@@ -373,10 +381,10 @@ def _no_tables(exc: BaseException) -> bool:
 def _check_sqlite_file(database: str, url: str, create: bool) -> None:
     """A SQLite storage is a file the workers can share, and Optuna's if it exists."""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
-        raise UsageError(f"--storage {url}: an in-memory database lives in one process; "
+        raise UsageError(f"{named(url)}: an in-memory database lives in one process; "
                          "the workers cannot share it (give a file: sqlite:///study.db)")
     if not create and not Path(database).is_file():
-        raise StudyError(f"--storage {mask_url(url)}: no such database file")
+        raise StudyError(f"{named(url)}: no such database file")
     _check_sqlite_is_optunas(Path(database), url)
 
 
@@ -552,9 +560,9 @@ def _check_sqlite_is_optunas(database: Path, url: str) -> None:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:
-        raise UsageError(f"--storage {mask_url(url)}: not a SQLite database ({exc})") from None
+        raise UsageError(f"{named(url)}: not a SQLite database ({exc})") from None
     if tables and "studies" not in tables:
-        raise UsageError(f"--storage {mask_url(url)}: a database of something else "
+        raise UsageError(f"{named(url)}: a database of something else "
                          f"({len(tables)} tables, none of Optuna's); name a new file")
 
 
@@ -563,12 +571,12 @@ def _parse_url(url: str) -> Any:
     from sqlalchemy.exc import ArgumentError
 
     if "://" not in url:
-        raise UsageError(f"--storage {mask_url(url)!r}: not a database URL "
+        raise UsageError(f"{named(url)}: not a database URL "
                          "(e.g. sqlite:///study.db, postgresql://user:pass@host/db)")
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a non-integer port raises here)
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"--storage {mask_url(url)}: not a valid database URL "
+        raise UsageError(f"{named(url)}: not a valid database URL "
                          f"({hide_secret(str(exc), url)})") from None
     return parsed

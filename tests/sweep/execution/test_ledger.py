@@ -22,7 +22,13 @@ from optuna.trial import TrialState
 from mlp.experiment import ExperimentResult
 from sweep.execution.heartbeat import fail_silent_trials
 from sweep.execution.ledger import Ledger, WorkerTerminated
-from sweep.execution.liveness import dead_worker, never_claimed, run_by, started_ago
+from sweep.execution.liveness import (
+    PID_GRACE,
+    dead_worker,
+    never_claimed,
+    run_by,
+    started_ago,
+)
 from sweep.study.paths import StudyPaths
 from sweep.study.records import count
 
@@ -243,7 +249,7 @@ def test_a_database_gives_an_unclaimed_trial_time_whatever_the_time_zone(tmp_pat
         t = study.get_trials()[0]
         # a time-zone error shows as whole hours of age; a right reading rounds to none
         assert round(started_ago(t).total_seconds() / 3600) == 0, zone
-        assert not never_claimed(t) and not dead_worker(local=False)(t)
+        assert not never_claimed(PID_GRACE)(t) and not dead_worker(local=False)(t)
     monkeypatch.delenv("TZ")
     time.tzset()
 
