@@ -29,7 +29,7 @@ from mlp.experiment import read_history
 
 from ..errors import StudyError
 from ..study.database import DatabaseError, DatabaseUnavailable
-from ..study.locks import lock_files, study_locks
+from ..study.locks import database_wait_of, lock_files, study_locks
 from ..study.paths import StudyPaths
 from ..study.records import TrialOutcome, retry_links
 from ..study.settings import Settings, load_study
@@ -141,7 +141,7 @@ class Controller:
         self.timeout, self.stall_limit = timeout, stall_limit
         self.progress, self.on_result = progress, on_result
         self.storage = open_storage(job.paths.journal, job.storage_url,
-                                    heartbeat=job.settings.heartbeat)
+                                    heartbeat=job.settings.heartbeat, in_run=True)
         self.ledger = Ledger(job.paths, self.storage)
         self.study = load_study(job.paths, self.storage)
         self.local = isinstance(self.storage, JournalStorage)
@@ -328,10 +328,18 @@ class Controller:
             if known is None or known.pid != pid:
                 known = self.holders[path] = Holder(pid, now)
             held = now - known.since
-            if pid not in own and held >= NOTICE_AFTER and now - known.noticed >= NOTICE_EVERY:
+            if held < NOTICE_AFTER or now - known.noticed < NOTICE_EVERY:
+                continue
+            if pid not in own:
                 known.noticed = now
                 self.say(f"waiting for the study's lock {path}, held by "
                          f"{describe_process(pid)}: {held:.0f}s")
+                continue
+            blocked = database_wait_of(self.storage, pid)  # a worker of ours, held up there
+            if blocked:
+                known.noticed = now
+                self.say(f"waiting: the study's lock {path} is held by this run's worker "
+                         f"{describe_process(pid)}{blocked}: {held:.0f}s")
 
     def watch_for_stalls(self) -> None:
         """Replace a worker of this machine that shows no progress (stopped, hung) for

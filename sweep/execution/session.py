@@ -30,7 +30,7 @@ from ..study.paths import StudyPaths, storage_url_of
 from ..study.records import Counts, count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
-from ..study.settings import Settings, create_or_check, stored_settings
+from ..study.settings import Settings, create_or_check, load_study, stored_settings
 from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
 from ..text import plural, terminal_width, wrap
@@ -54,7 +54,11 @@ class RunOutcome:
     summary: RunSummary | None
 
     def results(self) -> StudyResults:
-        return load(self.paths.name, self.paths.root.parent, self.storage)
+        if self.storage is None:
+            return load(self.paths.name, self.paths.root.parent)
+        # the run had the database open: not reaching it now is the database being away
+        storage = open_storage(self.paths.journal, self.storage, create=False, in_run=True)
+        return StudyResults(self.paths, load_study(self.paths, storage))
 
 
 def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Settings:

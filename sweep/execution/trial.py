@@ -113,7 +113,7 @@ def _storage(job: TrialJob) -> BaseStorage:
                              f"machine ({socket.gethostname()}): give every machine the "
                              "studies folder at the same path, or use a database --storage")
         _STORAGES[key] = open_storage(job.paths.journal, job.storage_url, create=False,
-                                      heartbeat=job.settings.heartbeat)
+                                      heartbeat=job.settings.heartbeat, in_run=True)
     return _STORAGES[key]
 
 

@@ -134,6 +134,29 @@ def lock_holders(storage: RDBStorage) -> str:
                      for pid, application, client, since, state, locks in rows)
 
 
+def blocking_sessions(storage: RDBStorage, pid: int) -> str:
+    """The sessions that block the statement of process ``pid`` of this machine (found by
+    its `application_name`), described; "" when none does (or the server cannot say)."""
+    import socket
+
+    from sqlalchemy import text
+
+    application = f"mlp-sweep pid {pid} on {socket.gethostname()}"[:63]
+    try:
+        with storage.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT b.pid, b.application_name, host(b.client_addr), b.backend_start, "
+                "b.state FROM pg_stat_activity a "
+                "CROSS JOIN LATERAL unnest(pg_blocking_pids(a.pid)) AS blocker(pid) "
+                "JOIN pg_stat_activity b ON b.pid = blocker.pid "
+                "WHERE a.application_name = :application "
+                "AND a.datname = current_database() ORDER BY b.backend_start LIMIT 3"),
+                {"application": application}).all()
+    except Exception:  # noqa: BLE001  (the description only helps the message)
+        return ""
+    return "; ".join(describe_session(*row) for row in rows)
+
+
 def describe_session(pid: int, application: str | None, client: str | None,
                      since: Any, state: str | None, locks: str | None = None) -> str:
     """``another session (server process 12, application 'psql', client 10.0.0.2, ...)``."""
@@ -191,6 +214,32 @@ def hint(reason: str) -> str:
         return ("; the database user may not write Optuna's tables: a run needs SELECT, INSERT, "
                 "UPDATE and DELETE on them and USAGE on their sequences (reading needs SELECT)")
     return ""
+
+
+def reopen(make: Callable[[], T], masked: str) -> T:
+    """``make()``, which opens a database the run had open a moment ago (a worker's, the
+    run's own at its end): a failure to reach it now is the database being away (a
+    restart, ``max_connections`` filled), retried like an operation for up to
+    `RECONNECT_LIMIT` seconds and said on one line; then `DatabaseUnavailable`."""
+    started, delay, last_notice = time.monotonic(), 0.25, 0.0
+    while True:
+        try:
+            return make()
+        except Exception as exc:  # noqa: BLE001  (sorted by `transient` below)
+            reason = transient(exc)
+            if reason is None:
+                raise
+            now = time.monotonic()
+            away = now - started
+            if away >= RECONNECT_LIMIT:
+                raise DatabaseUnavailable(f"database {masked}: unavailable for {away:.0f}s "
+                                          f"({reason}){hint(reason)}") from None
+            if away >= NOTICE_AFTER and now - last_notice >= NOTICE_EVERY:
+                last_notice = now
+                say(f"database {masked}: cannot connect ({reason}); retrying for up to "
+                    f"{RECONNECT_LIMIT - away:.0f}s more")
+            time.sleep(min(delay, max(0.0, RECONNECT_LIMIT - away)))
+            delay = min(2 * delay, 2.0)
 
 
 class _RetriedHere(logging.Filter):

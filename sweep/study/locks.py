@@ -29,14 +29,14 @@ import fcntl
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from optuna.storages import BaseStorage, RDBStorage
 
-from .database import describe_session
+from .database import blocking_sessions, describe_session
 from .paths import StudyPaths
 from .waiting import FILE_LOCK_LIMIT, LOCK_ADVICE, Wait, take_flock
 
@@ -66,7 +66,8 @@ def study_locks(paths: StudyPaths, storage: BaseStorage) -> Iterator[None]:
         finally:
             held[key] -= 1
         return
-    with study_lock(paths), database_lock(storage, paths.name):
+    explain = (lambda pid: database_wait_of(storage, pid)) if postgres(storage) else None
+    with study_lock(paths, explain=explain), database_lock(storage, paths.name):
         held[key] = 1
         try:
             yield
@@ -75,12 +76,14 @@ def study_locks(paths: StudyPaths, storage: BaseStorage) -> Iterator[None]:
 
 
 @contextmanager
-def study_lock(paths: StudyPaths, limit: float | None = FILE_LOCK_LIMIT) -> Iterator[None]:
-    """An exclusive lock between all processes on this machine that run this study."""
+def study_lock(paths: StudyPaths, limit: float | None = FILE_LOCK_LIMIT,
+               explain: Callable[[int | None], str] | None = None) -> Iterator[None]:
+    """An exclusive lock between all processes on this machine that run this study.
+    ``explain(holder)``: what the holder itself waits for, for the wait's message."""
     paths.root.mkdir(parents=True, exist_ok=True)
     with open(paths.lock, "a") as f:
         take_flock(f.fileno(), paths.lock, f"the study's lock {paths.lock}", limit,
-                   watched=True)
+                   watched=True, explain=explain)
         try:
             yield
         finally:
@@ -89,6 +92,18 @@ def study_lock(paths: StudyPaths, limit: float | None = FILE_LOCK_LIMIT) -> Iter
 
 def postgres(storage: BaseStorage) -> bool:
     return isinstance(storage, RDBStorage) and storage.engine.dialect.name == "postgresql"
+
+
+def database_wait_of(storage: BaseStorage, pid: int | None) -> str:
+    """``", which waits for ..."``: the sessions blocking the database session of process
+    ``pid`` of this machine (a worker holding the study's lock while its statement waits
+    for a row or table lock); "" when it waits for nothing there."""
+    if pid is None or not postgres(storage):
+        return ""
+    assert isinstance(storage, RDBStorage)
+    blockers = blocking_sessions(storage, pid)
+    return f", which waits for a lock on the study's tables held by {blockers}" \
+        if blockers else ""
 
 
 @contextmanager

@@ -97,7 +97,7 @@ def named(url: str) -> str:
     that is where it came from; the password masked."""
     if os.environ.get("SWEEP_STORAGE") == url:
         return f"SWEEP_STORAGE={mask_url(url)}"
-    return f"{named(url)}"
+    return f"--storage {mask_url(url)}"
 
 
 def hide_secret(text: str, url: str) -> str:
@@ -289,7 +289,7 @@ def application_name() -> str:
 
 
 def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
-                 heartbeat: int | None = None) -> BaseStorage:
+                 heartbeat: int | None = None, in_run: bool = False) -> BaseStorage:
     """The journal file storage at ``journal``, or any Optuna database URL.
 
     With ``create`` false (the reading commands, and the workers of a run) nothing is
@@ -302,7 +302,10 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
     A plain ``postgresql://`` URL gets the psycopg (3) driver, whatever SQLAlchemy's
     default for it is (psycopg2 before SQLAlchemy 2.1). A database is a `Database`:
     its connections are checked before use and its operations retried while it is
-    briefly away (sweep/study/database.py).
+    briefly away (sweep/study/database.py). ``in_run``: the run has this database open
+    already (a worker's storage, the run's own at its end), so failing to reach it is the
+    database being away, waited for like an operation and then `DatabaseUnavailable`
+    (exit 1), not a usage error.
     """
     if not url:
         if not create and not journal.is_file():
@@ -318,16 +321,15 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-    from .database import Database
+    from .database import Database, DatabaseUnavailable, reopen
 
-    try:
+    def make() -> Database:
         for attempt in range(TABLE_RACE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():  # the heartbeat is "experimental" (Optuna 2.9)
                     warnings.simplefilter("ignore", ExperimentalWarning)
-                    storage = Database(engine_url, masked=mask_url(url), engine_kwargs=engine,
-                                       skip_table_creation=not create, **beats)
-                break
+                    return Database(engine_url, masked=mask_url(url), engine_kwargs=engine,
+                                    skip_table_creation=not create, **beats)
             except (IntegrityError, ProgrammingError, StorageInternalError) as exc:
                 # machines that start on a new database together all create Optuna's
                 # tables; the losers fail on a duplicate (or on a table another one has
@@ -335,11 +337,15 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
                 if not create or attempt == TABLE_RACE_ATTEMPTS - 1 or _refused(exc):
                     raise
                 time.sleep(0.2 + random.random())
-        else:
-            raise AssertionError("unreachable")
+        raise AssertionError("unreachable")
+
+    try:
+        storage = reopen(make, mask_url(url)) if in_run else make()
         if create:
             _check_writable(storage)
         return storage
+    except DatabaseUnavailable:
+        raise
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         raise _open_error(exc, url, create) from None
 

@@ -114,20 +114,21 @@ class Wait:
 
 
 def take_flock(fd: int, path: str | os.PathLike, what: str,
-               limit: float | None = FILE_LOCK_LIMIT, watched: bool = False) -> None:
+               limit: float | None = FILE_LOCK_LIMIT, watched: bool = False,
+               explain: Callable[[int | None], str] | None = None) -> None:
     """An exclusive ``flock`` on ``fd`` (the file ``path``), waited for without blocking
     in the kernel: the wait names its holder now and then, gives up after ``limit``
     seconds, and with ``watched`` lets a run act on a holder of its own (`watching`: only
     where the waiting thread holds nothing the run's watch needs, such as a storage's
-    own thread lock)."""
+    own thread lock). ``explain(holder)`` adds what the holder itself waits for."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
     except BlockingIOError:
         pass
     holder: list[int | None] = [None]
-    wait = Wait(lambda: f"waiting for {what}, held by {describe_process(holder[0])}", limit,
-                LOCK_ADVICE)
+    wait = Wait(lambda: f"waiting for {what}, held by {describe_process(holder[0])}"
+                        f"{explain(holder[0]) if explain else ''}", limit, LOCK_ADVICE)
     delay, looked = 0.002, float("-inf")
     while True:
         time.sleep(delay)
