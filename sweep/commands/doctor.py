@@ -9,7 +9,10 @@ damaged lines, and replaces the journal only if what remains loads as a study.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from ..errors import StudyError, UsageError
 from ..study.locks import study_lock
 from ..study.paths import StudyPaths
 from ..study.settings import missing_study
-from ..study.storage import JournalDamaged, JournalFile, parse_line
+from ..study.storage import JournalDamaged, JournalFile, parse_line, record_problem
 from ..text import plural
 from .common import add_study_args, location
 
@@ -34,22 +37,81 @@ DESCRIPTION = (
     "loads as the study.")
 
 
-def damaged_lines(journal: Path) -> tuple[list[bytes], list[tuple[int, str]]]:
-    """The journal's good lines, and (line number, reason) of each damaged one; a torn
-    last line (no newline) counts as damaged."""
-    good, bad = [], []
+@dataclass
+class Damage:
+    """One damaged line: its number, why, and the record recovered from it, if any."""
+
+    number: int
+    reason: str
+    recovered: bytes | None = None
+    creation: bool = False  # it held (part of) a study's or trial's creation
+
+    def text(self) -> str:
+        if self.recovered is not None:
+            return f"line {self.number}: {self.reason}; its record is recovered"
+        if self.creation:
+            return f"line {self.number}: {self.reason}; it held a trial's creation"
+        return f"line {self.number}: {self.reason}"
+
+
+CREATION = re.compile(rb'"op_code"\s*:\s*[04]\b')  # a study's (0) or a trial's (4) creation
+
+
+def damaged_lines(journal: Path) -> tuple[list[bytes], list[Damage]]:
+    """The journal's lines as they would be repaired (good ones, and records recovered
+    from damaged ones), and each damaged line; a torn last line (no newline) counts as
+    damaged."""
+    kept, bad = [], []
     with open(journal, "rb") as f:
         for number, line in enumerate(f, start=1):
-            if not line.endswith(b"\n"):
-                bad.append((number, "torn: no end of line"))
-                continue
             try:
+                if not line.endswith(b"\n"):
+                    raise JournalDamaged(f"{journal}: line {number} is damaged (torn: no end "
+                                         "of line)")
                 parse_line(line, str(journal), number)
             except JournalDamaged as exc:
-                bad.append((number, str(exc).split("(", 1)[1].split(")", 1)[0]))
+                damage = Damage(number, str(exc).split("(", 1)[1].rsplit(")", 1)[0])
+                damage.recovered, lost = recover(line)
+                damage.creation = bool(CREATION.search(lost))
+                bad.append(damage)
+                if damage.recovered is not None:
+                    kept.append(damage.recovered)
                 continue
-            good.append(line)
-    return good, bad
+            kept.append(line)
+    return kept, bad
+
+
+def recover(line: bytes) -> tuple[bytes | None, bytes]:
+    """The whole record inside a damaged line (junk before or after it, a torn record
+    glued in front of it), and the bytes that are lost. A record is recovered only where
+    its own bytes are intact: nothing inside a record is guessed."""
+    starts = [m.start() for m in re.finditer(rb'\{"op_code"', line)]
+    for start in reversed(starts):
+        end = line.rfind(b"}")
+        if end < start:
+            continue
+        candidate = line[start:end + 1]
+        try:
+            record = json.loads(candidate.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if record_problem(record) is None:
+            return candidate + b"\n", line[:start] + line[end + 1:]
+    return None, line
+
+
+def shifted_trials(lines: list[bytes]) -> int | None:
+    """The first line (1-based, of ``lines``) that names a trial not created before it:
+    a dropped creation shifts every later trial's number, so no repair may drop one."""
+    created = 0
+    for number, line in enumerate(lines, start=1):
+        record = json.loads(line)
+        if record["op_code"] == 4:
+            created += 1
+        trial_id = record.get("trial_id")
+        if isinstance(trial_id, int) and trial_id >= created:
+            return number
+    return None
 
 
 def _loads(journal: Path, paths: StudyPaths) -> str | None:
@@ -87,23 +149,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
-    good, bad = damaged_lines(paths.journal)
+    kept, bad = damaged_lines(paths.journal)
     if not bad:
         problem = _loads(paths.journal, paths)
         if problem:
             raise StudyError(f"{paths.journal}: every line is a record, but the study does "
                              f"not load: {problem}")
-        print(f"{paths.journal}: {plural(len(good), 'record')}, no damage")
+        print(f"{paths.journal}: {plural(len(kept), 'record')}, no damage")
         return 0
-    for number, reason in bad:
-        print(f"{paths.journal}: line {number}: {reason}")
+    for damage in bad:
+        print(f"{paths.journal}: {damage.text()}")
     if check_only:
         print(f"{plural(len(bad), 'damaged line')}; run without --check to repair")
         return 1
-    return _repair(paths, good, len(bad))
+    creations = [d.number for d in bad if d.creation and d.recovered is None]
+    if creations or shifted_trials(kept) is not None:
+        where = f"line {creations[0]}" if creations else "a damaged line"
+        raise StudyError(f"{paths.journal}: {where} held a trial's creation, and without "
+                         "it every later trial would take another's number and records; "
+                         "nothing was changed (restore the journal from a copy, or start "
+                         "the study again)")
+    return _repair(paths, kept, bad)
 
 
-def _repair(paths: StudyPaths, good: list[bytes], n_bad: int) -> int:
+def _repair(paths: StudyPaths, good: list[bytes], bad: list[Damage]) -> int:
+    recovered = sum(d.recovered is not None for d in bad)
+    n_bad = len(bad) - recovered
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     backup = paths.journal.with_name(f"{paths.journal.name}.damaged-{stamp}")
     trial = paths.journal.with_name(f".{paths.journal.name}.repaired")
@@ -111,14 +182,16 @@ def _repair(paths: StudyPaths, good: list[bytes], n_bad: int) -> int:
         write_with(trial, lambda f: f.writelines(good), mode="wb")
         problem = _loads(trial, paths)
         if problem:
-            raise StudyError(f"{paths.journal}: without its {plural(n_bad, 'damaged line')} "
+            raise StudyError(f"{paths.journal}: without its {plural(len(bad), 'damaged line')} "
                              f"the study does not load ({problem}); nothing was changed")
         shutil.copy2(paths.journal, backup)
         trial.replace(paths.journal)
     finally:  # an interrupt or a failed check leaves only the journal as it was
         trial.unlink(missing_ok=True)
-    print(f"dropped {plural(n_bad, 'damaged line')}; the journal as it was is kept in "
-          f"{backup}")
+    done = [f"dropped {plural(n_bad, 'damaged line')}"] if n_bad else []
+    done += [f"recovered the {plural(recovered, 'record')} inside damaged lines"] if recovered \
+        else []
+    print(f"{' and '.join(done)}; the journal as it was is kept in {backup}")
     return 0
 
 

@@ -211,6 +211,36 @@ class FileLock:
             os.close(fd)
 
 
+# the fields Optuna's replay reads from each kind of journal record, by op_code
+# (optuna.storages.journal's JournalOperation: 0 create study ... 10 discard trials)
+RECORD_FIELDS: dict[int, tuple[str, ...]] = {
+    0: ("study_name", "directions"),
+    1: ("study_id",),
+    2: ("study_id", "user_attr"),
+    3: ("study_id", "system_attr"),
+    4: ("study_id", "datetime_start"),
+    5: ("trial_id", "param_name", "param_value_internal", "distribution"),
+    6: ("trial_id", "state", "values"),
+    7: ("trial_id", "step", "intermediate_value"),
+    8: ("trial_id", "user_attr"),
+    9: ("trial_id", "system_attr"),
+    10: (),
+}
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed journal line is not a record Optuna can replay, or None."""
+    if not isinstance(record, dict) or "op_code" not in record:
+        return "not an Optuna log record"
+    op = record["op_code"]
+    if isinstance(op, bool) or not isinstance(op, int) or op not in RECORD_FIELDS:
+        return f"a record of unknown kind (op_code {op!r})"
+    missing = [f for f in ("worker_id", *RECORD_FIELDS[op]) if f not in record]
+    if missing:
+        return f"a record of kind {op} without {', '.join(missing)}"
+    return None
+
+
 def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
     """One journal line as Optuna's log record, or `JournalDamaged` naming it."""
     try:
@@ -220,9 +250,9 @@ def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
     except json.JSONDecodeError:
         reason = "empty" if not line.strip() else "not JSON"
     else:
-        if isinstance(record, dict) and "op_code" in record:
+        reason = record_problem(record)
+        if reason is None:
             return record
-        reason = "not an Optuna log record"
     folder = Path(path).parent
     raise JournalDamaged(f"{path}: line {line_number} is damaged ({reason}); `python -m sweep "
                          f"doctor --study {folder.name} --studies-dir {folder.parent}` keeps a "

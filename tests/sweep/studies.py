@@ -158,6 +158,10 @@ DAMAGE = {
     "not-utf8-inside": lambda lines: lines[:2] + [b"\xff\xfe\x00\n"] + lines[2:],
     "json-not-an-object": lambda lines: lines[:4] + [b"[1, 2]\n"] + lines[4:],
     "object-not-a-record": lambda lines: lines[:4] + [b'{"a": 1}\n'] + lines[4:],
+    "record-of-unknown-kind": lambda lines: lines[:4] + [b'{"op_code": 99, "worker_id": "w"}\n']
+    + lines[4:],
+    "record-without-its-fields": lambda lines: lines[:4] + [b'{"op_code": 6, "worker_id": "w"}\n']
+    + lines[4:],
 }
 
 

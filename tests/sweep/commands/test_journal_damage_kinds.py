@@ -1,0 +1,101 @@
+"""Damage that touches a record's meaning, not only its bytes (sweep/commands/doctor.py).
+A record of a kind Optuna does not know is one line naming the file for every reader,
+not Optuna's "Should not reach" traceback. A trial's creation is the one record that
+cannot be dropped: trials are numbered by the order of their creations, so every later
+trial would take another's number and records. Doctor recovers such a record where its
+bytes are intact, and refuses the repair where they are not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+
+from sweep.study.storage import open_storage
+from tests.sweep.conftest import error_lines
+
+
+def _trials(journal: Path) -> dict[int, tuple[str, float | None, dict]]:
+    study = optuna.load_study(study_name="done", storage=open_storage(journal))
+    return {t.number: (t.state.name, t.value, t.params) for t in study.get_trials()}
+
+
+def _creations(lines: list[bytes]) -> list[int]:
+    return [i for i, ln in enumerate(lines) if ln.strip() and json.loads(ln)["op_code"] == 4]
+
+
+def test_a_record_of_unknown_kind_is_one_line_for_every_reader(cli, made_study):
+    journal = made_study / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    at = len(lines) // 2
+    lines.insert(at, b'{"op_code": 99, "worker_id": "w"}\n')
+    journal.write_bytes(b"".join(lines))
+    where = ["--study", "done", "--studies-dir", made_study.parent]
+    for command in ("trials", "best", "report"):
+        proc = cli(command, *where)
+        assert proc.returncode == 1, (command, proc.returncode, proc.stderr)
+        assert "Traceback" not in proc.stderr and len(error_lines(proc.stderr)) == 1
+        assert f"line {at + 1} is damaged (a record of unknown kind " \
+               "(op_code 99))" in proc.stderr, proc.stderr
+    check = cli("doctor", "--check", *where)
+    assert f"line {at + 1}: a record of unknown kind" in check.stdout
+
+
+def test_a_trial_creation_behind_junk_bytes_is_recovered_with_every_trial_as_it_was(
+        cli, made_study):
+    journal = made_study / "journal.log"
+    before = _trials(journal)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    first = _creations(lines)[0]
+    lines[first] = b"\xff\xfe" + lines[first]  # trial 0's creation: not UTF-8 any more
+    journal.write_bytes(b"".join(lines))
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"line {first + 1}: not UTF-8; its record is recovered" in proc.stdout
+    assert "recovered the 1 record inside damaged lines" in proc.stdout, proc.stdout
+    assert _trials(journal) == before
+
+
+def test_a_torn_trial_creation_is_refused_and_nothing_changes(cli, made_study):
+    journal = made_study / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    first = _creations(lines)[0]
+    lines[first] = lines[first][:30] + b"\n"  # cut inside the record: its bytes are lost
+    damaged = b"".join(lines)
+    journal.write_bytes(damaged)
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"line {first + 1} held a trial's creation" in proc.stderr, proc.stderr
+    assert "nothing was changed" in proc.stderr and len(error_lines(proc.stderr)) == 1
+    assert journal.read_bytes() == damaged
+    assert not list(journal.parent.glob("journal.log.damaged-*"))
+
+
+def test_a_creation_lost_without_a_trace_is_found_by_the_numbers_it_leaves(cli, made_study):
+    """Junk with no sign of what it was, where trial 0's creation stood: the records of
+    trial 0 that follow name a trial not yet created, so the repair is refused."""
+    journal = made_study / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    first = _creations(lines)[0]
+    lines[first] = b"\x00\x00\x00 junk\n"
+    damaged = b"".join(lines)
+    journal.write_bytes(damaged)
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 1 and "held a trial's creation" in proc.stderr, proc.stderr
+    assert journal.read_bytes() == damaged
+
+
+def test_a_record_glued_behind_a_torn_one_is_recovered(cli, made_study):
+    """A torn write followed by a whole record on the same line: the torn part (not a
+    creation) is dropped, the record after it kept."""
+    journal = made_study / "journal.log"
+    before = _trials(journal)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    last = len(lines) - 1
+    assert json.loads(lines[last])["op_code"] != 4
+    lines[last] = b'{"op_code": 8, "worker_id": "w", "tri' + lines[last]
+    journal.write_bytes(b"".join(lines))
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 0 and "its record is recovered" in proc.stdout, proc.stdout
+    assert _trials(journal) == before
