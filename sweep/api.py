@@ -22,13 +22,14 @@ from .errors import StudyError
 from .execution.request import RunRequest
 from .logs import optuna_quiet
 from .options import build, docs, signature
+from .process_state import as_found
 from .study.paths import DEFAULT_STUDY
 from .study.results import StudyResults
 
 
 def run(study: str = DEFAULT_STUDY, **options: Any) -> StudyResults:
     request = build(RunRequest, {"study": study, **options})
-    with optuna_quiet():
+    with as_found(), optuna_quiet():
         outcome, _ = run_and_report(request)
     summary = outcome.summary
     if summary is not None and summary.interrupted:
