@@ -237,6 +237,10 @@ class Ledger:
         if clean:
             for leftover in folder.glob("**/.*.tmp"):
                 leftover.unlink(missing_ok=True)
+            # a worker lost after its training wrote the experiment's final metrics: kept
+            # for a look, under a name that no reader takes for a finished experiment
+            with suppress(OSError):
+                (folder / METRICS).replace(folder / LOST_METRICS)
         with suppress(OSError):
             _write(folder, TrialOutcome.from_frozen(trial, retried_as))
 
@@ -264,6 +268,9 @@ class Ledger:
         number = max(t.number for t in waiting if t.user_attrs.get("retry_of") == trial.number)
         self.retried_as[trial.number] = number
         return number
+
+
+METRICS, LOST_METRICS = "metrics.json", "metrics.lost.json"
 
 
 def _write(trial_dir: Path, outcome: TrialOutcome) -> Path:
