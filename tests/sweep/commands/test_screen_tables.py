@@ -121,7 +121,8 @@ def test_the_watch_ends_once_nothing_runs_or_waits():
         counts = SimpleNamespace(finished=complete, running=running)
         # no trial's worker is known gone (the running ones' are alive)
         return SimpleNamespace(counts=counts, waiting=waiting, frozen_trials=[],
-                               study=SimpleNamespace(_storage=None))
+                               study=SimpleNamespace(_storage=None, _study_id=0),
+                               settings=SimpleNamespace(heartbeat=10))
 
     assert watch.finished_watching(study(3, 0, 0))
     assert not watch.finished_watching(study(3, 1, 0))

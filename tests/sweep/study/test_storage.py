@@ -37,7 +37,9 @@ from tests.sweep.studies import DAMAGE, damage, finished_study
 
 REASONS = {"junk-last-line": "not JSON", "empty-line-inside": "empty",
            "not-utf8-inside": "not UTF-8", "json-not-an-object": "not an Optuna log record",
-           "object-not-a-record": "not an Optuna log record"}
+           "object-not-a-record": "not an Optuna log record",
+           "record-of-unknown-kind": "a record of unknown kind (op_code 99)",
+           "record-without-its-fields": "a record of kind 6 without trial_id, state, values"}
 
 
 def load(journal) -> optuna.Study:
