@@ -56,39 +56,58 @@ class JournalDamaged(StudyError):
     """A line of a journal file that is not one of Optuna's log records."""
 
 
-SECRET_QUERY_KEYS = ("password", "sslpassword")
+# a key whose value is a secret, in a URL's query or a libpq keyword string: password,
+# sslpassword, and their misspellings and kin (pasword, passwd, pwd, pw, passphrase...)
+SECRET_KEY = r"[a-z_]*(?:pass|pasw|pw|secret|token)[a-z_]*"
+
+
+def is_secret_key(key: str) -> bool:
+    return re.fullmatch(SECRET_KEY, key, flags=re.IGNORECASE) is not None
+
+
+def ambiguous_password(url: str) -> str | None:
+    """The password of a URL whose host part holds more than one '@' (a password with
+    an unescaped '@'), taken up to the last one; None for any other URL."""
+    head = url.partition("://")[2].split("/", 1)[0]
+    if head.count("@") < 2:
+        return None
+    return head[:head.rfind("@")].partition(":")[2] or None
 
 
 def mask_url(url: str | None) -> str:
     """The URL with any password replaced by ***, safe for logs and files.
 
     Parsed the way the database layer parses it (SQLAlchemy's URL), so a password
-    holding '/', '#', '?' or '@' is masked whole; text that does not parse at all
-    is masked from the first ':' after the scheme to the last '@'.
+    holding '/', '#' or '?' is masked whole; one holding '@' (which a URL must write as
+    %40) is masked up to the host part's last '@'; text that does not parse at all is
+    masked from the first ':' after the scheme to the last '@'. So is the value of every
+    query parameter or libpq keyword that looks like a secret, misspelt or not.
     """
     if not url:
         return ""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    try:
-        parsed = make_url(url)
-        secret = [k for k in parsed.query if k.lower() in SECRET_QUERY_KEYS]
-        if parsed.password is None and not secret:
-            return url
-        shown = parsed.render_as_string(hide_password=True)
-    except (ArgumentError, ValueError, TypeError):
-        shown = url
-        scheme, sep, rest = url.rpartition("://")
-        if "@" in rest:
-            user, _, _ = rest.rpartition("@")[0].partition(":")
-            shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
+    scheme, sep, rest = url.rpartition("://")
+    shown = url
+    if ambiguous_password(url) is not None:
+        head, slash, tail = rest.partition("/")
+        user = head[:head.rfind("@")].partition(":")[0]
+        shown = f"{scheme}{sep}{user}:***@{head[head.rfind('@') + 1:]}{slash}{tail}"
+    else:
+        try:
+            parsed = make_url(url)
+            if parsed.password is not None:
+                shown = parsed.render_as_string(hide_password=True)
+        except (ArgumentError, ValueError, TypeError):
+            if "@" in rest:
+                user, _, _ = rest.rpartition("@")[0].partition(":")
+                shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
     # a password given as a query parameter (libpq and SQLAlchemy take ?password=...)
-    keys = "|".join(SECRET_QUERY_KEYS)
-    shown = re.sub(rf"(?i)([?&](?:{keys})=)[^&#]*", r"\1***", shown)
+    shown = re.sub(rf"(?i)([?&]{SECRET_KEY}=)[^&#]*", r"\1***", shown)
     # or in a libpq keyword string ("host=h user=u password='p w'"), which is refused as
     # no URL, but named in the refusal
-    return re.sub(rf"(?i)(^|\s)((?:{keys})\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)",
+    return re.sub(rf"(?i)(^|\s)({SECRET_KEY}\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)",
                   r"\1\2***", shown)
 
 
@@ -108,14 +127,18 @@ def hide_secret(text: str, url: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     secrets: list[str] = []
+    whole = ambiguous_password(url)
+    if whole is not None:  # and its pieces, which a parser may quote as a host's name
+        secrets += [whole, *(piece for piece in whole.split("@") if len(piece) >= 3)]
     try:
         parsed = make_url(url)
         secrets += [parsed.password] if parsed.password else []
-        secrets += [str(v) for k, v in parsed.query.items() if k.lower() in SECRET_QUERY_KEYS]
+        secrets += [str(v) for k, v in parsed.query.items() if is_secret_key(k)]
     except (ArgumentError, ValueError, TypeError):
         rest = url.rpartition("://")[2]
         if "@" in rest:
             secrets.append(rest.rpartition("@")[0].partition(":")[2])
+    secrets += re.findall(rf"(?i)(?:^|\s){SECRET_KEY}\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)", url)
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
@@ -609,6 +632,9 @@ def _parse_url(url: str) -> Any:
     if "://" not in url:
         raise UsageError(f"{named(url)}: not a database URL "
                          "(e.g. sqlite:///study.db, postgresql://user:pass@host/db)")
+    if ambiguous_password(url) is not None:
+        raise UsageError(f"{named(url)}: the password holds '@', which a URL must write as "
+                         "%40 (else the host is read from inside the password)")
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a non-integer port raises here)

@@ -108,3 +108,29 @@ def test_a_server_reason_naming_a_database_with_an_at_sign_is_whole(cli, postgre
     line = check_error(proc, 2, "cannot open")
     assert "S3cretPW" not in proc.stdout + proc.stderr, line
     assert "failed:***@" not in line and '"x@y"' in line, line
+
+
+@pytest.mark.parametrize("storage", [
+    "host=127.0.0.1 port=1 user=alice pasword=S3cretPW dbname=d",  # misspelt keywords
+    "host=127.0.0.1 port=1 user=alice passwd=S3cretPW dbname=d",
+    "host=127.0.0.1 port=1 user=alice pwd='S3cretPW' dbname=d",
+    "postgresql://alice@127.0.0.1:1/d?pasword=S3cretPW",  # and query options
+    "postgresql://alice@127.0.0.1:1/d?connect_timeout=1&passwd=S3cretPW",
+])
+def test_a_misspelt_password_key_is_masked_too(cli, tmp_path, storage):
+    # hostile tester 6: only "password" and "sslpassword" were masked
+    proc = cli("studies", "--storage", storage, "--studies-dir", tmp_path)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "S3cretPW" not in proc.stdout + proc.stderr, proc.stderr
+    assert "S3cretPW" not in mask_url(storage)
+
+
+def test_a_password_holding_an_at_sign_is_refused_without_any_of_it(cli, tmp_path,
+                                                                     check_error):
+    # hostile tester 6: user:S3c@retPW@host was read as password "S3c" on host
+    # "retPW@host", and "retPW" was printed twice (the URL and the resolver's message)
+    url = "postgresql+psycopg://alice:S3c@retPW@127.0.0.1:1/d1"
+    proc = cli("studies", "--storage", url, "--studies-dir", tmp_path)
+    line = check_error(proc, 2, "the password holds '@'", "%40")
+    assert "S3c" not in line and "retPW" not in proc.stdout + proc.stderr, line
+    assert mask_url(url) == "postgresql+psycopg://alice:***@127.0.0.1:1/d1"
