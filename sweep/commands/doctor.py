@@ -37,30 +37,43 @@ DESCRIPTION = (
     "loads as the study.")
 
 
+# what a record of each kind holds, by op_code, for saying what a dropped line lost
+KINDS = {0: "a study's creation", 1: "a study's deletion", 2: "a study's attribute",
+         3: "a study's attribute", 4: "a trial's creation", 5: "a trial's setting",
+         6: "a trial's state or value", 7: "an epoch's value", 8: "a trial's attribute",
+         9: "a trial's attribute", 10: "discarded trials"}
+OP_CODE = re.compile(rb'"op_code"\s*:\s*(\d+)')
+
+
 @dataclass
 class Damage:
-    """One damaged line: its number, why, and the record recovered from it, if any."""
+    """One damaged line: its number, why, the whole records recovered from it, and the
+    kinds of record whose bytes are lost with the rest of it."""
 
     number: int
     reason: str
-    recovered: bytes | None = None
-    creation: bool = False  # it held (part of) a study's or trial's creation
+    recovered: list[bytes]
+    lost: list[int]
+
+    @property
+    def creation(self) -> bool:
+        """It held (part of) a study's or a trial's creation, which no repair may drop."""
+        return bool({0, 4} & set(self.lost))
 
     def text(self) -> str:
-        if self.recovered is not None:
-            return f"line {self.number}: {self.reason}; its record is recovered"
-        if self.creation:
-            return f"line {self.number}: {self.reason}; it held a trial's creation"
-        return f"line {self.number}: {self.reason}"
-
-
-CREATION = re.compile(rb'"op_code"\s*:\s*[04]\b')  # a study's (0) or a trial's (4) creation
+        said = [f"line {self.number}: {self.reason}"]
+        if self.recovered:
+            said.append(f"{plural(len(self.recovered), 'whole record')} recovered from it")
+        if self.lost:
+            kinds = sorted({KINDS.get(op, f"a record of kind {op}") for op in self.lost})
+            said.append(f"lost with it: part of {' and '.join(kinds)}")
+        return "; ".join(said)
 
 
 def damaged_lines(journal: Path) -> tuple[list[bytes], list[Damage]]:
-    """The journal's lines as they would be repaired (good ones, and records recovered
-    from damaged ones), and each damaged line; a torn last line (no newline) counts as
-    damaged."""
+    """The journal's lines as they would be repaired (good ones, and the whole records
+    recovered from damaged ones), and each damaged line; a torn last line (no newline)
+    counts as damaged."""
     kept, bad = [], []
     with open(journal, "rb") as f:
         for number, line in enumerate(f, start=1):
@@ -70,34 +83,41 @@ def damaged_lines(journal: Path) -> tuple[list[bytes], list[Damage]]:
                                          "of line)")
                 parse_line(line, str(journal), number)
             except JournalDamaged as exc:
-                damage = Damage(number, str(exc).split("(", 1)[1].rsplit(")", 1)[0])
-                damage.recovered, lost = recover(line)
-                damage.creation = bool(CREATION.search(lost))
-                bad.append(damage)
-                if damage.recovered is not None:
-                    kept.append(damage.recovered)
+                recovered, rest = recover(line)
+                lost = [int(m.group(1)) for m in OP_CODE.finditer(rest)]
+                reason = str(exc).split("(", 1)[1].rsplit(")", 1)[0]
+                bad.append(Damage(number, reason, recovered, lost))
+                kept += recovered
                 continue
             kept.append(line)
     return kept, bad
 
 
-def recover(line: bytes) -> tuple[bytes | None, bytes]:
-    """The whole record inside a damaged line (junk before or after it, a torn record
-    glued in front of it), and the bytes that are lost. A record is recovered only where
-    its own bytes are intact: nothing inside a record is guessed."""
-    starts = [m.start() for m in re.finditer(rb'\{"op_code"', line)]
-    for start in reversed(starts):
-        end = line.rfind(b"}")
-        if end < start:
-            continue
-        candidate = line[start:end + 1]
+def recover(line: bytes) -> tuple[list[bytes], bytes]:
+    """The whole records inside a damaged line (junk before, between or after them, a
+    torn record glued in front), each as a line, and the bytes left over. A record is
+    recovered only where its own bytes are intact: nothing inside one is guessed."""
+    decoder = json.JSONDecoder()
+    records, rest, pos = [], b"", 0
+    for match in re.finditer(rb'\{\s*"op_code"', line):
+        start = match.start()
+        if start < pos:
+            continue  # inside a record already recovered
         try:
-            record = json.loads(candidate.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            text = line[start:].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:  # bytes that are not UTF-8 after the record
+            text = line[start:start + exc.start].decode("utf-8")
+        try:
+            record, length = decoder.raw_decode(text)
+        except json.JSONDecodeError:
             continue
-        if record_problem(record) is None:
-            return candidate + b"\n", line[:start] + line[end + 1:]
-    return None, line
+        if record_problem(record) is not None:
+            continue
+        end = start + len(text[:length].encode("utf-8"))
+        records.append(line[start:end] + b"\n")
+        rest += line[pos:start]
+        pos = end
+    return records, rest + line[pos:]
 
 
 def shifted_trials(lines: list[bytes]) -> int | None:
@@ -162,7 +182,7 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
     if check_only:
         print(f"{plural(len(bad), 'damaged line')}; run without --check to repair")
         return 1
-    creations = [d.number for d in bad if d.creation and d.recovered is None]
+    creations = [d.number for d in bad if d.creation]
     if creations or shifted_trials(kept) is not None:
         where = f"line {creations[0]}" if creations else "a damaged line"
         raise StudyError(f"{paths.journal}: {where} held a trial's creation, and without "
@@ -173,8 +193,8 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
 
 
 def _repair(paths: StudyPaths, good: list[bytes], bad: list[Damage]) -> int:
-    recovered = sum(d.recovered is not None for d in bad)
-    n_bad = len(bad) - recovered
+    recovered = sum(len(d.recovered) for d in bad)
+    n_bad = len(bad)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     backup = paths.journal.with_name(f"{paths.journal.name}.damaged-{stamp}")
     trial = paths.journal.with_name(f".{paths.journal.name}.repaired")
@@ -188,10 +208,9 @@ def _repair(paths: StudyPaths, good: list[bytes], bad: list[Damage]) -> int:
         trial.replace(paths.journal)
     finally:  # an interrupt or a failed check leaves only the journal as it was
         trial.unlink(missing_ok=True)
-    done = [f"dropped {plural(n_bad, 'damaged line')}"] if n_bad else []
-    done += [f"recovered the {plural(recovered, 'record')} inside damaged lines"] if recovered \
-        else []
-    print(f"{' and '.join(done)}; the journal as it was is kept in {backup}")
+    inside = f", keeping the {plural(recovered, 'whole record')} inside them" if recovered else ""
+    print(f"replaced {plural(n_bad, 'damaged line')}{inside}; the journal as it was is kept "
+          f"in {backup}")
     return 0
 
 

@@ -52,8 +52,8 @@ def test_a_trial_creation_behind_junk_bytes_is_recovered_with_every_trial_as_it_
     journal.write_bytes(b"".join(lines))
     proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"line {first + 1}: not UTF-8; its record is recovered" in proc.stdout
-    assert "recovered the 1 record inside damaged lines" in proc.stdout, proc.stdout
+    assert f"line {first + 1}: not UTF-8; 1 whole record recovered from it" in proc.stdout
+    assert "keeping the 1 whole record inside them" in proc.stdout, proc.stdout
     assert _trials(journal) == before
 
 
@@ -97,5 +97,64 @@ def test_a_record_glued_behind_a_torn_one_is_recovered(cli, made_study):
     lines[last] = b'{"op_code": 8, "worker_id": "w", "tri' + lines[last]
     journal.write_bytes(b"".join(lines))
     proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
-    assert proc.returncode == 0 and "its record is recovered" in proc.stdout, proc.stdout
+    assert proc.returncode == 0 and "1 whole record recovered" in proc.stdout, proc.stdout
+    assert "lost with it: part of a trial's attribute" in proc.stdout, proc.stdout
     assert _trials(journal) == before
+
+
+def _completed_by_tell(studies: Path) -> tuple[Path, int]:
+    """The study plus a trial finished by ask and tell, so that its completion is a
+    record of its own (op_code 6) in the journal; the journal and the trial's number."""
+    journal = studies / "done" / "journal.log"
+    study = optuna.load_study(study_name="done", storage=open_storage(journal))
+    trial = study.ask()
+    study.tell(trial, 0.97)
+    return journal, trial.number
+
+
+def _completion(lines: list[bytes], number: int) -> int:
+    return next(i for i, ln in enumerate(lines) if json.loads(ln)["op_code"] == 6
+                and json.loads(ln).get("trial_id") == number and json.loads(ln)["state"] == 1)
+
+
+def test_two_whole_records_glued_on_one_line_are_both_kept(cli, made_study):
+    # hostile tester 6: a lost newline glued a trial's completion to the next record, and
+    # doctor kept only the second: the completed trial was RUNNING afterwards
+    journal, number = _completed_by_tell(made_study.parent)
+    before = _trials(journal)
+    lines = journal.read_bytes().splitlines()
+    lines.append(b'{"op_code": 3, "worker_id": "w", "study_id": 0, "system_attr": {"x": 1}}')
+    i = _completion(lines, number)
+    lines[i:i + 2] = [lines[i] + lines[i + 1]]
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 whole records recovered from it" in proc.stdout, proc.stdout
+    assert _trials(journal) == before and before[number][:2] == ("COMPLETE", 0.97)
+
+
+def test_a_whole_record_followed_by_junk_with_a_brace_is_kept(cli, made_study):
+    # hostile tester 6: "{...} x}" was dropped whole, the trial's completion with it
+    journal, number = _completed_by_tell(made_study.parent)
+    before = _trials(journal)
+    lines = journal.read_bytes().splitlines()
+    i = _completion(lines, number)
+    lines[i] = lines[i] + b" x}"
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _trials(journal) == before
+
+
+def test_a_dropped_completion_is_said(cli, made_study):
+    """A completion whose own bytes are damaged cannot be recovered: doctor says what
+    was lost with the line (the trial is RUNNING until a run fails and retries it)."""
+    journal, number = _completed_by_tell(made_study.parent)
+    lines = journal.read_bytes().splitlines()
+    i = _completion(lines, number)
+    lines[i] = lines[i][:-10]
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    proc = cli("doctor", "--study", "done", "--studies-dir", made_study.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"line {i + 1}: not JSON; lost with it: part of a trial's state or value" \
+        in proc.stdout, proc.stdout
