@@ -236,8 +236,7 @@ class Controller:
             failed = self.ledger.fail(either(event.which, unclaimed(self.local)), event.reason)
             self.ledger.mend()  # it may have died after its trial's tell
             for number in failed:
-                self.say(f"trial {number} failed: {event.reason}{self.retry_text(number)}")
-            self.said_lost.update(failed)
+                self.say_lost(number, event.reason)
             self.say_failed_on_the_way_out(event.which)
         elif isinstance(event, SlotFailed):
             self.slot_failed(event.error)
@@ -433,8 +432,7 @@ class Controller:
         with study_locks(self.job.paths, self.storage):
             failed = fail_silent_trials(self.ledger)
         for number in failed:
-            self.say(f"trial {number} failed: its heartbeat stopped (run or machine died)"
-                     f"{self.retry_text(number)}")
+            self.say_lost(number, "its heartbeat stopped (run or machine died)")
 
     def silent_own_workers(self) -> None:
         """A trial of this run's own worker whose heartbeat stopped: that worker is
@@ -463,7 +461,7 @@ class Controller:
         for worker in workers:
             worker.kill()
         for number in self.ledger.fail(lambda t: t.number in numbers, reason):
-            self.say(f"trial {number} failed: {reason}{self.retry_text(number)}")
+            self.say_lost(number, reason)
 
     def say_failed_on_the_way_out(self, which: Callable[[FrozenTrial], bool]) -> None:
         """The trials a lost worker failed itself as it went (a SIGTERM, an interrupt:
@@ -471,17 +469,19 @@ class Controller:
         trials = self.study.get_trials(deepcopy=False)
         retries = retry_links(trials)
         for t in trials:
-            if t.state == TrialState.FAIL and t.user_attrs.get("lost") \
-                    and t.number not in self.said_lost \
-                    and t.number not in self.ledger.retried_as and which(t):
-                self.said_lost.add(t.number)
-                retry = retries.get(t.number)
-                self.say(f"trial {t.number} failed: {t.user_attrs.get('reason', 'lost')}"
-                         + (f"; retried as trial {retry}" if retry is not None else ""))
+            if t.state == TrialState.FAIL and t.user_attrs.get("lost") and which(t):
+                self.say_lost(t.number, t.user_attrs.get("reason", "lost"),
+                              retries.get(t.number))
 
-    def retry_text(self, number: int) -> str:
-        retry = self.ledger.retried_as.get(number)
-        return f"; retried as trial {retry}" if retry is not None else ""
+    def say_lost(self, number: int, reason: str, retry: int | None = None) -> None:
+        """The console's one line for a trial lost to a fault, said once whichever of the
+        ways that find it comes first."""
+        if number in self.said_lost:
+            return
+        self.said_lost.add(number)
+        retry = self.ledger.retried_as.get(number, retry)
+        self.say(f"trial {number} failed: {reason}"
+                 + (f"; retried as trial {retry}" if retry is not None else ""))
 
     def trial_finished(self, outcome: TrialOutcome) -> None:
         if self.on_result is not None:
