@@ -90,6 +90,7 @@ class CandidateChoice:
     within: float
     last_rung: int | None
     left_out: list[Candidate] = field(default_factory=list)  # within the window, over the cap
+    considered: list[int] = field(default_factory=list)  # the completed trials looked at
 
     def to_dict(self) -> dict[str, Any]:
         def one(c: Candidate) -> dict[str, Any]:
@@ -98,7 +99,7 @@ class CandidateChoice:
         return {"leader": self.leader, "leader_value": self.leader_value,
                 "window": self.window, "within": self.within, "seed_sd": SEED_SD,
                 "last_rung": self.last_rung, "chosen": [one(c) for c in self.chosen],
-                "left_out": [one(c) for c in self.left_out]}
+                "left_out": [one(c) for c in self.left_out], "considered": self.considered}
 
 
 def best_up_to(outcome: TrialOutcome, epoch: int) -> float | None:
@@ -165,7 +166,7 @@ def choose_candidates(results: StudyResults, within: float = DEFAULT_WITHIN,
             "(outside the window: the next best, as two are needed)"),
             leader.value - extra.value))
     return CandidateChoice(chosen, leader.number, float(leader.value), window, within,
-                           last_rung, left_out)
+                           last_rung, left_out, sorted(o.number for o in done))
 
 
 # ------------------------------------------------------------------ reading the runs back
@@ -449,10 +450,12 @@ class Confirmation:
         return next((r for r in self.rows if r.get("classic")), None)
 
     def unraced(self, outcomes: list[TrialOutcome]) -> list[int]:
-        """Completed trials at or above the lowest single-seed value of those it raced
-        (the classic aside) that it did not race, best first: the study has grown since
-        ``sweep confirm`` ran."""
+        """Completed trials that ``sweep confirm`` never looked at (the study has grown
+        since it ran), at or above the lowest single-seed value of those it raced (the
+        classic aside), best first. A trial it looked at and left outside its window is
+        not one: running confirm again would leave it out again."""
         family = set(self.family)
+        seen = set(self.summary.get("candidates", {}).get("considered") or [])
         done = [o for o in outcomes if o.state == "COMPLETE" and o.value is not None]
         raced = ([o.value for o in done if o.number in family and not o.classic]
                  or [o.value for o in done if o.number in family])
@@ -460,4 +463,4 @@ class Confirmation:
             return []
         low = min(raced)
         return [o.number for o in sorted(done, key=lambda o: (-o.value, o.number))
-                if o.value >= low and o.number not in family]
+                if o.value >= low and o.number not in family and o.number not in seen]

@@ -112,6 +112,23 @@ def test_best_leads_with_the_confirmed_answer(tmp_path, cli):
     assert "python -m sweep confirm --study conf` again" in text
 
 
+def test_a_trial_confirm_looked_at_and_left_out_is_not_advice_to_confirm_again(tmp_path,
+                                                                              cli):
+    """Hostile tester 6: a trial confirm saw and left outside its window (a tie with the
+    runner-up it filled the race with) was named "not raced ... run confirm again" after
+    every confirm, for ever. Only trials confirm never saw (the study grew) are."""
+    study, dists, rng, path = _confirmed_study(tmp_path, [10, 9], [8])
+    summary = json.loads(path.read_text())
+    summary["candidates"]["considered"] = list(range(1, 12))  # trial 11 was seen
+    path.write_text(json.dumps(summary))
+    where = ("--studies-dir", tmp_path, "--study", "conf")
+    text = " ".join(line.strip() for line in cli("best", *where).stdout.splitlines())
+    assert "not raced" not in text and "again" not in text, text
+    add(study, dists, rng, TrialState.COMPLETE, value=0.999)  # trial 12: after confirm
+    text = " ".join(line.strip() for line in cli("best", *where).stdout.splitlines())
+    assert "not raced, as good on one seed: trial 12;" in text, text
+
+
 def test_best_without_a_readable_confirm_summary_still_ranks(tmp_path, cli):
     _, _, _, path = _confirmed_study(tmp_path, [10], [])
     path.write_text("{not json")
