@@ -68,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
         return _watch(args)
     states = state_filter(args.state)
     results = open_results(args)
-    if not results.outcomes:
+    if not results.listed:
         raise StudyError(f"study {results.name!r} has no trials yet")
     names = columns(results.param_names)
     chosen = pick_columns(args.columns, names)
     sort = pick_columns(args.sort, names, "--sort")[0] if args.sort else None
-    shown = select(results.outcomes, states, sort)
+    shown = select(results.listed, states, sort)
 
     def render(fmt: str) -> str:
         if fmt == "json":

@@ -198,7 +198,7 @@ def columns(param_names: list[str]) -> list[str]:
 
 ACCURACIES = ("value", "test_accuracy", "last_value")  # fractions, shown in percent
 SECONDS = ("train_seconds", "duration_seconds")
-STATES = ("complete", "pruned", "fail", "running")  # as screens write them
+STATES = ("complete", "pruned", "fail", "running", "waiting")  # as screens write them
 
 
 def cell(name: str, v: Any) -> str:

@@ -69,6 +69,16 @@ class StudyResults:
                 for t in sorted(self.frozen_trials, key=lambda t: t.number)
                 for folder in (self.paths.trial_dir(t.number),)]
 
+    @cached_property
+    def listed(self) -> list[TrialOutcome]:
+        """Every trial by number, the waiting ones too (a retry not started yet, named by
+        its lost trial's ``retried_as``): what ``sweep trials`` lists."""
+        links = retry_links(self.all_trials)
+        waiting = [replace(TrialOutcome.from_frozen(t, links.get(t.number)),
+                           params=dict(t.system_attrs.get("fixed_params", {})))
+                   for t in self.all_trials if t.state == TrialState.WAITING]
+        return sorted([*self.outcomes, *waiting], key=lambda o: o.number)
+
     @property
     def counts(self) -> Counts:
         return count(self.all_trials)

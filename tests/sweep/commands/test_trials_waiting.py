@@ -1,0 +1,31 @@
+"""`sweep trials` lists every trial, the waiting ones too: hostile tester 6 found lost
+trials naming their retries in `retried_as` while the retries (waiting after a run cut
+short by --timeout) were in no listing and no `--state` asked for them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from optuna.trial import TrialState
+
+from tests.sweep.studies import add, api_study
+
+
+def test_a_waiting_retry_is_listed_with_its_settings_and_can_be_asked_for(tmp_path, cli):
+    study, dists, rng = api_study(tmp_path, "cut")  # the classic one waits as trial 0
+    add(study, dists, rng, TrialState.COMPLETE, value=0.9)
+    add(study, dists, rng, TrialState.FAIL, lost=True, reason="interrupted")
+    lost = study.get_trials()[2]
+    study.enqueue_trial(lost.params, user_attrs={"retry_of": 2})
+    where = ("--study", "cut", "--studies-dir", tmp_path)
+    rows = list(csv.DictReader(io.StringIO(cli("trials", *where, "-f", "csv").stdout)))
+    assert [(r["number"], r["state"]) for r in rows] == [
+        ("0", "WAITING"), ("1", "COMPLETE"), ("2", "FAIL"), ("3", "WAITING")]
+    assert rows[2]["retried_as"] == "3" and rows[0]["classic"] == "True"
+    assert float(rows[3]["params_lr"]) == lost.params["lr"]  # what it will train
+    doc = json.loads(cli("trials", *where, "--state", "waiting", "-f", "json").stdout)
+    assert [(t["number"], t["retry_of"]) for t in doc["trials"]] == [(0, None), (3, 2)]
+    screen = cli("trials", *where).stdout
+    assert "waiting" in screen.splitlines()[-1], screen
