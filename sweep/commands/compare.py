@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StudyError, UsageError
 from ..options import add_arguments as add_options
 from ..options import build, from_namespace
-from ..study.paths import StudyLocation
+from ..study.paths import NAME_RULE, StudyLocation, study_name
 from ..study.results import StudyResults, load
 from ..text import Column, clock, percent, table, terminal_width
 
@@ -89,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"STUDY: at most {MAX_STUDIES} studies at once (got {len(names)})")
     if args.out and args.format == "report":
         raise UsageError("--out: with -f table, json or csv (the page goes to --report-dir)")
+    for name in names:
+        try:
+            study_name(name)
+        except ValueError:
+            raise UsageError(f"STUDY {name!r}: {NAME_RULE}") from None
     studies = [load(n, request.studies_dir, request.storage) for n in names]
     if args.format == "report":
         out = Path(args.report_dir) if args.report_dir else \

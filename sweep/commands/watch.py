@@ -98,9 +98,11 @@ def header(results: StudyResults, every: float, final: bool = False) -> list[str
     best = results.best_outcomes(1)
     best_text = (f"best value {percent(best[0].value)} (trial {best[0].number})" if best
                  else "no completed trial yet")
-    when = (f"{datetime.now():%H:%M:%S}: no trial running or waiting; the view ends" if final
-            else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
     gone = orphans(results) if c.running else []
+    nothing = ("nothing left running or waiting but trials nobody will finish" if gone
+               else "no trial running or waiting")
+    when = (f"{datetime.now():%H:%M:%S}: {nothing}; the view ends" if final
+            else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
     running = f"{c.running} running" + (
         f" ({len(gone)} of them with their worker gone: trial{'s' if len(gone) > 1 else ''} "
         f"{', '.join(map(str, gone))}; the next run fails and retries them)" if gone else "")

@@ -97,6 +97,7 @@ def test_table_json_and_csv(studies, sweep_cli, tmp_path):
     (["tpe-a", "nope"], 1, "no study named 'nope'"),
     (["tpe-a", "rnd", "--out", "x.txt"], 2, "--out"),
     (["tpe-a", "rnd", "-f", "xml"], 2, "--format"),
+    (["tpe-a", "../x"], 2, "STUDY '../x': a study name is"),  # not blamed on --study
 ])
 def test_compare_bad_input(args, code, needle, studies, sweep_cli, check_error):
     proc = sweep_cli("compare", *args, "--studies-dir", studies)

@@ -45,3 +45,6 @@ def test_watch_ends_when_the_running_trials_belong_to_dead_processes(tmp_path: P
                     + out.strip().splitlines()[-2])
     assert watch.returncode == 0, err
     assert "with their worker gone" in out and "the view ends" in out, out[-2000:]
+    # hostile tester 6: the last line said "no trial running" under "1 running"
+    end = [line for line in out.splitlines() if "the view ends" in line][-1]
+    assert "but trials nobody will finish" in end, end
