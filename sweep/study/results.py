@@ -41,6 +41,9 @@ class StudyResults:
     paths: StudyPaths
     study: optuna.Study
 
+    def __post_init__(self) -> None:
+        self.settings  # noqa: B018  (a study sweep did not make is refused here, by name)
+
     @property
     def name(self) -> str:
         return self.paths.name
