@@ -24,15 +24,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import run
+    from .api import load, run
     from .errors import StudyError, UsageError
     from .study.records import TrialOutcome
-    from .study.results import StudyResults, list_studies, load
+    from .study.results import StudyResults, list_studies
     from .study.space import Param, Space, default_space, load_space
 
 _HOME = {"run": "api", "StudyError": "errors", "UsageError": "errors",
          "TrialOutcome": "study.records", "StudyResults": "study.results",
-         "list_studies": "study.results", "load": "study.results", "Param": "study.space",
+         "list_studies": "study.results", "load": "api", "Param": "study.space",
          "Space": "study.space", "default_space": "study.space", "load_space": "study.space"}
 
 __all__ = ["Param", "Space", "StudyError", "StudyResults", "TrialOutcome", "UsageError",

@@ -15,29 +15,62 @@ error: the results say how many trials finished.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .commands.run import run_and_report
-from .errors import StudyError
+from .errors import StudyError, UsageError
 from .execution.request import RunRequest
 from .logs import optuna_quiet
-from .options import build, docs, signature
+from .options import api_spelling, build, docs, signature
 from .process_state import as_found
-from .study.paths import DEFAULT_STUDY
+from .study import results as study_results
+from .study.paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
 from .study.results import StudyResults
 
 
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """Errors as a caller of the API meets them: the network library's errors of input
+    (a data folder, a configuration, a checkpoint: exit code 2 on the command line) are
+    UsageErrors, and a message that names a command-line option names the keyword."""
+    from mlp.checkpoint import CheckpointError
+    from mlp.config import ConfigError
+    from mlp.data import DataError
+
+    try:
+        yield
+    except (UsageError, ConfigError, CheckpointError, DataError) as exc:
+        raise UsageError(api_spelling(str(exc), (RunRequest,))) from None
+
+
 def run(study: str = DEFAULT_STUDY, **options: Any) -> StudyResults:
-    request = build(RunRequest, {"study": study, **options})
-    with as_found(), optuna_quiet():
-        outcome, _ = run_and_report(request)
+    with api_errors():
+        request = build(RunRequest, {"study": study, **options})
+        with as_found(), optuna_quiet():
+            outcome, _ = run_and_report(request)
     summary = outcome.summary
     if summary is not None and summary.interrupted:
         raise KeyboardInterrupt(f"study {study!r} interrupted; run the same call to resume")
     if summary is not None and summary.stopped_reason and \
             "time-out" not in summary.stopped_reason:
         raise StudyError(f"study {study!r} stopped: {summary.stopped_reason}")
-    return outcome.results()
+    with api_errors():
+        return outcome.results()
+
+
+def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
+         storage: str | None = None) -> StudyResults:
+    """Open a study written by ``sweep run`` (or being written) for reading. A study in a
+    database is read from any folder: ``studies_dir`` is only where its trials' folders
+    are looked for."""
+    if storage is not None and not isinstance(storage, str):
+        raise UsageError(f"storage={storage!r}: a database URL (str), or None for the "
+                         "study's journal file")
+    with api_errors():
+        return study_results.load(study, studies_dir, storage)
 
 
 run.__signature__ = signature(RunRequest, first=("study",))  # type: ignore[attr-defined]

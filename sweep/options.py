@@ -248,3 +248,22 @@ def switch(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be True or False")
     return value
+
+
+def api_spelling(message: str, requests: tuple[type, ...]) -> str:
+    """A message written for the command line, as a caller of the Python API reads it:
+    a culprit named first as ``--data-dir X`` becomes ``data_dir=X``, and any other
+    ``--data-dir`` in it ``data_dir``; text in backticks (a command to type) is kept."""
+    names = {f.name for request in requests for f, _ in declared(request)}
+
+    def keyword(match: re.Match[str]) -> str:
+        name = match.group(1).replace("-", "_")
+        if name not in names:
+            return match.group(0)
+        return f"{name}=" if match.start() == 0 and match.group(2) == " " else \
+            name + match.group(2)
+
+    parts = message.split("`")
+    for i in range(0, len(parts), 2):  # outside backticks
+        parts[i] = re.sub(r"--([a-z][a-z0-9-]*)(\s|=|:|,|\)|$)", keyword, parts[i])
+    return "`".join(parts)
