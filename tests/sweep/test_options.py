@@ -154,3 +154,16 @@ def test_python_only_options_have_no_flag_and_every_option_a_keyword():
     assert sig.parameters["count"].default is inspect.Parameter.empty
     assert sig.parameters["colour"].kind is inspect.Parameter.KEYWORD_ONLY
     assert "    count: how many" in docs(Request)
+
+
+def test_a_command_line_message_is_spelled_for_the_api():
+    from sweep.execution.request import RunRequest
+    from sweep.options import api_spelling
+
+    said = ("--storage sqlite:///x.db: lives in another storage; another --study or "
+            "--studies-dir (or run `python -m sweep doctor --study s`); --no-such stays")
+    assert api_spelling(said, (RunRequest,)) == (
+        "storage=sqlite:///x.db: lives in another storage; another study or studies_dir "
+        "(or run `python -m sweep doctor --study s`); --no-such stays")
+    assert api_spelling("--stall-timeout=0: too short", (RunRequest,)) == \
+        "stall_timeout=0: too short"
