@@ -73,6 +73,10 @@ def assignments(value: Any) -> dict[str, str]:
     if not pairs or any(not sep or not name.strip() or not text.strip()
                         for name, sep, text in pairs):
         raise ValueError("expected NAME=VALUE,... (e.g. lr=0.05,batch_size=64)")
+    names = [name.strip() for name, _, _ in pairs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{twice[0]} is given more than once")
     return {name.strip(): text.strip() for name, _, text in pairs}
 
 

@@ -10,6 +10,7 @@ report: sweep/commands/run.py).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -206,6 +207,9 @@ def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, An
         if value is None and p.choices is None:
             raise UsageError(f"{flag}: {name}={text} is not a number (the study's "
                              f"{name} is {p.range_text()})")
+        if p.choices is None and p.type == "int" and not isinstance(value, int):
+            raise UsageError(f"{flag}: {name}={text} is not a whole number (the study's "
+                             f"{name} is {p.range_text()})")
         if value is None or not p.contains(value):
             raise UsageError(f"{flag}: {name}={text} is outside the study's space "
                              f"({p.range_text()})")
@@ -217,9 +221,13 @@ def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
     if choices is not None:
         return next((c for c in choices if str(c) == text), None)
     try:
-        return int(text) if kind == "int" else float(text)
+        number = float(text)
     except ValueError:
         return None
+    if kind != "int":
+        return number
+    # a whole number however written (20, 20.0, 2e1); 20.5 is outside an integer space
+    return int(number) if math.isfinite(number) and number.is_integer() else number
 
 
 def _check_data(config: Config) -> tuple[int, int]:

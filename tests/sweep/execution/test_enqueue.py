@@ -12,11 +12,14 @@ pytestmark = pytest.mark.slow
 
 def test_an_enqueued_configuration_runs_next_and_only_once(tmp_path, tiny_idx_dir):
     kw = dict(epochs=1, dataset="idx", data_dir=tiny_idx_dir, studies_dir=tmp_path,
-              plots=False, report=False, jobs=1, enqueue={"lr": 0.05, "batch_size": 64})
+              plots=False, report=False, jobs=1,
+              enqueue={"lr": 0.05, "batch_size": 64, "hidden_size": "1.28e2"})
     first = sweep.run("picked", trials=2, **kw)
     by_number = {o.number: o for o in first.outcomes}
     assert by_number[0].classic  # the classic trial stays trial 0
     assert by_number[1].params["lr"] == 0.05 and by_number[1].params["batch_size"] == 64
+    # a whole number however written (hostile tester 6: "20.0" was "not a number")
+    assert by_number[1].params["hidden_size"] == 128
     again = sweep.run("picked", trials=4, **kw)  # the same call again: not a second copy
     picked = [o for o in again.outcomes if o.params.get("lr") == 0.05
               and o.params.get("batch_size") == 64]
@@ -30,6 +33,8 @@ def test_an_enqueued_configuration_runs_next_and_only_once(tmp_path, tiny_idx_di
     ("lr", "expected NAME=VALUE"),
     ("lr=fast", "lr=fast is not a number"),
     ("lr=nan", "lr=nan is outside"),
+    ("hidden_size=100.5", "hidden_size=100.5 is not a whole number"),
+    ("lr=0.05,lr=0.06", "lr is given more than once"),  # hostile tester 6: the last won
 ])
 def test_a_bad_configuration_is_refused_before_anything_runs(tmp_path, tiny_idx_dir, enqueue,
                                                              needle):
