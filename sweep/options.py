@@ -149,6 +149,11 @@ def spell(request: type, name: str, cli: bool) -> str:
     return opt.flag(name) if cli else name
 
 
+def culprit(request: type, name: str, value: Any, cli: bool) -> str:
+    """An option and its value as the caller wrote them: ``--epochs 0`` or ``epochs=0``."""
+    return f"{spell(request, name, cli)} {value}" if cli else f"{name}={value!r}"
+
+
 def signature(request: type, first: tuple[str, ...] = ()) -> inspect.Signature:
     """A Python signature of ``request``'s options, for an API function that takes them
     as keyword arguments: ``help(sweep.run)`` then lists them."""

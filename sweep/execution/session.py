@@ -24,7 +24,7 @@ from optuna.storages import RDBStorage
 from mlp.config import Config, ConfigError
 
 from ..errors import UsageError
-from ..options import declared, spell
+from ..options import culprit, declared, spell
 from ..study.lag import DEFAULT_LAG
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths, storage_url_of
@@ -65,6 +65,8 @@ class RunOutcome:
 def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Settings:
     """The study's settings: stored ones for anything not given, checked for conflicts."""
     space = request.space
+    if space is not None:
+        _check_fixed(space, request, cli)
     if stored is None:
         space = space or default_space()
         base = Config().with_overrides(space.fixed_overrides())
@@ -87,6 +89,18 @@ def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Set
     return settings
 
 
+def _check_fixed(space: Space, request: RunRequest, cli: bool) -> None:
+    """A setting the space file fixes, given otherwise by an option too, is refused: one
+    of the two would be dropped without a word."""
+    fixed = space.fixed_overrides()
+    for f, opt in declared(RunRequest):
+        key = opt.config_key
+        if key in fixed and key in request.overrides and request.overrides[key] != fixed[key]:
+            raise UsageError(f"{culprit(RunRequest, f.name, request.overrides[key], cli)}: "
+                             f"{space.source or 'the space'} fixes {key.rpartition('.')[2]} "
+                             f"= {fixed[key]} ([fixed]); give it in one place")
+
+
 def _apply(config: Config, request: RunRequest, cli: bool) -> Config:
     """``config`` with the request's config options; a bad value is a `UsageError`
     naming the option that set it (``--epochs 0: ...``)."""
@@ -96,7 +110,7 @@ def _apply(config: Config, request: RunRequest, cli: bool) -> Config:
     except ConfigError as exc:
         key = str(exc).partition(":")[0]
         name = next((f.name for f, o in declared(RunRequest) if o.config_key == key), None)
-        where = f"{spell(RunRequest, name, cli)} {overrides[key]}: " \
+        where = f"{culprit(RunRequest, name, overrides[key], cli)}: " \
             if name and key in overrides else ""
         raise UsageError(f"{where}{exc}") from None
 

@@ -1,0 +1,20 @@
+"""A setting fixed by the space file and given otherwise by an option is refused before
+anything is made: hostile tester 6 found `--epochs 1` silently overruling a space file's
+`[fixed] epochs = 2` (session.py, `_check_fixed`)."""
+
+from __future__ import annotations
+
+import pytest
+
+import sweep
+
+
+def test_an_option_against_a_fixed_setting_is_refused(tmp_path, tiny_idx_dir):
+    space = tmp_path / "space.toml"
+    space.write_text("[params.hidden_size]\nlow = 16\nhigh = 32\n[fixed]\nepochs = 2\n")
+    studies = tmp_path / "studies"
+    kw = dict(trials=1, jobs=1, dataset="idx", data_dir=tiny_idx_dir, studies_dir=studies,
+              space=space, report=False, quiet=True)
+    with pytest.raises(sweep.UsageError, match=r"^epochs=1: .*fixes epochs = 2 \(\[fixed\]\)"):
+        sweep.run("fx", epochs=1, **kw)
+    assert not studies.exists()  # nothing made
