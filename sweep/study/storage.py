@@ -595,10 +595,12 @@ def sqlite_file(url: str | None) -> Path | None:
 
 def absolute_url(url: str) -> str:
     """A SQLite URL with its file's path made absolute, so that a study records where
-    its database is, not where it was relative to the first run's directory."""
+    its database is, not where it was relative to the first run's directory. What is no
+    database URL at all (a libpq keyword string) is refused here, before a folder's own
+    storage is compared with it."""
+    parsed = _parse_url(url)
     if not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
         return url
-    parsed = _parse_url(url)
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return url
