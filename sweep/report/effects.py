@@ -217,9 +217,9 @@ def stated_sentences(a: Analysis) -> list[str]:
 def effect_cells(a: Analysis, name: str) -> list[str]:
     """A setting's effect for the summary table: verdict with its numbers, best region."""
     e = a.effect(name)
-    if e is None or e.verdict == "not varied":
-        return ["never varied", "–"]
-    if e.verdict == "not tested":
+    if e is not None and e.verdict == "not varied":
+        return [f"not varied: one value among the {a.n} trials", "–"]
+    if e is None or e.verdict == "not tested":
         return [f"not tested ({a.n} trials, {MIN_TRIALS} needed)", "–"]
     size, low, high = e.points
     verdict = (f"effect: {size:.2f} points ({low:.2f}–{high:.2f}), adjusted p "

@@ -360,7 +360,7 @@ def effects(design: Design, alpha: float = ALPHA, n_perm: int = N_PERM, seed: in
         e = Effect(s.name, s.kind, n, "not varied",
                    f"it takes a single value among the {n} completed trials")
         out.effects.append(e)
-        if distinct < 2:
+        if distinct < 2 and n >= 2:  # fewer trials say nothing of whether it varied
             continue
         e.verdict = "not tested"
         e.why = (f"{n} completed trials: below the {min_trials} the test needs to find a "

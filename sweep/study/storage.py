@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage
@@ -57,12 +58,13 @@ class JournalDamaged(StudyError):
 
 
 # a key whose value is a secret, in a URL's query or a libpq keyword string: password,
-# sslpassword, and their misspellings and kin (pasword, passwd, pwd, pw, passphrase...)
-SECRET_KEY = r"[a-z_]*(?:pass|pasw|pw|secret|token)[a-z_]*"
+# sslpassword, and their misspellings and kin (pasword, pass-word, db_password2, passwd,
+# pwd, pw, passphrase, secret, token), judged by the key's letters alone
+SECRET_LETTERS = re.compile(r"pass|pasw|pw|secret|token")
 
 
 def is_secret_key(key: str) -> bool:
-    return re.fullmatch(SECRET_KEY, key, flags=re.IGNORECASE) is not None
+    return SECRET_LETTERS.search(re.sub(r"[^a-z]", "", unquote(key).lower())) is not None
 
 
 def ambiguous_password(url: str) -> str | None:
@@ -78,10 +80,12 @@ def mask_url(url: str | None) -> str:
     """The URL with any password replaced by ***, safe for logs and files.
 
     Parsed the way the database layer parses it (SQLAlchemy's URL), so a password
-    holding '/', '#' or '?' is masked whole; one holding '@' (which a URL must write as
-    %40) is masked up to the host part's last '@'; text that does not parse at all is
-    masked from the first ':' after the scheme to the last '@'. So is the value of every
-    query parameter or libpq keyword that looks like a secret, misspelt or not.
+    holding '/', '#' or '?' is masked whole, and so is the value of every query
+    parameter whose key looks like a secret however it is written (misspelt,
+    percent-encoded); a password holding '@' (which a URL must write as %40) is masked
+    up to the host part's last '@'; text that does not parse is masked from the first
+    ':' after the scheme to the last '@', and so is every secret-looking value of a
+    libpq keyword string ("host=h password='p w'").
     """
     if not url:
         return ""
@@ -94,21 +98,26 @@ def mask_url(url: str | None) -> str:
         head, slash, tail = rest.partition("/")
         user = head[:head.rfind("@")].partition(":")[0]
         shown = f"{scheme}{sep}{user}:***@{head[head.rfind('@') + 1:]}{slash}{tail}"
-    else:
+    elif sep:
         try:
             parsed = make_url(url)
-            if parsed.password is not None:
-                shown = parsed.render_as_string(hide_password=True)
+            secret = [k for k in parsed.query if is_secret_key(k)]
+            if parsed.password is not None or secret:
+                query = {k: ("***" if k in secret else v) for k, v in parsed.query.items()}
+                shown = parsed.set(query=query).render_as_string(hide_password=True) \
+                    .replace("%2A%2A%2A", "***")
         except (ArgumentError, ValueError, TypeError):
             if "@" in rest:
                 user, _, _ = rest.rpartition("@")[0].partition(":")
                 shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
-    # a password given as a query parameter (libpq and SQLAlchemy take ?password=...)
-    shown = re.sub(rf"(?i)([?&]{SECRET_KEY}=)[^&#]*", r"\1***", shown)
-    # or in a libpq keyword string ("host=h user=u password='p w'"), which is refused as
-    # no URL, but named in the refusal
-    return re.sub(rf"(?i)(^|\s)({SECRET_KEY}\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)",
-                  r"\1\2***", shown)
+    # any query text left (a URL that did not parse): secret-looking keys, as written
+    shown = re.sub(r"([?&])([^=&#]*)=([^&#]*)",
+                   lambda m: f"{m[1]}{m[2]}=***" if is_secret_key(m[2]) else m[0], shown)
+    # a libpq keyword string ("host=h user=u password='p w'"), refused as no URL but
+    # named in the refusal: a value is quoted, or runs to a space not escaped
+    return re.sub(r"(^|\s)([A-Za-z0-9_%-]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)",
+                  lambda m: f"{m[1]}{m[2]}{m[3]}***" if is_secret_key(m[2]) else m[0],
+                  shown)
 
 
 def named(url: str) -> str:
@@ -134,11 +143,15 @@ def hide_secret(text: str, url: str) -> str:
         parsed = make_url(url)
         secrets += [parsed.password] if parsed.password else []
         secrets += [str(v) for k, v in parsed.query.items() if is_secret_key(k)]
+        secrets += [m[2] for m in re.finditer(r"[?&]([^=&#]*)=([^&#]*)", url)
+                    if is_secret_key(m[1])]  # as written, encoded or not
     except (ArgumentError, ValueError, TypeError):
         rest = url.rpartition("://")[2]
         if "@" in rest:
             secrets.append(rest.rpartition("@")[0].partition(":")[2])
-    secrets += re.findall(rf"(?i)(?:^|\s){SECRET_KEY}\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)", url)
+    secrets += [m[3] for m in re.finditer(
+        r"(^|\s)([A-Za-z0-9_%-]+)\s*=\s*('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)", url)
+        if is_secret_key(m[2])]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
@@ -452,6 +465,14 @@ def _engine(url: str, parsed: Any) -> tuple[str, dict[str, Any]]:
     engine's options: connections checked before use, the backend's time-outs, and on
     PostgreSQL a name that lock waits can show (`application_name`)."""
     connect_args = dict(_TIMEOUTS.get(parsed.get_backend_name(), {}))
+    # the URL's own settings win over the harness's defaults (its connect_timeout), and
+    # its server options (a search_path) come after the harness's, not instead of them
+    given = {k: v for k, v in parsed.query.items() if isinstance(v, str)}
+    for key in list(connect_args):
+        if key == "options" and key in given:
+            connect_args[key] = f"{connect_args[key]} {given[key]}"
+        elif key in given:
+            del connect_args[key]
     engine_url = url
     if parsed.get_backend_name() == "postgresql":
         connect_args["application_name"] = application_name()
