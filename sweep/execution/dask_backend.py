@@ -38,7 +38,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
 from .backend import Backend, Cancelled, Lost, Worker
 from .liveness import Selector
 from .trial import WORKER_ATTRS
@@ -62,6 +62,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     if "@" in address:  # a Dask address has no user or password: never echo one back
         raise UsageError("--scheduler: a Dask address is tcp://HOST:PORT, without a user "
                          "or password (this one has an '@'; not shown)")
+    if "?" in address or "#" in address:  # nor options, which may hold one
+        raise UsageError("--scheduler: a Dask address is tcp://HOST:PORT, without options "
+                         "(this one has a '?' or '#'; not shown)")
     try:  # before a client exists: one made with a bad address hangs at exit
         scheme, location = parse_address(address)
         parse_host_port(location)
@@ -221,8 +224,11 @@ class DaskWorker(Worker):
         except CancelledError as exc:
             if self.cancelled:
                 raise Cancelled from None  # interrupted: the run fails the trial
-            raise RuntimeError(f"the Dask task was cancelled by the cluster ({exc}): "
-                               "scheduler lost?") from exc
+            said = str(exc).rpartition("reason:")[2].strip().splitlines()
+            why = said[0].rstrip(".") if said else "no reason given"
+            where = self.attrs.get("dask_scheduler", "the scheduler")
+            raise StudyError(f"the Dask cluster at {where} cancelled the trial's task "
+                             f"({why}): its scheduler is gone or was restarted") from None
         except KilledWorker as exc:
             address = exc.last_worker.address
             raise Lost(f"Dask worker {address} died (lost by the scheduler)",

@@ -61,10 +61,13 @@ def test_a_run_never_prints_or_stores_a_password_given_in_the_query(postgres, ru
 def test_a_password_in_a_scheduler_address_is_never_printed(cli, tmp_path, check_error):
     # found: "--scheduler tcp://sched:hunter2@127.0.0.1:38786: not a scheduler address ...
     # (invalid address 'sched:hunter2@127.0.0.1:38786'; ...)"
-    proc = cli("run", "--trials", "1", "--studies-dir", tmp_path, "--backend", "dask",
-               "--scheduler", f"tcp://user:{SECRET}@127.0.0.1:1")
-    check_error(proc, 2, "--scheduler")
-    assert SECRET not in proc.stdout + proc.stderr, proc.stderr
+    # hostile tester 7: "tcp://127.0.0.1:1?password=..." was quoted in the parser's reason
+    for address in (f"tcp://user:{SECRET}@127.0.0.1:1", f"tcp://127.0.0.1:1?password={SECRET}",
+                    f"tcp://127.0.0.1:1#{SECRET}"):
+        proc = cli("run", "--trials", "1", "--studies-dir", tmp_path, "--backend", "dask",
+                   "--scheduler", address)
+        check_error(proc, 2, "--scheduler")
+        assert SECRET not in proc.stdout + proc.stderr, proc.stderr
 
 
 @pytest.mark.slow  # MLflow's own retries; a subprocess
@@ -116,6 +119,12 @@ def test_a_server_reason_naming_a_database_with_an_at_sign_is_whole(cli, postgre
     "host=127.0.0.1 port=1 user=alice pwd='S3cretPW' dbname=d",
     "postgresql://alice@127.0.0.1:1/d?pasword=S3cretPW",  # and query options
     "postgresql://alice@127.0.0.1:1/d?connect_timeout=1&passwd=S3cretPW",
+    # hostile tester 7: a key written percent-encoded (SQLAlchemy decodes it and libpq
+    # takes the password), with a hyphen or a digit, and a libpq value with an escaped space
+    "postgresql://alice@127.0.0.1:1/d?connect_timeout=1&%70assword=S3cretPW",
+    "postgresql://alice@127.0.0.1:1/d?connect_timeout=1&pass-word=S3cretPW",
+    "postgresql://alice@127.0.0.1:1/d?connect_timeout=1&db_password2=S3cretPW",
+    "host=127.0.0.1 port=1 user=alice password=ab\\ S3cretPW dbname=d",
 ])
 def test_a_misspelt_password_key_is_masked_too(cli, tmp_path, storage):
     # hostile tester 6: only "password" and "sslpassword" were masked
