@@ -90,15 +90,21 @@ def settings_for(request: RunRequest, stored: Settings | None, cli: bool) -> Set
 
 
 def _check_fixed(space: Space, request: RunRequest, cli: bool) -> None:
-    """A setting the space file fixes, given otherwise by an option too, is refused: one
-    of the two would be dropped without a word."""
-    fixed = space.fixed_overrides()
+    """A setting the space file fixes or samples, given by an option too, is refused: one
+    of the two would be overruled without a word."""
+    fixed, sampled = space.fixed_overrides(), space.sampled_keys()
     for f, opt in declared(RunRequest):
         key = opt.config_key
-        if key in fixed and key in request.overrides and request.overrides[key] != fixed[key]:
-            raise UsageError(f"{culprit(RunRequest, f.name, request.overrides[key], cli)}: "
-                             f"{space.source or 'the space'} fixes {key.rpartition('.')[2]} "
-                             f"= {fixed[key]} ([fixed]); give it in one place")
+        if key not in request.overrides:
+            continue
+        given = culprit(RunRequest, f.name, request.overrides[key], cli)
+        where = space.source or "the space"
+        if key in sampled:
+            raise UsageError(f"{given}: {where} samples {sampled[key]} ([params]); give it "
+                             "in one place")
+        if key in fixed and request.overrides[key] != fixed[key]:
+            raise UsageError(f"{given}: {where} fixes {key.rpartition('.')[2]} = "
+                             f"{fixed[key]} ([fixed]); give it in one place")
 
 
 def _apply(config: Config, request: RunRequest, cli: bool) -> Config:
@@ -233,7 +239,13 @@ def _configuration(request: RunRequest, space: Space, cli: bool) -> dict[str, An
 
 def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
     if choices is not None:
-        return next((c for c in choices if str(c) == text), None)
+        found = next((c for c in choices if str(c) == text), None)
+        if found is None:  # a number however written: 128.0 or 1.28e2 for 128
+            with suppress(ValueError):
+                number = float(text)
+                found = next((c for c in choices if isinstance(c, int | float)
+                              and not isinstance(c, bool) and c == number), None)
+        return found
     try:
         number = float(text)
     except ValueError:

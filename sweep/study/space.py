@@ -86,6 +86,10 @@ class Space:
     def fixed_overrides(self) -> dict[str, Any]:
         return {_dotted(name): value for name, value in self.fixed}
 
+    def sampled_keys(self) -> dict[str, str]:
+        """The configuration key of each sampled setting (``training.epochs``), by name."""
+        return {_dotted(p.name): p.name for p in self.params}
+
     def classic_params(self) -> dict[str, Any]:
         """The classic configuration's values for the sampled settings that can take them.
 

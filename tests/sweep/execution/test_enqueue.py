@@ -13,12 +13,13 @@ pytestmark = pytest.mark.slow
 def test_an_enqueued_configuration_runs_next_and_only_once(tmp_path, tiny_idx_dir):
     kw = dict(epochs=1, dataset="idx", data_dir=tiny_idx_dir, studies_dir=tmp_path,
               plots=False, report=False, jobs=1,
-              enqueue={"lr": 0.05, "batch_size": 64, "hidden_size": "1.28e2"})
+              enqueue={"lr": 0.05, "batch_size": "6.4e1", "hidden_size": "1.28e2"})
     first = sweep.run("picked", trials=2, **kw)
     by_number = {o.number: o for o in first.outcomes}
     assert by_number[0].classic  # the classic trial stays trial 0
     assert by_number[1].params["lr"] == 0.05 and by_number[1].params["batch_size"] == 64
-    # a whole number however written (hostile tester 6: "20.0" was "not a number")
+    # a whole number however written (hostile tester 6: "20.0" was "not a number"; 7: a
+    # categorical's 64 written 6.4e1 was "outside the study's space")
     assert by_number[1].params["hidden_size"] == 128
     again = sweep.run("picked", trials=4, **kw)  # the same call again: not a second copy
     picked = [o for o in again.outcomes if o.params.get("lr") == 0.05
