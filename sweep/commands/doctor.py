@@ -22,10 +22,11 @@ from optuna.storages.journal import JournalStorage
 from mlp.atomic import write_with
 
 from ..errors import StudyError, UsageError
+from ..study.journal_records import record_problem
 from ..study.locks import study_lock
 from ..study.paths import StudyPaths
 from ..study.settings import missing_study
-from ..study.storage import JournalDamaged, JournalFile, parse_line, record_problem
+from ..study.storage import JournalDamaged, JournalFile, parse_line
 from ..text import plural
 from .common import add_study_args, location
 

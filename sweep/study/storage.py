@@ -29,6 +29,7 @@ from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from ..errors import StudyError, UsageError
 from .database import LOCK_TIMEOUT_S
+from .journal_records import record_problem
 from .waiting import take_flock
 
 # Journal op codes (part of Optuna's file format) of appends that ride on a later
@@ -107,9 +108,9 @@ def mask_url(url: str | None) -> str:
                 shown = parsed.set(query=query).render_as_string(hide_password=True) \
                     .replace("%2A%2A%2A", "***")
         except (ArgumentError, ValueError, TypeError):
-            if "@" in rest:
-                user, _, _ = rest.rpartition("@")[0].partition(":")
-                shown = f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
+            shown = _mask_userinfo(scheme, sep, rest)
+    elif "@" in rest and " " not in rest.rpartition("@")[0]:  # user:pw@host without a scheme
+        shown = _mask_userinfo(scheme, sep, rest)
     # any query text left (a URL that did not parse): secret-looking keys, as written
     shown = re.sub(r"([?&])([^=&#]*)=([^&#]*)",
                    lambda m: f"{m[1]}{m[2]}=***" if is_secret_key(m[2]) else m[0], shown)
@@ -118,6 +119,14 @@ def mask_url(url: str | None) -> str:
     return re.sub(r"(^|\s)([A-Za-z0-9_%-]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)",
                   lambda m: f"{m[1]}{m[2]}{m[3]}***" if is_secret_key(m[2]) else m[0],
                   shown)
+
+
+def _mask_userinfo(scheme: str, sep: str, rest: str) -> str:
+    """``scheme://user:***@host...``: everything between the first ':' and the last '@'."""
+    if "@" not in rest:
+        return f"{scheme}{sep}{rest}"
+    user = rest.rpartition("@")[0].partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{rest.rpartition('@')[2]}"
 
 
 def named(url: str) -> str:
@@ -245,36 +254,6 @@ class FileLock:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-
-
-# the fields Optuna's replay reads from each kind of journal record, by op_code
-# (optuna.storages.journal's JournalOperation: 0 create study ... 10 discard trials)
-RECORD_FIELDS: dict[int, tuple[str, ...]] = {
-    0: ("study_name", "directions"),
-    1: ("study_id",),
-    2: ("study_id", "user_attr"),
-    3: ("study_id", "system_attr"),
-    4: ("study_id", "datetime_start"),
-    5: ("trial_id", "param_name", "param_value_internal", "distribution"),
-    6: ("trial_id", "state", "values"),
-    7: ("trial_id", "step", "intermediate_value"),
-    8: ("trial_id", "user_attr"),
-    9: ("trial_id", "system_attr"),
-    10: (),
-}
-
-
-def record_problem(record: Any) -> str | None:
-    """Why a parsed journal line is not a record Optuna can replay, or None."""
-    if not isinstance(record, dict) or "op_code" not in record:
-        return "not an Optuna log record"
-    op = record["op_code"]
-    if isinstance(op, bool) or not isinstance(op, int) or op not in RECORD_FIELDS:
-        return f"a record of unknown kind (op_code {op!r})"
-    missing = [f for f in ("worker_id", *RECORD_FIELDS[op]) if f not in record]
-    if missing:
-        return f"a record of kind {op} without {', '.join(missing)}"
-    return None
 
 
 def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
