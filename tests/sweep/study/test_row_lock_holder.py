@@ -33,7 +33,7 @@ def test_a_row_lock_wait_names_the_session_holding_it(tmp_path: Path, run_args,
     holder.execute("SELECT * FROM studies FOR UPDATE")
     holder.execute("SELECT 1")
     pid = holder.info.backend_pid
-    release = threading.Timer(30, holder.rollback)
+    release = threading.Timer(20, holder.rollback)  # the wait is said within 12 s
     release.start()
     args[args.index("--trials") + 1] = 4
     started = time.monotonic()
