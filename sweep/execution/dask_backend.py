@@ -67,7 +67,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
                          "(this one has a '?' or '#'; not shown)")
     try:  # before a client exists: one made with a bad address hangs at exit
         scheme, location = parse_address(address)
-        parse_host_port(location)
+        _, port = parse_host_port(location)
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port {port} is outside 1-65535")
         if scheme != "tcp":
             raise ValueError(f"{scheme}:// is not supported here, only tcp://")
     except ValueError as exc:

@@ -74,6 +74,8 @@ BAD = [
      ["--scheduler nonsense: not a scheduler address"]),
     ("scheduler-tls", ["--backend", "dask", "--scheduler", "tls://127.0.0.1:8786"],
      ["--scheduler tls://127.0.0.1:8786: not a scheduler address"]),
+    ("scheduler-port-out-of-range", ["--backend", "dask", "--scheduler", "tcp://127.0.0.1:99999"],
+     ["port 99999 is outside 1-65535"]),  # hostile tester 7: a 5 s time-out before
     ("explore-and-tpe", ["--explore", "--sampler", "tpe"],
      ["--explore means --sampler qmc", "--sampler tpe"]),
     ("space-low-above-high", ["--space", "SPACE:low-above-high"], ["params.lr", "above"]),
