@@ -22,7 +22,7 @@ from optuna.storages.journal import JournalStorage
 from mlp.atomic import write_with
 
 from ..errors import StudyError, UsageError
-from ..study.journal_records import record_problem
+from ..study.journal_records import JournalContext, record_problem
 from ..study.locks import study_lock
 from ..study.paths import StudyPaths
 from ..study.settings import missing_study
@@ -76,13 +76,14 @@ def damaged_lines(journal: Path) -> tuple[list[bytes], list[Damage]]:
     recovered from damaged ones), and each damaged line; a torn last line (no newline)
     counts as damaged."""
     kept, bad = [], []
+    context = JournalContext()  # what the lines kept so far established
     with open(journal, "rb") as f:
         for number, line in enumerate(f, start=1):
             try:
                 if not line.endswith(b"\n"):
                     raise JournalDamaged(f"{journal}: line {number} is damaged (torn: no end "
                                          "of line)")
-                parse_line(line, str(journal), number)
+                parse_line(line, str(journal), number, context)
             except JournalDamaged as exc:
                 recovered, rest = recover(line)
                 lost = [int(m.group(1)) for m in OP_CODE.finditer(rest)]

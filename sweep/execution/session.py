@@ -167,6 +167,17 @@ def _check_studies_dir(folder: Path) -> None:
                              f"{os.readlink(part)}, which does not exist")
         if part.exists() and not part.is_dir():
             raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    try:  # a place that takes no folders (/proc, a read-only disk) is named as the option
+        for part in missing:
+            part.mkdir()
+    except OSError as exc:
+        raise UsageError(f"--studies-dir {folder}: cannot make it "
+                         f"({exc.strerror or type(exc).__name__})") from None
+    finally:  # nothing is left made: the study makes its folders once it is checked
+        for part in reversed(missing):
+            with suppress(OSError):
+                part.rmdir()
 
 
 def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | None,
@@ -259,9 +270,15 @@ def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
 def _check_data(config: Config) -> tuple[int, int]:
     """Fetch and verify the data once, before any worker starts; its features and
     classes."""
-    from mlp.data import load_dataset
+    from mlp.data import DataError, load_dataset
 
-    data = load_dataset(config.data.dataset, config.data.data_dir)
+    try:
+        data = load_dataset(config.data.dataset, config.data.data_dir)
+    except DataError as exc:  # named as the option that gave the folder
+        text = str(exc)
+        if text.startswith("data dir "):
+            raise UsageError("--data-dir " + text.removeprefix("data dir ")) from None
+        raise
     return data.n_features, data.n_classes
 
 

@@ -143,3 +143,44 @@ def _values(v: Any, state: Any) -> bool:
     if not isinstance(v, list) or not all(_number(x) for x in v):
         return False
     return state != TrialState.COMPLETE.value or all(math.isfinite(x) for x in v)
+
+
+class JournalContext:
+    """What the records before a line established, for the checks one line cannot make
+    alone: the studies made (their number of objectives) and each trial's study.
+    Optuna numbers studies and trials by the order of their creation records, so a
+    trial created in a study no record made would shift every later trial's number,
+    and a completed trial with more values than its study has objectives breaks every
+    reader of its value."""
+
+    def __init__(self) -> None:
+        self.position = 0  # the lines checked so far
+        self.objectives: dict[int, int] = {}  # study id -> its number of objectives
+        self.names: set[str] = set()
+        self.studies_made = 0
+        self.trial_study: list[int] = []
+
+    def check(self, record: dict[str, Any]) -> str | None:
+        """Why ``record`` does not fit what came before it, or None; the context then
+        takes it in."""
+        self.position += 1
+        op = record["op_code"]
+        if op == 0 and record["study_name"] not in self.names:
+            self.names.add(record["study_name"])
+            self.objectives[self.studies_made] = len(record["directions"])
+            self.studies_made += 1
+        elif op == 4:
+            study = record["study_id"]
+            if study >= self.studies_made:
+                return (f"a trial created in study {study}, which no earlier record made "
+                        "(every later trial would take another's number)")
+            if study in self.objectives:
+                self.trial_study.append(study)
+        elif op == 6 and record["values"] is not None:
+            trial = record["trial_id"]
+            if 0 <= trial < len(self.trial_study):
+                wanted = self.objectives[self.trial_study[trial]]
+                if len(record["values"]) != wanted:
+                    return (f"{len(record['values'])} values for a trial of a study with "
+                            f"{wanted} objective{'s' if wanted != 1 else ''}")
+        return None

@@ -29,7 +29,7 @@ from optuna.storages.journal import BaseJournalBackend, JournalStorage
 
 from ..errors import StudyError, UsageError
 from .database import LOCK_TIMEOUT_S
-from .journal_records import record_problem
+from .journal_records import JournalContext, record_problem
 from .waiting import take_flock
 
 # Journal op codes (part of Optuna's file format) of appends that ride on a later
@@ -190,16 +190,20 @@ class JournalFile(BaseJournalBackend):
         if not os.path.exists(self.path):
             open(self.path, "ab").close()
         self._offsets: dict[int, int] = {0: 0}  # log number -> byte offset of its line
+        self._context = JournalContext()  # what the lines read so far established
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         start = max((n for n in self._offsets if n <= log_number_from), default=0)
+        if start < self._context.position:  # read again from before: checked afresh
+            self._context, start = JournalContext(), 0
+        start = min(start, self._context.position)  # no line goes unchecked in between
         with open(self.path, "rb") as f:
             f.seek(self._offsets[start])
             offset = self._offsets[start]
             for number, line in enumerate(f, start=start):
                 if not line.endswith(b"\n"):
                     return  # a torn tail: a writer is mid-append, or died there
-                record = parse_line(line, self.path, number + 1)
+                record = parse_line(line, self.path, number + 1, self._context)
                 offset += len(line)
                 self._offsets[number + 1] = offset
                 if number >= log_number_from:
@@ -256,7 +260,8 @@ class FileLock:
             os.close(fd)
 
 
-def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
+def parse_line(line: bytes, path: str, line_number: int,
+               context: JournalContext | None = None) -> dict[str, Any]:
     """One journal line as Optuna's log record, or `JournalDamaged` naming it."""
     try:
         record = json.loads(line.decode("utf-8"))
@@ -266,6 +271,8 @@ def parse_line(line: bytes, path: str, line_number: int) -> dict[str, Any]:
         reason = "empty" if not line.strip() else "not JSON"
     else:
         reason = record_problem(record)
+        if reason is None and context is not None:
+            reason = context.check(record)
         if reason is None:
             return record
     folder = Path(path).parent
