@@ -83,13 +83,18 @@ def damaged_lines(journal: Path) -> tuple[list[bytes], list[Damage]]:
                 if not line.endswith(b"\n"):
                     raise JournalDamaged(f"{journal}: line {number} is damaged (torn: no end "
                                          "of line)")
-                parse_line(line, str(journal), number, context)
+                record = parse_line(line, str(journal), number)
             except JournalDamaged as exc:
                 recovered, rest = recover(line)
+                recovered = [r for r in recovered if context.check(json.loads(r)) is None]
                 lost = [int(m.group(1)) for m in OP_CODE.finditer(rest)]
                 reason = str(exc).split("(", 1)[1].rsplit(")", 1)[0]
                 bad.append(Damage(number, reason, recovered, lost))
                 kept += recovered
+                continue
+            misfit = context.check(record)
+            if misfit is not None:  # a whole record that does not fit: dropped as it is
+                bad.append(Damage(number, misfit, [], []))
                 continue
             kept.append(line)
     return kept, bad

@@ -159,6 +159,7 @@ class JournalContext:
         self.names: set[str] = set()
         self.studies_made = 0
         self.trial_study: list[int] = []
+        self.creations: set[tuple[str, str]] = set()  # (worker, start) of each trial made
 
     def check(self, record: dict[str, Any]) -> str | None:
         """Why ``record`` does not fit what came before it, or None; the context then
@@ -174,6 +175,12 @@ class JournalContext:
             if study >= self.studies_made:
                 return (f"a trial created in study {study}, which no earlier record made "
                         "(every later trial would take another's number)")
+            # one thread never starts two trials in one microsecond: such a line is a copy
+            made = (str(record["worker_id"]), str(record["datetime_start"]))
+            if record["datetime_start"] is not None and made in self.creations:
+                return ("a copy of an earlier trial's creation (the same worker and start "
+                        "time): it would add a trial that never ran")
+            self.creations.add(made)
             if study in self.objectives:
                 self.trial_study.append(study)
         elif op == 6 and record["values"] is not None:
