@@ -61,3 +61,23 @@ def test_trial_created_in_a_study_that_does_not_exist_is_damage(cli, made_study)
     assert "no damage" not in got.stdout + got.stderr, got.stdout
     listed = cli("trials", "--studies-dir", made_study.parent, "--study", "done")
     assert listed.returncode == 1 and f"line {line}" in listed.stderr, listed.stdout
+
+
+def test_a_duplicated_trial_creation_is_damage_that_doctor_drops(cli, made_study):
+    """A trial-creation line written twice, byte for byte (the same worker and start
+    time: no two real creations look so): a phantom RUNNING trial appeared and doctor
+    said "no damage". Now every reader names the line, and doctor drops the copy."""
+    journal = made_study / "journal.log"
+    where = ("--studies-dir", made_study.parent, "--study", "done")
+    before = cli("trials", *where, "-f", "csv")
+    lines = journal.read_text().splitlines(keepends=True)
+    creations = [i for i, ln in enumerate(lines) if json.loads(ln).get("op_code") == 4]
+    at = creations[1]
+    journal.write_text("".join(lines[:at + 1] + [lines[at]] + lines[at + 1:]))
+    listed = cli("trials", *where)
+    assert listed.returncode == 1 and f"line {at + 2} is damaged (a copy of an earlier " \
+        "trial's creation" in listed.stderr, listed.stderr
+    fixed = cli("doctor", *where)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    after = cli("trials", *where, "-f", "csv")
+    assert after.stdout == before.stdout
