@@ -109,7 +109,8 @@ def test_best_leads_with_the_confirmed_answer(tmp_path, cli):
     add(study, dists, rng, TrialState.COMPLETE, value=0.999)  # trial 12, never raced
     text = " ".join(line.strip() for line in cli("best", *where).stdout.splitlines())
     assert "not raced, as good on one seed: trial 11, trial 12" in text
-    assert "python -m sweep confirm --study conf` again" in text
+    # hostile tester 8: the advice left out the studies folder, so it could not be run
+    assert f"python -m sweep confirm --study conf --studies-dir {tmp_path}` again" in text
 
 
 def test_a_trial_confirm_looked_at_and_left_out_is_not_advice_to_confirm_again(tmp_path,
