@@ -216,12 +216,39 @@ def hint(reason: str) -> str:
     return ""
 
 
+class Outage:
+    """A database away: since when, and when that was last said. Each failed attempt
+    waits (backing off), says so now and then, or, past `RECONNECT_LIMIT` seconds, gives
+    up in one line (`DatabaseUnavailable`)."""
+
+    def __init__(self, masked: str, doing: str = "unavailable") -> None:
+        self.masked, self.doing = masked, doing
+        self.since: float | None = None
+        self.noticed = 0.0
+
+    def failed(self, reason: str, delay: float) -> float:
+        """After an attempt failed for ``reason``: wait ``delay``; the next delay."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        away = now - self.since
+        if away >= RECONNECT_LIMIT:
+            raise DatabaseUnavailable(f"database {self.masked}: unavailable for {away:.0f}s "
+                                      f"({reason}){hint(reason)}") from None
+        if away >= NOTICE_AFTER and now - self.noticed >= NOTICE_EVERY:
+            self.noticed = now
+            say(f"database {self.masked}: {self.doing} ({reason}); retrying for up to "
+                f"{RECONNECT_LIMIT - away:.0f}s more")
+        time.sleep(min(delay, max(0.0, RECONNECT_LIMIT - away)))
+        return min(2 * delay, 2.0)
+
+
 def reopen(make: Callable[[], T], masked: str) -> T:
     """``make()``, which opens a database the run had open a moment ago (a worker's, the
     run's own at its end): a failure to reach it now is the database being away (a
     restart, ``max_connections`` filled), retried like an operation for up to
     `RECONNECT_LIMIT` seconds and said on one line; then `DatabaseUnavailable`."""
-    started, delay, last_notice = time.monotonic(), 0.25, 0.0
+    outage, delay = Outage(masked, "cannot connect"), 0.25
     while True:
         try:
             return make()
@@ -229,17 +256,7 @@ def reopen(make: Callable[[], T], masked: str) -> T:
             reason = transient(exc)
             if reason is None:
                 raise
-            now = time.monotonic()
-            away = now - started
-            if away >= RECONNECT_LIMIT:
-                raise DatabaseUnavailable(f"database {masked}: unavailable for {away:.0f}s "
-                                          f"({reason}){hint(reason)}") from None
-            if away >= NOTICE_AFTER and now - last_notice >= NOTICE_EVERY:
-                last_notice = now
-                say(f"database {masked}: cannot connect ({reason}); retrying for up to "
-                    f"{RECONNECT_LIMIT - away:.0f}s more")
-            time.sleep(min(delay, max(0.0, RECONNECT_LIMIT - away)))
-            delay = min(2 * delay, 2.0)
+            delay = outage.failed(reason, delay)
 
 
 class _RetriedHere(logging.Filter):
@@ -265,8 +282,7 @@ class Database(RDBStorage):
 
     def __init__(self, url: str, *, masked: str, **kwargs: Any) -> None:
         self.masked = masked
-        self._gone_since: float | None = None  # when operations started failing
-        self._last_notice = 0.0
+        self._outage = Outage(masked)  # operations failing since, and said when
         logging.getLogger("optuna.storages._rdb.storage").addFilter(_RETRIED_HERE)  # once
         super().__init__(url, **kwargs)
 
@@ -288,9 +304,9 @@ class Database(RDBStorage):
                         continue
                     delay = self._failed(exc, delay)
                     continue
-                if self._gone_since is not None:
-                    away = time.monotonic() - self._gone_since
-                    self._gone_since = None
+                if self._outage.since is not None:
+                    away = time.monotonic() - self._outage.since
+                    self._outage.since = None
                     if away >= NOTICE_AFTER:
                         say(f"database {self.masked}: reachable again after {away:.0f}s")
                 return result
@@ -322,20 +338,7 @@ class Database(RDBStorage):
         if reason is None:
             why = reason_of(exc)
             raise DatabaseError(f"database {self.masked}: {why}{hint(why)}") from None
-        now = time.monotonic()
-        if self._gone_since is None:
-            self._gone_since = now
-        away = now - self._gone_since
-        if away >= RECONNECT_LIMIT:
-            raise DatabaseUnavailable(
-                f"database {self.masked}: unavailable for {away:.0f}s ({reason}){hint(reason)}"
-            ) from None
-        if away >= NOTICE_AFTER and now - self._last_notice >= NOTICE_EVERY:
-            self._last_notice = now
-            say(f"database {self.masked}: unavailable ({reason}); retrying for up to "
-                f"{RECONNECT_LIMIT - away:.0f}s more")
-        time.sleep(min(delay, max(0.0, RECONNECT_LIMIT - away)))
-        return min(2 * delay, 2.0)
+        return self._outage.failed(reason, delay)
 
 
 def _operation(name: str) -> Callable[..., Any]:
