@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StudyError, UsageError
 from ..study.confirmations import Confirmation, confirmation_of
-from ..study.paths import DEFAULT_STUDIES_DIR
 from ..study.records import PARAMS_PREFIX, cell, screen_column
 from ..study.results import StudyResults
 from ..text import Column, percent, plural, table, wrap
@@ -167,10 +165,8 @@ def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None
             f"at least 95%): {', '.join(f'trial {t}' for t in conf.best_set)}."]
     late = sorted(conf.unraced(results.outcomes))
     if late:
-        folder = results.paths.root.parent
-        where = "" if folder == Path(DEFAULT_STUDIES_DIR) else f" --studies-dir {folder}"
         text.append(f"not raced, as good on one seed: {', '.join(f'trial {t}' for t in late)}"
-                    f"; run `python -m sweep confirm --study {results.name}{where}` again.")
+                    f"; run `python -m sweep confirm {results.paths.flags()}` again.")
     return [line for t in text for line in wrap(t, width)]
 
 

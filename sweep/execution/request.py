@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlp.config import DATASETS
+from mlp.config import DATASETS, Config
 
 from ..errors import UsageError
 from ..options import declared, duration, one_of, option, spell, switch, text, whole, whole_or
@@ -33,6 +33,7 @@ from ..study.samplers import (
     PRUNERS,
     SAMPLERS,
 )
+from ..study.settings import Settings
 from ..study.space import Space, load_space, space_from_changes
 from ..study.storage import DEFAULT_HEARTBEAT, GRACE_BEATS, MAX_HEARTBEAT
 from .controller import FAIL_STREAK, STALL_LIMIT
@@ -211,3 +212,17 @@ class RunRequest(StudyLocation):
         if self.lag is None:
             return stored
         return None if self.lag == "off" else int(self.lag)
+
+
+def problem_flags(settings: Settings) -> list[str]:
+    """The run options that make a study's problem what it is (its epochs, dataset, data
+    folder, training limit), where they differ from the defaults: what another study of
+    the same problem is run with. A value the space fixes or samples is the space's."""
+    base, config = Config(), settings.config
+    space = settings.space.fixed_overrides() | settings.space.sampled_keys()
+    flags = []
+    for f, opt in declared(RunRequest):
+        key = opt.config_key
+        if key and key not in space and config.value(key) != base.value(key):
+            flags += [opt.flag(f.name), str(config.value(key))]
+    return flags

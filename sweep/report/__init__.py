@@ -59,11 +59,13 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
 
     from . import html, markdown
     from .document import build
+    from .findings import SPACE_FILE
 
     out = Path(out_dir) if out_dir is not None else results.paths.report
     out.mkdir(parents=True, exist_ok=True)
     doc = build(results, out, vector=vector)
     text = markdown.render(doc)
+    write_text(out / SPACE_FILE, results.settings.space.to_toml())  # for advised commands
     write_text(out / "report.md", text)
     index = write_text(out / "index.html", html.render(doc, text))
     _remove_stale_figures(out, doc)

@@ -147,7 +147,7 @@ def _sample(r: _Report) -> Section:
     """What the analyses stand on: the survivors of the sampler and the pruner."""
     data = r.data
     s = Section("sample", "What the sample is")
-    makeup = findings.sample_makeup(data)
+    makeup = findings.sample_makeup(data, r.out)
     if makeup:
         s.blocks.append(Notes(makeup, "warning"))
     epochs = rung_epochs(data)
@@ -344,7 +344,8 @@ def _expected_best(r: _Report) -> list[Block]:
                        f"al. 2019) is read from independent trials; this study's are not (its "
                        f"{r.data.settings.sampler} sampler learns from earlier trials, its "
                        f"{r.data.settings.pruner} pruner stops some). "
-                       f"`{findings.explore_command(r.data)}` runs a study whose trials are."])]
+                       f"`{findings.explore_command(r.data, r.out)}` runs a study whose "
+                       "trials are."])]
     source = a.source
     n = len(source.completed)
     where = "this study" if a.own else f"the exploration study '{source.name}'"
@@ -486,7 +487,7 @@ def _selected_text(data) -> str:
 def _seed_fact(r: _Report) -> str:
     conf = r.data.confirmation
     if conf is None:
-        return f"not checked: run `{findings.confirm_command(r.data.name)}`"
+        return f"not checked: run `{findings.confirm_command(r.data)}`"
     return (f"best set {findings.trial_list(conf.tied)} over "
             f"{findings.seeds_behind(conf, conf.tied)}; recommended: trial {conf.recommended}")
 

@@ -160,15 +160,16 @@ def unconverged(data: StudyData) -> tuple[list[int], int, int]:
 
 def exploration_of(data: StudyData) -> StudyData | None:
     """The exploration study beside this one (``<name>-explore``), if it exists, reads,
-    was made by ``--explore`` or as a random search without pruning, and samples the
-    same settings."""
+    was made by ``--explore`` or as a random search without pruning, and is of the same
+    problem: the same base configuration (data, epochs, fixed values) and space."""
     if _spreads(data):
         return data
     try:
         other = prepare(load(f"{data.name}-explore", data.results.paths.root.parent))
     except Exception:  # noqa: BLE001  (none, or unreadable: this study's trials are used)
         return None
-    same = [p.name for p in other.params] == [p.name for p in data.params]
+    same = other.settings.config == data.settings.config \
+        and other.settings.space == data.settings.space
     return other if same and _spreads(other) else None
 
 

@@ -10,13 +10,17 @@ the single best trial; where it has none, they say that nothing has checked the 
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..execution.request import problem_flags
 from ..statistics.effects import MIN_TRIALS
 from ..study.param import Param
+from ..study.space import default_space
 from ..text import short
 from . import style as S
 from .analysis import (
@@ -64,9 +68,9 @@ def ci(p: float, n: int) -> str:
     return f"95% CI {lo * 100:.1f}–{hi * 100:.1f}%"
 
 
-def confirm_command(study: str) -> str:
+def confirm_command(data: StudyData) -> str:
     """The command that checks the study's top trials against seed noise."""
-    return f"python -m sweep confirm --study {study}"
+    return f"python -m sweep confirm {data.results.paths.flags()}"
 
 
 def trial_list(numbers) -> str:
@@ -179,7 +183,7 @@ def _after_range(data: StudyData) -> str:
     tied = data.tied
     if tied is None:
         return ("then the single best trial's value (the ranking of the top trials is not "
-                f"checked against seed noise: {confirm_command(data.name)})")
+                f"checked against seed noise: {confirm_command(data)})")
     numbers = tied["number"]
     return (f"then the values of the trials in the best set over "
             f"{seeds_behind(data.confirmation, numbers)} ({trial_list(numbers)}; see Seed "
@@ -202,13 +206,24 @@ def _best_range(s: Param, done: pd.DataFrame, tied: pd.DataFrame | None) -> str:
 
 # ------------------------------------------------------------------ the sample
 
-def explore_command(data: StudyData) -> str:
-    """The command that runs an exploration study beside this one."""
-    return (f"python -m sweep run --explore --study {data.name}-explore --trials "
-            f"{max(len(data.params) * 10, 30)}")
+SPACE_FILE = "space.toml"  # the study's space as a space file, beside the report
+
+def explore_command(data: StudyData, report_dir: Path | None = None) -> str:
+    """The command that runs an exploration study beside this one, of the same problem:
+    its studies folder, data, epochs and space (the report writes the space as
+    ``space.toml`` when it is not the default one)."""
+    settings = data.settings
+    space = ""
+    if settings.space != default_space():
+        folder = report_dir if report_dir is not None else data.results.paths.report
+        space = f" --space {shlex.quote(str(folder / SPACE_FILE))}"
+    flags = " ".join(shlex.quote(f) for f in problem_flags(settings))
+    return (f"python -m sweep run --explore {data.results.paths.flags(data.name + '-explore')} "
+            f"--trials {max(len(data.params) * 10, 30)}" + (f" {flags}" if flags else "")
+            + space)
 
 
-def sample_makeup(data: StudyData) -> list[str]:
+def sample_makeup(data: StudyData, report_dir: Path | None = None) -> list[str]:
     """What the analyses stand on: which trials survived to completion, where the pruner
     stopped the others, where the completed trials crowd, and which parts of the space
     hold no completed trial; then which conclusions only an exploration study can give."""
@@ -242,7 +257,7 @@ def sample_makeup(data: StudyData) -> list[str]:
                    "whole space, no pruning): the effect of "
                    + (", ".join(needs) if needs else "any setting")
                    + " outside where the completed trials lie, and whether the importances "
-                   f"hold there. `{explore_command(data)}` runs one (`--explore` is "
+                   f"hold there. `{explore_command(data, report_dir)}` runs one (`--explore` is "
                    "`--sampler qmc --pruner none`).")
     return out
 
@@ -256,8 +271,8 @@ def warnings_for(data: StudyData, analysis: Analysis | None) -> list[str]:
     if c.running:
         out.append(f"The study is still running ({c.running} trial"
                    f"{'s' if c.running != 1 else ''} running): this report covers the "
-                   f"{c.finished} finished trials. Run `python -m sweep report --study "
-                   f"{data.name}` again later to update it.")
+                   f"{c.finished} finished trials. Run `python -m sweep report "
+                   f"{data.results.paths.flags()}` again later to update it.")
     if c.finished == 0:
         out.append("No trial has finished yet: there is nothing to analyse.")
     elif len(done) == 0:
@@ -357,7 +372,7 @@ def _edge_warnings(data: StudyData) -> list[str]:
 
 def confirm_warnings(data: StudyData) -> list[str]:
     """Seed-noise results that cannot be read, or that no longer cover the top trials."""
-    command = confirm_command(data.name)
+    command = confirm_command(data)
     if data.confirm_problem:
         return [f"The seed-noise results could not be read ({data.confirm_problem}); the "
                 f"report goes by the single best trial. Run `{command}` again."]
@@ -485,7 +500,7 @@ def _top_caption(data: StudyData, shown: int, k: int) -> str:
     if tied is None:
         return text + (" Highlighted: the single best trial. The ranking of these top trials "
                        "has not been checked against seed noise; "
-                       f"`{confirm_command(data.name)}` races the near-best configurations "
+                       f"`{confirm_command(data)}` races the near-best configurations "
                        "and the classic one over paired seeds and names the best set.")
     numbers = list(tied["number"].astype(int))
     text += (f" Highlighted: {trial_list(numbers)}, the best set over "

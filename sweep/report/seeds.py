@@ -97,7 +97,7 @@ def glance(data: StudyData) -> str:
         return ("The ranking of the top trials has not been checked against seed noise: each "
                 "trial trained once, with one seed, and the best is the highest of many "
                 "trials' best epochs, an optimistic pick whose lead may be within the noise "
-                f"between seeds. `{confirm_command(data.name)}` races the near-best "
+                f"between seeds. `{confirm_command(data)}` races the near-best "
                 "configurations and the classic one over paired seeds and names the best set.")
     b = conf.row(conf.best_mean)["best_val"]
     others = [n for n in conf.tied if n != conf.best_mean]

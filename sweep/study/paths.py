@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,15 @@ class StudyPaths:
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
+
+    def flags(self, name: str | None = None) -> str:
+        """``--study NAME``, and ``--studies-dir DIR`` unless it is the default: what a
+        command advised about this study (or a study ``name`` beside it) needs to find
+        it where the advice was given, quoted for a shell."""
+        folder = self.root.parent
+        where = "" if folder == Path(DEFAULT_STUDIES_DIR) else \
+            f" --studies-dir {shlex.quote(str(folder))}"
+        return f"--study {shlex.quote(name or self.name)}{where}"
 
     @classmethod
     def of(cls, studies_dir: str | os.PathLike, name: str) -> StudyPaths:

@@ -25,6 +25,7 @@ Names are config keys, bare (``lr``) or dotted (``training.lr``).
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -118,6 +119,19 @@ class Space:
         return {"params": {p.name: p.to_dict() for p in self.params},
                 "fixed": dict(self.fixed)}
 
+    def to_toml(self) -> str:
+        """The space as a space file that gives it back whole (`load_space`): every
+        setting's range spelled out with its type, so none falls back to a default."""
+        lines = []
+        for p in self.params:
+            lines.append(f"[params.{p.name}]")
+            lines += [f"{key} = {_toml_value(value)}"
+                      for key, value in (p.to_dict() | {"type": p.type}).items()]
+            lines.append("")
+        lines.append("[fixed]")
+        lines += [f"{name} = {_toml_value(value)}" for name, value in self.fixed]
+        return "\n".join(lines) + "\n"
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "space") -> Space:
         params = tuple(_param(name, spec, source)
@@ -201,6 +215,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark is harmless
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value: JSON spells numbers, strings, booleans and arrays as TOML does,
+    except that TOML has no null (no space holds one) and writes inf and nan bare."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None or isinstance(value, dict):
+        raise ValueError(f"no TOML value for {value!r}")
+    return json.dumps(value)
 
 
 def _fixed_names(fixed: dict[str, Any], source: str) -> dict[str, Any]:

@@ -202,8 +202,8 @@ def test_seed_noise_results_set_the_edges_best_ranges_and_staleness(tmp_path):
 
     add(study, dists, rng, TrialState.COMPLETE, value=0.99)  # trial 12: now the top trial
     stale = findings.warnings_for(prepare(load("tied", tmp_path)), None)
-    assert any("do not cover trial 12" in w and "python -m sweep confirm --study tied` again"
-               in w for w in stale), stale
+    assert any("do not cover trial 12" in w and f"python -m sweep confirm --study tied "
+               f"--studies-dir {tmp_path}` again" in w for w in stale), stale
 
     summary_path.write_text("{not json")
     data = prepare(load("tied", tmp_path))

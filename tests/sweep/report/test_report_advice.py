@@ -1,0 +1,91 @@
+"""The commands the report advises (an exploration study, confirm, the report again) run
+as written where the report was made: they find the study's folder and keep its problem
+(data, epochs, space). Hostile tester 8: the advice dropped ``--studies-dir``,
+``--dataset idx`` and ``--epochs``, so the exploration study it ran trained another
+problem in another folder."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from sweep.report import findings, prepare
+from sweep.report.effects import exploration_of
+from sweep.study.results import load
+from sweep.study.space import default_space, load_space, space_from_changes
+
+
+def test_a_space_file_written_from_a_space_gives_it_back(tmp_path: Path):
+    changed = space_from_changes({
+        "params": {"hidden_size": {"low": 16, "high": 32, "grid": [16, 24, 32]},
+                   "batch_size": {"choices": [128, 256]},
+                   "momentum": {"type": "float", "low": 0.8, "high": 0.99}},
+        "fixed": {"dropout": 0.2, "epochs": 3}})
+    for space in (default_space(), changed):
+        path = tmp_path / "space.toml"
+        path.write_text(space.to_toml())
+        assert load_space(path) == space
+
+
+@pytest.mark.slow
+def test_the_advised_exploration_study_is_one_of_the_same_problem(sweep_cli, run_args,
+                                                                   tmp_path: Path):
+    """Run as advised (fewer trials), the exploration study lands beside the study and
+    the report reads its effects from it."""
+    studies = tmp_path / "elsewhere"
+    made = sweep_cli(*run_args(studies, "r2", trials=2, jobs=1), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    got = sweep_cli("report", "--studies-dir", studies, "--study", "r2", cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    md = (studies / "r2" / "report" / "report.md").read_text()
+    advice = re.search(r"`(python -m sweep run --explore[^`]*)`", md)
+    assert advice, md[:3000]
+    command = shlex.split(advice.group(1))
+    for flag, value in (("--studies-dir", str(studies)), ("--epochs", "1"),
+                        ("--dataset", "idx")):
+        assert command[command.index(flag) + 1] == value, command
+    assert "--data-dir" in command and "--space" in command, command
+
+    explored = sweep_cli(*command[3:], "--trials", 3, "--jobs", 2, "--no-report", "--quiet",
+                         cwd=tmp_path)
+    assert explored.returncode == 0, explored.stderr
+    data = prepare(load("r2", studies))
+    other = exploration_of(data)
+    assert other is not None and other.name == "r2-explore"
+    assert other.settings.config == data.settings.config
+    assert other.settings.space == data.settings.space
+
+
+@pytest.mark.slow
+def test_an_exploration_study_of_another_problem_is_not_used(sweep_cli, run_args,
+                                                             tmp_path: Path):
+    """An ``<name>-explore`` study with other epochs samples the same settings but is
+    another problem: the report does not take its effects for this study's."""
+    studies = tmp_path / "studies"
+    made = sweep_cli(*run_args(studies, "p", trials=2, jobs=1), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    args = run_args(studies, "p-explore", trials=2, jobs=1, epochs=2)
+    other = sweep_cli(*args, "--explore", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert exploration_of(prepare(load("p", studies))) is None
+
+
+@pytest.mark.slow
+def test_the_advised_confirm_and_report_commands_name_the_studies_dir(sweep_cli, run_args,
+                                                                      tmp_path: Path):
+    studies = tmp_path / "elsewhere"
+    made = sweep_cli(*run_args(studies, "r3", trials=3, jobs=1), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    got = sweep_cli("report", "--studies-dir", studies, "--study", "r3", cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    md = (studies / "r3" / "report" / "report.md").read_text()
+    commands = re.findall(r"python -m sweep confirm --study r3[^)`*\n]*", md)
+    assert commands, md[:3000]
+    for command in commands:
+        assert f"--studies-dir {studies}" in command, command
+    data = prepare(load("r3", studies))
+    assert findings.confirm_command(data) == \
+        f"python -m sweep confirm --study r3 --studies-dir {shlex.quote(str(studies))}"
