@@ -272,12 +272,17 @@ class DaskBackend(Backend):
         return lambda t: t.user_attrs.get("dask_run") == self.token
 
     def waiting_for(self, workers: list[Worker]) -> str | None:
-        """A Dask worker, while tasks are in flight and the cluster has none (its last
-        worker died, or none was ever started): the tasks would wait for ever."""
+        """What the tasks in flight wait for that would never come: a Dask worker, when
+        the cluster has none (its last worker died, or none was ever started), or the
+        scheduler itself, when it holds the connection but does not answer (stopped, or
+        its machine unreachable): their results can only come through it."""
         if not any(isinstance(w, DaskWorker) and w.future is not None for w in workers):
             return None
         try:
             threads = self.client.nthreads(callback_timeout=CONNECT_TIMEOUT)
+        except TimeoutError:
+            return (f"the Dask scheduler at {self.scheduler}: it has not answered for "
+                    f"{CONNECT_TIMEOUT:g}s (stopped, or its machine unreachable)")
         except Exception:  # noqa: BLE001  (a lost scheduler fails the tasks by itself)
             return None
         if threads:

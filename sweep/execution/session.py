@@ -344,7 +344,8 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
         progress.line(f"note: {spell(RunRequest, 'stall_timeout', cli)} watches no Dask "
                       "worker (none is a process of this run): the scheduler drops a silent "
                       "worker after its worker-ttl (5 minutes by default), which fails its "
-                      "trial. Here it bounds the wait for a worker when the cluster has none")
+                      "trial. Here it bounds the wait for a worker when the cluster has none, "
+                      "and for a scheduler that stops answering")
     if settings.lag is not None and jobs > settings.lag + 1:
         progress.line(f"note: the study's lag is {settings.lag}, so of {jobs} workers at most "
                       f"{settings.lag + 1} run at once (each trial waits for trials "
