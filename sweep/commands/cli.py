@@ -95,6 +95,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The commands' parsers, by name."""
+    return next((a.choices for a in parser._actions  # noqa: SLF001  (argparse keeps them so)
+                 if isinstance(a, argparse._SubParsersAction)), {})  # noqa: SLF001
+
+
 def _module(name: str) -> object:
     return importlib.import_module(f".{name}", __package__)
 
@@ -127,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(first) if first else build_parser("")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's parser: "sweep best: error: ..."
+        command = _subparsers(parser).get(args.command, parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         with optuna_quiet():
             return int(args.func(args) or 0)

@@ -111,3 +111,4 @@ def test_an_abbreviated_option_is_refused_not_guessed(cli, check_error, tmp_path
                     if args[0] == "run" else
                     "unrecognized arguments: " + args[1].partition("=")[0])
         assert "Sup3rSecret" not in proc.stderr + proc.stdout
+        assert proc.stderr.startswith(f"sweep {args[0]}: error: "), proc.stderr
