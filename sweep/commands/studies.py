@@ -18,16 +18,18 @@ from .output import add_output_args, emit, json_ready, screen_width, table_text
 
 DESCRIPTION = (
     "The studies in a folder (--studies-dir), or with --storage URL every study in that "
-    "database, each with its trials by state, its best value (validation accuracy) and "
+    "database, each with its trials by state (waiting: not started yet, such as the retry "
+    "of a lost trial, which the next run starts first), its best value (validation accuracy) and "
     "the number of the trial that has it; a study that cannot be read is listed with what "
     "is wrong.")
 # one study's row: its name, trials by state (the names of the states), its best trial
 COLUMNS = ("name", "finished", "complete", "pruned", "fail", "retried", "running",
-           "best_value", "best_number", "problem")
+           "waiting", "best_value", "best_number", "problem")
 _SCREEN = [Column("name", right=False, keep=100, cut=12), Column("finished", keep=60),
            Column("complete", keep=50), Column("pruned", keep=40), Column("fail", keep=45),
            Column("retried", keep=30),
-           Column("running", keep=55), Column("best_value", keep=90),
+           Column("running", keep=55), Column("waiting", keep=35),
+           Column("best_value", keep=90),
            Column("best_number", keep=80), Column("problem", right=False, keep=70, cut=16)]
 
 
@@ -43,7 +45,7 @@ def study_row(r: StudyResults | BrokenStudy) -> dict[str, Any]:
     best = r.best_outcomes(1)
     return {"name": r.name, "finished": c.finished, "complete": c.complete,
             "pruned": c.pruned, "fail": c.failed, "retried": c.retried, "running": c.running,
-            "best_value": best[0].value if best else None,
+            "waiting": c.waiting, "best_value": best[0].value if best else None,
             "best_number": best[0].number if best else None, "problem": None}
 
 
@@ -75,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
             buf = io.StringIO()
             df = pd.DataFrame(rows, columns=list(COLUMNS))
+            # a study with a problem has none: still integers
             for name in ("finished", "complete", "pruned", "fail", "retried", "running",
-                         "best_number"):  # a study with a problem has none: still integers
+                         "waiting", "best_number"):
                 df[name] = pd.array(df[name], dtype="Int64")
             df.to_csv(buf, index=False)
             return buf.getvalue()

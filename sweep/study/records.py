@@ -263,6 +263,7 @@ class Counts:
     running: int = 0
     retried: int = 0  # lost trials with a retry: their retry counts instead
     retries_waiting: int = 0  # retries not started yet (the next run starts them first)
+    waiting: int = 0  # every trial not started yet: those retries, and enqueued ones
 
     @property
     def finished(self) -> int:
@@ -295,4 +296,4 @@ def count(trials: list[FrozenTrial]) -> Counts:
     states = [t.state for t in trials]
     return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED),
                   states.count(TrialState.FAIL) - retried, states.count(TrialState.RUNNING),
-                  retried, waiting)
+                  retried, waiting, states.count(TrialState.WAITING))

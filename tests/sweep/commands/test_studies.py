@@ -14,9 +14,9 @@ def test_studies_lists_the_study_with_its_counts(made_study, cli):
     proc = cli("studies", "--studies-dir", made_study.parent)
     assert proc.returncode == 0, proc.stderr
     assert [line.split() for line in proc.stdout.splitlines()] == [
-        ["name", "finished", "complete", "pruned", "fail", "retried", "running", "best_value",
-         "best_number"],
-        ["done", "3", "3", "0", "0", "0", "0", f"{VALUES[2]:.2%}", "2"]]
+        ["name", "finished", "complete", "pruned", "fail", "retried", "running", "waiting",
+         "best_value", "best_number"],
+        ["done", "3", "3", "0", "0", "0", "0", "0", f"{VALUES[2]:.2%}", "2"]]
 
 
 def test_studies_in_an_empty_folder_is_an_error(tmp_path, cli, check_error):

@@ -29,3 +29,14 @@ def test_a_waiting_retry_is_listed_with_its_settings_and_can_be_asked_for(tmp_pa
     assert [(t["number"], t["retry_of"]) for t in doc["trials"]] == [(0, None), (3, 2)]
     screen = cli("trials", *where).stdout
     assert "waiting" in screen.splitlines()[-1], screen
+
+
+def test_studies_counts_the_waiting_trials(tmp_path, cli):
+    """Pass 8: `sweep studies` had no column for the trials `trials --state waiting` lists."""
+    study, dists, rng = api_study(tmp_path, "cut")  # the classic one waits as trial 0
+    add(study, dists, rng, TrialState.FAIL, lost=True, reason="interrupted")
+    study.enqueue_trial(study.get_trials()[1].params, user_attrs={"retry_of": 1})
+    rows = list(csv.DictReader(io.StringIO(
+        cli("studies", "--studies-dir", tmp_path, "-f", "csv").stdout)))
+    assert [(r["name"], r["waiting"], r["retried"], r["finished"]) for r in rows] == [
+        ("cut", "2", "1", "0")]
