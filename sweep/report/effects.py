@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..statistics.design import Design, SettingSpec, design_matrix
-from ..statistics.effects import ALPHA, MIN_TRIALS, Effects, effects, still_rising
+from ..statistics.effects import ALPHA, MIN_FIT, MIN_TRIALS, Effects, effects, still_rising
 from ..statistics.importance import Importances, importances
 from ..study.param import Param
 from ..study.results import load
@@ -121,8 +121,10 @@ class Analysis:
         if not self.tested:
             out.append(f"{self.n} completed, converged trials: below the {MIN_TRIALS} the "
                        "permutation test needs to find even a large effect with useful power, "
-                       "so no effect and no importance share is stated; the settings are "
-                       "ranked against the permutation null instead.")
+                       "so no effect and no importance share is stated"
+                       + ("; the settings are ranked against the permutation null instead."
+                          if self.n >= MIN_FIT else
+                          f", and below {MIN_FIT} not even a ranking of the settings."))
         return out
 
 

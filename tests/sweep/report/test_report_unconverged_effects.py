@@ -26,3 +26,25 @@ def test_a_setting_that_varied_is_not_called_never_varied(sweep_cli, run_args, t
     rows = [line for line in report.splitlines() if line.startswith("| hidden_size |")]
     assert rows, report
     assert "never varied" not in rows[0], rows[0]
+
+
+@pytest.mark.parametrize(("completed", "ranked"), [(3, False), (8, True)])
+def test_too_few_trials_say_whether_the_settings_are_ranked(tmp_path, completed, ranked):
+    # pass 8: with 2 trials the report said "the settings are ranked against the
+    # permutation null instead", and no ranking was there (below 5 trials none is made)
+    import numpy as np
+    from optuna.trial import TrialState
+
+    from sweep.report import prepare
+    from sweep.report.effects import analyse
+    from sweep.study.results import load
+    from tests.sweep.studies import add, api_study
+
+    study, dists, rng = api_study(tmp_path, "few")
+    for value in np.linspace(0.8, 0.9, completed):
+        add(study, dists, rng, TrialState.COMPLETE, value=float(value))
+    analysis = analyse(prepare(load("few", tmp_path)))
+    note = next(n for n in analysis.notes() if "no importance share is stated" in n)
+    assert ("ranked against the permutation null" in note) == ranked, note
+    assert (analysis.importances.mode == "ranks"
+            and "no ranking" not in analysis.importances.label) == ranked
