@@ -147,7 +147,7 @@ def _sample(r: _Report) -> Section:
     """What the analyses stand on: the survivors of the sampler and the pruner."""
     data = r.data
     s = Section("sample", "What the sample is")
-    makeup = findings.sample_makeup(data, r.out)
+    makeup = findings.sample_makeup(data, r.out, r.analysis)
     if makeup:
         s.blocks.append(Notes(makeup, "warning"))
     epochs = rung_epochs(data)

@@ -90,14 +90,21 @@ class Analysis:
                      f"{self.source.settings.pruner} pruner, not a sample of the space)")
         return what
 
+    @property
+    def whose(self) -> str:
+        """`` of the exploration study 'x'`` when the trials are not this study's."""
+        return "" if self.own else f" of the exploration study '{self.source.name}'"
+
     def notes(self) -> list[str]:
-        """What a reader needs to know of the sample before any statement."""
+        """What a reader needs to know of the sample before any statement; counts and
+        trial numbers name the exploration study when they are its."""
         out = []
         if self.unconverged:
             short = (f", {self.short} of them because they trained fewer than {SHORT_CURVE} "
                      "epochs and were at their best at the last one" if self.short else "")
-            out.append(f"{len(self.unconverged)} completed trial"
-                       f"{'s were' if len(self.unconverged) != 1 else ' was'} still improving "
+            were = "s were" if len(self.unconverged) != 1 else " was"
+            out.append(f"{len(self.unconverged)} completed trial{were}{self.whose} still "
+                       "improving "
                        f"at the last epoch{short} (trial"
                        f"{'s' if len(self.unconverged) != 1 else ''} "
                        f"{_numbers(self.unconverged)}): left out of the effects and "
@@ -105,21 +112,25 @@ class Analysis:
                        "settings give.")
         if self.unjudged:
             have = "s have" if self.unjudged != 1 else " has"
-            out.append(f"{self.unjudged} completed trial{have} no history on this machine "
+            out.append(f"{self.unjudged} completed trial{have}{self.whose} no history on "
+                       "this machine "
                        "(the folder is elsewhere), so whether "
                        f"{'they were' if self.unjudged != 1 else 'it was'} still improving "
                        "could not be judged; kept in the effects and importances.")
         if self.broke_down:
             out.append(f"{len(self.broke_down)} completed trial"
-                       f"{'s' if len(self.broke_down) != 1 else ''} far below the others "
+                       f"{'s' if len(self.broke_down) != 1 else ''}{self.whose} far below the "
+                       "others "
                        f"(trial{'s' if len(self.broke_down) != 1 else ''} "
                        f"{_numbers(self.broke_down)}: more than {OUTLIER_IQRS:g} interquartile "
                        "ranges below the median, training that broke down) left out of the "
                        "effects and importances: one such value would dominate a model of "
                        "accuracy and hide every other effect. Where they lie is in the "
-                       "effects figure's floor and the failures section.")
+                       "effects figure's floor"
+                       + (" and the failures section." if self.own else "."))
         if not self.tested:
-            out.append(f"{self.n} completed, converged trials: below the {MIN_TRIALS} the "
+            out.append(f"{self.n} completed, converged trials{self.whose}: below the "
+                       f"{MIN_TRIALS} the "
                        "permutation test needs to find even a large effect with useful power, "
                        "so no effect and no importance share is stated"
                        + ("; the settings are ranked against the permutation null instead."

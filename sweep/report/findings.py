@@ -223,7 +223,8 @@ def explore_command(data: StudyData, report_dir: Path | None = None) -> str:
             + space)
 
 
-def sample_makeup(data: StudyData, report_dir: Path | None = None) -> list[str]:
+def sample_makeup(data: StudyData, report_dir: Path | None = None,
+                  analysis: Analysis | None = None) -> list[str]:
     """What the analyses stand on: which trials survived to completion, where the pruner
     stopped the others, where the completed trials crowd, and which parts of the space
     hold no completed trial; then which conclusions only an exploration study can give."""
@@ -253,12 +254,18 @@ def sample_makeup(data: StudyData, report_dir: Path | None = None) -> list[str]:
     biased = settings.sampler != "qmc" or settings.pruner != "none"
     if biased and len(done):
         needs = [s.name for s in data.varied if concentration(s, done) or unexplored(s, done)]
-        out.append("Conclusions that need an exploration study (quasi-random points over the "
-                   "whole space, no pruning): the effect of "
-                   + (", ".join(needs) if needs else "any setting")
-                   + " outside where the completed trials lie, and whether the importances "
-                   f"hold there. `{explore_command(data, report_dir)}` runs one (`--explore` is "
-                   "`--sampler qmc --pruner none`).")
+        what = ("Conclusions that need an exploration study (quasi-random points over the "
+                "whole space, no pruning): the effect of "
+                + (", ".join(needs) if needs else "any setting")
+                + " outside where the completed trials lie, and whether the importances "
+                "hold there.")
+        if analysis is not None and not analysis.own:
+            out.append(f"{what} They come from the exploration study "
+                       f"'{analysis.source.name}' ({len(analysis.source.completed)} completed "
+                       "trials; 'Which settings matter' and 'Which values are best').")
+        else:
+            out.append(f"{what} `{explore_command(data, report_dir)}` runs one "
+                       "(`--explore` is `--sampler qmc --pruner none`).")
     return out
 
 

@@ -89,3 +89,52 @@ def test_the_advised_confirm_and_report_commands_name_the_studies_dir(sweep_cli,
     data = prepare(load("r3", studies))
     assert findings.confirm_command(data) == \
         f"python -m sweep confirm --study r3 --studies-dir {shlex.quote(str(studies))}"
+
+
+@pytest.fixture(scope="module")
+def explored(sweep_cli, data_args, tmp_path_factory) -> Path:
+    """Study 'q' (4 trials, 2 epochs), the 'q-explore' study its report advised, run as
+    advised, and the report of 'q' written again. The folder it all ran in."""
+    here = tmp_path_factory.mktemp("explored")
+    space = here / "space.toml"
+    space.write_text("[params.hidden_size]\nlow = 16\nhigh = 32\n"
+                     "[params.batch_size]\nchoices = [128, 256]\n")
+    made = sweep_cli("run", "--study", "q", "--trials", 4, "--jobs", 2, "--epochs", 2,
+                     *data_args, "--space", space, "--quiet", cwd=here)
+    assert made.returncode == 0, made.stderr
+    md = (here / "studies" / "q" / "report" / "report.md").read_text()
+    advice = re.search(r"`(python -m sweep run --explore[^`]*)`", md)
+    assert advice, md[:3000]
+    ran = sweep_cli(*shlex.split(advice.group(1))[3:], "--quiet", "--no-report", cwd=here)
+    assert ran.returncode == 0, ran.stderr
+    again = sweep_cli("report", "--study", "q", cwd=here)
+    assert again.returncode == 0, again.stderr
+    return here
+
+
+@pytest.mark.slow
+def test_the_report_does_not_advise_an_exploration_study_it_already_reads(explored,
+                                                                         sweep_cli):
+    """Hostile tester 9: once the advised exploration study had run and the report read
+    its effects, the report still advised running it, a command that then did nothing
+    ("nothing to run")."""
+    md = (explored / "studies" / "q" / "report" / "report.md").read_text()
+    assert "exploration study 'q-explore'" in md  # it is read
+    assert not re.findall(r"`(python -m sweep run --explore[^`]*)`", md), md
+    assert "They come from the exploration study 'q-explore'" in md
+
+
+@pytest.mark.slow
+def test_counts_of_the_exploration_studys_trials_name_it(explored):
+    """Hostile tester 9: the report of 'q' (4 trials) warned "44 completed trials were
+    still improving at the last epoch (trials 0, 1, ... and 36 more)": the exploration
+    study's trials, not said so. Every such count about more trials than 'q' has names
+    the other study."""
+    md = (explored / "studies" / "q" / "report" / "report.md").read_text()
+    counts = [line for line in md.splitlines()
+              if re.search(r"(\d+) completed(, converged)? trials", line)]
+    bad = [line[:300] for line in counts
+           for n in map(int, re.findall(r"(?<!at least )\b(\d+) completed(?:, converged)? "
+                                        r"trials", line))
+           if n > 4 and "exploration study 'q-explore'" not in line]
+    assert not bad, bad
