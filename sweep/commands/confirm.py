@@ -68,6 +68,7 @@ from ..study.confirmations import (
     Runs,
     choose_candidates,
     read_runs,
+    resplit_note,
 )
 from ..study.paths import StudyLocation
 from ..study.results import StudyResults, load
@@ -96,13 +97,6 @@ PAIRING = (
     "configurations of different sizes draw different weights and masks from those "
     "streams, so across hidden sizes only the data order is shared; the methods assume no "
     "correlation and use whatever pairing each pair has.")
-RESPLIT_NOTE = (
-    "--resplit: each seed drew its own 10,000 validation images from the 60,000 "
-    "training+validation images (data.split_seed in each run's config.json; the test set "
-    "untouched), so the validation set's own sampling error is in the seed-to-seed "
-    "spread instead of shared by every configuration.")
-
-
 def number(low: float, high: float):
     """A real number in (low, high]."""
     def convert(value: Any) -> float:
@@ -143,8 +137,9 @@ class ConfirmRequest(StudyLocation):
                                 "(default; the same on any machine) or mean training "
                                 "seconds over the seeds (this machine, its load)")
     resplit: bool = option(False, switch=True, convert=switch,
-                           help="each seed draws its own validation split (10,000 of the "
-                                "60,000 training+validation images; the test set untouched)")
+                           help="each seed draws its own validation split (as many images as "
+                                "the data's validation set, from the training+validation "
+                                "images; the test set untouched)")
     jobs: int | None = jobs_option()
 
 
@@ -485,6 +480,7 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
         "seeds": int(mask.sum(axis=1).max()),
         "looks": list(plan.looks), "alpha": plan.alpha,
         "margin": plan.margin, "resplit": request.resplit,
+        "split": runs.split if request.resplit else None,
         "candidates": choice.to_dict() | {"max_candidates": request.max_candidates},
         "race": {"rounds": status.cost_table(), "reason": status.reason,
                  "trainings": status.trainings_done,
@@ -584,7 +580,7 @@ def verdict_lines(summary: dict[str, Any], width: int | None = None) -> list[str
                      "pairs; a diverged run is not a random loss, so read the verdicts of "
                      "those configurations with care)")
     if summary["resplit"]:
-        lines.append(RESPLIT_NOTE)
+        lines.append(resplit_note(summary.get("split")))
     lines.append("guarantee: " + summary["guarantee"])
     return [*made.lines, *made.note(width), *(part for line in lines
                                               for part in wrap(line, width))]

@@ -70,9 +70,11 @@ def _margin(conf: Confirmation) -> str:
 def intro(conf: Confirmation) -> str:
     s = conf.summary
     cand = s["candidates"]
-    resplit = (" Each seed also drew its own 10,000 validation images from the 60,000 "
-               "training+validation images (`--resplit`; the test set untouched)."
-               if s.get("resplit") else "")
+    split = s.get("split")
+    drew = (f"its own {split['val']:,} validation images from the {split['pool']:,} "
+            if isinstance(split, dict) else "its own validation images from the ")
+    resplit = (f" Each seed also drew {drew}training+validation images (`--resplit`; the "
+               "test set untouched)." if s.get("resplit") else "")
     return (f"`python -m sweep confirm` raced the configurations whose single-seed value lay "
             f"within {cand['window'] * 100:.2f} points of the leader's ({cand['within']:g} "
             f"standard deviations of a paired single-seed difference), those the pruner "

@@ -58,6 +58,16 @@ def unit_dir(root: Path, trial: int, seed_index: int, resplit: bool = False) -> 
     return root / CONFIRM_DIR / f"{trial:04d}" / f"{kind}-{seed_index}"
 
 
+def resplit_note(split: dict[str, int] | None) -> str:
+    """What ``--resplit`` did, in the numbers of the study's data when known."""
+    drew = (f"its own {split['val']:,} validation images from the {split['pool']:,} "
+            "training+validation images" if split else
+            "its own validation images from the training+validation images")
+    return (f"--resplit: each seed drew {drew} (data.split_seed in each run's config.json; "
+            "the test set untouched), so the validation set's own sampling error is in the "
+            "seed-to-seed spread instead of shared by every configuration.")
+
+
 def is_done(folder: Path) -> bool:
     """A run that finished (completed or diverged) and can be read back: it is never
     trained again. One that says it completed but cannot be read is trained again."""
@@ -185,6 +195,8 @@ class Runs:
     diverged: np.ndarray  # bool
     parameter_count: list[int | None]
     train_images: list[int | None]
+    split: dict[str, int] | None = None  # a run's validation images and their pool
+
 
     def row(self, trial: int) -> int:
         return self.trials.index(trial)
@@ -201,6 +213,7 @@ class RunResult:
     seconds: float = math.nan
     parameter_count: int | None = None
     train_images: int | None = None
+    val_images: int | None = None  # the validation set it was measured on
 
 
 def _fraction(v: Any) -> float:
@@ -242,9 +255,12 @@ def read_run(folder: Path) -> RunResult | None:
     count = metrics.get("parameter_count")
     recorded = config.get("environment") if isinstance(config, dict) else None
     images = recorded.get("train_images") if isinstance(recorded, dict) else None
+    sizes = metrics.get("dataset")
+    val = sizes.get("val") if isinstance(sizes, dict) else None
     return replace(result,
                    parameter_count=count if isinstance(count, int) and count > 0 else None,
-                   train_images=images if isinstance(images, int) else None)
+                   train_images=images if isinstance(images, int) else None,
+                   val_images=val if isinstance(val, int) and val > 0 else None)
 
 
 def read_runs(root: Path, trials: list[int], seeds: int, resplit: bool = False,
@@ -255,6 +271,7 @@ def read_runs(root: Path, trials: list[int], seeds: int, resplit: bool = False,
     done, diverged = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
     params: list[int | None] = [None] * len(trials)
     images: list[int | None] = [None] * len(trials)
+    split: dict[str, int] | None = None
     for i, t in enumerate(trials):
         for j in range(seeds):
             run = read_run(unit_dir(root, t, first + j, resplit))
@@ -268,7 +285,9 @@ def read_runs(root: Path, trials: list[int], seeds: int, resplit: bool = False,
                 run.best_val, run.final_val, run.test, run.seconds)
             params[i] = run.parameter_count or params[i]
             images[i] = run.train_images if run.train_images is not None else images[i]
-    return Runs(list(trials), best, final, test, secs, done, diverged, params, images)
+            if split is None and run.val_images and run.train_images:
+                split = {"val": run.val_images, "pool": run.val_images + run.train_images}
+    return Runs(list(trials), best, final, test, secs, done, diverged, params, images, split)
 
 
 # ------------------------------------------------------------------ the summary
