@@ -152,7 +152,10 @@ def confirmed_lines(results: StudyResults, conf: Confirmation, width: int | None
     seeds = b.get("n") or conf.seeds
     interval = (f", 95% t-interval {percent(b['low'])}-{percent(b['high'])}"
                 if b.get("low") is not None and b.get("high") is not None else "")
-    classic = " (the classic configuration)" if row.get("classic") else ""
+    outside = results.settings.space.classic_outside()
+    classic = ("" if not row.get("classic") else " (the classic configuration)" if not outside
+               else f" (the classic configuration as far as the space holds it: {outside} "
+                    "is outside it, and sampled)")
     rule = conf.rule
     why = (rule.get("text") if rule.get("applied", True)
            else rule.get("reason") or "the highest mean")

@@ -537,6 +537,11 @@ def _best_finding(r: _Report) -> str:
     text = f"Selected: {_selected_text(data)}; it uses {values}."
     if classic is None:
         return text
+    outside = data.settings.space.classic_outside()
+    if outside:  # trial 0 sampled what the space cannot hold: say so before naming it
+        text += (f" (The classic configuration is trial {int(classic['number'])} only as far "
+                 f"as this study's space holds it: {outside} is outside the space, so that "
+                 "trial sampled it.)")
     if int(classic["number"]) == int(row["number"]):
         return text + " That is the classic configuration."
     if classic["state"] != "COMPLETE":

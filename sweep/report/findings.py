@@ -571,9 +571,13 @@ def best_vs_classic(data: StudyData, test_n: int | None) -> Table | None:
         caption += (f" Its interval is a 95% binomial (Wilson) interval over the {test_n:,} "
                     "test images: how precisely the test set measures this one trained "
                     "network, not how much another seed or configuration would change it.")
+    outside = data.settings.space.classic_outside()
     if classic is None:
         caption += " This study has no classic trial."
-    elif len(cols) == 1:
+    elif outside:
+        caption += (f" Here the classic trial holds the classic values this study's space "
+                    f"allows; {outside} is outside the space, so it sampled that.")
+    if classic is not None and len(cols) == 1:
         caption += " The classic configuration is the selected trial."
     return Table(header, rows, caption=caption)
 

@@ -37,6 +37,7 @@ import optuna
 from mlp.config import Config, ConfigError, resolve_key
 
 from ..errors import UsageError
+from ..text import short
 from .param import TYPES, Param
 
 DEFAULT_PARAMS: tuple[Param, ...] = (
@@ -100,6 +101,14 @@ class Space:
         classic = Config()
         return {p.name: classic.value(p.name) for p in self.params
                 if classic.value(p.name) is not None and p.contains(classic.value(p.name))}
+
+    def classic_outside(self) -> str:
+        """The classic values this space cannot hold, in words (``hidden_size=512``), or
+        "": trial 0 then samples those settings and is the classic configuration only
+        as far as the space allows."""
+        classic = Config()
+        return ", ".join(f"{p.name}={short(classic.value(p.name))}" for p in self.params
+                         if p.name not in self.classic_params())
 
     def check_against(self, config: Config, source: str = "space") -> None:
         """Every value the sampler may pick must make a valid config with this study's
