@@ -73,9 +73,16 @@ def _watch_parent(parent: int, orphaned: list[bool]) -> None:
     os._exit(1)
 
 
-def _stderr_to(log: str) -> None:
-    """In the worker: what it prints from now on goes to ``log``."""
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _output_to(log: str) -> None:
+    """In the worker: what it prints from now on, on stderr and on stdout (loky prints a
+    dying worker's traceback there), goes to ``log``; to nowhere if the log cannot be
+    opened (a full disk): never over the run's progress lines."""
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    sys.stdout.flush()
+    os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
 
@@ -125,7 +132,7 @@ class LokyWorker(Worker):
         try:
             self.pid = self._pid.result(timeout=WORKER_START_LIMIT)
             if self.log is not None:  # the study's folder exists once the pool runs
-                self.executor.submit(_stderr_to, str(self.log)).result(WORKER_START_LIMIT)
+                self.executor.submit(_output_to, str(self.log)).result(WORKER_START_LIMIT)
         except _DIED as exc:
             self.executor.shutdown(wait=False, kill_workers=True)
             self.executor = None

@@ -675,6 +675,25 @@ def test_disk_filling_during_the_run(tmp_path, run_args, mounts):
     assert not problems, "\n\n".join(problems)
 
 
+def test_a_disk_filling_under_the_workers_prints_no_worker_traceback(tmp_path, run_args,
+                                                                     mounts):
+    """Hostile tester 9: a 2 MB disk filling in a 30-trial study. A worker ended while
+    its workers.log could not be written, and loky's last words for it ("LokyProcess-2
+    failed with traceback", an OSError from ``sys.stderr.write``) went to the worker's
+    stdout, the run's terminal (about 1 run in 3). A worker's stdout goes to workers.log
+    too, or nowhere."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk))
+    cmd = [a for a in run_args(disk / "studies", "full", trials=30, epochs=2)
+           if a != "--quiet"]
+    proc = sweep(*cmd, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "No space left on device" in proc.stderr, proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "Traceback" not in said and "failed with traceback" not in said, said[-3000:]
+
+
 def test_read_only_studies_dir(tmp_path, run_args, mounts):
     disk = tmp_path / "ro"
     disk.mkdir()
