@@ -38,7 +38,16 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 
 from ..errors import StudyError
-from .waiting import FILE_LOCK_LIMIT, LOCK_ADVICE, NOTICE_AFTER, NOTICE_EVERY, Wait, say
+from .silence import Attempts, watch
+from .waiting import (
+    FILE_LOCK_LIMIT,
+    LOCK_ADVICE,
+    NOTICE_AFTER,
+    NOTICE_EVERY,
+    Wait,
+    say,
+    saying_here,
+)
 
 RECONNECT_LIMIT = 30.0  # seconds a database may be away before operations give up
 LOCK_TIMEOUT_S = 5  # a statement waits this long for a lock before it is cancelled
@@ -283,7 +292,10 @@ class Database(RDBStorage):
     def __init__(self, url: str, *, masked: str, **kwargs: Any) -> None:
         self.masked = masked
         self._outage = Outage(masked)  # operations failing since, and said when
+        self.attempts = Attempts(masked)  # the attempts in flight, for silence.py
         logging.getLogger("optuna.storages._rdb.storage").addFilter(_RETRIED_HERE)  # once
+        if url.startswith("postgresql"):
+            watch(self, self.attempts)  # a server that never answers: said, then cut
         super().__init__(url, **kwargs)
 
     def retrying(self, operation: Callable[[], T]) -> T:
@@ -297,7 +309,7 @@ class Database(RDBStorage):
             locked: Wait | None = None
             while True:
                 try:
-                    result = operation()
+                    result = self._attempt(operation)
                 except (StorageInternalError, Exception) as exc:
                     if lock_timed_out(exc):
                         locked = self._locked(locked)
@@ -312,6 +324,23 @@ class Database(RDBStorage):
                 return result
         finally:
             _depth.inside = False
+
+    def _attempt(self, operation: Callable[[], T]) -> T:
+        """One try of ``operation``, watched while it runs (silence.py): one whose server
+        never answered is `DatabaseUnavailable`, not a connection to open again."""
+        attempt = self.attempts.begin(saying_here())
+        answered = False
+        try:
+            result = operation()
+            answered = True
+            return result
+        except Exception:
+            silent = attempt.cut or self.attempts.silent
+            if silent:  # not to be reached again now: no reconnecting for RECONNECT_LIMIT
+                raise DatabaseUnavailable(f"database {self.masked}: {silent}") from None
+            raise
+        finally:
+            self.attempts.end(answered)
 
     def _locked(self, wait: Wait | None) -> Wait:
         """After an attempt cancelled by ``lock_timeout``: the wait, said and bounded."""

@@ -45,10 +45,15 @@ class WaitedTooLong(StudyError):
 
 def say(message: str) -> None:
     """One line about a wait: to the run's progress output if one is set, else stderr."""
-    target = _SAY.get()
-    if target is not None:
-        target(message)
-        return
+    saying_here()(message)
+
+
+def saying_here() -> Callable[[str], None]:
+    """Where `say` goes in this thread now: for another thread to say it there."""
+    return _SAY.get() or _to_stderr
+
+
+def _to_stderr(message: str) -> None:
     try:
         print(message, file=sys.stderr, flush=True)
     except (OSError, ValueError):  # stderr closed: the line is only a courtesy

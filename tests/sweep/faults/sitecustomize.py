@@ -22,6 +22,9 @@ Nothing happens unless one of these variables is set:
     SWEEP_FAULT_TELL_SLEEP  the same right after Study.tell() has finished a trial
     SWEEP_FAULT_HOST    the host name this process reports (socket.gethostname): several
                         runs on one machine act as runs on machines of those names
+    SWEEP_FAULT_UNANSWERED  "NOTICE:LIMIT": the seconds after which a database statement
+                        without an answer is said, and its connections cut
+                        (sweep.study.silence's limits, 10 and 60 s)
     SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
                         and is about to create one (sweep.study.lag.next_number): a window in
                         which another machine's count would go stale
@@ -40,7 +43,7 @@ import os
 _VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
          "SWEEP_FAULT_STUCK",
          "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP",
-         "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP")
+         "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED")
 
 
 class InjectedFault(RuntimeError):
@@ -141,6 +144,11 @@ def _install() -> None:
             return real_next(trials)
 
         L.next_number = next_number
+
+    unanswered = os.environ.get("SWEEP_FAULT_UNANSWERED", "").strip()
+    if unanswered:  # "NOTICE:LIMIT" seconds: a silent database said and cut sooner
+        S = importlib.import_module("sweep.study.silence")
+        S.NOTICE_AFTER_S, S.UNANSWERED_LIMIT_S = (float(v) for v in unanswered.split(":"))
 
     for method in ("ask", "tell"):
         pause = float(os.environ.get(f"SWEEP_FAULT_{method.upper()}_SLEEP", "0") or 0)

@@ -1,0 +1,148 @@
+"""A database server that keeps its connections but never answers.
+
+A PostgreSQL server that is stopped (SIGSTOP, a debugger, a host suspended or cut off
+behind a firewall that drops nothing) leaves every connection to it open: the kernel
+still acknowledges what is sent and answers TCP keepalives, the server's own
+``statement_timeout`` never fires, and a statement waits for an answer for ever. No
+driver setting bounds that wait (``tcp_user_timeout`` needs unacknowledged data), so the
+harness watches its own: each attempt of a `Database` operation is registered while it
+runs, and one watcher thread per process
+
+- says, after `NOTICE_AFTER_S` seconds without an answer, what the operation waits for
+  (once for the silence, on the line the operation's thread would use);
+- after `UNANSWERED_LIMIT_S`, shuts down the sockets of the process's PostgreSQL
+  connections, which ends the wait at once with a connection error, and marks the
+  attempt so that the operation stops in one line (`DatabaseUnavailable`) instead of
+  reconnecting to a server that does not answer. (A process of the harness talks to
+  one database; another one's connections, cut too, are replaced by their next use.)
+
+Connections are found through SQLAlchemy's pool ``connect`` event (psycopg's only);
+shutting a socket down, unlike closing it, leaves its descriptor to its owner.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+NOTICE_AFTER_S = 10.0  # an attempt unanswered this long is said
+UNANSWERED_LIMIT_S = 60.0  # then its server's connections are cut
+WATCH_EVERY_S = 1.0
+
+_connections: weakref.WeakSet[Any] = weakref.WeakSet()  # every psycopg connection made
+_watched: weakref.WeakSet[Any] = weakref.WeakSet()  # the Databases whose attempts run
+_lock = threading.Lock()
+_started = False
+
+
+@dataclass
+class Attempt:
+    """One operation's attempt in flight on one thread."""
+
+    started: float
+    say: Callable[[str], None]
+    cut: str = ""  # why its connection was cut, once it was
+
+
+@dataclass
+class Attempts:
+    """A Database's attempts in flight, by thread, and its silence: from the first cut
+    until an attempt succeeds, later attempts are cut sooner (after `NOTICE_AFTER_S`)
+    and nothing more is said; the database's operations fail at once (database.py)."""
+
+    masked: str  # the URL with its password hidden, for what is said
+    running: dict[int, Attempt] = field(default_factory=dict)
+    said: bool = False  # the silence has been said
+    silent: str = ""  # why the first attempt was cut, while the silence lasts
+
+    def begin(self, say: Callable[[str], None]) -> Attempt:
+        attempt = Attempt(time.monotonic(), say)
+        with _lock:
+            self.running[threading.get_ident()] = attempt
+        return attempt
+
+    def end(self, answered: bool) -> None:
+        with _lock:
+            self.running.pop(threading.get_ident(), None)
+            if answered:
+                self.said, self.silent = False, ""
+
+
+def watch(database: Any, attempts: Attempts) -> None:
+    """Watch ``database`` (whose ``attempts`` its operations register) from now on."""
+    global _started
+    _listen_for_connections()
+    with _lock:
+        _watched.add(database)
+        if not _started:
+            _started = True
+            threading.Thread(target=_watch_forever, name="sweep-database-silence",
+                             daemon=True).start()
+
+
+def unanswered_text(seconds: float) -> str:
+    return (f"no answer to a statement for {seconds:.0f}s (the server stopped, or its host "
+            "unreachable)")
+
+
+def _watch_forever() -> None:
+    while True:
+        time.sleep(WATCH_EVERY_S)
+        with _lock:
+            watched = [(db, list(db.attempts.running.values())) for db in list(_watched)]
+        for db, running in watched:
+            for attempt in running:
+                _check(db.attempts, attempt)
+
+
+def _check(attempts: Attempts, attempt: Attempt) -> None:
+    waited = time.monotonic() - attempt.started
+    if waited >= NOTICE_AFTER_S and not attempts.said:
+        attempts.said = True
+        attempt.say(f"database {attempts.masked}: {unanswered_text(waited)}; giving up if "
+                    f"none comes within {UNANSWERED_LIMIT_S:.0f}s")
+    limit = NOTICE_AFTER_S if attempts.silent else UNANSWERED_LIMIT_S
+    if waited >= limit and not attempt.cut:
+        with _lock:
+            attempts.silent = attempts.silent or unanswered_text(waited)
+            attempt.cut = attempts.silent
+        _cut()
+
+
+def _cut() -> None:
+    """Shut down the sockets of every open PostgreSQL connection of the process."""
+    for conn in list(_connections):
+        try:
+            if conn.closed:
+                continue
+            duplicate = os.dup(conn.fileno())
+        except Exception:  # noqa: BLE001  (closed meanwhile: nothing to cut)
+            continue
+        try:
+            socket.socket(fileno=duplicate).shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            try:
+                os.close(duplicate)
+            except OSError:
+                pass
+
+
+def _listen_for_connections() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if not event.contains(Pool, "connect", _on_connect):
+        event.listen(Pool, "connect", _on_connect)
+
+
+def _on_connect(dbapi_connection: Any, record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("psycopg"):
+        _connections.add(dbapi_connection)
