@@ -13,7 +13,10 @@ marked ``lost`` as it fails and gets one retry, a WAITING copy with the same set
 (those it had suggested when it was lost; the retry suggests the rest), seed and marks
 (``classic``), linked by ``retry_of``, enqueued in the same hold of the
 study's locks, so that nobody counts the lost trial before its retry exists. A trial
-whose own code raised is not retried (it would raise again), nor is a retry. The lost
+whose own code raised is not retried (it would raise again), nor is a retry lost in a
+way the trial may cause again (its worker killed, terminated or stalled: out of
+memory, say); a retry lost because its run was stopped (an interrupt, a time-out, the
+run killed) gets a retry of its own, as the run's stop says nothing of it. The lost
 trial then no longer counts toward --trials; its retry does (records.count). A retry a
 kill kept from being enqueued is enqueued by the next `mend`.
 
@@ -60,6 +63,9 @@ class RunGone(BaseException):
 LOST = (KeyboardInterrupt, SystemExit, WorkerTerminated, RunGone)
 # a lost trial's user attributes its retry keeps: what the trial is, not how it ran
 KEPT = ("classic", "enqueued")
+# losses that are the run's stop, not the trial's doing: a retry lost so is retried again
+RUN_STOPPED = ("interrupted", "the run process died", "worker process gone (found by a "
+               "later run)")
 
 
 def reason_of(exc: BaseException) -> str:
@@ -250,7 +256,8 @@ class Ledger:
         enqueue its retry if it gets one and has none yet. The retry's number, or None.
         The caller holds the study's locks."""
         if trial.state != TrialState.FAIL or not trial.user_attrs.get("lost") \
-                or "retry_of" in trial.user_attrs:
+                or ("retry_of" in trial.user_attrs
+                    and trial.user_attrs.get("reason") not in RUN_STOPPED):
             return None
         if trials is None:
             trials = self.storage.get_all_trials(self.study_id, deepcopy=False)

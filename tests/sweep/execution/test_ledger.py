@@ -170,6 +170,26 @@ def test_a_lost_trial_is_retried_once_with_its_settings_in_every_storage(tmp_pat
     assert (c.failed, c.retried, c.finished) == (1, 1, 1)
 
 
+def test_a_retry_lost_to_its_runs_stop_is_retried_again(tmp_path):
+    """Hostile tester 9: a run interrupted while it trained the retries of an earlier
+    interrupt lost them for good, the classic trial's too. A loss the trial may cause
+    again (its worker killed) ends at one retry; an interrupt, the run's own stop, does
+    not count against the trial."""
+    from sweep.execution.ledger import RUN_STOPPED
+
+    paths, study, ledger = new_study(tmp_path)
+    started(ledger, study, lr=0.25)
+    for reason in RUN_STOPPED:  # each retry, lost to a stop of its run, is retried
+        assert len(ledger.fail(lambda t: t.state == TrialState.RUNNING, reason)) == 1
+        again = study.ask()
+        ledger.claim(again)
+        assert again.suggest_float("lr", 0.001, 1.0) == 0.25
+    ledger.fail(lambda t: t.state == TrialState.RUNNING, "worker process was killed (SIGKILL)")
+    assert not study.get_trials(states=(TrialState.WAITING,))
+    c = count(study.get_trials())
+    assert (c.failed, c.retried, c.finished) == (1, len(RUN_STOPPED), 1)
+
+
 def test_a_lost_classic_trial_is_retried_as_the_classic_trial(tmp_path):
     paths, study, ledger = new_study(tmp_path)
     study.enqueue_trial({"lr": 0.1}, user_attrs={"classic": True})

@@ -253,8 +253,10 @@ def finished_for_the_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def check_retries(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
     """Every retry retries a lost (failed) trial, once, with its settings, seed and marks,
-    and is no lost trial's retry twice; a retry is never retried. Returns the retries by
-    the trial they retry."""
+    and is no lost trial's retry twice; a retry is retried only when its run's stop lost
+    it (ledger.RUN_STOPPED). Returns the retries by the trial they retry."""
+    from sweep.execution.ledger import RUN_STOPPED
+
     by_number = {t.number: t for t in trials}
     retries: dict[int, FrozenTrial] = {}
     for t in trials:
@@ -265,7 +267,9 @@ def check_retries(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
         retries[of] = t
         lost = by_number[of]
         assert lost.state == TrialState.FAIL and lost.user_attrs.get("lost"), (of, lost)
-        assert "retry_of" not in lost.user_attrs, f"retry {of} was retried by {t.number}"
+        assert "retry_of" not in lost.user_attrs \
+            or lost.user_attrs.get("reason") in RUN_STOPPED, \
+            f"retry {of} was retried by {t.number}, lost as {lost.user_attrs.get('reason')}"
         assert t.number > of
         if t.state != TrialState.WAITING:
             # a trial lost part way through suggesting its settings passes on those it
