@@ -13,7 +13,10 @@ first. The columns are named as in ``sweep trials`` and its CSV.
 The view ends by itself (exit 0), with a last frame saying so, once the study has
 finished trials and none running or waiting, and has stayed so for `SETTLE` seconds
 (over two frames at least): the gap between a trial and the next one a worker starts
-is far shorter. Ctrl-C ends it too (exit 0).
+is far shorter. Trials left waiting with none running (a retry after an interrupt, an
+``--enqueue`` past the total) wait for the next run: after `STRANDED_SETTLE` seconds,
+longer than a run takes to start its first trial, the view ends saying so. Ctrl-C ends
+it too (exit 0).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 # the view's columns, then the settings; the earlier ones stay longest on a narrow screen
 FIXED_COLUMNS = ("number", "state", "last_epoch", "last_value", "duration_seconds", "value")
 SETTLE = 5.0  # seconds the study must stay without running or waiting trials
+STRANDED_SETTLE = 30.0  # seconds trials may wait, none running, before the view ends
 
 
 def _epochs_of(o: TrialOutcome, default: int) -> int:
@@ -58,9 +62,14 @@ def view_columns(names: list[str]) -> list[Column]:
 def finished_watching(results: StudyResults) -> bool:
     """Whether the study has finished trials and none running or waiting to start (a
     trial whose worker on this machine is gone is not running: `orphans`)."""
+    return idle(results) and results.waiting == 0
+
+
+def idle(results: StudyResults) -> bool:
+    """Whether the study has finished trials and none running (waiting ones aside)."""
     c = results.counts
     gone = len(orphans(results)) if c.running else 0
-    return (c.finished > 0 or gone > 0) and c.running == gone and results.waiting == 0
+    return (c.finished > 0 or gone > 0) and c.running == gone
 
 
 def orphans(results: StudyResults) -> list[int]:
@@ -99,15 +108,21 @@ def header(results: StudyResults, every: float, final: bool = False) -> list[str
     best_text = (f"best value {percent(best[0].value)} (trial {best[0].number})" if best
                  else "no completed trial yet")
     gone = orphans(results) if c.running else []
+    waiting = results.waiting
     nothing = ("nothing left running or waiting but trials nobody will finish" if gone
                else "no trial running or waiting")
+    if waiting:
+        nothing = (f"no trial running; {waiting} waiting that no run has started for "
+                   f"{STRANDED_SETTLE:.0f}s (the next `sweep run` starts "
+                   f"{'them' if waiting > 1 else 'it'})")
     when = (f"{datetime.now():%H:%M:%S}: {nothing}; the view ends" if final
             else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
     running = f"{c.running} running" + (
         f" ({len(gone)} of them with their worker gone: trial{'s' if len(gone) > 1 else ''} "
         f"{', '.join(map(str, gone))}; the next run fails and retries them)" if gone else "")
     return [f"study {results.name!r}: {c.finished} finished ({c.complete} completed, "
-            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {running}",
+            f"{c.pruned} pruned, {c.failed} failed{c.retried_text()}), {running}"
+            + (f", {waiting} waiting" if waiting else ""),
             f"{best_text}; {when}"]
 
 
@@ -140,10 +155,11 @@ def watch(load: Callable[[], StudyResults], every: float,
             stream.write(HIDE_CURSOR + HOME + CLEAR_BELOW)
         while True:
             results = _load(load)
-            idle = isinstance(results, StudyResults) and finished_watching(results)
+            quiet = isinstance(results, StudyResults) and idle(results)
             now = time.monotonic()
-            idle_since = (idle_since if idle_since is not None else now) if idle else None
-            final = idle_since is not None and now - idle_since >= settle
+            idle_since = (idle_since if idle_since is not None else now) if quiet else None
+            enough = settle if quiet and results.waiting == 0 else max(settle, STRANDED_SETTLE)
+            final = idle_since is not None and now - idle_since >= enough
             _frame(results, every, stream, live, final)
             if final:
                 return 0

@@ -48,3 +48,32 @@ def test_watch_ends_when_the_running_trials_belong_to_dead_processes(tmp_path: P
     # hostile tester 6: the last line said "no trial running" under "1 running"
     end = [line for line in out.splitlines() if "the view ends" in line][-1]
     assert "but trials nobody will finish" in end, end
+
+
+def test_watch_names_trials_left_waiting_and_ends(tmp_path: Path, sweep_cli, run_args,
+                                                  monkeypatch) -> None:
+    """Hostile tester 9: a trial enqueued past the study's total (`run --trials 1
+    --enqueue lr=0.05` on a finished 1-trial study: "nothing to run") waits for the next
+    run; the watch redrew "0 running" for ever, never naming it. It is counted in the
+    header, and once it has waited `STRANDED_SETTLE` seconds with none running, the view
+    ends saying so (the constant is shortened here; 30 s outside)."""
+    import io
+
+    from sweep.commands import watch
+    from sweep.study.results import load
+
+    studies = tmp_path / "studies"
+    made = sweep_cli(*run_args(studies, "w", trials=1, jobs=1), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    queued = sweep_cli(*run_args(studies, "w", trials=1, jobs=1), "--enqueue", "lr=0.05",
+                       cwd=tmp_path)
+    assert queued.returncode == 0, queued.stderr
+    monkeypatch.setattr(watch, "STRANDED_SETTLE", 1.5)
+    screen = io.StringIO()
+    started = time.monotonic()
+    assert watch.watch(lambda: load("w", studies), 0.3, screen, settle=0.3) == 0
+    assert time.monotonic() - started >= 1.5  # not ended as a finished study would be
+    lines = screen.getvalue().splitlines()
+    assert "1 finished" in lines[0] and lines[0].endswith(", 1 waiting"), lines[0]
+    ends = [line for line in lines if "the view ends" in line]
+    assert len(ends) == 1 and "1 waiting that no run has started" in ends[0], lines
