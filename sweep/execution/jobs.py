@@ -24,6 +24,8 @@ from typing import Any
 from mlp.config import Config
 from mlp.memory import available_bytes, training_bytes
 
+from ..text import plural
+
 INTERPRETER_BYTES = 250 * 2**20  # a worker's Python, NumPy, Optuna and the data's pages
 SIZE_KEYS = ("model.hidden_size", "model.hidden_layers", "training.batch_size")
 
@@ -75,8 +77,9 @@ def choose_workers(jobs: int | None, threads: int | None, *, to_run: int, lag: i
     """
     n = n_cores or cores()
     if jobs is not None:
-        jobs = max(1, min(jobs, to_run))
-        return Workers(jobs, threads or max(1, n // jobs), f"--jobs {jobs}")
+        used = max(1, min(jobs, to_run))
+        rule = f"--jobs {jobs}" + (f", {plural(to_run, 'trial')} left" if used < jobs else "")
+        return Workers(used, threads or max(1, n // used), rule)
     limits = {"cores": max(1, n // threads) if threads else n, "trials left": max(1, to_run)}
     if lag is not None:
         limits["lag"] = lag + 1

@@ -49,6 +49,9 @@ def test_explicit_jobs_and_threads_are_kept():
     bounded = choose_workers(None, 4, to_run=50, lag=None, n_cores=8, available=20 * GB)
     assert (bounded.jobs, bounded.threads) == (2, 4)  # no more BLAS threads than cores
     assert choose_workers(4, None, to_run=2, lag=4, n_cores=8).jobs == 2  # never idle workers
+    # hostile tester 9: "(--jobs 6)" named a value the user never gave (--jobs 1000)
+    assert choose_workers(1000, None, to_run=6, lag=4, n_cores=2).rule == \
+        "--jobs 1000, 6 trials left"
 
 
 @pytest.mark.slow
