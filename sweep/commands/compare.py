@@ -49,7 +49,7 @@ MAX_STUDIES = 20
 COLUMNS = ("study", "sampler", "pruner", "dataset", "epochs", "seed", "finished", "complete",
            "pruned", "fail", "epochs_trained", "train_seconds", "wall_seconds", "best_value",
            "best_number", "confirmed_trial", "confirmed_mean", "confirmed_low",
-           "confirmed_high", "confirmed_seeds")
+           "confirmed_high", "confirmed_seeds", "confirmed_resplit")
 _SCREEN = [Column("study", right=False, keep=100, cut=14), Column("sampler", False, 60),
            Column("pruner", False, 65), Column("dataset", False, 30), Column("epochs", keep=50),
            Column("seed", keep=40), Column("finished", keep=35), Column("complete", keep=20),
@@ -58,7 +58,8 @@ _SCREEN = [Column("study", right=False, keep=100, cut=14), Column("sampler", Fal
            Column("wall_seconds", keep=85), Column("best_value", keep=90),
            Column("best_number", keep=45), Column("confirmed_trial", keep=55),
            Column("confirmed_mean", keep=75), Column("confirmed_low", keep=15),
-           Column("confirmed_high", keep=15), Column("confirmed_seeds", keep=12)]
+           Column("confirmed_high", keep=15), Column("confirmed_seeds", keep=12),
+           Column("confirmed_resplit", keep=11)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,13 +141,14 @@ def summary_row(r: StudyResults) -> dict[str, Any]:
            "best_value": best.value if best else None, "best_number": best.number if best
            else None}
     row.update(dict.fromkeys(("confirmed_trial", "confirmed_mean", "confirmed_low",
-                              "confirmed_high", "confirmed_seeds")))
+                              "confirmed_high", "confirmed_seeds", "confirmed_resplit")))
     conf = confirmed(r)
     if conf is not None:
         rec = next(x for x in conf["configurations"] if x["trial"] == conf["recommended"])
         b = rec["best_val"]
         row.update(confirmed_trial=conf["recommended"], confirmed_mean=b["mean"],
-                   confirmed_low=b["low"], confirmed_high=b["high"], confirmed_seeds=b["n"])
+                   confirmed_low=b["low"], confirmed_high=b["high"], confirmed_seeds=b["n"],
+                   confirmed_resplit=bool(conf.get("resplit")))
     return row
 
 
@@ -373,8 +375,10 @@ def _overview(studies: list[StudyResults]) -> Section:
                 (f"{percent(r['best_value'])} (trial {r['best_number']})"
                  if r["best_value"] is not None else "–"),
                 (f"{percent(r['confirmed_mean'])} ({percent(r['confirmed_low'])}–"
-                 f"{percent(r['confirmed_high'])}, {r['confirmed_seeds']} seeds; trial "
-                 f"{r['confirmed_trial']})" if r["confirmed_mean"] is not None
+                 f"{percent(r['confirmed_high'])}, {r['confirmed_seeds']} seeds"
+                 + (", each with its own validation split (--resplit)"
+                    if r["confirmed_resplit"] else "")
+                 + f"; trial {r['confirmed_trial']})" if r["confirmed_mean"] is not None
                  else "not confirmed")] for r in rows])])
     if len({r["dataset"] for r in rows}) > 1:
         overview.blocks.insert(0, Notes([

@@ -137,3 +137,4 @@ def test_best_without_a_readable_confirm_summary_still_ranks(tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].split()[:2] == ["rank", "number"]
     assert "warning:" in proc.stderr and "confirm.json" in proc.stderr
+

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optuna.trial import TrialState
 from PIL import Image
+
+from tests.sweep.studies import add, api_study, confirm_summary
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +105,26 @@ def test_table_json_and_csv(studies, sweep_cli, tmp_path):
 def test_compare_bad_input(args, code, needle, studies, sweep_cli, check_error):
     proc = sweep_cli("compare", *args, "--studies-dir", studies)
     check_error(proc, code, needle)
+
+
+def test_compare_says_which_confirmed_mean_was_measured_with_resplit(tmp_path, cli):
+    """Hostile tester 9 (unsure, kept): `compare` put a confirmed mean measured on a
+    validation split drawn per seed (--resplit) beside ones measured on the one split,
+    without a word."""
+    for name, resplit in (("split", True), ("plain", False)):
+        study, dists, rng = api_study(tmp_path, name)
+        for k in range(1, 12):
+            add(study, dists, rng, TrialState.COMPLETE, value=0.9 + 0.005 * k)
+        (tmp_path / name / "confirm").mkdir()
+        summary = confirm_summary([10, 9], [8]) | {"resplit": resplit}
+        (tmp_path / name / "confirm" / "confirm.json").write_text(json.dumps(summary))
+    proc = cli("compare", "split", "plain", "--studies-dir", tmp_path, "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["study"]: r for r in json.loads(proc.stdout)["studies"]}
+    assert rows["split"]["confirmed_resplit"] is True, rows["split"]
+    assert rows["plain"]["confirmed_resplit"] is False
+    page = cli("compare", "split", "plain", "--studies-dir", tmp_path, "--report-dir",
+               tmp_path / "page")
+    assert page.returncode == 0, page.stderr
+    md = (tmp_path / "page" / "report.md").read_text()
+    assert md.count("each with its own validation split (--resplit)") == 1, md
