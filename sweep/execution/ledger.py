@@ -270,7 +270,10 @@ class Ledger:
         attrs = {k: trial.user_attrs[k] for k in KEPT if k in trial.user_attrs}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # enqueue warns of fixed params outside a space
-            study.enqueue_trial(params, user_attrs={**attrs, "retry_of": trial.number})
+            # "original": the first trial of a chain of retries, whose seed they all train with
+            study.enqueue_trial(params, user_attrs={
+                **attrs, "retry_of": trial.number,
+                "original": trial.user_attrs.get("original", trial.number)})
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         number = max(t.number for t in waiting if t.user_attrs.get("retry_of") == trial.number)
         self.retried_as[trial.number] = number

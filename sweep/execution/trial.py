@@ -118,8 +118,12 @@ def _storage(job: TrialJob) -> BaseStorage:
 
 
 def seed_of(settings: Settings, trial: optuna.Trial) -> int:
-    """A trial's training seed; a retry (``retry_of``) trains with its original's."""
-    return trial_seed(settings.seed, int(trial.user_attrs.get("retry_of", trial.number)))
+    """A trial's training seed; a retry trains with its original's: the first trial of
+    its chain of retries (``original``; a retry made before chains existed names only
+    the trial it retries, ``retry_of``)."""
+    attrs = trial.user_attrs
+    return trial_seed(settings.seed, int(attrs.get("original", attrs.get("retry_of",
+                                                                          trial.number))))
 
 
 def trial_config(settings: Settings, trial: optuna.Trial) -> Config:

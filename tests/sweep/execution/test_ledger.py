@@ -184,6 +184,8 @@ def test_a_retry_lost_to_its_runs_stop_is_retried_again(tmp_path):
         again = study.ask()
         ledger.claim(again)
         assert again.suggest_float("lr", 0.001, 1.0) == 0.25
+        # hostile tester 10: a retry of a retry trained with its first retry's seed
+        assert again.user_attrs["original"] == 0
     ledger.fail(lambda t: t.state == TrialState.RUNNING, "worker process was killed (SIGKILL)")
     assert not study.get_trials(states=(TrialState.WAITING,))
     c = count(study.get_trials())
@@ -197,7 +199,7 @@ def test_a_lost_classic_trial_is_retried_as_the_classic_trial(tmp_path):
     ledger.claim(trial)
     ledger.fail_own(study, trial, KeyboardInterrupt())
     retry = study.get_trials(states=(TrialState.WAITING,))[0]
-    assert retry.user_attrs == {"classic": True, "retry_of": 0}
+    assert retry.user_attrs == {"classic": True, "retry_of": 0, "original": 0}
     again = study.ask()
     assert again.number == retry.number and again.suggest_float("lr", 0.001, 1.0) == 0.1
     assert again.user_attrs["classic"] is True
