@@ -100,10 +100,18 @@ class StudyPaths:
     def flags(self, name: str | None = None) -> str:
         """``--study NAME``, and ``--studies-dir DIR`` unless it is the default: what a
         command advised about this study (or a study ``name`` beside it) needs to find
-        it where the advice was given, quoted for a shell."""
+        it where the advice was given, quoted for a shell. A study in a database whose
+        password study.json does not keep adds ``--storage`` with the URL and PASSWORD
+        where the password goes (the harness never keeps it)."""
         folder = self.root.parent
         where = "" if folder == Path(DEFAULT_STUDIES_DIR) else \
             f" --studies-dir {shlex.quote(str(folder))}"
+        try:
+            stored = read_meta(self).get("storage") if name is None else None
+        except StudyError:
+            stored = None
+        if isinstance(stored, str) and "***" in stored:
+            where += f" --storage {shlex.quote(stored.replace('***', 'PASSWORD'))}"
         return f"--study {shlex.quote(name or self.name)}{where}"
 
     @classmethod
