@@ -66,10 +66,11 @@ def finished_watching(results: StudyResults) -> bool:
 
 
 def idle(results: StudyResults) -> bool:
-    """Whether the study has finished trials and none running (waiting ones aside)."""
+    """Whether the study has run (finished or lost trials) and none is running now
+    (waiting ones aside). A study that never ran is watched while its run starts."""
     c = results.counts
     gone = len(orphans(results)) if c.running else 0
-    return (c.finished > 0 or gone > 0) and c.running == gone
+    return (c.finished > 0 or c.retried > 0 or gone > 0) and c.running == gone
 
 
 def orphans(results: StudyResults) -> list[int]:

@@ -172,13 +172,27 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
     return result
 
 
+class InterruptedAfterTraining(Exception):
+    """An interrupt (or the run's end) that came while a finished training drew its
+    figures: the trial is recorded as what its training made, then the interrupt goes
+    on (`_run_trial`)."""
+
+    def __init__(self, result: ExperimentResult, interrupt: BaseException) -> None:
+        super().__init__("interrupted while drawing figures")
+        self.result, self.interrupt = result, interrupt
+
+
 def _draw_if_best(study: optuna.Study, result: ExperimentResult, data: Dataset) -> None:
     """The figures of a new best. They are a view of a finished training: a failure to
     draw them (a storage hiccup, a full disk) is noted in workers.log and costs the
-    trial nothing."""
+    trial nothing, and an interrupt meanwhile costs it only its figures."""
     try:
         if _at_least_as_good(study, result.val_accuracy):
             plot_experiment(result.out_dir, data)
+    except LOST as exc:
+        print(f"trial {result.out_dir.name}: figures not drawn (interrupted)",
+              file=sys.stderr, flush=True)
+        raise InterruptedAfterTraining(result, exc) from None
     except Exception as exc:  # anything, as long as the trial survives
         print(f"trial {result.out_dir.name}: figures not drawn ({type(exc).__name__}: {exc})",
               file=sys.stderr, flush=True)
@@ -259,9 +273,12 @@ def _run_trial(job: TrialJob) -> TrialOutcome | None:
     study, trial = asked
     reset_peak_rss()
     with beating(ledger.storage, trial._trial_id):
+        interrupt: BaseException | None = None
         try:  # from here on, whatever goes wrong fails the trial: none is left RUNNING
             trial_dir = ledger.open(trial, seed_of(job.settings, trial))
             result = objective(trial, job.settings, job.paths, job.plots, job.workers)
+        except InterruptedAfterTraining as cut:  # its training stands; the interrupt after
+            result, interrupt = cut.result, cut.interrupt
         except BaseException as exc:
             outcome = ledger.fail_own(study, trial, exc)
             if isinstance(exc, RunGone):  # its trial recorded, nobody left to tell: end now
@@ -270,8 +287,13 @@ def _run_trial(job: TrialJob) -> TrialOutcome | None:
                 raise
             return outcome
         upload_trial_files(trial, job.paths.root, trial_dir)  # while the trial still runs
-        return ledger.finish(study, trial, result,
-                             {"worker_peak_rss_mb": round(peak_rss_mb(), 1)})
+        outcome = ledger.finish(study, trial, result,
+                                {"worker_peak_rss_mb": round(peak_rss_mb(), 1)})
+        if interrupt is not None:
+            if isinstance(interrupt, RunGone):
+                _exit_now()
+            raise interrupt
+        return outcome
 
 
 def reset_peak_rss() -> None:

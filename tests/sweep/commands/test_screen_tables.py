@@ -118,7 +118,7 @@ def test_the_run_prints_a_header_then_one_fitted_row_per_trial(monkeypatch):
 
 def test_the_watch_ends_once_nothing_runs_or_waits():
     def study(complete: int, running: int, waiting: int) -> SimpleNamespace:
-        counts = SimpleNamespace(finished=complete, running=running)
+        counts = SimpleNamespace(finished=complete, running=running, retried=0)
         # no trial's worker is known gone (the running ones' are alive)
         return SimpleNamespace(counts=counts, waiting=waiting, frozen_trials=[],
                                study=SimpleNamespace(_storage=None, _study_id=0),

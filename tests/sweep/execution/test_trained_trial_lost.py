@@ -1,0 +1,45 @@
+"""Hostile tester 10: a trial whose training has finished, cut short while it draws its
+figures.
+
+With ``--plots best`` (the default) a trial that is a new best draws its figures after
+training and evaluation, before it reports to the study: seconds of matplotlib. A
+Ctrl-C (or the run killed) in that window throws the finished training away.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from tests.sweep.faults.harness import Running, wait_for
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_a_trained_trial_draws_its_figures_does_not_lose_it(run_args,
+                                                                          tmp_path):
+    """Found (Ctrl-C to a run, and once ``kill -9`` of the run, while a trial drew its
+    best-trial figures): the trial's folder holds metrics.json with ``"status":
+    "completed"``, its test accuracy and both checkpoints, every epoch of history.csv,
+    yet trial.json and the storage say FAIL "interrupted" (traceback inside matplotlib),
+    and the next run trains it again from scratch as a retry. The folder contradicts
+    the study, and finished work is lost to figures that are optional (``--plots``)."""
+    studies = tmp_path / "studies"
+    root = studies / "figs"
+    args = [a for a in run_args(studies, "figs", trials=2, jobs=1, epochs=1)
+            if a != "--no-plots"]
+    run = Running(*args, cwd=tmp_path, log=tmp_path / "run")
+    metrics = root / "trials" / "0000" / "metrics.json"
+    try:
+        wait_for(metrics.exists, 120, "trial 0's metrics.json", interval=0.01)
+        run.signal_group(signal.SIGINT)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc in (0, 130), run.output()
+    trial = json.loads((root / "trials" / "0000" / "trial.json").read_text())
+    status = json.loads(metrics.read_text())["status"]
+    assert (trial["state"], status) != ("FAIL", "completed"), \
+        (trial["state"], trial.get("reason"), status)
+    assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"), status)
