@@ -26,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the study's trial N (completed or pruned)")
     p.add_argument("--experiment", default=None, metavar="DIR",
                    help="an experiment directory instead (of sweep train, or a trial's)")
-    p.add_argument("--index", type=int, nargs="+", metavar="N",
-                   help="the test image with this index (several: a grid)")
-    p.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
-                   help="K misclassified test images instead (default 16)")
+    which = p.add_mutually_exclusive_group()  # one or the other: neither is dropped
+    which.add_argument("--index", type=int, nargs="+", metavar="N",
+                       help="the test image with this index (several: a grid)")
+    which.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
+                       help="K misclassified test images instead (default 16)")
     p.add_argument("--out", metavar="FILE",
                    help="the figure file to write, .png, .pdf or .svg (default "
                         "DIR/predictions/...)")

@@ -279,3 +279,20 @@ def test_predict_refuses_a_3gb_member_hidden_in_a_small_checkpoint(tmp_path, exp
     check_error(proc, 2, ["best.npz", "'extra'"])
     assert peak < 600 * 2**20, f"predict peaked at {peak / 2**20:.0f} MiB"
     assert snapshot(exp) == before
+
+
+def test_predict_refuses_index_and_wrong_together(cli, data_args, tmp_path):
+    """Hostile tester 10: ``predict --experiment DIR --index 0 --wrong 3`` exits 0 and draws three
+    misclassified images (#1, #7, #8 on one network); the asked-for image 0 is silently dropped. The
+    help says --wrong is "instead" of --index: given both, the command should refuse
+    with one usage line naming them (exit 2), as it does for --study with
+    --experiment."""
+    exp = tmp_path / "exp"
+    trained = cli("train", "--experiment", exp, "--epochs", "1", "--hidden-size", "16",
+                  *data_args, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    proc = cli("predict", "--experiment", exp, "--index", "0", "--wrong", "3",
+               "--out", tmp_path / "both.png")
+    assert proc.returncode == 2, (proc.returncode, proc.stdout)
+    assert "--index" in proc.stderr and "--wrong" in proc.stderr, proc.stderr
+    assert not (tmp_path / "both.png").exists()
