@@ -24,7 +24,7 @@ from mlp.atomic import write_with
 from ..errors import StudyError, UsageError
 from ..study.journal_records import JournalContext, record_problem
 from ..study.locks import study_lock
-from ..study.paths import StudyPaths
+from ..study.paths import StudyPaths, read_meta
 from ..study.settings import missing_study
 from ..study.storage import JournalDamaged, JournalFile, parse_line
 from ..text import plural
@@ -165,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--storage: doctor repairs journal files; a database has its own tools")
     paths = where.paths
     if not paths.journal.is_file():
+        stored = read_meta(paths).get("storage")
+        if stored:
+            raise UsageError(f"study {paths.name!r} lives in {stored}: doctor repairs "
+                             "journal files; a database has its own tools")
         raise StudyError(f"no study journal at {paths.journal}")
     lock = JournalFile(paths.journal).lock  # writers of the journal wait while we work
     with study_lock(paths):

@@ -104,7 +104,7 @@ def state_filter(given: list[str] | None) -> set[str] | None:
 
 def pick_columns(given: str | None, names: list[str], flag: str = "--columns") -> list[str]:
     """Column names as the user gave them (a setting may go without ``params_``)."""
-    if not given:
+    if given is None:
         return []
     picked = []
     for name in (n.strip() for n in given.split(",")):

@@ -14,9 +14,9 @@ marked ``lost`` as it fails and gets one retry, a WAITING copy with the same set
 (``classic``), linked by ``retry_of``, enqueued in the same hold of the
 study's locks, so that nobody counts the lost trial before its retry exists. A trial
 whose own code raised is not retried (it would raise again), nor is a retry lost in a
-way the trial may cause again (its worker killed, terminated or stalled: out of
-memory, say); a retry lost because its run was stopped (an interrupt, a time-out, the
-run killed) gets a retry of its own, as the run's stop says nothing of it. The lost
+way the trial may cause again (its worker killed or stalled: out of memory, say); a
+retry lost because its run was stopped (an interrupt, a SIGTERM, the run killed) gets
+a retry of its own, as the run's stop says nothing of it. The lost
 trial then no longer counts toward --trials; its retry does (records.count). A retry a
 kill kept from being enqueued is enqueued by the next `mend`.
 
@@ -65,7 +65,7 @@ LOST = (KeyboardInterrupt, SystemExit, WorkerTerminated, RunGone)
 KEPT = ("classic", "enqueued")
 # losses that are the run's stop, not the trial's doing: a retry lost so is retried again
 RUN_STOPPED = ("interrupted", "the run process died", "worker process gone (found by a "
-               "later run)")
+               "later run)", "worker process was terminated (SIGTERM)")  # never the trial's
 
 
 def reason_of(exc: BaseException) -> str:

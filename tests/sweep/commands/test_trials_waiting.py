@@ -40,3 +40,22 @@ def test_studies_counts_the_waiting_trials(tmp_path, cli):
         cli("studies", "--studies-dir", tmp_path, "-f", "csv").stdout)))
     assert [(r["name"], r["waiting"], r["retried"], r["finished"]) for r in rows] == [
         ("cut", "2", "1", "0")]
+
+
+def test_an_empty_columns_list_is_refused(made_study, cli, check_error):
+    """Hostile tester 10: `trials --columns ''` showed every column instead."""
+    proc = cli("trials", "--study", "done", "--studies-dir", made_study.parent,
+               "--columns", "")
+    check_error(proc, 2, "--columns: name at least one column")
+
+
+def test_doctor_on_a_database_study_says_where_it_lives(tmp_path, cli, check_error):
+    """Hostile tester 10: doctor on a database study's folder said "no study journal"."""
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "study.json").write_text(json.dumps(
+        {"name": "db", "storage": "postgresql://u:***@db.example/x", "created": "now"}))
+    proc = cli("doctor", "--study", "db", "--studies-dir", tmp_path)
+    line = check_error(proc, 2, "lives in postgresql://u:***@db.example/x",
+                       "doctor repairs journal files")
+    assert "***" in line
