@@ -6,7 +6,8 @@ still acknowledges what is sent and answers TCP keepalives, the server's own
 ``statement_timeout`` never fires, and a statement waits for an answer for ever. No
 driver setting bounds that wait (``tcp_user_timeout`` needs unacknowledged data), so the
 harness watches its own: each attempt of a `Database` operation is registered while it
-runs, and one watcher thread per process
+runs, counted from its last answered statement (an attempt that polls, as the study's
+lock does, is answered every second), and one watcher thread per process
 
 - says, after `NOTICE_AFTER_S` seconds without an answer, what the operation waits for
   (once for the silence, on the line the operation's thread would use);
@@ -37,6 +38,7 @@ WATCH_EVERY_S = 1.0
 
 _connections: weakref.WeakSet[Any] = weakref.WeakSet()  # every psycopg connection made
 _watched: weakref.WeakSet[Any] = weakref.WeakSet()  # the Databases whose attempts run
+_current: dict[int, Attempt] = {}  # each thread's attempt in flight
 _lock = threading.Lock()
 _started = False
 
@@ -64,12 +66,13 @@ class Attempts:
     def begin(self, say: Callable[[str], None]) -> Attempt:
         attempt = Attempt(time.monotonic(), say)
         with _lock:
-            self.running[threading.get_ident()] = attempt
+            self.running[threading.get_ident()] = _current[threading.get_ident()] = attempt
         return attempt
 
     def end(self, answered: bool) -> None:
         with _lock:
             self.running.pop(threading.get_ident(), None)
+            _current.pop(threading.get_ident(), None)
             if answered:
                 self.said, self.silent = False, ""
 
@@ -137,10 +140,21 @@ def _cut() -> None:
 
 def _listen_for_connections() -> None:
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
     if not event.contains(Pool, "connect", _on_connect):
         event.listen(Pool, "connect", _on_connect)
+    if not event.contains(Engine, "after_cursor_execute", _on_answer):
+        event.listen(Engine, "after_cursor_execute", _on_answer)
+
+
+def _on_answer(*args: Any) -> None:
+    """A statement of this thread was answered: what the attempt waits for is counted
+    from now (an operation that polls, the study's lock, waits long between answers)."""
+    attempt = _current.get(threading.get_ident())
+    if attempt is not None:
+        attempt.started = time.monotonic()
 
 
 def _on_connect(dbapi_connection: Any, record: Any) -> None:

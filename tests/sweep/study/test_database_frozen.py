@@ -67,3 +67,34 @@ def test_a_database_that_stops_answering_mid_run_is_said_then_ends_the_run(
     assert "Traceback" not in said, said[-3000:]
     errors = [line for line in said.splitlines() if "error:" in line]
     assert len(errors) == 1 and "no answer to a statement" in errors[0], said[-3000:]
+
+
+@pytest.mark.slow  # a real server
+def test_a_long_wait_for_the_studys_lock_is_not_taken_for_a_silent_server(
+        postgres, tmp_path, monkeypatch):
+    """The study's database lock is waited for by polling inside one operation: each
+    poll is answered, so a lock held longer than the silence limits is a lock wait
+    (said as one, ended by its own limit), never a server said to be stopped and cut."""
+    import psycopg
+
+    from sweep.study import silence
+    from sweep.study.locks import database_lock, lock_key
+    from sweep.study.storage import open_storage
+    from sweep.study.waiting import WaitedTooLong, saying
+
+    monkeypatch.setattr(silence, "NOTICE_AFTER_S", 1.0)
+    monkeypatch.setattr(silence, "UNANSWERED_LIMIT_S", 2.0)
+    url = postgres.new_database()
+    storage = open_storage(tmp_path / "journal.log", url, create=True)
+    other = psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
+                            dbname=url.rsplit("/", 1)[1], autocommit=True)
+    said: list[str] = []
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", (lock_key("held"),))
+        with saying(said.append), pytest.raises(WaitedTooLong):
+            with database_lock(storage, "held", limit=5):
+                pass
+    finally:
+        other.close()
+    assert not [line for line in said if "no answer" in line], said
+    storage.get_all_studies()  # its connections were not cut: it still works
