@@ -15,7 +15,9 @@ import argparse
 import importlib
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -137,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # named by the command's parser: "sweep best: error: ..."
         command = _subparsers(parser).get(args.command, parser)
         command.error(f"unrecognized arguments: {' '.join(extra)}")
+    # SIGTERM (a batch scheduler, `timeout`) is a Ctrl-C wherever it comes: the command
+    # stops as interrupted, also before `sweep run`'s workers exist (a lock wait)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         with optuna_quiet():
             return int(args.func(args) or 0)
@@ -153,6 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sweep {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
         return code
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _complete() -> None:

@@ -71,13 +71,19 @@ def run(args: argparse.Namespace) -> int:
     name = f"index-{indices[0]}" if len(indices) == 1 else f"grid-{indices[0]}-n{len(indices)}"
     out = Path(args.out) if args.out else exp / "predictions" / f"{name}.png"
     classes = list(data.classes)
-    if len(indices) == 1:
-        i = indices[0]
-        plots.prediction_figure(np.asarray(data.test_x[i]), probs[i], int(data.test_y[i]),
-                                classes, out, index=i)
-    else:
-        plots.prediction_grid(np.asarray(data.test_x[indices]), probs[indices],
-                              np.asarray(data.test_y[indices]), classes, out, indices=indices)
+    try:
+        if len(indices) == 1:
+            i = indices[0]
+            plots.prediction_figure(np.asarray(data.test_x[i]), probs[i], int(data.test_y[i]),
+                                    classes, out, index=i)
+        else:
+            plots.prediction_grid(np.asarray(data.test_x[indices]), probs[indices],
+                                  np.asarray(data.test_y[indices]), classes, out,
+                                  indices=indices)
+    except OSError as exc:  # the atomic write's temporary file is not the user's to see
+        where = f"--out {args.out}" if args.out else str(out)
+        raise StudyError(f"{where}: cannot write it ({exc.strerror or exc}); name a file in "
+                         "a folder you may write") from None
     for i in indices:
         p = probs[i]
         verdict = "right" if p.argmax() == data.test_y[i] else "WRONG"

@@ -45,7 +45,10 @@ def run_and_report(request: RunRequest, cli: bool = False) -> tuple[RunOutcome, 
     """Run the study, then write its report (unless asked not to): the command's and
     ``sweep.run()``'s whole job."""
     outcome = run_study(request, cli)
-    if not request.report or outcome.summary is None:
+    # nothing to run: the report is written still if it is missing (a run interrupted
+    # while writing it), so that the same command finishes what the last one began
+    missing = not (outcome.paths.report / "index.html").is_file()
+    if not request.report or (outcome.summary is None and not missing):
         return outcome, None
     from ..report import write_report
 

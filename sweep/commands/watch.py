@@ -134,7 +134,7 @@ def render(results: StudyResults, width: int | None = None, height: int | None =
     keeps that many lines, saying how many trials were left out."""
     names = results.param_names
     epochs = results.settings.config.training.epochs
-    rows = [live_row(o, epochs, names) for o in ordered(results.outcomes)]
+    rows = [live_row(o, epochs, names) for o in ordered(results.listed)]
     lines = table(view_columns(names), rows, width).lines
     top = [*header(results, every, final), ""]
     if height is not None and len(top) + len(lines) > height:
