@@ -5,23 +5,10 @@ scheduler's SIGTERM twice)."""
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
-from tests.sweep.faults.harness import Running, wait_for
-
-
-def _interrupt_when(root, numbers, args, cwd, log):
-    run = Running(*args, cwd=cwd, log=log, faults={"SWEEP_FAULT_SLEEP": 2})
-    try:
-        wait_for(lambda: all((root / "trials" / f"{n:04d}" / "config.json").exists()
-                             for n in numbers), 120, f"trials {numbers} in flight")
-        run.signal_group(signal.SIGINT)
-        rc = run.wait(120)
-    finally:
-        run.close()
-    assert rc == 130, run.output()
+from tests.sweep.faults.harness import interrupt_when
 
 
 @pytest.mark.slow
@@ -37,8 +24,8 @@ def test_a_retry_interrupted_in_turn_is_retried_and_the_classic_trial_is_not_los
     studies = tmp_path / "studies"
     root = studies / "twice"
     args = run_args(studies, "twice", trials=3, jobs=2, epochs=3)
-    _interrupt_when(root, [0, 1], args, tmp_path, tmp_path / "first")
-    _interrupt_when(root, [2, 3], args, tmp_path, tmp_path / "second")
+    interrupt_when(root, [0, 1], args, tmp_path, tmp_path / "first")
+    interrupt_when(root, [2, 3], args, tmp_path, tmp_path / "second")
     done = sweep_cli(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     docs = [json.loads(p.read_text()) for p in sorted(root.glob("trials/*/trial.json"))]

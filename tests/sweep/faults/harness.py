@@ -326,3 +326,20 @@ def check_study(root: Path, finished: int | None = None,
             reason = t.user_attrs.get("reason") if stale else doc["reason"]
             assert reason, f"failed trial {t.number} has no reason"
     return trials
+
+
+def interrupt_when(root: Path, numbers: list[int], args: list[object], cwd: Path,
+                   log: Path) -> None:
+    """Run ``sweep ARGS`` (slow epochs) and Ctrl-C its group once trials ``numbers`` are
+    in flight; it must end as interrupted (exit 130)."""
+    import signal
+
+    run = Running(*args, cwd=cwd, log=log, faults={"SWEEP_FAULT_SLEEP": 2})
+    try:
+        wait_for(lambda: all((root / "trials" / f"{n:04d}" / "config.json").exists()
+                             for n in numbers), 120, f"trials {numbers} in flight")
+        run.signal_group(signal.SIGINT)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 130, run.output()
