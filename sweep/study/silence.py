@@ -35,6 +35,7 @@ from typing import Any
 NOTICE_AFTER_S = 10.0  # an attempt unanswered this long is said
 UNANSWERED_LIMIT_S = 60.0  # then its server's connections are cut
 WATCH_EVERY_S = 1.0
+SILENT_CONNECT_TIMEOUT = 2  # seconds to connect while silent (libpq's shortest)
 
 _connections: weakref.WeakSet[Any] = weakref.WeakSet()  # every psycopg connection made
 _watched: weakref.WeakSet[Any] = weakref.WeakSet()  # the Databases whose attempts run
@@ -50,6 +51,7 @@ class Attempt:
     started: float
     say: Callable[[str], None]
     cut: str = ""  # why its connection was cut, once it was
+    silence: str = ""  # its database's silence when it began, if any
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Attempts:
     silent: str = ""  # why the first attempt was cut, while the silence lasts
 
     def begin(self, say: Callable[[str], None]) -> Attempt:
-        attempt = Attempt(time.monotonic(), say)
+        attempt = Attempt(time.monotonic(), say, silence=self.silent)
         with _lock:
             self.running[threading.get_ident()] = _current[threading.get_ident()] = attempt
         return attempt
@@ -147,6 +149,17 @@ def _listen_for_connections() -> None:
         event.listen(Pool, "connect", _on_connect)
     if not event.contains(Engine, "after_cursor_execute", _on_answer):
         event.listen(Engine, "after_cursor_execute", _on_answer)
+    if not event.contains(Engine, "do_connect", _on_connecting):
+        event.listen(Engine, "do_connect", _on_connecting)
+
+
+def _on_connecting(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    """A connection opened by an attempt that was cut (the pool's check before use opens
+    a new one at once) or begun during a silence: the server has not answered, so it gets
+    `SILENT_CONNECT_TIMEOUT` seconds to accept, not the usual ten."""
+    attempt = _current.get(threading.get_ident())
+    if dialect.name == "postgresql" and attempt is not None and (attempt.cut or attempt.silence):
+        cparams["connect_timeout"] = SILENT_CONNECT_TIMEOUT
 
 
 def _on_answer(*args: Any) -> None:

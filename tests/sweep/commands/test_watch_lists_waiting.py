@@ -14,7 +14,10 @@ from optuna.trial import TrialState
 from tests.sweep.studies import add, api_study
 
 
-def test_watch_table_lists_the_waiting_retry(tmp_path, cli):
+def test_watch_table_lists_the_waiting_retry(tmp_path, cli, monkeypatch):
+    from sweep.commands import watch
+
+    monkeypatch.setattr(watch, "STRANDED_SETTLE", 1.5)  # the view's end for a stranded wait
     study, dists, rng = api_study(tmp_path, "cut")
     add(study, dists, rng, TrialState.COMPLETE, value=0.9)
     add(study, dists, rng, TrialState.FAIL, lost=True, reason="interrupted")

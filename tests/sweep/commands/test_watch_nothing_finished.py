@@ -39,7 +39,7 @@ def test_watch_ends_when_only_retries_wait_and_nothing_has_finished(run_args, sw
     assert "waiting" in listed.stdout, listed.stdout
     try:
         watched = sweep_cli("trials", "--study", "stranded", "--studies-dir", studies,
-                            "--watch", "1", timeout=90)
+                            "--watch", "1", env={"SWEEP_FAULT_SETTLE": "3"}, timeout=90)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"trials --watch still redrawing after 90 s:\n{str(exc.stdout)[-800:]}")
     assert watched.returncode == 0, watched.stderr

@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from sweep.execution.liveness import CLAIM_FLOOR
-
 pytestmark = pytest.mark.slow
 
+FLOOR = 8  # seconds, for CLAIM_FLOOR (30 s) in the processes under test
 DIE_AFTER_ASK = """
 import os, sys, optuna
 study = optuna.load_study(study_name=sys.argv[2], storage=sys.argv[1])
@@ -33,15 +32,15 @@ def test_a_dead_machines_unclaimed_trial_ends_the_watch_and_is_retried_by_a_surv
     died = time.monotonic()
     try:  # the watch runs "until no trial runs or waits"
         watch = sweep_cli("trials", "--study", "shared", "--storage", url, "--watch", "1",
-                          timeout=CLAIM_FLOOR.total_seconds() + 40)
+                          env={"SWEEP_FAULT_CLAIM_FLOOR": str(FLOOR)}, timeout=FLOOR + 40)
     except subprocess.TimeoutExpired:
         pytest.fail("trials --watch still redrawing a trial no process runs")
     assert watch.returncode == 0, watch.stderr
-    assert time.monotonic() - died >= CLAIM_FLOOR.total_seconds()  # not judged too soon
+    assert time.monotonic() - died >= FLOOR  # not judged too soon
     assert "with their worker gone: trial 1" in watch.stdout, watch.stdout[-2000:]
     # heartbeat 1 s: the grace is the floor, long past; the survivor fails it at once
     proc = sweep_cli(*run_args(tmp_path / "a", "shared", 3, jobs=1), "--storage", url,
-                     timeout=90)
+                     env={"SWEEP_FAULT_CLAIM_FLOOR": str(FLOOR)}, timeout=90)
     assert proc.returncode == 0, proc.stderr
     done = sweep_cli("trials", "--study", "shared", "--storage", url, "-f", "csv")
     assert done.returncode == 0, done.stderr

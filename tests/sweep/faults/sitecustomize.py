@@ -25,6 +25,15 @@ Nothing happens unless one of these variables is set:
     SWEEP_FAULT_UNANSWERED  "NOTICE:LIMIT": the seconds after which a database statement
                         without an answer is said, and its connections cut
                         (sweep.study.silence's limits, 10 and 60 s)
+    SWEEP_FAULT_SETTLE  seconds `trials --watch` goes on with trials waiting and none
+                        running (sweep.commands.watch.STRANDED_SETTLE, 30 s)
+    SWEEP_FAULT_CLAIM_FLOOR  seconds a database trial may go unclaimed by a worker, at
+                        the least (sweep.execution.liveness.CLAIM_FLOOR, 30 s)
+    SWEEP_FAULT_INTERRUPT_GRACE  seconds the trials in flight get to record an interrupt
+                        before their workers are killed (sweep.execution.backend's
+                        INTERRUPT_GRACE, 15 s)
+    SWEEP_FAULT_RECONNECT  seconds a database may be away before its operations give up
+                        (sweep.study.database.RECONNECT_LIMIT, 30 s)
     SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
                         and is about to create one (sweep.study.lag.next_number): a window in
                         which another machine's count would go stale
@@ -43,7 +52,9 @@ import os
 _VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAULT_JITTER",
          "SWEEP_FAULT_STUCK",
          "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP",
-         "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED")
+         "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED",
+         "SWEEP_FAULT_SETTLE", "SWEEP_FAULT_CLAIM_FLOOR", "SWEEP_FAULT_RECONNECT",
+         "SWEEP_FAULT_INTERRUPT_GRACE")
 
 
 class InjectedFault(RuntimeError):
@@ -149,6 +160,22 @@ def _install() -> None:
     if unanswered:  # "NOTICE:LIMIT" seconds: a silent database said and cut sooner
         S = importlib.import_module("sweep.study.silence")
         S.NOTICE_AFTER_S, S.UNANSWERED_LIMIT_S = (float(v) for v in unanswered.split(":"))
+    settle = os.environ.get("SWEEP_FAULT_SETTLE", "").strip()
+    if settle:
+        importlib.import_module("sweep.commands.watch").STRANDED_SETTLE = float(settle)
+    grace = os.environ.get("SWEEP_FAULT_INTERRUPT_GRACE", "").strip()
+    if grace:  # the constant and the modules that took it by name
+        for name in ("backend", "controller", "loky_backend"):
+            importlib.import_module(f"sweep.execution.{name}").INTERRUPT_GRACE = float(grace)
+    reconnect = os.environ.get("SWEEP_FAULT_RECONNECT", "").strip()
+    if reconnect:
+        importlib.import_module("sweep.study.database").RECONNECT_LIMIT = float(reconnect)
+    floor = os.environ.get("SWEEP_FAULT_CLAIM_FLOOR", "").strip()
+    if floor:
+        import datetime
+
+        liveness = importlib.import_module("sweep.execution.liveness")
+        liveness.CLAIM_FLOOR = datetime.timedelta(seconds=float(floor))
 
     for method in ("ask", "tell"):
         pause = float(os.environ.get(f"SWEEP_FAULT_{method.upper()}_SLEEP", "0") or 0)

@@ -30,17 +30,25 @@ def test_a_space_file_written_from_a_space_gives_it_back(tmp_path: Path):
         assert load_space(path) == space
 
 
+@pytest.fixture(scope="module")
+def elsewhere(sweep_cli, run_args, tmp_path_factory) -> Path:
+    """Study 'r' (3 trials) in a studies folder other than the default, and its report:
+    the folder it ran in (the studies are in its ``elsewhere``)."""
+    here = tmp_path_factory.mktemp("elsewhere")
+    studies = here / "elsewhere"
+    made = sweep_cli(*run_args(studies, "r", trials=3, jobs=1), cwd=here)
+    assert made.returncode == 0, made.stderr
+    got = sweep_cli("report", "--studies-dir", studies, "--study", "r", cwd=here)
+    assert got.returncode == 0, got.stderr
+    return here
+
+
 @pytest.mark.slow
-def test_the_advised_exploration_study_is_one_of_the_same_problem(sweep_cli, run_args,
-                                                                   tmp_path: Path):
+def test_the_advised_exploration_study_is_one_of_the_same_problem(sweep_cli, elsewhere):
     """Run as advised (fewer trials), the exploration study lands beside the study and
     the report reads its effects from it."""
-    studies = tmp_path / "elsewhere"
-    made = sweep_cli(*run_args(studies, "r2", trials=2, jobs=1), cwd=tmp_path)
-    assert made.returncode == 0, made.stderr
-    got = sweep_cli("report", "--studies-dir", studies, "--study", "r2", cwd=tmp_path)
-    assert got.returncode == 0, got.stderr
-    md = (studies / "r2" / "report" / "report.md").read_text()
+    studies = elsewhere / "elsewhere"
+    md = (studies / "r" / "report" / "report.md").read_text()
     advice = re.search(r"`(python -m sweep run --explore[^`]*)`", md)
     assert advice, md[:3000]
     command = shlex.split(advice.group(1))
@@ -50,11 +58,11 @@ def test_the_advised_exploration_study_is_one_of_the_same_problem(sweep_cli, run
     assert "--data-dir" in command and "--space" in command, command
 
     explored = sweep_cli(*command[3:], "--trials", 3, "--jobs", 2, "--no-report", "--quiet",
-                         cwd=tmp_path)
+                         cwd=elsewhere)
     assert explored.returncode == 0, explored.stderr
-    data = prepare(load("r2", studies))
+    data = prepare(load("r", studies))
     other = exploration_of(data)
-    assert other is not None and other.name == "r2-explore"
+    assert other is not None and other.name == "r-explore"
     assert other.settings.config == data.settings.config
     assert other.settings.space == data.settings.space
 
@@ -74,21 +82,16 @@ def test_an_exploration_study_of_another_problem_is_not_used(sweep_cli, run_args
 
 
 @pytest.mark.slow
-def test_the_advised_confirm_and_report_commands_name_the_studies_dir(sweep_cli, run_args,
-                                                                      tmp_path: Path):
-    studies = tmp_path / "elsewhere"
-    made = sweep_cli(*run_args(studies, "r3", trials=3, jobs=1), cwd=tmp_path)
-    assert made.returncode == 0, made.stderr
-    got = sweep_cli("report", "--studies-dir", studies, "--study", "r3", cwd=tmp_path)
-    assert got.returncode == 0, got.stderr
-    md = (studies / "r3" / "report" / "report.md").read_text()
-    commands = re.findall(r"python -m sweep confirm --study r3[^)`*\n]*", md)
+def test_the_advised_confirm_and_report_commands_name_the_studies_dir(elsewhere):
+    studies = elsewhere / "elsewhere"
+    md = (studies / "r" / "report" / "report.md").read_text()
+    commands = re.findall(r"python -m sweep confirm --study r[^)`*\n]*", md)
     assert commands, md[:3000]
     for command in commands:
         assert f"--studies-dir {studies}" in command, command
-    data = prepare(load("r3", studies))
+    data = prepare(load("r", studies))
     assert findings.confirm_command(data) == \
-        f"python -m sweep confirm --study r3 --studies-dir {shlex.quote(str(studies))}"
+        f"python -m sweep confirm --study r --studies-dir {shlex.quote(str(studies))}"
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ def test_connections_filling_after_the_start_is_an_environment_failure(postgres,
     args = [*run_args(tmp_path / "studies", "full", 20, jobs=1, epochs=3), "--storage", lim_url]
     args = [a for a in args if a != "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, args)], cwd=tmp_path,
-                            env=sweep_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=sweep_env({"SWEEP_FAULT_RECONNECT": 8}),  # 30 s outside tests
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     held, stop = [], threading.Event()
 

@@ -35,11 +35,11 @@ def test_a_database_that_stops_answering_mid_run_is_said_then_ends_the_run(
         postgres, run_args, tmp_path):
     url = postgres.new_database()
     studies = tmp_path / "studies"
-    args = [*run_args(studies, "frozen", trials=12, jobs=2, epochs=4), "--storage", url]
+    args = [*run_args(studies, "frozen", trials=12, jobs=2, epochs=2), "--storage", url]
     args.remove("--quiet")
-    # said after 3 s without an answer, cut after 12 (10 and 60 s outside tests)
+    # said after 2 s without an answer, cut after 6 (10 and 60 s outside tests)
     run = Running(*args, cwd=tmp_path, log=tmp_path / "run",
-                  faults={"SWEEP_FAULT_SLEEP": 1.0, "SWEEP_FAULT_UNANSWERED": "3:12",
+                  faults={"SWEEP_FAULT_SLEEP": 0.5, "SWEEP_FAULT_UNANSWERED": "2:6",
                           "PYTHONUNBUFFERED": 1})
     stopped: list[int] = []
     try:
@@ -98,3 +98,29 @@ def test_a_long_wait_for_the_studys_lock_is_not_taken_for_a_silent_server(
         other.close()
     assert not [line for line in said if "no answer" in line], said
     storage.get_all_studies()  # its connections were not cut: it still works
+
+
+@pytest.mark.slow  # a real server
+def test_a_connection_opened_in_a_silence_waits_briefly_for_the_server(postgres, tmp_path):
+    """Cutting a silent server's connections makes the pool open a new one at once (its
+    check before use), to the same silent server: that connection, and any other opened
+    while the silence lasts, gets `SILENT_CONNECT_TIMEOUT` seconds to be accepted, not
+    the usual ten, so the run's one line comes soon after the limit. Once an answer
+    comes, connections get the usual time again."""
+    from sqlalchemy import event
+
+    from sweep.study import silence
+    from sweep.study.storage import CONNECT_TIMEOUT, open_storage
+
+    storage = open_storage(tmp_path / "journal.log", postgres.new_database(), create=True)
+    given: list[object] = []
+    event.listen(storage.engine, "do_connect",
+                 lambda dialect, record, cargs, cparams: given.append(
+                     cparams.get("connect_timeout")))
+    storage.engine.dispose()  # the next operation opens a connection
+    storage.attempts.silent = "no answer to a statement for 60s"
+    storage.retrying(storage.get_all_studies)  # answered: the silence is over
+    storage.engine.dispose()
+    storage.retrying(storage.get_all_studies)
+    assert given == [silence.SILENT_CONNECT_TIMEOUT, CONNECT_TIMEOUT], given
+    assert not storage.attempts.silent

@@ -155,8 +155,9 @@ def test_a_server_killed_mid_trial_is_one_line_and_the_next_run_resumes(tmp_path
     studies = tmp_path / "studies"
     args = [*run_args(studies, STUDY, trials=4, jobs=2, epochs=4), "--storage", url,
             "--lag", "off"]
+    # the database given up after 8 s away, not 30
     run = Running(*args, cwd=tmp_path, log=tmp_path / "run",
-                  faults={"SWEEP_FAULT_SLEEP": 0.5})
+                  faults={"SWEEP_FAULT_SLEEP": 0.5, "SWEEP_FAULT_RECONNECT": 8})
     try:
         wait_for(lambda: in_flight(url), 90, "a trial past its first epoch")
         server.kill()
