@@ -99,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "report":
         out = Path(args.report_dir) if args.report_dir else \
             Path(request.studies_dir) / folder_name(names)
-        if args.report_dir:
-            from .output import check_export_folder
+        from .output import check_export_folder
 
-            check_export_folder(out, "--report-dir")
+        # the default folder too: a study may be named compare-A-vs-B
+        check_export_folder(out, "--report-dir" if args.report_dir else
+                            "the default --report-dir")
         index = write_page(studies, out)
         print(screen_table(summary_rows(studies), terminal_width()))
         print(f"report: {index}\n        {index.parent / 'report.md'}")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import StudyError, UsageError
+from ..study.paths import enclosing
 from ..study.records import TrialOutcome
 from ..study.results import StudyResults
 from ..study.storage import hide_secret, mask_url
@@ -144,10 +145,9 @@ def _check_target(uri: str, named: str) -> None:
     if not path or path == ":memory:":
         return
     target = Path(path).resolve()
-    for folder in (target, *target.parents):
-        if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
-            raise UsageError(f"{named}: inside the study folder {folder}; keep the "
-                             "MLflow store elsewhere")
+    inside = enclosing(target)
+    if inside:
+        raise UsageError(f"{named}: inside {inside}; keep the MLflow store elsewhere")
     if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
         raise UsageError(f"{named}: that file holds an Optuna study's storage; name "
                          "another database")

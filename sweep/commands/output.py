@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StudyError, UsageError
+from ..study.paths import enclosing
 from ..study.records import INTEGER_COLUMNS
 from ..study.space import Space
 from ..text import Table, terminal_width
@@ -103,31 +104,26 @@ def whole_numbers(df: pd.DataFrame, space: Space) -> pd.DataFrame:
 
 def check_export_folder(folder: Path, flag: str) -> None:
     """A folder an export writes its files into: new or a folder (not a file, device or
-    dangling link), and outside every study folder and trial directory."""
+    dangling link), and outside every study folder and experiment directory."""
     if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
         raise UsageError(f"{flag} {folder}: not a folder; name a new or existing folder")
-    resolved = folder.resolve()
-    for part in (resolved, *resolved.parents):
-        if (part / "study.json").is_file() or (part / "journal.log").is_file():
-            raise UsageError(f"{flag} {folder}: inside the study folder {part}; write it "
-                             "elsewhere")
-        if (part / "config.json").is_file() and (part / "history.csv").is_file():
-            raise UsageError(f"{flag} {folder}: inside the experiment directory {part}; "
-                             "write it elsewhere")
+    inside = enclosing(folder)
+    if inside:
+        raise UsageError(f"{flag} {folder}: inside {inside}; write it elsewhere")
 
 
 def check_export_target(target: Path, flag: str = "--out") -> None:
-    """An export lands only on a new or regular file outside every study folder, and
-    never on a file that holds a study's storage (a journal, a SQLite database). A
-    device, a FIFO or a link is refused: the atomic write would replace it."""
+    """An export lands only on a new or regular file outside every study folder and
+    experiment directory, and never on a file that holds a study's storage (a journal,
+    a SQLite database). A device, a FIFO or a link is refused: the atomic write would
+    replace it."""
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise UsageError(f"{flag} {target}: not a regular file (a link, device, pipe or "
                          "folder); name a new or ordinary file")
+    inside = enclosing(target.parent)
+    if inside:
+        raise UsageError(f"{flag} {target}: inside {inside}; write it elsewhere")
     resolved = target.resolve()
-    for folder in resolved.parents:
-        if (folder / "study.json").is_file() or (folder / "journal.log").is_file():
-            raise UsageError(f"{flag} {target}: inside the study folder {folder}; write the "
-                             "table elsewhere")
     if resolved.is_file():
         with open(resolved, "rb") as f:
             head = f.read(64)

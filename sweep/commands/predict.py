@@ -13,6 +13,7 @@ from mlp.train import evaluate
 
 from ..errors import StudyError, UsageError
 from .common import add_study_args, open_results, trained_trial
+from .output import check_export_target
 
 DESCRIPTION = ("The prediction figure for test images of a trained network: one image, a "
                "grid of several (--index N [N ...]), or K misclassified ones (--wrong K). The "
@@ -141,6 +142,7 @@ def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
             plots.image_format(out)
         except ValueError as exc:
             raise UsageError(f"--out {exc}") from None
+        check_export_target(out)  # never onto a trial's own figure, nor into a study
 
 
 def _show(path: Path) -> None:

@@ -23,15 +23,21 @@ from optuna.storages import RDBStorage
 
 from mlp.config import Config, ConfigError
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
 from ..options import culprit, declared, spell
 from ..study.lag import DEFAULT_LAG
 from ..study.locks import study_locks
-from ..study.paths import StudyPaths, storage_url_of
+from ..study.paths import StudyPaths, enclosing, storage_url_of
 from ..study.records import Counts, count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
-from ..study.settings import Settings, create_or_check, load_study, stored_settings
+from ..study.settings import (
+    Settings,
+    create_or_check,
+    load_study,
+    missing_study,
+    stored_settings,
+)
 from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
 from ..text import plural, terminal_width, wrap
@@ -167,6 +173,10 @@ def _check_studies_dir(folder: Path) -> None:
                              f"{os.readlink(part)}, which does not exist")
         if part.exists() and not part.is_dir():
             raise UsageError(f"--studies-dir {folder}: {part} is not a folder")
+    inside = enclosing(folder)
+    if inside:  # a study made there would mix its files with that one's
+        raise UsageError(f"--studies-dir {folder}: inside {inside}; name a folder outside "
+                         "every study")
     missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
     try:  # a place that takes no folders (/proc, a read-only disk) is named as the option
         for part in missing:
@@ -189,7 +199,11 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
     try:
         stored = None
         with study_locks(paths, storage):  # another machine may be half way through making it
-            if paths.name in optuna.get_all_study_names(storage):
+            names = optuna.get_all_study_names(storage)
+            if storage_url is None and names and paths.name not in names:
+                # a folder copied or renamed: its journal is another study's
+                raise StudyError(missing_study(paths, storage))
+            if paths.name in names:
                 stored = stored_settings(optuna.load_study(study_name=paths.name,
                                                            storage=storage))
         settings = settings_for(request, stored, cli)
@@ -322,6 +336,7 @@ def _workers(request: RunRequest, backend: Backend, settings: Settings, to_run: 
 def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     paths = request.paths
     storage = storage_url_of(paths, request.storage)
+    paths.check_folders(report=request.report)
     with _cleaned_up_on_failure(paths, storage):
         settings, counts, shape = _open_or_create(request, paths, storage, cli)
     request = _within_the_grid(request, settings)

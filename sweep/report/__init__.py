@@ -27,6 +27,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StudyError
+
 if TYPE_CHECKING:
     from ..study.results import StudyResults
     from .document import Document
@@ -62,6 +64,8 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
     from .findings import SPACE_FILE
 
     out = Path(out_dir) if out_dir is not None else results.paths.report
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise StudyError(f"{out} is not a folder: move it away and write the report again")
     out.mkdir(parents=True, exist_ok=True)
     doc = build(results, out, vector=vector)
     text = markdown.render(doc)

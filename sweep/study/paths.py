@@ -94,6 +94,14 @@ class StudyPaths:
     def lock(self) -> Path:
         return self.root / ".lock"
 
+    def check_folders(self, *, report: bool) -> None:
+        """Before a run: the study's own folders, where they exist, are folders (every
+        trial would fail on a file named trials, and the report at the end on one named
+        report)."""
+        for folder in (self.trials, self.report) if report else (self.trials,):
+            if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+                raise StudyError(f"{folder} is not a folder: move it away and run again")
+
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
 
@@ -119,6 +127,31 @@ class StudyPaths:
         return cls(Path(studies_dir) / check_name(name))
 
 
+def is_study_folder(folder: Path) -> bool:
+    """A study's folder: its study.json, or its journal beside its trials (a first run
+    killed before it wrote study.json). A journal.log alone is some other program's."""
+    return (folder / "study.json").is_file() or (
+        (folder / "journal.log").is_file() and (folder / "trials").is_dir())
+
+
+def is_experiment_dir(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "history.csv").is_file()
+
+
+def enclosing(path: str | os.PathLike) -> str | None:
+    """What ``path`` is, or is inside of, that only the harness writes: "the study folder
+    F" or "the experiment directory F"; None for a place of the user's own. Every
+    command that writes where the user says (an export, a page, a figure, a studies
+    folder) asks this first, so that none overwrites or mixes into a study."""
+    resolved = Path(path).resolve()
+    for folder in (resolved, *resolved.parents):
+        if is_study_folder(folder):
+            return f"the study folder {folder}"
+        if is_experiment_dir(folder):
+            return f"the experiment directory {folder}"
+    return None
+
+
 def read_meta(paths: StudyPaths) -> dict[str, Any]:
     """study.json: where the study's storage is. Checked as a user's file would be."""
     if not paths.meta.exists() and not paths.meta.is_symlink():
@@ -140,8 +173,18 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
     journal), which ``url``, when given, must name too. A folder never mixes a study
     from one storage with trials from another."""
     url = absolute_url(url) if url else None
-    stored = read_meta(paths).get("storage")
+    meta = read_meta(paths)
+    stored = meta.get("storage")
     has_journal = paths.journal.is_file() and paths.journal.stat().st_size > 0
+    recorded = meta.get("name")
+    if isinstance(recorded, str) and recorded != paths.name:
+        raise StudyError(f"{paths.meta} records the study {recorded!r}, not {paths.name!r} "
+                         "(was the folder renamed? A study's folder is named as the "
+                         f"study: rename it back to {recorded})")
+    if meta and not stored and not url and not has_journal:
+        raise StudyError(f"{paths.meta} records a study kept in its journal, but "
+                         f"{paths.journal} is missing or empty: restore it, or move "
+                         f"{paths.root} away to start a new study there")
     # the same database however spelled (driver, host name, options, user) is the same
     if url and ((stored and not same_storage(url, stored)) or (not stored and has_journal)):
         where = stored or f"its journal file {paths.journal}"

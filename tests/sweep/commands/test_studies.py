@@ -3,6 +3,7 @@ its counts and best value, and a study that cannot be read listed with the reaso
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -32,7 +33,9 @@ def test_studies_in_an_empty_folder_is_an_error(tmp_path, cli, check_error):
 def test_studies_lists_a_broken_study_with_the_reason(damage, needles, made_study, cli):
     broken = made_study.parent / "broken"
     shutil.copytree(made_study, broken)
-    if damage == "junk-journal":
+    if damage == "junk-journal":  # study.json as a study named broken would have it
+        meta = json.loads((broken / "study.json").read_text()) | {"name": "broken"}
+        (broken / "study.json").write_text(json.dumps(meta))
         (broken / "journal.log").write_bytes(b"junk\n")
     else:
         (broken / "study.json").write_text(damage)
