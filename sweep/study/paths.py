@@ -178,9 +178,9 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
     has_journal = paths.journal.is_file() and paths.journal.stat().st_size > 0
     recorded = meta.get("name")
     if isinstance(recorded, str) and recorded != paths.name:
-        raise StudyError(f"{paths.meta} records the study {recorded!r}, not {paths.name!r} "
-                         "(was the folder renamed? A study's folder is named as the "
-                         f"study: rename it back to {recorded})")
+        raise StudyError(f"no study named {paths.name!r} in {paths.root}: its study.json "
+                         f"holds the study {recorded!r} (was the folder renamed? A study's "
+                         f"folder is named as the study: rename it back to {recorded})")
     if meta and not stored and not url and not has_journal:
         raise StudyError(f"{paths.meta} records a study kept in its journal, but "
                          f"{paths.journal} is missing or empty: restore it, or move "

@@ -6,8 +6,6 @@ RUNNING."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.sweep.faults.harness import (
@@ -120,12 +118,12 @@ def test_a_trial_folder_that_cannot_be_made_fails_that_trial(tmp_path, tiny_idx_
 
 def test_a_trial_whose_directory_cannot_be_resolved_is_failed_not_left_running(
         tmp_path, tiny_idx_dir, open_optuna):
-    """``trials/`` turned into a symbolic link loop: the worker's
-    ``trial_dir.resolve()`` raised RuntimeError before the trial's try, so the slot
-    failed and the trial stayed RUNNING after the run (its worker alive and idle)."""
+    """Trial 1's folder a symbolic link loop: the worker's ``trial_dir.resolve()``
+    raised RuntimeError before the trial's try, so the slot failed and the trial stayed
+    RUNNING after the run (its worker alive and idle). (``trials/`` itself a loop is
+    refused before the run: test_study_folder_identity.py.)"""
     root = finished_study(tmp_path, "loop", trials=1, data_dir=tiny_idx_dir)
-    shutil.rmtree(root / "trials")
-    (root / "trials").symlink_to("trials")
+    (root / "trials" / "0001").symlink_to("0001")
     second = sweep(*resume(tmp_path, "loop", 2, jobs=1), cwd=tmp_path)
     states = {t.number: t.state.name for t in open_optuna(tmp_path, "loop").trials}
     assert states == {0: "COMPLETE", 1: "FAIL"}, second.stdout + second.stderr
