@@ -283,6 +283,11 @@ def _param(name: str, spec: dict[str, Any], source: str) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise UsageError(f"{where}: choices must be a non-empty list")
+        seen: list[Any] = []
+        for c in choices:  # a repeated choice would be sampled twice as often, silently
+            if any(type(c) is type(s) and c == s for s in seen):
+                raise UsageError(f"{where}: choice {c!r} is given twice")
+            seen.append(c)
         param = Param(name, kind, choices=tuple(choices))
         values = list(choices)
     else:

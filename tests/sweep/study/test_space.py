@@ -177,7 +177,8 @@ def test_a_space_file_that_is_not_a_regular_file_or_too_large_is_refused(tmp_pat
     ("[fixed]\nseed = 3\n", ["seed", "--seed"]),
     ("[params.seed]\ntype = \"int\"\nlow = 1\nhigh = 100\n", ["params.seed", "--seed"]),
     ("[params.lr]\nlow = 0.01\nhigh = 0.1\n[fixed]\nlr = 0.05\n", ["lr"]),
-], ids=["fixed-twice", "fixed-seed", "sampled-seed", "sampled-and-fixed"])
+    ("[params.hidden_size]\nchoices = [64, 128, 64]\n", ["params.hidden_size", "64", "twice"]),
+], ids=["fixed-twice", "fixed-seed", "sampled-seed", "sampled-and-fixed", "choice-twice"])
 def test_a_setting_named_twice_or_the_seed_is_refused(text, needles, tmp_path):
     with pytest.raises(UsageError) as caught:
         load_space(_space(tmp_path, text))
