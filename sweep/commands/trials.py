@@ -113,6 +113,8 @@ def pick_columns(given: str | None, names: list[str], flag: str = "--columns") -
         full = name if name in names else PARAMS_PREFIX + name
         if full not in names:
             raise UsageError(f"{flag} {name}: no such column (columns: {', '.join(names)})")
+        if full in picked:
+            raise UsageError(f"{flag} {given}: {full} is named twice")
         picked.append(full)
     if not picked:
         raise UsageError(f"{flag}: name at least one column")

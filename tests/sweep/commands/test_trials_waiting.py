@@ -49,6 +49,14 @@ def test_an_empty_columns_list_is_refused(made_study, cli, check_error):
     check_error(proc, 2, "--columns: name at least one column")
 
 
+def test_a_column_named_twice_is_refused(made_study, cli, check_error):
+    """Hostile tester 12: `--columns number,number` printed the column twice."""
+    for given in ("number,number", "lr,params_lr"):
+        proc = cli("trials", "--study", "done", "--studies-dir", made_study.parent,
+                   "--columns", given)
+        check_error(proc, 2, f"--columns {given}", "named twice")
+
+
 def test_doctor_on_a_database_study_says_where_it_lives(tmp_path, cli, check_error):
     """Hostile tester 10: doctor on a database study's folder said "no study journal"."""
     folder = tmp_path / "db"
