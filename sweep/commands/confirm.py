@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mlp.atomic import write_json
+from mlp.experiment import read_json
 
 from ..errors import StudyError
 from ..execution.confirm import plan as plan_runs
@@ -162,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         print(*wrap(line, width), sep="\n")
     trials = [c.number for c in choice.chosen]
     _check_confirm_folder(results.paths.root)
+    earlier = _earlier_plans(results.paths.root)
     for line in set_aside_foreign(results, trials):
         print(*wrap(line, width), sep="\n")
     plan = race_plan(len(trials), looks_for(request.seeds), margin=request.margin / 100)
@@ -178,10 +180,42 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         print("interrupted; run the same command again to finish the fresh seeds")
         return 130
-    summary = summarize(choice, runs, status, costs, request, holdout)
+    summary = summarize(choice, runs, status, costs, request, holdout, earlier)
     write_json(root / CONFIRM_DIR / SUMMARY, summary)
     print("\n".join(verdict_lines(summary, width)))
     return 0
+
+
+def _earlier_plans(root: Path) -> list[dict[str, Any]]:
+    """The plans under which an earlier confirm of this study showed its verdicts, from
+    the summary it wrote (one written before the list was kept showed its own plan; one
+    of the confirm before the race, none of this race's). A summary that cannot be read
+    is named before any training: its plans would go uncounted."""
+    path = root / CONFIRM_DIR / SUMMARY
+    if not path.exists() and not path.is_symlink():
+        return []
+    try:
+        earlier = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"{path}: unreadable ({exc}); the plans its verdicts were shown "
+                         "under would go uncounted: move it away to start again") from None
+    if isinstance(earlier, dict) and "version" not in earlier:
+        return []  # the confirm before the race (top K over S seeds)
+    listed = earlier.get("plans_shown") if isinstance(earlier, dict) else None
+    if isinstance(earlier, dict) and listed is None:
+        listed = [{"looks": earlier.get("looks"), "margin": earlier.get("margin"),
+                   "resplit": earlier.get("resplit", False)}]
+    if not isinstance(listed, list) or not all(_is_plan(p) for p in listed):
+        raise StudyError(f"{path}: not a confirm summary (its plans are not lists of looks, "
+                         "margins and splits); move it away to start again")
+    return [dict(p) for p in listed]
+
+
+def _is_plan(p: Any) -> bool:
+    return (isinstance(p, dict) and isinstance(p.get("looks"), list) and bool(p["looks"])
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in p["looks"])
+            and isinstance(p.get("margin"), int | float)
+            and not isinstance(p.get("margin"), bool) and isinstance(p.get("resplit"), bool))
 
 
 def _check_confirm_folder(root: Path) -> None:
@@ -388,18 +422,51 @@ def correlations(acc: np.ndarray, trials: list[int], least: int = 5) -> list[dic
     return out
 
 
-def guarantee(alpha: float, margin: float) -> str:
-    """What confirm guarantees, in two sentences (README, docs/confirm-statistics.md)."""
-    return (f"With probability at least {1 - alpha:.0%}, the best set contains every "
+def guarantee(alpha: float, margin: float, plans: list[dict[str, Any]] | None = None) -> str:
+    """What confirm guarantees, in two sentences (README, docs/confirm-statistics.md).
+
+    ``plans``: every plan (looks, margin, split) under which this race's verdicts were
+    shown. Each plan holds its rates; a plan chosen after seeing another's verdict (more
+    seeds because the first was inconclusive) does not, so with n plans the verdicts'
+    rates are stated n times over (Bonferroni: the verdict reported is wrong only if one
+    of the n is). The fresh seeds' interval is for the configuration it is about,
+    whatever chose it, and keeps its level."""
+    shown = plans or []
+    n = max(len(shown), 1)
+    before = "" if n == 1 else (
+        f"This race's verdicts were shown under {n} plans ("
+        + "; ".join(_plan_text(p) for p in shown) + "), and a plan chosen after a "
+        f"verdict was seen makes each error rate {n} times the planned one (Bonferroni "
+        "over the plans): ")
+    race_alpha = min(n * alpha, 1.0)
+    return before + (
+            f"With probability at least {1 - race_alpha:.0%}, the best set contains every "
             f"configuration whose true mean validation accuracy over seeds is the highest, "
             f"the classic configuration included, so a configuration called worse is worse; "
-            f"and, with probability at least {1 - 2 * alpha:.0%} (the race's eliminations "
-            f"and the final intervals may each fail {alpha:.0%} of the time), every "
+            f"and, with probability at least {max(1 - 2 * race_alpha, 0):.0%} (the race's "
+            f"eliminations and the final intervals may each fail {race_alpha:.0%} of the "
+            f"time), every "
             f"configuration called equivalent is within {margin * 100:.2g} accuracy points "
             f"of the best, with seeds as paired blocks and no equal spreads or correlations "
             f"assumed. The recommended configuration's difference from the classic one is "
             f"estimated, with a {1 - alpha:.0%} interval, on fresh seeds that played no part "
             f"in choosing it.")
+
+
+def _plan_text(plan: dict[str, Any]) -> str:
+    looks = ", ".join(map(str, plan["looks"]))
+    return (f"looks at {looks} seeds, margin {plan['margin'] * 100:.2g} points"
+            + (", own splits" if plan["resplit"] else ""))
+
+
+def plans_shown(earlier: list[dict[str, Any]], plan: RacePlan,
+                resplit: bool) -> list[dict[str, Any]]:
+    """The plans whose verdicts this race has shown: the earlier ones, then this one,
+    each once."""
+    this = {"looks": list(plan.looks), "margin": plan.margin, "resplit": resplit}
+    out = [{"looks": list(p["looks"]), "margin": p["margin"], "resplit": p["resplit"]}
+           for p in earlier]
+    return out if this in out else [*out, this]
 
 
 def _row(i: int, c: Candidate, r: dict[str, Any], runs: Runs, mask: np.ndarray,
@@ -445,7 +512,8 @@ def _test_accuracy(numbers: list[int], runs: Runs, mask: np.ndarray,
 
 def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
               costs: dict[int, RunCost], request: ConfirmRequest,
-              holdout: dict[str, Any]) -> dict[str, Any]:
+              holdout: dict[str, Any], earlier: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
     """The confirm summary (confirm.json): the candidates, the race round by round, every
     configuration's numbers and verdict, the recommendation, the fresh-seed comparison
     with the classic one, the measured pairing, and the guarantee in words."""
@@ -472,6 +540,7 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
                            runs, mask, holdout)
     pairs = correlations(best, trials)
     rs = [p["r"] for p in pairs]
+    shown = plans_shown(earlier or [], plan, request.resplit)
     return {
         "version": SUMMARY_VERSION,
         "metric": "best-epoch validation accuracy, paired by seed",
@@ -500,7 +569,8 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
                     "min": min(rs) if rs else None, "max": max(rs) if rs else None,
                     "median": float(np.median(rs)) if rs else None},
         "diverged_runs": int((runs.diverged & mask).sum()),
-        "guarantee": guarantee(plan.alpha, plan.margin),
+        "plans_shown": shown,
+        "guarantee": guarantee(plan.alpha, plan.margin, shown),
     }
 
 

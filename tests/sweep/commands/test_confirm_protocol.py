@@ -17,11 +17,14 @@ from mlp.config import Config
 from sweep.commands.confirm import (
     ConfirmRequest,
     RunCost,
+    _earlier_plans,
     guarantee,
     looks_for,
+    plans_shown,
     race_matrix,
     summarize,
 )
+from sweep.errors import StudyError
 from sweep.options import build
 from sweep.statistics.racing import race_batch, race_plan, race_status
 from sweep.statistics.selection import best_set, recommend
@@ -227,3 +230,39 @@ def test_the_commands_race_excludes_a_planted_tenth_of_a_point():
     assert power >= 0.95, power
     kept = float(batch.alive[:, :-1].all(axis=1).mean())
     assert kept >= 0.95 - 3 * mc_error(0.95, REPS), kept
+
+
+def test_verdicts_shown_under_two_plans_state_their_rates_twice_over(tmp_path):
+    """`confirm --seeds 10`, then `--seeds 20` once the first verdict was seen: the second
+    plan was chosen on the data, so the verdicts hold only at twice the error rate (the
+    simulation: test_stat_selection_sims.py). The count survives in confirm.json."""
+    path = tmp_path / "confirm" / "confirm.json"
+    path.parent.mkdir()
+    assert _earlier_plans(tmp_path) == []
+    # a summary written before the list was kept showed its own plan
+    path.write_text(json.dumps({"version": 2, "looks": [5, 10], "margin": 0.001,
+                                "resplit": False}))
+    earlier = _earlier_plans(tmp_path)
+    assert plans_shown(earlier, race_plan(4, (5, 10)), False) == earlier  # resumed: one plan
+    shown = plans_shown(earlier, race_plan(4, (5, 10, 20)), False)
+    assert [p["looks"] for p in shown] == [[5, 10], [5, 10, 20]]
+    text = guarantee(0.05, 0.001, shown)
+    assert text.startswith("This race's verdicts were shown under 2 plans")
+    assert "at least 90%, the best set" in text and "at least 80% (" in text
+    assert "with a 95% interval, on fresh seeds" in text  # about one configuration: kept
+    assert guarantee(0.05, 0.001, earlier) == guarantee(0.05, 0.001)
+    path.write_text(json.dumps({"version": 2, "plans_shown": shown}))
+    assert _earlier_plans(tmp_path) == shown
+    # the confirm before the race showed none of this race's verdicts
+    path.write_text(json.dumps({"tied_with_best": [1, 2]}))
+    assert _earlier_plans(tmp_path) == []
+
+
+@pytest.mark.parametrize("text", ["{", "[1]", '{"version": 2, "plans_shown": [{"looks": "x"}]}',
+                                  '{"version": 2, "looks": [5, true], "margin": 0.001}'])
+def test_a_summary_whose_plans_cannot_be_read_is_named_before_any_training(tmp_path, text):
+    path = tmp_path / "confirm" / "confirm.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    with pytest.raises(StudyError, match="confirm.json"):
+        _earlier_plans(tmp_path)

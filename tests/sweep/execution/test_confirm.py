@@ -136,12 +136,18 @@ def test_running_again_does_no_work_and_more_seeds_add_only_what_is_missing(conf
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
     survivors = [r["trial"] for r in _summary(root)["configurations"]
                  if r["eliminated_at"] is None]
+    assert len(_summary(root)["plans_shown"]) == 1  # the same plan again is one plan
     more = sweep("confirm", "--studies-dir", study, "--study", "c", *ARGS, "--seeds", 11,
                  cwd=study, timeout=600)
     assert more.returncode == 0, more.stdout + more.stderr
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
     summary = _summary(root)
     assert summary["seeds"] == 11
+    # more seeds after the verdict was seen: the rates are stated for both plans
+    assert [p["looks"] for p in summary["plans_shown"]] == [[5, 10], [5, 10, 11]]
+    assert "shown under 2 plans" in summary["guarantee"]
+    assert "guarantee: This race's verdicts were shown under 2 plans" in more.stdout
+    assert "With probability at least 90%, the best set" in " ".join(more.stdout.split())
     if len(survivors) > 1:  # a third look, for the survivors only
         assert [r["configurations"] for r in summary["race"]["rounds"]][-1] == len(survivors)
         assert all(r["best_val"]["n"] == 11 for r in summary["configurations"]

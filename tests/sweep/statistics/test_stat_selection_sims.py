@@ -150,6 +150,29 @@ def test_racing_stops_clear_losers_early_and_keeps_the_best():
     assert race.trainings.mean() < 0.8 * plan.fixed_design_trainings  # 45 of 60 measured
 
 
+def test_a_race_extended_after_its_verdict_keeps_the_rate_it_then_states():
+    """`confirm --seeds 10`, its verdict seen, then `--seeds 20`: whichever verdict is
+    reported is wrong only if one of the two plans' is, so confirm states the rates
+    twice over (`guarantee(..., plans)`). Measured under the null (six equal: a best
+    eliminated) and at the margin (one best, five exactly the margin below: any called
+    equivalent), for each plan alone, for the union and for a user who extends only when
+    the first verdict called nothing worse."""
+    reps = 3000
+    first, extended = race_plan(K, looks=(5, 10)), race_plan(K, looks=(5, 10, 20))
+    null = simulate(np.full(K, TOP), SEED_SD, CORR, 20, reps, np.random.default_rng(13))
+    a, b = race_batch(null, first), race_batch(null, extended)
+    out_a, out_b = (~a.alive).any(axis=1), (~b.alive).any(axis=1)
+    assert at_most(float(out_a.mean()), ALPHA, reps) and at_most(float(out_b.mean()), ALPHA, reps)
+    reported = np.where(out_a, out_a, out_b)  # extended when the first eliminated none
+    assert at_most(float(reported.mean()), 2 * ALPHA, reps)
+    assert at_most(float((out_a | out_b).mean()), 2 * ALPHA, reps), (out_a | out_b).mean()
+    means = np.r_[TOP, np.full(K - 1, TOP - DEFAULT_MARGIN)]
+    edge = simulate(means, SEED_SD, CORR, 20, reps, np.random.default_rng(14))
+    false_a = race_batch(edge, first).equivalent[:, 1:].any(axis=1)
+    false_b = race_batch(edge, extended).equivalent[:, 1:].any(axis=1)
+    assert at_most(float((false_a | false_b).mean()), 2 * ALPHA, reps)
+
+
 def test_the_race_final_equivalence_keeps_its_rate():
     reps = 2000
     means = np.r_[TOP, np.full(K - 1, TOP - DEFAULT_MARGIN)]
