@@ -7,3 +7,24 @@ class UsageError(ValueError):
 
 class StudyError(RuntimeError):
     """A study that is missing, empty or unusable: exit code 1."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """An operating-system error in words, naming the user's path: the target of a rename
+    rather than the temporary file it came from, and the part of a path that is a file
+    where a folder goes (or a folder where a file goes), which the raw error leaves to
+    be guessed ("[Errno 17] File exists: 'studies/x'")."""
+    import errno
+    from pathlib import Path
+
+    name = exc.filename2 if exc.filename2 is not None else exc.filename
+    if name is None:
+        return str(exc)
+    path = Path(str(name))
+    if exc.errno == errno.EISDIR:
+        return f"{path} is a folder where a file goes: move it away and run again"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        for part in (path, *path.parents):
+            if (part.exists() or part.is_symlink()) and not part.is_dir():
+                return f"{part} is a file where a folder goes: move it away and run again"
+    return f"{path}: {exc.strerror or type(exc).__name__}"

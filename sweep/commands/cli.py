@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..errors import StudyError, UsageError
+from ..errors import StudyError, UsageError, os_error_text
 from ..logs import optuna_quiet
 
 COMMANDS: dict[str, str] = {
@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code(exc)
         if code is None:
             raise
-        print(f"sweep {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
         return code
     finally:
         if main_thread:

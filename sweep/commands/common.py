@@ -36,10 +36,11 @@ def open_results(args: argparse.Namespace) -> StudyResults:
 def trained_trial(results: StudyResults, number: int, diverged: bool = True) -> TrialOutcome:
     """Trial ``number`` of the study, which must have trained (completed or pruned; with
     ``diverged`` False, not diverged): else a usage error naming ``--trial``."""
-    outcome = {o.number: o for o in results.outcomes}.get(number)
+    outcome = {o.number: o for o in results.listed}.get(number)  # waiting ones too
     if outcome is None:
         raise UsageError(f"--trial {number}: study {results.name!r} has no such trial")
     if outcome.state not in ("COMPLETE", "PRUNED") or (outcome.diverged and not diverged):
-        what = "diverged" if outcome.diverged else outcome.state
+        what = "diverged" if outcome.diverged else \
+            "waiting (not started yet)" if outcome.state == "WAITING" else outcome.state
         raise UsageError(f"--trial {number}: it is {what}: no trained network")
     return outcome

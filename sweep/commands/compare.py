@@ -330,16 +330,18 @@ def groups(studies: list[StudyResults]) -> list[dict[str, Any]]:
 def write_page(studies: list[StudyResults], out: Path) -> Path:
     from mlp.atomic import write_text
 
-    from ..report import html, markdown
+    from ..report import html, markdown, writing_pages
 
     out.mkdir(parents=True, exist_ok=True)
-    doc = document(studies, out)
-    text = markdown.render(doc).replace(
-        "from the study's storage and trial directories; regenerate with `python -m sweep "
-        "report`.", "from the studies' storage and trial directories; regenerate with "
-        "`python -m sweep compare " + " ".join(r.name for r in studies) + "`.")
-    write_text(out / "report.md", text)
-    return write_text(out / "index.html", html.render(doc, text))
+    with writing_pages(out):
+        doc = document(studies, out)
+        text = markdown.render(doc).replace(
+            "from the study's storage and trial directories; regenerate with `python -m "
+            "sweep report`.", "from the studies' storage and trial directories; "
+            "regenerate with `python -m sweep compare " + " ".join(r.name for r in studies)
+            + "`.")
+        write_text(out / "report.md", text)
+        return write_text(out / "index.html", html.render(doc, text))
 
 
 def document(studies: list[StudyResults], out: Path) -> Document:

@@ -20,6 +20,7 @@ from mlp.memory import check_fits, training_bytes
 from mlp.train import EpochMetrics
 
 from ..errors import UsageError
+from ..study.paths import enclosing
 from ..text import plural
 from .overrides import add_override_flags, collect_overrides
 
@@ -129,6 +130,9 @@ def _check_out(out: Path, flag: str = "--experiment") -> None:
         raise UsageError(f"{flag} {out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         raise UsageError(f"{flag} {out}: directory exists and is not empty")
+    inside = enclosing(out)
+    if inside:  # a run would move it aside as an orphan, or read it as a trial's
+        raise UsageError(f"{flag} {out}: inside {inside}; train elsewhere")
 
 
 class OutDir:

@@ -35,7 +35,8 @@ from typing import BinaryIO
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
-ARTIFACTS_FOLDER = "artifacts"
+from ..study.paths import ARTIFACTS_FOLDER
+
 FIGURES = "plots/*.png"
 CHECKPOINT = "checkpoints/best.npz"
 

@@ -299,6 +299,7 @@ def _check_data(config: Config) -> tuple[int, int]:
 def run_study(request: RunRequest, cli: bool = False) -> RunOutcome:
     """Create, resume or extend the study and run its missing trials; print the summary."""
     _check_studies_dir(Path(request.studies_dir))
+    request.paths.check_layout(report=request.report)
     if request.backend != "dask":
         backend = LokyBackend(request.paths.root / WORKERS_LOG)
         # the likely workers start while the study is opened
@@ -336,7 +337,6 @@ def _workers(request: RunRequest, backend: Backend, settings: Settings, to_run: 
 def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     paths = request.paths
     storage = storage_url_of(paths, request.storage)
-    paths.check_folders(report=request.report)
     with _cleaned_up_on_failure(paths, storage):
         settings, counts, shape = _open_or_create(request, paths, storage, cli)
     request = _within_the_grid(request, settings)

@@ -24,6 +24,9 @@ command does not load matplotlib for every other command.
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +70,37 @@ def write_report(results: StudyResults, out_dir: str | Path | None = None, *,
     if (out.exists() or out.is_symlink()) and not out.is_dir():
         raise StudyError(f"{out} is not a folder: move it away and write the report again")
     out.mkdir(parents=True, exist_ok=True)
-    doc = build(results, out, vector=vector)
-    text = markdown.render(doc)
-    write_text(out / SPACE_FILE, results.settings.space.to_toml())  # for advised commands
-    write_text(out / "report.md", text)
-    index = write_text(out / "index.html", html.render(doc, text))
-    _remove_stale_figures(out, doc)
+    with writing_pages(out):
+        doc = build(results, out, vector=vector)
+        text = markdown.render(doc)
+        write_text(out / SPACE_FILE, results.settings.space.to_toml())  # for advised commands
+        write_text(out / "report.md", text)
+        index = write_text(out / "index.html", html.render(doc, text))
+        _remove_stale_figures(out, doc)
     return index
+
+
+@contextmanager
+def writing_pages(out: Path) -> Iterator[None]:
+    """Hold a lock on the report folder, shared, while writing into it. A writer that finds
+    no other (the lock free to hold alone) first removes the temporary files a killed
+    writer left (``.NAME.XXXXXXXX.tmp``, mlp/atomic.py): with nobody writing, none of
+    them is on its way in. Concurrent writers share the lock and clean nothing."""
+    import fcntl
+
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself: no file to leave
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # another report is being written: its files are not leftovers
+        else:
+            for leftover in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:
+                leftover.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # from exclusive: at once; else waits out a cleaning
+        yield
+    finally:
+        os.close(fd)
 
 
 def _remove_stale_figures(out: Path, doc: Document) -> None:

@@ -27,6 +27,7 @@ from .storage import absolute_url, named, open_storage, same_storage
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_STUDY = "mnist-mlp"
 DEFAULT_STUDIES_DIR = "studies"
+ARTIFACTS_FOLDER = "artifacts"  # Optuna's artifact store: each trial's figures, checkpoint
 
 
 NAME_RULE = ("a study name is letters, digits, '.', '_' and '-' (not starting with '.' or "
@@ -94,13 +95,24 @@ class StudyPaths:
     def lock(self) -> Path:
         return self.root / ".lock"
 
-    def check_folders(self, *, report: bool) -> None:
-        """Before a run: the study's own folders, where they exist, are folders (every
-        trial would fail on a file named trials, and the report at the end on one named
-        report)."""
-        for folder in (self.trials, self.report) if report else (self.trials,):
+    @property
+    def artifacts(self) -> Path:
+        return self.root / ARTIFACTS_FOLDER
+
+    def check_layout(self, *, report: bool) -> None:
+        """Before a run: what exists of the study's folder is laid out as a study's, each
+        folder a folder and each file a file. Every trial would fail on a file named
+        trials, each trial's artifacts go missing in silence on one named artifacts,
+        and the report would fail after the whole run on one named report."""
+        folders = [self.root, self.trials, self.artifacts, *([self.report] if report else [])]
+        for folder in folders:
             if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
                 raise StudyError(f"{folder} is not a folder: move it away and run again")
+        for file in (self.journal, self.meta):
+            if file.is_dir():
+                raise StudyError(f"{file} is a folder where the study's "
+                                 f"{'journal' if file == self.journal else 'record'} goes: "
+                                 "move it away and run again")
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
