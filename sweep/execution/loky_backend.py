@@ -37,7 +37,7 @@ WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
 _TRACKER_LOCK = threading.Lock()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, run: int | None = None) -> None:
     """Runs first in every worker: BLAS threads, and signals turned into exceptions.
 
     SIGINT comes from the run (or a Ctrl-C to the terminal's process group) and
@@ -59,12 +59,15 @@ def _init_worker(threads: int) -> None:
             raise KeyboardInterrupt if signum == signal.SIGINT else WorkerTerminated
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    threading.Thread(target=_watch_parent, args=(os.getppid(), orphaned), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(run or os.getppid(), orphaned),
+                     daemon=True).start()
 
 
 def _watch_parent(parent: int, orphaned: list[bool]) -> None:
     """A worker whose run died (SIGKILL, a crash) interrupts its trial, so that the
-    trial is recorded as failed, and exits: workers never outlive their run."""
+    trial is recorded as failed, and exits: workers never outlive their run. The run's
+    pid comes from the run: a run killed while its worker was still starting has left
+    the worker another parent by the time it looks."""
     while os.getppid() == parent:
         time.sleep(1.0)
     orphaned.append(True)
@@ -119,7 +122,8 @@ class LokyWorker(Worker):
             # replaced behind the run's back would lose its log, its data and its pid
             env["LOKY_MAX_MEMORY_LEAK_SIZE"] = str(1 << 60)
             self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
-                                                initargs=(self.threads,), env=env)
+                                                initargs=(self.threads, os.getpid()),
+                                                env=env)
             self.pid = None
             self._pid = self.executor.submit(os.getpid)
         return self
