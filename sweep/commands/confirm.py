@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +229,14 @@ def _check_confirm_folder(root: Path) -> None:
     if summary.is_dir():
         raise StudyError(f"{summary} is a folder, not confirm's summary: move it away and "
                          "run again")
+    try:  # a read-only disk is named now, not as every re-run failing twice
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StudyError(f"{folder}: cannot make it ({exc.strerror or exc}); confirm "
+                         "writes its re-runs there") from None
+    if not os.access(folder, os.W_OK):
+        raise StudyError(f"{folder}: cannot write into it (a read-only disk, or not "
+                         "yours); confirm writes its re-runs there")
 
 
 # ------------------------------------------------------------------ the race

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -170,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"study {paths.name!r} lives in {stored}: doctor repairs "
                              "journal files; a database has its own tools")
         raise StudyError(f"no study journal at {paths.journal}")
+    if args.check and not os.access(paths.root, os.W_OK):
+        # a folder this process cannot write (a read-only disk): its locks cannot be
+        # made, and the check, which only reads, needs none from this process
+        return _check_and_repair(paths, True)
     lock = JournalFile(paths.journal).lock  # writers of the journal wait while we work
     with study_lock(paths):
         lock.acquire()

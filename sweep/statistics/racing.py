@@ -122,7 +122,7 @@ class RaceStatus:
     reason: str
     next_seeds: int | None  # the seeds each survivor needs for the next look
     to_train: tuple[tuple[int, int], ...]  # (configuration index, seed index) to train now
-    trainings_done: int  # runs the race has asked for at the looks held so far
+    trainings_done: int  # runs of the looks held so far, and those of the next already done
     trainings_most: int  # runs still to come at most (if nobody else were eliminated)
     final: Selection | None  # when over: the best set (the survivors) and the verdicts
 
@@ -172,11 +172,13 @@ def race_status(accuracies: Any, plan: RacePlan, *, done: Any = None,
         missing = tuple((int(i), s) for i in np.flatnonzero(alive) for s in range(n)
                         if not ran[i, s])
         if missing:
-            done_so_far = sum(r.trainings for r in rounds)
+            # the pending look's runs already trained (a resumed race) count as done
+            ahead = int(ran[alive, previous:plan.looks[-1]].sum())
+            pending = int(ran[alive, previous:n].sum())
             return RaceStatus(plan, tuple(rounds), _idx(alive), False,
                               f"look {look}: {len(missing)} runs to train up to {n} seeds",
-                              n, missing, done_so_far,
-                              _most(plan, alive, previous), None)
+                              n, missing, sum(r.trainings for r in rounds) + pending,
+                              _most(plan, alive, previous) - ahead, None)
         adjusted, rejected = stepdown_worse(x[:, :n], a, alive=alive, family_size=k)
         raced = _idx(alive)
         out = _idx(rejected)
