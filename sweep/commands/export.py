@@ -76,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     uri = args.mlflow or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
     named = (f"--mlflow {mask_url(args.mlflow)}" if args.mlflow else
              f"MLFLOW_TRACKING_URI={mask_url(uri)}" if uri else "--mlflow")
+    here = enclosing(Path.cwd())
+    if here and urlparse(uri or "").scheme not in ("http", "https", "databricks"):
+        # MLflow's default store, and a local store's artifacts (./mlruns), go into the
+        # working folder
+        raise UsageError(f"{named}: MLflow writes its local store and artifacts into the "
+                         f"working folder, here inside {here}; run it from elsewhere")
     if uri is not None:
         _check_target(uri, named)
     results = open_results(args)  # StudyError if missing
@@ -232,10 +238,14 @@ class Exported:
         self.kept: list[int] = []
         self.later: list[int] = []  # running or waiting: for a later export
         self.without_files: list[int] = []  # trained on a machine whose folders are not here
+        self.retried: set[int] = set()  # lost to a fault and retried: not finished (Counts)
 
     def summary(self) -> str:
-        n = len(self.new) + len(self.redone) + len(self.kept)
-        parts = [f"{n} finished trial{'' if n == 1 else 's'} exported "
+        exported = [*self.new, *self.redone, *self.kept]
+        lost = sum(n in self.retried for n in exported)
+        n = len(exported) - lost
+        also = f" and {lost} lost to a fault and retried" if lost else ""
+        parts = [f"{n} finished trial{'' if n == 1 else 's'}{also} exported "
                  f"({len(self.new) + len(self.redone)} new, {len(self.kept)} already there)"]
         if self.later:
             parts.append(f"{len(self.later)} running or waiting left for a later export")
@@ -255,6 +265,8 @@ def export_study(client: MlflowClient, results: StudyResults) -> Exported:
         if o.state not in RUN_STATUS:
             done.later.append(o.number)
             continue
+        if o.state == "FAIL" and o.retried_as is not None:
+            done.retried.add(o.number)
         run = there.get(trial_key(results.name, o))
         if run is not None and run.data.tags.get(COMPLETE_TAG) == "true":
             _log(client, run.info.run_id, tags=_tags(results.name, o))  # links may be new
