@@ -2,7 +2,8 @@ import sys
 
 try:
     from .commands.cli import main
-except KeyboardInterrupt:  # Ctrl-C while the libraries load: nothing has started yet
-    sys.exit(130)
 
-sys.exit(main())
+    sys.exit(main())
+except KeyboardInterrupt:  # Ctrl-C before the command's own handling begins (imports)
+    print("sweep: interrupted", file=sys.stderr)
+    sys.exit(130)

@@ -38,7 +38,7 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 def screen_width(args: argparse.Namespace) -> int | None:
     """The width a table must fit: the terminal's, for a table printed on one; None
     (the whole table) for a file, a pipe or a machine format."""
-    if args.format != "table" or getattr(args, "out", None):
+    if args.format != "table" or getattr(args, "out", None) not in (None, "-"):
         return None
     return terminal_width()
 
@@ -51,7 +51,7 @@ def table_text(made: Table, width: int | None) -> str:
 def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--out") -> int:
     """Print ``render(format)``, or write it atomically to --out (never onto a study)."""
     text = render(args.format)
-    if not args.out:
+    if not args.out or args.out == "-":  # "-": standard output, as for every Unix tool
         print(text, end="" if text.endswith("\n") else "\n")
         return 0
     from mlp.atomic import write_text

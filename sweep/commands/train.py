@@ -80,8 +80,9 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     the memory the network needs), then train into a folder this process holds."""
     if args.experiment and args.out_folder:
         raise UsageError("--out is the earlier name of --experiment; give one of them")
-    flag = "--out" if args.out_folder else "--experiment"
     given = args.experiment or args.out_folder
+    flag = "--out" if args.out_folder else "--experiment" if given else \
+        "the default --experiment"
     out = Path(given) if given else default_run_dir()
     _check_out(out, flag)
     data = load_dataset(config.data.dataset, config.data.data_dir,

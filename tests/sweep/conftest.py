@@ -155,6 +155,19 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles
     return lines[0]
 
 
+def one_clear_line(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """A refused command: exit 1 or 2, one error line naming every needle, no traceback
+    and no raw OS error text such as "[Errno 17] File exists"."""
+    assert proc.returncode in (1, 2), (proc.returncode, proc.stdout, proc.stderr)
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "[Errno" not in lines[0], lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
 @pytest.fixture
 def check_error() -> Callable[..., str]:
     return assert_one_line_error
@@ -286,3 +299,17 @@ def run_args(data_args: list[str], tiny_space: Path):
                 studies, "--study", name, "--no-report", "--no-plots", "--quiet"]
 
     return make
+
+
+@pytest.fixture
+def tiny_run(sweep_cli: Sweep, tiny_idx_dir: Path, tiny_space: Path, tmp_path: Path):
+    """``tiny_run(name, trials, *more)``: a real ``python -m sweep run`` of 1-epoch trials
+    on the tiny data, one worker, into ``tmp_path/studies``; its CompletedProcess."""
+    def run(name: str, trials: int, *more: object, studies: Path | None = None,
+            timeout: float = 240) -> subprocess.CompletedProcess:
+        return sweep_cli("run", "--trials", trials, "--jobs", 1, "--epochs", 1,
+                         "--dataset", "idx", "--data-dir", tiny_idx_dir,
+                         "--space", tiny_space, "--pruner", "none", "--no-report",
+                         "--quiet", "--studies-dir", studies or tmp_path / "studies",
+                         "--study", name, *more, cwd=tmp_path, timeout=timeout)
+    return run

@@ -65,6 +65,17 @@ def test_out_writes_the_file_and_says_where(made_study, tmp_path, cli):
     assert again.returncode == 0 and json.loads(out.read_text())["trials"], again.stderr
 
 
+@pytest.mark.parametrize("command", ["trials", "best", "studies"])
+def test_out_dash_is_standard_output(command, made_study, tmp_path, cli):
+    """Hostile pass 13: `--out -` wrote a file named "-"."""
+    where = ["--studies-dir", made_study.parent] + (["--study", "done"]
+                                                    if command != "studies" else [])
+    proc = cli(command, "-f", "csv", "--out", "-", *where, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == cli(command, "-f", "csv", *where, cwd=tmp_path).stdout
+    assert "done" in proc.stdout and not (tmp_path / "-").exists()
+
+
 def test_no_export_lands_on_any_study_its_storage_or_a_special_file(tmp_path, cli,
                                                                    check_error):
     """Onto a journal, another study's study.json or trial file, a new file inside a study
