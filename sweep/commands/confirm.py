@@ -230,7 +230,7 @@ def _check_confirm_folder(root: Path) -> None:
         raise StudyError(f"{summary} is a folder, not confirm's summary: move it away and "
                          "run again")
     try:  # a read-only disk is named now, not as every re-run failing twice
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StudyError(f"{folder}: cannot make it ({exc.strerror or exc}); confirm "
                          "writes its re-runs there") from None
