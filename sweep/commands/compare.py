@@ -102,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
         from .output import check_export_folder
 
         # the default folder too: a study may be named compare-A-vs-B
-        check_export_folder(out, "--report-dir" if args.report_dir else
-                            "the default --report-dir")
+        flag = "--report-dir" if args.report_dir else "the default --report-dir"
+        check_export_folder(out, flag)
+        check_export_folder(out / "figures", flag)  # a study may be named figures
         index = write_page(studies, out)
         print(screen_table(summary_rows(studies), terminal_width()))
         print(f"report: {index}\n        {index.parent / 'report.md'}")

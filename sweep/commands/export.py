@@ -206,8 +206,10 @@ def _check_server(uri: str, named: str) -> None:
         raise StudyError(f"{named}: no answer within {SERVER_CHECK_SECONDS:.0f}s; is an "
                          "MLflow tracking server listening there?") from None
     except (OSError, http.client.HTTPException) as exc:
-        reason = _one_line(exc, uri) or type(exc).__name__
-        raise StudyError(f"{named}: cannot reach it: {reason}") from None
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else
+                  _one_line(exc, uri) or type(exc).__name__)
+        raise StudyError(f"{named}: cannot reach it ({reason}); is an MLflow tracking "
+                         "server listening there?") from None
     finally:
         connection.close()
 

@@ -310,9 +310,16 @@ def run_study(request: RunRequest, cli: bool = False) -> RunOutcome:
             return _run_study(request, cli, backend)
         finally:
             backend.close()
-    from .dask_backend import DaskBackend, connect, distributed_logs_to
+    from .dask_backend import DaskBackend, cluster_threads, connect, distributed_logs_to
 
     client = connect(request.scheduler)  # before anything is made
+    if request.jobs is None:
+        try:
+            cluster_threads(client)  # a cluster without workers is named before, too
+        except BaseException:
+            with suppress(Exception):
+                client.close(timeout=CLOSE_TIMEOUT)
+            raise
     with distributed_logs_to(request.paths.root / WORKERS_LOG):
         try:
             return _run_study(request, cli, DaskBackend(client))

@@ -228,7 +228,9 @@ class BrokenStudy:
 
 def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
                  storage: str | None = None) -> list[StudyResults | BrokenStudy]:
-    """Every study folder under ``studies_dir`` (one with a study.json), readable or not;
+    """Every study folder under ``studies_dir`` (one with a study.json or a journal: a
+    first run killed before it wrote study.json leaves a study the other commands
+    read), readable or not;
     with ``storage`` (a database URL), every study in that database instead, its trial
     folders looked for under ``studies_dir``."""
     found: list[StudyResults | BrokenStudy] = []
@@ -238,7 +240,8 @@ def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
     if not root.is_dir():
         return found
     for child in sorted(root.iterdir()):
-        if child.is_dir() and (child / "study.json").is_file():
+        if child.is_dir() and ((child / "study.json").is_file()
+                               or (child / "journal.log").is_file()):
             try:
                 found.append(load(child.name, root))
             except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
