@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     results = open_results(args)
-    trained_trial(results, args.trial)
+    outcome = trained_trial(results, args.trial)
     folder = results.trial_dir(args.trial)
     try:
         config, recorded_env = read_config_file(folder / "config.json", recorded=True)
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "
                          f"({exc})") from None
+    for p in results.settings.space.params:  # the study's record of what trained
+        stored, written = outcome.params.get(p.name), config.value(p.key)
+        if stored is not None and stored != written:
+            raise StudyError(f"trial {args.trial}: {folder / 'config.json'} says {p.name} "
+                             f"{written!r}, the study's record of the trial {stored!r}: the "
+                             "file was changed; nothing re-trained")
     if not recorded:
         raise StudyError(f"trial {args.trial}: {folder / 'history.csv'} records no epoch")
     threads = (recorded_env.get("blas") or {}).get("threads")
