@@ -519,6 +519,15 @@ def _test_accuracy(numbers: list[int], runs: Runs, mask: np.ndarray,
     return tests
 
 
+def _pairing(best: np.ndarray, trials: list[int]) -> dict[str, Any]:
+    """What pairing by seed means here, and the correlations it measured."""
+    pairs = correlations(best, trials)
+    rs = [p["r"] for p in pairs]
+    return {"statement": PAIRING, "correlations": pairs,
+            "min": min(rs) if rs else None, "max": max(rs) if rs else None,
+            "median": float(np.median(rs)) if rs else None}
+
+
 def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
               costs: dict[int, RunCost], request: ConfirmRequest,
               holdout: dict[str, Any], earlier: list[dict[str, Any]] | None = None
@@ -547,8 +556,6 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
     classic = next((t for t in trials if candidates[t].classic), None)
     tests = _test_accuracy([rec.chosen, *([classic] if classic is not None else [])],
                            runs, mask, holdout)
-    pairs = correlations(best, trials)
-    rs = [p["r"] for p in pairs]
     shown = plans_shown(earlier or [], plan, request.resplit)
     return {
         "version": SUMMARY_VERSION,
@@ -574,9 +581,7 @@ def summarize(choice: CandidateChoice, runs: Runs, status: RaceStatus,
                  "reason": rec.reason},
         "holdout": holdout,
         "test_accuracy": tests,
-        "pairing": {"statement": PAIRING, "correlations": pairs,
-                    "min": min(rs) if rs else None, "max": max(rs) if rs else None,
-                    "median": float(np.median(rs)) if rs else None},
+        "pairing": _pairing(best, trials),
         "diverged_runs": int((runs.diverged & mask).sum()),
         "plans_shown": shown,
         "guarantee": guarantee(plan.alpha, plan.margin, shown),
