@@ -99,12 +99,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "report":
         out = Path(args.report_dir) if args.report_dir else \
             Path(request.studies_dir) / folder_name(names)
+        from ..report.document import FIGURES_DIR
         from .output import check_export_folder
 
-        # the default folder too: a study may be named compare-A-vs-B
+        # the default folder too (a study may be named compare-A-vs-B), and the figures'
         flag = "--report-dir" if args.report_dir else "the default --report-dir"
         check_export_folder(out, flag)
-        check_export_folder(out / "figures", flag)  # a study may be named figures
+        check_export_folder(out / FIGURES_DIR, flag)
         index = write_page(studies, out)
         print(screen_table(summary_rows(studies), terminal_width()))
         print(f"report: {index}\n        {index.parent / 'report.md'}")

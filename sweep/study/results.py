@@ -27,7 +27,13 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
 from ..errors import UsageError
-from .paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyPaths, storage_for_existing
+from .paths import (
+    DEFAULT_STUDIES_DIR,
+    DEFAULT_STUDY,
+    StudyPaths,
+    is_study_folder,
+    storage_for_existing,
+)
 from .records import Counts, TrialOutcome, columns, count, retry_links
 from .settings import Settings, load_study, settings_record, stored_settings
 from .storage import NoStudyTables, open_storage
@@ -228,9 +234,8 @@ class BrokenStudy:
 
 def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
                  storage: str | None = None) -> list[StudyResults | BrokenStudy]:
-    """Every study folder under ``studies_dir`` (one with a study.json or a journal: a
-    first run killed before it wrote study.json leaves a study the other commands
-    read), readable or not;
+    """Every study folder under ``studies_dir`` (`is_study_folder`: a first run killed
+    before it wrote study.json leaves a study the other commands read), readable or not;
     with ``storage`` (a database URL), every study in that database instead, its trial
     folders looked for under ``studies_dir``."""
     found: list[StudyResults | BrokenStudy] = []
@@ -240,8 +245,7 @@ def list_studies(studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
     if not root.is_dir():
         return found
     for child in sorted(root.iterdir()):
-        if child.is_dir() and ((child / "study.json").is_file()
-                               or (child / "journal.log").is_file()):
+        if is_study_folder(child):
             try:
                 found.append(load(child.name, root))
             except Exception as exc:  # noqa: BLE001  (any reason is reported, not raised)
