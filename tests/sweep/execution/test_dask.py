@@ -70,6 +70,17 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+def scheduler_address(file: Path) -> str:
+    """The address in a scheduler's file, once the scheduler has written it whole: Dask
+    writes the file in place, so it can be seen empty or half-written."""
+    def address() -> str | None:
+        try:
+            return read_json(file)["address"]
+        except (OSError, ValueError, KeyError):
+            return None
+    return wait_for(address, 30, "the scheduler's file")
+
+
 def _start_cluster(folder: Path) -> Iterator[DaskCluster]:
     """A scheduler and two one-thread worker processes whose epochs sleep 1 s (the fault
     injection on their path): trials slow enough to be killed mid-way."""
@@ -84,8 +95,7 @@ def _start_cluster(folder: Path) -> Iterator[DaskCluster]:
         start_new_session=True)
     workers = None
     try:
-        wait_for(file.is_file, 30, "the scheduler's file")
-        address = read_json(file)["address"]
+        address = scheduler_address(file)
         workers = subprocess.Popen(
             _dask("worker", address, "--nworkers", 2, "--nthreads", 1, "--host", "127.0.0.1",
                   "--no-dashboard"),
@@ -390,8 +400,7 @@ def scheduler_alone(tmp_path: Path) -> Iterator[str]:
         env=sweep_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:
-        wait_for(file.is_file, 30, "the scheduler's file")
-        yield read_json(file)["address"]
+        yield scheduler_address(file)
     finally:
         _stop(proc)
 
