@@ -126,6 +126,12 @@ class Backend(ABC):
         without workers), or None."""
         return None
 
+    def notices(self) -> list[tuple[int, str]]:
+        """What the workers said since the last call about what they wait for (a database
+        they cannot reach), as (worker pid, line): lines their run's watcher would not
+        otherwise see."""
+        return []
+
     def lost_earlier(self) -> Selector | None:
         """Trials that earlier runs left RUNNING on workers of this backend now gone,
         beyond the dead processes of this machine (liveness.dead_worker)."""

@@ -15,6 +15,7 @@ knows no backend: loky and Dask differ only behind `backend.Backend`.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -66,6 +67,7 @@ from .trial import TrialJob, run_trial
 FAIL_STREAK = 5  # this many failed trials in a row stop the run
 STALL_LIMIT = 300.0  # seconds without a sign of progress before a trial counts as stalled
 STALL_EPOCHS = 10  # ... or this many times the trial's mean epoch time, if longer
+NOTICE_REPEAT = NOTICE_EVERY - 5  # a worker's line said this soon after its like is not
 LOOK_EVERY = 2.0  # seconds between the run's looks at its workers, locks and cluster
 ACTIVE_SHARE = 0.05  # a worker using this share of a core between two looks is working
 # what stops the run at once, its trials in flight interrupted: nothing can be recorded
@@ -99,6 +101,12 @@ def stall_seconds(trial_dir: Path, floor: float,
             if rows:
                 limit = max(floor, STALL_EPOCHS * sum(r["seconds"] for r in rows) / len(rows))
     return time.time() - last, limit
+
+
+def _gist(line: str) -> str:
+    """A line with its numbers and paths left out: the same wait said again, or by
+    another process (pids, seconds, a path relative or absolute), has the same gist."""
+    return re.sub(r"\d+", "#", re.sub(r"\S*/\S*", "/", line))
 
 
 @dataclass
@@ -160,10 +168,25 @@ class Controller:
         self.fatal_at = 0.0
         self._watching = False
         self.said_lost: set[int] = set()  # lost trials whose failure the console has had
+        self.waits_said: dict[str, float] = {}  # when each wait (its gist) was last said
 
     def say(self, message: str) -> None:
         if self.progress is not None:
             self.progress.line(message)
+
+    def say_wait(self, line: str, about: str = "") -> None:
+        """A line about a wait (``about``, if the line adds who says it), unless this run
+        or one of its workers said the same wait less than `NOTICE_REPEAT` ago."""
+        gist, now = _gist(about or line), time.monotonic()
+        if now - self.waits_said.get(gist, -NOTICE_REPEAT) >= NOTICE_REPEAT:
+            self.waits_said[gist] = now
+            self.say(line)
+
+    def pass_on_notices(self) -> None:
+        """What the workers said about their waits (a database they cannot connect to)
+        is in workers.log: said here too, once for all the workers that say it."""
+        for pid, message in self.backend.notices():
+            self.say_wait(f"worker {pid}: {message}", about=message)
 
     def halt(self, reason: str) -> None:
         """Start no more trials; the ones in flight finish."""
@@ -301,6 +324,7 @@ class Controller:
                 self.activity.clear()
                 self.holders.clear()
             self.looked = time.monotonic()
+            self.pass_on_notices()
             self.watch_locks()
             self.watch_for_stalls()
             self.watch_backend()
@@ -331,14 +355,14 @@ class Controller:
                 continue
             if pid not in own:
                 known.noticed = now
-                self.say(f"waiting for the study's lock {path}, held by "
-                         f"{describe_process(pid)}: {held:.0f}s")
+                self.say_wait(f"waiting for the study's lock {path}, held by "
+                              f"{describe_process(pid)}: {held:.0f}s")
                 continue
             blocked = database_wait_of(self.storage, pid)  # a worker of ours, held up there
             if blocked:
                 known.noticed = now
-                self.say(f"waiting: the study's lock {path} is held by this run's worker "
-                         f"{describe_process(pid)}{blocked}: {held:.0f}s")
+                self.say_wait(f"waiting: the study's lock {path} is held by this run's "
+                              f"worker {describe_process(pid)}{blocked}: {held:.0f}s")
 
     def watch_for_stalls(self) -> None:
         """Replace a worker of this machine that shows no progress (stopped, hung) for

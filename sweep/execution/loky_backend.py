@@ -28,12 +28,13 @@ from loky.process_executor import (
 from optuna.trial import FrozenTrial
 
 from ..errors import StudyError
-from ..study.waiting import stopped
+from ..study.waiting import mark_notices, read_notice, stopped
 from .backend import INTERRUPT_GRACE, Backend, Lost, Worker
 from .ledger import RunGone, WorkerTerminated
 from .liveness import Selector, either, pid_alive, run_by, unclaimed
 
 WORKER_START_LIMIT = 120.0  # seconds a new worker may take to answer
+NOTICE_READ_LIMIT = 1 << 20  # bytes of workers.log read at one look for workers' notices
 _TRACKER_LOCK = threading.Lock()
 
 
@@ -88,6 +89,35 @@ def _output_to(log: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    mark_notices()
+
+
+class LogNotices:
+    """The notices (`mark_notices`) that workers append to ``log``, read on from where
+    the last read stopped; the log's earlier runs are not this run's news."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        try:
+            self.offset = log.stat().st_size
+        except OSError:
+            self.offset = 0
+
+    def read(self) -> list[tuple[int, str]]:
+        try:
+            with open(self.log, "rb") as f:
+                if os.fstat(f.fileno()).st_size < self.offset:
+                    self.offset = 0  # emptied by hand
+                f.seek(self.offset)
+                chunk = f.read(NOTICE_READ_LIMIT)
+        except OSError:
+            return []
+        whole = chunk.rfind(b"\n") + 1  # a line still being written waits for its end
+        if whole == 0 and len(chunk) == NOTICE_READ_LIMIT:
+            whole = len(chunk)  # a line longer than a look reads: not a notice
+        self.offset += whole
+        lines = chunk[:whole].decode(errors="replace").splitlines()
+        return [n for n in map(read_notice, lines) if n is not None]
 
 
 def _death_reason(exc: BaseException) -> str:
@@ -217,6 +247,7 @@ class LokyBackend(Backend):
         _start_tracker_quietly()  # from the main thread, before any worker
         self.log = log
         self.spare: list[LokyWorker] = []
+        self.said = LogNotices(log) if log is not None else None
 
     def prestart(self, jobs: int, threads: int) -> None:
         """Start ``jobs`` workers now, for the pool to take: a guess made before the study
@@ -234,6 +265,9 @@ class LokyBackend(Backend):
         for worker in self.spare:
             worker.close(kill=True)
         self.spare = []
+
+    def notices(self) -> list[tuple[int, str]]:
+        return self.said.read() if self.said is not None else []
 
     def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
         pids = set().union(*(w.pids for w in workers if isinstance(w, LokyWorker)))

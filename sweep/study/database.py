@@ -219,6 +219,10 @@ def hint(reason: str) -> str:
     if "too many clients" in text or "remaining connection slots" in text:
         return ("; the server's max_connections is used up (each run holds about 2 "
                 "connections and each of its workers up to 3): raise it, or run fewer workers")
+    if "too many connections for role" in text:
+        return ("; the database user's CONNECTION LIMIT is used up (each run holds about 2 "
+                "connections and each of its workers up to 3): raise it (ALTER ROLE ... "
+                "CONNECTION LIMIT), or run fewer workers")
     if "permission denied" in text or "read-only transaction" in text:
         return ("; the database user may not write Optuna's tables: a run needs SELECT, INSERT, "
                 "UPDATE and DELETE on them and USAGE on their sequences (reading needs SELECT)")

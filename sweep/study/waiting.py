@@ -4,8 +4,10 @@ Every wait of the harness that can last (a lock another process holds, a databas
 went away, a cluster without workers) is a `Wait`: after `NOTICE_AFTER` seconds it says
 on one line what it waits for and how long it has waited, again every `NOTICE_EVERY`
 seconds, and with a limit it ends in one `WaitedTooLong` line naming the cause. Where
-the lines go is the caller's: `say` prints to stderr (a worker process's stderr is the
-study's workers.log) unless a run routes them above its progress line (`saying`).
+the lines go is the caller's: `say` prints to stderr unless a run routes them above its
+progress line (`saying`). A worker process's stderr is the study's workers.log, which
+nobody watching the run reads: there its lines are marked with its pid (`mark_notices`)
+and its run passes them on (`read_notice`).
 
 `who_holds` names the process holding a ``flock`` on a file of this machine, from
 /proc/locks, so that a wait for a lock can say who to look at.
@@ -29,6 +31,7 @@ NOTICE_EVERY = 30.0  # seconds between the next ones
 # A wait for a file lock of the study ends after this long. Longer than the default
 # --stall-timeout, after which the run that owns a stopped holder replaces it.
 FILE_LOCK_LIMIT = 600.0
+NOTICE_MARK = "sweep notice from worker "  # "sweep notice from worker 1234: <line>"
 LOCK_ADVICE = ("a process stopped or hung while holding it? End it (or let its run replace "
                "it) and run again")
 
@@ -53,11 +56,34 @@ def saying_here() -> Callable[[str], None]:
     return _SAY.get() or _to_stderr
 
 
+_marked: list[bool] = []  # in a worker process: its lines are marked for its run
+
+
 def _to_stderr(message: str) -> None:
+    if _marked:
+        message = f"{NOTICE_MARK}{os.getpid()}: {message}"
     try:
         print(message, file=sys.stderr, flush=True)
     except (OSError, ValueError):  # stderr closed: the line is only a courtesy
         pass
+
+
+def mark_notices() -> None:
+    """In a worker process whose stderr is its run's log: from now on, `say` lines on
+    stderr carry `NOTICE_MARK` and this process's pid, for the run to find them there."""
+    if not _marked:
+        _marked.append(True)
+
+
+def read_notice(line: str) -> tuple[int, str] | None:
+    """A worker's marked line (`mark_notices`): its pid and its message; None for any
+    other line of the log (a traceback, a library's warning)."""
+    if not line.startswith(NOTICE_MARK):
+        return None
+    pid, sep, message = line[len(NOTICE_MARK):].partition(": ")
+    if not sep or not pid.isdigit() or not message.strip():
+        return None
+    return int(pid), message.strip()
 
 
 @contextmanager
