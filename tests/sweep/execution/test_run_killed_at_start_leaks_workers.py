@@ -40,7 +40,8 @@ def _session(sid: int) -> dict[int, str]:
 
 
 def _kill_as_workers_start(cmd: list[str], cwd) -> dict[int, str]:
-    """Start the run, SIGKILL it as soon as a loky worker exists; what is left 10 s on."""
+    """Start the run, SIGKILL it as soon as a loky worker exists; what is left of it 10 s
+    on (or nothing, as soon as all of it is gone)."""
     run = subprocess.Popen(cmd, cwd=cwd, env=sweep_env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -50,7 +51,9 @@ def _kill_as_workers_start(cmd: list[str], cwd) -> dict[int, str]:
             time.sleep(0.01)
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
-        time.sleep(10)
+        deadline = time.monotonic() + 10
+        while _session(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
         return _session(run.pid)
     finally:
         for pid in _session(run.pid):
