@@ -28,3 +28,16 @@ def os_error_text(exc: OSError) -> str:
             if (part.exists() or part.is_symlink()) and not part.is_dir():
                 return f"{part} is a file where a folder goes: move it away and run again"
     return f"{path}: {exc.strerror or type(exc).__name__}"
+
+
+def cannot_write(where: str, exc: OSError) -> StudyError:
+    """The error for an output the user named (``--out report.md``) that could not be
+    written: the reason in words (a part of its path that is a file, not "File exists"),
+    never the atomic write's temporary file."""
+    import errno
+
+    why = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        why = os_error_text(exc).removesuffix(": move it away and run again")
+    return StudyError(f"{where}: cannot write it ({why}); name a file in a folder you may "
+                      "write")

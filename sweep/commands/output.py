@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StudyError, UsageError
+from ..errors import UsageError, cannot_write
 from ..study.paths import enclosing
 from ..study.records import INTEGER_COLUMNS
 from ..study.space import Space
@@ -60,8 +60,7 @@ def emit(args: argparse.Namespace, render: Callable[[str], str], flag: str = "--
     try:
         write_text(args.out, text)
     except OSError as exc:  # the atomic write's temporary file is not the user's to see
-        raise StudyError(f"{flag} {args.out}: cannot write it ({exc.strerror or exc}); "
-                         "name a file in a folder you may write") from None
+        raise cannot_write(f"{flag} {args.out}", exc) from None
     print(f"{args.format} -> {args.out}")
     return 0
 

@@ -11,7 +11,7 @@ import numpy as np
 from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
-from ..errors import StudyError, UsageError
+from ..errors import StudyError, UsageError, cannot_write
 from .common import add_study_args, open_results, trained_trial
 from .output import check_export_target
 
@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
                                   indices=indices)
     except OSError as exc:  # the atomic write's temporary file is not the user's to see
         where = f"--out {args.out}" if args.out else str(out)
-        raise StudyError(f"{where}: cannot write it ({exc.strerror or exc}); name a file in "
-                         "a folder you may write") from None
+        raise cannot_write(where, exc) from None
     for i in indices:
         p = probs[i]
         verdict = "right" if p.argmax() == data.test_y[i] else "WRONG"

@@ -17,8 +17,9 @@ def test_an_out_file_whose_folder_is_a_file_is_named(made_study: Path, tmp_path:
     target = blocker / "out.json"
     proc = cli(command, "--study", "done", "--studies-dir", made_study.parent,
                "-f", "json", "--out", target)
-    line = check_error(proc, 1, f"--out {target}: cannot write it")
-    assert ".tmp" not in line, line
+    line = check_error(proc, 1, f"--out {target}: cannot write it",
+                       f"{blocker} is a file where a folder goes")
+    assert ".tmp" not in line and "File exists" not in line, line
     assert blocker.read_text() == "not a folder\n"
 
 
