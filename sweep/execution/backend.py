@@ -126,9 +126,9 @@ class Backend(ABC):
         without workers), or None."""
         return None
 
-    def notices(self) -> list[tuple[int, str]]:
+    def notices(self) -> list[tuple[str, str]]:
         """What the workers said since the last call about what they wait for (a database
-        they cannot reach), as (worker pid, line): lines their run's watcher would not
+        they cannot reach), as (which worker, line): lines their run's watcher would not
         otherwise see."""
         return []
 

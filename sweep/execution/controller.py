@@ -185,8 +185,8 @@ class Controller:
     def pass_on_notices(self) -> None:
         """What the workers said about their waits (a database they cannot connect to)
         is in workers.log: said here too, once for all the workers that say it."""
-        for pid, message in self.backend.notices():
-            self.say_wait(f"worker {pid}: {message}", about=message)
+        for worker, message in self.backend.notices():
+            self.say_wait(f"{worker}: {message}", about=message)
 
     def halt(self, reason: str) -> None:
         """Start no more trials; the ones in flight finish."""

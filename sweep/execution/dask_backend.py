@@ -18,6 +18,10 @@ futures in flight and fails this run's trials still RUNNING ("interrupted"); a D
 worker cannot be interrupted from outside, so such a trial goes on until its next
 epoch, whose report finds it failed and ends it, and its result is discarded.
 
+What a trial's code says about a wait in the Dask worker (a database it cannot connect
+to) is sent to the run as a Dask event of the run's own topic and said on the run's
+output, as a local worker's is (controller.py).
+
 While the run uses the cluster, what Dask's client logs (a lost scheduler's reconnection
 attempts, with their tracebacks) goes to the study's workers.log, not the terminal: the
 run says in one line why it stopped.
@@ -29,6 +33,7 @@ import logging
 import sys
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager, suppress
@@ -39,11 +44,13 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from ..errors import StudyError, UsageError
+from ..study.waiting import saying
 from .backend import Backend, Cancelled, Lost, Worker
 from .liveness import Selector
 from .trial import WORKER_ATTRS
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler before the run gives up
+NOTICES = "sweep-notices-"  # + the run's token: the Dask event topic of its workers' waits
 BACKENDS = ("loky", "dask")
 
 
@@ -191,9 +198,16 @@ def run_in_dask_worker(function: Callable[[Any], Any], argument: Any, threads: i
     from distributed import get_worker
     from threadpoolctl import threadpool_limits
 
-    token = WORKER_ATTRS.set({**attrs, "dask_worker": get_worker().address})
+    worker = get_worker()
+    topic = f"{NOTICES}{attrs['dask_run']}"
+
+    def tell(line: str) -> None:  # from any thread of the Dask worker (Worker.log_event)
+        with suppress(Exception):  # the line is a courtesy: never the trial's failure
+            worker.log_event(topic, [worker.address, line])
+
+    token = WORKER_ATTRS.set({**attrs, "dask_worker": worker.address})
     try:
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with threadpool_limits(limits=threads, user_api="blas"), saying(tell):
             return function(argument)
     finally:
         WORKER_ATTRS.reset(token)
@@ -263,6 +277,8 @@ class DaskBackend(Backend):
         self.client = client
         self.token = uuid.uuid4().hex  # this run's: its trials record it as dask_run
         self.scheduler = client.scheduler.address
+        self.heard: deque[Any] = deque()  # the workers' notices, as Dask delivers them
+        client.subscribe_topic(f"{NOTICES}{self.token}", self.heard.append)
 
     def new_worker(self, threads: int) -> Worker:
         return DaskWorker(self.client, threads,
@@ -270,6 +286,15 @@ class DaskBackend(Backend):
 
     def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
         return lambda t: t.user_attrs.get("dask_run") == self.token
+
+    def notices(self) -> list[tuple[str, str]]:
+        said = []
+        while self.heard:
+            _, message = self.heard.popleft()  # (the scheduler's time, what was sent)
+            with suppress(TypeError, ValueError):
+                address, line = message
+                said.append((f"Dask worker {address}", str(line)))
+        return said
 
     def waiting_for(self, workers: list[Worker]) -> str | None:
         """What the tasks in flight wait for that would never come: a Dask worker, when

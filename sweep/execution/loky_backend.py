@@ -266,8 +266,9 @@ class LokyBackend(Backend):
             worker.close(kill=True)
         self.spare = []
 
-    def notices(self) -> list[tuple[int, str]]:
-        return self.said.read() if self.said is not None else []
+    def notices(self) -> list[tuple[str, str]]:
+        said = self.said.read() if self.said is not None else []
+        return [(f"worker {pid}", line) for pid, line in said]
 
     def held_by_run(self, workers: list[Worker], local: bool) -> Selector:
         pids = set().union(*(w.pids for w in workers if isinstance(w, LokyWorker)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -433,3 +434,34 @@ def test_a_worker_in_another_folder_runs_a_study_with_a_relative_studies_dir(
         [(t.number, t.state.name, t.user_attrs.get("reason")) for t in stored]
     assert {p.name for p in dask_cluster.logs.iterdir()} == before, \
         sorted(p.name for p in dask_cluster.logs.rglob("*"))
+
+
+def test_a_dask_workers_wait_for_the_database_is_said_by_the_run(tmp_path, run_args,
+                                                                  dask_cluster, postgres):
+    """A Dask worker that cannot connect (the role's connection limit used up by the run)
+    says so on the run's output, through a Dask event, while it waits; once the limit is
+    lifted the run goes on and finishes."""
+    import psycopg
+
+    url = postgres.new_database()
+    dbname = url.rsplit("/", 1)[1]
+    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
+                         dbname="postgres", autocommit=True) as admin:
+        admin.execute("CREATE ROLE dlim LOGIN PASSWORD 'dlimpw' CONNECTION LIMIT 2")
+        admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO dlim')
+    run = Running(*run_args(tmp_path / "studies", STUDY, trials=2, jobs=1), "--storage",
+                  url.replace("sweep:pw@", "dlim:dlimpw@"), "--backend", "dask",
+                  "--scheduler", dask_cluster.address, cwd=tmp_path, log=tmp_path / "run")
+    said = r"Dask worker tcp://127\.0\.0\.1:\d+: database .*: cannot connect \(.*too many"
+    try:
+        wait_for(lambda: re.search(said, run.stderr), 60, "the worker's wait on the run's "
+                 "output")
+        with psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
+                             dbname="postgres", autocommit=True) as admin:
+            admin.execute("ALTER ROLE dlim CONNECTION LIMIT -1")
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc == 0, run.output()
+    assert "dlimpw" not in run.stdout + run.stderr
+    assert len(re.findall(said, run.stderr)) == 1, run.stderr  # once, not at every retry
