@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
 
 from mlp.config import Config, ConfigError
 
@@ -197,30 +198,69 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
     too): trial.json files a kill left behind, retries a kill kept from being made."""
     storage = open_storage(paths.journal, storage_url)
     try:
-        stored = None
+        stored, trials = None, []
         with study_locks(paths, storage):  # another machine may be half way through making it
             names = optuna.get_all_study_names(storage)
             if storage_url is None and names and paths.name not in names:
                 # a folder copied or renamed: its journal is another study's
                 raise StudyError(missing_study(paths, storage))
             if paths.name in names:
-                stored = stored_settings(optuna.load_study(study_name=paths.name,
-                                                           storage=storage))
+                old = optuna.load_study(study_name=paths.name, storage=storage)
+                stored = stored_settings(old)
+                trials = old.get_trials(deepcopy=False) if request.enqueue else []
         settings = settings_for(request, stored, cli)
-        if request.enqueue and settings.sampler == "grid":
-            raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
-                             "and nothing else; put the values in the grid")
-        picked = _configuration(request, settings.space, cli) if request.enqueue else None
+        picked = _enqueued(request, settings, trials if stored else None, cli)
         shape = _check_data(settings.config)
         study = create_or_check(paths, storage, settings, storage_url)
         if picked:
             with study_locks(paths, storage):
-                study.enqueue_trial(picked, user_attrs={"enqueued": True}, skip_if_exists=True)
+                if not any(_same_params(t, picked) for t in study.get_trials(deepcopy=False)):
+                    study.enqueue_trial(picked, user_attrs={"enqueued": True})
         Ledger(paths, storage).mend()
         return settings, count(study.get_trials(deepcopy=False)), shape
     finally:
         if isinstance(storage, RDBStorage):  # its connections: the run opens its own
             storage.engine.dispose()
+
+
+def _same_params(trial: FrozenTrial, params: dict[str, Any]) -> bool:
+    """Whether ``trial`` has (or, waiting, will have) exactly these settings."""
+    had = trial.system_attrs.get("fixed_params", trial.params)
+    return had.keys() == params.keys() and all(
+        math.isclose(had[k], v, rel_tol=1e-12) if isinstance(v, float) and
+        isinstance(had[k], int | float) else had[k] == v for k, v in params.items())
+
+
+def _enqueued(request: RunRequest, settings: Settings, trials: list[FrozenTrial] | None,
+              cli: bool) -> dict[str, Any] | None:
+    """The settings --enqueue adds to the study (None: none, or a trial has them already),
+    checked before the study is made or changed: an enqueued trial runs only within
+    --trials, so with as many trials finished, in flight or queued (``trials``; None for a
+    new study, whose one is the classic configuration) this run would not start it."""
+    if not request.enqueue:
+        return None
+    if settings.sampler == "grid":
+        raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: a grid study runs its grid "
+                         "and nothing else; put the values in the grid")
+    picked = _configuration(request, settings.space, cli)
+    if trials is None:  # a new study: its classic trial comes first
+        classic = settings.space.classic_params()
+        taken = 1 if classic else 0
+        if classic == picked:
+            return picked
+    elif any(_same_params(t, picked) for t in trials):
+        return None  # not added again (the same command run twice)
+    else:
+        counts = count(trials)
+        taken = counts.finished + counts.running + counts.waiting
+    if taken >= request.trials:
+        has = "a new study runs its classic configuration first" if trials is None else \
+            (f"study {request.study!r} has {plural(taken, 'trial')} finished, running or "
+             "queued already")
+        raise UsageError(f"{spell(RunRequest, 'enqueue', cli)}: {has} (asked for "
+                         f"{request.trials}), so this run would not start it; raise "
+                         f"{spell(RunRequest, 'trials', cli)} to {taken + 1} or more")
+    return picked
 
 
 def _within_the_grid(request: RunRequest, settings: Settings) -> RunRequest:

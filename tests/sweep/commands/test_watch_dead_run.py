@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sweep.conftest import load_optuna
 from tests.sweep.faults.harness import default_signals, running_trials, sweep_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,11 +53,11 @@ def test_watch_ends_when_the_running_trials_belong_to_dead_processes(tmp_path: P
 
 def test_watch_names_trials_left_waiting_and_ends(tmp_path: Path, sweep_cli, run_args,
                                                   monkeypatch) -> None:
-    """Hostile tester 9: a trial enqueued past the study's total (`run --trials 1
-    --enqueue lr=0.05` on a finished 1-trial study: "nothing to run") waits for the next
-    run; the watch redrew "0 running" for ever, never naming it. It is counted in the
-    header, and once it has waited `STRANDED_SETTLE` seconds with none running, the view
-    ends saying so (the constant is shortened here; 30 s outside)."""
+    """Hostile tester 9: a trial enqueued past the study's total (then by `run --trials 1
+    --enqueue lr=0.05` on a finished 1-trial study, refused since; here through Optuna)
+    waits for the next run; the watch redrew "0 running" for ever, never naming it. It is
+    counted in the header, and once it has waited `STRANDED_SETTLE` seconds with none
+    running, the view ends saying so (the constant is shortened here; 30 s outside)."""
     import io
 
     from sweep.commands import watch
@@ -65,9 +66,8 @@ def test_watch_names_trials_left_waiting_and_ends(tmp_path: Path, sweep_cli, run
     studies = tmp_path / "studies"
     made = sweep_cli(*run_args(studies, "w", trials=1, jobs=1), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    queued = sweep_cli(*run_args(studies, "w", trials=1, jobs=1), "--enqueue", "lr=0.05",
-                       cwd=tmp_path)
-    assert queued.returncode == 0, queued.stderr
+    done = load_optuna(studies, "w").trials[0]
+    load_optuna(studies, "w").enqueue_trial({**done.params, "lr": 0.05})
     monkeypatch.setattr(watch, "STRANDED_SETTLE", 1.5)
     screen = io.StringIO()
     started = time.monotonic()

@@ -43,3 +43,25 @@ def test_a_bad_configuration_is_refused_before_anything_runs(tmp_path, tiny_idx_
         sweep.run("bad", trials=2, epochs=1, dataset="idx", data_dir=tiny_idx_dir,
                   studies_dir=tmp_path, report=False, enqueue=enqueue)
     assert not any(tmp_path.iterdir())  # nothing made
+
+
+def test_a_configuration_no_run_would_start_is_refused_and_nothing_changes(tmp_path,
+                                                                           tiny_idx_dir):
+    """Hostile tester 15: `run --trials 2 --enqueue lr=0.05` on a study with its 2 trials
+    said "nothing to run", exit 0, and left a trial waiting that no run of the same
+    command would ever start. Refused now, the study as it was; the same command that
+    ran the configuration earlier still says "nothing to run"."""
+    kw = dict(epochs=1, dataset="idx", data_dir=tiny_idx_dir, studies_dir=tmp_path,
+              plots=False, report=False, jobs=1)
+    with pytest.raises(UsageError, match="a new study runs its classic configuration first "
+                                         r"\(asked for 1\).*raise trials to 2"):
+        sweep.run("full", trials=1, enqueue="lr=0.05", **kw)
+    assert not any(tmp_path.iterdir())  # nothing made
+    sweep.run("full", trials=2, enqueue="lr=0.05", **kw)
+    before = [(o.number, o.state) for o in sweep.load("full", tmp_path).listed]
+    with pytest.raises(UsageError, match="study 'full' has 2 trials finished, running or "
+                                         r"queued already \(asked for 2\)"):
+        sweep.run("full", trials=2, enqueue="lr=0.06", **kw)
+    again = sweep.run("full", trials=2, enqueue="lr=0.05", **kw)  # the same command
+    assert [(o.number, o.state) for o in again.listed] == before == [
+        (0, "COMPLETE"), (1, "COMPLETE")]
