@@ -26,7 +26,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -241,6 +241,7 @@ class Exported:
         self.later: list[int] = []  # running or waiting: for a later export
         self.without_files: list[int] = []  # trained on a machine whose folders are not here
         self.retried: set[int] = set()  # lost to a fault and retried: not finished (Counts)
+        self.damaged: dict[int, str] = {}  # exported without epochs: what is wrong with them
 
     def summary(self) -> str:
         exported = [*self.new, *self.redone, *self.kept]
@@ -254,6 +255,11 @@ class Exported:
         if self.without_files:
             parts.append(f"{len(self.without_files)} without their files (not on this "
                          "machine)")
+        if self.damaged:
+            which = ", ".join(f"trial {n}: {why}" for n, why in sorted(self.damaged.items()))
+            parts.append(f"{len(self.damaged)} without their epochs' metrics, their "
+                         f"history.csv damaged ({which}; the next export adds them once "
+                         "it is mended)")
         return "; ".join(parts)
 
 
@@ -279,7 +285,9 @@ def export_study(client: MlflowClient, results: StudyResults) -> Exported:
         folder = results.trial_dir(o.number)
         if not folder.is_dir():
             done.without_files.append(o.number)
-        _export_trial(client, experiment.experiment_id, results.name, o, folder)
+        damage = _export_trial(client, experiment.experiment_id, results.name, o, folder)
+        if damage and folder.is_dir():
+            done.damaged[o.number] = damage
         (done.redone if run is not None else done.new).append(o.number)
     done.later.extend(_waiting(results))
     return done
@@ -348,15 +356,16 @@ def _tags(study: str, o: TrialOutcome) -> dict[str, str]:
 
 
 def _export_trial(client: MlflowClient, experiment_id: str, study: str, o: TrialOutcome,
-                  folder: Path) -> None:
+                  folder: Path) -> str:
+    """Trial ``o`` as a new run; what is wrong with its history.csv ("" if nothing)."""
     from mlflow.entities import Metric
 
     start = _millis(o.datetime_start)
     run = client.create_run(experiment_id, start_time=start, run_name=f"trial {o.number}",
                             tags=_tags(study, o))
     run_id = run.info.run_id
-    metrics = [Metric(name, value, stamp, step)
-               for step, stamp, name, value in _epochs(folder / "history.csv", start or 0)]
+    epochs, damage = _epochs(folder / "history.csv", start or 0, o.epochs_trained)
+    metrics = [Metric(name, value, stamp, step) for step, stamp, name, value in epochs]
     last = _millis(o.datetime_complete) or start or 0
     if o.state == "COMPLETE":  # the test set is reported for completed trials only
         final = {"best_val_accuracy": o.value, "test_accuracy": o.test_accuracy}
@@ -374,29 +383,38 @@ def _export_trial(client: MlflowClient, experiment_id: str, study: str, o: Trial
     plots = folder / "plots"
     if plots.is_dir() and any(p.is_file() for p in plots.iterdir()):
         client.log_artifacts(run_id, str(plots), "plots")
-    client.set_tag(run_id, COMPLETE_TAG, "true")  # last: the run is whole
+    if not damage:  # else made again by the next export, from a history mended by then
+        client.set_tag(run_id, COMPLETE_TAG, "true")  # last: the run is whole
     client.set_terminated(run_id, RUN_STATUS[o.state], end_time=last or None)
+    return damage
 
 
-def _epochs(history: Path, start: int) -> Iterator[tuple[int, int, str, float]]:
-    """(step, timestamp, metric, value) of every epoch of a history.csv; the timestamp is
-    the trial's start plus the epochs' seconds so far. Nothing where there is no file."""
+def _epochs(history: Path, start: int, trained: int | None
+            ) -> tuple[list[tuple[int, int, str, float]], str]:
+    """(step, timestamp, metric, value) of every epoch of a history.csv, the timestamp
+    the trial's start plus the epochs' seconds so far; and what is wrong with the file
+    ("" if nothing; its absence is wrong only for a trial that trained epochs)."""
     try:
         with open(history, newline="") as f:
             rows = list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return
-    elapsed = 0.0
-    for row in rows:
+    except FileNotFoundError:
+        return [], "missing" if trained else ""
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        return [], f"unreadable ({type(exc).__name__})"
+    found, elapsed = [], 0.0
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
         try:
             step = int(row["epoch"])
             elapsed += float(row.get("seconds") or 0.0)
+            values = {name: float(row[column]) for column, name in EPOCH_METRICS.items()
+                      if row.get(column) not in (None, "")}
         except (KeyError, TypeError, ValueError):
-            continue
+            return [], f"line {line} is not an epoch's numbers"
         stamp = start + int(elapsed * 1000)
-        for column, name in EPOCH_METRICS.items():
-            with suppress(KeyError, TypeError, ValueError):
-                yield step, stamp, name, float(row[column])
+        found += [(step, stamp, name, value) for name, value in values.items()]
+    if trained and len(rows) < trained:
+        return [], f"{len(rows)} epochs of the {trained} trained"
+    return found, ""
 
 
 def _log(client: MlflowClient, run_id: str, metrics: Sequence[Any] = (),
