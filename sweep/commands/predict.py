@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlp.checkpoint import CheckpointError
+from mlp.config import ConfigError
 from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
@@ -46,7 +48,12 @@ MAX_FIGURE_IMAGES = 100  # a grid of more is unreadable, and its size grows with
 def run(args: argparse.Namespace) -> int:
     exp = _experiment(args)
     _check_predict_args(args, exp)
-    run = load_experiment(exp, data_dir=args.data_dir)
+    try:
+        run = load_experiment(exp, data_dir=args.data_dir)
+    except (ConfigError, CheckpointError) as exc:
+        if args.trial is None:
+            raise  # the directory the user named is no network: a usage error
+        raise StudyError(f"{_named(args, exp)}: {exc}") from None  # the study's file damaged
     data = run.data
     n_test = len(data.test_y)
     if args.wrong is None:
@@ -118,11 +125,12 @@ def _named(args: argparse.Namespace, exp: Path) -> str:
 
 def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
     """Everything about the arguments that can be refused before data and model load."""
+    # a study's trial without its files is the study damaged (exit 1), not the arguments
+    missing = UsageError if args.trial is None else StudyError
     if not (exp / "config.json").is_file():
-        raise UsageError(f"{_named(args, exp)}: not an experiment directory (no config.json)")
+        raise missing(f"{_named(args, exp)}: not an experiment directory (no config.json)")
     if not (exp / "checkpoints" / "best.npz").is_file():
-        raise UsageError(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is "
-                         "missing)")
+        raise missing(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is missing)")
     if args.wrong is not None and not 1 <= args.wrong <= MAX_FIGURE_IMAGES:
         raise UsageError(f"--wrong {args.wrong}: must be between 1 and {MAX_FIGURE_IMAGES}")
     if args.wrong is None and not args.index:

@@ -296,3 +296,22 @@ def test_predict_refuses_index_and_wrong_together(cli, data_args, tmp_path):
     assert proc.returncode == 2, (proc.returncode, proc.stdout)
     assert "--index" in proc.stderr and "--wrong" in proc.stderr, proc.stderr
     assert not (tmp_path / "both.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spoil", ["config.json damaged", "checkpoint gone"])
+def test_a_study_trials_damaged_files_are_the_study_not_the_arguments(tiny_run, sweep_cli,
+                                                                       tmp_path, spoil):
+    """Hostile tester 15: `predict --trial 0` whose config.json is damaged was exit 2, a
+    usage error, though the arguments were right (`plots` and `rerun` say exit 1)."""
+    assert tiny_run("p", 1).returncode == 0
+    trial = tmp_path / "studies" / "p" / "trials" / "0000"
+    if spoil == "config.json damaged":
+        (trial / "config.json").write_text('{"x":\n')
+    else:
+        (trial / "checkpoints" / "best.npz").unlink()
+    proc = sweep_cli("predict", "--study", "p", "--studies-dir", tmp_path / "studies",
+                     "--trial", 0, "--index", 3, "--out", tmp_path / "p.png", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("sweep predict: error: --trial 0 ("), proc.stderr
+    assert not (tmp_path / "p.png").exists()
