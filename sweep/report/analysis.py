@@ -440,16 +440,18 @@ def unexplored(setting: Param, df: pd.DataFrame) -> list[str]:
     x = x[np.isfinite(x)]
     lo, hi = (float(v) for v in setting.scale([setting.low, setting.high]))
     points = np.concatenate([[lo], x, [hi]])
+    last = len(points) - 2  # the stretch from the last trial to the range's end
     out = []
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for i, (a, b) in enumerate(zip(points[:-1], points[1:], strict=True)):
         if b - a < GAP * (hi - lo):
             continue
         ua, ub = setting.text(setting.unscale(a)), setting.text(setting.unscale(b))
-        if a == lo and b == hi:
+        # by position, not value: a trial sitting on a bound starts a stretch between trials
+        if i == 0 and i == last:
             out.append(f"all of it ({setting.range_text()})")
-        elif a == lo:
+        elif i == 0:
             out.append(f"below {ub}")
-        elif b == hi:
+        elif i == last:
             out.append(f"above {ua}")
         else:
             out.append(f"{ua}–{ub}")

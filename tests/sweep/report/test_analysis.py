@@ -57,6 +57,24 @@ def test_unexplored_stretches_of_a_continuous_range():
     assert unexplored(dropout, df) == ["below 0.21", "0.38–0.66"]
 
 
+def test_a_trial_on_a_bound_has_explored_it():
+    """Hostile tester 15: hidden_size [16, 32] with a completed trial at 16 was "below
+    19" unexplored (the trial on the bound was taken for the bound)."""
+    import pandas as pd
+
+    from sweep.report.analysis import unexplored
+    from sweep.study.space import space_from_changes
+
+    hidden = space_from_changes({"params": {"hidden_size": {"low": 16, "high": 32}}}) \
+        .param("hidden_size")
+    at_low = pd.DataFrame({hidden.column: [16, 19, 21, 22, 22, 24, 25, 29]})
+    assert unexplored(hidden, at_low) == ["16–19", "25–29"]
+    at_high = pd.DataFrame({hidden.column: [17, 18, 19, 20, 21, 22, 23, 24, 32]})
+    assert unexplored(hidden, at_high) == ["24–32"]
+    only_low = pd.DataFrame({hidden.column: [16]})
+    assert unexplored(hidden, only_low) == ["above 16"]
+
+
 @pytest.fixture(scope="module")
 def zoom_study(tmp_path_factory) -> Path:
     """20 completed trials at 97-98.7% and one at 40%, six pruned after one of 4 epochs at
