@@ -20,6 +20,7 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import platform
 import socket
@@ -38,7 +39,7 @@ from .atomic import write_json, write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigError
 from .dataset import Dataset
-from .network import MLP
+from .network import MLP, parameter_shapes
 from .train import Diverged, EpochMetrics, OnEpoch, TrainResult, build_model, evaluate, train
 
 HISTORY_COLUMNS = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc",
@@ -223,19 +224,34 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
         result = train(config, data, record)
     except Diverged as exc:
         res = ExperimentResult(out, "diverged", message=str(exc), history=history,
-                               train_seconds=time.perf_counter() - started)
+                               train_seconds=time.perf_counter() - started,
+                               **_known_so_far(config, data, history))
         write_history(out, history)
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "diverged": {"epoch": exc.epoch, "step": exc.step}}))
         return res
     except BaseException as exc:
         res = ExperimentResult(out, "failed", message=f"{type(exc).__name__}: {exc}",
-                               history=history, train_seconds=time.perf_counter() - started)
+                               history=history, train_seconds=time.perf_counter() - started,
+                               **_known_so_far(config, data, history))
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "traceback": traceback.format_exc()}))
         raise
     return _finish(out, config, data, result,
                    plots and (plot_stopped or result.status == "completed"))
+
+
+def _known_so_far(config: Config, data: Dataset, history: list[EpochMetrics]
+                  ) -> dict[str, int]:
+    """What a run that ended early still knows for sure: its network's size, and the
+    best of the epochs it finished (0 if none; metrics.json said 0 for both, a network of
+    no parameters)."""
+    m = config.model
+    sizes = [data.n_features, *[m.hidden_size] * m.hidden_layers, data.n_classes]
+    count = sum(math.prod(shape) for shape in parameter_shapes(sizes, m.batch_norm).values())
+    finite = [e for e in history if math.isfinite(e.val_acc)]
+    best = max(finite, key=lambda e: e.val_acc).epoch if finite else 0
+    return {"parameter_count": count, "best_epoch": best}
 
 
 def _finish(out: Path, config: Config, data: Dataset, result: TrainResult,

@@ -282,23 +282,29 @@ class MLP:
             target[...] = state[k]
 
 
+def parameter_shapes(sizes: list[int], batch_norm: bool) -> dict[str, tuple[int, ...]]:
+    """Every parameter's shape by name, weights first (the flat vector's order): what a
+    network of these layer sizes holds, known without making it."""
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    shapes: dict[str, tuple[int, ...]] = {f"W{i}": pair for i, pair in enumerate(pairs)}
+    n_hidden = len(pairs) - 1
+    for i, (_, fan_out) in enumerate(pairs):
+        if batch_norm and i < n_hidden:
+            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (fan_out,)
+        else:
+            shapes[f"b{i}"] = (fan_out,)
+    return shapes
+
+
 def _initial_values(sizes: list[int], batch_norm: bool, rng: np.random.Generator
                     ) -> dict[str, np.ndarray]:
     """Initial parameters by name, weights first (the flat vector's order).
 
     He initialisation keeps the variance of ReLU activations constant with depth.
     """
-    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
-    initial = {f"W{i}": rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
-               for i, (fan_in, fan_out) in enumerate(pairs)}
-    n_hidden = len(pairs) - 1
-    for i, (_, fan_out) in enumerate(pairs):
-        if batch_norm and i < n_hidden:
-            initial[f"gamma{i}"] = np.ones(fan_out)
-            initial[f"beta{i}"] = np.zeros(fan_out)
-        else:
-            initial[f"b{i}"] = np.zeros(fan_out)
-    return initial
+    return {name: rng.standard_normal(shape) * np.sqrt(2.0 / shape[0]) if name[0] == "W"
+            else np.ones(shape) if name.startswith("gamma") else np.zeros(shape)
+            for name, shape in parameter_shapes(sizes, batch_norm).items()}
 
 
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -242,6 +242,30 @@ def test_failed_run_is_recorded_and_raised(tiny, tiny_idx_dir, tmp_path):
     assert len(read_history(tmp_path / "fail" / "history.csv")) == 1
 
 
+def test_an_interrupted_run_records_its_size_and_its_best_epoch_so_far(tiny, tiny_idx_dir,
+                                                                        tmp_path):
+    """Hostile tester 15: `train` stopped by Ctrl-C after some epochs wrote
+    parameter_count 0 and best_epoch 0 beside a history of the epochs it trained."""
+    from mlp.network import MLP
+
+    config = tiny_config(tiny_idx_dir, epochs=6)
+    val = iter([0.5, 0.9, 0.7, 0.8])
+
+    def stop_at_four(m):
+        object.__setattr__(m, "val_acc", next(val))  # epoch 2 is the best so far
+        if m.epoch == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, tmp_path / "cut", data=tiny, on_epoch=stop_at_four)
+    doc = read_json(tmp_path / "cut" / "metrics.json")
+    net = MLP(tiny.n_features, tiny.n_classes, hidden_size=config.model.hidden_size,
+              hidden_layers=config.model.hidden_layers, batch_norm=config.model.batch_norm)
+    assert doc["status"] == "failed"
+    assert doc["parameter_count"] == net.parameter_count() > 0
+    assert doc["best_epoch"] == 2
+
+
 def test_train_limit_applies_to_given_data(tiny, tiny_idx_dir, tmp_path):
     config = tiny_config(tiny_idx_dir, epochs=1, train_limit=300)
     res = run_experiment(config, tmp_path / "lim", data=tiny, plots=False)
