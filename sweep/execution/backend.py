@@ -28,7 +28,6 @@ from optuna.trial import FrozenTrial
 from .liveness import Selector
 
 INTERRUPT_GRACE = 15.0  # seconds the tasks in flight get to record an interrupt
-WORKERS_LOG = "workers.log"  # in the study folder: what worker processes print
 
 Task = tuple[Callable[[Any], Any], Any]  # a function run on the worker, and its argument
 

@@ -26,10 +26,11 @@ from mlp.config import Config
 from mlp.experiment import read_json, run_experiment
 
 from ..study.confirmations import CONFIRM_DIR, is_done, unit_dir
+from ..study.paths import WORKERS_LOG
 from ..study.results import StudyResults
 from ..study.samplers import trial_seed
 from ..text import clock, terminal_width, wrap
-from .backend import WORKERS_LOG, Event, Pool, SlotFailed, TaskDone, WorkerLost
+from .backend import Event, Pool, SlotFailed, TaskDone, WorkerLost
 from .jobs import cores
 from .loky_backend import LokyBackend
 from .trial import dataset_for

@@ -28,7 +28,7 @@ from ..errors import StudyError, UsageError
 from ..options import culprit, declared, spell
 from ..study.lag import DEFAULT_LAG
 from ..study.locks import study_locks
-from ..study.paths import StudyPaths, enclosing, storage_url_of
+from ..study.paths import WORKERS_LOG, StudyPaths, enclosing, storage_url_of
 from ..study.records import Counts, count
 from ..study.results import StudyResults, load
 from ..study.samplers import make_sampler
@@ -42,7 +42,7 @@ from ..study.settings import (
 from ..study.space import Space, default_space
 from ..study.storage import mask_url, open_storage, sqlite_file
 from ..text import plural, terminal_width, wrap
-from .backend import WORKERS_LOG, Backend
+from .backend import Backend
 from .controller import STALL_LIMIT, RunSummary, run_trials
 from .jobs import Workers, choose_workers, largest
 from .ledger import Ledger

@@ -28,6 +28,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_STUDY = "mnist-mlp"
 DEFAULT_STUDIES_DIR = "studies"
 ARTIFACTS_FOLDER = "artifacts"  # Optuna's artifact store: each trial's figures, checkpoint
+WORKERS_LOG = "workers.log"  # in the study folder: what worker processes print
 
 
 NAME_RULE = ("a study name is letters, digits, '.', '_' and '-' (not starting with '.' or "
@@ -113,11 +114,12 @@ class StudyPaths:
         for folder in folders:
             if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
                 raise StudyError(f"{folder} is not a folder: move it away and run again")
-        for file in (self.journal, self.meta):
+        files = {self.journal: "journal", self.meta: "record",
+                 self.root / WORKERS_LOG: "workers' log"}
+        for file, what in files.items():
             if file.is_dir():
-                raise StudyError(f"{file} is a folder where the study's "
-                                 f"{'journal' if file == self.journal else 'record'} goes: "
-                                 "move it away and run again")
+                raise StudyError(f"{file} is a folder where the study's {what} goes: move it "
+                                 "away and run again")
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
