@@ -27,7 +27,7 @@ from .logs import optuna_quiet
 from .options import api_spelling, build, docs, signature
 from .process_state import as_found
 from .study import results as study_results
-from .study.paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY
+from .study.paths import DEFAULT_STUDIES_DIR, DEFAULT_STUDY, StudyLocation
 from .study.results import StudyResults
 
 
@@ -43,7 +43,7 @@ def api_errors() -> Iterator[None]:
     try:
         yield
     except (UsageError, ConfigError, CheckpointError, DataError) as exc:
-        raise UsageError(api_spelling(str(exc), (RunRequest,))) from None
+        raise UsageError(api_spelling(str(exc), (RunRequest, StudyLocation))) from None
 
 
 def run(study: str = DEFAULT_STUDY, **options: Any) -> StudyResults:
@@ -69,8 +69,10 @@ def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_ST
     if storage is not None and not isinstance(storage, str):
         raise UsageError(f"storage={storage!r}: a database URL (str), or None for the "
                          "study's journal file")
-    with api_errors():
-        return study_results.load(study, studies_dir, storage)
+    with api_errors():  # the same checks as every reading command's options
+        where = build(StudyLocation, {"study": study, "studies_dir": studies_dir,
+                                      "storage": storage})
+        return study_results.load(where.study, where.studies_dir, where.storage)
 
 
 run.__signature__ = signature(RunRequest, first=("study",))  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage
 from mlp.experiment import read_json
 
 from ..errors import StudyError, UsageError
-from ..options import option, spell, text
+from ..options import culprit, option, text
 from .storage import absolute_url, named, open_storage, same_storage
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -64,8 +64,8 @@ class StudyLocation:
         folder = Path(self.studies_dir)
         for part in (folder, *folder.parents):
             if part.exists() and not part.is_dir():
-                flag = spell(StudyLocation, "studies_dir", cli)
-                raise UsageError(f"{flag} {folder}: {part} is not a folder")
+                named = culprit(StudyLocation, "studies_dir", self.studies_dir, cli)
+                raise UsageError(f"{named}: {part} is not a folder")
         return self
 
     @property

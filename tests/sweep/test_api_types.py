@@ -22,9 +22,22 @@ def test_load_with_a_studies_dir_of_the_wrong_type_is_a_usage_error(tmp_path):
         sweep.load("done", studies_dir=5)
 
 
+def test_load_checks_its_arguments_as_the_reading_commands_do(tmp_path):
+    """Hostile tester 15: a studies_dir that is a file was "no study named 'base' in
+    /etc/passwd" (a StudyError), and storage="" was taken for no storage, where the
+    commands and `sweep.run` refuse both."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(sweep.UsageError, match=r"^studies_dir='.*afile': .*afile is not a "
+                                               "folder$"):
+        sweep.load("base", studies_dir=afile)
+    with pytest.raises(sweep.UsageError, match=r"^storage='': expected text$"):
+        sweep.load("base", studies_dir=tmp_path, storage="")
+
+
 def test_load_of_a_name_that_is_not_text_names_the_keyword(tmp_path):
     """Before (hostile tester 3): "--study 3: ...", a flag the API does not have."""
-    with pytest.raises(sweep.UsageError, match=r"^study=3: a study's name"):
+    with pytest.raises(sweep.UsageError, match=r"^study=3: a study name is"):
         sweep.load(3, studies_dir=tmp_path)
 
 
