@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mlp.experiment import read_history
 
-from ..errors import StudyError
+from ..errors import StudyError, os_error_text
 from ..study.database import DatabaseError, DatabaseUnavailable
 from ..study.locks import database_wait_of, lock_files, study_locks
 from ..study.paths import StudyPaths
@@ -234,8 +234,12 @@ class Controller:
         if self.fatal is not None:
             if not left_running:
                 raise self.fatal
-            raise StudyError(f"{self.fatal}; its trials left RUNNING are failed by the next "
-                             "run") from None
+            if not self.job.paths.journal.exists() and self.job.storage_url is None:
+                raise StudyError(f"the study's journal {self.job.paths.journal} is gone "
+                                 "(moved or deleted while the run ran): put it back to "
+                                 "resume the study") from None
+            raise StudyError(f"{self.fatal_text()}; its trials left RUNNING are failed by "
+                             "the next run") from None
         return self.summary
 
     def on_event(self, event: Event | None) -> None:
@@ -280,9 +284,14 @@ class Controller:
         `INTERRUPT_GRACE` later; the error ends the run."""
         self.fatal, self.fatal_at = error, time.monotonic()
         self.pool.stop.set()
-        self.summary.stopped_reason = (str(error).splitlines() or [""])[0]
+        self.summary.stopped_reason = (self.fatal_text().splitlines() or [""])[0]
         for worker in self.pool.workers:
             worker.interrupt()
+
+    def fatal_text(self) -> str:
+        """What stopped the run, in words (an OSError's path named, not "[Errno 2]")."""
+        return os_error_text(self.fatal) if isinstance(self.fatal, OSError) else \
+            str(self.fatal)
 
     def after_fatal(self, event: Event | None) -> None:
         if isinstance(event, TaskDone) and self.on_result is not None:
