@@ -650,4 +650,7 @@ def _parse_url(url: str) -> Any:
     except (ArgumentError, ValueError) as exc:
         raise UsageError(f"{named(url)}: not a valid database URL "
                          f"({hide_secret(str(exc), url)})") from None
+    if parsed.drivername.partition("+")[0] == "postgres":  # libpq's spelling, not SQLAlchemy's
+        raise UsageError(f"{named(url)}: write the scheme postgresql://, not postgres:// "
+                         "(the database library knows only the first)")
     return parsed

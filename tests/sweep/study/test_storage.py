@@ -180,6 +180,9 @@ def test_a_password_is_never_shown(password, scheme, tmp_path):
     ("sqlite://", "in-memory"),
     ("sqlite:///:memory:", "in-memory"),
     ("sqlite:////nonexistent/dir/x.db", "cannot open"),
+    # hostile tester 15: "Can't load plugin: sqlalchemy.dialects:postgres"
+    ("postgres://u:s3cret@127.0.0.1:1/db", "write the scheme postgresql://, not postgres://"),
+    ("postgres+psycopg://u:s3cret@127.0.0.1:1/db", "write the scheme postgresql://"),
 ])
 def test_a_bad_storage_url_is_one_line_without_the_password(url, needle, tmp_path):
     with pytest.raises(UsageError) as caught:
