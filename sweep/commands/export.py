@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from ..errors import StudyError, UsageError
+from ..errors import StudyError, UsageError, os_error_text
 from ..study.paths import enclosing
 from ..study.records import TrialOutcome
 from ..study.results import StudyResults
 from ..study.storage import hide_secret, mask_url
+from ..study.waiting import take_flock
 from .common import add_study_args, open_results
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if uri is not None:
         _check_database(uri, named)
         _check_server(uri, named)
-    with _quiet():
+    with _quiet(), _one_export_at_a_time(uri, named):
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
         except mlflow.exceptions.MlflowException as exc:
@@ -138,19 +139,49 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _check_target(uri: str, named: str) -> None:
-    """A local tracking store never lands in a study folder, nor in a study's SQLite
-    storage (MLflow would add its tables to Optuna's database)."""
-    parsed = urlparse(uri)
+def _local_store(uri: str | None) -> Path | None:
+    """The file or folder of a tracking store on this machine (MLflow's default, with no
+    URI, is mlflow.db here); None for a server, a remote database or memory."""
+    parsed = urlparse(uri if uri is not None else "sqlite:///mlflow.db")
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)[1:]  # sqlite:///relative.db, sqlite:////absolute.db
     elif parsed.scheme in ("", "file") and not parsed.netloc:
         path = unquote(parsed.path)
     else:
-        return  # a server or a remote database: not this machine's files
-    if not path or path == ":memory:":
+        return None
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+@contextmanager
+def _one_export_at_a_time(uri: str | None, named: str) -> Iterator[None]:
+    """Within the block, no other export writes into the same local store: two at once
+    raced MLflow's making of a new store's tables (one died with "table runs already
+    exists") and each other's runs. A lock on the store's folder (no file is left); a
+    wait for it is said and bounded."""
+    store = _local_store(uri)
+    if store is None:
+        yield
         return
-    target = Path(path).resolve()
+    folder = store.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # MLflow would make it too
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise StudyError(f"{named}: {os_error_text(exc)}") from None
+    try:
+        take_flock(fd, folder, f"another export into the MLflow store {store}")
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
+
+
+def _check_target(uri: str, named: str) -> None:
+    """A local tracking store never lands in a study folder, nor in a study's SQLite
+    storage (MLflow would add its tables to Optuna's database)."""
+    target = _local_store(uri)
+    if target is None:
+        return  # a server or a remote database: not this machine's files
+    parsed = urlparse(uri)
     inside = enclosing(target)
     if inside:
         raise UsageError(f"{named}: inside {inside}; keep the MLflow store elsewhere")
