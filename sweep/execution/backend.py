@@ -277,8 +277,9 @@ class Pool:
             for worker in self.workers:
                 worker.interrupt()
             deadline = time.monotonic() + INTERRUPT_GRACE
-            for slot in self.slots:
-                slot.join(max(0.0, deadline - time.monotonic()))
+            for slot in self.slots:  # one not started (a Ctrl-C as it started): nothing to join
+                if slot.is_alive():
+                    slot.join(max(0.0, deadline - time.monotonic()))
         except (KeyboardInterrupt, _Terminate):
             pass
         for worker in self.workers:
@@ -286,6 +287,6 @@ class Pool:
 
     def _close(self) -> None:
         for slot in self.slots:
-            if not self.interrupted:
+            if not self.interrupted and slot.is_alive():
                 slot.join()
             slot.worker.close(kill=self.interrupted)

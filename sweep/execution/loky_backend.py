@@ -14,8 +14,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,28 @@ def _init_worker(threads: int, run: int | None = None) -> None:
             raise KeyboardInterrupt if signum == signal.SIGINT else WorkerTerminated
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # started with SIGINT blocked (`_sigint_blocked`): a Ctrl-C to the terminal while
+    # this process started is its run's to act on, not a traceback of this one's imports
+    if signal.SIGINT in signal.sigpending():
+        signal.sigtimedwait([signal.SIGINT], 0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # after: the watch's own SIGINT (its run gone) must not be taken for the terminal's
     threading.Thread(target=_watch_parent, args=(run or os.getppid(), orphaned),
                      daemon=True).start()
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread within the block. A process started meanwhile starts
+    with it blocked (the mask survives fork and exec), so a Ctrl-C to the terminal's
+    process group cannot interrupt its interpreter while it starts and imports (a
+    traceback on the user's terminal, or "Fatal Python error: init_import_site"), until
+    `_init_worker` has its handlers and unblocks it."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _watch_parent(parent: int, orphaned: list[bool]) -> None:
@@ -151,11 +172,12 @@ class LokyWorker(Worker):
             # leak; ours grow by design (the dataset it keeps for its trials), and a worker
             # replaced behind the run's back would lose its log, its data and its pid
             env["LOKY_MAX_MEMORY_LEAK_SIZE"] = str(1 << 60)
-            self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
-                                                initargs=(self.threads, os.getpid()),
-                                                env=env)
-            self.pid = None
-            self._pid = self.executor.submit(os.getpid)
+            with _sigint_blocked():  # the process starts as the first task is submitted
+                self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
+                                                    initargs=(self.threads, os.getpid()),
+                                                    env=env)
+                self.pid = None
+                self._pid = self.executor.submit(os.getpid)
         return self
 
     def start(self) -> None:
@@ -279,16 +301,22 @@ def _start_tracker_quietly() -> None:
     """loky's resource tracker keeps the stderr it starts with for the life of the
     process, and prints a traceback for every resource of a killed worker it never
     saw. Started by a worker, under the run's stderr, it would print over the run's
-    progress line: it is started first, with /dev/null."""
+    progress line: it is started first, with /dev/null (multiprocessing's with it)."""
+    from multiprocessing import resource_tracker as mp_tracker
+
     from loky.backend import resource_tracker
 
+    trackers = (resource_tracker, mp_tracker)
     with _TRACKER_LOCK:  # two runs in two threads would swap sys.stderr over each other
-        if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+        if all(getattr(t._resource_tracker, "_pid", None) is not None for t in trackers):
             return
         saved = sys.stderr
         with open(os.devnull, "w") as quiet:
             sys.stderr = quiet
             try:
-                resource_tracker.ensure_running()
+                # both now: multiprocessing's, started by loky as it starts the first
+                # worker, would unblock SIGINT in the starting thread (`_sigint_blocked`)
+                for tracker in trackers:
+                    tracker.ensure_running()
             finally:
                 sys.stderr = saved
