@@ -36,11 +36,11 @@ import numpy as np
 from mlp.experiment import read_history, read_json
 
 from ..errors import StudyError
+from .paths import CONFIRM_DIR
 from .records import TrialOutcome
 from .results import StudyResults
 from .samplers import rungs
 
-CONFIRM_DIR = "confirm"
 SUMMARY = "confirm.json"
 SUMMARY_VERSION = 2
 # The seed-to-seed sd of one configuration's best-epoch validation accuracy on MNIST: the

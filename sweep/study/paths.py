@@ -29,6 +29,7 @@ DEFAULT_STUDY = "mnist-mlp"
 DEFAULT_STUDIES_DIR = "studies"
 ARTIFACTS_FOLDER = "artifacts"  # Optuna's artifact store: each trial's figures, checkpoint
 WORKERS_LOG = "workers.log"  # in the study folder: what worker processes print
+CONFIRM_DIR = "confirm"
 
 
 NAME_RULE = ("a study name is letters, digits, '.', '_' and '-' (not starting with '.' or "
@@ -110,6 +111,12 @@ class StudyPaths:
         folder a folder and each file a file. Every trial would fail on a file named
         trials, each trial's artifacts go missing in silence on one named artifacts,
         and the report would fail after the whole run on one named report."""
+        if self.root.is_dir() and not is_study_folder(self.root):
+            foreign = sorted(e.name for e in self.root.iterdir() if not _a_studys(e.name))
+            if foreign:  # another program's folder (a compare page, a training run)
+                raise StudyError(f"{self.root} holds {foreign[0]!r}, which is not a study's: "
+                                 "it is no study folder; name another --study (or move it "
+                                 "away)")
         folders = [self.root, self.trials, self.artifacts, *([self.report] if report else [])]
         for folder in folders:
             if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
@@ -151,6 +158,13 @@ def is_study_folder(folder: Path) -> bool:
     killed before it wrote study.json). A journal.log alone is some other program's."""
     return (folder / "study.json").is_file() or (
         (folder / "journal.log").is_file() and (folder / "trials").is_dir())
+
+
+def _a_studys(name: str) -> bool:
+    """Whether a file or folder of this name may be a study's own (its parts, its locks
+    and temporary files, the journal's repaired copies), before its study.json exists."""
+    return name in ("trials", ARTIFACTS_FOLDER, "report", CONFIRM_DIR, "study.json",
+                    WORKERS_LOG) or name.startswith((".", "journal.log"))
 
 
 def is_experiment_dir(folder: Path) -> bool:
