@@ -109,6 +109,23 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def admin(self, *statements: str) -> None:
+        """Run these statements as the superuser, each on its own."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER,
+                             dbname="postgres", autocommit=True, connect_timeout=10) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    def database_of_limited_role(self, role: str, password: str, limit: int) -> str:
+        """A fresh database owned by a new role that may hold ``limit`` connections; the
+        URL that connects as that role."""
+        url = self.new_database()
+        self.admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' CONNECTION LIMIT {limit}",
+                   f'ALTER DATABASE "{url.rsplit("/", 1)[1]}" OWNER TO {role}')
+        return url.replace(f"{SUPERUSER}:pw@", f"{role}:{password}@")
+
     def stop(self) -> None:
         try:
             self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -441,24 +441,15 @@ def test_a_dask_workers_wait_for_the_database_is_said_by_the_run(tmp_path, run_a
     """A Dask worker that cannot connect (the role's connection limit used up by the run)
     says so on the run's output, through a Dask event, while it waits; once the limit is
     lifted the run goes on and finishes."""
-    import psycopg
-
-    url = postgres.new_database()
-    dbname = url.rsplit("/", 1)[1]
-    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
-                         dbname="postgres", autocommit=True) as admin:
-        admin.execute("CREATE ROLE dlim LOGIN PASSWORD 'dlimpw' CONNECTION LIMIT 2")
-        admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO dlim')
+    url = postgres.database_of_limited_role("dlim", "dlimpw", 2)
     run = Running(*run_args(tmp_path / "studies", STUDY, trials=2, jobs=1), "--storage",
-                  url.replace("sweep:pw@", "dlim:dlimpw@"), "--backend", "dask",
+                  url, "--backend", "dask",
                   "--scheduler", dask_cluster.address, cwd=tmp_path, log=tmp_path / "run")
     said = r"Dask worker tcp://127\.0\.0\.1:\d+: database .*: cannot connect \(.*too many"
     try:
         wait_for(lambda: re.search(said, run.stderr), 60, "the worker's wait on the run's "
                  "output")
-        with psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
-                             dbname="postgres", autocommit=True) as admin:
-            admin.execute("ALTER ROLE dlim CONNECTION LIMIT -1")
+        postgres.admin("ALTER ROLE dlim CONNECTION LIMIT -1")
         rc = run.wait(120)
     finally:
         run.close()

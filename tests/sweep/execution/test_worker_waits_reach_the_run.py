@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-import psycopg
 import pytest
 
 from sweep.execution.loky_backend import LogNotices
@@ -25,14 +24,8 @@ pytestmark = pytest.mark.slow
 
 def test_workers_that_cannot_connect_are_said_on_the_runs_output(postgres, run_args,
                                                                  tmp_path):
-    url = postgres.new_database()
-    dbname = url.rsplit("/", 1)[1]
-    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="sweep",
-                         dbname="postgres", autocommit=True) as admin:
-        admin.execute("CREATE ROLE two LOGIN PASSWORD 'twopw' CONNECTION LIMIT 2")
-        admin.execute(f'ALTER DATABASE "{dbname}" OWNER TO two')
-    args = [*run_args(tmp_path / "studies", "two", 4, jobs=2), "--storage",
-            url.replace("sweep:pw@", "two:twopw@")]
+    url = postgres.database_of_limited_role("two", "twopw", 2)
+    args = [*run_args(tmp_path / "studies", "two", 4, jobs=2), "--storage", url]
     run = run_sweep(*args, cwd=tmp_path, timeout=180,
                     env=sweep_env({"SWEEP_FAULT_RECONNECT": 15}))
 
