@@ -178,9 +178,21 @@ def write_history(out_dir: Path, history: list[EpochMetrics]) -> Path:
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+    """history.csv's epochs, as numbers. A damaged file (a row cut short by a killed
+    write, or text where a number goes) is a ValueError naming the file and the line."""
+    rows = []
     with open(path, newline="") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(f)]
+        for line, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
+            if None in row.values():
+                raise ValueError(f"{path}: line {line} is cut short")
+            if None in row:
+                raise ValueError(f"{path}: line {line} has more fields than the header")
+            try:
+                rows.append({k: (int(v) if k == "epoch" else float(v))
+                             for k, v in row.items()})
+            except ValueError:
+                raise ValueError(f"{path}: line {line} is not an epoch's numbers") from None
+    return rows
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset | None = None,

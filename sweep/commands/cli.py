@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import StudyError, UsageError, os_error_text
 from ..logs import optuna_quiet
@@ -143,9 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # stops as interrupted, also before `sweep run`'s workers exist (a lock wait)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    stdout, sys.stdout = sys.stdout, _StandardOutput(sys.stdout)
     try:
         with optuna_quiet():
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a full disk is met here, while it can still be said
+            return code
     except BrokenPipeError:
         # the reader went away (``sweep trials | head``): nothing more to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -158,11 +161,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is None:
             raise
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        if isinstance(exc, StandardOutputError):  # what it still holds cannot go out
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            text = f"cannot write the standard output ({exc.strerror or exc})"
         print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
         return code
     finally:
+        sys.stdout = stdout
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+class StandardOutputError(OSError):
+    """The standard output could not be written (a full disk under ``> file``)."""
+
+
+class _StandardOutput:
+    """The standard output, whose write errors say that it is what failed: an OSError
+    from a print has no file name, and "[Errno 28] No space left on device" alone
+    leaves the user to guess which file filled."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StandardOutputError(exc.errno, exc.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StandardOutputError(exc.errno, exc.strerror) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _interrupt(signum: int, frame: object) -> None:

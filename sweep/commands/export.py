@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from mlp.experiment import read_history
+
 from ..errors import StudyError, UsageError, os_error_text
 from ..study.paths import enclosing
 from ..study.records import TrialOutcome
@@ -426,25 +428,23 @@ def _epochs(history: Path, start: int, trained: int | None
     the trial's start plus the epochs' seconds so far; and what is wrong with the file
     ("" if nothing; its absence is wrong only for a trial that trained epochs)."""
     try:
-        with open(history, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_history(history)
     except FileNotFoundError:
         return [], "missing" if trained else ""
+    except ValueError as exc:
+        return [], str(exc).removeprefix(f"{history}: ")
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         return [], f"unreadable ({type(exc).__name__})"
-    found, elapsed = [], 0.0
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
-        try:
-            step = int(row["epoch"])
-            elapsed += float(row.get("seconds") or 0.0)
-            values = {name: float(row[column]) for column, name in EPOCH_METRICS.items()
-                      if row.get(column) not in (None, "")}
-        except (KeyError, TypeError, ValueError):
-            return [], f"line {line} is not an epoch's numbers"
-        stamp = start + int(elapsed * 1000)
-        found += [(step, stamp, name, value) for name, value in values.items()]
+    if rows and "epoch" not in rows[0]:
+        return [], "no epoch column"
     if trained and len(rows) < trained:
         return [], f"{len(rows)} epochs of the {trained} trained"
+    found, elapsed = [], 0.0
+    for row in rows:
+        elapsed += row.get("seconds", 0.0)
+        stamp = start + int(elapsed * 1000)
+        found += [(int(row["epoch"]), stamp, name, row[column])
+                  for column, name in EPOCH_METRICS.items() if column in row]
     return found, ""
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlp.experiment import environment, read_config_file, read_history, run_experiment
 
-from ..errors import StudyError
+from ..errors import StudyError, os_error_text
 from ..execution.trial import dataset_for
 from ..text import plural
 from .common import add_study_args, open_results, trained_trial
@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
         config, recorded_env = read_config_file(folder / "config.json", recorded=True)
         recorded = read_history(folder / "history.csv")
     except (OSError, ValueError, KeyError) as exc:
+        why = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "
-                         f"({exc})") from None
+                         f"({why})") from None
     for p in results.settings.space.params:  # the study's record of what trained
         stored, written = outcome.params.get(p.name), config.value(p.key)
         if stored is not None and stored != written:

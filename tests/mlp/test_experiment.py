@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -272,3 +273,15 @@ def test_train_limit_applies_to_given_data(tiny, tiny_idx_dir, tmp_path):
     assert res.status == "completed"
     assert read_json(tmp_path / "lim" / "metrics.json")["dataset"]["train"] == 300
     assert not math.isnan(res.test_accuracy)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("epoch,val_acc\n1\n", "line 2 is cut short"),
+    ("epoch,val_acc\n1,0.5,9\n", "line 2 has more fields than the header"),
+    ("epoch,val_acc\n1,0.5\n2,zz\n", "line 3 is not an epoch's numbers"),
+])
+def test_a_damaged_history_names_its_line(tmp_path, text, said):
+    path = tmp_path / "history.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {said}")):
+        read_history(path)

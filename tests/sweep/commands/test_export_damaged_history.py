@@ -57,3 +57,19 @@ def test_a_history_shorter_than_the_training_is_damage(tiny_run, sweep_cli, tmp_
                      "--mlflow", f"sqlite:///{tmp_path / 'm.db'}", cwd=out)
     assert proc.returncode == 0, proc.stderr
     assert "(trial 0: 1 epochs of the 3 trained;" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("1\n", "line 2 is cut short"),  # hostile tester 16: a write cut short
+    ("", "0 epochs of the 1 trained"),
+])
+def test_a_torn_or_empty_history_is_damage(tiny_run, sweep_cli, tmp_path, text, said):
+    assert tiny_run("t", 1).returncode == 0
+    history = tmp_path / "studies" / "t" / "trials" / "0000" / "history.csv"
+    history.write_text(history.read_text().splitlines()[0] + "\n" + text)
+    out = tmp_path / "work"
+    out.mkdir()
+    proc = sweep_cli("export", "--study", "t", "--studies-dir", tmp_path / "studies",
+                     "--mlflow", f"sqlite:///{tmp_path / 'm.db'}", cwd=out)
+    assert proc.returncode == 0, proc.stderr
+    assert f"(trial 0: {said};" in proc.stdout, proc.stdout

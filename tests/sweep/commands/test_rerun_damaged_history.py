@@ -1,0 +1,35 @@
+"""``rerun --trial N`` whose history.csv is torn or gone.
+
+Hostile tester 16: a torn last row (the header, then "1": a write cut short) ended in a
+traceback (TypeError from read_history); a missing history.csv was said as raw
+"[Errno 2] ..." text. Both are one line naming the file, exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sweep.conftest import one_clear_line
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("spoil", "said"), [
+    ("torn", "history.csv: line 2 is cut short"),
+    ("text", "history.csv: line 2 is not an epoch's numbers"),
+    ("gone", "history.csv: No such file or directory"),
+])
+def test_a_damaged_history_is_one_line_naming_the_file(tiny_run, sweep_cli, tmp_path, spoil,
+                                                       said):
+    assert tiny_run("r", 2).returncode == 0
+    studies = tmp_path / "studies"
+    history = studies / "r" / "trials" / "0001" / "history.csv"
+    header = history.read_text().splitlines()[0]
+    if spoil == "gone":
+        history.unlink()
+    else:
+        history.write_text(header + ("\n1\n" if spoil == "torn" else
+                                     "\n" + ",".join(["zz"] * (header.count(",") + 1)) + "\n"))
+    proc = sweep_cli("rerun", "--studies-dir", studies, "--study", "r", "--trial", 1,
+                     cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    one_clear_line(proc, said)
