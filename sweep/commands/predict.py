@@ -50,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
     _check_predict_args(args, exp)
     try:
         run = load_experiment(exp, data_dir=args.data_dir)
-    except (ConfigError, CheckpointError) as exc:
-        if args.trial is None:
-            raise  # the directory the user named is no network: a usage error
-        raise StudyError(f"{_named(args, exp)}: {exc}") from None  # the study's file damaged
+    except (ConfigError, CheckpointError) as exc:  # its files damaged: not the arguments
+        raise StudyError(f"{_named(args, exp)}: {exc}") from None
     data = run.data
     n_test = len(data.test_y)
     if args.wrong is None:
@@ -65,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         _, _, probs = evaluate(run.model, data.test_x, data.test_y.astype(np.intp),
                                run.config.training.eval_batch_size)
     if not np.all(np.isfinite(probs)):
-        raise UsageError(f"{_named(args, exp)}: checkpoints/best.npz gives non-finite "
+        raise StudyError(f"{_named(args, exp)}: checkpoints/best.npz gives non-finite "
                          "probabilities (its weights overflow float32): not a trained network")
     if args.wrong is not None:
         indices = np.flatnonzero(probs.argmax(axis=1) != data.test_y)[:args.wrong].tolist()
@@ -125,12 +123,14 @@ def _named(args: argparse.Namespace, exp: Path) -> str:
 
 def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
     """Everything about the arguments that can be refused before data and model load."""
-    # a study's trial without its files is the study damaged (exit 1), not the arguments
-    missing = UsageError if args.trial is None else StudyError
+    # a folder named that is no experiment is the arguments (exit 2); an experiment (or a
+    # study's trial) without its files is damaged (exit 1)
     if not (exp / "config.json").is_file():
-        raise missing(f"{_named(args, exp)}: not an experiment directory (no config.json)")
+        wrong = UsageError if args.trial is None else StudyError
+        raise wrong(f"{_named(args, exp)}: not an experiment directory (no config.json)")
     if not (exp / "checkpoints" / "best.npz").is_file():
-        raise missing(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is missing)")
+        raise StudyError(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is "
+                         "missing: its training was cut short?)")
     if args.wrong is not None and not 1 <= args.wrong <= MAX_FIGURE_IMAGES:
         raise UsageError(f"--wrong {args.wrong}: must be between 1 and {MAX_FIGURE_IMAGES}")
     if args.wrong is None and not args.index:

@@ -150,34 +150,42 @@ def _data_dir_gone(exp: Path) -> None:
     (exp / "config.json").write_text(json.dumps(config))
 
 
+def _config_not_json(exp: Path) -> None:
+    (exp / "config.json").write_text("{bad")
+
+
+# (id, spoil, arguments, words of the error, exit code): 2 for the arguments, 1 for an
+# experiment whose files are damaged (hostile tester 16: whichever way it is named)
 PREDICT_CASES = [
-    ("index-out-of-range", None, ["--index", "3", "300"], ["--index 300", "0 to 299"]),
-    ("index-negative", None, ["--index", "-1"], ["--index -1", "out of range"]),
-    ("too-many-wrong", None, ["--wrong", "1000"], ["--wrong 1000", "between 1 and 100"]),
+    ("index-out-of-range", None, ["--index", "3", "300"], ["--index 300", "0 to 299"], 2),
+    ("index-negative", None, ["--index", "-1"], ["--index -1", "out of range"], 2),
+    ("too-many-wrong", None, ["--wrong", "1000"], ["--wrong 1000", "between 1 and 100"], 2),
     ("index-101", None, ["--index", *map(str, range(101))],
-     ["--index", "101 images", "at most 100"]),
-    ("no-checkpoint", _no_checkpoint, ["--index", "0"], ["checkpoint"]),
-    ("only-the-config", _only_the_config, ["--index", "0"], ["exp", "checkpoint"]),
-    ("hidden-size-edited", _hidden_size_edited, ["--index", "0"], ["shape"]),
-    ("not-a-zip", _not_a_zip, ["--index", "0"], ["best.npz"]),
-    ("object-array", _object_array, ["--index", "0"], ["best.npz"]),
-    ("not-an-experiment", _not_an_experiment, ["--index", "0"], ["config.json"]),
+     ["--index", "101 images", "at most 100"], 2),
+    ("no-checkpoint", _no_checkpoint, ["--index", "0"], ["checkpoint"], 1),
+    ("only-the-config", _only_the_config, ["--index", "0"], ["exp", "checkpoint"], 1),
+    ("hidden-size-edited", _hidden_size_edited, ["--index", "0"], ["shape"], 1),
+    ("not-a-zip", _not_a_zip, ["--index", "0"], ["best.npz"], 1),
+    ("object-array", _object_array, ["--index", "0"], ["best.npz"], 1),
+    ("not-an-experiment", _not_an_experiment, ["--index", "0"], ["config.json"], 2),
+    ("config-not-json", _config_not_json, ["--index", "0"], ["config.json"], 1),
     ("overflowing-weights", _overflowing_weights, ["--index", "0"],
-     ["non-finite probabilities"]),
-    ("checkpoint-is-dev-zero", _checkpoint_is_dev_zero, ["--index", "0"], ["checkpoint"]),
-    ("data-dir-gone", _data_dir_gone, ["--index", "0"], ["gone", "not a directory"]),
+     ["non-finite probabilities"], 1),
+    ("checkpoint-is-dev-zero", _checkpoint_is_dev_zero, ["--index", "0"], ["checkpoint"], 1),
+    ("data-dir-gone", _data_dir_gone, ["--index", "0"], ["gone", "not a directory"], 2),
 ]
 
 
-@pytest.mark.parametrize("spoil, args, needles", [c[1:] for c in PREDICT_CASES],
+@pytest.mark.parametrize("spoil, args, needles, code", [c[1:] for c in PREDICT_CASES],
                          ids=[c[0] for c in PREDICT_CASES])
-def test_predict_refuses_and_writes_nothing(tmp_path, experiment, spoil, args, needles, cli):
+def test_predict_refuses_and_writes_nothing(tmp_path, experiment, spoil, args, needles, code,
+                                            cli):
     exp = _copy(experiment, tmp_path)
     if spoil is not None:
         spoil(exp)
     before = snapshot(exp)
     proc = cli("predict", "--experiment", exp, *args, cwd=tmp_path)
-    check_error(proc, 2, needles)
+    check_error(proc, code, needles)
     assert "Warning" not in proc.stderr, proc.stderr
     assert not (exp / "PICKLE-RAN").exists(), "the checkpoint was unpickled"
     assert snapshot(exp) == before, "predict wrote into the experiment directory"
@@ -276,7 +284,7 @@ def test_predict_refuses_a_3gb_member_hidden_in_a_small_checkpoint(tmp_path, exp
     assert path.stat().st_size < 50 * 2**20
     before = snapshot(exp)
     proc, peak = sweep_peak_rss("predict", "--experiment", exp, "--index", "0", cwd=tmp_path)
-    check_error(proc, 2, ["best.npz", "'extra'"])
+    check_error(proc, 1, ["best.npz", "'extra'"])  # a damaged file: exit 1
     assert peak < 600 * 2**20, f"predict peaked at {peak / 2**20:.0f} MiB"
     assert snapshot(exp) == before
 
