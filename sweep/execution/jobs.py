@@ -18,6 +18,7 @@ the run's choice (``workers``), so `sweep rerun` repeats a trial exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,16 +51,17 @@ def cores() -> int:
     return max(1, cpu_count())
 
 
-def largest(config: Config, space: Any) -> Config:
+def largest(config: Config, space: Any, pick: Callable[[list[int]], int] = max) -> Config:
     """The study's config with every size setting the space samples at its largest:
-    the trial that needs the most memory."""
+    the trial that needs the most memory (with ``pick=min``, the least)."""
     overrides = {}
     for p in space.params:
         if p.key not in SIZE_KEYS:
             continue
-        values = [c for c in p.choices if isinstance(c, int)] if p.categorical else [p.high]
+        values = [c for c in p.choices if isinstance(c, int)] if p.categorical else \
+            [p.low if pick is min else p.high]
         if values:
-            overrides[p.key] = int(max(values))
+            overrides[p.key] = int(pick(values))
     return config.with_overrides(overrides)
 
 

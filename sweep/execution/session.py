@@ -210,7 +210,7 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
                 trials = old.get_trials(deepcopy=False) if request.enqueue else []
         settings = settings_for(request, stored, cli)
         picked = _enqueued(request, settings, trials if stored else None, cli)
-        shape = _check_data(settings.config)
+        shape = _check_data(settings, local=request.backend != "dask")
         study = create_or_check(paths, storage, settings, storage_url)
         if picked:
             with study_locks(paths, storage):
@@ -321,11 +321,14 @@ def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
     return int(number) if math.isfinite(number) and number.is_integer() else number
 
 
-def _check_data(config: Config) -> tuple[int, int]:
+def _check_data(settings: Settings, local: bool) -> tuple[int, int]:
     """Fetch and verify the data once, before any worker starts; its features and
-    classes."""
+    classes. With ``local`` workers (this machine's), a space whose every network is
+    too large for its memory is named now: each trial would fail."""
     from mlp.data import DataError, load_dataset
+    from mlp.memory import TooLargeError, check_fits
 
+    config = settings.config
     try:
         data = load_dataset(config.data.dataset, config.data.data_dir)
     except DataError as exc:  # named as the option that gave the folder
@@ -333,6 +336,14 @@ def _check_data(config: Config) -> tuple[int, int]:
         if text.startswith("data dir "):
             raise UsageError("--data-dir " + text.removeprefix("data dir ")) from None
         raise
+    if local:
+        n_train = min(len(data.train_y), config.data.train_limit or len(data.train_y))
+        try:
+            check_fits(largest(config, settings.space, min), data.n_features, data.n_classes,
+                       n_train=n_train, n_val=len(data.val_y), n_test=len(data.test_y))
+        except TooLargeError as exc:
+            raise UsageError(f"every network of the study's space is too large for this "
+                             f"machine; the smallest: {exc}") from None
     return data.n_features, data.n_classes
 
 
