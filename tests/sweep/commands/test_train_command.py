@@ -395,7 +395,7 @@ def test_train_killed_half_way_leaves_whole_files_and_a_refusing_folder(tmp_path
     assert not list(out.rglob(".*.tmp")), list(out.rglob("*"))
     before = snapshot(out)
     proc = cli("predict", "--experiment", out, "--index", "0", cwd=tmp_path)
-    assert proc.returncode == 2 and "checkpoint" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "checkpoint" in proc.stderr, proc.stderr  # cut short
     proc = cli("train", "--config", out / "config.json", "--out", out, cwd=tmp_path)
     one_line(proc, 2, "not empty")  # the dead run's lock went with it
     assert snapshot(out) == before

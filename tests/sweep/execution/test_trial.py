@@ -84,16 +84,21 @@ def test_every_trial_failing_stops_the_run_early(tmp_path, run_args):
 
 def test_a_trial_too_large_for_memory_fails_at_once_with_its_estimate(tmp_path, data_args):
     path = tmp_path / "space.toml"
-    path.write_text("[params.hidden_size]\nlow = 60000\nhigh = 65536\n"
-                    "[params.hidden_layers]\ntype = \"int\"\nlow = 16\nhigh = 16\n")
+    """A space with networks that fit and ones that do not (one where none fits is
+    refused up front: execution/test_space_too_large.py): the classic trial trains, the
+    enqueued giant fails at once, naming its estimate."""
+    path.write_text("[params.hidden_size]\nlow = 16\nhigh = 65536\n"
+                    "[params.hidden_layers]\ntype = \"int\"\nlow = 1\nhigh = 16\n")
     studies = tmp_path / "s"
     proc = sweep("run", "--trials", 2, "--jobs", 1, "--epochs", 1, *data_args, "--space", path,
                  "--studies-dir", studies, "--study", "big", "--no-report", "--no-plots",
-                 "--quiet", cwd=tmp_path, timeout=120)
+                 "--quiet", "--enqueue", "hidden_size=65536,hidden_layers=16", cwd=tmp_path,
+                 timeout=120)
     assert proc.returncode == 0, proc.stderr
-    trials = check_study(studies / "big", finished=2)
-    for t in trials:
-        assert t.state.name == "FAIL" and "GB" in t.user_attrs["reason"], t.user_attrs
+    trials = {t.number: t for t in check_study(studies / "big", finished=2)}
+    assert trials[0].state.name == "COMPLETE", trials[0].user_attrs
+    assert trials[1].state.name == "FAIL" and "GB" in trials[1].user_attrs["reason"], \
+        trials[1].user_attrs
 
 
 # -- the second hostile pass --------------------------------------------------------------
