@@ -42,6 +42,7 @@ from ..study.waiting import (
     WaitedTooLong,
     cpu_seconds,
     describe_process,
+    holder_named,
     saying,
     stopped,
     watching,
@@ -182,11 +183,20 @@ class Controller:
             self.waits_said[gist] = now
             self.say(line)
 
+    def own_pids(self) -> set[int]:
+        """This run's process and its workers' processes on this machine."""
+        return {w.process_id for w in self.pool.workers
+                if w.process_id is not None} | {os.getpid()}
+
     def pass_on_notices(self) -> None:
         """What the workers said about their waits (a database they cannot connect to)
-        is in workers.log: said here too, once for all the workers that say it."""
+        is in workers.log: said here too, once for all the workers that say it. A wait
+        for a lock this run or one of its workers holds is not: the run says what that
+        holder itself waits for (`watch_locks`)."""
+        own = self.own_pids()
         for worker, message in self.backend.notices():
-            self.say_wait(f"{worker}: {message}", about=message)
+            if holder_named(message) not in own:
+                self.say_wait(f"{worker}: {message}", about=message)
 
     def halt(self, reason: str) -> None:
         """Start no more trials; the ones in flight finish."""
@@ -350,7 +360,7 @@ class Controller:
         looks every `LOOK_EVERY` seconds tell). A holder that is not a worker of this run
         is named now and then: this run's workers wait for it."""
         now = time.monotonic()
-        own = {w.process_id for w in self.pool.workers} | {os.getpid()}
+        own = self.own_pids()
         for path in lock_files(self.job.paths):
             pid = who_holds(path) if path.exists() else None
             known = self.holders.get(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -226,6 +227,12 @@ def cpu_seconds(pid: int) -> float | None:
 def stopped(pid: int) -> bool:
     """Whether a process is stopped (SIGSTOP, a terminal's Ctrl-Z) or held by a debugger."""
     return process_state(pid) in ("T", "t")
+
+
+def holder_named(line: str) -> int | None:
+    """The pid a wait line (`describe_process`) names as a lock's holder, if any."""
+    found = re.search(r"held by process (\d+)", line)
+    return int(found.group(1)) if found else None
 
 
 def describe_process(pid: int | None) -> str:
