@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from .config import Config, ConfigError
+from .network import parameter_shapes
 
 FLOAT = 4  # bytes of float32, the dtype of every training array
 MEMINFO = Path("/proc/meminfo")
@@ -42,11 +43,12 @@ def training_bytes(config: Config, n_features: int, n_classes: int, *, n_train: 
     """
     m, t = config.model, config.training
     sizes = [n_features] + [m.hidden_size] * m.hidden_layers + [n_classes]
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    per_unit = 2 if m.batch_norm else 1  # gamma and beta, or a bias
-    params = weights + per_unit * m.hidden_size * m.hidden_layers + n_classes
-    buffers = 2 * m.hidden_size * m.hidden_layers if m.batch_norm else 0
-    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    counts = {name: math.prod(shape)
+              for name, shape in parameter_shapes(sizes, m.batch_norm).items()}
+    weights = sum(n for name, n in counts.items() if name.startswith("W"))
+    params = sum(counts.values())
+    buffers = 2 * m.hidden_size * m.hidden_layers if m.batch_norm else 0  # running stats
+    largest = max(n for name, n in counts.items() if name.startswith("W"))
     model = FLOAT * (3 * params + weights + 2 * (params + buffers) + weights + largest)
 
     bs = min(t.batch_size, n_train)
