@@ -18,7 +18,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ..errors import StudyError, UsageError, os_error_text
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except BrokenPipeError:
         # the reader went away (``sweep trials | head``): nothing more to say to it
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _standard_output_to_nowhere()
         return 141
     except KeyboardInterrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         if isinstance(exc, StandardOutputError):  # what it still holds cannot go out
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            _standard_output_to_nowhere()
             text = f"cannot write the standard output ({exc.strerror or exc})"
         print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
         return code
@@ -185,23 +185,30 @@ class _StandardOutput:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise StandardOutputError(exc.errno, exc.strerror) from None
+        return self._said(self._stream.write, text)
 
     def flush(self) -> None:
+        self._said(self._stream.flush)
+
+    @staticmethod
+    def _said(call: Callable[..., Any], *args: Any) -> Any:
         try:
-            self._stream.flush()
-        except BrokenPipeError:
+            return call(*args)
+        except BrokenPipeError:  # the reader went away: main says nothing more
             raise
         except OSError as exc:
             raise StandardOutputError(exc.errno, exc.strerror) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _standard_output_to_nowhere() -> None:
+    """Point file descriptor 1 at /dev/null: what the stream still holds cannot go out,
+    and Python's own flush at exit must not fail a second time."""
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, sys.__stdout__.fileno())
+    os.close(nowhere)
 
 
 def _interrupt(signum: int, frame: object) -> None:
