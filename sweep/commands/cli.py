@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except BrokenPipeError:
         # the reader went away (``sweep trials | head``): nothing more to say to it
-        _standard_output_to_nowhere()
+        _to_nowhere(stdout)
         return 141
     except KeyboardInterrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         if isinstance(exc, StandardOutputError):  # what it still holds cannot go out
-            _standard_output_to_nowhere()
+            _to_nowhere(stdout)
             text = f"cannot write the standard output ({exc.strerror or exc})"
         print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
         return code
@@ -203,11 +203,15 @@ class _StandardOutput:
         return getattr(self._stream, name)
 
 
-def _standard_output_to_nowhere() -> None:
-    """Point file descriptor 1 at /dev/null: what the stream still holds cannot go out,
-    and Python's own flush at exit must not fail a second time."""
+def _to_nowhere(stream: Any) -> None:
+    """Point the stream's file descriptor at /dev/null: what it still holds cannot go
+    out, and Python's own flush at exit must not fail a second time."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (a StringIO): no flush
+        return
     nowhere = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(nowhere, sys.__stdout__.fileno())
+    os.dup2(nowhere, fd)
     os.close(nowhere)
 
 
