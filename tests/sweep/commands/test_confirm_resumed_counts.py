@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.faults.harness import sweep_env
+from tests.sweep.faults.harness import default_signals, sweep_env
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,8 @@ def _until(args: list[object], cwd: Path, pattern: str, timeout: float = 300) ->
     the lines it printed."""
     proc = subprocess.Popen([sys.executable, "-m", "sweep", *map(str, args)], cwd=cwd,
                             env=sweep_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_signals)
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     try:

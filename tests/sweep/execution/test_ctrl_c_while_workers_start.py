@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.sweep.faults.harness import sweep_env
+from tests.sweep.faults.harness import default_signals, sweep_env
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,8 @@ def _interrupted_at_start(tmp_path, data_args, tiny_space, name: str, delay: flo
          *map(str, data_args), "--space", str(tiny_space), "--pruner", "none",
          "--studies-dir", str(tmp_path / "studies"), "--study", name, "--no-report",
          "--no-plots"], cwd=tmp_path, env=sweep_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=default_signals)
     first = proc.stdout.readline()  # "study 'x': 0 of 2 trials finished; 2 workers ..."
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
