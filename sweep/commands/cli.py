@@ -18,7 +18,8 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from ..errors import StudyError, UsageError, os_error_text
@@ -133,43 +134,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and "_ARGCOMPLETE" in os.environ:
         _complete()  # the shell asks for completions: answers them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
+    stdout, sys.stdout = sys.stdout, _StandardOutput(sys.stdout)
+    try:
+        try:
+            args = _parse(argv)
+        except SystemExit as done:  # --help, --version: printed, unless the output is full
+            if done.code not in (0, None):
+                raise
+            return _printed(stdout, "sweep", lambda: 0)
+        # SIGTERM (a batch scheduler, `timeout`) is a Ctrl-C wherever it comes: the
+        # command stops as interrupted, also before `sweep run`'s workers exist
+        with _sigterm_interrupts():
+            return _printed(stdout, f"sweep {args.command}", lambda: _command(args))
+    finally:
+        sys.stdout = stdout
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The command line's arguments; an unknown one is named by its command's parser
+    ("sweep best: error: ..."), as argparse names its other usage errors."""
     first = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(first) if first else build_parser("")
     args, extra = parser.parse_known_args(argv)
-    if extra:  # named by the command's parser: "sweep best: error: ..."
+    if extra:
         command = _subparsers(parser).get(args.command, parser)
         command.error(f"unrecognized arguments: {' '.join(extra)}")
-    # SIGTERM (a batch scheduler, `timeout`) is a Ctrl-C wherever it comes: the command
-    # stops as interrupted, also before `sweep run`'s workers exist (a lock wait)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
-    stdout, sys.stdout = sys.stdout, _StandardOutput(sys.stdout)
+    return args
+
+
+def _command(args: argparse.Namespace) -> int:
+    """The command's exit code; an error the user can act on is one line on stderr."""
     try:
         with optuna_quiet():
-            code = int(args.func(args) or 0)
-            sys.stdout.flush()  # a full disk is met here, while it can still be said
-            return code
-    except BrokenPipeError:
-        # the reader went away (``sweep trials | head``): nothing more to say to it
-        _to_nowhere(stdout)
-        return 141
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
         code = exit_code(exc)
-        if code is None:
+        if code is None or isinstance(exc, BrokenPipeError | StandardOutputError):
             raise
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-        if isinstance(exc, StandardOutputError):  # what it still holds cannot go out
-            _to_nowhere(stdout)
-            text = f"cannot write the standard output ({exc.strerror or exc})"
         print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
         return code
+
+
+def _printed(stdout: Any, who: str, body: Callable[[], int]) -> int:
+    """``body``'s exit code once what it printed is out. Where it cannot go out: 141 for
+    a reader gone (``sweep trials | head``: nothing more to say to it), else 1 and one
+    line on stderr (a full disk under ``> file``), also where a library dropped the
+    write's error (argparse's help and version do)."""
+    try:
+        code = body()
+        sys.stdout.flush()
+        sys.stdout.check()
+        return code
+    except BrokenPipeError:
+        _to_nowhere(stdout)
+        return 141
+    except StandardOutputError as exc:
+        _to_nowhere(stdout)  # what it still holds cannot go out
+        print(f"{who}: error: cannot write the standard output ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 1
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt within the block (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
     finally:
-        sys.stdout = stdout
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)
 
 
 class StandardOutputError(OSError):
@@ -179,10 +219,12 @@ class StandardOutputError(OSError):
 class _StandardOutput:
     """The standard output, whose write errors say that it is what failed: an OSError
     from a print has no file name, and "[Errno 28] No space left on device" alone
-    leaves the user to guess which file filled."""
+    leaves the user to guess which file filled. It keeps the first error, for `check`
+    to raise again where a library caught it."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self._failed: OSError | None = None
 
     def write(self, text: str) -> int:
         return self._said(self._stream.write, text)
@@ -190,14 +232,19 @@ class _StandardOutput:
     def flush(self) -> None:
         self._said(self._stream.flush)
 
-    @staticmethod
-    def _said(call: Callable[..., Any], *args: Any) -> Any:
+    def check(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
+    def _said(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
             return call(*args)
-        except BrokenPipeError:  # the reader went away: main says nothing more
+        except BrokenPipeError as exc:  # the reader went away
+            self._failed = self._failed or exc
             raise
         except OSError as exc:
-            raise StandardOutputError(exc.errno, exc.strerror) from None
+            self._failed = self._failed or StandardOutputError(exc.errno, exc.strerror)
+            raise self._failed from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -29,3 +29,26 @@ def test_a_full_standard_output_is_said_in_words(tmp_path, command):
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == (f"sweep {command[0]}: error: cannot write the standard output "
                            "(No space left on device)\n"), proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"]])
+def test_help_and_version_into_a_full_standard_output_fail_in_words(tmp_path, args):
+    """Hostile tester 17: ``sweep --version > /dev/full`` exited 0 having written
+    nothing (argparse drops the write's error)."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "sweep", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=sweep_env(),
+                              cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ("sweep: error: cannot write the standard output "
+                           "(No space left on device)\n"), proc.stderr
+
+
+def test_help_and_version_into_a_pipe_are_whole(tmp_path):
+    """Help and version reach a reader whole, exit 0."""
+    for args, first in ((["--version"], "sweep "), (["best", "--help"], "usage: sweep best")):
+        proc = subprocess.run([sys.executable, "-m", "sweep", *args], capture_output=True,
+                              text=True, env=sweep_env(), cwd=tmp_path, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.startswith(first), proc
+        assert proc.stdout.endswith("\n") and not proc.stderr, proc
