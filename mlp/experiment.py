@@ -177,9 +177,30 @@ def write_history(out_dir: Path, history: list[EpochMetrics]) -> Path:
     return write_text(out_dir / "history.csv", buf.getvalue())
 
 
-def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+def read_history(path: str | os.PathLike, trained: int | None = None
+                 ) -> list[dict[str, float]]:
     """history.csv's epochs, as numbers. A damaged file (a row cut short by a killed
-    write, or text where a number goes) is a ValueError naming the file and the line."""
+    write, or text where a number goes) is a ValueError naming the file and the line;
+    so is one that holds fewer or more epochs than ``trained``, the count metrics.json
+    or a study recorded (lines lost whole, at a line's end, read as a shorter run)."""
+    rows = _history_rows(path)
+    if isinstance(trained, int) and len(rows) != trained:
+        raise ValueError(f"{path}: {trained} epoch{'s' * (trained != 1)} trained, "
+                         f"{len(rows)} recorded")
+    return rows
+
+
+def trained_epochs(out_dir: str | os.PathLike) -> int | None:
+    """The epochs an experiment's metrics.json says it trained; None where it does not
+    say (no file yet, or one that cannot be read: its readers say why)."""
+    try:
+        count = _read_json(Path(out_dir) / "metrics.json").get("epochs_trained")
+    except (ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _history_rows(path: str | os.PathLike) -> list[dict[str, float]]:
     rows = []
     with open(path, newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
@@ -332,7 +353,7 @@ def plot_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None) -> 
     if metrics.is_file() and _status(metrics) == "diverged":
         raise ConfigError(f"{folder}: the run diverged; it has no checkpoint to plot")
     exp = load_experiment(exp_dir, data)
-    history = _recorded_history(exp.dir / "history.csv")
+    history = _recorded_history(exp.dir / "history.csv", trained_epochs(exp.dir))
     best_epoch = max(history, key=lambda m: m.val_acc).epoch
     test_y = exp.data.test_y.astype(np.intp)
     _, _, probs = evaluate(exp.model, exp.data.test_x, test_y,
@@ -351,7 +372,7 @@ def _status(metrics: Path) -> Any:
     return doc.get("status") if isinstance(doc, dict) else None
 
 
-def _recorded_history(path: Path) -> list[EpochMetrics]:
+def _recorded_history(path: Path, trained: int | None) -> list[EpochMetrics]:
     """history.csv read as a user's file would be: anything unusable is one
     `ConfigError` naming it (a FIFO is refused before it is opened)."""
     try:
@@ -362,7 +383,7 @@ def _recorded_history(path: Path) -> list[EpochMetrics]:
         raise ConfigError(f"{path}: not a regular file")
     try:
         history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
-                   for row in read_history(path)]
+                   for row in read_history(path, trained)]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a run's history ({type(exc).__name__}: {exc})") from None
     if not history:

@@ -428,7 +428,7 @@ def _epochs(history: Path, start: int, trained: int | None
     the trial's start plus the epochs' seconds so far; and what is wrong with the file
     ("" if nothing; its absence is wrong only for a trial that trained epochs)."""
     try:
-        rows = read_history(history)
+        rows = read_history(history, trained)
     except FileNotFoundError:
         return [], "missing" if trained else ""
     except ValueError as exc:
@@ -437,8 +437,6 @@ def _epochs(history: Path, start: int, trained: int | None
         return [], f"unreadable ({type(exc).__name__})"
     if rows and "epoch" not in rows[0]:
         return [], "no epoch column"
-    if trained and len(rows) < trained:
-        return [], f"{len(rows)} epochs of the {trained} trained"
     found, elapsed = [], 0.0
     for row in rows:
         elapsed += row.get("seconds", 0.0)

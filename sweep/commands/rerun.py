@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     folder = results.trial_dir(args.trial)
     try:
         config, recorded_env = read_config_file(folder / "config.json", recorded=True)
-        recorded = read_history(folder / "history.csv")
+        recorded = read_history(folder / "history.csv", outcome.epochs_trained)
     except (OSError, ValueError, KeyError) as exc:
         why = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "

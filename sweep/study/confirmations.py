@@ -242,7 +242,7 @@ def read_run(folder: Path) -> RunResult | None:
     if status != "completed":
         return None
     try:
-        history = read_history(folder / "history.csv")
+        history = read_history(folder / "history.csv", metrics.get("epochs_trained"))
         config = read_json(folder / "config.json")
         seconds = float(metrics["train_seconds"])
         if not (math.isfinite(seconds) and seconds >= 0):

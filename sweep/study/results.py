@@ -15,6 +15,7 @@ share::
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
+
+from mlp.experiment import read_history
 
 from ..errors import UsageError
 from .paths import (
@@ -164,19 +167,18 @@ class StudyResults:
     def history(self, number: int) -> pd.DataFrame | None:
         """Trial ``number``'s per-epoch history as its history.csv has it now (a running
         trial's grows): epoch, lr_end, train and validation loss and accuracy (fractions),
-        seconds; sorted by epoch. None where the trial has none yet or it is unreadable."""
+        seconds; sorted by epoch. None where the trial has none yet or it is unreadable
+        or damaged (a row cut short, text where a number goes: never a made-up NaN)."""
         import pandas as pd
 
         number = _whole(number, "number", least=0)
         try:
-            h = pd.read_csv(self.trial_dir(number) / "history.csv")
-        except (OSError, ValueError, pd.errors.ParserError):
+            rows = read_history(self.trial_dir(number) / "history.csv")
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error):
             return None
-        if not {"epoch", "val_acc"} <= set(h.columns) or not len(h):
+        if not rows or not {"epoch", "val_acc"} <= set(rows[0]):
             return None
-        h = h.sort_values("epoch").reset_index(drop=True)
-        h["val_acc"] = pd.to_numeric(h["val_acc"], errors="coerce")
-        return h
+        return pd.DataFrame(rows).sort_values("epoch").reset_index(drop=True)
 
     def histories(self) -> dict[int, pd.DataFrame]:
         """`history` of every trial that has one, by trial number."""

@@ -63,3 +63,19 @@ def test_history_of_a_trial_number_given_as_text(results):
     except sweep.UsageError:
         return
     assert h is not None and len(h) == 2
+
+
+@pytest.mark.parametrize("spoil", ["torn", "text"])
+def test_history_of_a_damaged_file_is_none_not_made_up_numbers(results, spoil):
+    """Hostile tester 17: a row cut short (a copy or write stopped mid-line) came back
+    as a row of NaN, as if the epoch had been trained and measured nothing. A damaged
+    history is None, as the docstring says of an unreadable one."""
+    path = results.trial_dir(1) / "history.csv"
+    text = path.read_text()
+    assert results.history(1) is not None
+    if spoil == "torn":
+        path.write_text(text[: text.rindex(",", 0, len(text) - 10)])
+    else:
+        path.write_text(text.replace(text.splitlines()[-1].split(",")[2], "zz", 1))
+    assert results.history(1) is None
+    assert 1 not in results.histories() and 0 in results.histories()

@@ -56,12 +56,12 @@ def test_a_history_shorter_than_the_training_is_damage(tiny_run, sweep_cli, tmp_
     proc = sweep_cli("export", "--study", "s", "--studies-dir", tmp_path / "studies",
                      "--mlflow", f"sqlite:///{tmp_path / 'm.db'}", cwd=out)
     assert proc.returncode == 0, proc.stderr
-    assert "(trial 0: 1 epochs of the 3 trained;" in proc.stdout, proc.stdout
+    assert "(trial 0: 3 epochs trained, 1 recorded;" in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(("text", "said"), [
     ("1\n", "line 2 is cut short"),  # hostile tester 16: a write cut short
-    ("", "0 epochs of the 1 trained"),
+    ("", "1 epoch trained, 0 recorded"),
 ])
 def test_a_torn_or_empty_history_is_damage(tiny_run, sweep_cli, tmp_path, text, said):
     assert tiny_run("t", 1).returncode == 0
