@@ -45,8 +45,8 @@ except ImportError:  # pragma: no cover - not on Linux
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "DataError", "DatasetSpec", "WheelSpec", "SPECS", "FILES", "get_spec", "cache_root",
-    "load_dataset",
+    "DataError", "DataUnavailable", "DatasetSpec", "WheelSpec", "SPECS", "FILES", "get_spec",
+    "cache_root", "load_dataset",
 ]
 
 logger = logging.getLogger("mlp.data")
@@ -238,7 +238,7 @@ def _from_sources(spec: DatasetSpec, folder: Path, mirrors: tuple[str, ...],
             logger.warning("%s failed: %s; %s", label, reason, then)
             failures.append(f"{label}: {reason}")
     listed = "; ".join(failures) or "no download sources configured"
-    raise DataError(f"could not get dataset {spec.name!r}: {listed}")
+    raise DataUnavailable(f"could not get dataset {spec.name!r}: {listed}")
 
 
 def _sources(spec: DatasetSpec, mirrors: tuple[str, ...],
@@ -256,10 +256,14 @@ def _sources(spec: DatasetSpec, mirrors: tuple[str, ...],
 
 
 def _reason(e: BaseException) -> str:
+    """A failure in words: "HTTP 404 Not Found", "Name or service not known" (not the
+    raw "[Errno -2] ..." of the resolver), "Permission denied: /path"."""
     if isinstance(e, urllib.error.HTTPError):
         text = f"HTTP {e.code} {e.reason}"
     elif isinstance(e, urllib.error.URLError):
-        text = str(e.reason)
+        text = _reason(e.reason) if isinstance(e.reason, BaseException) else str(e.reason)
+    elif isinstance(e, OSError) and e.strerror:
+        text = e.strerror + (f": {e.filename}" if e.filename is not None else "")
     else:
         text = str(e) or type(e).__name__
     return " ".join(text.split())
@@ -483,7 +487,12 @@ def _verify(spec: DatasetSpec, arrays: Mapping[str, np.ndarray], origin: str) ->
 
 # ---------------------------------------------------------------------------- cache
 
-class CacheModified(DataError):
+class DataUnavailable(DataError):
+    """The dataset cannot be had on this machine as it is now: no source answered, or
+    its cache was damaged. The machine's state, not the arguments, is at fault."""
+
+
+class CacheModified(DataUnavailable):
     """A cache file whose bytes no longer match the digest they were verified against."""
 
 

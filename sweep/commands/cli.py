@@ -121,12 +121,12 @@ def exit_code(exc: BaseException) -> int | None:
     """The exit code of an error the user can act on, or None for a bug."""
     from mlp.checkpoint import CheckpointError
     from mlp.config import ConfigError
-    from mlp.data import DataError
+    from mlp.data import DataError, DataUnavailable
 
+    if isinstance(exc, StudyError | OSError | DataUnavailable):
+        return 1
     if isinstance(exc, UsageError | ConfigError | CheckpointError | DataError):
         return 2
-    if isinstance(exc, StudyError | OSError):
-        return 1
     return None
 
 

@@ -233,7 +233,9 @@ def test_every_source_failing_is_one_line_listing_each(tmp_path, serve, closed_p
     assert message.startswith("could not get dataset 'fake': ")
     assert f"mirror {missing}: train-images-idx3-ubyte.gz: HTTP 404" in message
     assert f"; mirror {closed_port_url}: " in message
+    assert "Connection refused" in message and "[Errno" not in message, message
     assert "\n" not in message
+    assert isinstance(e.value, data.DataUnavailable)  # the machine's state: exit 1
 
 
 def test_server_error_is_retried_once(tmp_path, serve):
