@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 
+from mlp.checkpoint import CheckpointError
 from mlp.config import ConfigError
 from mlp.experiment import plot_experiment
 
-from ..errors import StudyError
+from ..errors import StudyError, os_error_text
 from ..execution.artifacts import FIGURES, upload_later
 from ..execution.trial import dataset_for
 from ..text import plural
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = dataset_for(load_config(folder / "config.json"))
         plots = plot_experiment(folder, data)
-    except (ConfigError, OSError) as exc:
+    except (ConfigError, CheckpointError) as exc:  # its files damaged: not the arguments
         raise StudyError(f"trial {args.trial}: {exc}") from None
+    except OSError as exc:
+        raise StudyError(f"trial {args.trial}: {os_error_text(exc)}") from None
     print(f"trial {args.trial}: figures in {plots}")
     figures = sorted(folder.glob(FIGURES))
     frozen = next(t for t in results.frozen_trials if t.number == args.trial)
