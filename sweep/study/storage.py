@@ -162,8 +162,20 @@ def hide_secret(text: str, url: str) -> str:
         r"(^|\s)([A-Za-z0-9_%-]+)\s*=\s*('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)", url)
         if is_secret_key(m[2])]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        text = _masked(text, secret)
     return text
+
+
+SURE_SECRET = 8  # characters: a secret this long is not in a message by chance
+
+
+def _masked(text: str, secret: str) -> str:
+    """``text`` with ``secret`` replaced by ***. A short one only where it stands alone:
+    within a longer word or address it is there by chance (the password "127" in the
+    server's address 127.0.0.1, "p" in "import"), and stars there would give it away."""
+    if len(secret) >= SURE_SECRET:
+        return text.replace(secret, "***")
+    return re.sub(rf"(?<![\w.-]){re.escape(secret)}(?![\w-]|\.\w)", "***", text)
 
 
 class JournalFile(BaseJournalBackend):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from sweep.study.storage import mask_url
+from sweep.study.storage import hide_secret, mask_url
 
 SECRET = "Sup3rSecret"
 
@@ -111,6 +111,37 @@ def test_a_server_reason_naming_a_database_with_an_at_sign_is_whole(cli, postgre
     line = check_error(proc, 2, "cannot open")
     assert "S3cretPW" not in proc.stdout + proc.stderr, line
     assert "failed:***@" not in line and '"x@y"' in line, line
+
+
+@pytest.mark.parametrize(("text", "url", "shown"), [
+    # hostile tester 17: every occurrence was starred, so the stars gave a short password
+    # away ("***.0.0.1": it is 127) and garbled the message ("im***ort")
+    ('at "127.0.0.1", port 5432 failed', "postgresql://u:127@127.0.0.1/d",
+     'at "127.0.0.1", port 5432 failed'),
+    ("Failed to import DB access module for the specified storage URL",
+     "mysql://u:p@127.0.0.1/x", "Failed to import DB access module for the specified "
+                                "storage URL"),
+    # where a short one stands alone, it is still masked
+    ("url postgresql://u:127@127.0.0.1/d; password=127. said: '127'",
+     "postgresql://u:127@127.0.0.1/d",
+     "url postgresql://u:***@127.0.0.1/d; password=***. said: '***'"),
+    # a long one is masked wherever it is, even glued to other text
+    (f"x{SECRET}y and {SECRET}.", f"postgresql://u:{SECRET}@h/d", "x***y and ***."),
+])
+def test_a_password_is_masked_where_it_stands_alone_not_where_it_is_chance(text, url, shown):
+    assert hide_secret(text, url) == shown
+
+
+@pytest.mark.slow
+def test_a_short_password_is_not_given_away_by_the_masking_of_the_servers_address(
+        cli, postgres, tmp_path):
+    """Hostile tester 17: the password "127" masked in the server's reason read
+    'connection to server at "***.0.0.1"'."""
+    url = postgres.url("no_such_database").replace(":pw@", ":127@")
+    proc = cli("best", "--storage", url, "--study", "s", "--studies-dir", tmp_path)
+    line = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "no_such_database" in line, proc.stderr
+    assert '"127.0.0.1"' in line and "***.0.0.1" not in line, line
 
 
 @pytest.mark.parametrize("storage", [
