@@ -72,7 +72,7 @@ from ..study.confirmations import (
     read_runs,
     resplit_note,
 )
-from ..study.paths import WORKERS_LOG, StudyLocation
+from ..study.paths import WORKERS_LOG, StudyLocation, check_workers_log
 from ..study.results import StudyResults, load
 from ..text import Column, clock, percent, plural, points, table, terminal_width, wrap
 
@@ -229,9 +229,7 @@ def _check_confirm_folder(root: Path) -> None:
     if summary.is_dir():
         raise StudyError(f"{summary} is a folder, not confirm's summary: move it away and "
                          "run again")
-    if (root / WORKERS_LOG).is_dir():  # the re-runs' reasons would go nowhere
-        raise StudyError(f"{root / WORKERS_LOG} is a folder where the study's workers' log "
-                         "goes: move it away and run again")
+    check_workers_log(root / WORKERS_LOG)  # else the re-runs' reasons would go nowhere
     try:  # a read-only disk is named now, not as every re-run failing twice
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

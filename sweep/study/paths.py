@@ -121,12 +121,12 @@ class StudyPaths:
         for folder in folders:
             if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
                 raise StudyError(f"{folder} is not a folder: move it away and run again")
-        files = {self.journal: "journal", self.meta: "record",
-                 self.root / WORKERS_LOG: "workers' log"}
+        files = {self.journal: "journal", self.meta: "record"}
         for file, what in files.items():
             if file.is_dir():
                 raise StudyError(f"{file} is a folder where the study's {what} goes: move it "
                                  "away and run again")
+        check_workers_log(self.root / WORKERS_LOG)
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
@@ -151,6 +151,24 @@ class StudyPaths:
     @classmethod
     def of(cls, studies_dir: str | os.PathLike, name: str) -> StudyPaths:
         return cls(Path(studies_dir) / check_name(name))
+
+
+def check_workers_log(path: Path) -> None:
+    """Before workers start: what is at ``path`` takes their output (their waits, their
+    last words) when they open it. A folder, a link to a place that is gone or a file
+    that cannot be written would send it nowhere in silence, so each is named now."""
+    if not (path.exists() or path.is_symlink()):
+        return  # made by the first worker, in a folder the run has just made
+    if path.is_dir():
+        raise StudyError(f"{path} is a folder where the study's workers' log goes: move it "
+                         "away and run again")
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise StudyError(f"{path}: the study's workers' log cannot be written there "
+                         f"({exc.strerror or exc}); their output and waits would go "
+                         "nowhere: move it away and run again") from None
 
 
 def is_study_folder(folder: Path) -> bool:

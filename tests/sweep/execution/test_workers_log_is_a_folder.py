@@ -1,4 +1,4 @@
-"""A folder where the study's workers.log goes.
+"""A folder, or a link to a place that is gone, where the study's workers.log goes.
 
 Hostile tester 15: `run` carried on, exit 0, with no word of it: what the workers print
 (their tracebacks, and the waits the run passes on from that file) was lost in silence,
@@ -27,3 +27,20 @@ def test_a_folder_named_workers_log_is_named_before_a_run(tiny_run, sweep_cli, t
     one_clear_line(confirm, f"{log} is a folder")
     assert not (tmp_path / "studies" / "w" / "confirm").exists() or not any(
         (tmp_path / "studies" / "w" / "confirm").rglob("metrics.json"))
+
+
+def test_a_workers_log_linked_to_a_place_that_is_gone_is_named_before_a_run(
+        tiny_run, sweep_cli, tmp_path):
+    """Hostile tester 17: workers.log a symlink into a folder that is gone; the workers
+    fell back to /dev/null, and their waits were never said."""
+    assert tiny_run("d", 2).returncode == 0
+    log = tmp_path / "studies" / "d" / "workers.log"
+    log.unlink()
+    log.symlink_to(tmp_path / "gone" / "workers.log")
+    one_clear_line(tiny_run("d", 4), str(log), "cannot be written there",
+                   "No such file or directory")
+    trials = sorted(p.name for p in (tmp_path / "studies" / "d" / "trials").iterdir())
+    assert trials == ["0000", "0001"] and not (tmp_path / "gone").exists()
+    confirm = sweep_cli("confirm", "--study", "d", "--studies-dir", tmp_path / "studies",
+                        "--seeds", 10, cwd=tmp_path)
+    one_clear_line(confirm, str(log), "cannot be written there")
