@@ -58,6 +58,10 @@ class JournalDamaged(StudyError):
     """A line of a journal file that is not one of Optuna's log records."""
 
 
+class JournalCut(StudyError):
+    """A journal file shorter than a reader has already read: emptied or replaced."""
+
+
 # a key whose value is a secret, in a URL's query or a libpq keyword string: password,
 # sslpassword, and their misspellings and kin (pasword, pass-word, db_password2, passwd,
 # pwd, pw, passphrase, secret, token), judged by the key's letters alone
@@ -210,6 +214,7 @@ class JournalFile(BaseJournalBackend):
             self._context, start = JournalContext(), 0
         start = min(start, self._context.position)  # no line goes unchecked in between
         with open(self.path, "rb") as f:
+            self._check_whole(f)
             f.seek(self._offsets[start])
             offset = self._offsets[start]
             for number, line in enumerate(f, start=start):
@@ -227,6 +232,7 @@ class JournalFile(BaseJournalBackend):
         self.lock.acquire()
         try:
             with open(self.path, "r+b", buffering=0) as f:
+                self._check_whole(f)
                 end = _whole_lines_length(f, self.path)
                 f.truncate(end)
                 f.seek(end)
@@ -243,6 +249,20 @@ class JournalFile(BaseJournalBackend):
                                   self.path) from None
         finally:
             self.lock.release()
+
+
+    def _check_whole(self, f: Any) -> None:
+        """A journal only grows: one shorter than what this process has read of it was
+        emptied, cut or replaced while in use, and is neither read on (Optuna's replay
+        of what is left fails deep inside) nor written to (the appends would record
+        trials of a study that is not there)."""
+        read = max(self._offsets.values())
+        size = os.fstat(f.fileno()).st_size
+        if size < read:
+            raise JournalCut(f"{self.path}: the study's journal holds {size} bytes, fewer "
+                             f"than the {read} already read from it: it was emptied, cut or "
+                             "replaced while in use; put the whole journal back and run "
+                             "again")
 
 
 class FileLock:
