@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -443,10 +444,16 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     if c.retries_waiting and c.finished < request.trials:
         print(f"the same command runs the {plural(c.retries_waiting, 'retry', 'retries')} "
               "of lost trials first", flush=True)
+    if note := results.unreachable_note():  # deleted meanwhile, or another machine's
+        for line in wrap(f"note: {note}", terminal_width()):
+            print(line, flush=True)
     best = results.best_outcomes(1)
     if best:  # the one trial whose test accuracy the run shows
         text = best[0].line()
-        if best[0].experiment_dir is None:  # run by another machine or folder
+        if best[0].experiment_dir is None and best[0].host == socket.gethostname():
+            text = (f"{text.rsplit(' -> ', 1)[0]}; its files are gone from "
+                    f"{outcome.paths.trial_dir(best[0].number)} (moved or deleted)")
+        elif best[0].experiment_dir is None:  # run by another machine or folder
             text = (f"{text.rsplit(' -> ', 1)[0]}; its folder is on "
                     f"{best[0].host or 'the machine that ran it'}, not under "
                     f"{outcome.paths.trials}")

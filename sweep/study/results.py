@@ -77,9 +77,17 @@ class StudyResults:
         None where it has none (a trial another machine or folder ran: `unreachable`)."""
         links = retry_links(self.all_trials)
         return [replace(TrialOutcome.from_frozen(t, links.get(t.number)),
-                        experiment_dir=str(folder) if folder.is_dir() else None)
-                for t in sorted(self.frozen_trials, key=lambda t: t.number)
-                for folder in (self.paths.trial_dir(t.number),)]
+                        experiment_dir=self._found_dir(t))
+                for t in sorted(self.frozen_trials, key=lambda t: t.number)]
+
+    def _found_dir(self, trial: optuna.trial.FrozenTrial) -> str | None:
+        """The trial's folder under this reader's studies folder; None where it is not
+        here. A trained trial's folder without its history is not its experiment: its
+        files were deleted, and the run made the folder again for its record."""
+        folder = self.paths.trial_dir(trial.number)
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            return str(folder) if (folder / "history.csv").is_file() else None
+        return str(folder) if folder.is_dir() else None
 
     @cached_property
     def listed(self) -> list[TrialOutcome]:
@@ -139,7 +147,7 @@ class StudyResults:
         checkpoints and figures are on those machines."""
         away: dict[str, list[int]] = {}
         for o in self.outcomes:
-            if o.state in ("COMPLETE", "PRUNED") and not self.trial_dir(o.number).is_dir():
+            if o.state in ("COMPLETE", "PRUNED") and o.experiment_dir is None:
                 away.setdefault(o.host or "an unrecorded host", []).append(o.number)
         return away
 
