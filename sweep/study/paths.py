@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ class StudyPaths:
             if file.is_dir():
                 raise StudyError(f"{file} is a folder where the study's {what} goes: move it "
                                  "away and run again")
-        check_workers_log(self.root / WORKERS_LOG)
+        check_workers_log(self.root / WORKERS_LOG, "sweep run")
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
@@ -153,18 +154,20 @@ class StudyPaths:
         return cls(Path(studies_dir) / check_name(name))
 
 
-def check_workers_log(path: Path) -> None:
+def check_workers_log(path: Path, who: str) -> None:
     """Before workers start: what is at ``path`` takes their output (their waits, their
-    last words) when they open it. A folder, a link to a place that is gone or a file
-    that cannot be written would send it nowhere in silence, so each is named now."""
-    if not (path.exists() or path.is_symlink()):
-        return  # made by the first worker, in a folder the run has just made
+    last words). A folder, a link to a place that is gone, a file that cannot be written
+    (a full disk, /dev/full) would send it nowhere in silence, so each is named now, by
+    writing the line that opens ``who``'s part of the log (``sweep run``)."""
+    if not path.parent.is_dir():
+        return  # a study not made yet: the run makes its folder, the workers the log
     if path.is_dir():
         raise StudyError(f"{path} is a folder where the study's workers' log goes: move it "
                          "away and run again")
     try:
-        with open(path, "a"):
-            pass
+        with open(path, "a") as log:
+            log.write(f"-- {who}, process {os.getpid()}, "
+                      f"{datetime.now().astimezone().isoformat(timespec='seconds')} --\n")
     except OSError as exc:
         raise StudyError(f"{path}: the study's workers' log cannot be written there "
                          f"({exc.strerror or exc}); their output and waits would go "

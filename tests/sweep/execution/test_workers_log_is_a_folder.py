@@ -44,3 +44,17 @@ def test_a_workers_log_linked_to_a_place_that_is_gone_is_named_before_a_run(
     confirm = sweep_cli("confirm", "--study", "d", "--studies-dir", tmp_path / "studies",
                         "--seeds", 10, cwd=tmp_path)
     one_clear_line(confirm, str(log), "cannot be written there")
+
+
+def test_a_workers_log_that_cannot_take_a_line_is_named_before_a_run(tiny_run, tmp_path):
+    """Hostile tester 17 (unsure): workers.log linked to /dev/full took the workers'
+    output and waits in silence. Each run opens its part of the log with a line, so a
+    log that cannot be written is named first; one that can holds the line."""
+    assert tiny_run("f", 1).returncode == 0 and tiny_run("f", 2).returncode == 0
+    log = tmp_path / "studies" / "f" / "workers.log"
+    assert "-- sweep run, process " in log.read_text(), log.read_text()  # the second run's
+    log.unlink()
+    log.symlink_to("/dev/full")
+    one_clear_line(tiny_run("f", 3), str(log), "No space left on device")
+    trials = sorted(p.name for p in (tmp_path / "studies" / "f" / "trials").iterdir())
+    assert trials == ["0000", "0001"]
