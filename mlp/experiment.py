@@ -384,8 +384,15 @@ def _recorded_history(path: Path, trained: int | None) -> list[EpochMetrics]:
     try:
         history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
                    for row in read_history(path, trained)]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a run's history ({type(exc).__name__}: {exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a run's history (not UTF-8 text: byte {exc.start})"
+                          ) from None
+    except ValueError as exc:  # read_history's own words name the file and the line
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except KeyError as exc:
+        raise ConfigError(f"{path}: not a run's history (no column {exc})") from None
     if not history:
         raise ConfigError(f"{path}: no epoch recorded, nothing to plot")
     return history
