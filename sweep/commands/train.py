@@ -19,7 +19,7 @@ from mlp.experiment import read_config_file, run_experiment
 from mlp.memory import check_fits, training_bytes
 from mlp.train import EpochMetrics
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
 from ..study.paths import enclosing
 from ..text import plural
 from .overrides import add_override_flags, collect_overrides
@@ -134,6 +134,10 @@ def _check_out(out: Path, flag: str = "--experiment") -> None:
     inside = enclosing(out)
     if inside:  # a run would move it aside as an orphan, or read it as a trial's
         raise UsageError(f"{flag} {out}: inside {inside}; train elsewhere")
+    above = next((p for p in out.absolute().parents if p.exists() or p.is_symlink()), None)
+    if above is not None and not above.is_dir():  # said now, not after the data loads
+        raise StudyError(f"{flag} {out}: {above} is a file where a folder goes: move it "
+                         "away and run again")
 
 
 class OutDir:

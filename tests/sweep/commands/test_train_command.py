@@ -227,6 +227,10 @@ HOSTILE_TRAIN = [
     ("out-not-empty", ["--out", _not_empty], 2, ["--out", "X"]),
     ("out-is-a-file", ["--out", _a_file], 2, ["afile", "not a directory"]),
     ("out-dangling-link", ["--out", _dangling], 2, ["link", "symbolic link to nothing"]),
+    # hostile tester 17: refused only once the data had loaded (here: no data to load)
+    ("out-under-a-file", ["--data-dir", "/nonexistent/data", "--out",
+                          lambda t: _a_file(t) / "X"], 1,
+     ["afile is a file where a folder goes"]),
     ("out-name-too-long", ["--out", lambda t: t / "made" / ("x" * 300) / "X"], 1,
      ["File name too long"]),
     ("data-dir-symlink-loop", ["--data-dir", _symlink_loop, "--out", "X"], 2,
