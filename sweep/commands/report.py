@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from ..errors import StudyError
+from ..study.confirmations import confirmation_of
 from .common import add_study_args, open_results
 
 DESCRIPTION = (
@@ -24,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
     results = open_results(args)  # StudyError if missing
+    try:
+        confirmation_of(results)
+    except StudyError as exc:  # the report stands without it, and says so too
+        print(f"warning: {exc}; the report goes by the single best trial", file=sys.stderr)
     index = write_report(results, vector=args.svg)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "

@@ -130,3 +130,6 @@ def test_report_survives_a_summary_of_the_wrong_types(kind, tmp_path, cli):
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert "confirm.json" in (root / "report" / "report.md").read_text()
+    # and on the console, as best says it (hostile tester 17: report said nothing there)
+    warning = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "confirm.json" in warning[0], proc.stderr
