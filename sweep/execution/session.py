@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -434,6 +433,14 @@ def _run_study(request: RunRequest, cli: bool, backend: Backend) -> RunOutcome:
     return outcome
 
 
+def _trained_into(results: StudyResults, number: int, folder: Path) -> bool:
+    """Whether trial ``number`` trained into ``folder`` (not another machine's or
+    studies folder's trial folder of the same number)."""
+    recorded = next((t.user_attrs.get("experiment_dir") for t in results.frozen_trials
+                     if t.number == number), None)
+    return isinstance(recorded, str) and Path(recorded) == folder.resolve()
+
+
 def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     results = outcome.results()
     c = results.counts
@@ -450,9 +457,10 @@ def print_summary(outcome: RunOutcome, request: RunRequest) -> None:
     best = results.best_outcomes(1)
     if best:  # the one trial whose test accuracy the run shows
         text = best[0].line()
-        if best[0].experiment_dir is None and best[0].host == socket.gethostname():
-            text = (f"{text.rsplit(' -> ', 1)[0]}; its files are gone from "
-                    f"{outcome.paths.trial_dir(best[0].number)} (moved or deleted)")
+        folder = outcome.paths.trial_dir(best[0].number)
+        if best[0].experiment_dir is None and _trained_into(results, best[0].number, folder):
+            text = (f"{text.rsplit(' -> ', 1)[0]}; its files are gone from {folder} (moved "
+                    "or deleted)")
         elif best[0].experiment_dir is None:  # run by another machine or folder
             text = (f"{text.rsplit(' -> ', 1)[0]}; its folder is on "
                     f"{best[0].host or 'the machine that ran it'}, not under "
