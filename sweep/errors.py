@@ -1,5 +1,7 @@
 """Errors the CLI turns into a one-line message and an exit code."""
 
+from pathlib import Path
+
 
 class UsageError(ValueError):
     """Bad input from the user: exit code 2."""
@@ -10,17 +12,16 @@ class StudyError(RuntimeError):
 
 
 def os_error_text(exc: OSError) -> str:
-    """An operating-system error in words, naming the user's path: the target of a rename
-    rather than the temporary file it came from, and the part of a path that is a file
-    where a folder goes (or a folder where a file goes), which the raw error leaves to
-    be guessed ("[Errno 17] File exists: 'studies/x'")."""
+    """An operating-system error in words, naming the user's path: the file an atomic
+    write makes, never its temporary file (met at its making or its rename), and the
+    part of a path that is a file where a folder goes (or a folder where a file goes),
+    which the raw error leaves to be guessed ("[Errno 17] File exists: 'studies/x'")."""
     import errno
-    from pathlib import Path
 
     name = exc.filename2 if exc.filename2 is not None else exc.filename
     if name is None:
         return str(exc)
-    path = Path(str(name))
+    path = _written(Path(str(name)))
     if exc.errno == errno.EISDIR:
         return f"{path} is a folder where a file goes: move it away and run again"
     if exc.errno in (errno.EEXIST, errno.ENOTDIR):
@@ -41,3 +42,12 @@ def cannot_write(where: str, exc: OSError) -> StudyError:
         why = os_error_text(exc).removesuffix(": move it away and run again")
     return StudyError(f"{where}: cannot write it ({why}); name a file in a folder you may "
                       "write")
+
+
+def _written(path: Path) -> Path:
+    """The file an atomic write's temporary file (``.NAME.XXXXXXXX.tmp`` beside it,
+    mlp/atomic.py) stands for; any other path as it is."""
+    import re
+
+    found = re.fullmatch(r"\.(.+)\.[A-Za-z0-9_]{8}\.tmp", path.name)
+    return path.with_name(found.group(1)) if found else path
