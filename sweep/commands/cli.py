@@ -175,8 +175,23 @@ def _command(args: argparse.Namespace) -> int:
         if code is None or isinstance(exc, BrokenPipeError | StandardOutputError):
             raise
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-        print(f"sweep {args.command}: error: {text}{_hint(exc)}", file=sys.stderr)
+        print(f"sweep {args.command}: error: {_without_secrets(text + _hint(exc), args)}",
+              file=sys.stderr)
         return code
+
+
+def _without_secrets(line: str, args: argparse.Namespace) -> str:
+    """An error line with every password of the command's URLs masked alike, wherever
+    the line shows it: a password that is also the database's name or port is then
+    starred in the URL as in the server's words, so the stars point at nothing."""
+    from ..study.storage import hide_secret
+
+    for url in (getattr(args, "storage", None), getattr(args, "mlflow", None),
+                getattr(args, "scheduler", None), os.environ.get("SWEEP_STORAGE"),
+                os.environ.get("MLFLOW_TRACKING_URI")):
+        if isinstance(url, str) and url:
+            line = hide_secret(line, url)
+    return line
 
 
 def _printed(stdout: Any, who: str, body: Callable[[], int]) -> int:

@@ -120,9 +120,12 @@ def mask_url(url: str | None) -> str:
                    lambda m: f"{m[1]}{m[2]}=***" if is_secret_key(m[2]) else m[0], shown)
     # a libpq keyword string ("host=h user=u password='p w'"), refused as no URL but
     # named in the refusal: a value is quoted, or runs to a space not escaped
-    return re.sub(r"(^|\s)([A-Za-z0-9_%-]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)",
-                  lambda m: f"{m[1]}{m[2]}{m[3]}***" if is_secret_key(m[2]) else m[0],
-                  shown)
+    shown = re.sub(r"(^|\s)([A-Za-z0-9_%-]+)(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)",
+                   lambda m: f"{m[1]}{m[2]}{m[3]}***" if is_secret_key(m[2]) else m[0],
+                   shown)
+    # the password's text elsewhere in the URL (a database named as it is, its port)
+    # starred as every message about the URL stars it: else the stars would point at it
+    return hide_secret(shown, url)
 
 
 def _mask_userinfo(scheme: str, sep: str, rest: str) -> str:

@@ -144,6 +144,29 @@ def test_a_short_password_is_not_given_away_by_the_masking_of_the_servers_addres
     assert '"127.0.0.1"' in line and "***.0.0.1" not in line, line
 
 
+def test_a_password_that_is_also_the_port_is_starred_in_the_url_as_in_the_message(cli,
+                                                                                  tmp_path):
+    """Hostile tester 18: with the password "1" and the port 1, the line showed the URL's
+    port and starred the server's "port *** failed": the stars pointed at the password.
+    Every standalone mention is starred alike, the URL's included."""
+    proc = cli("best", "--storage", "postgresql+psycopg://u:1@127.0.0.1:1/db", "--study", "s",
+               "--studies-dir", tmp_path)
+    line = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "port *** failed" in line, proc.stderr
+    assert "127.0.0.1:***/db" in line and "127.0.0.1:1/" not in line, line
+    assert mask_url("postgresql://u:1@127.0.0.1:1/db") == "postgresql://u:***@127.0.0.1:***/db"
+
+
+@pytest.mark.slow
+def test_a_password_that_is_also_the_database_name_is_starred_alike(cli, postgres, tmp_path):
+    """Hostile tester 18: 'database "***" does not exist' beside a URL ending in /zz9db."""
+    url = postgres.url("zz9db").replace(":pw@", ":zz9db@")
+    proc = cli("best", "--storage", url, "--study", "s", "--studies-dir", tmp_path)
+    line = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and 'database "***" does not exist' in line, proc.stderr
+    assert "zz9db" not in line, line
+
+
 @pytest.mark.parametrize("storage", [
     "host=127.0.0.1 port=1 user=alice pasword=S3cretPW dbname=d",  # misspelt keywords
     "host=127.0.0.1 port=1 user=alice passwd=S3cretPW dbname=d",
