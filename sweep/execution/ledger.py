@@ -44,6 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mlp.atomic import write_json
 from mlp.experiment import ExperimentResult
 
+from ..errors import os_error_text
 from ..study.locks import study_locks
 from ..study.paths import StudyPaths
 from ..study.records import RECORD, TrialOutcome, read_record, retry_links
@@ -75,6 +76,8 @@ def reason_of(exc: BaseException) -> str:
         return "the run process died"
     if isinstance(exc, KeyboardInterrupt | SystemExit):
         return "interrupted"
+    if isinstance(exc, OSError) and exc.strerror:  # the path and the cause, in words
+        return os_error_text(exc)
     return f"{type(exc).__name__}: {exc}"
 
 

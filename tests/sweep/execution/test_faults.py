@@ -677,6 +677,28 @@ def test_disk_filling_during_the_run(tmp_path, run_args, mounts):
     assert not problems, "\n\n".join(problems)
 
 
+def test_trials_that_fail_on_a_full_disk_stop_the_run_in_words(tmp_path, run_args, mounts):
+    """Hostile tester 18: a disk with room for the study's journal but not for a trial's
+    checkpoint. Each trial failed with the raw "OSError: [Errno 28] No space left on
+    device: '...'" as its reason, and the run ended exit 0 (fewer failures than
+    --fail-streak). A full disk fails every trial after it: the first such failure
+    stops the run, exit 1, its line naming the file in words."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk))
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * (free - 60 * 1024))  # a journal fits, no checkpoint
+    proc = sweep(*run_args(disk / "studies", "full", trials=4, jobs=1), cwd=tmp_path)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 1, said
+    assert "[Errno" not in said and "Traceback" not in said, said
+    stopped = [line for line in proc.stderr.splitlines() if line.startswith("stopped: ")]
+    assert len(stopped) == 1 and "No space left on device" in stopped[0], proc.stderr
+    assert str(disk / "studies" / "full" / "trials") in stopped[0], stopped[0]
+    assert "every trial would fail the same way" in stopped[0], stopped[0]
+    assert len(stored_trials(disk / "studies" / "full")) < 4  # it stopped
+
+
 def test_a_disk_filling_under_the_workers_prints_no_worker_traceback(tmp_path, run_args,
                                                                      mounts):
     """Hostile tester 9: a 2 MB disk filling in a 30-trial study. A worker ended while
