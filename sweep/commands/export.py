@@ -91,15 +91,19 @@ def run(args: argparse.Namespace) -> int:
     if uri is not None:
         _check_database(uri, named)
         _check_server(uri, named)
+    from sqlalchemy.exc import SQLAlchemyError
+
     with _quiet(), _one_export_at_a_time(uri, named):
         try:
             client = mlflow.MlflowClient(tracking_uri=uri)  # opens a local store
         except mlflow.exceptions.MlflowException as exc:
             raise UsageError(f"{named}: {_one_line(exc, uri)}") from None
+        except SQLAlchemyError as exc:  # a store's database refusing this user its tables
+            raise StudyError(f"{named}: {_one_line(exc, uri)}") from None
         shown = mask_url(client.tracking_uri) or client.tracking_uri
         try:
             done = export_study(client, results)
-        except mlflow.exceptions.MlflowException as exc:
+        except (mlflow.exceptions.MlflowException, SQLAlchemyError) as exc:
             raise StudyError(f"{named}: {_one_line(exc, uri)}") from None
     print(f"study {results.name!r}: {done.summary()} to MLflow experiment {results.name!r} "
           f"(id {done.experiment_id}) at {shown}; artifacts in {done.artifact_location}")
@@ -107,8 +111,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_line(exc: Exception, uri: str | None) -> str:
-    """MLflow's message in one line, without the URI's password should it quote it."""
-    text = " ".join(str(getattr(exc, "message", exc)).split())
+    """MLflow's message in one line, without the URI's password should it quote it; a
+    database's error in the database's own words (not SQLAlchemy's wrapping of it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..study.database import reason_of
+
+    text = reason_of(exc) if isinstance(exc, SQLAlchemyError) else \
+        " ".join(str(getattr(exc, "message", exc)).split())
     if uri:
         text = hide_secret(text.replace(uri, mask_url(uri)), uri)
     return text
@@ -209,7 +219,7 @@ def _check_database(uri: str, named: str) -> None:
             tables = set(inspect(connection).get_table_names())
     except Exception as exc:  # noqa: BLE001 (any driver's error: one line, masked)
         message = _one_line(exc, uri).split(" (Background on this error")[0]
-        raise StudyError(f"{named}: cannot open it: {message}") from None
+        raise StudyError(f"{named}: cannot open it ({message})") from None
     finally:
         if engine is not None:
             engine.dispose()

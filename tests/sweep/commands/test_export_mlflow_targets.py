@@ -98,3 +98,31 @@ def test_a_keyword_string_given_as_the_store_never_shows_its_password(made_study
     assert proc.returncode != 0
     assert "S3cretPW" not in proc.stdout + proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_store_whose_tables_this_user_may_not_read_is_one_line(made_study, tmp_path,
+                                                                  postgres):
+    """Hostile tester 18: a database user who may connect but not read MLflow's tables
+    (another user made them): a 90-line traceback (InsufficientPrivilege on
+    alembic_version). Now one line naming --mlflow and the server's words."""
+    pytest.importorskip("mlflow")
+    import uuid
+
+    url = postgres.new_database()
+    first, _ = _export(made_study.parent, tmp_path, url, timeout=240)
+    assert first.returncode == 0, first.stderr
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    postgres.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'x'")
+    proc, _ = _export(made_study.parent, tmp_path, url.replace("sweep:pw@", f"{role}:x@"),
+                      timeout=240)
+    line = assert_one_line_error(proc, 1, "--mlflow", "permission denied")
+    assert "ProgrammingError" not in line and "InsufficientPrivilege" not in line, line
+
+
+def test_a_store_that_cannot_be_reached_names_no_driver_class(made_study, tmp_path):
+    """Hostile tester 18: "cannot open it: (psycopg.OperationalError) connection failed:
+    ...": the driver's exception class, in the line meant for the user."""
+    pytest.importorskip("mlflow")
+    proc, _ = _export(made_study.parent, tmp_path, "postgresql+psycopg://u:pw@127.0.0.1:1/db")
+    line = assert_one_line_error(proc, 1, "--mlflow", "cannot open it", "Connection refused")
+    assert "OperationalError" not in line and "(psycopg" not in line, line
