@@ -202,7 +202,7 @@ def trained_epochs(out_dir: str | os.PathLike) -> int | None:
 
 def _history_rows(path: str | os.PathLike) -> list[dict[str, float]]:
     rows = []
-    with open(path, newline="") as f:
+    with _regular_file(path) as f:
         for line, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
             if None in row.values():
                 raise ValueError(f"{path}: line {line} is cut short")
@@ -214,6 +214,18 @@ def _history_rows(path: str | os.PathLike) -> list[dict[str, float]]:
             except ValueError:
                 raise ValueError(f"{path}: line {line} is not an epoch's numbers") from None
     return rows
+
+
+def _regular_file(path: str | os.PathLike) -> io.TextIOWrapper:
+    """``path`` opened for reading as text, if it is a regular file: a pipe put in its
+    place would keep a reader waiting for ever, and a device never end; each is a
+    ValueError naming it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe's open waits for no writer
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{path}: not a regular file")
+    os.set_blocking(fd, True)
+    return open(fd, newline="", encoding="utf-8")
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset | None = None,

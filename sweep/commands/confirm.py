@@ -229,7 +229,7 @@ def _check_confirm_folder(root: Path) -> None:
     if summary.is_dir():
         raise StudyError(f"{summary} is a folder, not confirm's summary: move it away and "
                          "run again")
-    check_workers_log(root / WORKERS_LOG, "sweep confirm")  # the re-runs' reasons go there
+    check_workers_log(root / WORKERS_LOG)  # the re-runs' reasons go there
     try:  # a read-only disk is named now, not as every re-run failing twice
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

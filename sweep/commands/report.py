@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         confirmation_of(results)
     except StudyError as exc:  # the report stands without it, and says so too
         print(f"warning: {exc}; the report goes by the single best trial", file=sys.stderr)
+    for why in results.damaged_histories().values():  # the page counts them, this names
+        print(f"warning: {why}; that trial's history is left out", file=sys.stderr)
     index = write_report(results, vector=args.svg)
     c = results.counts
     print(f"report of {c.finished} finished trials ({c.complete} completed, {c.pruned} pruned, "

@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,7 @@ class StudyPaths:
             if file.is_dir():
                 raise StudyError(f"{file} is a folder where the study's {what} goes: move it "
                                  "away and run again")
-        check_workers_log(self.root / WORKERS_LOG, "sweep run")
+        check_workers_log(self.root / WORKERS_LOG)
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / f"{number:04d}"
@@ -154,24 +153,22 @@ class StudyPaths:
         return cls(Path(studies_dir) / check_name(name))
 
 
-def check_workers_log(path: Path, who: str) -> None:
+def check_workers_log(path: Path) -> None:
     """Before workers start: what is at ``path`` takes their output (their waits, their
-    last words). A folder, a link to a place that is gone, a file that cannot be written
-    (a full disk, /dev/full) would send it nowhere in silence, so each is named now, by
-    writing the line that opens ``who``'s part of the log (``sweep run``)."""
-    if not path.parent.is_dir():
-        return  # a study not made yet: the run makes its folder, the workers the log
+    last words). A folder, a link to nothing, a device (/dev/full) or a pipe (whose
+    opening waits for a reader) would send it nowhere or hang the worker opening it, so
+    each is named now. Nothing is written: a run refused later leaves the study as it
+    was."""
     if path.is_dir():
         raise StudyError(f"{path} is a folder where the study's workers' log goes: move it "
                          "away and run again")
-    try:
-        with open(path, "a") as log:
-            log.write(f"-- {who}, process {os.getpid()}, "
-                      f"{datetime.now().astimezone().isoformat(timespec='seconds')} --\n")
-    except OSError as exc:
-        raise StudyError(f"{path}: the study's workers' log cannot be written there "
-                         f"({exc.strerror or exc}); their output and waits would go "
-                         "nowhere: move it away and run again") from None
+    if path.is_symlink() and not path.exists():
+        raise StudyError(f"{path}: the study's workers' log is a link to nothing; their "
+                         "output and waits would go nowhere: move it away and run again")
+    if path.exists() and not path.is_file():
+        raise StudyError(f"{path}: the study's workers' log is not a regular file (a "
+                         "device or a pipe); their output and waits would go nowhere: move "
+                         "it away and run again")
 
 
 def is_study_folder(folder: Path) -> bool:

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from mlp.experiment import read_history
 
-from ..errors import UsageError
+from ..errors import UsageError, os_error_text
 from .paths import (
     DEFAULT_STUDIES_DIR,
     DEFAULT_STUDY,
@@ -83,11 +83,28 @@ class StudyResults:
     def _found_dir(self, trial: optuna.trial.FrozenTrial) -> str | None:
         """The trial's folder under this reader's studies folder; None where it is not
         here. A trained trial's folder without its history is not its experiment: its
-        files were deleted, and the run made the folder again for its record."""
+        files were deleted, and the run made the folder again for its record (a history
+        there but damaged is its readers' to name)."""
         folder = self.paths.trial_dir(trial.number)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            return str(folder) if (folder / "history.csv").is_file() else None
+            history = folder / "history.csv"
+            return str(folder) if history.exists() or history.is_symlink() else None
         return str(folder) if folder.is_dir() else None
+
+    def damaged_histories(self) -> dict[int, str]:
+        """Trained trials here whose history.csv cannot be read, or holds other than the
+        epochs they trained: what is wrong, by trial number."""
+        found = {}
+        for o in self.outcomes:
+            if o.experiment_dir is None or o.state not in ("COMPLETE", "PRUNED"):
+                continue
+            try:
+                read_history(Path(o.experiment_dir) / "history.csv", o.epochs_trained)
+            except OSError as exc:
+                found[o.number] = os_error_text(exc)
+            except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+                found[o.number] = str(exc)
+        return found
 
     @cached_property
     def listed(self) -> list[TrialOutcome]:

@@ -217,7 +217,7 @@ class JournalFile(BaseJournalBackend):
             self._context, start = JournalContext(), 0
         start = min(start, self._context.position)  # no line goes unchecked in between
         with open(self.path, "rb") as f:
-            self._check_whole(f)
+            self._check_whole(os.fstat(f.fileno()).st_size)
             f.seek(self._offsets[start])
             offset = self._offsets[start]
             for number, line in enumerate(f, start=start):
@@ -235,8 +235,8 @@ class JournalFile(BaseJournalBackend):
         self.lock.acquire()
         try:
             with open(self.path, "r+b", buffering=0) as f:
-                self._check_whole(f)
                 end = _whole_lines_length(f, self.path)
+                self._check_whole(end)  # at the length it appends at
                 f.truncate(end)
                 f.seek(end)
                 try:
@@ -254,13 +254,12 @@ class JournalFile(BaseJournalBackend):
             self.lock.release()
 
 
-    def _check_whole(self, f: Any) -> None:
-        """A journal only grows: one shorter than what this process has read of it was
-        emptied, cut or replaced while in use, and is neither read on (Optuna's replay
-        of what is left fails deep inside) nor written to (the appends would record
-        trials of a study that is not there)."""
+    def _check_whole(self, size: int) -> None:
+        """A journal only grows: one shorter (``size`` bytes) than what this process has
+        read of it was emptied, cut or replaced while in use, and is neither read on
+        (Optuna's replay of what is left fails deep inside) nor written to (the appends
+        would record trials of a study that is not there)."""
         read = max(self._offsets.values())
-        size = os.fstat(f.fileno()).st_size
         if size < read:
             raise JournalCut(f"{self.path}: the study's journal holds {size} bytes, fewer "
                              f"than the {read} already read from it: it was emptied, cut or "

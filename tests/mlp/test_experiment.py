@@ -287,3 +287,36 @@ def test_a_damaged_history_names_its_line(tmp_path, text, said):
     path.write_text(text)
     with pytest.raises(ValueError, match=re.escape(f"{path}: {said}")):
         read_history(path)
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder"])
+def test_a_history_that_is_no_regular_file_is_named_not_waited_on(tmp_path, kind):
+    """Hostile tester 18: a named pipe at history.csv kept report, rerun, export and
+    results.history() waiting for ever for a writer."""
+    import os
+    import signal
+
+    path = tmp_path / "history.csv"
+    os.mkfifo(path) if kind == "pipe" else path.mkdir()
+
+    def hung(signum, frame):
+        raise AssertionError("read_history waited on a pipe")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"{path}: not a regular file")):
+            read_history(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_history_holding_other_than_the_epochs_trained_is_named(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,val_acc\n1,0.5\n2,0.6\n")
+    assert len(read_history(path, 2)) == 2
+    with pytest.raises(ValueError, match=re.escape(f"{path}: 3 epochs trained, 2 recorded")):
+        read_history(path, 3)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: 1 epoch trained, 2 recorded")):
+        read_history(path, 1)

@@ -79,3 +79,13 @@ def test_history_of_a_damaged_file_is_none_not_made_up_numbers(results, spoil):
         path.write_text(text.replace(text.splitlines()[-1].split(",")[2], "zz", 1))
     assert results.history(1) is None
     assert 1 not in results.histories() and 0 in results.histories()
+
+
+def test_history_of_a_pipe_is_none_at_once(results):
+    """Hostile tester 18: a named pipe at history.csv kept history() waiting for ever."""
+    import os
+
+    path = results.trial_dir(1) / "history.csv"
+    path.unlink()
+    os.mkfifo(path)
+    assert results.history(1) is None

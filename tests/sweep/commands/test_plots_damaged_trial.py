@@ -107,3 +107,14 @@ def _mount(*args: object) -> None:
     if proc.returncode != 0:
         pytest.skip(f"cannot mount here ({proc.stderr.strip()}): this test needs root and "
                     "mount(8) to make a real read-only file system")
+
+
+def test_a_history_that_is_a_folder_is_not_called_moved_or_deleted(studies, sweep_cli):
+    """Hostile tester 18: the right error, but first a note that trial 1 had "no
+    directory ... (moved or deleted)", though its folder is there."""
+    history = studies / STUDY / "trials" / "0001" / "history.csv"
+    history.unlink()
+    history.mkdir()
+    proc = _plots(sweep_cli, studies)
+    one_clear_line(proc, f"{history}: not a regular file")
+    assert "moved or deleted" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

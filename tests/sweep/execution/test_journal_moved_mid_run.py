@@ -71,8 +71,8 @@ def test_a_journal_emptied_mid_run_is_said_and_nothing_is_written_to_it(
     assert proc.returncode == 1, (out, err)
     lines = error_lines(err)
     assert len(lines) == 1 and "Traceback" not in err and "AttributeError" not in err, err
-    assert lines[0].startswith(f"sweep run: error: {journal}: the study's journal holds 0 "
-                               "bytes, fewer than the "), lines[0]
+    assert lines[0].startswith(f"sweep run: error: {journal}: the study's journal holds "
+                               "0 bytes, fewer than the "), lines[0]
     assert "put the whole journal back" in lines[0], lines[0]
     assert journal.read_bytes() == b"", "records were appended to the emptied journal"
     assert len(whole) > 0

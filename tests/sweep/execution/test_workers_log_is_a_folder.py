@@ -1,4 +1,4 @@
-"""A folder, or a link to a place that is gone, where the study's workers.log goes.
+"""A folder, a link to nothing, a device or a pipe where the study's workers.log goes.
 
 Hostile tester 15: `run` carried on, exit 0, with no word of it: what the workers print
 (their tracebacks, and the waits the run passes on from that file) was lost in silence,
@@ -29,32 +29,31 @@ def test_a_folder_named_workers_log_is_named_before_a_run(tiny_run, sweep_cli, t
         (tmp_path / "studies" / "w" / "confirm").rglob("metrics.json"))
 
 
-def test_a_workers_log_linked_to_a_place_that_is_gone_is_named_before_a_run(
-        tiny_run, sweep_cli, tmp_path):
-    """Hostile tester 17: workers.log a symlink into a folder that is gone; the workers
-    fell back to /dev/null, and their waits were never said."""
+@pytest.mark.parametrize(("kind", "said"), [
+    ("dangling", "is a link to nothing"),  # the workers fell back to /dev/null
+    ("device", "is not a regular file"),  # /dev/full took their output
+    ("pipe", "is not a regular file"),  # hostile tester 18: the run hung opening it
+])
+def test_a_workers_log_that_takes_no_output_is_named_before_a_run(
+        tiny_run, sweep_cli, tmp_path, kind, said):
+    """Hostile testers 17 and 18: workers.log a link to a place that is gone, a link to
+    /dev/full or a named pipe. The workers' output and waits went nowhere in silence (or
+    the run waited for ever for a reader of the pipe). Named before a run or a confirm,
+    and nothing is written."""
+    import os
+
     assert tiny_run("d", 2).returncode == 0
     log = tmp_path / "studies" / "d" / "workers.log"
     log.unlink()
-    log.symlink_to(tmp_path / "gone" / "workers.log")
-    one_clear_line(tiny_run("d", 4), str(log), "cannot be written there",
-                   "No such file or directory")
+    if kind == "dangling":
+        log.symlink_to(tmp_path / "gone" / "workers.log")
+    elif kind == "device":
+        log.symlink_to("/dev/full")
+    else:
+        os.mkfifo(log)
+    one_clear_line(tiny_run("d", 4, timeout=60), str(log), said)
     trials = sorted(p.name for p in (tmp_path / "studies" / "d" / "trials").iterdir())
     assert trials == ["0000", "0001"] and not (tmp_path / "gone").exists()
     confirm = sweep_cli("confirm", "--study", "d", "--studies-dir", tmp_path / "studies",
-                        "--seeds", 10, cwd=tmp_path)
-    one_clear_line(confirm, str(log), "cannot be written there")
-
-
-def test_a_workers_log_that_cannot_take_a_line_is_named_before_a_run(tiny_run, tmp_path):
-    """Hostile tester 17 (unsure): workers.log linked to /dev/full took the workers'
-    output and waits in silence. Each run opens its part of the log with a line, so a
-    log that cannot be written is named first; one that can holds the line."""
-    assert tiny_run("f", 1).returncode == 0 and tiny_run("f", 2).returncode == 0
-    log = tmp_path / "studies" / "f" / "workers.log"
-    assert "-- sweep run, process " in log.read_text(), log.read_text()  # the second run's
-    log.unlink()
-    log.symlink_to("/dev/full")
-    one_clear_line(tiny_run("f", 3), str(log), "No space left on device")
-    trials = sorted(p.name for p in (tmp_path / "studies" / "f" / "trials").iterdir())
-    assert trials == ["0000", "0001"]
+                        "--seeds", 10, cwd=tmp_path, timeout=60)
+    one_clear_line(confirm, str(log), said)

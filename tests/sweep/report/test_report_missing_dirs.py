@@ -33,6 +33,27 @@ def test_trials_without_a_folder_here_are_said_unjudged_not_converged(tmp_path: 
     assert proc.returncode == 0, proc.stderr
     text = " ".join((root / "report" / "report.md").read_text().split())
     improving = _count(r"(\d+) completed trials? (?:were|was) still improving", text)
-    unjudged = _count(r"(\d+) completed trials? ha(?:ve|s) no history on this machine", text)
+    unjudged = _count(r"(\d+) completed trials? ha(?:ve|s) no readable history on this "
+                      r"machine", text)
     # 2 epochs each: the three with folders were at their best at the last one
     assert (improving, unjudged) == (3, 3), text[:3000]
+
+
+def test_a_damaged_history_is_named_on_the_console_not_called_elsewhere(tmp_path: Path):
+    """Hostile tester 18: trial 1's history.csv torn in its first row: the page said the
+    trial "has no history on this machine (the folder is elsewhere)", though its folder
+    is right here, and the console said nothing."""
+    from tests.sweep.studies import finished_study
+
+    root = finished_study(tmp_path / "studies", "torn", trials=3)
+    history = root / "trials" / "0001" / "history.csv"
+    text = history.read_text()
+    history.write_text(text[:len(text.splitlines()[0]) + 4])  # the header, a torn row
+    proc = sweep("report", "--study", "torn", "--studies-dir", tmp_path / "studies",
+                 cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {history}: line 2 is cut short; that trial's history is "
+                        "left out"], proc.stderr
+    page = " ".join((root / "report" / "report.md").read_text().split())
+    assert "history.csv missing or damaged" in page and "(the folder is elsewhere)" not in page
