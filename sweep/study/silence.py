@@ -97,13 +97,28 @@ def unanswered_text(seconds: float) -> str:
 
 
 def _watch_forever() -> None:
+    """Look every `WATCH_EVERY_S` while any database is watched; end once none is (the
+    next `watch` starts another): a process that has let its databases go keeps no
+    thread, and no database is kept alive by this one between two looks."""
     while True:
         time.sleep(WATCH_EVERY_S)
-        with _lock:
-            watched = [(db, list(db.attempts.running.values())) for db in list(_watched)]
-        for db, running in watched:
-            for attempt in running:
-                _check(db.attempts, attempt)
+        if not _look():
+            return
+
+
+def _look() -> bool:
+    """One look at every watched database's running attempts; False once none is
+    watched (and the watch marked stopped, under the lock)."""
+    global _started
+    with _lock:
+        if not _watched:
+            _started = False
+            return False
+        watched = [(db.attempts, list(db.attempts.running.values())) for db in _watched]
+    for attempts, running in watched:
+        for attempt in running:
+            _check(attempts, attempt)
+    return True
 
 
 def _check(attempts: Attempts, attempt: Attempt) -> None:
