@@ -30,7 +30,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,6 +240,21 @@ def _check_confirm_folder(root: Path) -> None:
     if not os.access(folder, os.W_OK):
         raise StudyError(f"{folder}: cannot write into it (a read-only disk, or not "
                          "yours); confirm writes its re-runs there")
+    for place in _run_folders(folder):  # (a link there is no run's: the re-run clears it)
+        if place.exists() and not place.is_dir() and not place.is_symlink():
+            raise StudyError(f"{place} is not a folder (confirm keeps re-runs there): move "
+                             "it away and run again")
+
+
+def _run_folders(folder: Path) -> Iterator[Path]:
+    """What stands in confirm/ where a configuration's folder (NNNN) or one of its
+    re-runs' (NNNN/seed-S, NNNN/resplit-S) goes."""
+    for entry in folder.iterdir():
+        if re.fullmatch(r"\d{4,}", entry.name):
+            yield entry
+            if entry.is_dir():
+                yield from (run for run in entry.iterdir()
+                            if re.fullmatch(r"(seed|resplit)-\d+", run.name))
 
 
 # ------------------------------------------------------------------ the race

@@ -113,8 +113,8 @@ class Analysis:
         if self.unjudged:
             have = "s have" if self.unjudged != 1 else " has"
             out.append(f"{self.unjudged} completed trial{have}{self.whose} no readable "
-                       "history on this machine (the folder is elsewhere, or its "
-                       "history.csv missing or damaged), so whether "
+                       "history on this machine (a folder elsewhere, or a history.csv "
+                       "missing or damaged), so whether "
                        f"{'they were' if self.unjudged != 1 else 'it was'} still improving "
                        "could not be judged; kept in the effects and importances.")
         if self.broke_down:

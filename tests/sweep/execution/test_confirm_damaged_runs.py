@@ -109,6 +109,20 @@ def test_a_seed_folder_that_is_a_file_is_named(copy):
     assert (target / "metrics.json").is_file()
 
 
+def test_a_file_where_a_configurations_folder_goes_is_named_before_any_training(copy):
+    """Hostile tester 18: a file at confirm/0000: every re-run of trial 0 "failed:
+    NotADirectoryError: [Errno 20] Not a directory: '.../confirm/0000/seed-3'", ten
+    raw lines, then the summary. One line naming it, before anything trains."""
+    folder = copy / "done" / "confirm" / "0000"
+    shutil.rmtree(folder)
+    folder.write_text("not a folder\n")
+    proc = confirm(copy)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and f"{folder} is not a folder" in lines[0], proc.stderr
+    assert "[Errno" not in proc.stdout + proc.stderr and "re-run" not in proc.stdout
+
+
 def test_a_symlink_loop_in_place_of_a_run_is_cleared_and_trained_again(copy):
     """A symlink loop in place of confirm/0000/seed-2: it is no run, so it is cleared and
     the seed trained again (before: every attempt raised in the worker, unreported)."""

@@ -56,4 +56,4 @@ def test_a_damaged_history_is_named_on_the_console_not_called_elsewhere(tmp_path
     assert warnings == [f"warning: {history}: line 2 is cut short; that trial's history is "
                         "left out"], proc.stderr
     page = " ".join((root / "report" / "report.md").read_text().split())
-    assert "history.csv missing or damaged" in page and "(the folder is elsewhere)" not in page
+    assert "a history.csv missing or damaged" in page and "the folder is elsewhere" not in page
