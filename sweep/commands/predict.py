@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", default=None, metavar="DIR",
                    help="an experiment directory instead (of sweep train, or a trial's)")
     which = p.add_mutually_exclusive_group()  # one or the other: neither is dropped
-    which.add_argument("--index", type=int, nargs="+", metavar="N",
+    which.add_argument("--index", type=int, nargs="+", action="extend", metavar="N",
                        help="the test image with this index (several: a grid)")
     which.add_argument("--wrong", type=int, nargs="?", const=16, default=None, metavar="K",
                        help="K misclassified test images instead (default 16)")

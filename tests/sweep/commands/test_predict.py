@@ -73,6 +73,16 @@ def test_predict_one_image(experiment, tmp_path, tiny, cli):
     assert f"figure: {png}" in proc.stdout
 
 
+def test_predict_takes_every_index_given(experiment, tmp_path, cli):
+    """Hostile tester 18 (unsure): ``--index 1 --index 2`` kept only the last; a repeated
+    --index adds its images, as ``--index 1 2`` does."""
+    out = tmp_path / "two.png"
+    proc = cli("predict", "--experiment", experiment, "--index", "1", "--index", "2", "3",
+               "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [int(i) for i in re.findall(r"^test #(\d+): ", proc.stdout, re.M)] == [1, 2, 3]
+
+
 def test_predict_misclassified_grid(experiment, tiny, tmp_path, cli):
     out = tmp_path / "grid.png"
     proc = cli("predict", "--experiment", experiment, "--wrong", "4", "--out", out,
