@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.sweep.faults.harness import default_signals, sweep_env
+from tests.sweep.faults.harness import sweep_env
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,7 @@ def test_an_early_ctrl_c_prints_no_traceback(delay, tiny_idx_dir, tmp_path):
            "--dataset", "idx", "--data-dir", str(tiny_idx_dir), "--studies-dir",
            str(tmp_path / "studies"), "--study", "s", "--quiet", "--no-report"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=sweep_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_signals)
+                            stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

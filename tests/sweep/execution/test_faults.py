@@ -634,7 +634,8 @@ def _error_problems(proc: subprocess.CompletedProcess, place: Path, why: str) ->
         return [f"regressed: sweep/cli.py main(): an OSError ({why}) escapes as a traceback; catch "
                 "OSError there and print one line 'sweep CMD: error: <strerror>: <path>' "
                 f"(exit 1):\n{proc.stderr[-1500:]}"]
-    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    errors = [line for line in proc.stderr.splitlines()
+              if "error" in line.lower() or line.startswith("stopped: ")]
     if not errors or why not in errors[-1] or str(place) not in errors[-1]:
         return [f"the error must say {why!r} and name the path (under {place}); write "
                 "errors from mlp/atomic.py atomic_open (write/flush/fsync on the temporary "
