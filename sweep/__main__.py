@@ -1,3 +1,4 @@
+import os
 import sys
 
 try:
@@ -5,5 +6,7 @@ try:
 
     sys.exit(main())
 except KeyboardInterrupt:  # Ctrl-C before the command's own handling begins (imports)
-    print("sweep: interrupted", file=sys.stderr)
-    sys.exit(130)
+    print("sweep: interrupted", file=sys.stderr, flush=True)
+    # not sys.exit: a Ctrl-C that landed in code run by PyRun_String (some imports) marks
+    # the interpreter as killed by it, and it would end itself by SIGINT (-2) at exit
+    os._exit(130)
