@@ -44,6 +44,7 @@ from .train import Diverged, EpochMetrics, OnEpoch, TrainResult, build_model, ev
 
 HISTORY_COLUMNS = ["epoch", "lr_end", "train_loss", "train_acc", "val_loss", "val_acc",
                    "seconds"]
+HISTORY_MAX_BYTES = 64 << 20  # a row is under 200 bytes: hundreds of thousands of epochs
 
 
 @dataclass
@@ -180,7 +181,8 @@ def write_history(out_dir: Path, history: list[EpochMetrics]) -> Path:
 def read_history(path: str | os.PathLike, trained: int | None = None
                  ) -> list[dict[str, float]]:
     """history.csv's epochs, as numbers. A damaged file (a row cut short by a killed
-    write, or text where a number goes) is a ValueError naming the file and the line;
+    write, text where a number goes, bytes that are not UTF-8 or CSV, a header without
+    the columns a run writes) is a ValueError naming the file and the line;
     so is one that holds fewer or more epochs than ``trained``, the count metrics.json
     or a study recorded (lines lost whole, at a line's end, read as a shorter run)."""
     rows = _history_rows(path)
@@ -201,31 +203,55 @@ def trained_epochs(out_dir: str | os.PathLike) -> int | None:
 
 
 def _history_rows(path: str | os.PathLike) -> list[dict[str, float]]:
-    rows = []
+    text = _history_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty, not a run's history")
+        missing = [c for c in HISTORY_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}: not a run's history (no column {missing[0]!r})")
+        return [_epoch_numbers(path, reader.line_num, header, row) for row in reader
+                if row]  # a blank line, as csv.DictReader skips it
+    except csv.Error:  # a field past the csv module's limit, a NUL, a quote left open
+        raise ValueError(f"{path}: line {reader.line_num} is not CSV a run writes") from None
+
+
+def _history_text(path: str | os.PathLike) -> str:
     with _regular_file(path) as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
-            if None in row.values():
-                raise ValueError(f"{path}: line {line} is cut short")
-            if None in row:
-                raise ValueError(f"{path}: line {line} has more fields than the header")
-            try:
-                rows.append({k: (int(v) if k == "epoch" else float(v))
-                             for k, v in row.items()})
-            except ValueError:
-                raise ValueError(f"{path}: line {line} is not an epoch's numbers") from None
-    return rows
+        data = f.read(HISTORY_MAX_BYTES + 1)
+    if len(data) > HISTORY_MAX_BYTES:
+        raise ValueError(f"{path}: larger than {HISTORY_MAX_BYTES} bytes, not a run's history")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 text") from None
 
 
-def _regular_file(path: str | os.PathLike) -> io.TextIOWrapper:
-    """``path`` opened for reading as text, if it is a regular file: a pipe put in its
-    place would keep a reader waiting for ever, and a device never end; each is a
-    ValueError naming it."""
+def _epoch_numbers(path: str | os.PathLike, line: int, header: list[str], row: list[str]
+                   ) -> dict[str, float]:
+    if len(row) < len(header):
+        raise ValueError(f"{path}: line {line} is cut short")
+    if len(row) > len(header):
+        raise ValueError(f"{path}: line {line} has more fields than the header")
+    try:
+        return {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(header, row, strict=True)}
+    except ValueError:
+        raise ValueError(f"{path}: line {line} is not an epoch's numbers") from None
+
+
+def _regular_file(path: str | os.PathLike) -> io.BufferedReader:
+    """``path`` opened for reading, if it is a regular file: a pipe put in its place
+    would keep a reader waiting for ever, and a device never end; each is a ValueError
+    naming it."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe's open waits for no writer
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise ValueError(f"{path}: not a regular file")
     os.set_blocking(fd, True)
-    return open(fd, newline="", encoding="utf-8")
+    return open(fd, "rb")
 
 
 def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset | None = None,
@@ -396,15 +422,10 @@ def _recorded_history(path: Path, trained: int | None) -> list[EpochMetrics]:
     try:
         history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
                    for row in read_history(path, trained)]
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a run's history (not UTF-8 text: byte {exc.start})"
-                          ) from None
     except ValueError as exc:  # read_history's own words name the file and the line
         raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    except KeyError as exc:
-        raise ConfigError(f"{path}: not a run's history (no column {exc})") from None
     if not history:
         raise ConfigError(f"{path}: no epoch recorded, nothing to plot")
     return history

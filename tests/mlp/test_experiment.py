@@ -277,15 +277,34 @@ def test_train_limit_applies_to_given_data(tiny, tiny_idx_dir, tmp_path):
     assert not math.isnan(res.test_accuracy)
 
 
+HEADER = "epoch,lr_end,train_loss,train_acc,val_loss,val_acc,seconds\n"
+ROW = "1,0.1,2.2,0.3,1.4,0.6,0.09\n"
+
+
 @pytest.mark.parametrize(("text", "said"), [
-    ("epoch,val_acc\n1\n", "line 2 is cut short"),
-    ("epoch,val_acc\n1,0.5,9\n", "line 2 has more fields than the header"),
-    ("epoch,val_acc\n1,0.5\n2,zz\n", "line 3 is not an epoch's numbers"),
+    (HEADER + "1\n", "line 2 is cut short"),
+    (HEADER + ROW.strip() + ",9\n", "line 2 has more fields than the header"),
+    (HEADER + ROW + "2,zz,1,1,1,1,1\n", "line 3 is not an epoch's numbers"),
+    # hostile tester 19: each was the csv module's or the codec's words, naming no file
+    ((HEADER + ROW).encode() + b"2,0.1,2.2,0.3,1.4,0.6\xff\xfe,0.09\n", "line 3 is not UTF-8"),
+    (HEADER + ROW + "2,0.1,2.2,0.3,1.4,0.6," + "9" * 200_000 + "\n", "line 3 is not CSV"),
+    (HEADER + 'x,"never closed\n', "line 2 is not CSV"),
+    ("epoch,foo,bar\n1,0.1,2.2\n", "not a run's history (no column 'lr_end')"),
+    ("", "empty, not a run's history"),
 ])
 def test_a_damaged_history_names_its_line(tmp_path, text, said):
     path = tmp_path / "history.csv"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ValueError, match=re.escape(f"{path}: {said}")):
+        read_history(path)
+
+
+def test_a_history_too_large_to_be_a_runs_is_refused_unread(tmp_path):
+    path = tmp_path / "history.csv"
+    with open(path, "wb") as f:
+        f.write(HEADER.encode())
+        f.truncate(65 << 20)  # sparse: no disk is filled
+    with pytest.raises(ValueError, match=re.escape(f"{path}: larger than")):
         read_history(path)
 
 
@@ -314,7 +333,7 @@ def test_a_history_that_is_no_regular_file_is_named_not_waited_on(tmp_path, kind
 
 def test_a_history_holding_other_than_the_epochs_trained_is_named(tmp_path):
     path = tmp_path / "history.csv"
-    path.write_text("epoch,val_acc\n1,0.5\n2,0.6\n")
+    path.write_text(HEADER + ROW + ROW.replace("1,", "2,", 1))
     assert len(read_history(path, 2)) == 2
     with pytest.raises(ValueError, match=re.escape(f"{path}: 3 epochs trained, 2 recorded")):
         read_history(path, 3)

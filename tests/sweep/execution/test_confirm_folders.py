@@ -21,7 +21,8 @@ def _run_folder(folder, config: dict) -> None:
     (folder / "metrics.json").write_text(json.dumps(
         {"status": "completed", "val_accuracy": 0.91, "test_accuracy": 0.9,
          "train_seconds": 3.0}))
-    (folder / "history.csv").write_text("epoch,val_acc\n1,0.91\n")
+    (folder / "history.csv").write_text(
+        "epoch,lr_end,train_loss,train_acc,val_loss,val_acc,seconds\n1,0.1,0.3,0.9,0.3,0.91,3\n")
 
 
 def test_a_re_run_of_another_configuration_is_set_aside_and_one_of_its_own_kept(tmp_path):

@@ -39,7 +39,20 @@ def test_trials_without_a_folder_here_are_said_unjudged_not_converged(tmp_path: 
     assert (improving, unjudged) == (3, 3), text[:3000]
 
 
-def test_a_damaged_history_is_named_on_the_console_not_called_elsewhere(tmp_path: Path):
+HEADER = b"epoch,lr_end,train_loss,train_acc,val_loss,val_acc,seconds\n"
+DAMAGE = {  # what is written at trial 1's history.csv, and the warning's words for it
+    "torn": (HEADER + b"1,0.", "line 2 is cut short"),
+    # hostile tester 19: the codec's and the csv module's words, naming no file
+    "not-utf8": (HEADER + b"1,0.1,2.2,0.3,1.4,0.6\xff\xfe,0.09\n", "line 2 is not UTF-8 text"),
+    "huge-field": (HEADER + b"1,0.1,2.2,0.3,1.4,0.6," + b"9" * 200_000 + b"\n",
+                   "line 2 is not CSV a run writes"),
+    "columns": (b"epoch,foo,bar\n1,0.1,2.2\n", "not a run's history (no column 'lr_end')"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_history_is_named_on_the_console_not_called_elsewhere(tmp_path: Path,
+                                                                        damage: str):
     """Hostile tester 18: trial 1's history.csv torn in its first row: the page said the
     trial "has no history on this machine (the folder is elsewhere)", though its folder
     is right here, and the console said nothing."""
@@ -47,13 +60,13 @@ def test_a_damaged_history_is_named_on_the_console_not_called_elsewhere(tmp_path
 
     root = finished_study(tmp_path / "studies", "torn", trials=3)
     history = root / "trials" / "0001" / "history.csv"
-    text = history.read_text()
-    history.write_text(text[:len(text.splitlines()[0]) + 4])  # the header, a torn row
+    content, said = DAMAGE[damage]
+    history.write_bytes(content)
     proc = sweep("report", "--study", "torn", "--studies-dir", tmp_path / "studies",
                  cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
-    assert warnings == [f"warning: {history}: line 2 is cut short; that trial's history is "
-                        "left out"], proc.stderr
+    assert warnings == [f"warning: {history}: {said}; that trial's history is left out"], \
+        proc.stderr
     page = " ".join((root / "report" / "report.md").read_text().split())
     assert "a history.csv missing or damaged" in page and "the folder is elsewhere" not in page
