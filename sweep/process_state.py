@@ -67,3 +67,21 @@ def _restore_environ(before: dict[str, str]) -> None:
     for key, value in before.items():
         if os.environ.get(key) != value:
             os.environ[key] = value
+
+
+def hold_standard_descriptors() -> None:
+    """Hold a standard descriptor closed before Python started (``>&-``, ``2>&-``) on
+    /dev/null. Else the next file opened takes its number, and whatever then writes to
+    the standard output or error (a worker's warning) writes into that file (a journal);
+    and a worker started without its standard streams never answers. Python's own
+    ``sys.stdout`` stays None, so a command that prints can say it cannot."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null == fd:  # os.open's descriptors are not passed on to a worker
+                os.set_inheritable(fd, True)
+            else:
+                os.dup2(null, fd)
+                os.close(null)

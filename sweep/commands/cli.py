@@ -12,6 +12,7 @@ typed after the option it names: an argument can be a password.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import shutil
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 
 from ..errors import StudyError, UsageError, os_error_text
 from ..logs import optuna_quiet
+from ..process_state import hold_standard_descriptors
 
 COMMANDS: dict[str, str] = {
     "train": "train one network and write its experiment directory",
@@ -134,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and "_ARGCOMPLETE" in os.environ:
         _complete()  # the shell asks for completions: answers them and exits
     argv = list(sys.argv[1:] if argv is None else argv)
+    hold_standard_descriptors()
+    if sys.stderr is None:  # closed (``2>&-``): what the user asked for, its lines go nowhere
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 (the process's own)
     stdout, sys.stdout = sys.stdout, _StandardOutput(sys.stdout)
     try:
         try:
@@ -242,10 +247,14 @@ class _StandardOutput:
         self._failed: OSError | None = None
 
     def write(self, text: str) -> int:
+        if self._stream is None:  # closed before Python started (``>&-``)
+            self._failed = self._failed or StandardOutputError(errno.EBADF, "it is closed")
+            raise self._failed
         return self._said(self._stream.write, text)
 
     def flush(self) -> None:
-        self._said(self._stream.flush)
+        if self._stream is not None:
+            self._said(self._stream.flush)
 
     def check(self) -> None:
         if self._failed is not None:

@@ -29,6 +29,7 @@ from loky.process_executor import (
 from optuna.trial import FrozenTrial
 
 from ..errors import StudyError
+from ..process_state import hold_standard_descriptors
 from ..study.waiting import mark_notices, read_notice, stopped
 from .backend import INTERRUPT_GRACE, Backend, Lost, Worker
 from .ledger import RunGone, WorkerTerminated
@@ -83,6 +84,24 @@ def _sigint_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+@contextmanager
+def _standard_streams() -> Iterator[None]:
+    """Standard streams for a worker to start with, where the caller started without
+    (a script run with ``>&-``): the descriptors held on /dev/null, and within the block
+    a ``sys.stdout`` for loky to flush (its start of a process does, and None has no
+    flush)."""
+    hold_standard_descriptors()
+    if sys.stdout is not None:
+        yield
+        return
+    with open(os.devnull, "w") as nowhere:
+        sys.stdout = nowhere
+        try:
+            yield
+        finally:
+            sys.stdout = None
 
 
 def _watch_parent(parent: int, orphaned: list[bool]) -> None:
@@ -172,7 +191,8 @@ class LokyWorker(Worker):
             # leak; ours grow by design (the dataset it keeps for its trials), and a worker
             # replaced behind the run's back would lose its log, its data and its pid
             env["LOKY_MAX_MEMORY_LEAK_SIZE"] = str(1 << 60)
-            with _sigint_blocked():  # the process starts as the first task is submitted
+            # the process starts as the first task is submitted
+            with _sigint_blocked(), _standard_streams():
                 self.executor = ProcessPoolExecutor(max_workers=1, initializer=_init_worker,
                                                     initargs=(self.threads, os.getpid()),
                                                     env=env)
