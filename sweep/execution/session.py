@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from mlp.config import Config, ConfigError
@@ -40,7 +39,7 @@ from ..study.settings import (
     stored_settings,
 )
 from ..study.space import Space, default_space
-from ..study.storage import mask_url, open_storage, sqlite_file
+from ..study.storage import mask_url, open_storage, release, sqlite_file
 from ..text import plural, terminal_width, wrap
 from .backend import Backend
 from .controller import STALL_LIMIT, RunSummary, run_trials
@@ -219,8 +218,7 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
         Ledger(paths, storage).mend()
         return settings, count(study.get_trials(deepcopy=False)), shape
     finally:
-        if isinstance(storage, RDBStorage):  # its connections: the run opens its own
-            storage.engine.dispose()
+        release(storage)  # its connections: the run opens its own
 
 
 def _same_params(trial: FrozenTrial, params: dict[str, Any]) -> bool:

@@ -38,7 +38,7 @@ from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 
 from ..errors import StudyError
-from .silence import Attempts, watch
+from .silence import Attempts, unwatch, watch
 from .waiting import (
     FILE_LOCK_LIMIT,
     LOCK_ADVICE,
@@ -301,6 +301,12 @@ class Database(RDBStorage):
         if url.startswith("postgresql"):
             watch(self, self.attempts)  # a server that never answers: said, then cut
         super().__init__(url, **kwargs)
+
+    def close(self) -> None:
+        """Let the database go: its connections closed, its watch ended (whatever still
+        refers to it, as a traceback's frames may for a while)."""
+        unwatch(self)
+        self.engine.dispose()
 
     def retrying(self, operation: Callable[[], T]) -> T:
         """``operation()``, retried while it fails for a transient reason, for up to

@@ -38,7 +38,7 @@ from .paths import (
 )
 from .records import Counts, TrialOutcome, columns, count, retry_links
 from .settings import Settings, load_study, settings_record, stored_settings
-from .storage import NoStudyTables, open_storage
+from .storage import NoStudyTables, closed_on_error, open_storage
 
 if TYPE_CHECKING:  # pandas is imported where a table is made: the CLI's run needs none
     import pandas as pd
@@ -219,7 +219,8 @@ def load(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_ST
     if not isinstance(studies_dir, str | os.PathLike):
         raise UsageError(f"studies_dir={studies_dir!r}: a folder path (str or Path)")
     paths = StudyPaths.of(studies_dir, study)
-    return StudyResults(paths, load_study(paths, storage_for_existing(paths, storage)))
+    with closed_on_error(storage_for_existing(paths, storage)) as opened:
+        return StudyResults(paths, load_study(paths, opened))
 
 
 def reader(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_STUDIES_DIR,
@@ -232,10 +233,12 @@ def reader(study: str = DEFAULT_STUDY, studies_dir: str | os.PathLike = DEFAULT_
 
     def read() -> StudyResults:
         if not opened:
-            found = storage_for_existing(paths, storage)
-            if not isinstance(found, RDBStorage):
-                return StudyResults(paths, load_study(paths, found))
+            with closed_on_error(storage_for_existing(paths, storage)) as found:
+                if not isinstance(found, RDBStorage):
+                    return StudyResults(paths, load_study(paths, found))
+                study = load_study(paths, found)
             opened.append(found)
+            return StudyResults(paths, study)
         return StudyResults(paths, load_study(paths, opened[0]))
 
     return read

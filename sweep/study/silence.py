@@ -91,6 +91,12 @@ def watch(database: Any, attempts: Attempts) -> None:
                              daemon=True).start()
 
 
+def unwatch(database: Any) -> None:
+    """Stop watching ``database`` (let go: its connections closed)."""
+    with _lock:
+        _watched.discard(database)
+
+
 def unanswered_text(seconds: float) -> str:
     return (f"no answer to a statement for {seconds:.0f}s (the server stopped, or its host "
             "unreachable)")

@@ -18,7 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -428,12 +428,36 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
     try:
         storage = reopen(make, mask_url(url)) if in_run else make()
         if create:
-            _check_writable(storage)
+            with closed_on_error(storage):
+                _check_writable(storage)
         return storage
     except DatabaseUnavailable:
         raise
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
         raise _open_error(exc, url, create) from None
+
+
+@contextmanager
+def closed_on_error(storage: BaseStorage) -> Iterator[BaseStorage]:
+    """``storage``, its database connections closed if the block fails: a refused call
+    of the API (a study not there) leaves no connection to the server behind, nor the
+    silent-server watch that runs while one is open (silence.py)."""
+    try:
+        yield storage
+    except BaseException:
+        release(storage)
+        raise
+
+
+def release(storage: BaseStorage) -> None:
+    """A storage's database connections closed, and its silence watch ended; nothing for
+    a journal file (a database's next use opens connections again)."""
+    from .database import Database
+
+    if isinstance(storage, Database):
+        storage.close()
+    elif isinstance(storage, RDBStorage):
+        storage.engine.dispose()
 
 
 def _open_error(exc: Exception, url: str, create: bool) -> StudyError:

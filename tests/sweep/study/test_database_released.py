@@ -53,3 +53,49 @@ def test_loads_and_runs_let_go_of_their_connections_and_threads(postgres, run_ar
     assert proc.returncode == 0, proc.stderr[-2000:]
     held, threads = proc.stdout.strip().splitlines()[-1].split(" ", 1)
     assert int(held) <= 1 and threads == "[]", proc.stdout  # 1: the probe's own
+
+
+REFUSED = """
+import threading, time, psycopg, sweep
+port, database, url, studies = {port}, {database!r}, {url!r}, {studies!r}
+def held():
+    with psycopg.connect(host="127.0.0.1", port=port, user="sweep", dbname="postgres",
+                         autocommit=True) as c:
+        return c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                         (database,)).fetchone()[0]
+for name in ("nosuch", "other"):
+    try:
+        sweep.load(name, storage=url, studies_dir=studies)
+    except sweep.StudyError as exc:
+        print("refused:", exc)
+from sweep.study.results import reader as make_reader
+reader = make_reader("nosuch", storage=url, studies_dir=studies)
+try:
+    reader()
+except sweep.StudyError as exc:
+    print("refused:", exc)
+time.sleep(2.5)  # past the watch's next look; no collection asked for
+print(held(), sorted(t.name for t in threading.enumerate() if t.name != "MainThread"))
+"""
+
+
+def test_a_refused_load_lets_go_of_its_connections_and_thread(postgres, tmp_path):
+    """Hostile tester 19: ``sweep.load("nosuch", storage=URL)`` raised StudyError and kept
+    two connections and the silence watch for as long as the traceback's frames lived
+    (a cycle: no collection came in an idle process)."""
+    import optuna
+
+    url = postgres.new_database()
+    storage = optuna.storages.RDBStorage(url)
+    optuna.create_study(study_name="there", storage=storage)
+    storage.engine.dispose()
+    code = REFUSED.format(port=postgres.port, database=url.rsplit("/", 1)[1], url=url,
+                          studies=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=sweep_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert [line.startswith("refused: no study named") for line in lines[:3]] == [True] * 3, \
+        lines
+    held, threads = lines[-1].split(" ", 1)
+    assert int(held) <= 1 and threads == "[]", proc.stdout  # 1: the probe's own
