@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -200,7 +201,9 @@ def reason_of(exc: BaseException) -> str:
 
 
 def first_line(exc: object) -> str:
-    text = str(exc).strip()
+    """``exc``'s first line, without the "[Errno -2] " a driver copies from the OS's
+    error (libpq's "failed to resolve host 'h': [Errno -2] Name or service not known")."""
+    text = re.sub(r"\[Errno -?\d+\] ", "", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
