@@ -33,15 +33,19 @@ from .study.results import StudyResults
 
 @contextmanager
 def api_errors() -> Iterator[None]:
-    """Errors as a caller of the API meets them: the network library's errors of input
-    (a data folder, a configuration, a checkpoint: exit code 2 on the command line) are
-    UsageErrors, and a message that names a command-line option names the keyword."""
+    """Errors as a caller of the API meets them, as the command line's exit codes sort
+    them: the network library's errors of input (a data folder, a configuration, a
+    checkpoint: exit code 2) are UsageErrors, and a dataset that cannot be had (no
+    source reachable, a damaged cache: exit code 1) a StudyError; a message that names
+    a command-line option names the keyword."""
     from mlp.checkpoint import CheckpointError
     from mlp.config import ConfigError
-    from mlp.data import DataError
+    from mlp.data import DataError, DataUnavailable
 
     try:
         yield
+    except DataUnavailable as exc:
+        raise StudyError(api_spelling(str(exc), (RunRequest, StudyLocation))) from None
     except (UsageError, ConfigError, CheckpointError, DataError) as exc:
         raise UsageError(api_spelling(str(exc), (RunRequest, StudyLocation))) from None
 

@@ -210,3 +210,20 @@ def test_a_study_runs_from_a_thread_other_than_the_main_one(tmp_path, tiny_idx_d
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "{'finished': 2}" in proc.stdout, proc.stdout + proc.stderr
     check_study(tmp_path / "bg", finished=2)
+
+
+def test_a_dataset_that_cannot_be_had_is_a_study_error_as_its_exit_code_is_1(tmp_path):
+    """Hostile tester 19: ``sweep data`` exits 1 where no source of the dataset answers
+    (the machine's state), but the API raised UsageError (the arguments' fault)."""
+    env = sweep_env() | {"XDG_CACHE_HOME": str(tmp_path / "cache"),
+                         "MLP_DATA_MIRRORS": "http://127.0.0.1:9/"}
+    script = ("import sweep\n"
+              "try:\n"
+              "    sweep.run('fm', dataset='fashion-mnist', trials=1, epochs=1, quiet=True,\n"
+              f"              studies_dir={str(tmp_path / 'studies')!r})\n"
+              "except Exception as exc:\n"
+              "    print(type(exc).__name__, exc)\n")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.startswith("StudyError could not get dataset 'fashion-mnist'"), \
+        (proc.stdout, proc.stderr[-1500:])
