@@ -208,6 +208,16 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
     return _repair(paths, kept, bad)
 
 
+def _copy_whole(source: Path, copy: Path) -> None:
+    """``source`` copied to ``copy``, or no ``copy`` at all (a copy cut by a full disk
+    would pass for the journal as it was)."""
+    try:
+        shutil.copy2(source, copy)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+
+
 def _repair(paths: StudyPaths, good: list[bytes], bad: list[Damage]) -> int:
     recovered = sum(len(d.recovered) for d in bad)
     n_bad = len(bad)
@@ -220,8 +230,11 @@ def _repair(paths: StudyPaths, good: list[bytes], bad: list[Damage]) -> int:
         if problem:
             raise StudyError(f"{paths.journal}: without its {plural(len(bad), 'damaged line')} "
                              f"the study does not load ({problem}); nothing was changed")
-        shutil.copy2(paths.journal, backup)
+        _copy_whole(paths.journal, backup)
         trial.replace(paths.journal)
+    except OSError as exc:  # a full disk: the copies are the tool's, the journal the user's
+        raise StudyError(f"{paths.journal}: cannot repair it ({exc.strerror or exc}); "
+                         "nothing was changed") from None
     finally:  # an interrupt or a failed check leaves only the journal as it was
         trial.unlink(missing_ok=True)
     inside = f", keeping the {plural(recovered, 'whole record')} inside them" if recovered else ""
