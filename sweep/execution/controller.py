@@ -14,7 +14,6 @@ knows no backend: loky and Dask differ only behind `backend.Backend`.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import time
@@ -61,7 +60,7 @@ from .backend import (
 )
 from .heartbeat import fail_silent_trials
 from .jobs import Workers
-from .ledger import Ledger
+from .ledger import Ledger, machine_fault
 from .liveness import claim_grace, dead_worker, either, unclaimed
 from .progress import Progress
 from .trial import TrialJob, run_trial
@@ -70,9 +69,6 @@ FAIL_STREAK = 5  # this many failed trials in a row stop the run
 STALL_LIMIT = 300.0  # seconds without a sign of progress before a trial counts as stalled
 STALL_EPOCHS = 10  # ... or this many times the trial's mean epoch time, if longer
 NOTICE_REPEAT = NOTICE_EVERY - 5  # a worker's line said this soon after its like is not
-# a trial failed for one of these failed for the machine, not for its settings: a disk
-# that is full or read-only fails every trial after it (os_error_text's words)
-MACHINE_FAULTS = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
 LOOK_EVERY = 2.0  # seconds between the run's looks at its workers, locks and cluster
 ACTIVE_SHARE = 0.05  # a worker using this share of a core between two looks is working
 # what stops the run at once, its trials in flight interrupted: nothing can be recorded
@@ -534,9 +530,9 @@ class Controller:
         if self.on_result is not None:
             self.on_result(outcome)
         failed = outcome.state == "FAIL" and not outcome.lost  # its own code failed
-        if failed and any(cause in (outcome.reason or "") for cause in MACHINE_FAULTS):
+        if outcome.state == "FAIL" and machine_fault(outcome.reason or ""):  # lost, retried
             self.halt(f"trial {outcome.number} failed: {outcome.reason}; every trial would "
-                      "fail the same way: stopping")
+                      "fail the same way: stopping (the next run retries what it failed)")
         self.fail_streak = self.fail_streak + 1 if failed else 0
         if self.fail_streak >= self.max_fail_streak:
             self.halt(f"{self.fail_streak} trials failed in a row (last: {outcome.reason}); "

@@ -8,15 +8,16 @@ trial's trial.json, so the file never says what the storage does not; `mend` rew
 the files a kill left behind.
 
 **The retry rule**, in every storage: a trial lost to the infrastructure (an interrupt,
-a killed, terminated or stalled worker, a dead run or machine, a time-out's cut) is
+a killed, terminated or stalled worker, a dead run or machine, a time-out's cut, a disk
+full or read-only) is
 marked ``lost`` as it fails and gets one retry, a WAITING copy with the same settings
 (those it had suggested when it was lost; the retry suggests the rest), seed and marks
 (``classic``), linked by ``retry_of``, enqueued in the same hold of the
 study's locks, so that nobody counts the lost trial before its retry exists. A trial
 whose own code raised is not retried (it would raise again), nor is a retry lost in a
 way the trial may cause again (its worker killed or stalled: out of memory, say); a
-retry lost because its run was stopped (an interrupt, a SIGTERM, the run killed) gets
-a retry of its own, as the run's stop says nothing of it. The lost
+retry lost because its run was stopped (an interrupt, a SIGTERM, the run killed, a
+full disk, which stops it) gets a retry of its own, as the run's stop says nothing of it. The lost
 trial then no longer counts toward --trials; its retry does (records.count). A retry a
 kill kept from being enqueued is enqueued by the next `mend`.
 
@@ -26,6 +27,7 @@ tools see the same study.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import traceback
@@ -67,6 +69,15 @@ KEPT = ("classic", "enqueued")
 # losses that are the run's stop, not the trial's doing: a retry lost so is retried again
 RUN_STOPPED = ("interrupted", "the run process died", "worker process gone (found by a "
                "later run)", "worker process was terminated (SIGTERM)")  # never the trial's
+# a trial failed for one of these failed for the machine, not for its settings: a disk
+# that is full or read-only fails every trial after it (os_error_text's words); it is
+# lost, and its run stops (controller.py)
+MACHINE_FAULTS = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))
+
+
+def machine_fault(reason: str) -> bool:
+    """Whether a trial's failure ``reason`` is the machine's (`MACHINE_FAULTS`)."""
+    return any(cause in reason for cause in MACHINE_FAULTS)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -155,10 +166,11 @@ class Ledger:
         """Fail the worker's own trial for ``exc``, with its reason and traceback; one
         lost to the infrastructure (`LOST`) is marked so and gets its retry, in the
         same hold of the study's locks."""
-        lost = isinstance(exc, LOST)
+        reason = reason_of(exc)
+        lost = isinstance(exc, LOST) or machine_fault(reason)
         with study_locks(self.paths, self.storage) if lost else nullcontext():
             try:
-                trial.set_user_attr("reason", reason_of(exc))
+                trial.set_user_attr("reason", reason)
                 if lost:
                     trial.set_user_attr("lost", True)
                 trial.set_user_attr("traceback", traceback.format_exc())
@@ -258,9 +270,10 @@ class Ledger:
         """The retry rule (see the module's docstring), applied to a trial just failed:
         enqueue its retry if it gets one and has none yet. The retry's number, or None.
         The caller holds the study's locks."""
+        reason = trial.user_attrs.get("reason", "")
         if trial.state != TrialState.FAIL or not trial.user_attrs.get("lost") \
-                or ("retry_of" in trial.user_attrs
-                    and trial.user_attrs.get("reason") not in RUN_STOPPED):
+                or ("retry_of" in trial.user_attrs and reason not in RUN_STOPPED
+                    and not machine_fault(reason)):
             return None
         if trials is None:
             trials = self.storage.get_all_trials(self.study_id, deepcopy=False)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 from tests.sweep.faults.harness import (
     Running,
@@ -697,7 +698,36 @@ def test_trials_that_fail_on_a_full_disk_stop_the_run_in_words(tmp_path, run_arg
     assert len(stopped) == 1 and "No space left on device" in stopped[0], proc.stderr
     assert str(disk / "studies" / "full" / "trials") in stopped[0], stopped[0]
     assert "every trial would fail the same way" in stopped[0], stopped[0]
-    assert len(stored_trials(disk / "studies" / "full")) < 4  # it stopped
+    failed = [t for t in stored_trials(disk / "studies" / "full") if t.state == TrialState.FAIL]
+    assert len(failed) < 4, failed  # it stopped (a trial begun meanwhile may fail too)
+
+
+def test_a_trial_failed_by_a_full_disk_is_retried_once_there_is_room(tmp_path, run_args,
+                                                                     mounts):
+    """Hostile tester 19: the classic trial, failed by a full disk, was failed for good
+    (a trial whose own code raised), so the report said the classic configuration "did
+    not complete" for ever. A full disk is the machine's fault: the trial is lost and
+    its retry, the classic configuration still, runs once the disk has room."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk))
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * (free - 60 * 1024))  # a journal fits, no checkpoint
+    studies = disk / "studies"
+    proc = sweep(*run_args(studies, "full", trials=3, jobs=1), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    stopped = [line for line in proc.stderr.splitlines() if line.startswith("stopped: ")]
+    assert "(the next run retries what it failed)" in stopped[0], proc.stderr
+    (disk / "filler").unlink()
+    again = sweep(*run_args(studies, "full", trials=3, jobs=1), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    trials = check_study(studies / "full", finished=3)
+    check_retries(trials)
+    classic = [t for t in trials if t.user_attrs.get("classic")]  # trial 0 and its retries
+    assert classic[0].number == 0 and len(classic) >= 2, classic
+    assert all(t.state == TrialState.FAIL and t.user_attrs.get("lost") for t in classic[:-1])
+    assert classic[-1].state == TrialState.COMPLETE, classic[-1]
+    assert {t.user_attrs.get("original", t.number) for t in classic} == {0}
 
 
 def test_a_disk_filling_under_the_workers_prints_no_worker_traceback(tmp_path, run_args,

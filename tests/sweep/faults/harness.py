@@ -254,8 +254,9 @@ def finished_for_the_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 def check_retries(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
     """Every retry retries a lost (failed) trial, once, with its settings, seed and marks,
     and is no lost trial's retry twice; a retry is retried only when its run's stop lost
-    it (ledger.RUN_STOPPED). Returns the retries by the trial they retry."""
-    from sweep.execution.ledger import RUN_STOPPED
+    it (ledger.RUN_STOPPED, or a full or read-only disk, which stops the run). Returns the
+    retries by the trial they retry."""
+    from sweep.execution.ledger import RUN_STOPPED, machine_fault
 
     by_number = {t.number: t for t in trials}
     retries: dict[int, FrozenTrial] = {}
@@ -268,7 +269,8 @@ def check_retries(trials: list[FrozenTrial]) -> dict[int, FrozenTrial]:
         lost = by_number[of]
         assert lost.state == TrialState.FAIL and lost.user_attrs.get("lost"), (of, lost)
         assert "retry_of" not in lost.user_attrs \
-            or lost.user_attrs.get("reason") in RUN_STOPPED, \
+            or lost.user_attrs.get("reason") in RUN_STOPPED \
+            or machine_fault(lost.user_attrs.get("reason", "")), \
             f"retry {of} was retried by {t.number}, lost as {lost.user_attrs.get('reason')}"
         assert t.number > of
         if t.state != TrialState.WAITING:
