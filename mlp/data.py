@@ -198,8 +198,13 @@ def load_dataset(
 
 def _obtain(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None, root: Path,
             mirrors: Sequence[str] | None, show: bool) -> tuple[Arrays, str]:
-    data_dir = data_dir or os.environ.get("MLP_DATA_DIR") or None
-    if data_dir is not None:
+    from_env = not data_dir and os.environ.get("MLP_DATA_DIR")
+    if from_env:  # named in what goes wrong: the user may not know it is set
+        try:
+            return _from_data_dir(spec, Path(from_env), root)
+        except DataError as e:
+            raise type(e)(f"{e} (the folder MLP_DATA_DIR names)") from None
+    if data_dir:
         return _from_data_dir(spec, Path(data_dir), root)
     if not spec.verified:
         raise DataError(f"dataset {spec.name!r} needs a data directory with the four IDX "

@@ -161,9 +161,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     first = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(first) if first else build_parser("")
     args, extra = parser.parse_known_args(argv)
+    command = _subparsers(parser).get(args.command, parser)
     if extra:
-        command = _subparsers(parser).get(args.command, parser)
         command.error(f"unrecognized arguments: {' '.join(extra)}")
+    for action in command._actions:  # noqa: SLF001  (argparse keeps them so)
+        if action.metavar in ("DIR", "FILE") and getattr(args, action.dest, None) == "":
+            # else read as no value (the default folder) or as "." by the code behind it
+            command.error(f"argument {'/'.join(action.option_strings)}: an empty path; "
+                          "name a file or folder")
     return args
 
 

@@ -457,6 +457,16 @@ def test_data_dir_env_var(tmp_path, monkeypatch):
     assert load_dataset("idx").source == f"data dir {folder} (not verified)"
 
 
+def test_a_bad_data_dir_from_the_environment_is_said_to_come_from_it(tmp_path, monkeypatch):
+    """Hostile tester 19: "data dir /x: not a directory", with no word of MLP_DATA_DIR
+    to a user who never passed --data-dir."""
+    monkeypatch.setenv("MLP_DATA_DIR", str(tmp_path / "nosuch"))
+    with pytest.raises(DataError, match="not a directory \\(the folder MLP_DATA_DIR names\\)"):
+        load_dataset("idx")
+    given = write_dir(tmp_path / "d", fake_arrays())  # a folder passed wins, unmentioned
+    assert load_dataset("idx", data_dir=given).source == f"data dir {given} (not verified)"
+
+
 def test_verified_data_dir_is_cached_then_served_from_cache(tmp_path):
     arrays = fake_arrays()
     folder = write_dir(tmp_path / "d", arrays)

@@ -112,3 +112,27 @@ def test_an_abbreviated_option_is_refused_not_guessed(cli, check_error, tmp_path
                     "unrecognized arguments: " + args[1].partition("=")[0])
         assert "Sup3rSecret" not in proc.stderr + proc.stdout
         assert proc.stderr.startswith(f"sweep {args[0]}: error: "), proc.stderr
+
+
+def test_an_empty_path_is_refused_before_anything_is_done(cli, check_error, tmp_path):
+    """Hostile tester 19: ``train --experiment ''`` trained into runs/<date-time> (the
+    empty path read as no path), ``predict --experiment ''`` read "."; ``--data-dir ''``
+    was the cache. Every FILE or DIR option's empty value is a usage error."""
+    from sweep.commands.cli import _subparsers, build_parser
+
+    parser = build_parser()
+    required = {"run": ["--trials", "1"], "rerun": ["--trial", "1"],
+                "plots": ["--trial", "1"], "compare": ["a", "b"],
+                "export": ["--mlflow", str(tmp_path / "mlruns")]}
+    refused = 0
+    for name, command in _subparsers(parser).items():
+        for action in command._actions:
+            if action.metavar not in ("DIR", "FILE") or not action.option_strings:
+                continue
+            flag = action.option_strings[0]
+            before = sorted(p.name for p in tmp_path.iterdir())
+            proc = cli(name, *required.get(name, []), flag, "", cwd=tmp_path)
+            check_error(proc, 2, f"argument {flag}", "an empty path")
+            assert sorted(p.name for p in tmp_path.iterdir()) == before, (name, flag)
+            refused += 1
+    assert refused >= 10, refused
