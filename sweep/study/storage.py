@@ -692,6 +692,23 @@ def _check_sqlite_is_optunas(database: Path, url: str) -> None:
                          f"({len(tables)} tables, none of Optuna's); name a new file")
 
 
+def _address_fault(url: str) -> str | None:
+    """What is wrong with the URL's host or port, in words, or None (SQLAlchemy's own
+    words for these are int()'s: "invalid literal for int() with base 10: ':1'")."""
+    from urllib.parse import urlsplit
+
+    try:
+        split = urlsplit(url)
+    except ValueError:  # urllib: "Invalid IPv6 URL"
+        return "a '[' opens an IPv6 host that no ']' closes"
+    try:
+        split.port  # noqa: B018
+    except ValueError:
+        port = split.netloc.rpartition(":")[2]
+        return f"its port {port!r} is " + ("past 65535" if port.isdigit() else "not a number")
+    return None
+
+
 def _parse_url(url: str) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -702,6 +719,9 @@ def _parse_url(url: str) -> Any:
     if ambiguous_password(url) is not None:
         raise UsageError(f"{named(url)}: the password holds '@', which a URL must write as "
                          "%40 (else the host is read from inside the password)")
+    fault = _address_fault(url)
+    if fault:
+        raise UsageError(f"{named(url)}: not a valid database URL ({hide_secret(fault, url)})")
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a non-integer port raises here)
