@@ -426,11 +426,10 @@ def open_storage(journal: Path, url: str | None = None, *, create: bool = True,
         raise AssertionError("unreachable")
 
     try:
-        storage = reopen(make, mask_url(url)) if in_run else make()
-        if create:
-            with closed_on_error(storage):
+        with closed_on_error(reopen(make, mask_url(url)) if in_run else make()) as storage:
+            if create:
                 _check_writable(storage)
-        return storage
+            return storage
     except DatabaseUnavailable:
         raise
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean the same to the user
