@@ -253,9 +253,15 @@ class _StandardOutput:
 
     def write(self, text: str) -> int:
         if self._stream is None:  # closed before Python started (``>&-``)
-            self._failed = self._failed or StandardOutputError(errno.EBADF, "it is closed")
-            raise self._failed
+            raise self._closed()
         return self._said(self._stream.write, text)
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def _closed(self) -> OSError:
+        self._failed = self._failed or StandardOutputError(errno.EBADF, "it is closed")
+        return self._failed
 
     def flush(self) -> None:
         if self._stream is not None:
@@ -276,6 +282,8 @@ class _StandardOutput:
             raise self._failed from None
 
     def __getattr__(self, name: str) -> Any:
+        if self._stream is None:
+            raise self._closed()
         return getattr(self._stream, name)
 
 

@@ -33,11 +33,15 @@ def closed(streams: tuple[int, ...], args: list[str], cwd) -> subprocess.Complet
                           preexec_fn=close, timeout=300)
 
 
-@pytest.mark.parametrize("command", [["--version"], ["--help"], ["best"], ["trials"],
-                                     ["trials", "-f", "csv"], ["doctor", "--check"]])
+@pytest.mark.parametrize("command", [
+    ["--version"], ["--help"], ["best"], ["trials"], ["trials", "-f", "csv"],
+    ["doctor", "--check"], ["report"], ["studies"], ["data"],
+    ["trials", "--watch", "0.5"],  # hostile tester 20: AttributeError from isatty()
+])
 def test_a_closed_standard_output_is_one_line(tmp_path, command):
     finished_study(tmp_path / "studies", "done", trials=3)
-    study = [] if command[0].startswith("--") else ["--study", "done"]
+    study = [] if command[0].startswith("--") or command[0] in ("studies", "data") else \
+        ["--study", "done"]
     proc = closed((1,), [*command, *study], tmp_path)
     who = "sweep" if command[0].startswith("--") else f"sweep {command[0]}"
     assert proc.returncode == 1, proc.stderr
