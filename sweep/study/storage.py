@@ -693,7 +693,9 @@ def _check_sqlite_is_optunas(database: Path, url: str) -> None:
 
 def _address_fault(url: str) -> str | None:
     """What is wrong with the URL's host or port, in words, or None (SQLAlchemy's own
-    words for these are int()'s: "invalid literal for int() with base 10: ':1'")."""
+    words for these are int()'s: "invalid literal for int() with base 10: ':1'"). Asked
+    only of a URL SQLAlchemy refused: urllib ends the host part at a '#', '?' or '/' of
+    a password, which SQLAlchemy reads whole."""
     from urllib.parse import urlsplit
 
     try:
@@ -702,9 +704,9 @@ def _address_fault(url: str) -> str | None:
         return "a '[' opens an IPv6 host that no ']' closes"
     try:
         split.port  # noqa: B018
-    except ValueError:
+    except ValueError:  # its text unsaid: read so, it may be part of a password
         port = split.netloc.rpartition(":")[2]
-        return f"its port {port!r} is " + ("past 65535" if port.isdigit() else "not a number")
+        return "its port is " + ("past 65535" if port.isdigit() else "not a number")
     return None
 
 
@@ -718,15 +720,12 @@ def _parse_url(url: str) -> Any:
     if ambiguous_password(url) is not None:
         raise UsageError(f"{named(url)}: the password holds '@', which a URL must write as "
                          "%40 (else the host is read from inside the password)")
-    fault = _address_fault(url)
-    if fault:
-        raise UsageError(f"{named(url)}: not a valid database URL ({hide_secret(fault, url)})")
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a non-integer port raises here)
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"{named(url)}: not a valid database URL "
-                         f"({hide_secret(str(exc), url)})") from None
+        why = _address_fault(url) or hide_secret(str(exc), url)
+        raise UsageError(f"{named(url)}: not a valid database URL ({why})") from None
     if parsed.drivername.partition("+")[0] == "postgres":  # libpq's spelling, not SQLAlchemy's
         raise UsageError(f"{named(url)}: write the scheme postgresql://, not postgres:// "
                          "(the database library knows only the first)")

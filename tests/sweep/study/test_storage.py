@@ -175,11 +175,16 @@ def test_a_password_is_never_shown(password, scheme, tmp_path):
     ("notaurl", "not a database URL"),
     ("user:s3cret@127.0.0.1:1/db", "not a database URL"),
     # hostile tester 19: int()'s "invalid literal for int() with base 10: 'abc'"
-    ("postgresql://u:s3cret@127.0.0.1:abc/db", "not a valid database URL (its port 'abc' is "
+    ("postgresql://u:s3cret@127.0.0.1:abc/db", "not a valid database URL (its port is "
                                                "not a number)"),
-    ("postgresql://u:s3cret@127.0.0.1:99999/db", "(its port '99999' is past 65535)"),
+    ("postgresql://u:s3cret@127.0.0.1:99999/db", "(its port is past 65535)"),
     ("postgresql://u:s3cret@[::1/db", "not a valid database URL (a '[' opens an IPv6 host "
                                       "that no ']' closes)"),
+    # hostile tester 20: a password with a bare '#', '?' or '/' (read whole by SQLAlchemy)
+    # was read by urllib as ending the host part, and its start called the "port"
+    ("postgresql://u:s3cret#x@127.0.0.1:1/db", "cannot open"),
+    ("postgresql://u:s3cret?x@127.0.0.1:1/db", "cannot open"),
+    ("postgresql://u:s3cret/x@127.0.0.1:1/db", "cannot open"),
     ("mysql://u:s3cret@h:-1/db", "mysql://u:***@h:-1/db"),
     ("sqlite://", "in-memory"),
     ("sqlite:///:memory:", "in-memory"),
