@@ -30,6 +30,7 @@ run says in one line why it stopped.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import uuid
@@ -147,6 +148,7 @@ def _probe(address: str, timeout: float) -> str:
     thread of its own (the caller may be running an event loop: a notebook)."""
     import asyncio
 
+    from distributed.comm import CommClosedError
     from distributed.comm import connect as dask_connect
 
     async def identity() -> Any:
@@ -166,11 +168,14 @@ def _probe(address: str, timeout: float) -> str:
         except TimeoutError:
             outcome[0] = (f"no Dask scheduler answers there within {timeout:g}s (something "
                           "else listens, or nothing does)")
+        except CommClosedError:  # an OSError: it accepted, then hung up
+            outcome[0] = "not a Dask scheduler (it closed the connection without answering)"
         except (OSError, ValueError, TypeError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            first = re.sub(r"\s*in <[^>]*>:?", "", first)  # a connection's repr
             outcome[0] = f"cannot reach the Dask scheduler ({first})"
-        except Exception as exc:  # noqa: BLE001  (a protocol error: not a scheduler)
-            outcome[0] = f"not a Dask scheduler ({type(exc).__name__}: {exc})"[:300]
+        except Exception:  # noqa: BLE001  (its bytes read as Dask's: a MemoryError, say)
+            outcome[0] = "not a Dask scheduler (what answers there does not speak Dask)"
         else:
             kind = reply.get("type") if isinstance(reply, dict) else None
             outcome[0] = "" if kind == "Scheduler" else \

@@ -335,13 +335,18 @@ class _QuietHTTP(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("listener", ["silent", "http"])
+@pytest.mark.parametrize("listener", ["silent", "http", "speaks-first", "hangs-up"])
 def test_an_address_where_no_scheduler_answers_is_one_line_within_seconds(
         tmp_path, run_args, sweep_cli, check_error, listener):
     """A listener that accepts and never speaks, or an HTTP server: Client(timeout=5)
-    bounds only the connection, and the handshake after it hung for ever."""
-    if listener == "silent":
-        server = SilentServer()
+    bounds only the connection, and the handshake after it hung for ever. Hostile tester
+    20: one that speaks first (its bytes read as Dask's frame lengths: "MemoryError:
+    Unable to allocate 3.07 EiB") or hangs up ("in <TCP (closed) ...>: Stream is
+    closed") gave Dask's internals."""
+    if listener in ("silent", "speaks-first", "hangs-up"):
+        server = SilentServer(
+            reply=b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+            if listener == "speaks-first" else b"", hang_up=listener == "hangs-up")
         port, close = server.port, server.close
     else:
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHTTP)
@@ -358,7 +363,10 @@ def test_an_address_where_no_scheduler_answers_is_one_line_within_seconds(
                          "--scheduler", address, timeout=60)
     finally:
         close()
-    check_error(proc, 2, address, "no Dask scheduler answers")
+    said = {"speaks-first": "not a Dask scheduler (what answers there does not speak Dask)",
+            "hangs-up": "not a Dask scheduler (it closed the connection without answering)"}
+    line = check_error(proc, 2, address, said.get(listener, "no Dask scheduler answers"))
+    assert "<" not in line and "Error" not in line, line
     assert not studies.exists()  # nothing made
 
 

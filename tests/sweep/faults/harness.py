@@ -119,9 +119,11 @@ class Running:
 
 
 class SilentServer:
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word; or says
+    ``reply`` at once; or, with ``hang_up``, closes each connection it accepts."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: bytes = b"", hang_up: bool = False) -> None:
+        self.reply, self.hang_up = reply, hang_up
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -136,7 +138,12 @@ class SilentServer:
         while not self.stop:
             with contextlib.suppress(OSError):
                 conn, _ = self.sock.accept()
-                self.conns.append(conn)
+                if self.reply:
+                    conn.sendall(self.reply)
+                if self.hang_up:
+                    conn.close()
+                else:
+                    self.conns.append(conn)
 
     def close(self) -> None:
         self.stop = True
