@@ -187,8 +187,10 @@ def _one_export_at_a_time(uri: str | None, named: str) -> Iterator[None]:
 
 
 def _check_target(uri: str, named: str) -> None:
-    """A local tracking store never lands in a study folder, nor in a study's SQLite
-    storage (MLflow would add its tables to Optuna's database)."""
+    """A tracking URI of a kind MLflow knows; a local tracking store never lands in a
+    study folder, nor in a study's SQLite storage (MLflow would add its tables to
+    Optuna's database)."""
+    _check_scheme(uri, named)
     target = _local_store(uri)
     if target is None:
         return  # a server or a remote database: not this machine's files
@@ -199,6 +201,21 @@ def _check_target(uri: str, named: str) -> None:
     if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
         raise UsageError(f"{named}: that file holds an Optuna study's storage; name "
                          "another database")
+
+
+def _check_scheme(uri: str, named: str) -> None:
+    """MLflow's words for a scheme it knows no store of are about its model registry,
+    with a link: named here as what it is. Its list of schemes (plugins' too) is its
+    tracking store registry, read where this MLflow has it."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+        known = set(_tracking_store_registry._registry)  # noqa: SLF001
+    except (ImportError, AttributeError):  # another MLflow: it names the fault itself
+        return
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if known and scheme not in known:
+        raise UsageError(f"{named}: MLflow has no tracking store for {scheme}:// (give "
+                         "sqlite:///FILE, a folder, http://HOST:PORT or a database URL)")
 
 
 def _check_database(uri: str, named: str) -> None:

@@ -126,3 +126,14 @@ def test_a_store_that_cannot_be_reached_names_no_driver_class(made_study, tmp_pa
     proc, _ = _export(made_study.parent, tmp_path, "postgresql+psycopg://u:pw@127.0.0.1:1/db")
     line = assert_one_line_error(proc, 1, "--mlflow", "cannot open it", "Connection refused")
     assert "OperationalError" not in line and "(psycopg" not in line, line
+
+
+def test_a_scheme_mlflow_knows_no_store_of_is_one_line_about_tracking(made_study, tmp_path):
+    """Hostile tester 20: ``--mlflow bogus://x`` gave MLflow's paragraph on its *model
+    registry*, with its list of schemes and a link; nothing was written."""
+    pytest.importorskip("mlflow")
+    proc, _ = _export(made_study.parent, tmp_path, "bogus://x")
+    line = assert_one_line_error(proc, 2, "--mlflow bogus://x",
+                                 "MLflow has no tracking store for bogus://")
+    assert "registry" not in line and "http" not in line.split("give")[0], line
+    assert not list(tmp_path.glob("ml*")), list(tmp_path.iterdir())
