@@ -201,6 +201,21 @@ def _check_target(uri: str, named: str) -> None:
     if parsed.scheme == "sqlite" and target.is_file() and _is_optuna_database(target):
         raise UsageError(f"{named}: that file holds an Optuna study's storage; name "
                          "another database")
+    _check_writable(target, named)
+
+
+def _check_writable(target: Path, named: str) -> None:
+    """A local store this process may write, and the folder it is in (SQLite writes its
+    journal beside the database): else MLflow's tracebacks on a read-only file, or its
+    silent retries for minutes on a folder where no file can be made."""
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # MLflow makes the folders missing under it
+    for place in ([target] if target.exists() else []) + [folder]:
+        if not os.access(place, os.W_OK):
+            read_only = os.statvfs(place).f_flag & os.ST_RDONLY
+            raise StudyError(f"{named}: cannot write {place} ("
+                             f"{'read-only file system' if read_only else 'permission denied'})")
 
 
 def _check_scheme(uri: str, named: str) -> None:

@@ -137,3 +137,35 @@ def test_a_scheme_mlflow_knows_no_store_of_is_one_line_about_tracking(made_study
                                  "MLflow has no tracking store for bogus://")
     assert "registry" not in line and "http" not in line.split("give")[0], line
     assert not list(tmp_path.glob("ml*")), list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("store", ["existing-sqlite", "new-sqlite", "new-folder"])
+def test_a_store_on_a_read_only_disk_is_one_line_within_seconds(made_study, tmp_path, store):
+    """Hostile tester 20: an MLflow database on a read-only disk gave 67 lines of MLflow's
+    logging and SQLAlchemy tracebacks, then "could not be made" without a cause; a new
+    one in a read-only folder ran MLflow's silent retries for about 105 s."""
+    pytest.importorskip("mlflow")
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
+    try:
+        uri = {"existing-sqlite": f"sqlite:///{disk}/mlflow.db",
+               "new-sqlite": f"sqlite:///{disk}/new.db", "new-folder": str(disk / "mlruns")}
+        if store == "existing-sqlite":
+            made = subprocess.run(
+                [sys.executable, "-c", "import mlflow, sys; mlflow.set_tracking_uri("
+                 "sys.argv[1]); mlflow.create_experiment('other')", uri[store]],
+                capture_output=True, text=True, timeout=300, cwd=tmp_path, env=sweep_env())
+            assert made.returncode == 0, made.stderr[-2000:]
+        before = sorted(p.name for p in disk.iterdir())
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        # MLflow's own retries took about 105 s: they would pass the process's time-out
+        proc, _ = _export(made_study.parent, tmp_path, uri[store], timeout=60)
+        assert_one_line_error(proc, 1, "--mlflow", f"cannot write {disk}",
+                              "read-only file system")
+        assert sorted(p.name for p in disk.iterdir()) == before
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
