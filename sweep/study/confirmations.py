@@ -313,6 +313,10 @@ def read_summary(root: str | Path) -> dict[str, Any] | None:
                          "run `sweep confirm` again for the race and the best set")
     if not isinstance(summary, dict) or any(k not in summary for k in SUMMARY_KEYS):
         raise StudyError(f"{path}: not a confirm summary (a field is missing)")
+    if summary["version"] != SUMMARY_VERSION:  # its fields may mean something else
+        raise StudyError(f"{path}: a confirm summary of version {summary['version']!r}, "
+                         f"this sweep reads version {SUMMARY_VERSION}; run `sweep confirm` "
+                         "with this sweep, or read it with the one that wrote it")
     problem = _malformed(summary)
     if problem:
         raise StudyError(f"{path}: not a confirm summary ({problem})")

@@ -183,6 +183,13 @@ def test_the_summary_from_seed_folders_is_the_races_own_answer(tmp_path, planted
     # what the report reads back
     (tmp_path / "confirm" / "confirm.json").write_text(json.dumps(summary))
     assert read_summary(tmp_path)["recommended"] == summary["recommended"]
+    # hostile tester 20: a summary of a later version was read as this one
+    from sweep.errors import StudyError
+
+    (tmp_path / "confirm" / "confirm.json").write_text(json.dumps(summary | {"version": 999}))
+    with pytest.raises(StudyError, match="a confirm summary of version 999, this sweep reads "
+                                         "version 2"):
+        read_summary(tmp_path)
 
 
 def test_an_earlier_summary_is_named_as_such(tmp_path):
