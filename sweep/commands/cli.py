@@ -184,7 +184,7 @@ def _command(args: argparse.Namespace) -> int:
         code = exit_code(exc)
         if code is None or isinstance(exc, BrokenPipeError | StandardOutputError):
             raise
-        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        text = os_error_text(exc) if isinstance(exc, OSError) else _flag_named(exc)
         print(f"sweep {args.command}: error: {_without_secrets(text + _hint(exc), args)}",
               file=sys.stderr)
         return code
@@ -311,6 +311,22 @@ def _complete() -> None:
     except ImportError:
         return
     argcomplete.autocomplete(build_parser())
+
+
+def _flag_named(exc: Exception) -> str:
+    """An error's text; a configuration error's named by its command-line flag as well
+    as its key ("--dropout (model.dropout): must be ..."): a user who never wrote the
+    key knows the flag."""
+    from mlp.config import ConfigError
+
+    from .overrides import FLAGS
+
+    text = str(exc)
+    if not isinstance(exc, ConfigError | UsageError):  # a UsageError may pass one on
+        return text
+    key, colon, rest = text.partition(":")
+    flag = next((f for f, (k, _) in FLAGS.items() if k == key), None)
+    return f"{flag} ({key}){colon}{rest}" if flag and colon else text
 
 
 def _hint(exc: BaseException) -> str:

@@ -221,8 +221,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"--space {path}: larger than {MAX_SPACE_BYTES // 1024} KiB; "
                          "a space file is a few lines of TOML")
     try:
-        return tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark is harmless
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        text = data.decode("utf-8-sig")  # a byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"--space {path}: not valid TOML (line {line} is not UTF-8 text)"
+                         ) from None
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"--space {path}: not valid TOML ({exc})") from None
 
 

@@ -136,3 +136,14 @@ def test_an_empty_path_is_refused_before_anything_is_done(cli, check_error, tmp_
             assert sorted(p.name for p in tmp_path.iterdir()) == before, (name, flag)
             refused += 1
     assert refused >= 10, refused
+
+
+def test_a_configuration_error_names_the_flag_with_its_key(cli, check_error, tmp_path):
+    """Hostile tester 20: ``data --dataset idx`` said "data.data_dir: ...", a key a user
+    of --data-dir never wrote; keys without a flag stay as they are."""
+    check_error(cli("data", "--dataset", "idx", cwd=tmp_path), 2,
+                "--data-dir (data.data_dir): the 'idx' dataset needs a data directory")
+    check_error(cli("train", "--dropout", "2", "--experiment", tmp_path / "x", cwd=tmp_path),
+                2, "--dropout (model.dropout): must be in")
+    check_error(cli("train", "--set", "training.step_gamma=9", "--experiment", tmp_path / "y",
+                    cwd=tmp_path), 2, "error: training.step_gamma: must be in")

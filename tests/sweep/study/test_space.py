@@ -12,9 +12,9 @@ from sweep.study.settings import stored_settings
 from sweep.study.space import default_space, load_space
 
 
-def _space(tmp_path, text: str, name: str = "space.toml"):
+def _space(tmp_path, text: str | bytes, name: str = "space.toml"):
     path = tmp_path / name
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path
 
 
@@ -106,6 +106,9 @@ def test_space_round_trips_through_its_stored_form(tmp_path):
 
 BAD_SPACES = [
     pytest.param("[params.lr\nlow = 0.1\n", ["not valid TOML"], id="malformed-toml"),
+    # hostile tester 20: the codec's words ("'utf-8' codec can't decode byte 0xff ...")
+    pytest.param(b"[params.lr]\nlow = 0.1\n\xff\xfe\n", ["line 3 is not UTF-8 text"],
+                 id="not-utf8"),
     pytest.param("[params.lr]\nlow = 0.5\nhigh = 0.1\n", ["params.lr", "above high"],
                  id="low-above-high"),
     pytest.param("[params.lr]\nlow = 0.0\n", ["params.lr", "positive"], id="log-zero-low"),
