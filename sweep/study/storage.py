@@ -461,7 +461,7 @@ def release(storage: BaseStorage) -> None:
 
 def _open_error(exc: Exception, url: str, create: bool) -> StudyError:
     """Why a database could not be opened, in one line naming it (password hidden)."""
-    from .database import hint, reason_of
+    from .database import exception_chain, hint, reason_of
 
     if isinstance(exc, StudyError):  # the database's own message names it already
         text = str(exc).removeprefix(f"database {mask_url(url)}: ")
@@ -469,6 +469,11 @@ def _open_error(exc: Exception, url: str, create: bool) -> StudyError:
     if not create and _no_tables(exc):
         return NoStudyTables(f"{named(url)}: no study there (the database has "
                              "none of Optuna's tables; a run with --storage makes them)")
+    missing = next((e.name for e in exception_chain(exc)
+                    if isinstance(e, ModuleNotFoundError) and e.name), None)
+    if missing:  # Optuna's words: "Please install appropriate one."
+        return UsageError(f"{named(url)}: cannot open (its database driver, the Python "
+                          f"module {missing}, is not installed)")
     reason = reason_of(exc)
     return UsageError(f"{named(url)}: cannot open ({hide_secret(reason, url)})"
                       f"{hint(reason)}")

@@ -314,3 +314,19 @@ def test_a_database_that_never_answers_is_an_error_within_seconds(tmp_path):
     assert "secret" not in proc.stderr and "Traceback" not in proc.stderr
     assert took < 40, f"took {took:.0f}s"
     assert server.conns, "the run never connected"
+
+
+def test_a_database_driver_not_installed_is_named(tmp_path):
+    """Hostile tester 20: Optuna's "Failed to import DB access module for the specified
+    storage URL. Please install appropriate one." named neither the module nor which."""
+    import importlib.util
+
+    drivers = {"mysql+pymysql": "pymysql", "mysql+mysqldb": "MySQLdb",
+               "postgresql+pg8000": "pg8000", "mssql+pymssql": "pymssql"}
+    scheme, module = next((s, m) for s, m in drivers.items()
+                          if importlib.util.find_spec(m) is None)
+    with pytest.raises(UsageError) as caught:
+        open_storage(tmp_path / "journal.log", f"{scheme}://u:s3cret@127.0.0.1:1/db")
+    message = str(caught.value)
+    assert f"the Python module {module}, is not installed" in message, message
+    assert "s3cret" not in message and "appropriate" not in message
