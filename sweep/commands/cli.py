@@ -155,6 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+# the options, by metavar, whose empty value is a mistake, and what to say of it
+NOT_EMPTY = {"DIR": "an empty path; name a file or folder",
+             "FILE": "an empty path; name a file or folder",
+             "TRACKING_URI": "empty; give a tracking URI, or leave the value out for "
+                             "MLflow's default",
+             "ADDRESS": "empty; give the scheduler's address (tcp://HOST:8786)",
+             "URL": "empty; give a database URL, or leave the option out"}
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     """The command line's arguments; an unknown one is named by its command's parser
     ("sweep best: error: ..."), as argparse names its other usage errors."""
@@ -165,10 +174,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     for action in command._actions:  # noqa: SLF001  (argparse keeps them so)
-        if action.metavar in ("DIR", "FILE") and getattr(args, action.dest, None) == "":
-            # else read as no value (the default folder) or as "." by the code behind it
-            command.error(f"argument {'/'.join(action.option_strings)}: an empty path; "
-                          "name a file or folder")
+        if action.metavar in NOT_EMPTY and getattr(args, action.dest, None) == "":
+            # else read as no value (the default) or as "." by the code behind it
+            command.error(f"argument {'/'.join(action.option_strings)}: "
+                          f"{NOT_EMPTY[action.metavar]}")
     return args
 
 

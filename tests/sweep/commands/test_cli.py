@@ -117,8 +117,10 @@ def test_an_abbreviated_option_is_refused_not_guessed(cli, check_error, tmp_path
 def test_an_empty_path_is_refused_before_anything_is_done(cli, check_error, tmp_path):
     """Hostile tester 19: ``train --experiment ''`` trained into runs/<date-time> (the
     empty path read as no path), ``predict --experiment ''`` read "."; ``--data-dir ''``
-    was the cache. Every FILE or DIR option's empty value is a usage error."""
-    from sweep.commands.cli import _subparsers, build_parser
+    was the cache. Every FILE or DIR option's empty value is a usage error; so is an
+    empty URI or address (hostile tester 20: ``export --mlflow ''`` used MLflow's
+    default)."""
+    from sweep.commands.cli import NOT_EMPTY, _subparsers, build_parser
 
     parser = build_parser()
     required = {"run": ["--trials", "1"], "rerun": ["--trial", "1"],
@@ -127,15 +129,18 @@ def test_an_empty_path_is_refused_before_anything_is_done(cli, check_error, tmp_
     refused = 0
     for name, command in _subparsers(parser).items():
         for action in command._actions:
-            if action.metavar not in ("DIR", "FILE") or not action.option_strings:
+            if action.metavar not in NOT_EMPTY or not action.option_strings:
                 continue
             flag = action.option_strings[0]
             before = sorted(p.name for p in tmp_path.iterdir())
-            proc = cli(name, *required.get(name, []), flag, "", cwd=tmp_path)
-            check_error(proc, 2, f"argument {flag}", "an empty path")
+            args = [*required.get(name, []), flag, ""]
+            if name == "export" and flag == "--mlflow":
+                args = [flag, ""]
+            proc = cli(name, *args, cwd=tmp_path)
+            check_error(proc, 2, f"argument {flag}", NOT_EMPTY[action.metavar])
             assert sorted(p.name for p in tmp_path.iterdir()) == before, (name, flag)
             refused += 1
-    assert refused >= 10, refused
+    assert refused >= 14, refused
 
 
 def test_a_configuration_error_names_the_flag_with_its_key(cli, check_error, tmp_path):
