@@ -366,7 +366,8 @@ def _overview(studies: list[StudyResults]) -> Section:
     rows = summary_rows(studies)
     overview = Section("studies", "The studies", [
         Text("Each study's design, what it cost and what it found. Wall time runs from its "
-             "first trial's start to its last trial's end (the machine's load is in it); "
+             "first trial's start to its last trial's end (the machine's load, and the time "
+             "between its runs, are in it); "
              "epochs trained and training seconds are summed over its trials. The pick is "
              "its best completed trial on one seed; the confirmed best is the configuration "
              "`sweep confirm` recommended, with its mean over seeds and 95% t-interval."),
