@@ -66,7 +66,8 @@ SERVER_CHECK_SECONDS = 5.0  # a tracking server that has not answered by then is
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_study_args(p)
     to = p.add_mutually_exclusive_group(required=True)
-    to.add_argument("--mlflow", nargs="?", const="", default=None, metavar="TRACKING_URI",
+    # bare, it is True: MLflow's default store; an empty value is refused (cli.NOT_EMPTY)
+    to.add_argument("--mlflow", nargs="?", const=True, default=None, metavar="TRACKING_URI",
                     help="export to MLflow: a tracking URI (sqlite:///mlflow.db, "
                          "http://host:5000, ...); without one, MLflow's own default "
                          "(MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
@@ -75,8 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     mlflow = _import_mlflow()
     # the store MLflow will open: the one named, else its own default from the environment
-    uri = args.mlflow or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
-    named = (f"--mlflow {mask_url(args.mlflow)}" if args.mlflow else
+    given = args.mlflow if isinstance(args.mlflow, str) else None
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
+    named = (f"--mlflow {mask_url(given)}" if given else
              f"MLFLOW_TRACKING_URI={mask_url(uri)}" if uri else "--mlflow")
     here = enclosing(Path.cwd())
     if here and urlparse(uri or "").scheme not in ("http", "https", "databricks"):
