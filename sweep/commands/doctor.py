@@ -26,7 +26,7 @@ from ..errors import StudyError, UsageError
 from ..study.journal_records import JournalContext, record_problem
 from ..study.locks import study_lock
 from ..study.paths import StudyPaths, read_meta
-from ..study.settings import missing_study
+from ..study.settings import missing_study, settings_record, stored_settings
 from ..study.storage import JournalDamaged, JournalFile, parse_line
 from ..text import plural
 from .common import add_study_args, location
@@ -148,9 +148,13 @@ def _loads(journal: Path, paths: StudyPaths) -> str | None:
         storage = JournalStorage(JournalFile(journal))
         if paths.name not in optuna.get_all_study_names(storage):
             return missing_study(paths, storage)
-        optuna.load_study(study_name=paths.name, storage=storage).get_trials(deepcopy=False)
+        study = optuna.load_study(study_name=paths.name, storage=storage)
+        study.get_trials(deepcopy=False)
+        if settings_record(study) is None:  # every command would refuse it as not sweep's
+            return "the study's settings were on a damaged line"
+        stored_settings(study)
     except Exception as exc:  # noqa: BLE001  (any failure to replay is the answer)
-        return f"{type(exc).__name__}: {exc}"
+        return str(exc) if isinstance(exc, StudyError) else f"{type(exc).__name__}: {exc}"
     return None
 
 

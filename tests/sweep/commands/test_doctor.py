@@ -127,3 +127,21 @@ def test_a_repair_on_a_full_disk_names_the_journal_and_leaves_it_alone(tmp_path,
             ["journal.log", "journal.log.flock"]
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_doctor_refuses_to_drop_the_line_holding_the_studys_settings(made_study, cli):
+    """Hostile tester 21: junk where the settings record was: doctor dropped the line,
+    said "replaced", exit 0, and every command then refused the study as "not created
+    by sweep". A repair that loses the settings changes nothing."""
+    journal = made_study / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    (k,) = [i for i, line in enumerate(lines) if b'"sweep:settings"' in line]
+    lines[k] = b"xx\n"
+    journal.write_bytes(b"".join(lines))
+    damaged = journal.read_bytes()
+    fix = cli("doctor", "--studies-dir", made_study.parent, "--study", "done")
+    assert fix.returncode == 1, fix.stdout + fix.stderr
+    assert "does not load (the study's settings were on a damaged line); nothing was " \
+        "changed" in fix.stderr, fix.stderr
+    assert journal.read_bytes() == damaged
+    assert not list(made_study.glob("journal.log.damaged-*"))
