@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import StudyError, UsageError
 from ..options import add_arguments, build, from_namespace
 from ..study.paths import StudyLocation
 from ..study.records import TrialOutcome
@@ -44,3 +45,23 @@ def trained_trial(results: StudyResults, number: int, diverged: bool = True) -> 
             "waiting (not started yet)" if outcome.state == "WAITING" else outcome.state
         raise UsageError(f"--trial {number}: it is {what}: no trained network")
     return outcome
+
+
+def check_trials_folder(results: StudyResults, outcome: TrialOutcome, folder: Path) -> None:
+    """``folder`` holds trial ``outcome``'s network: its config.json has the settings the
+    study recorded for the trial. A folder restored from another trial's backup, or
+    copied over, would show another network as this trial's. A config.json that cannot
+    be read is left to the caller's own reading, which names it."""
+    from mlp.config import ConfigError
+    from mlp.experiment import load_config
+
+    try:
+        config = load_config(folder / "config.json")
+    except ConfigError:
+        return
+    for p in results.settings.space.params:
+        stored, written = outcome.params.get(p.name), config.value(p.key)
+        if stored is not None and stored != written:
+            raise StudyError(f"trial {outcome.number}: {folder / 'config.json'} says {p.name} "
+                             f"{written!r}, the study's record of the trial {stored!r}: the "
+                             "folder holds another trial's files, or the file was changed")

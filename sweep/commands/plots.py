@@ -19,7 +19,7 @@ from ..errors import StudyError, os_error_text
 from ..execution.artifacts import FIGURES, upload_later
 from ..execution.trial import dataset_for
 from ..text import plural
-from .common import add_study_args, open_results, trained_trial
+from .common import add_study_args, check_trials_folder, open_results, trained_trial
 
 DESCRIPTION = (
     "Draw a trial's figures (learning curves, confusion matrix, per-class F1, "
@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from mlp.experiment import load_config
 
     results = open_results(args)
-    trained_trial(results, args.trial, diverged=False)
+    outcome = trained_trial(results, args.trial, diverged=False)
     folder = results.trial_dir(args.trial)
+    check_trials_folder(results, outcome, folder)
     try:
         data = dataset_for(load_config(folder / "config.json"))
         plots = plot_experiment(folder, data)

@@ -14,7 +14,7 @@ from mlp.experiment import load_experiment
 from mlp.train import evaluate
 
 from ..errors import StudyError, UsageError, cannot_write
-from .common import add_study_args, open_results, trained_trial
+from .common import add_study_args, check_trials_folder, open_results, trained_trial
 from .output import check_export_target
 
 DESCRIPTION = ("The prediction figure for test images of a trained network: one image, a "
@@ -108,11 +108,12 @@ def _experiment(args: argparse.Namespace) -> Path:
     if args.experiment is not None:
         return Path(args.experiment)
     results = open_results(args)
-    trained_trial(results, args.trial, diverged=False)
+    outcome = trained_trial(results, args.trial, diverged=False)
     folder = results.trial_dir(args.trial)
     if not folder.is_dir():
         raise StudyError(f"--trial {args.trial}: its directory {folder} is not on this "
                          "machine")
+    check_trials_folder(results, outcome, folder)
     return folder
 
 

@@ -19,7 +19,7 @@ from mlp.experiment import environment, read_config_file, read_history, run_expe
 from ..errors import StudyError, os_error_text
 from ..execution.trial import dataset_for
 from ..text import plural
-from .common import add_study_args, open_results, trained_trial
+from .common import add_study_args, check_trials_folder, open_results, trained_trial
 
 DESCRIPTION = (
     "Re-train one trial from its config.json and check that every epoch's losses and "
@@ -76,12 +76,7 @@ def run(args: argparse.Namespace) -> int:
         why = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         raise StudyError(f"trial {args.trial}: its directory {folder} is missing or damaged "
                          f"({why})") from None
-    for p in results.settings.space.params:  # the study's record of what trained
-        stored, written = outcome.params.get(p.name), config.value(p.key)
-        if stored is not None and stored != written:
-            raise StudyError(f"trial {args.trial}: {folder / 'config.json'} says {p.name} "
-                             f"{written!r}, the study's record of the trial {stored!r}: the "
-                             "file was changed; nothing re-trained")
+    check_trials_folder(results, outcome, folder)
     if not recorded:
         raise StudyError(f"trial {args.trial}: {folder / 'history.csv'} records no epoch")
     threads = (recorded_env.get("blas") or {}).get("threads")
