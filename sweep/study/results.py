@@ -81,13 +81,14 @@ class StudyResults:
 
     def _found_dir(self, trial: optuna.trial.FrozenTrial) -> str | None:
         """The trial's folder under this reader's studies folder; None where it is not
-        here. A trained trial's folder without its history is not its experiment: its
-        files were deleted, and the run made the folder again for its record (a history
-        there but damaged is its readers' to name)."""
+        here. A trained trial's folder holding none of its experiment's files is not its
+        experiment: its files were deleted, and the run made the folder again for its
+        record. One holding some (a history there but damaged, or gone beside its
+        config.json) is its readers' to name."""
         folder = self.paths.trial_dir(trial.number)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            history = folder / "history.csv"
-            return str(folder) if history.exists() or history.is_symlink() else None
+            made = [folder / name for name in ("history.csv", "config.json", "metrics.json")]
+            return str(folder) if any(f.exists() or f.is_symlink() for f in made) else None
         return str(folder) if folder.is_dir() else None
 
     def damaged_histories(self) -> dict[int, str]:
