@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 from ..execution.request import RunRequest
@@ -47,12 +48,14 @@ def run_and_report(request: RunRequest, cli: bool = False) -> tuple[RunOutcome, 
     outcome = run_study(request, cli)
     # nothing to run: the report is written still if it is missing (a run interrupted
     # while writing it), so that the same command finishes what the last one began
-    missing = not (outcome.paths.report / "index.html").is_file()
-    if not request.report or (outcome.summary is None and not missing):
+    page = outcome.paths.report / "index.html"
+    if not request.report or (outcome.summary is None and page.is_file()):
         return outcome, None
     from ..report import write_report
 
     print("writing the report...", flush=True)
+    with suppress(OSError):  # the page of fewer trials goes first: cut short from here,
+        page.unlink(missing_ok=True)  # the report is missing, not stale, and rewritten
     index = write_report(outcome.results())
     print(f"report: {index}", flush=True)
     return outcome, index
