@@ -185,7 +185,7 @@ class StudyResults:
         advice = " Read from a machine that has them, or share --studies-dir." \
             if set(away) != {here} else ""
         return (f"{n} of {self.counts.complete + self.counts.pruned} trained trials have no "
-                f"directory under {self.paths.root / 'trials'} on this machine ({where}): "
+                f"experiment files under {self.paths.root / 'trials'} on this machine ({where}): "
                 "their histories, checkpoints and figures are left out; their values come "
                 f"from the storage.{advice}")
 

@@ -39,7 +39,7 @@ def test_trained_trials_whose_files_were_deleted_are_named_at_the_end(
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     notes = [line for line in out.splitlines() if line.startswith("note: ")]
-    assert notes and "trained trials have no directory" in notes[0], out
+    assert notes and "trained trials have no experiment files" in notes[0], out
     assert "trial 0, run here: moved or deleted" in " ".join(out.split()), out
     best = " ".join(out[out.index("best: "):].split())
     if " -> " in best:  # a folder shown holds the trial's experiment

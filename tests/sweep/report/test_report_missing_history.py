@@ -37,4 +37,4 @@ def test_a_missing_history_is_named_not_its_folder(tiny_run, sweep_cli, tmp_path
         if path.name != "trial.json":
             path.unlink() if path.is_file() else shutil.rmtree(path)
     again = sweep_cli("report", *where, cwd=tmp_path)
-    assert "1 of 2 trained trials have no directory" in again.stderr, again.stderr
+    assert "1 of 2 trained trials have no experiment files" in again.stderr, again.stderr

@@ -242,7 +242,7 @@ def test_a_database_study_is_read_from_a_folder_that_never_ran_it(tmp_path, run_
         assert proc.returncode == 0, (command, proc.stderr)
     trials = sweep("trials", "-f", "json", *where, cwd=tmp_path)
     assert len(json.loads(trials.stdout)["trials"]) == 3
-    assert "have no directory" in sweep("best", *where, cwd=tmp_path).stderr
+    assert "have no experiment files" in sweep("best", *where, cwd=tmp_path).stderr
     assert (elsewhere / STUDY / "report" / "index.html").is_file()
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, sweep; r = sweep.load(sys.argv[1], sys.argv[2], "

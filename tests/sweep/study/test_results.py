@@ -70,7 +70,7 @@ def test_the_note_on_missing_trial_directories_of_this_machine(made_study, tmp_p
         assert out.returncode == 0, out.stderr
         notes = [line for line in out.stderr.splitlines() if line.startswith("note: ")]
         assert len(notes) == 1, out.stderr
-        assert "3 of 3 trained trials have no directory" in notes[0], notes
+        assert "3 of 3 trained trials have no experiment files" in notes[0], notes
         assert "trials 0, 1, 2, run here: moved or deleted" in notes[0], notes
         assert "Read from a machine that has them" not in notes[0], notes
     shutil.rmtree(trials)
