@@ -47,7 +47,10 @@ def load_checkpoint(path: str | os.PathLike, model: MLP) -> MLP:
             state = {key: _read_member(zf, name) for key, name in members.items()}
     except CheckpointError:
         raise
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+    except zipfile.BadZipFile:  # its words: "File is not a zip file"
+        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive: "
+                              "damaged, cut short or another kind of file)") from None
+    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
             zlib.error) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
     for key, value in state.items():

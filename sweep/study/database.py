@@ -303,7 +303,11 @@ class Database(RDBStorage):
         logging.getLogger("optuna.storages._rdb.storage").addFilter(_RETRIED_HERE)  # once
         if url.startswith("postgresql"):
             watch(self, self.attempts)  # a server that never answers: said, then cut
-        super().__init__(url, **kwargs)
+        try:
+            super().__init__(url, **kwargs)
+        except BaseException:  # refused (a wrong password): nothing of it is kept watched
+            unwatch(self)
+            raise
 
     def close(self) -> None:
         """Let the database go: its connections closed, its watch ended (whatever still

@@ -69,6 +69,12 @@ for name in ("nosuch", "other"):
     except sweep.StudyError as exc:
         print("refused:", exc)
 from sweep.study.results import reader as make_reader
+for _ in range(3):  # hostile tester 21: a storage refused as it opened kept the thread
+    try:
+        sweep.load("there", storage=url.rsplit("/", 1)[0] + "/no_such_database",
+                   studies_dir=studies)
+    except sweep.UsageError as exc:
+        assert "no_such_database" in str(exc), exc
 reader = make_reader("nosuch", storage=url, studies_dir=studies)
 try:
     reader()
