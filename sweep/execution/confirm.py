@@ -25,6 +25,7 @@ from typing import Any
 from mlp.config import Config
 from mlp.experiment import read_json, run_experiment
 
+from ..errors import StudyError
 from ..study.confirmations import CONFIRM_DIR, is_done, unit_dir
 from ..study.paths import WORKERS_LOG
 from ..study.results import StudyResults
@@ -32,6 +33,7 @@ from ..study.samplers import trial_seed
 from ..text import clock, terminal_width, wrap
 from .backend import Event, Pool, SlotFailed, TaskDone, WorkerLost
 from .jobs import cores
+from .ledger import machine_fault, reason_of
 from .loky_backend import LokyBackend
 from .trial import dataset_for
 
@@ -73,8 +75,7 @@ def run_rerun(unit: Rerun) -> dict[str, Any]:
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 (its reason goes back to the command)
-        return done | {"status": "failed", "seconds": None,
-                       "error": f"{type(exc).__name__}: {exc}"}
+        return done | {"status": "failed", "seconds": None, "error": reason_of(exc)}
     return done | {"status": result.status, "seconds": result.train_seconds}
 
 
@@ -175,7 +176,10 @@ def run_missing(results: StudyResults, units: list[Rerun], jobs: int | None,
             tell(f"a worker failed: {type(event.error).__name__}: {event.error}")
         elif isinstance(event, TaskDone) and event.result.get("status") == "failed":
             r = event.result
-            tell(f"re-run of trial {r['trial']} seed {r['seed_index']} failed: {r['error']}")
+            failed = f"re-run of trial {r['trial']} seed {r['seed_index']} failed: {r['error']}"
+            if machine_fault(r["error"]):  # a full or read-only disk: the next fails alike
+                raise StudyError(f"{failed}; every re-run would fail the same way: stopping")
+            tell(failed)
         elif isinstance(event, TaskDone):
             done[0] += 1
             r = event.result
