@@ -313,3 +313,22 @@ def tiny_run(sweep_cli: Sweep, tiny_idx_dir: Path, tiny_space: Path, tmp_path: P
                          "--quiet", "--studies-dir", studies or tmp_path / "studies",
                          "--study", name, *more, cwd=tmp_path, timeout=timeout)
     return run
+
+
+@pytest.fixture
+def mounts() -> Iterator[Callable[..., None]]:
+    """``mounts(*ARGS)``: ``mount ARGS`` (a real tmpfs, a remount read-only), unmounted
+    when the test ends; the test is skipped where mount(8) is not allowed (not root)."""
+    done: list[Path] = []
+
+    def mount(*args: str) -> None:
+        proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount here ({proc.stderr.strip()}): this test needs root "
+                        "and mount(8) to make a real full or read-only file system")
+        if Path(args[-1]) not in done:
+            done.append(Path(args[-1]))
+
+    yield mount
+    for target in reversed(done):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)

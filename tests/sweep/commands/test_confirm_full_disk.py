@@ -7,7 +7,6 @@ device: '...'", each re-run tried twice, before the last line said what was wron
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
@@ -17,24 +16,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_confirm_on_a_full_disk_stops_at_the_first_re_run_in_words(tiny_run, sweep_cli,
-                                                                   tmp_path):
+                                                                   tmp_path, mounts):
     assert tiny_run("c", 3).returncode == 0
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
-    try:
-        shutil.copytree(tmp_path / "studies", disk / "studies")
-        free = shutil.disk_usage(disk).free
-        (disk / "filler").write_bytes(b"\0" * (free - 200 * 1024))  # no checkpoint fits
-        proc = sweep_cli("confirm", "--study", "c", "--studies-dir", disk / "studies",
-                         "--seeds", 10, "--within", 100, cwd=tmp_path, timeout=300)
-        line = one_clear_line(proc, "No space left on device",
-                              "every re-run would fail the same way: stopping")
-        assert proc.returncode == 1, line
-        assert str(disk / "studies" / "c" / "confirm") in line, line
-        assert "OSError" not in proc.stdout + proc.stderr, proc.stdout
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    mounts("-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk))
+    shutil.copytree(tmp_path / "studies", disk / "studies")
+    free = shutil.disk_usage(disk).free
+    (disk / "filler").write_bytes(b"\0" * (free - 200 * 1024))  # no checkpoint fits
+    proc = sweep_cli("confirm", "--study", "c", "--studies-dir", disk / "studies",
+                     "--seeds", 10, "--within", 100, cwd=tmp_path, timeout=300)
+    line = one_clear_line(proc, "No space left on device",
+                          "every re-run would fail the same way: stopping")
+    assert proc.returncode == 1, line
+    assert str(disk / "studies" / "c" / "confirm") in line, line
+    assert "OSError" not in proc.stdout + proc.stderr, proc.stdout

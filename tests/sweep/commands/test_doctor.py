@@ -89,44 +89,38 @@ def test_a_damaged_journal_stops_the_run_until_doctor_repairs_it(tmp_path, tiny_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("room", ["none", "repaired-copy-only"])
-def test_a_repair_on_a_full_disk_names_the_journal_and_leaves_it_alone(tmp_path, room):
+def test_a_repair_on_a_full_disk_names_the_journal_and_leaves_it_alone(tmp_path, room,
+                                                                        mounts):
     """Hostile tester 19: doctor on a full disk named its own temporary file
     (".journal.log.repaired: No space left on device"), which the user never made; a
     disk with room for the repaired copy but not the kept one could leave a cut copy
     that passes for the journal as it was."""
     import shutil
-    import subprocess
 
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
-    try:
-        made = finished_study(tmp_path / "made", "done", trials=3)
-        studies = disk / "studies"
-        shutil.copytree(made, studies / "done", ignore=shutil.ignore_patterns("trials"))
-        journal = studies / "done" / "journal.log"
-        lines = journal.read_bytes().splitlines(keepends=True)
-        lines[-1] = b"GARBAGE{{{\n"  # the last record's line: no trial's creation
-        journal.write_bytes(b"".join(lines))
-        before = journal.read_bytes()
-        pages = -(-len(before) // 4096)
-        leave = 0 if room == "none" else (pages + 1) * 4096  # the copy fits, the backup not
-        free = shutil.disk_usage(disk).free
-        with open(disk / "filler", "wb") as f:
-            f.write(b"\0" * (free - leave))
-        proc = sweep("doctor", "--study", "done", "--studies-dir", studies, cwd=tmp_path)
-        assert proc.returncode == 1, proc.stderr
-        lines = error_lines(proc.stderr)
-        assert lines == [f"sweep doctor: error: {journal}: cannot repair it (No space left on "
-                         "device); nothing was changed"], proc.stderr
-        assert journal.read_bytes() == before
-        assert sorted(p.name for p in journal.parent.iterdir() if "journal" in p.name) == \
-            ["journal.log", "journal.log.flock"]
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    mounts("-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk))
+    made = finished_study(tmp_path / "made", "done", trials=3)
+    studies = disk / "studies"
+    shutil.copytree(made, studies / "done", ignore=shutil.ignore_patterns("trials"))
+    journal = studies / "done" / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[-1] = b"GARBAGE{{{\n"  # the last record's line: no trial's creation
+    journal.write_bytes(b"".join(lines))
+    before = journal.read_bytes()
+    pages = -(-len(before) // 4096)
+    leave = 0 if room == "none" else (pages + 1) * 4096  # the copy fits, the backup not
+    free = shutil.disk_usage(disk).free
+    with open(disk / "filler", "wb") as f:
+        f.write(b"\0" * (free - leave))
+    proc = sweep("doctor", "--study", "done", "--studies-dir", studies, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    lines = error_lines(proc.stderr)
+    assert lines == [f"sweep doctor: error: {journal}: cannot repair it (No space left on "
+                     "device); nothing was changed"], proc.stderr
+    assert journal.read_bytes() == before
+    assert sorted(p.name for p in journal.parent.iterdir() if "journal" in p.name) == \
+        ["journal.log", "journal.log.flock"]
 
 
 def test_doctor_refuses_to_drop_the_line_holding_the_studys_settings(made_study, cli):

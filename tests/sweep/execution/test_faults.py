@@ -607,26 +607,6 @@ def test_two_runs_share_one_study(tmp_path, run_args):
 
 # -- the disk fills, or the folder is read-only ----------------------------------------
 
-def _mount(*args: str) -> None:
-    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount here ({proc.stderr.strip()}): this test needs root and "
-                    "mount(8) to make a real full or read-only file system")
-
-
-@pytest.fixture
-def mounts():
-    done: list[Path] = []
-
-    def mount(*args: str) -> None:
-        _mount(*args)
-        done.append(Path(args[-1]))
-
-    yield mount
-    for target in reversed(done):
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
 def _error_problems(proc: subprocess.CompletedProcess, place: Path, why: str) -> list[str]:
     """What is wrong with how a run reported a file-system error (empty: nothing)."""
     if proc.returncode == 0:
@@ -758,7 +738,7 @@ def test_read_only_studies_dir(tmp_path, run_args, mounts):
     assert first.returncode == 0, first.stderr
     before = {p: p.read_bytes() for p in disk.rglob("*") if p.is_file()}
     mounts("--bind", str(disk), str(disk))
-    _mount("-o", "remount,ro,bind", str(disk))
+    mounts("-o", "remount,ro,bind", str(disk))
     more = sweep(*run_args(disk / "studies", "ro", trials=4), cwd=tmp_path)
     fresh = sweep(*run_args(disk / "studies", "new", trials=2), cwd=tmp_path)
     after = {p: p.read_bytes() for p in disk.rglob("*") if p.is_file()}
