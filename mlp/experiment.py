@@ -402,6 +402,29 @@ def plot_experiment(exp_dir: str | os.PathLike, data: Dataset | None = None) -> 
     return _draw(exp.dir, exp.data, history, best_epoch, cm, report, probs, pred)
 
 
+def read_result(out_dir: str | os.PathLike) -> ExperimentResult | None:
+    """The result a finished run wrote (metrics.json and history.csv), as
+    `run_experiment` returned it; None where no finished run is on record (no
+    metrics.json yet, one of a failed run, or files that cannot be read). It lets a
+    caller interrupted after the run wrote its result keep the result."""
+    out = Path(out_dir)
+    try:
+        doc = read_json(out / "metrics.json")
+        history = [EpochMetrics(**{k: row[k] for k in HISTORY_COLUMNS})
+                   for row in read_history(out / "history.csv", doc.get("epochs_trained"))]
+        result = ExperimentResult(out, **{f.name: doc[f.name] for f in fields(ExperimentResult)
+                                          if f.name not in ("out_dir", "history")})
+    except (ValueError, OSError, AttributeError, KeyError, TypeError):
+        return None  # ConfigError is a ValueError
+    if result.status == "failed":
+        return None
+    result.history = history
+    for name in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
+        if getattr(result, name) is None:  # written as null where not finite
+            setattr(result, name, float("nan"))
+    return result
+
+
 def _status(metrics: Path) -> Any:
     try:
         doc = read_json(metrics)

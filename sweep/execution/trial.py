@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from mlp.config import Config
 from mlp.data import load_dataset
 from mlp.dataset import Dataset
-from mlp.experiment import ExperimentResult, plot_experiment, run_experiment
+from mlp.experiment import ExperimentResult, plot_experiment, read_result, run_experiment
 from mlp.memory import check_fits
 
 from ..errors import StudyError
@@ -162,37 +162,48 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
     extra = {"study": paths.name, "trial": trial.number}
     if workers is not None:
         extra["workers"] = workers.to_dict()
-    result = run_experiment(config, paths.trial_dir(trial.number), data=data,
-                            on_epoch=on_epoch, plots=plots == "all", plot_stopped=False,
-                            extra=extra)
+    out_dir = paths.trial_dir(trial.number)
+    try:
+        result = run_experiment(config, out_dir, data=data, on_epoch=on_epoch,
+                                plots=plots == "all", plot_stopped=False, extra=extra)
+        if plots == "best" and result.status == "completed":
+            _draw_if_best(trial.study, result, data)
+    except LOST as exc:  # once the training's result is written, it stands
+        result = read_result(out_dir)
+        if result is None:
+            raise
+        print(f"trial {out_dir.name}: figures not drawn (interrupted)",
+              file=sys.stderr, flush=True)
+        raise InterruptedAfterTraining(_pruned(result, pruned_at), exc) from None
+    return _pruned(result, pruned_at)
+
+
+def _pruned(result: ExperimentResult, pruned_at: list[int]) -> ExperimentResult:
     if pruned_at:
         result.message = f"pruned at epoch {pruned_at[0]}"
-    if plots == "best" and result.status == "completed":
-        _draw_if_best(trial.study, result, data)
     return result
 
 
 class InterruptedAfterTraining(Exception):
-    """An interrupt (or the run's end) that came while a finished training drew its
-    figures: the trial is recorded as what its training made, then the interrupt goes
-    on (`_run_trial`)."""
+    """An interrupt (or the run's end) that came after a training wrote its result
+    (metrics.json), while it drew its figures or on the way there: the trial is
+    recorded as what its training made, then the interrupt goes on (`_run_trial`)."""
 
     def __init__(self, result: ExperimentResult, interrupt: BaseException) -> None:
-        super().__init__("interrupted while drawing figures")
+        super().__init__("interrupted after training")
         self.result, self.interrupt = result, interrupt
 
 
 def _draw_if_best(study: optuna.Study, result: ExperimentResult, data: Dataset) -> None:
     """The figures of a new best. They are a view of a finished training: a failure to
     draw them (a storage hiccup, a full disk) is noted in workers.log and costs the
-    trial nothing, and an interrupt meanwhile costs it only its figures."""
+    trial nothing; an interrupt meanwhile goes on to `objective`, and costs the trial
+    only its figures."""
     try:
         if _at_least_as_good(study, result.val_accuracy):
             plot_experiment(result.out_dir, data)
-    except LOST as exc:
-        print(f"trial {result.out_dir.name}: figures not drawn (interrupted)",
-              file=sys.stderr, flush=True)
-        raise InterruptedAfterTraining(result, exc) from None
+    except LOST:
+        raise
     except Exception as exc:  # anything, as long as the trial survives
         print(f"trial {result.out_dir.name}: figures not drawn ({type(exc).__name__}: {exc})",
               file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from mlp.experiment import (
     load_experiment,
     plot_experiment,
     read_history,
+    read_result,
     run_experiment,
 )
 from mlp.train import build_model, evaluate
@@ -339,3 +340,22 @@ def test_a_history_holding_other_than_the_epochs_trained_is_named(tmp_path):
         read_history(path, 3)
     with pytest.raises(ValueError, match=re.escape(f"{path}: 1 epoch trained, 2 recorded")):
         read_history(path, 1)
+
+
+def test_a_written_result_reads_back_as_the_run_returned_it(run, tiny, tiny_idx_dir,
+                                                           tmp_path):
+    """`read_result` gives a caller interrupted after the run wrote metrics.json the
+    result it would have had; a failed run, or no run, is no result."""
+    back = read_result(run["out"])
+    assert ({k: v for k, v in vars(back).items() if k != "history"}
+            == {k: v for k, v in vars(run["result"]).items() if k != "history"})
+    assert len(back.history) == len(run["result"].history)
+    assert [m.val_acc for m in back.history] == [m.val_acc for m in run["result"].history]
+    with pytest.raises(RuntimeError):
+        run_experiment(tiny_config(tiny_idx_dir), tmp_path / "fail", data=tiny,
+                       on_epoch=lambda m: (_ for _ in ()).throw(RuntimeError("x")))
+    assert read_result(tmp_path / "fail") is None
+    assert read_result(tmp_path / "nothing") is None
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "metrics.json").write_text("[1, 2]")
+    assert read_result(tmp_path / "junk") is None

@@ -34,6 +34,8 @@ Nothing happens unless one of these variables is set:
                         INTERRUPT_GRACE, 15 s)
     SWEEP_FAULT_RECONNECT  seconds a database may be away before its operations give up
                         (sweep.study.database.RECONNECT_LIMIT, 30 s)
+    SWEEP_FAULT_RESULT_SLEEP  seconds to sleep when a training has written its result
+                        (metrics.json), before the trial goes on to its figures
     SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
                         and is about to create one (sweep.study.lag.next_number): a window in
                         which another machine's count would go stale
@@ -54,7 +56,7 @@ _VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAU
          "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP",
          "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED",
          "SWEEP_FAULT_SETTLE", "SWEEP_FAULT_CLAIM_FLOOR", "SWEEP_FAULT_RECONNECT",
-         "SWEEP_FAULT_INTERRUPT_GRACE")
+         "SWEEP_FAULT_INTERRUPT_GRACE", "SWEEP_FAULT_RESULT_SLEEP")
 
 
 class InjectedFault(RuntimeError):
@@ -122,10 +124,13 @@ def _install() -> None:
     T.train = E.train = train
     T.softmax_cross_entropy = softmax_cross_entropy
     real_run = E.run_experiment
+    result_sleep = float(os.environ.get("SWEEP_FAULT_RESULT_SLEEP", "0") or 0)
 
     def run_experiment(config, out_dir, **kwargs):
         state["trial"] = (kwargs.get("extra") or {}).get("trial")
-        return real_run(config, out_dir, **kwargs)
+        result = real_run(config, out_dir, **kwargs)
+        time.sleep(result_sleep)
+        return result
 
     E.run_experiment = run_experiment
 
