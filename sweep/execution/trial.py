@@ -166,15 +166,19 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
     try:
         result = run_experiment(config, out_dir, data=data, on_epoch=on_epoch,
                                 plots=plots == "all", plot_stopped=False, extra=extra)
-        if plots == "best" and result.status == "completed":
-            _draw_if_best(trial.study, result, data)
-    except LOST as exc:  # once the training's result is written, it stands
+        if plots == "best" and result.status == "completed" and _at_least_as_good(
+                trial.study, result.val_accuracy):
+            plot_experiment(out_dir, data)
+    except BaseException as exc:
         result = read_result(out_dir)
-        if result is None:
+        if result is None:  # the training itself did not finish
             raise
-        print(f"trial {out_dir.name}: figures not drawn (interrupted)",
-              file=sys.stderr, flush=True)
-        raise InterruptedAfterTraining(_pruned(result, pruned_at), exc) from None
+        # once its result is written the training stands: what failed is only its
+        # figures (a storage hiccup, a full disk), and an interrupt goes on after
+        why = "interrupted" if isinstance(exc, LOST) else f"{type(exc).__name__}: {exc}"
+        print(f"trial {out_dir.name}: figures not drawn ({why})", file=sys.stderr, flush=True)
+        if isinstance(exc, LOST):
+            raise InterruptedAfterTraining(_pruned(result, pruned_at), exc) from None
     return _pruned(result, pruned_at)
 
 
@@ -192,21 +196,6 @@ class InterruptedAfterTraining(Exception):
     def __init__(self, result: ExperimentResult, interrupt: BaseException) -> None:
         super().__init__("interrupted after training")
         self.result, self.interrupt = result, interrupt
-
-
-def _draw_if_best(study: optuna.Study, result: ExperimentResult, data: Dataset) -> None:
-    """The figures of a new best. They are a view of a finished training: a failure to
-    draw them (a storage hiccup, a full disk) is noted in workers.log and costs the
-    trial nothing; an interrupt meanwhile goes on to `objective`, and costs the trial
-    only its figures."""
-    try:
-        if _at_least_as_good(study, result.val_accuracy):
-            plot_experiment(result.out_dir, data)
-    except LOST:
-        raise
-    except Exception as exc:  # anything, as long as the trial survives
-        print(f"trial {result.out_dir.name}: figures not drawn ({type(exc).__name__}: {exc})",
-              file=sys.stderr, flush=True)
 
 
 def _at_least_as_good(study: optuna.Study, value: float) -> bool:

@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from tests.sweep.faults.harness import Running, wait_for
+from tests.sweep.faults.harness import Running, sweep, wait_for
 
 
 @pytest.mark.slow
@@ -72,3 +72,23 @@ def test_a_ctrl_c_after_a_training_wrote_its_result_does_not_lose_it(run_args, t
     assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"), run.output())
     assert trial["test_accuracy"] is not None
     assert trial["epochs_trained"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plots", ["--plots=best", "--plots=all"])
+def test_figures_that_cannot_be_drawn_cost_a_trained_trial_nothing(run_args, tmp_path, plots):
+    """Figures are a view of a finished training. With ``--plots all`` they are drawn
+    inside the run, after metrics.json: a full disk there failed the trial whose
+    metrics.json said "completed" (``--plots best`` already kept it)."""
+    studies = tmp_path / "studies"
+    args = [a for a in run_args(studies, "full", trials=2, jobs=1, epochs=1)
+            if a != "--no-plots"] + [plots]
+    proc = sweep(*args, cwd=tmp_path, faults={"SWEEP_FAULT_PLOT_FULL": 1})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for number in (0, 1):
+        trial_dir = studies / "full" / "trials" / f"{number:04d}"
+        trial = json.loads((trial_dir / "trial.json").read_text())
+        assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"))
+        assert json.loads((trial_dir / "metrics.json").read_text())["status"] == "completed"
+    log = (studies / "full" / "workers.log").read_text()
+    assert "trial 0000: figures not drawn (OSError: [Errno 28] No space left on device)" in log

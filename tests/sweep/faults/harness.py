@@ -29,7 +29,7 @@ FAULT_VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_RAISE_EPOCH", "SWEEP_FAULT_NAN",
               "SWEEP_FAULT_STUCK", "SWEEP_FAULT_LOAD_SLEEP",
               "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP", "SWEEP_FAULT_HOST",
               "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED",
-              "SWEEP_FAULT_RESULT_SLEEP")
+              "SWEEP_FAULT_RESULT_SLEEP", "SWEEP_FAULT_PLOT_FULL")
 
 # small networks and few steps: a trial takes a fraction of a second of CPU
 TINY_SPACE = ("[params.hidden_size]\nlow = 16\nhigh = 32\n"

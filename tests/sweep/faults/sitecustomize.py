@@ -36,6 +36,8 @@ Nothing happens unless one of these variables is set:
                         (sweep.study.database.RECONNECT_LIMIT, 30 s)
     SWEEP_FAULT_RESULT_SLEEP  seconds to sleep when a training has written its result
                         (metrics.json), before the trial goes on to its figures
+    SWEEP_FAULT_PLOT_FULL  set: a trial's first figure cannot be written, as on a full
+                        disk (mlp.plots.learning_curves raises ENOSPC)
     SWEEP_FAULT_COUNT_SLEEP  seconds to sleep when a worker has counted the study's trials
                         and is about to create one (sweep.study.lag.next_number): a window in
                         which another machine's count would go stale
@@ -56,7 +58,8 @@ _VARS = ("SWEEP_FAULT_RAISE", "SWEEP_FAULT_NAN", "SWEEP_FAULT_SLEEP", "SWEEP_FAU
          "SWEEP_FAULT_LOAD_SLEEP", "SWEEP_FAULT_ASK_SLEEP", "SWEEP_FAULT_TELL_SLEEP",
          "SWEEP_FAULT_HOST", "SWEEP_FAULT_COUNT_SLEEP", "SWEEP_FAULT_UNANSWERED",
          "SWEEP_FAULT_SETTLE", "SWEEP_FAULT_CLAIM_FLOOR", "SWEEP_FAULT_RECONNECT",
-         "SWEEP_FAULT_INTERRUPT_GRACE", "SWEEP_FAULT_RESULT_SLEEP")
+         "SWEEP_FAULT_INTERRUPT_GRACE", "SWEEP_FAULT_RESULT_SLEEP",
+         "SWEEP_FAULT_PLOT_FULL")
 
 
 class InjectedFault(RuntimeError):
@@ -133,6 +136,13 @@ def _install() -> None:
         return result
 
     E.run_experiment = run_experiment
+    if os.environ.get("SWEEP_FAULT_PLOT_FULL", "").strip():
+        import errno
+
+        def learning_curves(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        importlib.import_module("mlp.plots").learning_curves = learning_curves
 
     load_sleep = float(os.environ.get("SWEEP_FAULT_LOAD_SLEEP", "0") or 0)
     if load_sleep > 0:
