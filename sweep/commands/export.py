@@ -323,7 +323,7 @@ class Exported:
         exported = [*self.new, *self.redone, *self.kept]
         lost = sum(n in self.retried for n in exported)
         n = len(exported) - lost
-        also = f" and {lost} lost to a fault and retried" if lost else ""
+        also = f" and {lost} lost and retried" if lost else ""
         parts = [f"{n} finished trial{'' if n == 1 else 's'}{also} exported "
                  f"({len(self.new) + len(self.redone)} new, {len(self.kept)} already there)"]
         if self.later:

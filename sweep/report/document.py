@@ -432,13 +432,13 @@ SECTIONS: tuple[Callable[[_Report], Section], ...] = (
 # ------------------------------------------------------------------ facts and findings
 
 def _retried_fact(data) -> str:
-    """``; 2 lost to a fault and retried (trial 0 as 6, trial 3 as 7)``, or ""."""
+    """``; 2 lost and retried (trial 0 as 6, trial 3 as 7)``, or ""."""
     lost = data.trials[data.trials["retried_as"].notna()]
     if lost.empty:
         return ""
     links = ", ".join(f"trial {int(n)} as {int(m)}"
                       for n, m in zip(lost["number"], lost["retried_as"], strict=True))
-    return f"; {len(lost)} lost to a fault and retried ({links})"
+    return f"; {len(lost)} lost and retried ({links})"
 
 
 def _facts(r: _Report) -> list[tuple[str, str]]:

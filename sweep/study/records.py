@@ -271,12 +271,12 @@ class Counts:
         return self.complete + self.pruned + self.failed
 
     def retried_text(self) -> str:
-        """``; 2 lost to a fault and retried, 1 retry waiting``, or "" when no trial was."""
+        """``; 2 lost and retried, 1 retry waiting`` (lost: interrupted, killed or stopped by the machine), or "" when no trial was."""
         if not self.retried:
             return ""
         waiting = (f", {plural(self.retries_waiting, 'retry', 'retries')} waiting"
                    if self.retries_waiting else "")
-        return f"; {self.retried} lost to a fault and retried{waiting}"
+        return f"; {self.retried} lost and retried{waiting}"
 
 
 def retry_links(trials: Iterable[FrozenTrial]) -> dict[int, int]:

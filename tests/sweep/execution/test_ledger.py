@@ -212,7 +212,7 @@ def test_a_retry_is_counted_before_it_starts_and_the_lost_trial_is_not(tmp_path)
     ledger.fail_own(study, lost, KeyboardInterrupt())
     c = count(study.get_trials())
     assert (c.complete, c.failed, c.retried, c.retries_waiting, c.finished) == (1, 0, 1, 1, 1)
-    assert c.retried_text() == "; 1 lost to a fault and retried, 1 retry waiting"
+    assert c.retried_text() == "; 1 lost and retried, 1 retry waiting"
 
 
 def test_mend_enqueues_a_retry_a_kill_kept_from_being_made(tmp_path):

@@ -55,14 +55,14 @@ def test_ctrl_c_then_the_same_command_retries_every_interrupted_trial(tmp_path, 
     docs = trial_docs(root)
     assert {n: docs[n]["retried_as"] for n in lost} == {n: r.number for n, r in retries.items()}
     n = len(lost)
-    assert f"; {n} lost to a fault and retried, {n} retries waiting)" in run.stdout, \
+    assert f"; {n} lost and retried, {n} retries waiting)" in run.stdout, \
         run.output()
     assert f"the same command runs the {n} retries of lost trials first" in run.stdout
 
     again = sweep(*cmd, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"({n} retries of lost trials first)" in again.stderr, again.stderr
-    assert (f"6 of 6 trials finished (6 completed, 0 pruned, 0 failed; {n} lost to a fault "
+    assert (f"6 of 6 trials finished (6 completed, 0 pruned, 0 failed; {n} lost "
             f"and retried)") in again.stdout, again.stdout
     trials = check_study(root, finished=6)
     retries = check_retries(trials)

@@ -114,7 +114,7 @@ def test_counts_leave_a_retried_failure_out_of_the_finished():
     assert (c.complete, c.pruned, c.failed, c.running, c.retried, c.retries_waiting) == \
         (2, 1, 1, 1, 2, 1)
     assert c.finished == 4
-    assert c.retried_text() == "; 2 lost to a fault and retried, 1 retry waiting"
+    assert c.retried_text() == "; 2 lost and retried, 1 retry waiting"
     assert count(trials[:3]).retried_text() == ""
 
 
