@@ -118,6 +118,9 @@ def header(results: StudyResults, every: float, final: bool = False) -> list[str
                    f"{'them' if waiting > 1 else 'it'})")
     when = (f"{datetime.now():%H:%M:%S}: {nothing}; the view ends" if final
             else f"{datetime.now():%H:%M:%S}, every {every:g}s, Ctrl-C quits")
+    if waiting and not final and idle(results):
+        when += (f"; no trial running: {waiting} waiting for a run to start "
+                 f"{'them' if waiting > 1 else 'it'}, watched for up to {STRANDED_SETTLE:g}s")
     running = f"{c.running} running" + (
         f" ({len(gone)} of them with their worker gone: trial{'s' if len(gone) > 1 else ''} "
         f"{', '.join(map(str, gone))}; the next run fails and retries them)" if gone else "")

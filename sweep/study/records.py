@@ -271,7 +271,8 @@ class Counts:
         return self.complete + self.pruned + self.failed
 
     def retried_text(self) -> str:
-        """``; 2 lost and retried, 1 retry waiting`` (lost: interrupted, killed or stopped by the machine), or "" when no trial was."""
+        """``; 2 lost and retried, 1 retry waiting``, or "" when no trial was (lost:
+        interrupted, its worker killed or hung, or failed by the machine)."""
         if not self.retried:
             return ""
         waiting = (f", {plural(self.retries_waiting, 'retry', 'retries')} waiting"

@@ -77,3 +77,5 @@ def test_watch_names_trials_left_waiting_and_ends(tmp_path: Path, sweep_cli, run
     assert "1 finished" in lines[0] and lines[0].endswith(", 1 waiting"), lines[0]
     ends = [line for line in lines if "the view ends" in line]
     assert len(ends) == 1 and "1 waiting that no run has started" in ends[0], lines
+    # while it waits, the view says what it waits for and for how long
+    assert "1 waiting for a run to start it, watched for up to 1.5s" in lines[1], lines
