@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from ..errors import StudyError, UsageError, os_error_text
 from ..logs import optuna_quiet
 from ..process_state import hold_standard_descriptors
+from .output import settle_format
 
 COMMANDS: dict[str, str] = {
     "train": "train one network and write its experiment directory",
@@ -178,6 +179,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
             # else read as no value (the default) or as "." by the code behind it
             command.error(f"argument {'/'.join(action.option_strings)}: "
                           f"{NOT_EMPTY[action.metavar]}")
+    settle_format(args)
     return args
 
 

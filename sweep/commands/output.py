@@ -27,12 +27,25 @@ FORMATS = ("table", "json", "csv")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", metavar="FORMAT",
+    p.add_argument("-f", "--format", choices=FORMATS, default=None, metavar="FORMAT",
                    help="table (default: fitted to the terminal's width), json or csv "
-                        "(every column, never cut)")
+                        "(every column, never cut); with --out FILE.csv or FILE.json, "
+                        "the format its suffix names")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write the output to this file instead of the screen (a whole "
-                        "table)")
+                        "table), in an existing folder")
+
+
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json"}
+
+
+def settle_format(args: argparse.Namespace) -> None:
+    """-f as given; else the format --out's suffix names (x.csv: csv); else a table.
+    Called once, as the command line is parsed, for the commands `add_output_args` made."""
+    if getattr(args, "format", "") is None:
+        out = getattr(args, "out", None)
+        suffix = Path(out).suffix.lower() if out not in (None, "-") else ""
+        args.format = SUFFIX_FORMATS.get(suffix, "table")
 
 
 def screen_width(args: argparse.Namespace) -> int | None:
@@ -119,6 +132,8 @@ def check_export_target(target: Path, flag: str = "--out") -> None:
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise UsageError(f"{flag} {target}: not a regular file (a link, device, pipe or "
                          "folder); name a new or ordinary file")
+    if not target.parent.exists():  # one that is a file is said as the write fails
+        raise UsageError(f"{flag} {target}: no folder {target.parent}; make it first")
     inside = enclosing(target.parent)
     if inside:
         raise UsageError(f"{flag} {target}: inside {inside}; write it elsewhere")

@@ -111,3 +111,28 @@ def test_no_export_lands_on_any_study_its_storage_or_a_special_file(tmp_path, cl
     assert fifo.exists() and not fifo.is_file() and link.is_symlink()
     assert not (tmp_path / "target.txt").exists()
     assert not (studies / "done" / "new.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["best", "trials", "studies"])
+def test_out_takes_its_format_from_its_suffix_unless_told(command, made_study, tmp_path, cli):
+    """Hostile tester 22: ``best --out x.csv`` wrote the screen's table into x.csv, and
+    made the missing folder it named. The suffix names the format where -f does not;
+    -f still wins; a folder that is not there is refused, nothing written."""
+    where = ["--studies-dir", made_study.parent] + (["--study", "done"] if command != "studies"
+                                                    else [])
+    as_csv, as_json, as_text = tmp_path / "x.CSV", tmp_path / "x.json", tmp_path / "x.txt"
+    for out in (as_csv, as_json, as_text):
+        proc = cli(command, *where, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.read_text())))
+    assert rows and "number" in rows[0] or "name" in rows[0], as_csv.read_text()
+    assert isinstance(json.loads(as_json.read_text()), dict)
+    assert "table -> " in proc.stdout and not as_text.read_text().startswith("{")
+    told = cli(command, *where, "-f", "table", "--out", tmp_path / "told.csv")
+    assert told.returncode == 0 and "table -> " in told.stdout, told.stderr
+    missing = tmp_path / "no" / "such" / "x.csv"
+    refused = cli(command, *where, "--out", missing)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().endswith(f"--out {missing}: no folder {missing.parent}; "
+                                           "make it first"), refused.stderr
+    assert not (tmp_path / "no").exists()
