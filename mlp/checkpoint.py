@@ -39,7 +39,8 @@ def load_checkpoint(path: str | os.PathLike, model: MLP) -> MLP:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there")
+        raise CheckpointError(f"{path}: no checkpoint there" if not os.path.lexists(path)
+                              else f"{path}: not a regular file")
     expected = {**model.params, **model.buffers}
     try:
         with zipfile.ZipFile(path) as zf:

@@ -129,9 +129,11 @@ def _check_predict_args(args: argparse.Namespace, exp: Path) -> None:
     if not (exp / "config.json").is_file():
         wrong = UsageError if args.trial is None else StudyError
         raise wrong(f"{_named(args, exp)}: not an experiment directory (no config.json)")
-    if not (exp / "checkpoints" / "best.npz").is_file():
-        raise StudyError(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz is "
-                         "missing: its training was cut short?)")
+    best = exp / "checkpoints" / "best.npz"
+    if not best.is_file():
+        what = ("is missing: its training was cut short?" if not os.path.lexists(best)
+                else "is not a regular file")
+        raise StudyError(f"{_named(args, exp)}: no checkpoint (checkpoints/best.npz {what})")
     if args.wrong is not None and not 1 <= args.wrong <= MAX_FIGURE_IMAGES:
         raise UsageError(f"--wrong {args.wrong}: must be between 1 and {MAX_FIGURE_IMAGES}")
     if args.wrong is None and not args.index:

@@ -9,6 +9,7 @@ Each is now one line naming the file, exit 1."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -51,6 +52,8 @@ def _plots(sweep_cli, studies: Path, *more: object):
 @pytest.mark.parametrize(("how", "said"), [
     ("garbage", "best.npz: not a readable checkpoint"),
     ("missing", "best.npz: no checkpoint there"),
+    ("folder", "best.npz: not a regular file"),
+    ("fifo", "best.npz: not a regular file"),
     ("shape", "array 'W0' has shape (3, "),
 ])
 def test_a_damaged_checkpoint_is_exit_1_as_in_predict(studies, sweep_cli, how, said):
@@ -59,6 +62,9 @@ def test_a_damaged_checkpoint_is_exit_1_as_in_predict(studies, sweep_cli, how, s
         best.write_bytes(b"\x00\x01 not a zip")
     elif how == "missing":
         best.unlink()
+    elif how in ("folder", "fifo"):  # hostile tester 22: predict called these "missing"
+        best.unlink()
+        best.mkdir() if how == "folder" else os.mkfifo(best)
     else:
         with np.load(best, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -72,6 +78,9 @@ def test_a_damaged_checkpoint_is_exit_1_as_in_predict(studies, sweep_cli, how, s
                         studies.parent / "p.png", "--studies-dir", studies, "--study", STUDY,
                         cwd=studies.parent)
     assert predict.returncode == plots.returncode, predict.stderr
+    if how in ("missing", "folder", "fifo"):
+        one_clear_line(predict, "checkpoints/best.npz is missing" if how == "missing"
+                       else "checkpoints/best.npz is not a regular file")
 
 
 def test_a_history_that_lost_its_last_epoch_is_named(studies, sweep_cli):
