@@ -67,9 +67,9 @@ def image_format(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        what = f"suffix {path.suffix!r}" if path.suffix else "no suffix"
-        raise ValueError(f"{path}: {what} is not an image format this writes "
-                         f"(use one of {', '.join(FORMATS)})")
+        what = (f"suffix {path.suffix!r} is not an image format this writes" if path.suffix
+                else "no suffix to name an image format")
+        raise ValueError(f"{path}: {what} (use one of {', '.join(FORMATS)})")
     return fmt
 
 

@@ -222,7 +222,7 @@ def test_checkpoint_with_object_array_is_not_unpickled(tmp_path, experiment):
 
 @pytest.mark.parametrize("out, needles", [
     ("x.jpg", ["--out x.jpg", "'.jpg'", ".png, .svg, .pdf"]),
-    ("figure", ["--out figure", "no suffix", ".png"]),
+    ("figure", ["--out figure", "no suffix to name an image format", ".png"]),
     ("x.PNG.txt", ["'.txt'"]),
     ("somedir", ["--out somedir", "a directory"]),
 ], ids=["jpg", "no-suffix", "txt", "a-directory"])
