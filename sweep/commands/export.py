@@ -23,9 +23,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -170,7 +171,8 @@ def _one_export_at_a_time(uri: str | None, named: str) -> Iterator[None]:
     """Within the block, no other export writes into the same local store: two at once
     raced MLflow's making of a new store's tables (one died with "table runs already
     exists") and each other's runs. A lock on the store's folder (no file is left); a
-    wait for it is said and bounded."""
+    wait for it is said and bounded. A store this export made is removed if the export
+    fails: no empty or half-made store is left (a full disk left an empty database)."""
     store = _local_store(uri)
     if store is None:
         yield
@@ -183,9 +185,22 @@ def _one_export_at_a_time(uri: str | None, named: str) -> Iterator[None]:
         raise StudyError(f"{named}: {os_error_text(exc)}") from None
     try:
         take_flock(fd, folder, f"another export into the MLflow store {store}")
-        yield
+        new = [p for p in (store, store.with_name(f"{store.name}-journal"))
+               if not os.path.lexists(p)]
+        try:
+            yield
+        except BaseException:
+            _remove(new)
+            raise
     finally:
         os.close(fd)  # the lock goes with it
+
+
+def _remove(paths: list[Path]) -> None:
+    """What a failed export made, gone (best effort: it is already failing)."""
+    for path in paths:
+        with suppress(OSError):
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def _check_target(uri: str, named: str) -> None:

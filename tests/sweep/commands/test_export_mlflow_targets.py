@@ -4,6 +4,7 @@ environment (hostile tester 3)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -169,3 +170,22 @@ def test_a_store_on_a_read_only_disk_is_one_line_within_seconds(made_study, tmp_
         assert sorted(p.name for p in disk.iterdir()) == before
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("room", [0, 150 * 1024])
+def test_a_new_store_on_a_full_disk_is_one_line_and_leaves_nothing(made_study, tmp_path,
+                                                                   mounts, room):
+    """Hostile tester 22: ``export --mlflow sqlite:///full/m.db`` on a full disk said
+    "database or disk is full" and left an empty m.db behind; with room for MLflow's
+    first tables only, a half-made store. A store the export made is removed."""
+    pytest.importorskip("mlflow")
+    disk = tmp_path / "full"
+    disk.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk))
+    free = shutil.disk_usage(disk).free
+    with open(disk / "filler", "wb") as f:
+        f.write(b"\0" * max(free - room, 0))
+    proc, _ = _export(made_study.parent, tmp_path, f"sqlite:///{disk}/m.db", timeout=120)
+    assert_one_line_error(proc, 1, "--mlflow", "full")
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]
