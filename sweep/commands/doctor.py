@@ -202,6 +202,18 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
     if check_only:
         print(f"{plural(len(bad), 'damaged line')}; run without --check to repair")
         return 1
+    _refuse_lost_creations(paths, kept, bad)
+    return _repair(paths, kept, bad)
+
+
+def _refuse_lost_creations(paths: StudyPaths, kept: list[bytes], bad: list[Damage]) -> None:
+    """No repair drops a creation: the study's (always line 1) leaves nothing of it;
+    a trial's shifts every later trial's number."""
+    study = [d.number for d in bad if d.number == 1 or 0 in d.lost]
+    if study:
+        raise StudyError(f"{paths.journal}: line {study[0]} held the study's creation, "
+                         "without which nothing of it stands; nothing was changed (restore "
+                         "the journal from a copy, or start the study again)")
     creations = [d.number for d in bad if d.creation]
     if creations or shifted_trials(kept) is not None:
         where = f"line {creations[0]}" if creations else "a damaged line"
@@ -209,7 +221,6 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
                          "it every later trial would take another's number and records; "
                          "nothing was changed (restore the journal from a copy, or start "
                          "the study again)")
-    return _repair(paths, kept, bad)
 
 
 def _copy_whole(source: Path, copy: Path) -> None:

@@ -310,9 +310,12 @@ def parse_line(line: bytes, path: str, line_number: int,
         if reason is None:
             return record
     folder = Path(path).parent
+    if line_number == 1:  # the study's creation: nothing can stand without it
+        raise JournalDamaged(f"{path}: line 1, the study's creation, is damaged ({reason}); "
+                             "restore the journal from a copy, or start the study again")
     raise JournalDamaged(f"{path}: line {line_number} is damaged ({reason}); `python -m sweep "
                          f"doctor --study {folder.name} --studies-dir {folder.parent}` keeps a "
-                         "copy and drops such lines")
+                         "copy and drops such lines, unless one held a trial's creation")
 
 
 def _whole_lines_length(f: Any, path: str) -> int:

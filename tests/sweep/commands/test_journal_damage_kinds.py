@@ -158,3 +158,26 @@ def test_a_dropped_completion_is_said(cli, made_study):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"line {i + 1}: not JSON; lost with it: part of a trial's state or value" \
         in proc.stdout, proc.stdout
+
+
+def test_a_damaged_first_line_is_the_studys_creation_for_every_reader_and_doctor(cli,
+                                                                                made_study):
+    """Hostile tester 22: junk on line 1 made `best` advise `doctor`, which then refused,
+    saying the line held "a trial's creation". Line 1 is the study's creation: every
+    reader and doctor say so, and point to a copy instead."""
+    journal = made_study / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[0] = b"NOT JSON AT ALL\n"
+    damaged = b"".join(lines)
+    journal.write_bytes(damaged)
+    where = ["--study", "done", "--studies-dir", made_study.parent]
+    for command in ("best", "trials"):
+        proc = cli(command, *where)
+        assert proc.returncode == 1 and len(error_lines(proc.stderr)) == 1, proc.stderr
+        assert "line 1, the study's creation, is damaged (not JSON); restore the journal " \
+               "from a copy" in proc.stderr, proc.stderr
+        assert "doctor" not in proc.stderr, proc.stderr
+    proc = cli("doctor", *where)
+    assert proc.returncode == 1 and len(error_lines(proc.stderr)) == 1, proc.stderr
+    assert "line 1 held the study's creation" in proc.stderr, proc.stderr
+    assert journal.read_bytes() == damaged
