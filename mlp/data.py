@@ -653,11 +653,20 @@ def _make_dataset(spec: DatasetSpec, arrays: Arrays, source: str,
         name=spec.name,
         train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y,
         test_x=arrays["test_x"], test_y=arrays["test_y"],
-        classes=spec.classes or _numbered_classes(arrays),
+        classes=spec.classes or _numbered_classes(arrays, source),
         source=source, split_seed=split_seed,
     )
 
 
-def _numbered_classes(arrays: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+def _numbered_classes(arrays: Mapping[str, np.ndarray], source: str) -> tuple[str, ...]:
+    """Classes "0" to "K-1", for labels that number them so: every number up to the
+    largest label is among the training labels. A stray label (a 42 among digits) would
+    otherwise make 43 classes, 33 of which no image shows."""
     top = max(int(arrays["train_y"].max()), int(arrays["test_y"].max()))
+    absent = np.flatnonzero(np.bincount(arrays["train_y"], minlength=top + 1) == 0)
+    if len(absent):
+        shown = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")
+        raise DataError(f"{source}: the labels go up to {top}, but {len(absent)} of the "
+                        f"numbers 0 to {top} never label a training image ({shown}); "
+                        "classes must be numbered 0 to K-1")
     return tuple(str(i) for i in range(top + 1))

@@ -34,9 +34,10 @@ def fake_arrays(seed: int = 0, n_train: int = 12, n_test: int = 5) -> dict[str, 
     rng = np.random.default_rng(seed)
     return {
         "train_x": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_y": rng.integers(0, 10, n_train, dtype=np.uint8),
+        # every class up to the largest label labels a training image (_numbered_classes)
+        "train_y": rng.permutation(np.arange(n_train) % 10).astype(np.uint8),
         "test_x": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_y": rng.integers(0, 10, n_test, dtype=np.uint8),
+        "test_y": rng.integers(0, min(n_train, 10), n_test, dtype=np.uint8),
     }
 
 
@@ -530,3 +531,22 @@ def test_tiny_idx_dir(tiny_idx_dir, mnist):
     np.testing.assert_array_equal(got.val_y, mnist.train_y[1000:1200])
     np.testing.assert_array_equal(got.test_x, mnist.test_x[:300])
     assert got.classes == tuple("0123456789")
+
+
+def test_labels_that_do_not_number_the_classes_from_0_are_refused(tmp_path):
+    """Hostile tester 21: one training label 42 among digits made 43 classes, 33 of
+    them shown by no image, and the network 43 outputs."""
+    arrays = fake_arrays(n_train=30)
+    arrays["train_y"][3] = 42
+    folder = write_dir(tmp_path / "d", arrays, suffix="")
+    with pytest.raises(DataError) as e:
+        load_dataset("idx", data_dir=folder)
+    assert str(e.value) == (f"data dir {folder} (not verified): the labels go up to 42, but "
+                            "32 of the numbers 0 to 42 never label a training image (10, 11, "
+                            "12, 13, 14, ...); classes must be numbered 0 to K-1")
+    arrays = fake_arrays(n_train=30)
+    arrays["test_y"][0] = 12  # a class no training image shows
+    folder = write_dir(tmp_path / "t", arrays, suffix="")
+    with pytest.raises(DataError, match=r"up to 12, but 3 of the numbers 0 to 12 never .* "
+                                        r"\(10, 11, 12\)"):
+        load_dataset("idx", data_dir=folder)
