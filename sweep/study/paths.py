@@ -233,8 +233,10 @@ def storage_url_of(paths: StudyPaths, url: str | None) -> str | None:
                          f"holds the study {recorded!r} (was the folder renamed? A study's "
                          f"folder is named as the study: rename it back to {recorded})")
     if meta and not stored and not url and not has_journal:
+        what = ("is not a regular file" if os.path.lexists(paths.journal)
+                and not paths.journal.is_file() else "is missing or empty")
         raise StudyError(f"{paths.meta} records a study kept in its journal, but "
-                         f"{paths.journal} is missing or empty: restore it, or move "
+                         f"{paths.journal} {what}: restore it, or move "
                          f"{paths.root} away to start a new study there")
     # the same database however spelled (driver, host name, options, user) is the same
     if url and ((stored and not same_storage(url, stored)) or (not stored and has_journal)):

@@ -49,11 +49,21 @@ def test_a_renamed_study_folder_is_refused_and_left_as_it_was(study, tmp_path, c
     assert _files(renamed) == before
 
 
+@pytest.mark.parametrize("instead", ["nothing", "folder"])
 def test_a_study_whose_journal_is_gone_is_not_started_anew(study, tmp_path, cli,
-                                                            check_error):
+                                                            check_error, instead):
+    """A folder where the journal goes was called "missing or empty" (hostile tester 21)."""
     (study / "journal.log").unlink()
+    if instead == "folder":
+        (study / "journal.log").mkdir()
     before = _files(study)
-    check_error(_run(cli, study.parent, "k", tmp_path), 1, "journal.log", "restore")
+    if instead == "nothing":
+        check_error(_run(cli, study.parent, "k", tmp_path), 1, "journal.log", "restore",
+                    "is missing or empty")
+    else:
+        check_error(_run(cli, study.parent, "k", tmp_path), 1, "journal.log is a folder")
+        check_error(cli("best", "--studies-dir", study.parent, "--study", "k", cwd=tmp_path),
+                    1, "journal.log is not a regular file: restore it")
     assert _files(study) == before  # its trial folders are not moved aside as orphans
 
 
