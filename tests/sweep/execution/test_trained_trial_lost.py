@@ -16,6 +16,27 @@ import pytest
 from tests.sweep.faults.harness import Running, sweep, wait_for
 
 
+def _ctrl_c_once_trial_0_wrote_its_result(run_args, tmp_path, plots: str,
+                                          faults: dict | None = None) -> tuple[dict, str, str]:
+    """A run of two 1-epoch trials, Ctrl-C'd as soon as trial 0's metrics.json is there:
+    trial 0's trial.json, the status in its metrics.json, and the run's output."""
+    studies = tmp_path / "studies"
+    args = [a for a in run_args(studies, "figs", trials=2, jobs=1, epochs=1)
+            if a != "--no-plots"] + [plots]
+    run = Running(*args, cwd=tmp_path, log=tmp_path / "run", faults=faults)
+    trial_dir = studies / "figs" / "trials" / "0000"
+    try:
+        wait_for((trial_dir / "metrics.json").exists, 120, "trial 0's metrics.json",
+                 interval=0.01)
+        run.signal_group(signal.SIGINT)
+        rc = run.wait(120)
+    finally:
+        run.close()
+    assert rc in (0, 130), run.output()
+    status = json.loads((trial_dir / "metrics.json").read_text())["status"]
+    return json.loads((trial_dir / "trial.json").read_text()), status, run.output()
+
+
 @pytest.mark.slow
 def test_a_ctrl_c_while_a_trained_trial_draws_its_figures_does_not_lose_it(run_args,
                                                                           tmp_path):
@@ -25,21 +46,8 @@ def test_a_ctrl_c_while_a_trained_trial_draws_its_figures_does_not_lose_it(run_a
     yet trial.json and the storage say FAIL "interrupted" (traceback inside matplotlib),
     and the next run trains it again from scratch as a retry. The folder contradicts
     the study, and finished work is lost to figures that are optional (``--plots``)."""
-    studies = tmp_path / "studies"
-    root = studies / "figs"
-    args = [a for a in run_args(studies, "figs", trials=2, jobs=1, epochs=1)
-            if a != "--no-plots"]
-    run = Running(*args, cwd=tmp_path, log=tmp_path / "run")
-    metrics = root / "trials" / "0000" / "metrics.json"
-    try:
-        wait_for(metrics.exists, 120, "trial 0's metrics.json", interval=0.01)
-        run.signal_group(signal.SIGINT)
-        rc = run.wait(120)
-    finally:
-        run.close()
-    assert rc in (0, 130), run.output()
-    trial = json.loads((root / "trials" / "0000" / "trial.json").read_text())
-    status = json.loads(metrics.read_text())["status"]
+    trial, status, _ = _ctrl_c_once_trial_0_wrote_its_result(run_args, tmp_path,
+                                                             "--plots=best")
     assert (trial["state"], status) != ("FAIL", "completed"), \
         (trial["state"], trial.get("reason"), status)
     assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"), status)
@@ -53,23 +61,10 @@ def test_a_ctrl_c_after_a_training_wrote_its_result_does_not_lose_it(run_args, t
     after the training wrote metrics.json ("completed") but before the trial reached
     its figures' guard failed the trial as "interrupted". With ``--plots all`` the
     figures are drawn inside the run itself, after metrics.json: the same window."""
-    studies = tmp_path / "studies"
-    root = studies / "held"
-    args = [a for a in run_args(studies, "held", trials=2, jobs=1, epochs=1)
-            if a != "--no-plots"] + [plots]
-    run = Running(*args, cwd=tmp_path, log=tmp_path / "run",
-                  faults={"SWEEP_FAULT_RESULT_SLEEP": 60})
-    metrics = root / "trials" / "0000" / "metrics.json"
-    try:
-        wait_for(metrics.exists, 120, "trial 0's metrics.json", interval=0.05)
-        run.signal_group(signal.SIGINT)
-        rc = run.wait(120)
-    finally:
-        run.close()
-    assert rc in (0, 130), run.output()
-    trial = json.loads((root / "trials" / "0000" / "trial.json").read_text())
-    assert json.loads(metrics.read_text())["status"] == "completed"
-    assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"), run.output())
+    trial, status, output = _ctrl_c_once_trial_0_wrote_its_result(
+        run_args, tmp_path, plots, {"SWEEP_FAULT_RESULT_SLEEP": 60})
+    assert status == "completed"
+    assert trial["state"] == "COMPLETE", (trial["state"], trial.get("reason"), output)
     assert trial["test_accuracy"] is not None
     assert trial["epochs_trained"] == 1
 
