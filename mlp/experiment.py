@@ -271,31 +271,25 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_config(out, config, extra)
-    if data is None:
-        from .data import load_dataset
-
-        data = load_dataset(config.data.dataset, config.data.data_dir,
-                            train_limit=config.data.train_limit,
-                            split_seed=config.data.split_seed)
-    else:
-        if data.split_seed != config.data.split_seed:
-            raise ValueError(f"the dataset given was split with seed {data.split_seed}, the "
-                             f"config asks for data.split_seed {config.data.split_seed}")
-        if config.data.train_limit is not None:
-            data = _limited(data, config.data.train_limit)
+    data = _data_for(config, data)
     history: list[EpochMetrics] = []
+    outside = [0.0]  # seconds spent in record: not training (as `train` counts it)
 
     def record(m: EpochMetrics) -> bool | None:
-        history.append(m)
-        write_history(out, history)
-        return on_epoch(m) if on_epoch is not None else None
+        asked = time.perf_counter()
+        try:
+            history.append(m)
+            write_history(out, history)
+            return on_epoch(m) if on_epoch is not None else None
+        finally:
+            outside[0] += time.perf_counter() - asked
 
     started = time.perf_counter()
     try:
         result = train(config, data, record)
     except Diverged as exc:
         res = ExperimentResult(out, "diverged", message=str(exc), history=history,
-                               train_seconds=time.perf_counter() - started,
+                               train_seconds=time.perf_counter() - started - outside[0],
                                **_known_so_far(config, data, history))
         write_history(out, history)
         write_json(out / "metrics.json", _metrics_doc(res, extra={
@@ -303,13 +297,31 @@ def run_experiment(config: Config, out_dir: str | os.PathLike, *, data: Dataset 
         return res
     except BaseException as exc:
         res = ExperimentResult(out, "failed", message=f"{type(exc).__name__}: {exc}",
-                               history=history, train_seconds=time.perf_counter() - started,
+                               history=history,
+                               train_seconds=time.perf_counter() - started - outside[0],
                                **_known_so_far(config, data, history))
         write_json(out / "metrics.json", _metrics_doc(res, extra={
             "traceback": traceback.format_exc()}))
         raise
     return _finish(out, config, data, result,
                    plots and (plot_stopped or result.status == "completed"))
+
+
+def _data_for(config: Config, data: Dataset | None) -> Dataset:
+    """The run's data: loaded as the config says, or the dataset given, checked against
+    the config's split and limited to its training images."""
+    if data is None:
+        from .data import load_dataset
+
+        return load_dataset(config.data.dataset, config.data.data_dir,
+                            train_limit=config.data.train_limit,
+                            split_seed=config.data.split_seed)
+    if data.split_seed != config.data.split_seed:
+        raise ValueError(f"the dataset given was split with seed {data.split_seed}, the "
+                         f"config asks for data.split_seed {config.data.split_seed}")
+    if config.data.train_limit is not None:
+        data = _limited(data, config.data.train_limit)
+    return data
 
 
 def _known_so_far(config: Config, data: Dataset, history: list[EpochMetrics]

@@ -119,7 +119,9 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     Raises `Diverged` as soon as a step's loss is not finite, and `AtChance` when the
     validation accuracy has stayed at chance level for ``chance_epochs`` epochs in a
     row with epochs still to go. ``on_epoch`` receives
-    each epoch's metrics and stops training by returning True.
+    each epoch's metrics and stops training by returning True; the time it takes (a
+    sweep's report to its study, which may wait for a lock or a database) is not
+    counted in the result's ``seconds``, the training's own time.
     """
     t = config.training
     n, bs = len(data.train_y), t.batch_size
@@ -136,7 +138,7 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     val_x, val_y = to_float(data.val_x), data.val_y.astype(np.intp)
     history: list[EpochMetrics] = []
     best_acc, best_epoch, best_state = -1.0, 0, model.state()
-    status, started = "completed", time.perf_counter()
+    status, started, outside = "completed", time.perf_counter(), 0.0
 
     for epoch in range(1, t.epochs + 1):
         t0 = time.perf_counter()
@@ -150,9 +152,13 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
         history.append(metrics)
         if val_acc > best_acc:
             best_acc, best_epoch, best_state = val_acc, epoch, model.state()
-        if on_epoch is not None and on_epoch(metrics):
-            status = "stopped"
-            break
+        if on_epoch is not None:
+            asked = time.perf_counter()
+            stop = on_epoch(metrics)
+            outside += time.perf_counter() - asked  # the caller's time (a study's lock)
+            if stop:
+                status = "stopped"
+                break
         if epoch < t.epochs and _at_chance(history, t.chance_epochs, data.n_classes):
             raise AtChance(epoch, epoch_of.steps, val_acc, 1 / data.n_classes,
                            t.chance_epochs, history)
@@ -160,7 +166,7 @@ def train(config: Config, data: Dataset, on_epoch: OnEpoch | None = None) -> Tra
     last_state = model.state()
     model.load_state(best_state)
     return TrainResult(model, history, status, best_epoch, best_state, last_state,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started - outside)
 
 
 def _at_chance(history: list[EpochMetrics], epochs: int, n_classes: int) -> bool:

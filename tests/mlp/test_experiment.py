@@ -359,3 +359,19 @@ def test_a_written_result_reads_back_as_the_run_returned_it(run, tiny, tiny_idx_
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "metrics.json").write_text("[1, 2]")
     assert read_result(tmp_path / "junk") is None
+
+
+def test_train_seconds_leave_out_the_time_the_caller_takes_each_epoch(tiny, tiny_idx_dir,
+                                                                      tmp_path):
+    """Hostile tester 23: a sweep's report to its study waits for the study's lock or
+    database inside ``on_epoch``; that wait was counted as training time (9.2 s for
+    1.7 s of epochs). The caller's time is not the training's."""
+    import time
+
+    config = tiny_config(tiny_idx_dir, epochs=2)
+    result = run_experiment(config, tmp_path / "slow", data=tiny, plots=False,
+                            on_epoch=lambda m: time.sleep(1.5))
+    epochs = sum(m.seconds for m in result.history)
+    assert result.train_seconds < epochs + 1.0, (result.train_seconds, epochs)
+    assert read_json(tmp_path / "slow" / "metrics.json")["train_seconds"] == \
+        result.train_seconds
