@@ -145,10 +145,23 @@ class Ledger:
         for key, value in outcome.to_attrs().items():
             if key not in trial.user_attrs:
                 trial.set_user_attr(key, value)
-        trial_dir = self.paths.trial_dir(trial.number)
         try:
-            frozen = (study.tell(trial, result.val_accuracy) if completed
-                      else study.tell(trial, state=TrialState.PRUNED))
+            return self._tell(study, trial, result)
+        except LOST:
+            # interrupted as it told the storage, before or after the storage took it:
+            # the training stands, so the storage is told (again) and trial.json written
+            # as the storage has it before the interrupt goes on
+            with suppress(Exception):
+                self._tell(study, trial, result, again=True)
+            raise
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, result: ExperimentResult,
+              again: bool = False) -> TrialOutcome:
+        trial_dir = self.paths.trial_dir(trial.number)
+        try:  # told again: a trial the storage has finished is returned as it has it
+            frozen = (study.tell(trial, result.val_accuracy, skip_if_finished=again)
+                      if result.status == "completed"
+                      else study.tell(trial, state=TrialState.PRUNED, skip_if_finished=again))
         except UpdateFinishedTrialError:
             # failed meanwhile by a run that found it silent (a machine too loaded to
             # beat in time); its retry is enqueued, and the storage's word stands
