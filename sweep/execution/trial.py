@@ -176,7 +176,9 @@ def objective(trial: optuna.Trial, settings: Settings, paths: StudyPaths,
         # once its result is written the training stands: what failed is only its
         # figures (a storage hiccup, a full disk), and an interrupt goes on after
         why = "interrupted" if isinstance(exc, LOST) else f"{type(exc).__name__}: {exc}"
-        print(f"trial {out_dir.name}: figures not drawn ({why})", file=sys.stderr, flush=True)
+        with suppress(OSError):  # workers.log on the same full disk: the line is lost
+            print(f"trial {out_dir.name}: figures not drawn ({why})", file=sys.stderr,
+                  flush=True)
         if isinstance(exc, LOST):
             raise InterruptedAfterTraining(_pruned(result, pruned_at), exc) from None
     return _pruned(result, pruned_at)
