@@ -66,11 +66,13 @@ def finished_watching(results: StudyResults) -> bool:
 
 
 def idle(results: StudyResults) -> bool:
-    """Whether the study has run (finished or lost trials) and none is running now
-    (waiting ones aside). A study that never ran is watched while its run starts."""
+    """Whether the study has run (finished or lost trials), or has trials waiting, and
+    none is running now. A study that never ran and has nothing waiting is watched
+    while its run starts; waiting trials end the view after `STRANDED_SETTLE`."""
     c = results.counts
     gone = len(orphans(results)) if c.running else 0
-    return (c.finished > 0 or c.retried > 0 or gone > 0) and c.running == gone
+    return (c.finished > 0 or c.retried > 0 or gone > 0 or results.waiting > 0) \
+        and c.running == gone
 
 
 def orphans(results: StudyResults) -> list[int]:
