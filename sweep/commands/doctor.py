@@ -174,7 +174,13 @@ def run(args: argparse.Namespace) -> int:
         if stored:
             raise UsageError(f"study {paths.name!r} lives in {stored}: doctor repairs "
                              "journal files; a database has its own tools")
+        if os.path.lexists(paths.journal):
+            raise StudyError(f"{paths.journal} is not a regular file: restore the journal "
+                             "there, or move the folder away")
         raise StudyError(f"no study journal at {paths.journal}")
+    if paths.journal.stat().st_size == 0:
+        raise StudyError(f"{paths.journal} is empty: nothing to repair (restore the "
+                         "journal from a copy, or move the folder away)")
     if args.check and not os.access(paths.root, os.W_OK):
         # a folder this process cannot write (a read-only disk): its locks cannot be
         # made, and the check, which only reads, needs none from this process
@@ -199,28 +205,31 @@ def _check_and_repair(paths: StudyPaths, check_only: bool) -> int:
         return 0
     for damage in bad:
         print(f"{paths.journal}: {damage.text()}")
+    refused = _lost_creation(kept, bad)
     if check_only:
-        print(f"{plural(len(bad), 'damaged line')}; run without --check to repair")
+        print(f"{plural(len(bad), 'damaged line')}; " + (
+            f"no repair can mend {'them' if len(bad) > 1 else 'it'}: {refused} (restore the "
+            "journal from a copy, or start the study again)" if refused
+            else "run without --check to repair"))
         return 1
-    _refuse_lost_creations(paths, kept, bad)
+    if refused:
+        raise StudyError(f"{paths.journal}: {refused}; nothing was changed (restore the "
+                         "journal from a copy, or start the study again)")
     return _repair(paths, kept, bad)
 
 
-def _refuse_lost_creations(paths: StudyPaths, kept: list[bytes], bad: list[Damage]) -> None:
-    """No repair drops a creation: the study's (always line 1) leaves nothing of it;
-    a trial's shifts every later trial's number."""
+def _lost_creation(kept: list[bytes], bad: list[Damage]) -> str | None:
+    """Why no repair may drop these lines, or None: the study's creation (always line
+    1) leaves nothing of it; a trial's shifts every later trial's number."""
     study = [d.number for d in bad if d.number == 1 or 0 in d.lost]
     if study:
-        raise StudyError(f"{paths.journal}: line {study[0]} held the study's creation, "
-                         "without which nothing of it stands; nothing was changed (restore "
-                         "the journal from a copy, or start the study again)")
+        return f"line {study[0]} held the study's creation, without which nothing of it stands"
     creations = [d.number for d in bad if d.creation]
     if creations or shifted_trials(kept) is not None:
         where = f"line {creations[0]}" if creations else "a damaged line"
-        raise StudyError(f"{paths.journal}: {where} held a trial's creation, and without "
-                         "it every later trial would take another's number and records; "
-                         "nothing was changed (restore the journal from a copy, or start "
-                         "the study again)")
+        return (f"{where} held a trial's creation, and without it every later trial would "
+                "take another's number and records")
+    return None
 
 
 def _copy_whole(source: Path, copy: Path) -> None:
