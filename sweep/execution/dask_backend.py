@@ -75,6 +75,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
                          "(this one has a '?' or '#'; not shown)")
     try:  # before a client exists: one made with a bad address hangs at exit
         scheme, location = parse_address(address)
+        head, colon, port_text = location.rpartition(":")
+        if colon and not head.endswith(":") and not port_text.isdigit():
+            raise ValueError(f"its port {port_text!r} is not a number")  # not int()'s words
         _, port = parse_host_port(location)
         if not 0 < int(port) < 65536:
             raise ValueError(f"port {port} is outside 1-65535")
