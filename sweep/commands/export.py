@@ -187,19 +187,37 @@ def _one_export_at_a_time(uri: str | None, named: str) -> Iterator[None]:
         take_flock(fd, folder, f"another export into the MLflow store {store}")
         new = [p for p in (store, store.with_name(f"{store.name}-journal"))
                if not os.path.lexists(p)]
+        artifacts = Path.cwd() / "mlruns"  # MLflow's artifacts for a local database store
+        before = _entries(artifacts) if store in new else None
         try:
             yield
         except BaseException:
+            if before is not None:  # the runs of a store that is gone: no store has them
+                new += sorted(_entries(artifacts) - before, key=lambda p: len(p.parts))
             _remove(new)
             raise
     finally:
         os.close(fd)  # the lock goes with it
 
 
+def _entries(folder: Path) -> set[Path]:
+    """``folder`` (if there) and what it holds two levels down: MLflow's artifact
+    folders, <experiment id>/<run id>."""
+    if not folder.is_dir():
+        return set()
+    found = {folder}
+    with suppress(OSError):
+        for child in folder.iterdir():
+            found.add(child)
+            if child.is_dir() and not child.is_symlink():
+                found.update(child.iterdir())
+    return found
+
+
 def _remove(paths: list[Path]) -> None:
     """What a failed export made, gone (best effort: it is already failing)."""
     for path in paths:
-        with suppress(OSError):
+        with suppress(OSError):  # gone already when a folder above it was
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
