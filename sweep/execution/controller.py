@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from optuna.storages import JournalStorage, RDBStorage
@@ -73,6 +74,7 @@ LOOK_EVERY = 2.0  # seconds between the run's looks at its workers, locks and cl
 ACTIVE_SHARE = 0.05  # a worker using this share of a core between two looks is working
 # what stops the run at once, its trials in flight interrupted: nothing can be recorded
 FATAL = (DatabaseUnavailable, DatabaseError, JournalDamaged, OSError)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def timeout_grace(timeout: float) -> float:
@@ -169,6 +171,8 @@ class Controller:
         self.fatal_at = 0.0
         self._watching = False
         self.said_lost: set[int] = set()  # lost trials whose failure the console has had
+        self.shown: set[int] = set()  # finished trials whose row the console has had
+        self.began = datetime.now()  # Optuna's trial times are naive local times
         self.waits_said: dict[str, float] = {}  # when each wait (its gist) was last said
 
     def say(self, message: str) -> None:
@@ -234,6 +238,7 @@ class Controller:
             try:
                 self.ledger.fail(self.backend.held_by_run(self.pool.workers, self.local),
                                  "interrupted" if cut else self.backend.leftover_reason)
+                self.show_the_unshown()
                 self.refresh(final=True)
             except FATAL + (StudyError,) as exc:
                 self.fatal = self.fatal or exc
@@ -304,8 +309,8 @@ class Controller:
             str(self.fatal)
 
     def after_fatal(self, event: Event | None) -> None:
-        if isinstance(event, TaskDone) and self.on_result is not None:
-            self.on_result(event.result)  # finished before the end: still worth its line
+        if isinstance(event, TaskDone):
+            self.show(event.result)  # finished before the end: still worth its line
         if self.fatal_at and time.monotonic() - self.fatal_at > INTERRUPT_GRACE:
             self.fatal_at = 0.0  # once
             for worker in self.pool.workers:
@@ -526,9 +531,23 @@ class Controller:
         self.say(f"trial {number} failed: {reason}"
                  + (f"; retried as trial {retry}" if retry is not None else ""))
 
-    def trial_finished(self, outcome: TrialOutcome) -> None:
-        if self.on_result is not None:
+    def show(self, outcome: TrialOutcome | None) -> None:
+        if outcome is not None and self.on_result is not None:
+            self.shown.add(outcome.number)
             self.on_result(outcome)
+
+    def show_the_unshown(self) -> None:
+        """The rows of this run's trials that finished without their outcome reaching
+        the run: recorded, then their worker went with an interrupt, or the outcome was
+        lost on the way (a Dask scheduler stopped meanwhile)."""
+        mine = self.backend.held_by_run(self.pool.workers, self.local)
+        for t in self.study.get_trials(deepcopy=False, states=FINISHED):
+            if (t.number not in self.shown | self.said_lost and not t.user_attrs.get("lost")
+                    and t.datetime_complete and t.datetime_complete >= self.began and mine(t)):
+                self.show(TrialOutcome.from_frozen(t))
+
+    def trial_finished(self, outcome: TrialOutcome) -> None:
+        self.show(outcome)
         failed = outcome.state == "FAIL" and not outcome.lost  # its own code failed
         if outcome.state == "FAIL" and machine_fault(outcome.reason or ""):  # lost, retried
             self.halt(f"trial {outcome.number} failed: {outcome.reason}; every trial would "
