@@ -663,6 +663,8 @@ def _numbered_classes(arrays: Mapping[str, np.ndarray], source: str) -> tuple[st
     largest label is among the training labels. A stray label (a 42 among digits) would
     otherwise make 43 classes, 33 of which no image shows."""
     top = max(int(arrays["train_y"].max()), int(arrays["test_y"].max()))
+    if top == 0:
+        raise DataError(f"{source}: every label is 0: one class, nothing to tell apart")
     absent = np.flatnonzero(np.bincount(arrays["train_y"], minlength=top + 1) == 0)
     if len(absent):
         shown = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")

@@ -550,3 +550,15 @@ def test_labels_that_do_not_number_the_classes_from_0_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"up to 12, but 3 of the numbers 0 to 12 never .* "
                                         r"\(10, 11, 12\)"):
         load_dataset("idx", data_dir=folder)
+
+
+def test_labels_of_one_class_are_refused(tmp_path):
+    """Hostile tester 23 (unsure): IDX files whose labels are all 0 were "1 classes",
+    trained to 100%."""
+    arrays = fake_arrays(n_train=30)
+    arrays["train_y"][:] = 0
+    arrays["test_y"][:] = 0
+    folder = write_dir(tmp_path / "d", arrays, suffix="")
+    with pytest.raises(DataError, match=r"\(not verified\): every label is 0: one class, "
+                                        "nothing to tell apart$"):
+        load_dataset("idx", data_dir=folder)
