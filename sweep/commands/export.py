@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
             done = export_study(client, results)
         except (mlflow.exceptions.MlflowException, SQLAlchemyError) as exc:
             raise StudyError(f"{named}: {_one_line(exc, uri)}") from None
+        except OSError as exc:  # the runs' artifacts (a full disk): MLflow names no file
+            raise StudyError(f"{named}: cannot write the runs' artifacts in "
+                             f"{_artifact_root(client, results.name)} "
+                             f"({exc.strerror or exc})") from None
     print(f"study {results.name!r}: {done.summary()} to MLflow experiment {results.name!r} "
           f"(id {done.experiment_id}) at {shown}; artifacts in {done.artifact_location}")
     return 0
@@ -407,6 +411,16 @@ def trial_key(study: str, o: TrialOutcome) -> str:
     and made again under the same name has other trials)."""
     start = o.datetime_start.isoformat() if o.datetime_start else "-"
     return f"{study}/{o.number}/{start}"
+
+
+def _artifact_root(client: MlflowClient, name: str) -> str:
+    """Where MLflow puts the experiment's artifacts, as a path where it is one."""
+    try:
+        location = client.get_experiment_by_name(name).artifact_location
+    except Exception:  # noqa: BLE001  (already failing: the default is named instead)
+        return str(Path.cwd() / "mlruns")
+    parsed = urlparse(location)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else location
 
 
 def _experiment(client: MlflowClient, results: StudyResults) -> Any:
