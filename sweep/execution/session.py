@@ -209,7 +209,7 @@ def _open_or_create(request: RunRequest, paths: StudyPaths, storage_url: str | N
                 trials = old.get_trials(deepcopy=False) if request.enqueue else []
         settings = settings_for(request, stored, cli)
         picked = _enqueued(request, settings, trials if stored else None, cli)
-        shape = _check_data(settings, local=request.backend != "dask")
+        shape = _check_data(settings, local=request.backend != "dask", new=stored is None)
         study = create_or_check(paths, storage, settings, storage_url)
         if picked:
             with study_locks(paths, storage):
@@ -319,10 +319,12 @@ def _typed(choices: tuple[Any, ...] | None, kind: str, text: str) -> Any:
     return int(number) if math.isfinite(number) and number.is_integer() else number
 
 
-def _check_data(settings: Settings, local: bool) -> tuple[int, int]:
+def _check_data(settings: Settings, local: bool, new: bool = False) -> tuple[int, int]:
     """Fetch and verify the data once, before any worker starts; its features and
     classes. With ``local`` workers (this machine's), a space whose every network is
-    too large for its memory is named now: each trial would fail."""
+    too large for its memory is named now: each trial would fail. A ``new`` study's
+    --train-limit must not pass the data's training images: the study would record
+    (and its report show) a number of images it never trained on."""
     from mlp.data import DataError, load_dataset
     from mlp.memory import TooLargeError, check_fits
 
@@ -334,8 +336,12 @@ def _check_data(settings: Settings, local: bool) -> tuple[int, int]:
         if text.startswith("data dir "):
             raise UsageError("--data-dir " + text.removeprefix("data dir ")) from None
         raise
+    limit, there = config.data.train_limit, len(data.train_y)
+    if new and limit is not None and limit > there:
+        raise UsageError(f"--train-limit {limit}: the data has {there} training images "
+                         "(after the validation split); give at most that, or leave it out")
     if local:
-        n_train = min(len(data.train_y), config.data.train_limit or len(data.train_y))
+        n_train = min(there, limit or there)
         try:
             check_fits(largest(config, settings.space, min), data.n_features, data.n_classes,
                        n_train=n_train, n_val=len(data.val_y), n_test=len(data.test_y))
