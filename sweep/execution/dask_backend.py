@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import sys
 import threading
 import uuid
@@ -153,6 +154,7 @@ def _probe(address: str, timeout: float) -> str:
 
     from distributed.comm import CommClosedError
     from distributed.comm import connect as dask_connect
+    from distributed.comm.addressing import parse_address, parse_host_port
 
     async def identity() -> Any:
         comm = await dask_connect(address, timeout=timeout)
@@ -166,6 +168,12 @@ def _probe(address: str, timeout: float) -> str:
     outcome: list[str] = ["no answer"]
 
     def exchange() -> None:
+        host, port = parse_host_port(parse_address(address)[1])  # checked by the caller
+        try:
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):  # Dask would call it a time-out
+            outcome[0] = f"its host {host!r} has no address (no such name is known)"
+            return
         try:
             reply = asyncio.run(asyncio.wait_for(identity(), timeout))
         except TimeoutError:
