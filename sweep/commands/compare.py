@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,12 +72,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", metavar="STUDY",
                    help="two or more studies, by name, in --studies-dir (or --storage)")
     add_options(p, CompareRequest, only=("studies_dir", "storage"))
-    p.add_argument("-f", "--format", choices=FORMATS, default="report", metavar="FORMAT",
+    p.add_argument("-f", "--format", choices=FORMATS, default=None, metavar="FORMAT",
                    help="report (default: a page, index.html and report.md, in --report-dir), "
                         "table (fitted to the terminal), json (everything, effects "
                         "included) or csv (one row per study)")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="with -f table, json or csv: write to this file instead of the screen")
+                   help="with -f table, json or csv: write to this file instead of the screen "
+                        "(FILE.csv or FILE.json: the format its suffix names)")
+    p.set_defaults(screen_format="report")  # -f where neither it nor --out says one
     p.add_argument("--report-dir", default=None, metavar="DIR",
                    help="the page's folder (default: <studies-dir>/compare-A-vs-B...)")
 
@@ -334,16 +337,23 @@ def write_page(studies: list[StudyResults], out: Path) -> Path:
 
     from ..report import html, markdown, writing_pages
 
+    made = [p for p in (out, out / "figures") if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    with writing_pages(out):
-        doc = document(studies, out)
-        text = markdown.render(doc).replace(
-            "from the study's storage and trial directories; regenerate with `python -m "
-            "sweep report`.", "from the studies' storage and trial directories; "
-            "regenerate with `python -m sweep compare " + " ".join(r.name for r in studies)
-            + "`.")
-        write_text(out / "report.md", text)
-        return write_text(out / "index.html", html.render(doc, text))
+    try:
+        with writing_pages(out):
+            doc = document(studies, out)
+            text = markdown.render(doc).replace(
+                "from the study's storage and trial directories; regenerate with `python -m "
+                "sweep report`.", "from the studies' storage and trial directories; "
+                "regenerate with `python -m sweep compare " + " ".join(r.name for r in studies)
+                + "`.")
+            write_text(out / "report.md", text)
+            return write_text(out / "index.html", html.render(doc, text))
+    except BaseException:
+        for folder in reversed(made):  # a page that was not written leaves no empty folder
+            with suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def document(studies: list[StudyResults], out: Path) -> Document:

@@ -40,12 +40,14 @@ SUFFIX_FORMATS = {".csv": "csv", ".json": "json"}
 
 
 def settle_format(args: argparse.Namespace) -> None:
-    """-f as given; else the format --out's suffix names (x.csv: csv); else a table.
-    Called once, as the command line is parsed, for the commands `add_output_args` made."""
+    """-f as given; else the format --out's suffix names (x.csv: csv); else a table (or,
+    with no --out, the command's ``screen_format``: compare's page). Called once, as the
+    command line is parsed, for the commands whose -f has no default."""
     if getattr(args, "format", "") is None:
         out = getattr(args, "out", None)
         suffix = Path(out).suffix.lower() if out not in (None, "-") else ""
-        args.format = SUFFIX_FORMATS.get(suffix, "table")
+        otherwise = "table" if out else getattr(args, "screen_format", "table")
+        args.format = SUFFIX_FORMATS.get(suffix, otherwise)
 
 
 def screen_width(args: argparse.Namespace) -> int | None:

@@ -88,6 +88,11 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     data = load_dataset(config.data.dataset, config.data.data_dir,
                         train_limit=config.data.train_limit,
                         split_seed=config.data.split_seed)
+    limit = config.data.train_limit
+    if limit is not None and limit > len(data.train_y):  # config.json would record it
+        raise UsageError(f"--train-limit {limit}: the data has {len(data.train_y)} training "
+                         "images (after the validation split); give at most that, or leave "
+                         "it out")
     check_fits(config, data.n_features, data.n_classes, n_train=len(data.train_y),
                n_val=len(data.val_y), n_test=len(data.test_y))
     if not args.quiet:

@@ -37,3 +37,18 @@ def test_report_dir_that_is_a_file_is_a_usage_error(two, tmp_path, cli, check_er
     proc = cli("compare", "a", "b", "--studies-dir", two, "--report-dir", afile)
     check_error(proc, 2, "--report-dir", str(afile))
     assert afile.read_text() == "keep me"
+
+
+def test_a_page_that_cannot_be_written_leaves_no_empty_folders(two, tmp_path, cli,
+                                                               check_error, mounts):
+    """Hostile tester 25 (unsure): on a full disk the page failed in one line but left its
+    new, empty rep/ and rep/figures/ folders behind."""
+    disk = tmp_path / "full"
+    disk.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk))
+    with open(disk / "ballast", "wb") as f, pytest.raises(OSError):
+        f.write(b"\0" * 128 * 1024)
+        f.flush()
+    proc = cli("compare", "a", "b", "--studies-dir", two, "--report-dir", disk / "rep")
+    check_error(proc, 1, "No space left on device")
+    assert sorted(p.name for p in disk.iterdir()) == ["ballast"]

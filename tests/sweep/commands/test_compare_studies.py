@@ -93,12 +93,18 @@ def test_table_json_and_csv(studies, sweep_cli, tmp_path):
     assert [r["study"] for r in got] == ["tpe-a", "rnd"]
     assert got[1]["pruner"] == "asha"
 
+    # hostile tester 25: --out c.csv was refused where the reading commands take the suffix
+    by_suffix = tmp_path / "c.csv"
+    proc = sweep_cli("compare", "tpe-a", "rnd", "--studies-dir", studies, "--out", by_suffix)
+    assert proc.returncode == 0, proc.stderr
+    assert list(csv.DictReader(io.StringIO(by_suffix.read_text()))) == got
+
 
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (["tpe-a"], 2, "at least two"),
     (["tpe-a", "tpe-a"], 2, "at least two"),
     (["tpe-a", "nope"], 1, "no study named 'nope'"),
-    (["tpe-a", "rnd", "--out", "x.txt"], 2, "--out"),
+    (["tpe-a", "rnd", "-f", "report", "--out", "x.txt"], 2, "--out"),
     (["tpe-a", "rnd", "-f", "xml"], 2, "--format"),
     (["tpe-a", "../x"], 2, "STUDY '../x': a study name is"),  # not blamed on --study
 ])

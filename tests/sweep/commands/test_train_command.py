@@ -240,6 +240,9 @@ HOSTILE_TRAIN = [
     ("last-batch-of-1", ["--train-limit", 129, "--batch-size", 128, "--out", "X"], 2,
      ["129 training images in batches of 128", "batch of 1"]),
     ("one-training-image", ["--train-limit", 1, "--out", "X"], 2, ["batch of 1"]),
+    # hostile tester 25: trained on the images there are, config.json said 60000
+    ("train-limit-past-the-data", ["--train-limit", 60000, "--out", "X"], 2,
+     ["--train-limit 60000: the data has", "give at most that"]),
     ("too-large-for-memory", ["--hidden-size", 65536, "--hidden-layers", 16, "--out",
                               lambda t: t / "a" / "b" / "X"], 2,
      ["16 hidden layer(s) of 65536 units", "GB to train", "available"]),
