@@ -332,13 +332,18 @@ def test_a_short_stall_timeout_fails_no_healthy_trial(tmp_path, mnist):
     assert max(epochs) > 1.0, epochs  # the limit was really shorter than an epoch
 
 
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def test_a_worker_stopped_while_idle_does_not_hold_up_the_end_of_the_run(tmp_path, run_args):
     """A worker with nothing left to run, stopped (SIGSTOP) while the last trial trains:
     the run's end waited for it for ever; it is killed instead, and the run ends."""
     studies = tmp_path / "studies"
     root = studies / "idle"
     run = Running(*run_args(studies, "idle", trials=3, jobs=2, epochs=6), "--lag", "off",
-                  cwd=tmp_path, log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 1.0})
+                  cwd=tmp_path, log=tmp_path / "run", faults={"SWEEP_FAULT_SLEEP": 1.5})
     pid = None
     try:
         def idle_worker() -> int | None:
@@ -353,6 +358,13 @@ def test_a_worker_stopped_while_idle_does_not_hold_up_the_end_of_the_run(tmp_pat
             return idle.pop() if idle else None
 
         pid = wait_for(idle_worker, 120, "one worker idle while the last trial trains")
+
+        def settled() -> bool:  # its last task over (it flaked in CI stopped inside it,
+            before = _cpu_ticks(pid)  # which the stall limit, not the run's end, ends)
+            time.sleep(0.5)
+            return _cpu_ticks(pid) == before and idle_worker() == pid
+
+        wait_for(settled, 60, "the idle worker's last task over, the last trial training")
         os.kill(pid, signal.SIGSTOP)
         rc = run.wait(90)
     finally:
